@@ -1,0 +1,15 @@
+//! grove: an OSTree-compatible repository library.
+//!
+//! The plumbing behind the `grove` command: objects and their encodings,
+//! the repository and its object store, refs, commits, checkout, traversal
+//! and fsck. It never prints, reads argv or the environment, or runs hooks;
+//! the porcelain in `porcelain/` does that.
+
+pub mod checksum;
+pub mod gvariant;
+pub mod metadata;
+pub mod objects;
+pub mod variant_text;
+
+pub use checksum::{Checksum, ObjectName, ObjectType};
+pub use metadata::Metadata;

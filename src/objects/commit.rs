@@ -1,0 +1,96 @@
+//! Commit objects: `(a{sv}aya(say)sstayay)` — metadata, parent checksum (empty
+//! for none), related objects, subject, body, big-endian timestamp, root
+//! dirtree and root dirmeta checksums. Tombstones are `a{sv}` with a `commit` key.
+
+use serde::Deserialize;
+use serde_bytes::ByteBuf;
+use zgvariant::Type;
+
+use super::{decode, FormatError};
+use crate::gvariant::{Array, Tuple};
+use crate::checksum::Checksum;
+use crate::metadata::Metadata;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Commit {
+    pub metadata: Metadata,
+    pub parent: Option<Checksum>,
+    pub related: Vec<(String, Checksum)>,
+    pub subject: String,
+    pub body: String,
+    /// Seconds since the epoch, UTC.
+    pub timestamp: u64,
+    pub root_contents: Checksum,
+    pub root_meta: Checksum,
+}
+
+#[derive(Deserialize, Type)]
+struct Wire(Metadata, ByteBuf, Vec<(String, ByteBuf)>, String, String, u64, ByteBuf, ByteBuf);
+
+fn csum(what: &'static str, b: &[u8]) -> Result<Checksum, FormatError> {
+    Checksum::from_slice(b).map_err(|e| FormatError::malformed(what, e))
+}
+
+impl Commit {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut related = Array::new(false);
+        for (name, c) in &self.related {
+            let mut t = Tuple::new();
+            t.str(name).bytes(c.as_bytes());
+            related.push(&t.finish(), 1);
+        }
+        let parent: &[u8] = match &self.parent {
+            Some(p) => p.as_bytes(),
+            None => &[],
+        };
+        let mut t = Tuple::new();
+        t.var(&self.metadata.to_bytes(), 8)
+            .bytes(parent)
+            .var(&related.finish(), 1)
+            .str(&self.subject)
+            .str(&self.body)
+            .u64(self.timestamp.to_be())
+            .bytes(self.root_contents.as_bytes())
+            .bytes(self.root_meta.as_bytes());
+        t.finish()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        let Wire(metadata, parent, related, subject, body, ts, root, meta) = decode("commit", bytes)?;
+        let parent = if parent.is_empty() { None } else { Some(csum("commit", &parent)?) };
+        let related = related.into_iter().map(|(n, c)| Ok((n, csum("commit", &c)?))).collect::<Result<_, FormatError>>()?;
+        Ok(Commit {
+            metadata,
+            parent,
+            related,
+            subject,
+            body,
+            timestamp: u64::from_be(ts),
+            root_contents: csum("commit", &root)?,
+            root_meta: csum("commit", &meta)?,
+        })
+    }
+
+    pub fn checksum(&self) -> Checksum {
+        Checksum::digest(&self.to_bytes())
+    }
+
+    /// The `version` metadata string, if any.
+    pub fn version(&self) -> Option<String> {
+        self.metadata.get_str("version")
+    }
+}
+
+/// A tombstone left where a commit was deleted (`.commit-tombstone`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tombstone {
+    pub commit: Checksum,
+}
+
+impl Tombstone {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut m = Metadata::new();
+        m.insert_bytes("commit", self.commit.as_bytes());
+        m.to_bytes()
+    }
+}
