@@ -130,7 +130,7 @@ impl ObjectType {
             ObjectType::DirTree => "dirtree",
             ObjectType::DirMeta => "dirmeta",
             ObjectType::Commit => "commit",
-            ObjectType::TombstoneCommit => "commit-tombstone",
+            ObjectType::TombstoneCommit => "tombstone-commit",
             ObjectType::CommitMeta => "commitmeta",
         }
     }
@@ -142,7 +142,7 @@ impl ObjectType {
             "dirtree" => ObjectType::DirTree,
             "dirmeta" => ObjectType::DirMeta,
             "commit" => ObjectType::Commit,
-            "commit-tombstone" => ObjectType::TombstoneCommit,
+            "tombstone-commit" => ObjectType::TombstoneCommit,
             "commitmeta" => ObjectType::CommitMeta,
             _ => return None,
         })

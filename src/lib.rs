@@ -13,3 +13,8 @@ pub mod variant_text;
 
 pub use checksum::{Checksum, ObjectName, ObjectType};
 pub use metadata::Metadata;
+pub mod keyfile;
+pub mod repo;
+pub mod xattr;
+
+pub use repo::{Repo, RepoMode};

@@ -1,6 +1,7 @@
 //! Commit objects: `(a{sv}aya(say)sstayay)` — metadata, parent checksum (empty
 //! for none), related objects, subject, body, big-endian timestamp, root
-//! dirtree and root dirmeta checksums. Tombstones are `a{sv}` with a `commit` key.
+//! dirtree and root dirmeta checksums. Tombstones are `a{sv}` whose `commit`
+//! key holds the hex checksum as a bytestring.
 
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
@@ -90,7 +91,10 @@ pub struct Tombstone {
 impl Tombstone {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut m = Metadata::new();
-        m.insert_bytes("commit", self.commit.as_bytes());
+        // A bytestring: the hex checksum with its NUL, as ostree writes it.
+        let mut hex = self.commit.to_hex().into_bytes();
+        hex.push(0);
+        m.insert_bytes("commit", &hex);
         m.to_bytes()
     }
 }

@@ -10,7 +10,7 @@
 mod commit;
 mod dirmeta;
 mod dirtree;
-mod file_header;
+pub mod file_header;
 mod xattrs;
 
 pub use commit::{Commit, Tombstone};

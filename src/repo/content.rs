@@ -1,0 +1,294 @@
+//! Content objects: reading and writing files and symlinks in each repo mode.
+//!
+//! - `archive`: `.filez` = framed `(tuuuusa(ayay))` header + raw deflate.
+//! - `bare`: the real file, with owner, mode and xattrs (needs root).
+//! - `bare-user`: a file owned by the writer, mode `(mode & 0775) | u+r`,
+//!   real metadata in the `user.ostreemeta` xattr; symlinks are regular files
+//!   holding the target and a NUL.
+//! - `bare-user-only`: a file with the canonical mode; symlinks are symlinks.
+//!
+//! Upstream: `ostree-repo-commit.c` (`write_content_object`,
+//! `commit_loose_regfile_object`) and `ostree-repo.c` (`ostree_repo_load_file`).
+//! Content is hashed before it is compressed or written, so content already
+//! present costs a read and a hash, never a compression.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
+use super::{set_mode, IoContext, Repo, RepoError, RepoMode, Result};
+use crate::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::objects::file_header::{unframe, S_IFLNK, S_IFMT};
+use crate::objects::{ArchiveHeader, DirMeta, FileHeader, Xattrs};
+
+/// The name of the xattr that carries real metadata in bare-user repos.
+pub const OSTREEMETA_XATTR: &str = "user.ostreemeta";
+
+/// An opened content object: its header and a reader over its bytes.
+pub struct ContentObject {
+    pub header: FileHeader,
+    /// Uncompressed size (0 for symlinks).
+    pub size: u64,
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// The checksum of content: SHA-256 over the framed header then the bytes.
+pub fn checksum_content(header: &FileHeader, content: &mut dyn Read) -> io::Result<Checksum> {
+    let mut h = Hasher::new();
+    h.update(&header.to_stream_prefix());
+    if header.is_regular() {
+        io::copy(content, &mut h)?;
+    }
+    Ok(h.finish())
+}
+
+/// A writer that hashes what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
+    move |source| RepoError::Io { path: path.to_path_buf(), source }
+}
+
+impl Repo {
+    pub fn content_path(&self, checksum: Checksum) -> PathBuf {
+        self.object_path(&ObjectName::new(checksum, ObjectType::File))
+    }
+
+    pub fn has_content(&self, checksum: Checksum) -> bool {
+        self.has_object(&ObjectName::new(checksum, ObjectType::File))
+    }
+
+    /// The archive compression level (`archive.zlib-level`, 1–9, default 6).
+    fn zlib_level(&self) -> u32 {
+        self.config().get("archive", "zlib-level").and_then(|v| v.trim().parse::<u32>().ok()).map(|l| l.clamp(1, 9)).unwrap_or(6)
+    }
+
+    /// Opens a content object.
+    pub fn open_content(&self, checksum: Checksum) -> Result<ContentObject> {
+        let name = ObjectName::new(checksum, ObjectType::File);
+        let path = self.object_path(&name);
+        let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { RepoError::ObjectMissing(name) } else { RepoError::Io { path: path.clone(), source: e } };
+        let format = |e| RepoError::Format { name, source: e };
+        match self.mode() {
+            RepoMode::Archive => {
+                let mut f = BufReader::with_capacity(64 * 1024, File::open(&path).map_err(missing)?);
+                let mut pre = [0u8; 8];
+                f.read_exact(&mut pre).map_err(|_| format(crate::objects::FormatError::malformed("content header", "truncated object")))?;
+                let len = u32::from_be_bytes(pre[..4].try_into().expect("4 bytes")) as usize;
+                if len > 16 * 1024 * 1024 {
+                    return Err(format(crate::objects::FormatError::malformed("content header", format!("header length {len} too large"))));
+                }
+                let mut hv = vec![0u8; len];
+                f.read_exact(&mut hv).map_err(|_| format(crate::objects::FormatError::malformed("content header", "truncated header")))?;
+                let ah = ArchiveHeader::from_variant_bytes(&hv).map_err(format)?;
+                let reader: Box<dyn Read + Send> = if ah.header.is_regular() { Box::new(DeflateDecoder::new(f).take(ah.size)) } else { Box::new(io::empty()) };
+                Ok(ContentObject { size: if ah.header.is_regular() { ah.size } else { 0 }, header: ah.header, reader })
+            }
+            RepoMode::BareUser => {
+                let f = File::open(&path).map_err(missing)?;
+                let meta = crate::xattr::get_fd(&f, OSTREEMETA_XATTR).map_err(io_at(&path))?.ok_or_else(|| {
+                    format(crate::objects::FormatError::malformed("bare-user object", format!("{} has no {OSTREEMETA_XATTR} xattr", path.display())))
+                })?;
+                let m = DirMeta::from_bytes(&meta).map_err(format)?;
+                let mut header = FileHeader { uid: m.uid, gid: m.gid, mode: m.mode, symlink_target: String::new(), xattrs: m.xattrs };
+                if header.mode & S_IFMT == S_IFLNK {
+                    let mut target = Vec::new();
+                    (&f).read_to_end(&mut target).map_err(io_at(&path))?;
+                    if target.last() == Some(&0) {
+                        target.pop();
+                    }
+                    header.symlink_target = String::from_utf8(target).map_err(|_| format(crate::objects::FormatError::malformed("bare-user symlink", "target is not UTF-8")))?;
+                    return Ok(ContentObject { header, size: 0, reader: Box::new(io::empty()) });
+                }
+                let size = f.metadata().map_err(io_at(&path))?.len();
+                Ok(ContentObject { header, size, reader: Box::new(f) })
+            }
+            RepoMode::Bare | RepoMode::BareUserOnly => {
+                let st = fs::symlink_metadata(&path).map_err(missing)?;
+                let bare = self.mode() == RepoMode::Bare;
+                let xattrs = if bare { crate::xattr::read_path(&path).map_err(io_at(&path))? } else { Xattrs::new() };
+                let (uid, gid) = if bare { (st.uid(), st.gid()) } else { (0, 0) };
+                if st.file_type().is_symlink() {
+                    let target = fs::read_link(&path).map_err(io_at(&path))?;
+                    let target = target.into_os_string().into_string().map_err(|_| format(crate::objects::FormatError::malformed("symlink", "target is not UTF-8")))?;
+                    let header = FileHeader { uid, gid, mode: S_IFLNK | 0o777, symlink_target: target, xattrs };
+                    return Ok(ContentObject { header, size: 0, reader: Box::new(io::empty()) });
+                }
+                let f = File::open(&path).map_err(missing)?;
+                let header = FileHeader { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs };
+                Ok(ContentObject { header, size: st.len(), reader: Box::new(f) })
+            }
+        }
+    }
+
+    /// Re-hashes a content object; `Ok(actual)` whether or not it matches.
+    pub fn checksum_stored_content(&self, checksum: Checksum) -> Result<Checksum> {
+        let mut obj = self.open_content(checksum)?;
+        let path = self.content_path(checksum);
+        checksum_content(&obj.header, &mut obj.reader).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
+                RepoError::Format { name: ObjectName::new(checksum, ObjectType::File), source: crate::objects::FormatError::malformed("compressed content", e) }
+            } else {
+                RepoError::Io { path, source: e }
+            }
+        })
+    }
+
+    /// Writes a content object whose checksum the caller already knows
+    /// (computed with [`checksum_content`]); present objects cost nothing.
+    /// The bytes are hashed again on the way in and must match.
+    pub fn write_content_known(&self, checksum: Checksum, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<()> {
+        if self.has_content(checksum) {
+            return Ok(());
+        }
+        let actual = self.write_content_unchecked(header, size, content, Some(checksum))?;
+        if actual != checksum {
+            return Err(RepoError::Corrupted { name: ObjectName::new(checksum, ObjectType::File), actual });
+        }
+        Ok(())
+    }
+
+    /// Writes a content object of `size` bytes (0 for symlinks), hashing
+    /// while writing; returns its checksum.
+    pub fn write_content(&self, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<Checksum> {
+        self.write_content_unchecked(header, size, content, None)
+    }
+
+    fn write_content_unchecked(&self, header: &FileHeader, size: u64, content: &mut dyn Read, expected: Option<Checksum>) -> Result<Checksum> {
+        let mode = self.mode();
+        if mode == RepoMode::BareUserOnly && header.mode & !S_IFMT & !0o775 != 0 && header.is_regular() {
+            return Err(RepoError::InvalidContentMode { checksum: expected.unwrap_or_default(), mode: header.mode, repo_mode: mode });
+        }
+        let prefix = header.to_stream_prefix();
+        // Symlinks in bare and bare-user-only repos are real symlinks.
+        if header.is_symlink() && matches!(mode, RepoMode::Bare | RepoMode::BareUserOnly) {
+            let mut h = Hasher::new();
+            h.update(&prefix);
+            let checksum = h.finish();
+            self.write_symlink_object(checksum, header)?;
+            return Ok(checksum);
+        }
+        let mut tmp = self.temp_file()?;
+        let tpath = tmp.path().to_path_buf();
+        let at = io_at(&tpath);
+        let mut hasher = Hasher::new();
+        hasher.update(&prefix);
+        match mode {
+            RepoMode::Archive => {
+                let size = if header.is_regular() { size } else { 0 };
+                let ah = ArchiveHeader { size, header: header.clone() };
+                let file = tmp.as_file_mut();
+                let mut w = io::BufWriter::with_capacity(128 * 1024, file);
+                w.write_all(&ah.to_stream_prefix()).map_err(&at)?;
+                if header.is_regular() {
+                    let enc = DeflateEncoder::new(&mut w, Compression::new(self.zlib_level()));
+                    let mut hw = HashingWriter { inner: enc, hasher, written: 0 };
+                    io::copy(content, &mut hw).map_err(&at)?;
+                    if hw.written != size {
+                        return Err(RepoError::Io { path: tpath.clone(), source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("content is {} bytes, expected {size}", hw.written)) });
+                    }
+                    hasher = hw.hasher;
+                    hw.inner.finish().map_err(&at)?;
+                }
+                w.flush().map_err(&at)?;
+                drop(w);
+                set_mode(tmp.as_file(), 0o644).map_err(&at)?;
+            }
+            RepoMode::BareUser | RepoMode::Bare | RepoMode::BareUserOnly => {
+                let file = tmp.as_file_mut();
+                if header.is_symlink() {
+                    // bare-user only: a regular file holding the target and a NUL.
+                    file.write_all(header.symlink_target.as_bytes()).map_err(&at)?;
+                    file.write_all(&[0]).map_err(&at)?;
+                } else {
+                    let mut w = HashingWriter { inner: io::BufWriter::with_capacity(128 * 1024, &mut *file), hasher, written: 0 };
+                    io::copy(content, &mut w).map_err(&at)?;
+                    w.flush().map_err(&at)?;
+                    hasher = w.hasher;
+                }
+                let f = tmp.as_file();
+                match mode {
+                    RepoMode::BareUser => {
+                        let perm = if header.is_symlink() { 0o644 } else { (header.mode & 0o775) | 0o400 };
+                        set_mode(f, perm).map_err(&at)?;
+                        let meta = DirMeta { uid: header.uid, gid: header.gid, mode: header.mode, xattrs: header.xattrs.clone() };
+                        crate::xattr::set_fd(f, OSTREEMETA_XATTR.as_bytes(), &meta.to_bytes()).map_err(&at)?;
+                    }
+                    RepoMode::Bare => {
+                        rustix::fs::fchown(f, Some(rustix::process::Uid::from_raw(header.uid)), Some(rustix::process::Gid::from_raw(header.gid))).map_err(io::Error::from).map_err(&at)?;
+                        set_mode(f, header.mode & 0o7777).map_err(&at)?;
+                        for (n, v) in header.xattrs.iter() {
+                            crate::xattr::set_fd(f, n, v).map_err(&at)?;
+                        }
+                    }
+                    _ => set_mode(f, header.mode & 0o7777).map_err(&at)?,
+                }
+                if header.is_regular() {
+                    let zero = rustix::fs::Timestamps {
+                        last_access: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT as _ },
+                        last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 },
+                    };
+                    rustix::fs::futimens(f, &zero).map_err(io::Error::from).map_err(&at)?;
+                }
+            }
+        }
+        let checksum = hasher.finish();
+        if expected.is_some_and(|e| e != checksum) {
+            return Ok(checksum); // caller reports the mismatch; the temp file is dropped
+        }
+        let dest = self.content_path(checksum);
+        self.link_into_place(tmp, &dest)?;
+        Ok(checksum)
+    }
+
+    fn write_symlink_object(&self, checksum: Checksum, header: &FileHeader) -> Result<()> {
+        let dest = self.content_path(checksum);
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Ok(());
+        }
+        let tmpname = self.tmp_dir().join(format!("tmplink-{}-{}", std::process::id(), checksum));
+        let _ = fs::remove_file(&tmpname);
+        std::os::unix::fs::symlink(&header.symlink_target, &tmpname).at(&tmpname)?;
+        if self.mode() == RepoMode::Bare {
+            std::os::unix::fs::lchown(&tmpname, Some(header.uid), Some(header.gid)).at(&tmpname)?;
+            for (n, v) in header.xattrs.iter() {
+                crate::xattr::set_path(&tmpname, n, v).at(&tmpname)?;
+            }
+        }
+        let dir = dest.parent().expect("object path has a parent");
+        fs::create_dir_all(dir).at(dir)?;
+        let r = match fs::hard_link(&tmpname, &dest) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(RepoError::Io { path: dest, source: e }),
+            _ => Ok(()),
+        };
+        let _ = fs::remove_file(&tmpname);
+        r
+    }
+}
+
+/// Parses the framed header at the start of an archive object (for tools that read raw bytes).
+pub fn parse_archive_prefix(bytes: &[u8]) -> std::result::Result<(ArchiveHeader, usize), crate::objects::FormatError> {
+    let (v, off) = unframe(bytes)?;
+    Ok((ArchiveHeader::from_variant_bytes(v)?, off))
+}

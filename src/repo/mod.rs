@@ -1,0 +1,424 @@
+//! The repository: its modes, layout, configuration and metadata-object store.
+//!
+//! A repository is a directory holding `config` (a GLib key file),
+//! `objects/XX/REST.TYPE`, `refs/{heads,remotes,mirrors}`, `state/`
+//! (`.commitpartial` markers), `tmp/` and `extensions/`, exactly as
+//! `ostree-repo.c` lays it out. Every object is written to a temporary file
+//! in `tmp/` and linked into place, so a reader never sees a partial object.
+//! Content objects are in [`content`]; the lock is in [`lock`].
+
+pub mod content;
+pub mod lock;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::keyfile::KeyFile;
+use crate::metadata::Metadata;
+use crate::objects::{Commit, DirMeta, DirTree, FormatError};
+
+pub use lock::{LockKind, RepoLock};
+
+/// How a repository stores content objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RepoMode {
+    /// Real files with real ownership, modes and xattrs (needs root).
+    Bare,
+    /// Compressed `.filez` objects, for serving over HTTP (`archive-z2`).
+    Archive,
+    /// Files owned by the writer; real metadata in the `user.ostreemeta` xattr.
+    BareUser,
+    /// Like bare-user without xattrs: canonical permissions, uid/gid 0.
+    BareUserOnly,
+}
+
+impl RepoMode {
+    pub fn parse(s: &str) -> Option<RepoMode> {
+        Some(match s {
+            "bare" => RepoMode::Bare,
+            "archive" | "archive-z2" => RepoMode::Archive,
+            "bare-user" => RepoMode::BareUser,
+            "bare-user-only" => RepoMode::BareUserOnly,
+            _ => return None,
+        })
+    }
+
+    /// The name written to `core.mode`.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            RepoMode::Bare => "bare",
+            RepoMode::Archive => "archive-z2",
+            RepoMode::BareUser => "bare-user",
+            RepoMode::BareUserOnly => "bare-user-only",
+        }
+    }
+
+    pub fn is_archive(self) -> bool {
+        self == RepoMode::Archive
+    }
+}
+
+impl std::fmt::Display for RepoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.config_name())
+    }
+}
+
+/// What can go wrong in the repository layer.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} is not an OSTree repository: {why}", path.display())]
+    NotARepo { path: PathBuf, why: String },
+    #[error("Invalid mode '{0}' in repository configuration")]
+    InvalidMode(String),
+    #[error("{}: {why}", path.display())]
+    Config { path: PathBuf, why: String },
+    #[error("No such {} object {}", .0.objtype, .0.checksum)]
+    ObjectMissing(ObjectName),
+    #[error("Corrupted {} object {}; checksum expected='{}' actual='{actual}'", name.objtype, name.checksum, name.checksum)]
+    Corrupted { name: ObjectName, actual: Checksum },
+    #[error("{name}: {source}")]
+    Format { name: ObjectName, source: FormatError },
+    #[error("Content object {checksum}: invalid mode 0{mode:04o} for a {repo_mode} repository")]
+    InvalidContentMode { checksum: Checksum, mode: u32, repo_mode: RepoMode },
+    #[error("locking repository {}: {source}", path.display())]
+    Lock { path: PathBuf, source: std::io::Error },
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+/// Attaches a path to an `io::Error`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| RepoError::Io { path: path.to_path_buf(), source })
+    }
+}
+
+/// An open repository.
+#[derive(Debug)]
+pub struct Repo {
+    path: PathBuf,
+    mode: RepoMode,
+    config: KeyFile,
+    disable_fsync: bool,
+}
+
+const REPO_DIRS: &[&str] = &["tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects", "tmp/cache"];
+
+impl Repo {
+    /// Creates a repository (or opens it unchanged if `objects/` already exists, as ostree).
+    pub fn init(path: &Path, mode: RepoMode, collection_id: Option<&str>) -> Result<Repo> {
+        if path.join("objects").is_dir() && path.join("config").is_file() {
+            return Repo::open(path);
+        }
+        fs::create_dir_all(path).at(path)?;
+        let mut config = KeyFile::new();
+        config.set("core", "repo_version", "1");
+        config.set("core", "mode", mode.config_name());
+        if let Some(id) = collection_id {
+            config.set("core", "collection-id", id);
+        }
+        for d in REPO_DIRS {
+            let p = path.join(d);
+            match fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(RepoError::Io { path: p, source: e }),
+            }
+        }
+        write_atomic(&path.join("config"), config.to_text().as_bytes(), &path.join("tmp"))?;
+        Repo::open(path)
+    }
+
+    /// Opens an existing repository.
+    pub fn open(path: &Path) -> Result<Repo> {
+        let path = std::path::absolute(path).at(path)?;
+        if !path.is_dir() {
+            return Err(RepoError::NotARepo { path, why: "no such directory".into() });
+        }
+        if !path.join("objects").is_dir() {
+            return Err(RepoError::NotARepo { path, why: "no objects/ directory".into() });
+        }
+        let cfg_path = path.join("config");
+        let text = match fs::read_to_string(&cfg_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RepoError::NotARepo { path, why: "no config file".into() }),
+            Err(e) => return Err(RepoError::Io { path: cfg_path, source: e }),
+        };
+        let config = KeyFile::parse(&text).map_err(|e| RepoError::Config { path: cfg_path.clone(), why: e.to_string() })?;
+        match config.get("core", "repo_version") {
+            Some("1") => {}
+            other => return Err(RepoError::Config { path: cfg_path, why: format!("unsupported repo_version {}", other.unwrap_or("(missing)")) }),
+        }
+        let mode_s = config.get("core", "mode").unwrap_or("bare");
+        let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode(mode_s.to_string()))?;
+        let disable_fsync = matches!(config.get_bool("core", "fsync"), Some(Ok(false)));
+        let _ = fs::create_dir_all(path.join("tmp/cache"));
+        Ok(Repo { path, mode, config, disable_fsync })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn mode(&self) -> RepoMode {
+        self.mode
+    }
+
+    pub fn config(&self) -> &KeyFile {
+        &self.config
+    }
+
+    /// Replaces the configuration and writes it atomically.
+    pub fn write_config(&mut self, config: KeyFile) -> Result<()> {
+        write_atomic(&self.path.join("config"), config.to_text().as_bytes(), &self.tmp_dir())?;
+        self.config = config;
+        Ok(())
+    }
+
+    pub fn collection_id(&self) -> Option<&str> {
+        self.config.get("core", "collection-id")
+    }
+
+    /// Skips `syncfs` before refs move (`--disable-fsync`, `core.fsync=false`).
+    pub fn set_disable_fsync(&mut self, disable: bool) {
+        self.disable_fsync = disable;
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.path.join("tmp")
+    }
+
+    /// Takes the repository lock, waiting up to `core.lock-timeout-secs` (default 30; -1 waits forever).
+    pub fn lock(&self, kind: LockKind) -> Result<Option<RepoLock>> {
+        if matches!(self.config.get_bool("core", "locking"), Some(Ok(false))) {
+            return Ok(None);
+        }
+        let secs: i64 = self.config.get("core", "lock-timeout-secs").and_then(|s| s.trim().parse().ok()).unwrap_or(30);
+        let timeout = if secs < 0 { None } else { Some(Duration::from_secs(secs as u64)) };
+        RepoLock::acquire(&self.path, kind, timeout).map(Some).map_err(|source| RepoError::Lock { path: self.path.clone(), source })
+    }
+
+    /// Flushes written objects to disk before refs are moved (unless fsync is disabled).
+    pub fn sync(&self) -> Result<()> {
+        if self.disable_fsync {
+            return Ok(());
+        }
+        let f = fs::File::open(self.path.join("objects")).at(&self.path)?;
+        rustix::fs::syncfs(&f).map_err(std::io::Error::from).at(&self.path)
+    }
+
+    /// The path of a loose object.
+    pub fn object_path(&self, name: &ObjectName) -> PathBuf {
+        let hex = name.checksum.to_hex();
+        let mut p = self.path.join("objects");
+        p.push(&hex[..2]);
+        p.push(format!("{}.{}", &hex[2..], name.objtype.extension(self.mode.is_archive())));
+        p
+    }
+
+    pub fn has_object(&self, name: &ObjectName) -> bool {
+        fs::symlink_metadata(self.object_path(name)).is_ok()
+    }
+
+    /// Reads a metadata object's bytes.
+    pub fn read_metadata(&self, name: &ObjectName) -> Result<Vec<u8>> {
+        let p = self.object_path(name);
+        match fs::read(&p) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RepoError::ObjectMissing(*name)),
+            Err(e) => Err(RepoError::Io { path: p, source: e }),
+        }
+    }
+
+    fn load<T>(&self, checksum: Checksum, objtype: ObjectType, parse: fn(&[u8]) -> Result<T, FormatError>) -> Result<T> {
+        let name = ObjectName::new(checksum, objtype);
+        let bytes = self.read_metadata(&name)?;
+        parse(&bytes).map_err(|source| RepoError::Format { name, source })
+    }
+
+    pub fn load_commit(&self, checksum: Checksum) -> Result<Commit> {
+        self.load(checksum, ObjectType::Commit, Commit::from_bytes)
+    }
+
+    pub fn load_dirtree(&self, checksum: Checksum) -> Result<DirTree> {
+        self.load(checksum, ObjectType::DirTree, DirTree::from_bytes)
+    }
+
+    pub fn load_dirmeta(&self, checksum: Checksum) -> Result<DirMeta> {
+        self.load(checksum, ObjectType::DirMeta, DirMeta::from_bytes)
+    }
+
+    /// Writes a metadata object, returning its checksum; an existing object is success.
+    pub fn write_metadata(&self, objtype: ObjectType, bytes: &[u8]) -> Result<Checksum> {
+        let checksum = Checksum::digest(bytes);
+        self.write_metadata_as(ObjectName::new(checksum, objtype), bytes)?;
+        Ok(checksum)
+    }
+
+    /// Writes bytes under a given name without re-hashing (tombstones, verified copies).
+    pub fn write_metadata_as(&self, name: ObjectName, bytes: &[u8]) -> Result<()> {
+        if self.has_object(&name) {
+            return Ok(());
+        }
+        let dest = self.object_path(&name);
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes).at(tmp.path())?;
+        set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
+        self.link_into_place(tmp, &dest)
+    }
+
+    pub fn write_commit(&self, commit: &Commit) -> Result<Checksum> {
+        let c = self.write_metadata(ObjectType::Commit, &commit.to_bytes())?;
+        // A new commit supersedes any tombstone left for the same checksum.
+        let _ = fs::remove_file(self.object_path(&ObjectName::new(c, ObjectType::TombstoneCommit)));
+        Ok(c)
+    }
+
+    pub fn write_dirtree(&self, tree: &DirTree) -> Result<Checksum> {
+        self.write_metadata(ObjectType::DirTree, &tree.to_bytes())
+    }
+
+    pub fn write_dirmeta(&self, meta: &DirMeta) -> Result<Checksum> {
+        self.write_metadata(ObjectType::DirMeta, &meta.to_bytes())
+    }
+
+    /// A commit's detached metadata (`.commitmeta`), if any.
+    pub fn read_detached_metadata(&self, commit: Checksum) -> Result<Option<Metadata>> {
+        let name = ObjectName::new(commit, ObjectType::CommitMeta);
+        match self.read_metadata(&name) {
+            Ok(b) => Metadata::from_bytes(&b).map(Some).map_err(|source| RepoError::Format { name, source }),
+            Err(RepoError::ObjectMissing(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces (or with `None`, removes) a commit's detached metadata atomically.
+    pub fn write_detached_metadata(&self, commit: Checksum, meta: Option<&Metadata>) -> Result<()> {
+        let dest = self.object_path(&ObjectName::new(commit, ObjectType::CommitMeta));
+        match meta {
+            None => match fs::remove_file(&dest) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(RepoError::Io { path: dest, source: e }),
+            },
+            Some(m) => {
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).at(dir)?;
+                }
+                write_atomic(&dest, &m.to_bytes(), &self.tmp_dir())
+            }
+        }
+    }
+
+    /// A temporary file in `tmp/`, removed unless linked into place.
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new().prefix("tmpobject-").tempfile_in(self.tmp_dir()).at(&self.tmp_dir())
+    }
+
+    /// Links a finished temporary file to `dest` unless something is there already.
+    pub(crate) fn link_into_place(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+        let dir = dest.parent().expect("object paths have a parent");
+        match tmp.persist_noclobber(dest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).at(dir)?;
+                match e.file.persist_noclobber(dest) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                    Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+                }
+            }
+            Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+        }
+    }
+
+    /// Every loose object, optionally only of one type.
+    pub fn list_objects(&self, only: Option<ObjectType>) -> Result<Vec<ObjectName>> {
+        let objdir = self.path.join("objects");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&objdir).at(&objdir)? {
+            let entry = entry.at(&objdir)?;
+            let prefix = entry.file_name();
+            let Some(prefix) = prefix.to_str().filter(|p| p.len() == 2 && Checksum::is_hex_prefix(p)) else { continue };
+            let sub = entry.path();
+            for obj in fs::read_dir(&sub).at(&sub)? {
+                let obj = obj.at(&sub)?;
+                let fname = obj.file_name();
+                let Some(fname) = fname.to_str() else { continue };
+                let Some((rest, ext)) = fname.split_once('.') else { continue };
+                let Some(objtype) = ObjectType::from_extension(ext) else { continue };
+                if only.is_some_and(|t| t != objtype) {
+                    continue;
+                }
+                if let Ok(c) = format!("{prefix}{rest}").parse::<Checksum>() {
+                    out.push(ObjectName::new(c, objtype));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn delete_object(&self, name: &ObjectName) -> Result<()> {
+        let p = self.object_path(name);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepoError::Io { path: p, source: e }),
+        }
+    }
+
+    fn partial_path(&self, commit: Checksum) -> PathBuf {
+        self.path.join("state").join(format!("{commit}.commitpartial"))
+    }
+
+    /// Whether a commit is marked partial (`state/CHECKSUM.commitpartial`).
+    pub fn is_partial(&self, commit: Checksum) -> bool {
+        self.partial_path(commit).exists()
+    }
+
+    /// Whether a partial marker says fsck found the commit corrupt (content `f`).
+    pub fn is_fsck_partial(&self, commit: Checksum) -> bool {
+        fs::read(self.partial_path(commit)).map(|b| b == b"f").unwrap_or(false)
+    }
+
+    /// Marks or unmarks a commit as partial; `fsck` markers hold `f`.
+    pub fn set_partial(&self, commit: Checksum, partial: bool, from_fsck: bool) -> Result<()> {
+        let p = self.partial_path(commit);
+        if partial {
+            fs::create_dir_all(self.path.join("state")).at(&p)?;
+            fs::write(&p, if from_fsck { &b"f"[..] } else { &b""[..] }).at(&p)
+        } else {
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::Io { path: p, source: e }),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// Writes a file atomically: a temporary file in `tmpdir`, then rename.
+pub(crate) fn write_atomic(dest: &Path, bytes: &[u8], tmpdir: &Path) -> Result<()> {
+    let dir = if tmpdir.is_dir() { tmpdir } else { dest.parent().unwrap_or(Path::new(".")) };
+    let mut tmp = tempfile::Builder::new().prefix("tmp-").tempfile_in(dir).at(dir)?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
+    tmp.persist(dest).map_err(|e| RepoError::Io { path: dest.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+pub(crate) fn set_mode(f: &fs::File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+}
