@@ -5,16 +5,24 @@
 //! and fsck. It never prints, reads argv or the environment, or runs hooks;
 //! the porcelain in `porcelain/` does that.
 
+pub mod checkout;
 pub mod checksum;
+pub mod commit;
+pub mod diff;
+pub mod fsck;
 pub mod gvariant;
 pub mod metadata;
+pub mod mtree;
 pub mod objects;
 pub mod variant_text;
 
 pub use checksum::{Checksum, ObjectName, ObjectType};
 pub use metadata::Metadata;
 pub mod keyfile;
+pub mod refs;
 pub mod repo;
+pub mod tar_import;
+pub mod traverse;
 pub mod xattr;
 
 pub use repo::{Repo, RepoMode};

@@ -1,0 +1,10 @@
+//! `grove cat`: concatenate contents of files.
+
+use crate::ctx::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("cat: not implemented yet")
+}

@@ -1,0 +1,72 @@
+//! One module per command: an `Args` struct (clap) and `run(ctx, args)`.
+
+use clap::Subcommand;
+
+use crate::ctx::Ctx;
+
+pub mod init;
+pub mod commit;
+pub mod checkout;
+pub mod refs;
+pub mod rev_parse;
+pub mod reset;
+pub mod log;
+pub mod show;
+pub mod ls;
+pub mod cat;
+pub mod diff;
+pub mod checksum;
+pub mod config;
+pub mod fsck;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Initialize a new empty repository
+    Init(init::Args),
+    /// Commit a new revision
+    Commit(commit::Args),
+    /// Check out a commit into a filesystem tree
+    Checkout(checkout::Args),
+    /// List refs; create, delete or alias them
+    Refs(refs::Args),
+    /// Output the target of a rev
+    #[command(name = "rev-parse")]
+    RevParse(rev_parse::Args),
+    /// Reset a REF to a previous COMMIT
+    Reset(reset::Args),
+    /// Show log starting at commit or ref
+    Log(log::Args),
+    /// Output a metadata object
+    Show(show::Args),
+    /// List file paths
+    Ls(ls::Args),
+    /// Concatenate contents of files
+    Cat(cat::Args),
+    /// Compare directory TARGETDIR against revision REV
+    Diff(diff::Args),
+    /// Checksum a file or directory
+    Checksum(checksum::Args),
+    /// Change repo configuration settings
+    Config(config::Args),
+    /// Check the repository for consistency
+    Fsck(fsck::Args),
+}
+
+pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Init(a) => init::run(ctx, a),
+        Command::Commit(a) => commit::run(ctx, a),
+        Command::Checkout(a) => checkout::run(ctx, a),
+        Command::Refs(a) => refs::run(ctx, a),
+        Command::RevParse(a) => rev_parse::run(ctx, a),
+        Command::Reset(a) => reset::run(ctx, a),
+        Command::Log(a) => log::run(ctx, a),
+        Command::Show(a) => show::run(ctx, a),
+        Command::Ls(a) => ls::run(ctx, a),
+        Command::Cat(a) => cat::run(ctx, a),
+        Command::Diff(a) => diff::run(ctx, a),
+        Command::Checksum(a) => checksum::run(ctx, a),
+        Command::Config(a) => config::run(ctx, a),
+        Command::Fsck(a) => fsck::run(ctx, a),
+    }
+}
