@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod checksum;
 pub mod commit;
+pub mod date;
 pub mod diff;
 pub mod fsck;
 pub mod gvariant;

@@ -1,10 +1,253 @@
-//! `grove commit`: commit a new revision.
+//! `grove commit`: commit a new revision from directories, tarballs and refs.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use grove::commit::{add_bindings, import_commit_tree, import_dir, write_commit, CommitFilter, CommitSpec, DevInoCache, ImportOptions};
+use grove::mtree::MutableTree;
+use grove::refs::Refspec;
+use grove::repo::LockKind;
+use grove::tar_import::{import_tar, TarOptions};
+use grove::{Checksum, Metadata};
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Branch to commit to
+    #[arg(short = 'b', long)]
+    branch: Option<String>,
+    /// Create a commit without writing a ref
+    #[arg(long)]
+    orphan: bool,
+    /// One line subject
+    #[arg(short = 's', long)]
+    subject: Option<String>,
+    /// Full description
+    #[arg(short = 'm', long)]
+    body: Option<String>,
+    /// Commit message read from a file
+    #[arg(short = 'F', long = "body-file", value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Parent commit checksum, or "none"
+    #[arg(long)]
+    parent: Option<String>,
+    /// Overlay the given tree: dir=PATH, tar=TARFILE or ref=COMMIT (repeatable, applied in order)
+    #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=REV")]
+    trees: Vec<String>,
+    /// Override the timestamp of the commit (GNU date syntax)
+    #[arg(long)]
+    timestamp: Option<String>,
+    /// Add a key in KEY=VALUE format to metadata
+    #[arg(long = "add-metadata-string", value_name = "KEY=VALUE")]
+    metadata_strings: Vec<String>,
+    /// Add a key in KEY=VALUE format to metadata, VALUE in GVariant text format
+    #[arg(long = "add-metadata", value_name = "KEY=VALUE")]
+    metadata_variants: Vec<String>,
+    /// Add a key in KEY=VALUE format to detached metadata
+    #[arg(long = "add-detached-metadata-string", value_name = "KEY=VALUE")]
+    detached_strings: Vec<String>,
+    /// Keep metadata KEY from the parent commit
+    #[arg(long = "keep-metadata", value_name = "KEY")]
+    keep_metadata: Vec<String>,
+    /// Do not add ref and collection bindings to the metadata
+    #[arg(long)]
+    no_bindings: bool,
+    /// Add a ref to the ref binding (repeatable)
+    #[arg(long = "bind-ref", value_name = "REF")]
+    bind_refs: Vec<String>,
+    /// Set file ownership user id
+    #[arg(long)]
+    owner_uid: Option<u32>,
+    /// Set file ownership group id
+    #[arg(long)]
+    owner_gid: Option<u32>,
+    /// Canonicalize permissions: uid/gid 0, no setuid, modes masked to 0755
+    #[arg(long)]
+    canonical_permissions: bool,
+    /// Do not import extended attributes
+    #[arg(long)]
+    no_xattrs: bool,
+    /// If the contents are unchanged from the previous commit, do nothing
+    #[arg(long)]
+    skip_if_unchanged: bool,
+    /// Delete the source directories after a successful commit
+    #[arg(long)]
+    consume: bool,
+    /// Create missing parent directories of tar entries
+    #[arg(long)]
+    tar_autocreate_parents: bool,
+    /// Reuse checksums of files hardlinked from the repository (device, inode)
+    #[arg(long)]
+    link_checkout_speedup: bool,
+    /// Like --link-checkout-speedup, trusting (device, inode) over file metadata
+    #[arg(short = 'I', long)]
+    devino_canonical: bool,
+    /// Whether to fsync before moving the ref (default true)
+    #[arg(long, value_name = "BOOL")]
+    fsync: Option<String>,
+    /// Print statistics in a table
+    #[arg(long)]
+    table_output: bool,
+    /// Directory to commit (when no --tree is given)
+    path: Option<PathBuf>,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("commit: not implemented yet")
+fn split_kv(s: &str) -> anyhow::Result<(&str, &str)> {
+    s.split_once('=').with_context(|| format!("Missing '=' in KEY=VALUE metadata '{s}'"))
+}
+
+pub fn parse_bool(s: &str) -> anyhow::Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "none" => Ok(false),
+        _ => bail!("Invalid boolean argument '{s}'"),
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let mut repo = ctx.open_repo()?;
+    if args.branch.is_none() && !args.orphan {
+        bail!("A branch must be specified with --branch, or use --orphan");
+    }
+    if args.canonical_permissions && args.owner_uid.is_some_and(|u| u > 0) {
+        bail!("Cannot specify both --canonical-permissions and non-zero --owner-uid");
+    }
+    if args.canonical_permissions && args.owner_gid.is_some_and(|g| g > 0) {
+        bail!("Cannot specify both --canonical-permissions and non-zero --owner-gid");
+    }
+    if let Some(f) = &args.fsync {
+        repo.set_disable_fsync(!parse_bool(f)?);
+    }
+    let branch: Option<Refspec> = args.branch.as_deref().map(str::parse).transpose()?;
+    let _lock = repo.lock(LockKind::Shared)?;
+
+    // Where the branch is now: the parent, and the value the ref must still hold when we move it.
+    let branch_now = match &branch {
+        Some(b) => repo.read_ref(b)?,
+        None => None,
+    };
+    let parent: Option<Checksum> = match args.parent.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(p.parse().map_err(|_| anyhow::anyhow!("Invalid rev {p}"))?),
+        None => branch_now,
+    };
+    if !args.keep_metadata.is_empty() && parent.is_none() {
+        bail!("Either --branch or --parent must be specified when using --keep-metadata");
+    }
+
+    let mut metadata = Metadata::new();
+    for s in &args.metadata_strings {
+        let (k, v) = split_kv(s)?;
+        metadata.push(k, grove::metadata::owned(v.to_string()));
+    }
+    for s in &args.metadata_variants {
+        let (k, v) = split_kv(s)?;
+        let value = grove::variant_text::parse(v).with_context(|| format!("Parsing {s}"))?;
+        metadata.push(k, value);
+    }
+    if let Some(p) = parent {
+        if !args.keep_metadata.is_empty() {
+            let pc = repo.load_commit(p)?;
+            for key in &args.keep_metadata {
+                let v = pc.metadata.get(key).with_context(|| format!("Missing metadata key '{key}' from commit '{p}'"))?;
+                metadata.push(key.clone(), v.try_clone()?);
+            }
+        }
+    }
+    if !args.no_bindings {
+        let mut refs: Vec<String> = branch.iter().map(|b| b.name.to_string()).collect();
+        refs.extend(args.bind_refs.iter().cloned());
+        add_bindings(&repo, &mut metadata, &refs);
+    }
+    let detached = if args.detached_strings.is_empty() {
+        None
+    } else {
+        let mut d = Metadata::new();
+        for s in &args.detached_strings {
+            let (k, v) = split_kv(s)?;
+            d.push(k, grove::metadata::owned(v.to_string()));
+        }
+        Some(d)
+    };
+
+    let filter = CommitFilter {
+        owner_uid: args.owner_uid,
+        owner_gid: args.owner_gid,
+        canonical_permissions: args.canonical_permissions,
+        skip_xattrs: args.no_xattrs,
+    }
+    .for_repo(&repo);
+    let devino = if args.link_checkout_speedup || args.devino_canonical { Some(DevInoCache::scan(&repo)?) } else { None };
+    let import = ImportOptions { filter: filter.clone(), devino };
+    let tar_opts = TarOptions { filter: filter.clone(), autocreate_parents: args.tar_autocreate_parents };
+
+    let mut trees = args.trees.clone();
+    if trees.is_empty() {
+        let p = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+        trees.push(format!("dir={}", p.display()));
+    }
+    let mut consumed = Vec::new();
+    let mut mtree = MutableTree::new();
+    for t in &trees {
+        let (kind, value) = t.split_once('=').with_context(|| format!("Missing type in tree specification '{t}'"))?;
+        match kind {
+            "dir" => {
+                import_dir(&repo, &mut mtree, value.as_ref(), &import).with_context(|| format!("committing directory {value}"))?;
+                consumed.push(PathBuf::from(value));
+            }
+            "tar" => import_tar(&repo, &mut mtree, value.as_ref(), &tar_opts).with_context(|| format!("importing {value}"))?,
+            "ref" => {
+                let c = repo.resolve_rev(value)?;
+                import_commit_tree(&repo, &mut mtree, c, &filter)?;
+            }
+            other => bail!("Invalid tree type specification '{other}'"),
+        }
+    }
+    let root = mtree.write(&repo)?;
+
+    if args.skip_if_unchanged {
+        if let Some(p) = parent {
+            let pc = repo.load_commit(p)?;
+            if (pc.root_contents, pc.root_meta) == root {
+                println!("{p}");
+                return Ok(());
+            }
+        }
+    }
+
+    let timestamp = match &args.timestamp {
+        Some(t) => grove::date::parse_date(t)?,
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v.trim().parse().with_context(|| format!("Invalid SOURCE_DATE_EPOCH '{v}'"))?,
+            Err(_) => chrono::Utc::now().timestamp(),
+        },
+    };
+    let spec = CommitSpec {
+        subject: args.subject.clone().unwrap_or_default(),
+        body: match &args.body_file {
+            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+            None => args.body.clone().unwrap_or_default(),
+        },
+        parent,
+        timestamp: u64::try_from(timestamp).context("timestamp before 1970")?,
+        metadata,
+        detached,
+    };
+    let checksum = write_commit(&repo, root, &spec)?;
+    repo.sync()?;
+    if let Some(b) = &branch {
+        repo.set_ref(b, Some(checksum), Some(branch_now)).with_context(|| format!("updating ref {b}"))?;
+    }
+    if args.consume {
+        for dir in consumed {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("consuming {}", dir.display()))?;
+        }
+    }
+    if args.table_output {
+        println!("Commit: {checksum}");
+    } else {
+        println!("{checksum}");
+    }
+    Ok(())
 }

@@ -28,6 +28,20 @@ impl Xattrs {
         Xattrs(v)
     }
 
+    /// Keeps the given order and empty values (xattrs from tar pax headers,
+    /// which ostree stores as libarchive hands them over).
+    pub fn from_ordered_pairs<I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>>(pairs: I) -> Self {
+        Xattrs(
+            pairs
+                .into_iter()
+                .map(|(mut name, value)| {
+                    name.push(0);
+                    (ByteBuf::from(name), ByteBuf::from(value))
+                })
+                .collect(),
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
