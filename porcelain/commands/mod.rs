@@ -9,10 +9,12 @@ pub mod commit;
 pub mod checkout;
 pub mod refs;
 pub mod rev_parse;
+pub mod rofiles_fuse;
 pub mod reset;
 pub mod log;
 pub mod show;
 pub mod ls;
+pub mod pull_local;
 pub mod cat;
 pub mod diff;
 pub mod checksum;
@@ -50,6 +52,12 @@ pub enum Command {
     Config(config::Args),
     /// Check the repository for consistency
     Fsck(fsck::Args),
+    /// Copy data from a local repository
+    #[command(name = "pull-local")]
+    PullLocal(pull_local::Args),
+    /// Mount a checkout so that hardlinked files cannot be modified
+    #[command(name = "rofiles-fuse")]
+    RofilesFuse(rofiles_fuse::Args),
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
@@ -68,5 +76,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::Checksum(a) => checksum::run(ctx, a),
         Command::Config(a) => config::run(ctx, a),
         Command::Fsck(a) => fsck::run(ctx, a),
+        Command::PullLocal(a) => pull_local::run(ctx, a),
+        Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
     }
 }
