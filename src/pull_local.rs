@@ -1,1 +1,312 @@
-//! (being written)
+//! Copying commits between local repositories (`pull-local`).
+//!
+//! Walks the requested commits (and `depth` ancestors), copies every object
+//! the destination lacks — content first, then dirmeta/dirtree, then the
+//! commit and its detached metadata — and only then moves refs. Objects are
+//! hardlinked when both repositories store them the same way on one
+//! filesystem (archive → archive bytes are never recompressed), and
+//! converted otherwise (bare-user → archive compresses on the way). With
+//! `untrusted`, every object is re-hashed before it lands.
+//! Upstream: `ostree-repo-pull.c` (the `file://` path of `ostree_repo_pull_with_options`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+
+use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::refs::{RefError, Refspec};
+use crate::repo::{Repo, RepoError, RepoMode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("Refspec '{0}' not found in the source repository")]
+    RefNotFound(String),
+    #[error("Commit {0} not found in the source repository")]
+    CommitNotFound(Checksum),
+    #[error("Corrupted {} object {} in the source repository; checksum actual='{actual}'", .name.objtype, .name.checksum)]
+    Corrupted { name: ObjectName, actual: Checksum },
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type Result<T, E = PullError> = std::result::Result<T, E>;
+
+/// What to pull: a ref (whose name is set in the destination) or a bare commit.
+#[derive(Clone, Debug)]
+pub enum PullItem {
+    Ref(Refspec),
+    Commit(Checksum),
+}
+
+impl PullItem {
+    /// A 64-digit checksum is a commit; anything else a refspec.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.parse::<Checksum>() {
+            Ok(c) => Ok(PullItem::Commit(c)),
+            Err(_) => Ok(PullItem::Ref(s.parse()?)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// Parent commits to follow: 0 only the commit, -1 all history.
+    pub depth: i32,
+    /// Re-hash every object before it is written.
+    pub untrusted: bool,
+    /// Write refs under `refs/remotes/REMOTE/` instead of `refs/heads/`.
+    pub remote: Option<String>,
+}
+
+/// Progress: objects done / total, bytes written.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PullProgress {
+    pub done: u64,
+    pub total: u64,
+    pub bytes: u64,
+}
+
+/// What a pull did.
+#[derive(Clone, Debug, Default)]
+pub struct PullStats {
+    pub commits: u64,
+    pub objects_copied: u64,
+    pub objects_linked: u64,
+    pub bytes_written: u64,
+    /// Refs moved in the destination: (ref, old, new).
+    pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
+}
+
+/// The plan of a pull, computed before anything is written.
+pub struct PullPlan {
+    /// Refs to set in the destination once the objects are in.
+    pub refs: BTreeMap<Refspec, Checksum>,
+    /// Commits to copy, parents before children.
+    pub commits: Vec<Checksum>,
+    /// Missing parents that the source marks with tombstones.
+    pub tombstones: Vec<Checksum>,
+    /// Objects the destination lacks, content first.
+    pub objects: Vec<ObjectName>,
+}
+
+/// Works out which commits and objects `items` need in `dst`.
+pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> Result<PullPlan> {
+    let mut refs = BTreeMap::new();
+    let mut tips = Vec::new();
+    let items: Vec<PullItem> = if items.is_empty() { src.list_refs()?.into_keys().filter(|r| r.remote.is_none()).map(PullItem::Ref).collect() } else { items.to_vec() };
+    for item in &items {
+        match item {
+            PullItem::Commit(c) => tips.push(*c),
+            PullItem::Ref(spec) => {
+                let c = src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?;
+                let dest = Refspec { remote: opts.remote.clone().or_else(|| spec.remote.clone()), name: spec.name.clone() };
+                refs.insert(dest, c);
+                tips.push(c);
+            }
+        }
+    }
+    let mut commits = Vec::new();
+    let mut tombstones = Vec::new();
+    let mut seen = HashSet::new();
+    for tip in tips {
+        let mut cur = Some(tip);
+        let mut level = 0i64;
+        while let Some(c) = cur {
+            if !seen.insert(c) {
+                break;
+            }
+            let commit = match src.load_commit(c) {
+                Ok(commit) => commit,
+                Err(RepoError::ObjectMissing(_)) if c != tip => {
+                    if src.has_object(&ObjectName::new(c, ObjectType::TombstoneCommit)) {
+                        tombstones.push(c);
+                    }
+                    break;
+                }
+                Err(RepoError::ObjectMissing(_)) => return Err(PullError::CommitNotFound(c)),
+                Err(e) => return Err(e.into()),
+            };
+            commits.push(c);
+            cur = if opts.depth < 0 || level < opts.depth as i64 { commit.parent } else { None };
+            level += 1;
+        }
+    }
+    commits.reverse();
+
+    // Objects the destination lacks. A complete commit already there needs nothing.
+    let mut objects: Vec<ObjectName> = Vec::new();
+    let mut visited = HashSet::new();
+    for &c in &commits {
+        let cname = ObjectName::new(c, ObjectType::Commit);
+        if dst.has_object(&cname) && !dst.is_partial(c) {
+            continue;
+        }
+        let commit = src.load_commit(c)?;
+        let mut stack = vec![(commit.root_contents, commit.root_meta)];
+        while let Some((tree, meta)) = stack.pop() {
+            if visited.insert(ObjectName::new(meta, ObjectType::DirMeta)) && !dst.has_object(&ObjectName::new(meta, ObjectType::DirMeta)) {
+                objects.push(ObjectName::new(meta, ObjectType::DirMeta));
+            }
+            let tname = ObjectName::new(tree, ObjectType::DirTree);
+            if !visited.insert(tname) {
+                continue;
+            }
+            if !dst.has_object(&tname) {
+                objects.push(tname);
+            }
+            let t = src.load_dirtree(tree)?;
+            for f in &t.files {
+                let n = ObjectName::new(f.checksum, ObjectType::File);
+                if visited.insert(n) && !dst.has_object(&n) {
+                    objects.push(n);
+                }
+            }
+            for d in &t.dirs {
+                stack.push((d.tree, d.meta));
+            }
+        }
+    }
+    // Content first, then metadata: a dirtree never lands before what it names.
+    objects.sort_by_key(|o| match o.objtype {
+        ObjectType::File => 0,
+        ObjectType::DirMeta => 1,
+        _ => 2,
+    });
+    Ok(PullPlan { refs, commits, tombstones, objects })
+}
+
+/// Pulls `items` from `src` into `dst`; refs move only after every object is in place.
+pub fn pull_local(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PullStats> {
+    let plan = plan(src, dst, items, opts)?;
+    let total = plan.objects.len() as u64 + plan.commits.len() as u64;
+    let done = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let linked = AtomicU64::new(0);
+    for &c in &plan.commits {
+        if !dst.has_object(&ObjectName::new(c, ObjectType::Commit)) {
+            dst.set_partial(c, true, false)?;
+        }
+    }
+    let tick = |n: u64| {
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let b = bytes.fetch_add(n, Ordering::Relaxed) + n;
+        progress(PullProgress { done: d, total, bytes: b });
+    };
+    // Dirtrees after all content, so a crash never leaves a tree naming absent content.
+    let split = plan.objects.iter().position(|o| o.objtype == ObjectType::DirTree).unwrap_or(plan.objects.len());
+    for chunk in [&plan.objects[..split], &plan.objects[split..]] {
+        chunk.par_iter().try_for_each(|name| -> Result<()> {
+            let (n, was_linked) = copy_object(src, dst, name, opts.untrusted)?;
+            if was_linked {
+                linked.fetch_add(1, Ordering::Relaxed);
+            }
+            tick(n);
+            Ok(())
+        })?;
+    }
+    for &c in &plan.commits {
+        let name = ObjectName::new(c, ObjectType::Commit);
+        if !dst.has_object(&name) {
+            copy_object(src, dst, &name, opts.untrusted)?;
+        }
+        if let Some(meta) = src.read_detached_metadata(c)? {
+            dst.write_detached_metadata(c, Some(&meta))?;
+        }
+        tick(0);
+    }
+    for &c in &plan.tombstones {
+        let name = ObjectName::new(c, ObjectType::TombstoneCommit);
+        let bytes = src.read_metadata(&name)?;
+        dst.write_metadata_as(name, &bytes)?;
+    }
+    dst.sync()?;
+    for &c in &plan.commits {
+        dst.set_partial(c, false, false)?;
+    }
+    let mut moved = Vec::new();
+    for (spec, c) in &plan.refs {
+        let old = dst.read_ref(spec)?;
+        if old != Some(*c) {
+            dst.set_ref(spec, Some(*c), None)?;
+            moved.push((spec.clone(), old, *c));
+        }
+    }
+    let linked = linked.into_inner();
+    Ok(PullStats {
+        commits: plan.commits.len() as u64,
+        objects_copied: plan.objects.len() as u64 - linked,
+        objects_linked: linked,
+        bytes_written: bytes.into_inner(),
+        refs: moved,
+    })
+}
+
+/// Whether both repositories store content objects byte-identically.
+fn same_storage(a: RepoMode, b: RepoMode) -> bool {
+    a == b
+}
+
+/// Copies one object; returns (bytes written, whether it was hardlinked).
+fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, untrusted: bool) -> Result<(u64, bool)> {
+    if name.objtype.is_meta() {
+        let bytes = src.read_metadata(name)?;
+        if untrusted && name.objtype != ObjectType::CommitMeta {
+            let actual = Checksum::digest(&bytes);
+            if actual != name.checksum {
+                return Err(PullError::Corrupted { name: *name, actual });
+            }
+        }
+        dst.write_metadata_as(*name, &bytes)?;
+        return Ok((bytes.len() as u64, false));
+    }
+    if untrusted {
+        let actual = src.checksum_stored_content(name.checksum)?;
+        if actual != name.checksum {
+            return Err(PullError::Corrupted { name: *name, actual });
+        }
+    }
+    if same_storage(src.mode(), dst.mode()) {
+        let from = src.object_path(name);
+        if link_object(&from, &dst.object_path(name))? {
+            return Ok((0, true));
+        }
+        if dst.mode() == RepoMode::Archive {
+            // Another filesystem: archive bytes are copied unchanged, never recompressed.
+            let mut tmp = dst.temp_file()?;
+            let mut f = fs::File::open(&from).map_err(|source| RepoError::Io { path: from.clone(), source })?;
+            let n = std::io::copy(&mut f, tmp.as_file_mut()).map_err(|source| RepoError::Io { path: from.clone(), source })?;
+            crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|source| RepoError::Io { path: tmp.path().to_path_buf(), source })?;
+            dst.link_into_place(tmp, &dst.object_path(name))?;
+            return Ok((n, false));
+        }
+    }
+    let mut obj = src.open_content(name.checksum)?;
+    let size = obj.size;
+    dst.write_content_known(name.checksum, &obj.header, size, &mut obj.reader).map_err(|e| match e {
+        RepoError::Corrupted { name, actual } => PullError::Corrupted { name, actual },
+        e => e.into(),
+    })?;
+    Ok((size, false))
+}
+
+/// Hardlinks an object into place; false when the repositories are on different filesystems.
+fn link_object(from: &Path, to: &Path) -> Result<bool> {
+    let dir = to.parent().expect("object path has a parent");
+    for attempt in 0..2 {
+        match fs::hard_link(from, to) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                fs::create_dir_all(dir).map_err(|source| RepoError::Io { path: dir.to_path_buf(), source })?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) || e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EMLINK) => return Ok(false),
+            Err(e) => return Err(RepoError::Io { path: from.to_path_buf(), source: e }.into()),
+        }
+    }
+    Ok(false)
+}

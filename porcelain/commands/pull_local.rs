@@ -1,10 +1,77 @@
-//! `grove pull-local`: copy data from a local repository.
+//! `grove pull-local`: copy commits from a local repository.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use grove::pull_local::{pull_local, PullItem, PullOptions, PullProgress};
+use grove::repo::LockKind;
+use grove::Repo;
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Source repository
+    src: PathBuf,
+    /// Refs or commit checksums to pull (default: every ref of the source)
+    refs: Vec<String>,
+    /// Traverse DEPTH parents (-1 = infinite); default 0
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    depth: i32,
+    /// Verify each object's checksum while copying
+    #[arg(long)]
+    untrusted: bool,
+    /// Do not verify checksums of local objects (default; accepted for ostree compatibility)
+    #[arg(long)]
+    bareuseronly_files: bool,
+    /// Add REMOTE to the refs written (refs/remotes/REMOTE/...)
+    #[arg(long)]
+    remote: Option<String>,
+    /// Do not fsync
+    #[arg(long)]
+    disable_fsync: bool,
+    /// Do not show progress
+    #[arg(long)]
+    quiet: bool,
+    /// Print what was pulled as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("pull-local: not implemented yet")
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let mut dst = ctx.open_repo()?;
+    if args.disable_fsync {
+        dst.set_disable_fsync(true);
+    }
+    let src = Repo::open(&args.src).with_context(|| format!("opening source repo {}", args.src.display()))?;
+    let items = args.refs.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let opts = PullOptions { depth: args.depth, untrusted: args.untrusted, remote: args.remote.clone() };
+    let _src_lock = src.lock(LockKind::Shared)?;
+    let _dst_lock = dst.lock(LockKind::Shared)?;
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} pull-local {pos}/{len} objects {bytes} {elapsed}").expect("static template"));
+        b
+    });
+    let progress = |p: PullProgress| {
+        if let Some(b) = &bar {
+            b.set_length(p.total);
+            b.set_position(p.done);
+            b.set_message(indicatif::HumanBytes(p.bytes).to_string());
+        }
+    };
+    let stats = pull_local(&src, &dst, &items, &opts, &progress).with_context(|| format!("pulling from {}", args.src.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if args.json {
+        let refs: Vec<_> = stats
+            .refs
+            .iter()
+            .map(|(r, old, new)| serde_json::json!({"ref": r.to_string(), "old": old.map(|c| c.to_string()), "new": new.to_string()}))
+            .collect();
+        println!("{}", serde_json::json!({"commits": stats.commits, "objects_copied": stats.objects_copied, "objects_linked": stats.objects_linked, "bytes_written": stats.bytes_written, "refs": refs}));
+    }
+    Ok(())
 }
