@@ -23,6 +23,7 @@ pub mod refs;
 pub mod repo;
 pub mod tar_import;
 pub mod traverse;
+pub mod tree_path;
 pub mod xattr;
 
 pub use repo::{Repo, RepoMode};
