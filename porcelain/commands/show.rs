@@ -106,6 +106,10 @@ fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, out: &mut
     }
     let obj = match repo.open_content(checksum) {
         Ok(o) => o,
+        // ostree's wording differs by mode: archive repos omit the prefix.
+        Err(grove::repo::RepoError::ObjectMissing(_)) if repo.mode().is_archive() => {
+            anyhow::bail!("Couldn't find file object '{checksum}'")
+        }
         Err(grove::repo::RepoError::ObjectMissing(_)) => {
             anyhow::bail!("Opening content object {checksum}: Couldn't find file object '{checksum}'")
         }
