@@ -90,7 +90,7 @@ fn fixture() -> Fixture {
         std::fs::write(tree.join("top"), "a\n").unwrap();
         ostree(&repo, &["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-03", "-s", ""]);
         ostree(&repo, &["commit", "-b", "foo/bar", &tree_arg, "--timestamp=2020-01-04", "-s", "bar", "--add-detached-metadata-string=ds=bar"]);
-        ostree(&repo, &["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's"]);
+        ostree(&repo, &["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's", "--generate-sizes"]);
         ostree(&repo, &["refs", "--create=origin:remote/ref", "main^"]);
         repos.push(repo);
     }
@@ -118,6 +118,8 @@ fn log_and_show_match_ostree() {
         same(repo, &["show", "--print-metadata-key=nope", "main"]);
         same(repo, &["show", "--print-detached-metadata-key=ds", "foo/bar"]);
         same(repo, &["show", "--print-detached-metadata-key=ds", "main"]);
+        same(repo, &["show", "--print-sizes", "foo/baz"]);
+        same(repo, &["show", "--print-sizes", "main"]);
         same(repo, &["log", "nope"]);
         same(repo, &["show", "nope"]);
         // Objects named by full checksum: dirtree, dirmeta, files, symlinks.
@@ -226,4 +228,32 @@ fn refs_create_delete_and_reset_match_ostree() {
         };
         assert_eq!(sorted(&g), sorted(&o), "differ for {step:?}");
     }
+}
+
+/// Where grove deliberately differs from ostree, or has no ostree counterpart.
+#[test]
+fn grove_improvements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    make_tree(&tree);
+    let repo = tmp.path().join("repo");
+    // init installs the hook samples, and ostree still reads the repository.
+    let o = run(GROVE, &repo, &["init", "--mode=archive"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for hook in ["pre-commit", "post-commit", "pre-pull-local", "post-pull-local"] {
+        assert!(repo.join("hooks").join(format!("{hook}.sample")).is_file(), "{hook}");
+    }
+    ostree(&repo, &["commit", "-b", "main", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01", "-s", "s", "--add-metadata=n=uint32 5"]);
+    // ostree prints `uint32 83886080` (byte-swapped); grove prints the true value.
+    let o = run(GROVE, &repo, &["show", "--print-metadata-key=n", "main"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "uint32 5\n");
+    // --json for log and refs.
+    let o = run(GROVE, &repo, &["log", "--json", "main"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["subject"], "s");
+    assert_eq!(v[0]["metadata"]["n"], "uint32 5");
+    assert!(v[0]["timestamp"].is_u64());
+    let o = run(GROVE, &repo, &["refs", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["ref"], "main");
 }

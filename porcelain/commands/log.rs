@@ -82,6 +82,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 /// as ostree's `ot_util_usage_error` does.
 pub(crate) fn usage_error(command: &str, msg: &str) -> anyhow::Error {
     let mut cli = crate::Cli::command();
+    cli.build();
     if let Some(sub) = cli.find_subcommand_mut(command) {
         let help = sub.render_help().to_string();
         eprint!("{help}");
