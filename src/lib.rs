@@ -26,6 +26,7 @@ pub mod rofiles;
 pub mod repo;
 pub mod tar_import;
 pub mod traverse;
+pub mod tree_path;
 pub mod xattr;
 
 pub use repo::{Repo, RepoMode};

@@ -1,10 +1,227 @@
-//! `grove refs`: list refs; create, delete or alias them.
+//! `grove refs`: list refs; create, delete or alias them (upstream `ot-builtin-refs.c`).
+//!
+//! Listings are sorted by name (ostree prints them in hash-table order; a
+//! stable order is a deliberate improvement). With a PREFIX that names a
+//! directory of refs, the prefix is stripped unless `--list` is given; a
+//! PREFIX that names a ref prints that ref's full name.
+
+use std::io::Write;
+use std::path::Path;
+
+use grove::refs::{RefError, RefName, Refspec};
+use grove::Repo;
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Delete refs which match PREFIX, rather than listing them
+    #[arg(long)]
+    delete: bool,
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("refs: not implemented yet")
+    /// Do not remove the prefix from the refs
+    #[arg(long)]
+    list: bool,
+
+    /// If used with --create, create an alias, otherwise just list aliases
+    #[arg(short = 'A', long)]
+    alias: bool,
+
+    /// Create a new ref for an existing commit
+    #[arg(long, value_name = "NEWREF")]
+    create: Option<String>,
+
+    /// Enable listing collection IDs for refs
+    #[arg(short = 'c', long)]
+    collections: bool,
+
+    /// Overwrite existing refs when creating
+    #[arg(long)]
+    force: bool,
+
+    /// Print the listing as a JSON array
+    #[arg(long)]
+    json: bool,
+
+    /// Ref prefixes to list or delete; with --create, the existing rev
+    #[arg(value_name = "PREFIX")]
+    prefixes: Vec<String>,
+}
+
+/// One listed ref: its printed name and what it points at (a checksum, or an alias target).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Listed {
+    name: String,
+    value: String,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    if args.create.is_some() && args.prefixes.len() > 1 {
+        anyhow::bail!("You must specify only 1 existing ref when creating a new ref");
+    }
+    if args.prefixes.is_empty() {
+        if args.delete {
+            anyhow::bail!("At least one PREFIX is required when deleting refs");
+        }
+        if args.create.is_some() {
+            anyhow::bail!("You must specify a revision when creating a new ref");
+        }
+    }
+    let repo = ctx.open_repo()?;
+    let prefixes: Vec<Option<&str>> = if args.prefixes.is_empty() { vec![None] } else { args.prefixes.iter().map(|p| Some(p.as_str())).collect() };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut json = Vec::new();
+    for prefix in prefixes {
+        if args.collections {
+            for (coll, name) in list_collection_refs(&repo, prefix)? {
+                if args.json {
+                    json.push(serde_json::json!({ "collection_id": coll, "ref": name }));
+                } else {
+                    writeln!(out, "({coll}, {name})")?;
+                }
+            }
+        } else if let Some(new) = &args.create {
+            create(&repo, &args, new, prefix.expect("checked above: --create needs a rev"))?;
+        } else if args.delete {
+            for r in list(&repo, prefix, true, false)? {
+                let spec: Refspec = r.name.parse()?;
+                repo.set_ref(&spec, None, None)?;
+            }
+        } else {
+            for r in list(&repo, prefix, args.list, args.alias)? {
+                if args.json {
+                    let key = if args.alias { "target" } else { "checksum" };
+                    json.push(serde_json::json!({ "ref": r.name, key: r.value }));
+                } else if args.alias {
+                    writeln!(out, "{} -> {}", r.name, r.value)?;
+                } else {
+                    writeln!(out, "{}", r.name)?;
+                }
+            }
+        }
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &serde_json::Value::Array(json))?;
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Refs (or, with `aliases`, only aliases) under `prefix`, sorted by printed name.
+fn list(repo: &Repo, prefix: Option<&str>, full_names: bool, aliases: bool) -> anyhow::Result<Vec<Listed>> {
+    let all: Vec<(Refspec, String)> = if aliases {
+        repo.list_aliases()?.into_iter().map(|(a, t)| (Refspec { remote: None, name: a }, t.to_string())).collect()
+    } else {
+        repo.list_refs()?.into_iter().map(|(s, c)| (s, c.to_string())).collect()
+    };
+    let mut out: Vec<Listed> = match prefix {
+        None => all.into_iter().map(|(s, value)| Listed { name: s.to_string(), value }).collect(),
+        Some(p) => filter_prefix(repo, p, all, full_names)?,
+    };
+    out.sort();
+    Ok(out)
+}
+
+fn filter_prefix(repo: &Repo, prefix: &str, all: Vec<(Refspec, String)>, full_names: bool) -> anyhow::Result<Vec<Listed>> {
+    // `REMOTE:` lists everything of that remote.
+    if let Some(remote) = prefix.strip_suffix(':').or_else(|| prefix.strip_suffix(":.")) {
+        if !remote.is_empty() && !remote.contains(['/', ':']) {
+            return Ok(all.into_iter().filter(|(s, _)| s.remote.as_deref() == Some(remote)).map(|(s, value)| Listed { name: s.to_string(), value }).collect());
+        }
+    }
+    let spec: Refspec = prefix.parse().map_err(|e: RefError| anyhow::anyhow!("Listing refs: {e}"))?;
+    let base = match &spec.remote {
+        Some(r) => repo.path().join("refs/remotes").join(r),
+        None => repo.path().join("refs/heads"),
+    };
+    let path = base.join(spec.name.as_str());
+    let Ok(meta) = std::fs::metadata(&path) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    if meta.is_dir() {
+        let dir_prefix = format!("{}/", spec.name);
+        for (s, value) in all {
+            if s.remote != spec.remote {
+                continue;
+            }
+            let Some(rest) = s.name.as_str().strip_prefix(&dir_prefix) else { continue };
+            let name = match (full_names, &s.remote) {
+                (true, _) => s.to_string(),
+                (false, Some(r)) => format!("{r}:{rest}"),
+                (false, None) => rest.to_string(),
+            };
+            out.push(Listed { name, value });
+        }
+    } else {
+        out.extend(all.into_iter().filter(|(s, _)| *s == spec).map(|(s, value)| Listed { name: s.to_string(), value }));
+    }
+    Ok(out)
+}
+
+fn create(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result<()> {
+    let current = match repo.resolve_rev_opt(new) {
+        Ok(c) => c,
+        // A directory of refs with that name: writing the ref reports it.
+        Err(RefError::Unreadable(_, why)) if why == "Is a directory" => None,
+        Err(e) => return Err(e.into()),
+    };
+    let replacing_alias = args.alias && new.parse::<RefName>().is_ok_and(|n| repo.list_aliases().is_ok_and(|a| a.contains_key(&n)));
+    if !replacing_alias && !args.force && current.is_some() {
+        anyhow::bail!("--create specified but ref {new} already exists");
+    }
+    let spec: Refspec = new.parse()?;
+    if args.alias {
+        if let Some(r) = &spec.remote {
+            anyhow::bail!("Cannot create alias to remote ref: {r}");
+        }
+        if !repo.list_refs()?.keys().any(|s| s.to_string() == existing) {
+            anyhow::bail!("Cannot create alias to non-existent ref: {existing}");
+        }
+        let target: RefName = existing.parse()?;
+        repo.set_alias(&spec.name, &target)?;
+    } else {
+        let checksum = repo.resolve_rev(existing)?;
+        repo.set_ref(&spec, Some(checksum), None)?;
+    }
+    Ok(())
+}
+
+/// `(collection ID, ref)` pairs: local refs under the repo's collection ID and `refs/mirrors/`.
+fn list_collection_refs(repo: &Repo, prefix: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let matches = |name: &str| prefix.is_none_or(|p| name == p || name.starts_with(&format!("{p}/")));
+    if let Some(coll) = repo.collection_id() {
+        for s in repo.list_refs()?.keys().filter(|s| s.remote.is_none()) {
+            if matches(s.name.as_str()) {
+                out.push((coll.to_string(), s.name.to_string()));
+            }
+        }
+    }
+    let mirrors = repo.path().join("refs/mirrors");
+    if let Ok(rd) = std::fs::read_dir(&mirrors) {
+        for coll in rd.filter_map(|e| e.ok()) {
+            let Some(cname) = coll.file_name().to_str().map(str::to_string) else { continue };
+            let mut names = Vec::new();
+            walk_files(&coll.path(), &coll.path(), &mut names);
+            out.extend(names.into_iter().filter(|n| matches(n)).map(|n| (cname.clone(), n)));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn walk_files(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.is_dir() {
+            walk_files(base, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(base) {
+            let rel = rel.to_string_lossy().into_owned();
+            if rel.parse::<RefName>().is_ok() {
+                out.push(rel);
+            }
+        }
+    }
 }
