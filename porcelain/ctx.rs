@@ -7,12 +7,11 @@ use grove::Repo;
 
 pub struct Ctx {
     repo: Option<PathBuf>,
-    pub verbose: bool,
 }
 
 impl Ctx {
-    pub fn new(repo: Option<PathBuf>, verbose: bool) -> Self {
-        Ctx { repo, verbose }
+    pub fn new(repo: Option<PathBuf>) -> Self {
+        Ctx { repo }
     }
 
     /// The repository path, as ostree chooses it: `--repo`, else the current

@@ -18,7 +18,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     repo: Option<std::path::PathBuf>,
 
-    /// Print debug information
+    /// Accepted for ostree compatibility (grove prints no debug log)
     #[arg(short, long, global = true)]
     verbose: bool,
 
@@ -28,7 +28,8 @@ pub struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = ctx::Ctx::new(cli.repo, cli.verbose);
+    let ctx = ctx::Ctx::new(cli.repo);
+    let _ = cli.verbose;
     match commands::run(&ctx, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -157,7 +157,7 @@ impl Repo {
     /// Resolves a revision: a full or partial commit checksum, a refspec,
     /// or either followed by `^` (parent) any number of times.
     pub fn resolve_rev(&self, rev: &str) -> Result<Checksum> {
-        self.resolve_rev_opt(rev)?.ok_or_else(|| RefError::NotFound(rev.to_string()))
+        self.resolve_rev_opt(rev)?.ok_or_else(|| RefError::NotFound(rev.trim_end_matches('^').to_string()))
     }
 
     /// Like [`Repo::resolve_rev`], but a missing ref is `Ok(None)`.
