@@ -5,7 +5,8 @@
 //!
 //! - The source's entries are visited first (a commit lists its files, then
 //!   its subdirectories, each sorted by name; a directory on disk in
-//!   `readdir` order). An entry missing from the target is *removed* (its
+//!   GIO's order: `readdir` order in chunks of 1000, each sorted by inode).
+//!   An entry missing from the target is *removed* (its
 //!   children are not listed); a type change is *modified*; otherwise the
 //!   checksums are compared — content checksum for files, dirmeta checksum
 //!   for directories — and directories are then recursed into.
@@ -25,7 +26,7 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::checksum::{Checksum, ObjectName};
@@ -33,6 +34,9 @@ use crate::objects::{DirMeta, DirTree, FileHeader, Xattrs};
 use crate::repo::content::checksum_content;
 use crate::repo::{Repo, RepoError, RepoMode};
 use crate::traverse::{traverse_commit, TraverseError};
+
+/// Directory entries GIO reads (and sorts by inode) at a time.
+const GIO_CHUNK: usize = 1000;
 
 /// Errors while comparing trees.
 #[derive(Debug, thiserror::Error)]
@@ -213,12 +217,21 @@ impl Differ<'_> {
             }
             Node::Local { path } => {
                 let io = |source| DiffError::Io { path: path.clone(), source };
-                let mut out = Vec::new();
+                // GIO's local enumerator (which ostree uses) reads entries in
+                // chunks of 1000 and sorts each chunk by inode number.
+                let mut names: Vec<(u64, OsString)> = Vec::new();
                 for e in fs::read_dir(path).map_err(io)? {
                     let e = e.map_err(io)?;
-                    let p = e.path();
-                    let meta = stat(&p)?;
-                    out.push((e.file_name(), Entry::Local { path: p, meta }));
+                    names.push((e.ino(), e.file_name()));
+                }
+                let mut out = Vec::with_capacity(names.len());
+                for chunk in names.chunks_mut(GIO_CHUNK) {
+                    chunk.sort_by_key(|(ino, _)| *ino);
+                    for (_, name) in chunk.iter() {
+                        let p = path.join(name);
+                        let meta = stat(&p)?;
+                        out.push((name.clone(), Entry::Local { path: p, meta }));
+                    }
                 }
                 Ok(out)
             }

@@ -268,6 +268,9 @@ impl<'r> Fsck<'r> {
                 }
                 found.lock().expect("no panics while holding the lock").push((i, *name, kind));
             }
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(cb) = progress {
                 cb(n, total);

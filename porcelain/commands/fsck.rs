@@ -137,6 +137,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         // ostree counts all partial commits in this message.
         anyhow::bail!("{} partial commits from fsck-detected corruption", report.partial_commits);
     }
-    say(&format!("object fsck of {} commits completed successfully - no errors found.", report.commits_verified));
+    // Like ostree, printed even with --quiet.
+    println!("object fsck of {} commits completed successfully - no errors found.", report.commits_verified);
     Ok(())
 }
