@@ -1,0 +1,333 @@
+//! Interop tests for `grove fsck` and `grove diff` against the real `ostree`.
+//!
+//! Repositories are built with `ostree` itself (archive and bare-user), then
+//! damaged; grove must report what ostree reports. A missing `ostree` binary
+//! fails these tests: they never skip.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const GROVE: &str = env!("CARGO_BIN_EXE_grove");
+
+fn run(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is ostree installed?)"))
+}
+
+fn ostree(repo: &Path, args: &[&str]) -> Output {
+    run(Command::new("ostree").arg(format!("--repo={}", repo.display())).args(args))
+}
+
+fn grove(repo: &Path, args: &[&str]) -> Output {
+    run(Command::new(GROVE).arg(format!("--repo={}", repo.display())).args(args))
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).expect("utf-8 output")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies a repository, keeping xattrs (bare-user needs `user.ostreemeta`).
+fn copy_repo(from: &Path, to: &Path) {
+    let o = run(Command::new("cp").arg("-a").arg(from).arg(to));
+    assert!(o.status.success(), "cp -a failed: {}", stderr(&o));
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    c1: String,
+    c2: String,
+}
+
+impl Fixture {
+    /// Two commits on `main`: c1 = {a.txt, l -> a.txt, sub/b, d2/x, shared},
+    /// c2 changes a.txt, removes sub/b, adds c and nd/q.
+    fn new(mode: &str) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        let repo = root.join("repo");
+        ok(ostree(&repo, &["init", &format!("--mode={mode}")]));
+        let t = root.join("tree");
+        fs::create_dir_all(t.join("sub")).unwrap();
+        fs::create_dir_all(t.join("d2")).unwrap();
+        fs::write(t.join("a.txt"), "hello\n").unwrap();
+        fs::write(t.join("sub/b"), "b\n").unwrap();
+        fs::write(t.join("d2/x"), "x\n").unwrap();
+        fs::write(t.join("shared"), "in both commits\n").unwrap();
+        std::os::unix::fs::symlink("a.txt", t.join("l")).unwrap();
+        let tree = t.to_str().unwrap();
+        let c1 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "-s", "one", tree])).trim().to_string();
+        fs::write(t.join("a.txt"), "changed\n").unwrap();
+        fs::remove_file(t.join("sub/b")).unwrap();
+        fs::write(t.join("c"), "c\n").unwrap();
+        fs::create_dir_all(t.join("nd")).unwrap();
+        fs::write(t.join("nd/q"), "q\n").unwrap();
+        let c2 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", "-s", "two", tree])).trim().to_string();
+        Fixture { _dir: dir, root, repo, c1, c2 }
+    }
+
+    /// A second copy of the repository for the other tool.
+    fn twin(&self) -> PathBuf {
+        let p = self.root.join("twin");
+        copy_repo(&self.repo, &p);
+        p
+    }
+
+    /// The checksum `ostree ls -C` shows for a path (field 5).
+    fn checksum_of(&self, rev: &str, path: &str) -> String {
+        let out = ok(ostree(&self.repo, &["ls", "-d", "-C", rev, path]));
+        out.split_whitespace().nth(4).expect("ls -C has a checksum column").to_string()
+    }
+
+    fn object_path(&self, repo: &Path, checksum: &str, ext: &str) -> PathBuf {
+        repo.join("objects").join(&checksum[..2]).join(format!("{}.{ext}", &checksum[2..]))
+    }
+}
+
+fn flip_byte(path: &Path, offset: usize) {
+    let mut b = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    b[offset] ^= 1;
+    fs::write(path, b).unwrap();
+}
+
+/// The progress lines depend on timing only; the rest must match exactly.
+fn without_progress(s: &str) -> String {
+    s.lines().filter(|l| !l.starts_with("fsck objects (")).map(|l| format!("{l}\n")).collect()
+}
+
+fn assert_same_fsck(o: &Output, g: &Output) {
+    assert_eq!(o.status.code(), g.status.code(), "exit status\nostree: {}\ngrove: {}", stderr(o), stderr(g));
+    assert_eq!(without_progress(&stdout(o)), without_progress(&stdout(g)), "stdout");
+    assert_eq!(stderr(o), stderr(g), "stderr");
+}
+
+/// The start of OSTree's message for a corrupt content object (up to `actual='`).
+fn corruption_line(commits: &str, csum: &str) -> String {
+    format!("In commits {commits}: fsck content object {csum}: Corrupted file object; checksum expected='{csum}' actual='")
+}
+
+#[test]
+fn clean_repos_match_ostree() {
+    for mode in ["archive", "bare-user"] {
+        let f = Fixture::new(mode);
+        let o = ostree(&f.repo, &["fsck"]);
+        let g = grove(&f.repo, &["fsck"]);
+        assert!(g.status.success(), "{mode}: {}", stderr(&g));
+        assert_eq!(stdout(&o), stdout(&g), "{mode}");
+        assert!(stdout(&g).contains("Verifying content integrity of 2 commit objects...\n"));
+        assert!(stdout(&g).ends_with("object fsck of 2 commits completed successfully - no errors found.\n"));
+        // -q keeps only progress lines, like ostree.
+        assert_eq!(stdout(&ostree(&f.repo, &["fsck", "-q"])), stdout(&grove(&f.repo, &["fsck", "-q"])));
+    }
+}
+
+#[test]
+fn corrupt_filez_reports_object_and_commit() {
+    let f = Fixture::new("archive");
+    let csum = f.checksum_of("main", "/a.txt");
+    // Byte 18 is inside the uid of the archive header: the object still
+    // decodes, but hashes differently.
+    flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
+    let twin = f.twin();
+
+    let g = grove(&f.repo, &["fsck"]);
+    assert_eq!(g.status.code(), Some(1));
+    let err = stderr(&g);
+    let line = err.lines().next().expect("an error line");
+    let prefix = format!("error: {}", corruption_line(&f.c2, &csum));
+    assert!(line.starts_with(&prefix), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+    assert_same_fsck(&ostree(&twin, &["fsck", "--all"]), &grove(&f.repo, &["fsck", "--all"]));
+
+    // --delete: both tools delete the object and mark the commit partial.
+    let o = ostree(&twin, &["fsck", "--delete"]);
+    let g = grove(&f.repo, &["fsck", "--delete"]);
+    assert_same_fsck(&o, &g);
+    assert!(stderr(&g).contains(&format!("Marking commit as partial: {}\n", f.c2)));
+    assert!(stderr(&g).ends_with("error: Repository corruption encountered\n"));
+    assert!(!f.object_path(&f.repo, &csum, "filez").exists());
+    assert_eq!(fs::read(f.repo.join("state").join(format!("{}.commitpartial", f.c2))).unwrap(), b"f");
+
+    // Afterwards ostree and grove agree on the repository grove repaired.
+    let o = ostree(&f.repo, &["fsck"]);
+    let g = grove(&f.repo, &["fsck"]);
+    assert_same_fsck(&o, &g);
+    assert!(stdout(&g).contains("1 partial commits not verified\n"));
+    assert_eq!(stderr(&g), "error: 1 partial commits from fsck-detected corruption\n");
+}
+
+#[test]
+fn object_shared_by_two_commits_names_both() {
+    let f = Fixture::new("archive");
+    let csum = f.checksum_of("main", "/shared");
+    flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
+    let g = grove(&f.repo, &["fsck", "--all"]);
+    assert_eq!(g.status.code(), Some(1));
+    let mut commits = [f.c1.clone(), f.c2.clone()];
+    commits.sort();
+    let err = stderr(&g);
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with(&corruption_line(&commits.join(", "), &csum)), "{err}");
+    // ostree lists the commits in hash order; compare as sets.
+    let o = ostree(&f.twin(), &["fsck", "--all"]);
+    let norm = |s: &str| {
+        let l = s.lines().next().unwrap_or_default().to_string();
+        let (head, rest) = l.split_once(": fsck").unwrap_or((&l, ""));
+        let mut cs: Vec<&str> = head.trim_start_matches("In commits ").split(", ").collect();
+        cs.sort();
+        format!("{}{rest}", cs.join(","))
+    };
+    assert_eq!(norm(&stderr(&o)), norm(&err));
+}
+
+#[test]
+fn corrupt_dirtree_reported() {
+    for mode in ["archive", "bare-user"] {
+        let f = Fixture::new(mode);
+        // /sub in c1 holds the file `b`: flip the first byte of its name,
+        // which keeps the dirtree decodable.
+        let tree = f.checksum_of(&f.c1, "/sub");
+        flip_byte(&f.object_path(&f.repo, &tree, "dirtree"), 0);
+        let twin = f.twin();
+        let g = grove(&f.repo, &["fsck"]);
+        assert_eq!(g.status.code(), Some(1), "{mode}");
+        let err = stderr(&g);
+        let prefix = format!("error: In commits {}: fsck {tree}.dirtree: Corrupted dirtree object; checksum expected='{tree}' actual='", f.c1);
+        assert!(err.starts_with(&prefix) && err.lines().count() == 1, "{mode}: {err}");
+        assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+
+        let o = ostree(&twin, &["fsck", "--delete"]);
+        let g = grove(&f.repo, &["fsck", "--delete"]);
+        assert_same_fsck(&o, &g);
+        assert_same_fsck(&ostree(&f.repo, &["fsck"]), &grove(&f.repo, &["fsck"]));
+    }
+}
+
+#[test]
+fn truncated_bare_user_file_reported() {
+    let f = Fixture::new("bare-user");
+    let csum = f.checksum_of("main", "/c");
+    let p = f.object_path(&f.repo, &csum, "file");
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(1).unwrap();
+    let twin = f.twin();
+    let g = grove(&f.repo, &["fsck"]);
+    assert_eq!(g.status.code(), Some(1));
+    assert!(stderr(&g).starts_with(&format!("error: In commits {}: fsck content object {csum}: Corrupted file object", f.c2)), "{}", stderr(&g));
+    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+    assert_same_fsck(&ostree(&twin, &["fsck", "--delete"]), &grove(&f.repo, &["fsck", "--delete"]));
+    assert_same_fsck(&ostree(&f.repo, &["fsck"]), &grove(&f.repo, &["fsck"]));
+}
+
+#[test]
+fn corrupt_commit_behind_ref() {
+    let f = Fixture::new("archive");
+    let p = f.object_path(&f.repo, &f.c2, "commit");
+    let len = fs::metadata(&p).unwrap().len() as usize;
+    // The last root checksum byte: still a valid commit variant.
+    flip_byte(&p, len - 3);
+    let twin = f.twin();
+    let g = grove(&f.repo, &["fsck"]);
+    assert_eq!(g.status.code(), Some(1));
+    assert!(stderr(&g).starts_with(&format!("error: fsck {}.commit: Corrupted commit object; checksum expected='{}' actual='", f.c2, f.c2)), "{}", stderr(&g));
+    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+}
+
+#[test]
+fn missing_file_marks_commit_partial() {
+    let f = Fixture::new("archive");
+    let csum = f.checksum_of("main", "/c");
+    fs::remove_file(f.object_path(&f.repo, &csum, "filez")).unwrap();
+    let twin = f.twin();
+    let o = ostree(&twin, &["fsck"]);
+    let g = grove(&f.repo, &["fsck"]);
+    assert_same_fsck(&o, &g);
+    assert_eq!(
+        stderr(&g),
+        format!("Object missing in commits {c}: {csum}.file\nMarking commit as partial: {c}\nerror: Repository corruption encountered\n", c = f.c2)
+    );
+}
+
+fn assert_same_diff(repo: &Path, args: &[&str], cwd: &Path) {
+    let o = run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
+    let g = run(Command::new(GROVE).current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
+    assert_eq!(o.status.code(), g.status.code(), "diff {args:?}: ostree {} / grove {}", stderr(&o), stderr(&g));
+    assert_eq!(stdout(&o), stdout(&g), "diff {args:?}");
+    assert_eq!(stderr(&o), stderr(&g), "diff {args:?}");
+}
+
+#[test]
+fn diff_matches_ostree() {
+    for mode in ["archive", "bare-user"] {
+        let f = Fixture::new(mode);
+        let r = &f.repo;
+        let cwd = &f.root;
+        assert_same_diff(r, &["main^", "main"], cwd);
+        assert_same_diff(r, &["main", "main^"], cwd);
+        assert_same_diff(r, &["main"], cwd);
+        assert_same_diff(r, &[&f.c1, &f.c2], cwd);
+        assert_same_diff(r, &["--stats", "main^", "main"], cwd);
+        assert_same_diff(r, &["--stats", "--fs-diff", "main^", "main"], cwd);
+        assert_same_diff(r, &["main", "main"], cwd);
+
+        // A checkout, then changed: content, mode, removal, addition, new dir.
+        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["checkout", "main", "co"])));
+        let co = cwd.join("co");
+        assert_same_diff(r, &["main", "./co"], cwd);
+        fs::write(co.join("c"), "different\n").unwrap();
+        fs::remove_file(co.join("a.txt")).unwrap();
+        fs::write(co.join("new"), "n\n").unwrap();
+        fs::create_dir_all(co.join("newdir/deeper")).unwrap();
+        fs::write(co.join("newdir/q"), "q\n").unwrap();
+        fs::write(co.join("newdir/deeper/z"), "z\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(co.join("d2"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::remove_file(co.join("l")).unwrap();
+        fs::create_dir(co.join("l")).unwrap();
+        assert_same_diff(r, &["main", "./co"], cwd);
+        assert_same_diff(r, &["./co", "main"], cwd);
+        assert_same_diff(r, &["main^", co.to_str().unwrap()], cwd);
+        assert_same_diff(r, &["--no-xattrs", "main", "./co"], cwd);
+        assert_same_diff(r, &["--owner-uid=5", "--owner-gid=6", "main", "./co"], cwd);
+        assert_same_diff(r, &["--owner-uid=5", "./co", "main"], cwd);
+    }
+}
+
+#[test]
+fn diff_large_local_directory_order() {
+    // More entries than GIO reads per chunk, created in an order that
+    // differs from both name and inode order.
+    let f = Fixture::new("archive");
+    let big = f.root.join("big");
+    fs::create_dir(&big).unwrap();
+    for i in 0..2500u32 {
+        let n = (i * 7919) % 2500;
+        if n % 3 == 0 {
+            fs::create_dir(big.join(format!("d{n}"))).unwrap();
+        } else {
+            fs::write(big.join(format!("f{n}")), n.to_string()).unwrap();
+        }
+    }
+    assert_same_diff(&f.repo, &["main", "./big"], &f.root);
+    assert_same_diff(&f.repo, &["./big", "main"], &f.root);
+}
+
+#[test]
+fn diff_errors_match_ostree() {
+    let f = Fixture::new("archive");
+    assert_same_diff(&f.repo, &["nosuchref", "main"], &f.root);
+    assert_same_diff(&f.repo, &[&f.c1], &f.root);
+    let g = grove(&f.repo, &["diff", "--stats", "main", "./co"]);
+    assert_eq!(stderr(&g), "error: Invalid refspec ./co\n");
+}
