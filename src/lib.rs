@@ -9,24 +9,28 @@ pub mod checkout;
 pub mod checksum;
 pub mod commit;
 pub mod date;
+pub mod delta;
 pub mod diff;
 pub mod fsck;
 pub mod gvariant;
+pub mod keyfile;
 pub mod metadata;
 pub mod mtree;
 pub mod objects;
-pub mod variant_text;
-
-pub use checksum::{Checksum, ObjectName, ObjectType};
-pub use metadata::Metadata;
-pub mod keyfile;
+pub mod prune;
 pub mod pull_local;
 pub mod refs;
-pub mod rofiles;
 pub mod repo;
+pub mod rofiles;
+pub mod sign;
+pub mod summary;
 pub mod tar_import;
 pub mod traverse;
 pub mod tree_path;
+pub mod variant_text;
 pub mod xattr;
+
+pub use checksum::{Checksum, ObjectName, ObjectType};
+pub use metadata::Metadata;
 
 pub use repo::{Repo, RepoMode};

@@ -4,22 +4,27 @@ use clap::Subcommand;
 
 use crate::ctx::Ctx;
 
-pub mod init;
-pub mod commit;
+pub mod cat;
 pub mod checkout;
+pub mod checksum;
+pub mod commit;
+pub mod config;
+pub mod diff;
+pub mod fsck;
+pub mod gpg_sign;
+pub mod gpg_verify;
+pub mod init;
+pub mod log;
+pub mod ls;
+pub mod prune;
+pub mod pull_local;
 pub mod refs;
+pub mod reset;
 pub mod rev_parse;
 pub mod rofiles_fuse;
-pub mod reset;
-pub mod log;
 pub mod show;
-pub mod ls;
-pub mod pull_local;
-pub mod cat;
-pub mod diff;
-pub mod checksum;
-pub mod config;
-pub mod fsck;
+pub mod static_delta;
+pub mod summary;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -52,6 +57,19 @@ pub enum Command {
     Config(config::Args),
     /// Check the repository for consistency
     Fsck(fsck::Args),
+    /// Prune unreachable objects
+    Prune(prune::Args),
+    /// Manage static delta files
+    #[command(name = "static-delta")]
+    StaticDelta(static_delta::Args),
+    /// Manage the summary metadata
+    Summary(summary::Args),
+    /// Sign a commit
+    #[command(name = "gpg-sign")]
+    GpgSign(gpg_sign::Args),
+    /// Verify commit signatures
+    #[command(name = "gpg-verify")]
+    GpgVerify(gpg_verify::Args),
     /// Copy data from a local repository
     #[command(name = "pull-local")]
     PullLocal(pull_local::Args),
@@ -76,6 +94,11 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::Checksum(a) => checksum::run(ctx, a),
         Command::Config(a) => config::run(ctx, a),
         Command::Fsck(a) => fsck::run(ctx, a),
+        Command::Prune(a) => prune::run(ctx, a),
+        Command::StaticDelta(a) => static_delta::run(ctx, a),
+        Command::Summary(a) => summary::run(ctx, a),
+        Command::GpgSign(a) => gpg_sign::run(ctx, a),
+        Command::GpgVerify(a) => gpg_verify::run(ctx, a),
         Command::PullLocal(a) => pull_local::run(ctx, a),
         Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
     }

@@ -1,0 +1,10 @@
+//! `grove prune`: prune unreachable objects.
+
+use crate::ctx::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("prune: not implemented yet")
+}
