@@ -1,0 +1,164 @@
+//! pull-local between every pair of repository modes, checked with the real ostree.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const GROVE: &str = env!("CARGO_BIN_EXE_grove");
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is ostree installed?)"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn ostree(repo: &Path) -> Command {
+    let mut c = Command::new("ostree");
+    c.arg(format!("--repo={}", repo.display()));
+    c
+}
+
+fn grove(repo: &Path) -> Command {
+    let mut c = Command::new(GROVE);
+    c.arg(format!("--repo={}", repo.display()));
+    c
+}
+
+fn fixture(dir: &Path) {
+    std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(dir.join("etc/empty")).unwrap();
+    std::fs::write(dir.join("usr/bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    Command::new("chmod").args(["0755"]).arg(dir.join("usr/bin/tool")).status().unwrap();
+    std::fs::write(dir.join("etc/conf"), b"key=value\n").unwrap();
+    std::fs::write(dir.join("etc/empty-file"), b"").unwrap();
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(dir.join("usr/big.bin"), big).unwrap();
+    std::os::unix::fs::symlink("bin/tool", dir.join("usr/link")).unwrap();
+}
+
+fn tree_listing(dir: &Path) -> String {
+    ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find . -printf '%P %m %s %y %l\\n' | sort", dir.display())))
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    Env { _tmp: tmp, root }
+}
+
+fn make_repo(path: &Path, mode: &str) {
+    ok(ostree(path).args(["init", &format!("--mode={mode}")]));
+}
+
+#[test]
+fn every_mode_pair_round_trips() {
+    let e = env();
+    let src_tree = e.root.join("tree");
+    fixture(&src_tree);
+    let modes = ["archive", "bare-user", "bare", "bare-user-only"];
+    for from in modes {
+        let src = e.root.join(format!("src-{from}"));
+        make_repo(&src, from);
+        let c1 = ok(grove(&src).args(["commit", "-b", "main", "--timestamp=2024-01-01T00:00:00Z", "--canonical-permissions"]).arg(&src_tree)).trim().to_string();
+        for to in modes {
+            let dst = e.root.join(format!("dst-{from}-{to}"));
+            make_repo(&dst, to);
+            ok(grove(&dst).arg("pull-local").arg(&src).arg("main"));
+            assert_eq!(ok(ostree(&dst).args(["rev-parse", "main"])).trim(), c1, "{from} -> {to}");
+            ok(ostree(&dst).arg("fsck"));
+            let co = e.root.join(format!("co-{from}-{to}"));
+            ok(ostree(&dst).args(["checkout", "-U", "main"]).arg(&co));
+            assert_eq!(tree_listing(&co), tree_listing(&src_tree), "{from} -> {to}");
+            let diff = run(Command::new("diff").args(["-r", "--no-dereference"]).arg(&co).arg(&src_tree));
+            assert!(diff.status.success(), "{from} -> {to}: {}", String::from_utf8_lossy(&diff.stdout));
+        }
+    }
+}
+
+#[test]
+fn archive_to_archive_hardlinks_and_keeps_bytes() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "archive");
+    ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+    let c = ok(ostree(&a).args(["rev-parse", "main"])).trim().to_string();
+    // By checksum: the branch name never reaches the destination.
+    ok(grove(&b).arg("pull-local").arg(&a).arg(&c));
+    assert!(ok(ostree(&b).arg("refs")).trim().is_empty());
+    ok(ostree(&b).arg("fsck"));
+    let listing = ok(Command::new("sh").arg("-c").arg(format!("find '{}/objects' -name '*.filez' -links 2 | wc -l", b.display())));
+    assert!(listing.trim().parse::<u32>().unwrap() >= 4, "content objects were not hardlinked");
+}
+
+#[test]
+fn depth_and_remote() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "bare-user");
+    make_repo(&b, "archive");
+    let mut commits = Vec::new();
+    for i in 0..4 {
+        std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
+        commits.push(ok(grove(&a).args(["commit", "-b", "main", "-s", &format!("c{i}")]).arg(&t)).trim().to_string());
+    }
+    ok(grove(&b).args(["pull-local", "--depth=1", "--remote=origin"]).arg(&a).arg("main"));
+    assert_eq!(ok(ostree(&b).args(["rev-parse", "origin:main"])).trim(), commits[3]);
+    let log = ok(ostree(&b).args(["log", "origin:main"]));
+    assert!(log.contains(&commits[2]) && !log.contains(&format!("commit {}", commits[1])), "{log}");
+    assert!(log.contains("History beyond this commit not fetched"));
+    ok(grove(&b).args(["pull-local", "--depth=-1"]).arg(&a).arg("main"));
+    let log = ok(ostree(&b).args(["log", "main"]));
+    for c in &commits {
+        assert!(log.contains(c));
+    }
+    ok(ostree(&b).arg("fsck"));
+}
+
+#[test]
+fn bad_input_leaves_destination_unchanged() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "archive");
+    ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+    ok(ostree(&b).args(["commit", "-b", "main", "-s", "old"]).arg(&t.join("etc")));
+    let before = ok(ostree(&b).args(["rev-parse", "main"]));
+
+    let out = run(grove(&b).arg("pull-local").arg(&a).arg("nope"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: ") && err.contains("nope") && err.lines().count() == 1, "{err}");
+
+    let out = run(grove(&b).arg("pull-local").arg(e.root.join("tree")).arg("main"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an OSTree repository"));
+
+    // Corrupt one content object in the source: --untrusted refuses it.
+    let victim = ok(Command::new("sh").arg("-c").arg(format!("ls -S '{}'/objects/*/*.filez | head -1", a.display())));
+    let victim = victim.trim();
+    let mut bytes = std::fs::read(victim).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x55;
+    std::fs::write(victim, bytes).unwrap();
+    let out = run(grove(&b).args(["pull-local", "--untrusted"]).arg(&a).arg("main"));
+    assert!(!out.status.success(), "corrupt object was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), before);
+    ok(ostree(&b).arg("fsck"));
+}
