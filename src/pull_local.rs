@@ -183,6 +183,11 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
 /// Pulls `items` from `src` into `dst`; refs move only after every object is in place.
 pub fn pull_local(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PullStats> {
     let plan = plan(src, dst, items, opts)?;
+    execute(src, dst, &plan, opts, progress)
+}
+
+/// Carries out a plan made by [`plan`].
+pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PullStats> {
     let total = plan.objects.len() as u64 + plan.commits.len() as u64;
     let done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);

@@ -11,6 +11,7 @@ use grove::tar_import::{import_tar, TarOptions};
 use grove::{Checksum, Metadata};
 
 use crate::ctx::Ctx;
+use crate::hooks::{self, RefUpdate};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -89,6 +90,9 @@ pub struct Args {
     /// Print statistics in a table
     #[arg(long)]
     table_output: bool,
+    /// Skip the pre-commit hook
+    #[arg(long)]
+    no_verify: bool,
     /// Directory to commit (when no --tree is given)
     path: Option<PathBuf>,
 }
@@ -120,7 +124,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         repo.set_disable_fsync(!parse_bool(f)?);
     }
     let branch: Option<Refspec> = args.branch.as_deref().map(str::parse).transpose()?;
-    let _lock = repo.lock(LockKind::Shared)?;
+    let lock = repo.lock(LockKind::Shared)?;
 
     // Where the branch is now: the parent, and the value the ref must still hold when we move it.
     let branch_now = match &branch {
@@ -235,10 +239,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         detached,
     };
     let checksum = write_commit(&repo, root, &spec)?;
+    let updates = [RefUpdate { old: branch_now, new: Some(checksum), name: branch.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "-".into()) }];
+    if !args.no_verify {
+        // The commit object exists (the hook can inspect it); the ref has not moved.
+        hooks::run(&repo, "pre-commit", &updates)?;
+    }
     repo.sync()?;
     if let Some(b) = &branch {
         repo.set_ref(b, Some(checksum), Some(branch_now)).with_context(|| format!("updating ref {b}"))?;
     }
+    // Hooks may run grove on this repository, including commands that need the exclusive lock.
+    drop(lock);
+    hooks::run(&repo, "post-commit", &updates)?;
     if args.consume {
         for dir in consumed {
             std::fs::remove_dir_all(&dir).with_context(|| format!("consuming {}", dir.display()))?;

@@ -4,11 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::pull_local::{pull_local, PullItem, PullOptions, PullProgress};
+use grove::pull_local::{execute, PullItem, PullOptions, PullProgress};
 use grove::repo::LockKind;
 use grove::Repo;
 
 use crate::ctx::Ctx;
+use crate::hooks::{self, RefUpdate};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,6 +35,9 @@ pub struct Args {
     /// Do not show progress
     #[arg(long)]
     quiet: bool,
+    /// Skip the pre-pull-local hook
+    #[arg(long)]
+    no_verify: bool,
     /// Print what was pulled as JSON
     #[arg(long)]
     json: bool,
@@ -47,8 +51,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let src = Repo::open(&args.src).with_context(|| format!("opening source repo {}", args.src.display()))?;
     let items = args.refs.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
     let opts = PullOptions { depth: args.depth, untrusted: args.untrusted, remote: args.remote.clone() };
-    let _src_lock = src.lock(LockKind::Shared)?;
-    let _dst_lock = dst.lock(LockKind::Shared)?;
+    let src_lock = src.lock(LockKind::Shared)?;
+    let dst_lock = dst.lock(LockKind::Shared)?;
+    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).with_context(|| format!("pulling from {}", args.src.display()))?;
+    let mut updates = Vec::new();
+    for (spec, c) in &plan.refs {
+        let old = dst.read_ref(spec)?;
+        if old != Some(*c) {
+            updates.push(RefUpdate { old, new: Some(*c), name: spec.to_string() });
+        }
+    }
+    if !args.no_verify {
+        hooks::run(&dst, "pre-pull-local", &updates)?;
+    }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(indicatif::ProgressStyle::with_template("{spinner} pull-local {pos}/{len} objects {bytes} {elapsed}").expect("static template"));
@@ -61,10 +76,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             b.set_message(indicatif::HumanBytes(p.bytes).to_string());
         }
     };
-    let stats = pull_local(&src, &dst, &items, &opts, &progress).with_context(|| format!("pulling from {}", args.src.display()))?;
+    let stats = execute(&src, &dst, &plan, &opts, &progress).with_context(|| format!("pulling from {}", args.src.display()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    drop((src_lock, dst_lock));
+    hooks::run(&dst, "post-pull-local", &updates)?;
     if args.json {
         let refs: Vec<_> = stats
             .refs
