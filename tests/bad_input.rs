@@ -152,11 +152,7 @@ fn truncated_content_object() {
     fs::OpenOptions::new().write(true).open(&obj).expect("open object").set_len(len / 2).expect("truncate");
     let err = grove_fail(&repo, &["commit", "-b", "other", "--tree=ref=main", "--owner-uid=5", "--timestamp=2020-01-02"]);
     let sum = files[0].checksum.to_string();
-    assert!(
-        err.contains(&sum) || err.contains(&sum[2..]),
-        "error for the truncated object {} should name it; got: {err}",
-        obj.display()
-    );
+    assert!(err.contains(&sum) || err.contains(&sum[2..]), "error for the truncated object {} should name it; got: {err}", obj.display());
     assert_eq!(read_ref(&repo, "other"), None, "ref written despite the error");
     assert_eq!(read_ref(&repo, "main").as_deref(), Some(c.as_str()));
 }
@@ -171,10 +167,7 @@ fn assert_objects_complete(repo: &Path) {
         for f in fs::read_dir(&d).expect("objects/XX") {
             let f = f.expect("dirent").path();
             let name = format!("{}/{}", d.file_name().expect("name").to_string_lossy(), f.file_name().expect("name").to_string_lossy());
-            assert!(
-                listed.iter().any(|o| r.object_path(o) == f),
-                "stray file under objects/: {name} (a partial write left visible?)"
-            );
+            assert!(listed.iter().any(|o| r.object_path(o) == f), "stray file under objects/: {name} (a partial write left visible?)");
             count += 1;
         }
     }
@@ -209,13 +202,7 @@ fn interrupted_commit() {
     let repo = w.join("repo");
     init_repo(&repo, "archive");
     let args = ["commit", "-b", "main", "--timestamp=2020-01-01", "-s", "big"];
-    let mut child = grove_cmd(&repo)
-        .args(args)
-        .arg(&src)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn grove");
+    let mut child = grove_cmd(&repo).args(args).arg(&src).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn grove");
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     let finished = child.try_wait().expect("try_wait");

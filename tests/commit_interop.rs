@@ -224,9 +224,8 @@ fn tar_trees_bare_user_only() {
     tar_trees("bare-user-only");
 }
 
-/// Tarballs made with `tar --xattrs --numeric-owner`: first with text
-/// values only, then the full fixture (one xattr value is binary, with NUL,
-/// 0xff and newline bytes).
+/// Tarballs made with `tar --xattrs --numeric-owner`: text values, binary
+/// values (NUL, 0xff), a value with a newline byte, then the full fixture.
 fn tar_xattrs(mode: &str) {
     let t = tempdir();
     let w = t.path();
@@ -235,11 +234,20 @@ fn tar_xattrs(mode: &str) {
     set_xattr(&text.join("f"), "user.comment", b"plain text value");
     mkdir(&text.join("d"), 0o755);
     set_xattr(&text.join("d"), "user.dir", b"on a dir");
+    let binary = w.join("binary");
+    write(&binary.join("f"), b"f\n", 0o644);
+    set_xattr(&binary.join("f"), "user.binary", &[0, 1, 2, 0xff, 0xfe]);
+    let newline = w.join("newline");
+    write(&newline.join("f"), b"f\n", 0o644);
+    set_xattr(&newline.join("f"), "user.lines", b"line one\nline two");
     let src = w.join("src");
     build_fixture(&src, false);
     let p = Pair::new(w, mode);
     let opts = ["--xattrs", "--xattrs-include=user.*", "--numeric-owner"];
     commit_tar(&p, "text-xattrs", &make_tar(w, &text, "text-xattrs.tar", &opts, &["."]), &text);
+    commit_tar(&p, "binary-xattrs", &make_tar(w, &binary, "binary-xattrs.tar", &opts, &["."]), &binary);
+    // A value containing a newline byte (legal in pax records, which are length-prefixed).
+    commit_tar(&p, "newline-xattrs", &make_tar(w, &newline, "newline-xattrs.tar", &opts, &["."]), &newline);
     commit_tar(&p, "xattrs", &make_tar(w, &src, "xattrs.tar", &opts, &["."]), &src);
 }
 

@@ -23,9 +23,7 @@ pub fn grove_bin() -> &'static str {
 
 /// Path of the real `ostree` binary; panics (fails the test) when absent.
 pub fn ostree_bin() -> PathBuf {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("ostree")).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let candidates = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("ostree")).collect::<Vec<_>>()).unwrap_or_default();
     for c in candidates.into_iter().chain([PathBuf::from("/usr/bin/ostree")]) {
         if c.is_file() {
             return c;
@@ -368,15 +366,7 @@ pub fn checkout(repo: &Path, mode: &str, rev: &str, dest: &Path) {
 /// (listing with owners and xattrs for bare), and equals `source` in content.
 /// With `strict_source` (bare mode, no ownership/permission filters) the
 /// checkout listing must equal the source listing including uid/gid.
-pub fn verify_grove_commit(
-    work: &Path,
-    ostree_repo: &Path,
-    grove_repo: &Path,
-    mode: &str,
-    csum: &str,
-    source: Option<&Path>,
-    strict_source: bool,
-) {
+pub fn verify_grove_commit(work: &Path, ostree_repo: &Path, grove_repo: &Path, mode: &str, csum: &str, source: Option<&Path>, strict_source: bool) {
     fsck(grove_repo);
     let n = fs::read_dir(work).map(|d| d.count()).unwrap_or(0);
     let co_g = work.join(format!("co-grove-{n}"));
@@ -384,11 +374,7 @@ pub fn verify_grove_commit(
     checkout(grove_repo, mode, csum, &co_g);
     checkout(ostree_repo, mode, csum, &co_o);
     let owners = mode == "bare" && is_root();
-    assert_lines_eq(
-        &format!("checkout listing of {csum} ({mode}) grove repo vs ostree repo"),
-        &listing(&co_o, owners),
-        &listing(&co_g, owners),
-    );
+    assert_lines_eq(&format!("checkout listing of {csum} ({mode}) grove repo vs ostree repo"), &listing(&co_o, owners), &listing(&co_g, owners));
     assert_same_content(&co_o, &co_g);
     if owners {
         assert_lines_eq(&format!("xattrs of checkout of {csum} ({mode})"), &xattr_listing(&co_o), &xattr_listing(&co_g));
