@@ -1,0 +1,417 @@
+//! Shared helpers for the integration tests: temporary directories, running
+//! the real `ostree` (the oracle) and `grove` as processes, asserting
+//! success with the child's stderr shown on failure, and building the
+//! standard fixture tree.
+//!
+//! A missing `ostree` binary fails the test with a clear message: interop
+//! tests never skip.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{lchown, symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository modes `ostree init --mode=` accepts.
+pub const MODES: &[&str] = &["archive", "archive-z2", "bare", "bare-user", "bare-user-only"];
+
+pub fn grove_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_grove")
+}
+
+/// Path of the real `ostree` binary; panics (fails the test) when absent.
+pub fn ostree_bin() -> PathBuf {
+    let candidates = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("ostree")).collect::<Vec<_>>()).unwrap_or_default();
+    for c in candidates.into_iter().chain([PathBuf::from("/usr/bin/ostree")]) {
+        if c.is_file() {
+            return c;
+        }
+    }
+    panic!(
+        "the real `ostree` binary was not found in PATH or /usr/bin: the interop tests need it as the oracle \
+         (install the Debian package `ostree`; .ci/run does this). Refusing to skip."
+    );
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("grove-test-").tempdir().expect("creating a temporary directory")
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&shell_quote(a));
+    }
+    s
+}
+
+fn shell_quote(a: &OsStr) -> String {
+    let s = a.to_string_lossy();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:@,+".contains(c)) {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs `cmd`, returning its output whatever the exit status.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("could not run {}: {e}", describe(cmd)))
+}
+
+/// Runs `cmd` and panics (showing stdout and stderr) unless it exits 0. Returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    if !out.status.success() {
+        panic!(
+            "command failed ({}): {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            describe(cmd),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Runs `cmd` and panics unless it exits non-zero. Returns stderr.
+pub fn run_fail(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    if out.status.success() {
+        panic!(
+            "command unexpectedly succeeded: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            describe(cmd),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn ostree_cmd(repo: &Path) -> Command {
+    let mut c = Command::new(ostree_bin());
+    c.arg(format!("--repo={}", repo.display()));
+    c
+}
+
+pub fn grove_cmd(repo: &Path) -> Command {
+    let mut c = Command::new(grove_bin());
+    c.arg(format!("--repo={}", repo.display()));
+    c
+}
+
+pub fn ostree<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> String {
+    run_ok(ostree_cmd(repo).args(args))
+}
+
+pub fn grove<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> String {
+    run_ok(grove_cmd(repo).args(args))
+}
+
+/// Runs grove expecting failure; asserts the error is exactly one line
+/// starting with `error: ` on stderr, and returns that line.
+pub fn grove_fail<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> String {
+    let stderr = run_fail(grove_cmd(repo).args(args));
+    assert_one_line_error(&stderr);
+    stderr.trim_end().to_string()
+}
+
+pub fn assert_one_line_error(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("error: ") && lines[0].len() > "error: ".len(),
+        "expected exactly one line `error: ...` on stderr, got:\n{stderr}"
+    );
+}
+
+pub fn init_repo(path: &Path, mode: &str) {
+    run_ok(Command::new(ostree_bin()).arg(format!("--repo={}", path.display())).arg("init").arg(format!("--mode={mode}")));
+}
+
+pub fn fsck(repo: &Path) {
+    let out = ostree(repo, &["fsck"]);
+    assert!(out.contains("no errors found"), "ostree fsck of {} did not report success:\n{out}", repo.display());
+}
+
+/// The single checksum a commit command printed.
+pub fn checksum_of(stdout: &str) -> String {
+    let s = stdout.trim();
+    assert!(s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()), "expected one checksum on stdout, got {stdout:?}");
+    s.to_string()
+}
+
+/// Reads a ref file directly (refs/heads/NAME), None if absent.
+pub fn read_ref(repo: &Path, name: &str) -> Option<String> {
+    fs::read_to_string(repo.join("refs/heads").join(name)).ok().map(|s| s.trim().to_string())
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), no /dev/urandom needed.
+pub fn prng_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn write(path: &Path, data: &[u8], mode: u32) {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).expect("mkdir -p");
+    }
+    fs::write(path, data).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    chmod(path, mode);
+}
+
+pub fn mkdir(path: &Path, mode: u32) {
+    fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+    chmod(path, mode);
+}
+
+pub fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+pub fn ln_s(target: &str, link: &Path) {
+    symlink(target, link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
+}
+
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    grove::xattr::set_path(path, name.as_bytes(), value).unwrap_or_else(|e| panic!("setting xattr {name} on {}: {e}", path.display()));
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Builds the standard fixture at `root` (which must not exist): executables,
+/// 0600 files, empty files and dirs, relative/absolute/dangling symlinks,
+/// hardlinks, non-ASCII and space-containing names, a long name, xattrs
+/// (`user.*`), a setuid file, a setgid dir, a sticky dir, and (as root) files
+/// owned by other uids. `big` adds a multi-MB pseudo-random binary.
+pub fn build_fixture(root: &Path, big: bool) {
+    mkdir(root, 0o755);
+    write(&root.join("README"), b"the fixture tree\n", 0o644);
+    write(&root.join("bin/tool"), b"#!/bin/sh\necho tool\n", 0o755);
+    write(&root.join("bin/suid-tool"), b"#!/bin/sh\necho suid\n", 0o4755);
+    write(&root.join("bin/sgid-tool"), b"#!/bin/sh\necho sgid\n", 0o2711);
+    chmod(&root.join("bin"), 0o755);
+    write(&root.join("etc/secret"), b"password=hunter2\n", 0o600);
+    write(&root.join("etc/empty.conf"), b"", 0o644);
+    write(&root.join("etc/readonly"), b"ro\n", 0o444);
+    chmod(&root.join("etc"), 0o750);
+    mkdir(&root.join("empty-dir"), 0o755);
+    mkdir(&root.join("deep/a/b/c/empty"), 0o700);
+    for d in ["deep", "deep/a", "deep/a/b", "deep/a/b/c"] {
+        chmod(&root.join(d), 0o755);
+    }
+    write(&root.join("deep/a/b/c/file"), b"deep\n", 0o644);
+    mkdir(&root.join("shared"), 0o2775);
+    mkdir(&root.join("tmp"), 0o1777);
+    write(&root.join("tmp/.hidden"), b"dot file\n", 0o664);
+
+    // Symlinks: relative, absolute, dangling, to a directory, chained.
+    mkdir(&root.join("links"), 0o755);
+    ln_s("../etc/secret", &root.join("links/relative"));
+    ln_s("/etc/passwd", &root.join("links/absolute"));
+    ln_s("does/not/exist", &root.join("links/dangling"));
+    ln_s("../deep/a", &root.join("links/to-dir"));
+    ln_s("relative", &root.join("links/chain"));
+
+    // Hardlinks (three names for one inode, across directories).
+    write(&root.join("data/original.txt"), b"hardlinked content\n", 0o644);
+    fs::hard_link(root.join("data/original.txt"), root.join("data/second-name.txt")).expect("hard link");
+    fs::hard_link(root.join("data/original.txt"), root.join("bin/third-name")).expect("hard link");
+    chmod(&root.join("data"), 0o755);
+
+    // Names: non-ASCII, spaces, a long one (> 100 bytes, needs GNU longname / pax in tar).
+    write(&root.join("names/ünïcødé-файл-日本語.txt"), "ÿ€\n".as_bytes(), 0o644);
+    write(&root.join("names/with space/and more spaces.txt"), b"spaces\n", 0o644);
+    chmod(&root.join("names/with space"), 0o755);
+    let long = format!("names/{}.txt", "long-name-".repeat(12));
+    write(&root.join(long), b"long\n", 0o644);
+    chmod(&root.join("names"), 0o755);
+
+    // Extended attributes on files and directories (user namespace only;
+    // symlinks cannot carry user.* xattrs on Linux).
+    set_xattr(&root.join("etc/secret"), "user.comment", b"top secret");
+    set_xattr(&root.join("etc/secret"), "user.binary", &[0, 1, 2, 0xff, 0xfe, b'\n']);
+    set_xattr(&root.join("bin/tool"), "user.a", b"1");
+    set_xattr(&root.join("data"), "user.dir-attr", b"on a directory");
+    set_xattr(&root.join("data/original.txt"), "user.on-hardlink", b"shared");
+
+    if big {
+        write(&root.join("blob/random.bin"), &prng_bytes(42, 2 * 1024 * 1024 + 17), 0o644);
+        chmod(&root.join("blob"), 0o755);
+    }
+
+    // Other owners (root only; CI runs as root).
+    if is_root() {
+        mkdir(&root.join("owned"), 0o755);
+        write(&root.join("owned/by-1234"), b"owned\n", 0o640);
+        ln_s("by-1234", &root.join("owned/link"));
+        chown(&root.join("owned/by-1234"), 1234, 5678);
+        chown(&root.join("owned/link"), 1111, 2222);
+        chown(&root.join("owned"), 4321, 8765);
+        // chown clears setuid; restore it on a file owned by someone else.
+        write(&root.join("owned/suid-other"), b"suid other\n", 0o755);
+        chown(&root.join("owned/suid-other"), 1000, 1000);
+        chmod(&root.join("owned/suid-other"), 0o4755);
+    }
+}
+
+pub fn chown(path: &Path, uid: u32, gid: u32) {
+    lchown(path, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+}
+
+/// Sorted `find DIR -printf '%P %m %s %y %l'` listing (directory sizes
+/// blanked: they depend on the filesystem's allocation history). With
+/// `owners`, `%U %G` are appended.
+pub fn listing(dir: &Path, owners: bool) -> Vec<String> {
+    let fmt = if owners { "%P|%m|%s|%y|%l|%U|%G\\n" } else { "%P|%m|%s|%y|%l\\n" };
+    let out = run_ok(Command::new("find").arg(dir).arg("-printf").arg(fmt));
+    let mut lines: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split('|').collect();
+            if f.get(3) == Some(&"d") {
+                f[2] = "-";
+            }
+            f.join(" ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `user.*` xattrs of every non-symlink entry under `dir`, sorted.
+pub fn xattr_listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).expect("read_dir").map(|e| e.expect("dirent").path()).collect();
+        entries.sort();
+        for p in entries {
+            let st = fs::symlink_metadata(&p).expect("lstat");
+            if st.file_type().is_symlink() {
+                continue;
+            }
+            let rel = p.strip_prefix(base).expect("under base").display().to_string();
+            let x = grove::xattr::read_path(&p).expect("reading xattrs");
+            for (name, value) in x.iter() {
+                if name.starts_with(b"user.") {
+                    out.push(format!("{rel} {} {}", String::from_utf8_lossy(name), hex::encode(value)));
+                }
+            }
+            if st.is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+pub fn assert_lines_eq(what: &str, expected: &[String], actual: &[String]) {
+    if expected != actual {
+        let mut msg = format!("{what} differs\n");
+        for l in expected.iter().filter(|l| !actual.contains(l)) {
+            msg.push_str(&format!("- {l}\n"));
+        }
+        for l in actual.iter().filter(|l| !expected.contains(l)) {
+            msg.push_str(&format!("+ {l}\n"));
+        }
+        panic!("{msg}");
+    }
+}
+
+/// `diff -r --no-dereference a b` must report no difference.
+pub fn assert_same_content(a: &Path, b: &Path) {
+    let out = output(Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b));
+    assert!(
+        out.status.success(),
+        "diff -r --no-dereference {} {} found differences:\n{}{}",
+        a.display(),
+        b.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether a checkout of a `mode` repository is done with `-U`.
+pub fn user_mode_checkout(mode: &str) -> bool {
+    mode != "bare"
+}
+
+/// `ostree checkout [-U] REV DEST` from `repo`.
+pub fn checkout(repo: &Path, mode: &str, rev: &str, dest: &Path) {
+    let mut c = ostree_cmd(repo);
+    c.arg("checkout");
+    if user_mode_checkout(mode) {
+        c.arg("-U");
+    }
+    c.arg(rev).arg(dest);
+    run_ok(&mut c);
+}
+
+/// Checks a grove-written commit with the oracle: `ostree fsck` passes on
+/// the grove repository, and an `ostree checkout` of the commit from it
+/// equals the checkout of the same commit from the ostree-written repository
+/// (listing with owners and xattrs for bare), and equals `source` in content.
+/// With `strict_source` (bare mode, no ownership/permission filters) the
+/// checkout listing must equal the source listing including uid/gid.
+pub fn verify_grove_commit(work: &Path, ostree_repo: &Path, grove_repo: &Path, mode: &str, csum: &str, source: Option<&Path>, strict_source: bool) {
+    fsck(grove_repo);
+    let n = fs::read_dir(work).map(|d| d.count()).unwrap_or(0);
+    let co_g = work.join(format!("co-grove-{n}"));
+    let co_o = work.join(format!("co-ostree-{n}"));
+    checkout(grove_repo, mode, csum, &co_g);
+    checkout(ostree_repo, mode, csum, &co_o);
+    let owners = mode == "bare" && is_root();
+    assert_lines_eq(&format!("checkout listing of {csum} ({mode}) grove repo vs ostree repo"), &listing(&co_o, owners), &listing(&co_g, owners));
+    assert_same_content(&co_o, &co_g);
+    if owners {
+        assert_lines_eq(&format!("xattrs of checkout of {csum} ({mode})"), &xattr_listing(&co_o), &xattr_listing(&co_g));
+    }
+    if let Some(src) = source {
+        assert_same_content(src, &co_g);
+        if strict_source && owners {
+            assert_lines_eq(&format!("checkout of {csum} vs source {}", src.display()), &listing(src, true), &listing(&co_g, true));
+            assert_lines_eq(&format!("xattrs of checkout of {csum} vs source"), &xattr_listing(src), &xattr_listing(&co_g));
+        }
+    }
+    let _ = fs::remove_dir_all(&co_g);
+    let _ = fs::remove_dir_all(&co_o);
+}
+
+/// Snapshot of everything under `dir` (paths, types, sizes), to prove that
+/// nothing was created or changed.
+pub fn snapshot(dir: &Path) -> Vec<String> {
+    listing(dir, false)
+}
+
+/// All refs under refs/heads (name, checksum).
+pub fn heads(repo: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let p = e.expect("dirent").path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let name = p.strip_prefix(base).expect("under base").display().to_string();
+                out.push((name, fs::read_to_string(&p).expect("ref").trim().to_string()));
+            }
+        }
+    }
+    walk(&repo.join("refs/heads"), &repo.join("refs/heads"), &mut out);
+    out.sort();
+    out
+}
