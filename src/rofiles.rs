@@ -94,14 +94,18 @@ impl Mount {
 /// answer requests.
 pub fn mount(src: &Path, mountpoint: &Path, options: Options) -> Result<Mount, RofilesError> {
     let fs = RofilesFs::new(src, options)?;
+    let mount_err = |source| RofilesError::Mount { path: mountpoint.to_path_buf(), source };
+    // fuser would fall back to fusermount3, which mounts over a file too.
+    if !std::fs::metadata(mountpoint).map_err(mount_err)?.is_dir() {
+        return Err(mount_err(io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    let fsname = std::fs::canonicalize(src).unwrap_or_else(|_| src.to_path_buf());
     let mut config = fuser::Config::default();
     config.mount_options = vec![
-        MountOption::FSName(src.display().to_string()),
+        MountOption::FSName(fsname.display().to_string()),
         MountOption::Subtype("rofiles".to_string()),
     ];
-    let session = fuser::Session::new(fs, mountpoint, &config).map_err(|source| {
-        RofilesError::Mount { path: mountpoint.to_path_buf(), source }
-    })?;
+    let session = fuser::Session::new(fs, mountpoint, &config).map_err(mount_err)?;
     Ok(Mount { session, mountpoint: mountpoint.to_path_buf() })
 }
 
@@ -479,6 +483,8 @@ fn kind_of(mode: u32) -> FileType {
     }
 }
 
+// The casts are identities on 64-bit targets only.
+#[allow(clippy::unnecessary_cast)]
 fn to_attr(ino: INodeNo, st: &Stat) -> FileAttr {
     FileAttr {
         ino,
@@ -644,6 +650,7 @@ impl RofilesFs {
         Ok(File::from(fd))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn do_setattr(
         &self,
         ino: INodeNo,
@@ -1295,7 +1302,7 @@ mod tests {
         let a2 = t.remember(Path::new("a"));
         assert_ne!(a, a2);
         t.forget(a, 1);
-        assert!(t.nodes.get(&a.0).is_none());
+        assert!(!t.nodes.contains_key(&a.0));
         assert_eq!(t.path(a2).unwrap(), PathBuf::from("a"));
         t.forget(INodeNo::ROOT, 10);
         assert_eq!(t.path(INodeNo::ROOT).unwrap(), PathBuf::new());
