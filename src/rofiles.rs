@@ -41,9 +41,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Stat, Timespec, Timestamps, XattrFlags};
 
@@ -83,9 +83,29 @@ impl Mount {
     /// Serves requests until the filesystem is unmounted (`fusermount3 -u`).
     pub fn serve(self) -> Result<(), RofilesError> {
         let mountpoint = self.mountpoint;
-        self.session
-            .run()
-            .map_err(|source| RofilesError::Serve { path: mountpoint, source })
+        self.session.run().map_err(|source| RofilesError::Serve {
+            path: mountpoint,
+            source,
+        })
+    }
+}
+
+/// Ends a mount from another thread (for example on a signal); the
+/// [`Mount::serve`] loop then returns.
+#[derive(Debug)]
+pub struct Unmounter(fuser::SessionUnmounter);
+
+impl Unmounter {
+    /// Unmounts the filesystem (once; later calls do nothing).
+    pub fn unmount(&mut self) -> io::Result<()> {
+        self.0.unmount()
+    }
+}
+
+impl Mount {
+    /// A handle that can unmount this mount from another thread.
+    pub fn unmounter(&mut self) -> Unmounter {
+        Unmounter(self.session.unmount_callable())
     }
 }
 
@@ -94,7 +114,10 @@ impl Mount {
 /// answer requests.
 pub fn mount(src: &Path, mountpoint: &Path, options: Options) -> Result<Mount, RofilesError> {
     let fs = RofilesFs::new(src, options)?;
-    let mount_err = |source| RofilesError::Mount { path: mountpoint.to_path_buf(), source };
+    let mount_err = |source| RofilesError::Mount {
+        path: mountpoint.to_path_buf(),
+        source,
+    };
     // fuser would fall back to fusermount3, which mounts over a file too.
     if !std::fs::metadata(mountpoint).map_err(mount_err)?.is_dir() {
         return Err(mount_err(io::Error::from_raw_os_error(libc::ENOTDIR)));
@@ -106,7 +129,10 @@ pub fn mount(src: &Path, mountpoint: &Path, options: Options) -> Result<Mount, R
         MountOption::Subtype("rofiles".to_string()),
     ];
     let session = fuser::Session::new(fs, mountpoint, &config).map_err(mount_err)?;
-    Ok(Mount { session, mountpoint: mountpoint.to_path_buf() })
+    Ok(Mount {
+        session,
+        mountpoint: mountpoint.to_path_buf(),
+    })
 }
 
 /// Whether a file may be modified in place: anything but a regular file or
@@ -160,8 +186,7 @@ pub fn break_hardlink(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
         finish_temp(dir, &tmp_name, name, result)
     } else if fmt == libc::S_IFLNK {
         let target = rustix::fs::readlinkat(dir, name, Vec::new())?;
-        let (tmp_name, ()) =
-            make_temp(|tmp| rustix::fs::symlinkat(target.as_c_str(), dir, tmp))?;
+        let (tmp_name, ()) = make_temp(|tmp| rustix::fs::symlinkat(target.as_c_str(), dir, tmp))?;
         let result = (|| -> io::Result<()> {
             rustix::fs::chownat(
                 dir,
@@ -220,8 +245,14 @@ fn finish_temp(
 
 fn stat_times(st: &Stat) -> Timestamps {
     Timestamps {
-        last_access: Timespec { tv_sec: st.st_atime as _, tv_nsec: st.st_atime_nsec as _ },
-        last_modification: Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ },
+        last_access: Timespec {
+            tv_sec: st.st_atime as _,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
     }
 }
 
@@ -252,7 +283,9 @@ fn sized(mut f: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> io::Resul
 }
 
 fn xattr_names(list: &[u8]) -> impl Iterator<Item = &OsStr> {
-    list.split(|&b| b == 0).filter(|n| !n.is_empty()).map(OsStr::from_bytes)
+    list.split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(OsStr::from_bytes)
 }
 
 fn xattrs_unsupported(e: &io::Error) -> bool {
@@ -312,10 +345,20 @@ struct Inodes {
 impl Inodes {
     fn new() -> Self {
         let mut nodes = HashMap::new();
-        nodes.insert(INodeNo::ROOT.0, Node { path: Some(PathBuf::new()), nlookup: 1 });
+        nodes.insert(
+            INodeNo::ROOT.0,
+            Node {
+                path: Some(PathBuf::new()),
+                nlookup: 1,
+            },
+        );
         let mut by_path = HashMap::new();
         by_path.insert(PathBuf::new(), INodeNo::ROOT.0);
-        Inodes { nodes, by_path, next: INodeNo::ROOT.0 + 1 }
+        Inodes {
+            nodes,
+            by_path,
+            next: INodeNo::ROOT.0 + 1,
+        }
     }
 
     fn path(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
@@ -335,7 +378,13 @@ impl Inodes {
         }
         let ino = self.next;
         self.next += 1;
-        self.nodes.insert(ino, Node { path: Some(path.to_path_buf()), nlookup: 1 });
+        self.nodes.insert(
+            ino,
+            Node {
+                path: Some(path.to_path_buf()),
+                nlookup: 1,
+            },
+        );
         self.by_path.insert(path.to_path_buf(), ino);
         INodeNo(ino)
     }
@@ -507,10 +556,19 @@ fn to_attr(ino: INodeNo, st: &Stat) -> FileAttr {
 
 fn timespec(t: Option<TimeOrNow>) -> Timespec {
     match t {
-        None => Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
-        Some(TimeOrNow::Now) => Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW },
+        None => Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        Some(TimeOrNow::Now) => Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_NOW,
+        },
         Some(TimeOrNow::SpecificTime(t)) => match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ },
+            Ok(d) => Timespec {
+                tv_sec: d.as_secs() as _,
+                tv_nsec: d.subsec_nanos() as _,
+            },
             Err(e) => {
                 let d = e.duration();
                 let (mut sec, mut nsec) = (-(d.as_secs() as i64), -(d.subsec_nanos() as i64));
@@ -518,7 +576,10 @@ fn timespec(t: Option<TimeOrNow>) -> Timespec {
                     sec -= 1;
                     nsec += 1_000_000_000;
                 }
-                Timespec { tv_sec: sec as _, tv_nsec: nsec as _ }
+                Timespec {
+                    tv_sec: sec as _,
+                    tv_nsec: nsec as _,
+                }
             }
         },
     }
@@ -532,7 +593,10 @@ impl RofilesFs {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
         )
-        .map_err(|e| RofilesError::OpenSource { path: src.to_path_buf(), source: e.into() })?;
+        .map_err(|e| RofilesError::OpenSource {
+            path: src.to_path_buf(),
+            source: e.into(),
+        })?;
         Ok(RofilesFs {
             base,
             copyup: options.copyup,
@@ -546,7 +610,11 @@ impl RofilesFs {
     /// Opens the directory at `rel` (relative to SRC) without following any
     /// symlink or leaving SRC.
     fn open_dir(&self, rel: &Path) -> Result<OwnedFd, Errno> {
-        let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+        let rel: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
         rustix::fs::openat2(
             &self.base,
             rel,
@@ -565,10 +633,14 @@ impl RofilesFs {
     fn locate(&self, ino: INodeNo) -> Result<Loc, Errno> {
         let path = self.path_of(ino)?;
         match (path.parent(), path.file_name()) {
-            (Some(parent), Some(name)) => {
-                Ok(Loc { dir: self.open_dir(parent)?, name: name.to_os_string() })
-            }
-            _ => Ok(Loc { dir: self.open_dir(Path::new(""))?, name: OsString::from(".") }),
+            (Some(parent), Some(name)) => Ok(Loc {
+                dir: self.open_dir(parent)?,
+                name: name.to_os_string(),
+            }),
+            _ => Ok(Loc {
+                dir: self.open_dir(Path::new(""))?,
+                name: OsString::from("."),
+            }),
         }
     }
 
@@ -577,7 +649,13 @@ impl RofilesFs {
         check_name(name)?;
         let parent_path = self.path_of(parent)?;
         let dir = self.open_dir(&parent_path)?;
-        Ok((Loc { dir, name: name.to_os_string() }, parent_path.join(name)))
+        Ok((
+            Loc {
+                dir,
+                name: name.to_os_string(),
+            },
+            parent_path.join(name),
+        ))
     }
 
     /// Stats a freshly made entry and hands the kernel a reference to it.
@@ -626,8 +704,8 @@ impl RofilesFs {
             return Ok(File::from(fd));
         }
         // Truncation waits until the hardlink check has passed.
-        let fd = rustix::fs::openat(&loc.dir, &loc.name, oflags - OFlags::TRUNC, mode)
-            .map_err(errno)?;
+        let fd =
+            rustix::fs::openat(&loc.dir, &loc.name, oflags - OFlags::TRUNC, mode).map_err(errno)?;
         let st = rustix::fs::fstat(&fd).map_err(errno)?;
         if can_write(&st) {
             if oflags.contains(OFlags::TRUNC) {
@@ -719,7 +797,10 @@ impl RofilesFs {
         }
         if atime.is_some() || mtime.is_some() {
             // Times may change even on hardlinked files, as in ostree.
-            let ts = Timestamps { last_access: timespec(atime), last_modification: timespec(mtime) };
+            let ts = Timestamps {
+                last_access: timespec(atime),
+                last_modification: timespec(mtime),
+            };
             rustix::fs::utimensat(&loc.dir, &loc.name, &ts, AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(errno)?;
         }
@@ -800,7 +881,11 @@ impl Filesystem for RofilesFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let r = (|| {
             let (loc, path) = self.locate_child(parent, name).map_err(|e| {
-                if e == Errno::EINVAL { Errno::ENOENT } else { e }
+                if e == Errno::EINVAL {
+                    Errno::ENOENT
+                } else {
+                    e
+                }
             })?;
             self.entry(&loc, &path)
         })();

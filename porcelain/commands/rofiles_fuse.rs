@@ -32,13 +32,45 @@ pub struct Args {
 }
 
 pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let options = rofiles::Options { copyup: args.copyup };
+    let options = rofiles::Options {
+        copyup: args.copyup,
+    };
     let mount = rofiles::mount(&args.src, &args.mnt, options)?;
     if args.foreground {
-        mount.serve()?;
-        return Ok(());
+        return serve(mount);
     }
     daemonize(mount)
+}
+
+/// Serves until unmounted; SIGINT, SIGTERM and SIGHUP unmount first, as
+/// libfuse's `fuse_main` does.
+fn serve(mut mount: rofiles::Mount) -> anyhow::Result<()> {
+    let mut unmounter = mount.unmounter();
+    // SAFETY: plain libc signal-mask calls on a local, initialised sigset.
+    // The mask is set before any other thread exists, so every thread
+    // (fuser's workers included) inherits it and only the waiter below
+    // receives these signals.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::Builder::new()
+        .name("rofiles-signals".into())
+        .spawn(move || {
+            let mut sig = 0;
+            // SAFETY: sigwait on a valid set with a valid out pointer.
+            if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+                let _ = unmounter.unmount();
+            }
+        })
+        .context("starting the signal thread")?;
+    mount.serve()?;
+    Ok(())
 }
 
 /// Forks after the mount is established: the parent exits 0 (the mount is
@@ -57,13 +89,17 @@ fn daemonize(mount: rofiles::Mount) -> anyhow::Result<()> {
     }
     let _ = rustix::process::setsid();
     let _ = std::env::set_current_dir("/");
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         for fd in 0..3 {
             // SAFETY: dup2 onto the standard descriptors, which we own.
             unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
         }
     }
-    let code = match mount.serve() {
+    let code = match serve(mount) {
         Ok(()) => 0,
         Err(_) => 1,
     };
