@@ -76,12 +76,11 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>> {
 /// components (empty for the root) or None for a path with `..`.
 pub fn relative_components(raw: &str) -> Option<Vec<String>> {
     let mut p = raw;
+    // A leading "/.." climbs above the root, which for an absolute path is the root itself.
     while let Some(rest) = p.strip_prefix('/') {
         p = rest;
-        if let Some(r) = p.strip_prefix("../") {
-            p = r;
-        } else if p == ".." {
-            p = "";
+        if p.starts_with("../") || p == ".." {
+            p = &p[2..];
         }
     }
     let mut out = Vec::new();
@@ -112,19 +111,57 @@ const MEMORY_SPOOL_MAX: u64 = 64 << 20;
 const BATCH_BYTES: u64 = 128 << 20;
 const BATCH_FILES: usize = 2048;
 
-fn entry_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Xattrs> {
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    if let Some(exts) = entry.pax_extensions()? {
-        for ext in exts {
-            let ext = ext?;
-            if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                pairs.push((name.to_vec(), ext.value_bytes().to_vec()));
-            }
+/// Parses pax extended-header records (`LEN key=value\n`, where values may
+/// hold newlines, so records are split by their length, not at newlines).
+fn parse_pax(data: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed pax extended header");
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() && rest[0] != 0 {
+        let sp = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err(bad());
         }
+        let record = &rest[sp + 1..len - 1];
+        let eq = record.iter().position(|&b| b == b'=').ok_or_else(bad)?;
+        out.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+        rest = &rest[len..];
     }
-    // libarchive hands xattrs over in reverse header order, unsorted; ostree keeps that order.
-    pairs.reverse();
-    Ok(Xattrs::from_ordered_pairs(pairs))
+    Ok(out)
+}
+
+/// What pax and GNU long-name entries say about the entry that follows them.
+#[derive(Default)]
+struct Extended {
+    pax: Vec<(Vec<u8>, Vec<u8>)>,
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+}
+
+impl Extended {
+    fn pax_value(&self, key: &[u8]) -> Option<&[u8]> {
+        self.pax.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+    }
+
+    fn pax_number(&self, key: &[u8]) -> Option<u64> {
+        std::str::from_utf8(self.pax_value(key)?).ok()?.trim().parse().ok()
+    }
+
+    fn xattrs(&self) -> Xattrs {
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            self.pax.iter().filter_map(|(k, v)| k.strip_prefix(b"SCHILY.xattr.").map(|n| (n.to_vec(), v.clone()))).collect();
+        // libarchive hands xattrs over in reverse header order, unsorted; ostree keeps that order.
+        pairs.reverse();
+        Xattrs::from_ordered_pairs(pairs)
+    }
+}
+
+fn strip_nuls(mut v: Vec<u8>) -> Vec<u8> {
+    while v.last() == Some(&0) {
+        v.pop();
+    }
+    v
 }
 
 /// Imports the tarball at `path` into `mtree`.
@@ -132,23 +169,45 @@ pub fn import_tar(repo: &Repo, mtree: &mut MutableTree, path: &Path, opts: &TarO
     let reader = open_decompressed(path)?;
     let mut archive = tar::Archive::new(reader);
     let read_err = |source| TarError::Read { path: path.to_path_buf(), source };
+    let mut ext = Extended::default();
     let mut batch: Vec<Pending> = Vec::new();
     let mut batch_bytes = 0u64;
     let mut hardlinks: Vec<(Vec<String>, String, Vec<String>, String)> = Vec::new();
     let filter = &opts.filter;
-    for entry in archive.entries().map_err(read_err)? {
+    // Raw entries: pax records are parsed here, because values (xattrs) may contain newlines.
+    for entry in archive.entries().map_err(read_err)?.raw(true) {
         let mut entry = entry.map_err(read_err)?;
         let etype = entry.header().entry_type();
-        if matches!(etype, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
-            continue;
+        match etype {
+            EntryType::XGlobalHeader => continue,
+            EntryType::XHeader => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(read_err)?;
+                ext.pax.extend(parse_pax(&data).map_err(read_err)?);
+                continue;
+            }
+            EntryType::GNULongName | EntryType::GNULongLink => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(read_err)?;
+                if etype == EntryType::GNULongName {
+                    ext.long_name = Some(strip_nuls(data));
+                } else {
+                    ext.long_link = Some(strip_nuls(data));
+                }
+                continue;
+            }
+            _ => {}
         }
-        let raw = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| TarError::NonUtf8 { entry: String::from_utf8_lossy(e.as_bytes()).into_owned() })?;
+        let ext = std::mem::take(&mut ext);
+        let raw_path = ext.pax_value(b"path").map(<[u8]>::to_vec).or_else(|| ext.long_name.clone()).unwrap_or_else(|| entry.path_bytes().into_owned());
+        let raw = String::from_utf8(raw_path).map_err(|e| TarError::NonUtf8 { entry: String::from_utf8_lossy(e.as_bytes()).into_owned() })?;
+        let link_name: Option<Vec<u8>> = ext.pax_value(b"linkpath").map(<[u8]>::to_vec).or_else(|| ext.long_link.clone()).or_else(|| entry.link_name_bytes().map(|b| b.into_owned()));
         let comps = relative_components(&raw).ok_or_else(|| TarError::Uplink { entry: raw.clone() })?;
         let hdr = entry.header();
-        let uid = hdr.uid().map_err(read_err)? as u32;
-        let gid = hdr.gid().map_err(read_err)? as u32;
+        let uid = match ext.pax_number(b"uid") { Some(u) => u as u32, None => hdr.uid().map_err(read_err)? as u32 };
+        let gid = match ext.pax_number(b"gid") { Some(g) => g as u32, None => hdr.gid().map_err(read_err)? as u32 };
         let perm = hdr.mode().map_err(read_err)? & 0o7777;
-        let xattrs = if filter.skip_xattrs { Xattrs::new() } else { entry_xattrs(&mut entry).map_err(read_err)? };
+        let xattrs = if filter.skip_xattrs { Xattrs::new() } else { ext.xattrs() };
         let tree_err = |source| TarError::Tree { entry: raw.clone(), source };
 
         if etype == EntryType::Directory {
@@ -169,13 +228,13 @@ pub fn import_tar(repo: &Repo, mtree: &mut MutableTree, path: &Path, opts: &TarO
         };
         match etype {
             EntryType::Link => {
-                let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let target = link_name.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                 let tcomps = relative_components(&target).ok_or_else(|| TarError::Uplink { entry: format!("{raw} -> {target}") })?;
                 parent_dir(repo, mtree, parent, uid, gid, opts.autocreate_parents).map_err(tree_err)?;
                 hardlinks.push((parent.to_vec(), name.clone(), tcomps, raw.clone()));
             }
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                let target = link_name.clone().unwrap_or_default();
                 let target = String::from_utf8(target).map_err(|_| TarError::NonUtf8 { entry: raw.clone() })?;
                 let mut header = FileHeader { uid, gid, mode: S_IFLNK | perm, symlink_target: target, xattrs };
                 filter.apply(&mut header.uid, &mut header.gid, &mut header.mode);
@@ -289,6 +348,15 @@ fn flush_batch(repo: &Repo, mtree: &mut MutableTree, batch: Vec<Pending>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pax_records_may_hold_newlines() {
+        let rec = b"45 SCHILY.xattr.user.lines=line one\nline two\n12 path=a/b\n";
+        let v = parse_pax(rec).unwrap();
+        assert_eq!(v[0], (b"SCHILY.xattr.user.lines".to_vec(), b"line one\nline two".to_vec()));
+        assert_eq!(v[1], (b"path".to_vec(), b"a/b".to_vec()));
+        assert!(parse_pax(b"99 path=x\n").is_err());
+    }
 
     #[test]
     fn relative_paths_as_ostree() {
