@@ -34,6 +34,8 @@ pub enum CommitError {
     NonUtf8Name(PathBuf),
     #[error("{}: file changed while it was being committed", .0.display())]
     Changed(PathBuf),
+    #[error("content object {checksum}: {source}")]
+    SourceObject { checksum: Checksum, source: std::io::Error },
     #[error(transparent)]
     Tree(#[from] MtreeError),
     #[error(transparent)]
@@ -307,6 +309,7 @@ fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, bool)> {
         Ok(()) => Ok((c, true)),
         Err(RepoError::Corrupted { .. }) => Err(CommitError::Changed(path.clone())),
         Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => Err(CommitError::Changed(path.clone())),
+        Err(RepoError::ContentRead { source }) => Err(CommitError::Io { path: path.clone(), source }),
         Err(e) => Err(e.into()),
     }
 }
@@ -338,7 +341,10 @@ fn filter_stored_tree(repo: &Repo, mtree: &mut MutableTree, contents: Checksum, 
                 return Ok((f.name.clone(), f.checksum));
             }
             let mut reader = obj.reader;
-            let c = repo.write_content(&h, obj.size, &mut reader)?;
+            let c = repo.write_content(&h, obj.size, &mut reader).map_err(|e| match e {
+                RepoError::ContentRead { source } => CommitError::SourceObject { checksum: f.checksum, source },
+                e => e.into(),
+            })?;
             Ok((f.name.clone(), c))
         })
         .collect();

@@ -28,6 +28,8 @@ pub enum PullError {
     CommitNotFound(Checksum),
     #[error("Corrupted {} object {} in the source repository; checksum actual='{actual}'", .name.objtype, .name.checksum)]
     Corrupted { name: ObjectName, actual: Checksum },
+    #[error("{} object {} in the source repository: {source}", .name.objtype, .name.checksum)]
+    SourceObject { name: ObjectName, source: std::io::Error },
     #[error(transparent)]
     Ref(#[from] RefError),
     #[error(transparent)]
@@ -294,6 +296,7 @@ fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, untrusted: bool) -> Re
     let size = obj.size;
     dst.write_content_known(name.checksum, &obj.header, size, &mut obj.reader).map_err(|e| match e {
         RepoError::Corrupted { name, actual } => PullError::Corrupted { name, actual },
+        RepoError::ContentRead { source } => PullError::SourceObject { name: *name, source },
         e => e.into(),
     })?;
     Ok((size, false))

@@ -47,6 +47,23 @@ pub fn checksum_content(header: &FileHeader, content: &mut dyn Read) -> io::Resu
     Ok(h.finish())
 }
 
+/// Copies `reader` into `writer`, telling read failures (a bad source) from
+/// write failures (the repository).
+fn copy_content(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path) -> Result<u64> {
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(RepoError::ContentRead { source }),
+        };
+        writer.write_all(&buf[..n]).map_err(|source| RepoError::Io { path: tmp.to_path_buf(), source })?;
+        total += n as u64;
+    }
+}
+
 /// A writer that hashes what passes through it.
 struct HashingWriter<W> {
     inner: W,
@@ -204,7 +221,7 @@ impl Repo {
                 if header.is_regular() {
                     let enc = DeflateEncoder::new(&mut w, Compression::new(self.zlib_level()));
                     let mut hw = HashingWriter { inner: enc, hasher, written: 0 };
-                    io::copy(content, &mut hw).map_err(&at)?;
+                    copy_content(content, &mut hw, &tpath)?;
                     if hw.written != size {
                         return Err(RepoError::Io { path: tpath.clone(), source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("content is {} bytes, expected {size}", hw.written)) });
                     }
@@ -223,7 +240,7 @@ impl Repo {
                     file.write_all(&[0]).map_err(&at)?;
                 } else {
                     let mut w = HashingWriter { inner: io::BufWriter::with_capacity(128 * 1024, &mut *file), hasher, written: 0 };
-                    io::copy(content, &mut w).map_err(&at)?;
+                    copy_content(content, &mut w, &tpath)?;
                     w.flush().map_err(&at)?;
                     hasher = w.hasher;
                 }

@@ -86,6 +86,8 @@ pub enum RepoError {
     Format { name: ObjectName, source: FormatError },
     #[error("Content object {checksum}: invalid mode 0{mode:04o} for a {repo_mode} repository")]
     InvalidContentMode { checksum: Checksum, mode: u32, repo_mode: RepoMode },
+    #[error("reading content: {source}")]
+    ContentRead { source: std::io::Error },
     #[error("locking repository {}: {source}", path.display())]
     Lock { path: PathBuf, source: std::io::Error },
 }
