@@ -8,6 +8,7 @@ pub mod cat;
 pub mod checkout;
 pub mod checksum;
 pub mod commit;
+pub mod completions;
 pub mod config;
 pub mod diff;
 pub mod fsck;
@@ -70,6 +71,11 @@ pub enum Command {
     /// Verify commit signatures
     #[command(name = "gpg-verify")]
     GpgVerify(gpg_verify::Args),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell
+    Completions(completions::Args),
+    /// Write man pages generated from the command definitions into a directory
+    #[command(hide = true)]
+    Man(completions::ManArgs),
     /// Copy data from a local repository
     #[command(name = "pull-local")]
     PullLocal(pull_local::Args),
@@ -99,6 +105,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::Summary(a) => summary::run(ctx, a),
         Command::GpgSign(a) => gpg_sign::run(ctx, a),
         Command::GpgVerify(a) => gpg_verify::run(ctx, a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => completions::man(a),
         Command::PullLocal(a) => pull_local::run(ctx, a),
         Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
     }
