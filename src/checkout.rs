@@ -672,7 +672,7 @@ impl Checkout<'_> {
             let path = &path;
             let at = |op: &'static str| move |e: io::Error| CheckoutError::Io { op, path: path.clone(), source: e };
             let n = if self.repo.mode().is_archive() {
-                copy_stream(obj.reader, &mut out).map_err(at("write"))?
+                copy_stream(obj.reader, &mut out, obj.size).map_err(at("write"))?
             } else {
                 drop(obj.reader);
                 let src_path = self.repo.content_path(checksum);
@@ -811,8 +811,9 @@ impl Checkout<'_> {
 }
 
 /// Copies a (decompressing) stream with a large buffer; returns the byte count.
-fn copy_stream(mut r: impl Read, w: &mut File) -> io::Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
+fn copy_stream(mut r: impl Read, w: &mut File, size: u64) -> io::Result<u64> {
+    // Small files need a small buffer; one byte more lets the first read hit EOF.
+    let mut buf = vec![0u8; (size as usize).saturating_add(1).min(128 * 1024)];
     let mut total = 0u64;
     loop {
         let n = match r.read(&mut buf) {

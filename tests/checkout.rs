@@ -286,6 +286,14 @@ fn subpath_matches_ostree() {
     assert_eq!(fs::read(g.join("big.bin")).unwrap().len(), 3 << 20);
     both(&repo, &fx, "sub-private", &["--subpath=private"], OWNED);
 
+    // --skip-list: `/file` for files, `/dir/` for directories.
+    let skip = fx.path("skip.txt");
+    fs::write(&skip, "/secret\n/bin/\n/private/inner\n/not-there\n").unwrap();
+    let arg = format!("--skip-list={}", skip.display());
+    let (g, _) = both(&repo, &fx, "skip", &[&arg], OWNED);
+    assert!(!g.join("secret").exists() && !g.join("bin").exists() && !g.join("private/inner").exists());
+    assert!(g.join("private").is_dir());
+
     let out = Command::new(GROVE).arg("--repo").arg(&repo).args(["checkout", "--subpath=/nope", "main"]).arg(fx.path("nope")).output().unwrap();
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: No such file or directory: /nope");

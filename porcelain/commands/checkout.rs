@@ -131,9 +131,23 @@ fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
     })
 }
 
-fn checkout_one(repo: &Repo, rev: &str, opts: &CheckoutOptions, dest: &Path) -> anyhow::Result<()> {
+fn checkout_one(ctx: &Ctx, repo: &Repo, rev: &str, opts: &CheckoutOptions, dest: &Path) -> anyhow::Result<()> {
     let commit = repo.resolve_rev(rev)?;
-    checkout_tree(repo, CheckoutSource::Commit(commit), dest, opts)?;
+    let stats = checkout_tree(repo, CheckoutSource::Commit(commit), dest, opts)?;
+    if ctx.verbose {
+        eprintln!(
+            "checkout {commit} -> {}: {} dirs created, {} files hardlinked, {} copied ({} bytes), {} symlinks, {} existing kept, {} whiteouts, {} skipped",
+            dest.display(),
+            stats.dirs_created,
+            stats.files_linked,
+            stats.files_copied,
+            stats.bytes_copied,
+            stats.symlinks_created,
+            stats.existing_kept,
+            stats.whiteouts,
+            stats.skipped
+        );
+    }
     Ok(())
 }
 
@@ -174,7 +188,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
 
     let dest = args.destination.clone().unwrap_or_else(|| PathBuf::from(first));
-    checkout_one(&repo, first, &opts, &dest)
+    checkout_one(ctx, &repo, first, &opts, &dest)
 }
 
 #[cfg(test)]
