@@ -174,12 +174,12 @@ pub enum CheckoutError {
     InvalidName { dir: PathBuf, name: String },
     #[error("{}: Invalid empty whiteout '{name}'", path.display())]
     InvalidWhiteout { path: PathBuf, name: String },
-    #[error("Hardlinking {object} to {}: {}", dest.display(), strerror(source))]
-    Hardlink { object: String, dest: PathBuf, source: io::Error },
-    #[error("Copy checkout of {checksum} to {}: {}", dest.display(), strerror(source))]
-    Copy { checksum: Checksum, dest: PathBuf, source: io::Error },
-    #[error("{}: {op}: {}", path.display(), strerror(source))]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
+    #[error("Hardlinking {object} to {}: {}", dest.display(), strerror(err))]
+    Hardlink { object: String, dest: PathBuf, err: io::Error },
+    #[error("Copy checkout of {checksum} to {}: {op}: {}", dest.display(), strerror(err))]
+    Copy { checksum: Checksum, dest: PathBuf, op: &'static str, err: io::Error },
+    #[error("{}: {op}: {}", path.display(), strerror(err))]
+    Io { op: &'static str, path: PathBuf, err: io::Error },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -196,7 +196,7 @@ fn strerror(e: &io::Error) -> String {
 }
 
 fn io_err(op: &'static str, path: PathBuf) -> impl FnOnce(Errno) -> CheckoutError {
-    move |e| CheckoutError::Io { op, path, source: e.into() }
+    move |e| CheckoutError::Io { op, path, err: e.into() }
 }
 
 /// Checks out `source` into `dest` (created unless a union mode allows it to exist).
@@ -411,7 +411,7 @@ impl Checkout<'_> {
         }
         let path = self.path(rel);
         if self.opts.process_whiteouts && tree.files.iter().any(|f| f.name == OPAQUE_WHITEOUT) {
-            rm_rf_at(parent, name).map_err(|e| CheckoutError::Io { op: "removing opaque directory", path: path.clone(), source: e })?;
+            rm_rf_at(parent, name).map_err(|e| CheckoutError::Io { op: "removing opaque directory", path: path.clone(), err: e })?;
         }
         let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => true,
@@ -425,7 +425,7 @@ impl Checkout<'_> {
             bump(&self.stats.dirs_created, 1);
             if !self.user {
                 for (n, v) in dirmeta.xattrs.iter() {
-                    crate::xattr::set_fd(&dfd, n, v).map_err(|e| CheckoutError::Io { op: "fsetxattr", path: path.clone(), source: e })?;
+                    crate::xattr::set_fd(&dfd, n, v).map_err(|e| CheckoutError::Io { op: "fsetxattr", path: path.clone(), err: e })?;
                 }
             }
         }
@@ -524,7 +524,7 @@ impl Checkout<'_> {
             }
             RepoMode::BareUser => {
                 let path = self.repo.path().join("objects").join(&rel);
-                let meta = crate::xattr::get_path(&path, OSTREEMETA_XATTR).map_err(|e| CheckoutError::Io { op: "lgetxattr", path: path.clone(), source: e })?;
+                let meta = crate::xattr::get_path(&path, OSTREEMETA_XATTR).map_err(|e| CheckoutError::Io { op: "lgetxattr", path: path.clone(), err: e })?;
                 let logical_mode = meta.as_deref().and_then(|m| DirMeta::from_bytes(m).ok()).map(|m| m.mode);
                 match logical_mode {
                     Some(m) if m & S_IFMT == S_IFREG && m & S_IRUSR != 0 && st.st_size != 0 => Placement::Link,
@@ -551,7 +551,7 @@ impl Checkout<'_> {
                 if victim.is_empty() || victim == "." || victim == ".." {
                     return Err(CheckoutError::InvalidWhiteout { path: path(), name: victim.to_string() });
                 }
-                rm_rf_at(dfd, OsStr::new(victim)).map_err(|e| CheckoutError::Io { op: "removing whiteout target", path: self.path(&join_rel(rel, victim)), source: e })?;
+                rm_rf_at(dfd, OsStr::new(victim)).map_err(|e| CheckoutError::Io { op: "removing whiteout target", path: self.path(&join_rel(rel, victim)), err: e })?;
                 bump(&self.stats.whiteouts, 1);
                 return Ok(());
             }
@@ -562,7 +562,7 @@ impl Checkout<'_> {
             }
         }
         self.copy_object(dfd, rel, name, checksum).map_err(|e| match e {
-            CheckoutError::Io { source, .. } if source.kind() != io::ErrorKind::AlreadyExists => CheckoutError::Copy { checksum, dest: path(), source },
+            CheckoutError::Io { op, err, .. } if err.kind() != io::ErrorKind::AlreadyExists => CheckoutError::Copy { checksum, dest: path(), op, err },
             e => e,
         })
     }
@@ -570,7 +570,7 @@ impl Checkout<'_> {
     /// Hardlinks the object; `Ok(false)` means "copy instead".
     fn link_object(&self, dfd: BorrowedFd<'_>, rel: &str, name: &str, checksum: &Checksum) -> Result<bool> {
         let obj = loose_path(checksum);
-        let hard_err = |e: Errno| CheckoutError::Hardlink { object: obj.clone(), dest: self.path(&join_rel(rel, name)), source: e.into() };
+        let hard_err = |e: Errno| CheckoutError::Hardlink { object: obj.clone(), dest: self.path(&join_rel(rel, name)), err: e.into() };
         match rustix::fs::linkat(&self.objects, obj.as_str(), dfd, name, AtFlags::empty()) {
             Ok(()) => {
                 bump(&self.stats.files_linked, 1);
@@ -627,7 +627,7 @@ impl Checkout<'_> {
     fn replace_with(&self, dfd: BorrowedFd<'_>, tmp: &str, name: &str, path: &Path) -> Result<()> {
         let r = (|| {
             if self.opts.process_whiteouts {
-                rm_rf_at(dfd, OsStr::new(name)).map_err(|e| CheckoutError::Io { op: "removing", path: path.to_path_buf(), source: e })?;
+                rm_rf_at(dfd, OsStr::new(name)).map_err(|e| CheckoutError::Io { op: "removing", path: path.to_path_buf(), err: e })?;
             }
             rustix::fs::renameat(dfd, tmp, dfd, name).map_err(io_err("renameat", path.to_path_buf()))
         })();
@@ -670,17 +670,17 @@ impl Checkout<'_> {
         let mut out = File::from(fd);
         let written = (|| -> Result<()> {
             let path = &path;
-            let at = |op: &'static str| move |e: io::Error| CheckoutError::Io { op, path: path.clone(), source: e };
+            let at = |op: &'static str| move |e: io::Error| CheckoutError::Io { op, path: path.clone(), err: e };
             let n = if self.repo.mode().is_archive() {
                 copy_stream(obj.reader, &mut out, obj.size).map_err(at("write"))?
             } else {
                 drop(obj.reader);
                 let src_path = self.repo.content_path(checksum);
-                let mut src = File::open(&src_path).map_err(|e| CheckoutError::Io { op: "open", path: src_path, source: e })?;
+                let mut src = File::open(&src_path).map_err(|e| CheckoutError::Io { op: "open", path: src_path, err: e })?;
                 io::copy(&mut src, &mut out).map_err(at("write"))?
             };
             if n != obj.size {
-                return Err(CheckoutError::Io { op: "write", path: path.clone(), source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("object {checksum} gave {n} bytes, expected {}", obj.size)) });
+                return Err(CheckoutError::Io { op: "write", path: path.clone(), err: io::Error::new(io::ErrorKind::UnexpectedEof, format!("object {checksum} gave {n} bytes, expected {}", obj.size)) });
             }
             bump(&self.stats.bytes_copied, n);
             let mut mode = header.mode & 0o7777;
@@ -769,7 +769,7 @@ impl Checkout<'_> {
             use std::os::fd::AsRawFd;
             let via = PathBuf::from(format!("/proc/self/fd/{}", dfd.as_raw_fd())).join(name);
             for (n, v) in header.xattrs.iter() {
-                crate::xattr::set_path(&via, n, v).map_err(|e| CheckoutError::Io { op: "lsetxattr", path: path.to_path_buf(), source: e })?;
+                crate::xattr::set_path(&via, n, v).map_err(|e| CheckoutError::Io { op: "lsetxattr", path: path.to_path_buf(), err: e })?;
             }
         }
         Ok(())
@@ -777,7 +777,7 @@ impl Checkout<'_> {
 
     /// The content checksum of an existing file, as `ostree_checksum_file_at` computes it.
     fn checksum_existing(&self, dfd: BorrowedFd<'_>, name: &str, st: &rustix::fs::Stat, path: &Path) -> Result<Checksum> {
-        let at = |op| move |e: io::Error| CheckoutError::Io { op, path: path.to_path_buf(), source: e };
+        let at = |op| move |e: io::Error| CheckoutError::Io { op, path: path.to_path_buf(), err: e };
         let mut header = FileHeader { uid: st.st_uid, gid: st.st_gid, mode: st.st_mode, symlink_target: String::new(), xattrs: Xattrs::new() };
         let ftype = st.st_mode & S_IFMT;
         if self.canonical_compare {
