@@ -20,8 +20,9 @@
 //!
 //! Everything is done relative to directory file descriptors, names are
 //! validated as single components, and an existing directory that turns out
-//! to be a symlink is only followed with `RESOLVE_IN_ROOT`, so a checkout
-//! never writes outside its destination. The files of a directory, and its
+//! to be a symlink (union modes) is only followed with `RESOLVE_IN_ROOT`:
+//! absolute targets and `..` resolve inside the destination as in a chroot,
+//! so a checkout never writes outside its destination. The files of a directory, and its
 //! subdirectories, are placed in parallel (rayon).
 
 use std::collections::HashSet;
@@ -487,9 +488,9 @@ impl Checkout<'_> {
         };
         match rustix::fs::openat(parent, name, DIR_FLAGS | OFlags::NOFOLLOW, Mode::empty()) {
             Ok(fd) => Ok(fd),
-            Err(Errno::LOOP) if !created => {
+            Err(Errno::LOOP | Errno::NOTDIR) if !created => {
                 rustix::fs::openat2(root, rel, DIR_FLAGS, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
-                    .map_err(|e| if e == Errno::NOSYS { Errno::LOOP } else { e })
+                    .map_err(|e| if e == Errno::NOSYS { Errno::NOTDIR } else { e })
                     .map_err(io_err("opendir", path))
             }
             Err(e) => Err(io_err("opendir", path)(e)),
@@ -978,6 +979,18 @@ mod tests {
         assert!(!outside.join("b").exists(), "wrote through a symlink out of the destination");
         // With RESOLVE_IN_ROOT the absolute link resolves inside DEST, where it is missing.
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn union_resolves_symlinked_dirs_inside_destination() {
+        let (td, repo, contents, meta) = fixture(RepoMode::Archive);
+        let dest = td.path().join("co");
+        std::fs::create_dir_all(dest.join("inside")).unwrap();
+        // An absolute link is taken relative to the destination, like a chroot.
+        std::os::unix::fs::symlink("/inside", dest.join("d")).unwrap();
+        let opts = CheckoutOptions::new().user_mode(true).overwrite(OverwriteMode::UnionFiles);
+        checkout_tree(&repo, CheckoutSource::Tree { contents, meta }, &dest, &opts).unwrap();
+        assert_eq!(std::fs::read(dest.join("inside/b")).unwrap(), b"bbb");
     }
 
     #[test]
