@@ -1,10 +1,204 @@
 //! `grove checkout`: check out a commit into a filesystem tree.
+//!
+//! Same options and errors as `ostree checkout` (ot-builtin-checkout.c);
+//! the work is [`grove::checkout::checkout_tree`].
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use grove::checkout::{checkout_tree, CheckoutMode, CheckoutOptions, CheckoutSource, OverwriteMode};
+use grove::repo::LockKind;
+use grove::Repo;
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Do not change file ownership or initialize extended attributes
+    #[arg(short = 'U', long)]
+    user_mode: bool,
+    /// Do not update or use the internal repository uncompressed object cache (grove never uses it)
+    #[arg(long)]
+    disable_cache: bool,
+    /// Checkout sub-directory PATH
+    #[arg(long, value_name = "PATH")]
+    subpath: Option<String>,
+    /// Keep existing directories, overwrite existing files
+    #[arg(long)]
+    union: bool,
+    /// Keep existing files/directories, only add new
+    #[arg(long)]
+    union_add: bool,
+    /// When layering checkouts, error out if a file would be replaced with a different version, but add new files and directories
+    #[arg(long)]
+    union_identical: bool,
+    /// Process 'whiteout' (Docker style) entries
+    #[arg(long)]
+    whiteouts: bool,
+    /// Do nothing if specified path does not exist
+    #[arg(long)]
+    allow_noent: bool,
+    /// Process many checkouts from standard input
+    #[arg(long)]
+    from_stdin: bool,
+    /// Process many checkouts from input file
+    #[arg(long, value_name = "FILE")]
+    from_file: Option<PathBuf>,
+    /// Specify how to invoke fsync()
+    #[arg(long, value_name = "POLICY")]
+    fsync: Option<String>,
+    /// Do not fall back to full copies if hardlinking fails
+    #[arg(short = 'H', long)]
+    require_hardlinks: bool,
+    /// Do not hardlink zero-sized files (they never are)
+    #[arg(short = 'z', long, hide = true)]
+    force_copy_zerosized: bool,
+    /// Never hardlink (but may reflink if available)
+    #[arg(short = 'C', long)]
+    force_copy: bool,
+    /// Suppress mode bits outside of 0775 for directories (suid, world writable, etc.)
+    #[arg(short = 'M', long)]
+    bareuseronly_dirs: bool,
+    /// File containing list of files to skip
+    #[arg(long, value_name = "FILE")]
+    skip_list: Option<PathBuf>,
+    /// The commit (ref, checksum or partial checksum) to check out
+    #[arg(value_name = "COMMIT")]
+    commit: Option<String>,
+    /// Where to check out (default: the COMMIT argument)
+    #[arg(value_name = "DESTINATION")]
+    destination: Option<PathBuf>,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("checkout: not implemented yet")
+/// GLib's `ot_parse_boolean`: 1/true/yes and 0/false/no/none, any case.
+fn parse_boolean(s: &str) -> anyhow::Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "none" => Ok(false),
+        _ => bail!("Invalid boolean argument '{s}'"),
+    }
+}
+
+fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
+    if args.union && args.union_add {
+        bail!("Cannot specify both --union and --union-add");
+    }
+    if args.union && args.union_identical {
+        bail!("Cannot specify both --union and --union-identical");
+    }
+    if args.union_add && args.union_identical {
+        bail!("Cannot specify both --union-add and --union-identical");
+    }
+    if args.require_hardlinks && args.force_copy {
+        bail!("Cannot specify both --require-hardlinks and --force-copy");
+    }
+    if args.union_identical && !args.require_hardlinks {
+        bail!("--union-identical requires --require-hardlinks");
+    }
+    let overwrite = if args.union {
+        OverwriteMode::UnionFiles
+    } else if args.union_add {
+        OverwriteMode::AddFiles
+    } else if args.union_identical {
+        OverwriteMode::UnionIdentical
+    } else {
+        OverwriteMode::None
+    };
+    let skip_list = match &args.skip_list {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading skip list {}", p.display()))?;
+            Some(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect::<HashSet<_>>())
+        }
+    };
+    Ok(CheckoutOptions {
+        mode: if args.user_mode { CheckoutMode::User } else { CheckoutMode::Normal },
+        overwrite,
+        subpath: args.subpath.clone(),
+        allow_noent: args.allow_noent,
+        require_hardlinks: args.require_hardlinks,
+        force_copy: args.force_copy,
+        process_whiteouts: args.whiteouts,
+        // ostree's CLI never fsyncs checkouts; only an explicit `--fsync=true` asks for it here.
+        fsync: match &args.fsync {
+            Some(s) => parse_boolean(s)?,
+            None => false,
+        },
+        bareuseronly_dirs: args.bareuseronly_dirs,
+        skip_list,
+    })
+}
+
+fn checkout_one(ctx: &Ctx, repo: &Repo, rev: &str, opts: &CheckoutOptions, dest: &Path) -> anyhow::Result<()> {
+    let commit = repo.resolve_rev(rev)?;
+    let stats = checkout_tree(repo, CheckoutSource::Commit(commit), dest, opts)?;
+    if ctx.verbose {
+        eprintln!(
+            "checkout {commit} -> {}: {} dirs created, {} files hardlinked, {} copied ({} bytes), {} symlinks, {} existing kept, {} whiteouts, {} skipped",
+            dest.display(),
+            stats.dirs_created,
+            stats.files_linked,
+            stats.files_copied,
+            stats.bytes_copied,
+            stats.symlinks_created,
+            stats.existing_kept,
+            stats.whiteouts,
+            stats.skipped
+        );
+    }
+    Ok(())
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let Some(first) = args.commit.as_deref() else {
+        bail!("COMMIT must be specified");
+    };
+    let opts = options(&args)?;
+    let repo = ctx.open_repo()?;
+    // Keep prune from deleting objects under our feet.
+    let _lock = repo.lock(LockKind::Shared)?;
+
+    if args.from_stdin || args.from_file.is_some() {
+        // DEST is the first positional; input is `REV\0SUBPATH\0` pairs.
+        let dest = PathBuf::from(first);
+        let mut input = Vec::new();
+        match &args.from_file {
+            Some(f) => {
+                input = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            }
+            None => {
+                std::io::stdin().read_to_end(&mut input).context("reading standard input")?;
+            }
+        }
+        let mut fields = input.split(|&b| b == 0);
+        while let Some(rev) = fields.next() {
+            if rev.is_empty() {
+                break;
+            }
+            let rev = std::str::from_utf8(rev).context("revision is not UTF-8")?;
+            let subpath = fields.next().map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default();
+            let commit = repo.resolve_rev(rev)?;
+            let mut o = opts.clone();
+            o.subpath = Some(subpath);
+            checkout_tree(&repo, CheckoutSource::Commit(commit), &dest, &o).with_context(|| format!("Processing tree {commit}"))?;
+        }
+        return Ok(());
+    }
+
+    let dest = args.destination.clone().unwrap_or_else(|| PathBuf::from(first));
+    checkout_one(ctx, &repo, first, &opts, &dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_boolean;
+
+    #[test]
+    fn booleans() {
+        assert!(parse_boolean("YES").unwrap());
+        assert!(!parse_boolean("none").unwrap());
+        assert_eq!(parse_boolean("bogus").unwrap_err().to_string(), "Invalid boolean argument 'bogus'");
+    }
 }
