@@ -7,11 +7,13 @@ use grove::Repo;
 
 pub struct Ctx {
     repo: Option<PathBuf>,
+    /// `-v`: commands may print statistics to stderr.
+    pub verbose: bool,
 }
 
 impl Ctx {
-    pub fn new(repo: Option<PathBuf>) -> Self {
-        Ctx { repo }
+    pub fn new(repo: Option<PathBuf>, verbose: bool) -> Self {
+        Ctx { repo, verbose }
     }
 
     /// The repository path, as ostree chooses it: `--repo`, else the current

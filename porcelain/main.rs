@@ -19,7 +19,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     repo: Option<std::path::PathBuf>,
 
-    /// Accepted for ostree compatibility (grove prints no debug log)
+    /// Print statistics of the work done to stderr
     #[arg(short, long, global = true)]
     verbose: bool,
 
@@ -29,8 +29,7 @@ pub struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = ctx::Ctx::new(cli.repo);
-    let _ = cli.verbose;
+    let ctx = ctx::Ctx::new(cli.repo, cli.verbose);
     match commands::run(&ctx, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
