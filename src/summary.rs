@@ -598,6 +598,55 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
 // ---------------------------------------------------------------------------
 // Reading a summary.
 
+fn read_offset(b: &[u8], at: usize, w: usize) -> usize {
+    let mut v = 0usize;
+    for (i, byte) in b[at..at + w].iter().enumerate() {
+        v |= (*byte as usize) << (8 * i);
+    }
+    v
+}
+
+fn offset_size(len: usize) -> usize {
+    match len {
+        0..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xffff_ffff => 4,
+        _ => 8,
+    }
+}
+
+/// Splits serialised `a{sv}` bytes into `(key, type string, value bytes)` in
+/// stored order (decoders that build maps lose the order ostree wrote).
+pub fn split_vardict(b: &[u8]) -> Option<Vec<(String, String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if b.is_empty() {
+        return Some(out);
+    }
+    let w = offset_size(b.len());
+    let table = read_offset(b, b.len().checked_sub(w)?, w);
+    if table > b.len() || (b.len() - table) % w != 0 {
+        return None;
+    }
+    let n = (b.len() - table) / w;
+    let mut start = 0usize;
+    for i in 0..n {
+        let end = read_offset(b, table + i * w, w);
+        if end < start || end > table {
+            return None;
+        }
+        let e = &b[start..end];
+        let ew = offset_size(e.len());
+        let key_end = read_offset(e, e.len().checked_sub(ew)?, ew);
+        let key = std::str::from_utf8(e.get(..key_end)?.strip_suffix(&[0])?).ok()?.to_string();
+        let vstart = key_end.div_ceil(8) * 8;
+        let v = e.get(vstart..e.len() - ew)?;
+        let nul = v.iter().rposition(|&c| c == 0)?;
+        out.push((key, std::str::from_utf8(&v[nul + 1..]).ok()?.to_string(), v[..nul].to_vec()));
+        start = end.div_ceil(8) * 8;
+    }
+    Some(out)
+}
+
 /// A decoded summary.
 #[derive(Debug)]
 pub struct Summary {
@@ -606,6 +655,8 @@ pub struct Summary {
     pub ref_extra: Vec<Metadata>,
     pub collection_refs: Vec<(String, Vec<SummaryRef>)>,
     pub metadata: Metadata,
+    /// The metadata as stored: `(key, type string, value bytes)` in file order.
+    pub raw_metadata: Vec<(String, String, Vec<u8>)>,
 }
 
 type WireRef = (String, (u64, serde_bytes::ByteBuf, Metadata));
@@ -637,7 +688,11 @@ impl Summary {
             refs.push(r);
             ref_extra.push(m);
         }
-        Ok(Summary { refs, ref_extra, collection_refs: Vec::new(), metadata: wire.1 })
+        let w = offset_size(bytes.len());
+        let refs_end = read_offset(bytes, bytes.len() - w, w);
+        let meta_bytes = bytes.get(refs_end.div_ceil(8) * 8..bytes.len() - w).unwrap_or_default();
+        let raw_metadata = split_vardict(meta_bytes).ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
+        Ok(Summary { refs, ref_extra, collection_refs: Vec::new(), metadata: wire.1, raw_metadata })
     }
 
     /// Reads `REPO/summary`.

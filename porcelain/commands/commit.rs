@@ -91,6 +91,10 @@ pub struct Args {
     table_output: bool,
     /// Directory to commit (when no --tree is given)
     path: Option<PathBuf>,
+
+    /// Signing: --gpg-sign=KEY-ID, --gpg-homedir, --sign-key=FILE (see `grove gpg-sign`)
+    #[command(flatten)]
+    sign: super::gpg_sign::SignArgs,
 }
 
 fn split_kv(s: &str) -> anyhow::Result<(&str, &str)> {
@@ -234,7 +238,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         metadata,
         detached,
     };
+    let mut sign_keys = args.sign.load()?; // before writing: a bad key changes nothing
     let checksum = write_commit(&repo, root, &spec)?;
+    if !sign_keys.is_empty() {
+        grove::sign::sign_commit(&repo, checksum, &mut sign_keys).with_context(|| format!("signing commit {checksum}"))?;
+    }
     repo.sync()?;
     if let Some(b) = &branch {
         repo.set_ref(b, Some(checksum), Some(branch_now)).with_context(|| format!("updating ref {b}"))?;
