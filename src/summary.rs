@@ -1,1 +1,840 @@
-//! (being written)
+//! The repository summary: `REPO/summary`, its signatures `REPO/summary.sig`,
+//! and the static-delta indexes under `REPO/delta-indexes/`.
+//!
+//! The summary is the GVariant `(a(s(taya{sv}))a{sv})`: for every local ref,
+//! sorted by name, the commit object's size, its checksum bytes and
+//! `{ostree.commit.timestamp: <big-endian t>, ostree.commit.version: <s>}`;
+//! then repository metadata (`ostree.static-deltas`, `ostree.summary.*`,
+//! the collection id, and any extra keys the caller gives). Upstream:
+//! `ostree_repo_regenerate_summary` and `summary_add_ref_entry` in
+//! `ostree-repo.c`, `ostree_repo_static_delta_reindex` and
+//! `ostree_repo_list_static_delta_names` in `ostree-repo-static-delta-core.c`,
+//! key names in `ostree-repo-private.h`. ostree builds the dictionaries with
+//! `GVariantDict`, whose key order is GLib hash-table order; grove
+//! reproduces that order so its summaries are byte-identical to ostree's
+//! for the same repository and time.
+//!
+//! Publication is atomic per file and consistent across the pair: see
+//! [`publish`] and `docs/signing.md`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use zgvariant::Variant;
+
+use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::gvariant::{string, Array, Tuple};
+use crate::metadata::Metadata;
+use crate::repo::{Repo, RepoError};
+use crate::sign::{self, SigningKey};
+
+pub const KEY_LAST_MODIFIED: &str = "ostree.summary.last-modified";
+pub const KEY_EXPIRES: &str = "ostree.summary.expires";
+pub const KEY_COLLECTION_ID: &str = "ostree.summary.collection-id";
+pub const KEY_COLLECTION_MAP: &str = "ostree.summary.collection-map";
+pub const KEY_MODE: &str = "ostree.summary.mode";
+pub const KEY_TOMBSTONE_COMMITS: &str = "ostree.summary.tombstone-commits";
+pub const KEY_INDEXED_DELTAS: &str = "ostree.summary.indexed-deltas";
+pub const KEY_STATIC_DELTAS: &str = "ostree.static-deltas";
+pub const KEY_COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
+pub const KEY_COMMIT_VERSION: &str = "ostree.commit.version";
+
+/// How many summaries' signatures `summary.sig` carries: the current one
+/// and the one before it (see [`publish`]).
+const SIG_GENERATIONS: usize = 2;
+
+/// Errors from building, reading and publishing the summary.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("invalid static delta name {name} under {path}")]
+    DeltaName { name: String, path: PathBuf },
+    #[error("corrupt summary {path}: {why}")]
+    Corrupt { path: PathBuf, why: String },
+    #[error("No such file or directory: summary")]
+    Missing,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
+}
+
+pub type Result<T, E = SummaryError> = std::result::Result<T, E>;
+
+trait At<T> {
+    fn at(self, p: &Path) -> Result<T>;
+}
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, p: &Path) -> Result<T> {
+        self.map_err(|source| SummaryError::Io { path: p.to_path_buf(), source })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A raw a{sv}: values already serialised, with their type string.
+
+/// A value ready to be boxed in a `v`: its normal-form bytes and type string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawValue {
+    pub sig: String,
+    pub bytes: Vec<u8>,
+}
+
+impl RawValue {
+    pub fn new(sig: &str, bytes: Vec<u8>) -> Self {
+        RawValue { sig: sig.to_string(), bytes }
+    }
+    pub fn string(s: &str) -> Self {
+        RawValue::new("s", string(s))
+    }
+    pub fn boolean(b: bool) -> Self {
+        RawValue::new("b", vec![b as u8])
+    }
+    /// A `t` holding `v` big-endian, as ostree stores timestamps.
+    pub fn u64_be(v: u64) -> Self {
+        RawValue::new("t", v.to_be_bytes().to_vec())
+    }
+    pub fn bytes(b: &[u8]) -> Self {
+        RawValue::new("ay", b.to_vec())
+    }
+    pub fn from_variant(v: &Variant<'_>) -> Self {
+        RawValue::new(&v.value_signature().to_string(), crate::gvariant::encode_value(v))
+    }
+    fn boxed(&self) -> Vec<u8> {
+        let mut out = self.bytes.clone();
+        out.push(0);
+        out.extend_from_slice(self.sig.as_bytes());
+        out
+    }
+}
+
+/// An `a{sv}` built like a `GVariantDict`: inserting an existing key
+/// replaces its value; serialisation follows GLib hash-table order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VarDict {
+    entries: Vec<(String, RawValue)>,
+}
+
+impl VarDict {
+    pub fn new() -> Self {
+        VarDict::default()
+    }
+    pub fn insert(&mut self, key: &str, value: RawValue) {
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value,
+            None => self.entries.push((key.to_string(), value)),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Normal-form `a{sv}` bytes, keys in `GHashTable` iteration order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+        let mut arr = Array::new(false);
+        for i in ghash_order(&keys) {
+            let (k, v) = &self.entries[i];
+            let mut t = Tuple::new();
+            t.str(k).var(&v.boxed(), 8);
+            arr.push(&t.finish(), 8);
+        }
+        arr.finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// GLib GHashTable iteration order (ghash.c, GLib 2.74): open addressing with
+// quadratic probing over `hash * 11 % prime`, grown in place.
+
+const PRIME_MOD: [u32; 32] = [
+    1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301,
+    8388593, 16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647,
+];
+
+fn g_str_hash(s: &str) -> u32 {
+    let mut h: u32 = 5381;
+    for &b in s.as_bytes() {
+        h = (h << 5).wrapping_add(h).wrapping_add(b as i8 as i32 as u32);
+    }
+    h
+}
+
+struct GHash {
+    mod_: u32,
+    mask: usize,
+    hashes: Vec<u32>,
+    slots: Vec<usize>,
+    nnodes: usize,
+    noccupied: usize,
+}
+
+impl GHash {
+    fn new() -> Self {
+        let mut h = GHash { mod_: 0, mask: 0, hashes: Vec::new(), slots: Vec::new(), nnodes: 0, noccupied: 0 };
+        h.set_shift(3);
+        h.hashes = vec![0; 8];
+        h.slots = vec![usize::MAX; 8];
+        h
+    }
+    fn set_shift(&mut self, shift: usize) {
+        self.mod_ = PRIME_MOD[shift];
+        self.mask = (1usize << shift) - 1;
+    }
+    fn size(&self) -> usize {
+        self.mask + 1
+    }
+    fn index(&self, hash: u32) -> usize {
+        (hash.wrapping_mul(11) % self.mod_) as usize
+    }
+    fn insert(&mut self, keys: &[&str], i: usize) {
+        let mut hash = g_str_hash(keys[i]);
+        if hash < 2 {
+            hash = 2;
+        }
+        let mut idx = self.index(hash);
+        let mut step = 0;
+        while self.hashes[idx] != 0 {
+            if self.hashes[idx] == hash && keys[self.slots[idx]] == keys[i] {
+                return; // existing key: the value changes, the slot does not
+            }
+            step += 1;
+            idx = (idx + step) & self.mask;
+        }
+        self.hashes[idx] = hash;
+        self.slots[idx] = i;
+        self.nnodes += 1;
+        self.noccupied += 1;
+        let size = self.size();
+        if (size > self.nnodes * 4 && size > 8) || size <= self.noccupied + self.noccupied / 16 {
+            self.resize();
+        }
+    }
+    fn resize(&mut self) {
+        let old_size = self.size();
+        let mut n = (self.nnodes as f64 * 1.333) as usize;
+        let mut shift = 0;
+        while n != 0 {
+            n >>= 1;
+            shift += 1;
+        }
+        self.set_shift(shift.max(3));
+        let new_size = self.size();
+        if new_size > old_size {
+            self.hashes.resize(new_size, 0);
+            self.slots.resize(new_size, usize::MAX);
+        }
+        let mut relocated = vec![false; old_size.max(new_size)];
+        for i in 0..old_size {
+            let h = self.hashes[i];
+            if h < 2 {
+                self.hashes[i] = 0;
+                continue;
+            }
+            if relocated[i] {
+                continue;
+            }
+            self.hashes[i] = 0;
+            let mut node_hash = h;
+            let mut node_slot = self.slots[i];
+            loop {
+                let mut idx = self.index(node_hash);
+                let mut step = 0;
+                while relocated[idx] {
+                    step += 1;
+                    idx = (idx + step) & self.mask;
+                }
+                relocated[idx] = true;
+                let replaced_hash = self.hashes[idx];
+                let replaced_slot = self.slots[idx];
+                self.hashes[idx] = node_hash;
+                self.slots[idx] = node_slot;
+                if replaced_hash < 2 {
+                    break;
+                }
+                node_hash = replaced_hash;
+                node_slot = replaced_slot;
+            }
+        }
+        if new_size < old_size {
+            self.hashes.truncate(new_size);
+            self.slots.truncate(new_size);
+        }
+        self.noccupied = self.nnodes;
+    }
+}
+
+/// The order in which a `GHashTable` of strings, filled with `keys` in
+/// order, iterates them (indexes into `keys`; repeated keys appear once).
+pub fn ghash_order(keys: &[&str]) -> Vec<usize> {
+    let mut h = GHash::new();
+    for i in 0..keys.len() {
+        h.insert(keys, i);
+    }
+    h.hashes.iter().zip(&h.slots).filter(|(hash, _)| **hash >= 2).map(|(_, s)| *s).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Static delta names, paths and indexes.
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
+
+/// A checksum in ostree's modified base64 (`/` → `_`, no padding; 43 chars).
+pub fn checksum_to_b64(c: &Checksum) -> String {
+    let b = c.as_bytes();
+    let mut out = String::with_capacity(44);
+    for chunk in b.chunks(3) {
+        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let chars = chunk.len() + 1;
+        for k in 0..chars {
+            out.push(B64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Parses 43 characters of modified base64 back into a checksum.
+pub fn checksum_from_b64(s: &str) -> Option<Checksum> {
+    if s.len() != 43 {
+        return None;
+    }
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(32);
+    for ch in s.bytes() {
+        let v = B64.iter().position(|&c| c == ch).or(if ch == b'/' { Some(63) } else { None })? as u32;
+        bits = bits << 6 | v;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    Checksum::from_slice(&out).ok()
+}
+
+/// A static delta: to `to`, from `from` (`None`: from scratch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeltaName {
+    pub from: Option<Checksum>,
+    pub to: Checksum,
+}
+
+impl std::fmt::Display for DeltaName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.from {
+            Some(from) => write!(f, "{from}-{}", self.to),
+            None => write!(f, "{}", self.to),
+        }
+    }
+}
+
+impl DeltaName {
+    /// `deltas/…` relative directory of this delta.
+    pub fn rel_dir(&self) -> String {
+        let to = checksum_to_b64(&self.to);
+        match self.from {
+            Some(from) => {
+                let f = checksum_to_b64(&from);
+                format!("deltas/{}/{}-{}", &f[..2], &f[2..], to)
+            }
+            None => format!("deltas/{}/{}", &to[..2], &to[2..]),
+        }
+    }
+}
+
+/// Deltas that have a superblock, in directory order as ostree lists them.
+pub fn list_deltas(repo: &Repo) -> Result<Vec<DeltaName>> {
+    let base = repo.path().join("deltas");
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(&base) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(SummaryError::Io { path: base, source: e }),
+    };
+    for d1 in rd {
+        let d1 = d1.at(&base)?;
+        if !d1.file_type().at(&d1.path())?.is_dir() {
+            continue;
+        }
+        let p1 = d1.path();
+        for d2 in fs::read_dir(&p1).at(&p1)? {
+            let d2 = d2.at(&p1)?;
+            if !d2.file_type().at(&d2.path())?.is_dir() || !d2.path().join("superblock").exists() {
+                continue;
+            }
+            let name = format!("{}{}", d1.file_name().to_string_lossy(), d2.file_name().to_string_lossy());
+            let bad = || SummaryError::DeltaName { name: name.clone(), path: d2.path() };
+            let delta = match name.split_once('-') {
+                Some((f, t)) => DeltaName { from: Some(checksum_from_b64(f).ok_or_else(bad)?), to: checksum_from_b64(t).ok_or_else(bad)? },
+                None => DeltaName { from: None, to: checksum_from_b64(&name).ok_or_else(bad)? },
+            };
+            out.push(delta);
+        }
+    }
+    Ok(out)
+}
+
+fn superblock_digest(repo: &Repo, d: &DeltaName) -> Result<Checksum> {
+    let p = repo.path().join(d.rel_dir()).join("superblock");
+    let bytes = fs::read(&p).at(&p)?;
+    Ok(Checksum::digest(&bytes))
+}
+
+fn index_rel_path(to: &Checksum) -> String {
+    let b = checksum_to_b64(to);
+    format!("delta-indexes/{}/{}.index", &b[..2], &b[2..])
+}
+
+/// Rewrites `delta-indexes/` from `deltas/` (one `a{sv}` per target commit,
+/// `{ostree.static-deltas: {name: superblock digest}}`), removing stale
+/// indexes, and records `core.indexed-deltas=true` in the config.
+pub fn reindex_deltas(repo: &mut Repo, deltas: &[DeltaName]) -> Result<()> {
+    if !matches!(repo.config().get_bool("core", "indexed-deltas"), Some(Ok(true))) {
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "indexed-deltas", "true");
+        repo.write_config(cfg)?;
+    }
+    let mut by_to: BTreeMap<Checksum, Vec<Option<Checksum>>> = BTreeMap::new();
+    for d in deltas {
+        by_to.entry(d.to).or_default().push(d.from);
+    }
+    // Stale indexes: any existing index whose target has no delta now.
+    let base = repo.path().join("delta-indexes");
+    if let Ok(rd) = fs::read_dir(&base) {
+        for d1 in rd.flatten() {
+            let prefix = d1.file_name().to_string_lossy().into_owned();
+            if prefix.len() != 2 {
+                continue;
+            }
+            let Ok(rd2) = fs::read_dir(d1.path()) else { continue };
+            for f in rd2.flatten() {
+                let fname = f.file_name().to_string_lossy().into_owned();
+                let Some(rest) = fname.strip_suffix(".index") else { continue };
+                if let Some(to) = checksum_from_b64(&format!("{prefix}{rest}")) {
+                    if !by_to.contains_key(&to) {
+                        fs::remove_file(f.path()).at(&f.path())?;
+                    }
+                }
+            }
+        }
+    }
+    for (to, mut froms) in by_to {
+        froms.sort_by_key(|f| f.map(|c| c.to_hex()));
+        let mut dict = VarDict::new();
+        for from in froms {
+            let d = DeltaName { from, to };
+            dict.insert(&d.to_string(), RawValue::bytes(superblock_digest(repo, &d)?.as_bytes()));
+        }
+        let mut index = VarDict::new();
+        index.insert(KEY_STATIC_DELTAS, RawValue::new("a{sv}", dict.to_bytes()));
+        let bytes = index.to_bytes();
+        let dest = repo.path().join(index_rel_path(&to));
+        if fs::read(&dest).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        let dir = dest.parent().expect("index paths have a parent");
+        fs::create_dir_all(dir).at(dir)?;
+        write_replace(repo, &dest, &bytes)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Building the summary.
+
+/// One ref entry of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRef {
+    pub name: String,
+    pub commit_size: u64,
+    pub checksum: Checksum,
+    pub timestamp: Option<u64>,
+    pub version: Option<String>,
+}
+
+impl SummaryRef {
+    fn encode(&self) -> Vec<u8> {
+        let mut meta = VarDict::new();
+        if let Some(ts) = self.timestamp {
+            meta.insert(KEY_COMMIT_TIMESTAMP, RawValue::u64_be(ts));
+        }
+        if let Some(v) = &self.version {
+            meta.insert(KEY_COMMIT_VERSION, RawValue::string(v));
+        }
+        let mut inner = Tuple::new();
+        inner.u64(self.commit_size).bytes(self.checksum.as_bytes()).var(&meta.to_bytes(), 8);
+        let mut t = Tuple::new();
+        t.str(&self.name).var(&inner.finish(), 8);
+        t.finish()
+    }
+}
+
+fn encode_refs(refs: &[SummaryRef]) -> Vec<u8> {
+    let mut arr = Array::new(false);
+    for r in refs {
+        arr.push(&r.encode(), 8);
+    }
+    arr.finish()
+}
+
+fn ref_entry(repo: &Repo, name: &str, checksum: Checksum) -> Result<SummaryRef> {
+    let bytes = repo.read_metadata(&ObjectName::new(checksum, ObjectType::Commit))?;
+    let commit = crate::objects::Commit::from_bytes(&bytes).map_err(|source| RepoError::Format { name: ObjectName::new(checksum, ObjectType::Commit), source })?;
+    // GLib refuses dates past year 9999; ostree then omits the timestamp.
+    let timestamp = (commit.timestamp <= 253_402_300_799).then_some(commit.timestamp);
+    Ok(SummaryRef { name: name.to_string(), commit_size: bytes.len() as u64, checksum, timestamp, version: commit.version() })
+}
+
+fn walk_ref_dir(base: &Path, dir: &Path, out: &mut BTreeMap<String, Checksum>) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(SummaryError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    for e in rd {
+        let e = e.at(dir)?;
+        let p = e.path();
+        let ft = e.file_type().at(&p)?;
+        if ft.is_dir() {
+            walk_ref_dir(base, &p, out)?;
+        } else if ft.is_file() {
+            let text = fs::read_to_string(&p).at(&p)?;
+            if let Ok(c) = text.trim().parse::<Checksum>() {
+                let rel = p.strip_prefix(base).expect("walked under base").to_string_lossy().into_owned();
+                out.insert(rel, c);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Options for [`build`].
+#[derive(Debug, Default)]
+pub struct BuildOptions {
+    /// Extra metadata (`summary -m KEY=VALUE`), first in the dictionary.
+    pub additional: Vec<(String, RawValue)>,
+    /// Seconds since the epoch for `ostree.summary.last-modified`.
+    pub now: u64,
+}
+
+/// Serialises the summary for the repository as it is now (the bytes
+/// `ostree summary -u` would write at time `opts.now`).
+pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<Vec<u8>> {
+    let mut meta = VarDict::new();
+    for (k, v) in &opts.additional {
+        meta.insert(k, v.clone());
+    }
+    let main_cid = repo.collection_id().map(str::to_string);
+    // Local refs (refs/heads); remote refs never go into a summary.
+    let mut heads = BTreeMap::new();
+    let hp = repo.path().join("refs/heads");
+    walk_ref_dir(&hp, &hp, &mut heads)?;
+    let mut refs = Vec::new();
+    for (name, c) in &heads {
+        refs.push(ref_entry(repo, name, *c)?);
+    }
+    refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+
+    if !matches!(repo.config().get_bool("core", "no-deltas-in-summary"), Some(Ok(true))) && !deltas.is_empty() {
+        let mut dict = VarDict::new();
+        for d in deltas {
+            dict.insert(&d.to_string(), RawValue::bytes(superblock_digest(repo, d)?.as_bytes()));
+        }
+        meta.insert(KEY_STATIC_DELTAS, RawValue::new("a{sv}", dict.to_bytes()));
+    }
+    meta.insert(KEY_LAST_MODIFIED, RawValue::u64_be(opts.now));
+    meta.insert(KEY_MODE, RawValue::string(repo.config().get("core", "mode").unwrap_or("bare")));
+    let tombstones = matches!(repo.config().get_bool("core", "tombstone-commits"), Some(Ok(true)));
+    meta.insert(KEY_TOMBSTONE_COMMITS, RawValue::boolean(tombstones));
+    meta.insert(KEY_INDEXED_DELTAS, RawValue::boolean(true));
+
+    // Mirrored collection refs (refs/mirrors/COLLECTION/REF) of other collections.
+    let mut collections: BTreeMap<String, BTreeMap<String, Checksum>> = BTreeMap::new();
+    let mp = repo.path().join("refs/mirrors");
+    if let Ok(rd) = fs::read_dir(&mp) {
+        for e in rd.flatten() {
+            let cid = e.file_name().to_string_lossy().into_owned();
+            let mut m = BTreeMap::new();
+            walk_ref_dir(&e.path(), &e.path(), &mut m)?;
+            if !m.is_empty() {
+                collections.insert(cid, m);
+            }
+        }
+    }
+    if let Some(cid) = &main_cid {
+        meta.insert(KEY_COLLECTION_ID, RawValue::string(cid));
+    }
+    let mut cmap = Array::new(false);
+    let mut n_map = 0;
+    for (cid, m) in &collections {
+        if Some(cid) == main_cid.as_ref() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        for (name, c) in m {
+            entries.push(ref_entry(repo, name, *c)?);
+        }
+        entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        n_map += entries.len();
+        let mut t = Tuple::new();
+        t.str(cid).var(&encode_refs(&entries), 8);
+        cmap.push(&t.finish(), 8);
+    }
+    if n_map > 0 {
+        meta.insert(KEY_COLLECTION_MAP, RawValue::new("a{sa(s(taya{sv}))}", cmap.finish()));
+    }
+
+    let mut top = Tuple::new();
+    top.var(&encode_refs(&refs), 8).var(&meta.to_bytes(), 8);
+    Ok(top.finish())
+}
+
+// ---------------------------------------------------------------------------
+// Reading a summary.
+
+fn read_offset(b: &[u8], at: usize, w: usize) -> usize {
+    let mut v = 0usize;
+    for (i, byte) in b[at..at + w].iter().enumerate() {
+        v |= (*byte as usize) << (8 * i);
+    }
+    v
+}
+
+fn offset_size(len: usize) -> usize {
+    match len {
+        0..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xffff_ffff => 4,
+        _ => 8,
+    }
+}
+
+/// Splits serialised `a{sv}` bytes into `(key, type string, value bytes)` in
+/// stored order (decoders that build maps lose the order ostree wrote).
+pub fn split_vardict(b: &[u8]) -> Option<Vec<(String, String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if b.is_empty() {
+        return Some(out);
+    }
+    let w = offset_size(b.len());
+    let table = read_offset(b, b.len().checked_sub(w)?, w);
+    if table > b.len() || (b.len() - table) % w != 0 {
+        return None;
+    }
+    let n = (b.len() - table) / w;
+    let mut start = 0usize;
+    for i in 0..n {
+        let end = read_offset(b, table + i * w, w);
+        if end < start || end > table {
+            return None;
+        }
+        let e = &b[start..end];
+        let ew = offset_size(e.len());
+        let key_end = read_offset(e, e.len().checked_sub(ew)?, ew);
+        let key = std::str::from_utf8(e.get(..key_end)?.strip_suffix(&[0])?).ok()?.to_string();
+        let vstart = key_end.div_ceil(8) * 8;
+        let v = e.get(vstart..e.len() - ew)?;
+        let nul = v.iter().rposition(|&c| c == 0)?;
+        out.push((key, std::str::from_utf8(&v[nul + 1..]).ok()?.to_string(), v[..nul].to_vec()));
+        start = end.div_ceil(8) * 8;
+    }
+    Some(out)
+}
+
+/// A decoded summary.
+#[derive(Debug)]
+pub struct Summary {
+    pub refs: Vec<SummaryRef>,
+    /// Other metadata of each ref entry beyond timestamp and version.
+    pub ref_extra: Vec<Metadata>,
+    pub collection_refs: Vec<(String, Vec<SummaryRef>)>,
+    pub metadata: Metadata,
+    /// The metadata as stored: `(key, type string, value bytes)` in file order.
+    pub raw_metadata: Vec<(String, String, Vec<u8>)>,
+}
+
+type WireRef = (String, (u64, serde_bytes::ByteBuf, Metadata));
+
+#[derive(serde::Deserialize, zgvariant::Type)]
+struct Wire(Vec<WireRef>, Metadata);
+
+fn decode_ref(w: WireRef) -> std::result::Result<(SummaryRef, Metadata), String> {
+    let (name, (size, csum, meta)) = w;
+    let checksum = Checksum::from_slice(&csum).map_err(|e| format!("ref {name}: {e}"))?;
+    let timestamp = match meta.get(KEY_COMMIT_TIMESTAMP).map(|v| &**v) {
+        Some(Variant::U64(t)) => Some(u64::from_be(*t)),
+        _ => None,
+    };
+    let version = meta.get_str(KEY_COMMIT_VERSION);
+    Ok((SummaryRef { name, commit_size: size, checksum, timestamp, version }, meta))
+}
+
+impl Summary {
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Summary> {
+        use zgvariant::serialized::{Context, Data};
+        let corrupt = |why: String| SummaryError::Corrupt { path: path.to_path_buf(), why };
+        let data = Data::new(bytes, Context::new(zgvariant::LE, 0));
+        let (wire, _): (Wire, _) = data.deserialize().map_err(|e| corrupt(e.to_string()))?;
+        let mut refs = Vec::new();
+        let mut ref_extra = Vec::new();
+        for w in wire.0 {
+            let (r, m) = decode_ref(w).map_err(corrupt)?;
+            refs.push(r);
+            ref_extra.push(m);
+        }
+        let w = offset_size(bytes.len());
+        let refs_end = read_offset(bytes, bytes.len() - w, w);
+        let meta_bytes = bytes.get(refs_end.div_ceil(8) * 8..bytes.len() - w).unwrap_or_default();
+        let raw_metadata = split_vardict(meta_bytes).ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
+        Ok(Summary { refs, ref_extra, collection_refs: Vec::new(), metadata: wire.1, raw_metadata })
+    }
+
+    /// Reads `REPO/summary`.
+    pub fn read(repo: &Repo) -> Result<Summary> {
+        let p = repo.path().join("summary");
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SummaryError::Missing),
+            Err(e) => return Err(SummaryError::Io { path: p, source: e }),
+        };
+        Summary::from_bytes(&bytes, &p)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Publishing.
+
+/// Options for [`update`].
+#[derive(Debug)]
+pub struct UpdateOptions {
+    pub build: BuildOptions,
+    /// Minimum time between publishing a new `summary.sig` and the matching
+    /// `summary`, and between two publications (see `docs/signing.md`).
+    pub grace: Duration,
+}
+
+/// What [`update`] published.
+#[derive(Debug)]
+pub struct Published {
+    pub summary: Vec<u8>,
+    pub signatures: usize,
+}
+
+fn write_replace(repo: &Repo, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().expect("repository files have a parent");
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-summary-").tempfile_in(dir).at(dir)?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    crate::repo::set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
+    let _ = repo;
+    tmp.as_file().sync_data().at(tmp.path())?;
+    tmp.persist(dest).map_err(|e| SummaryError::Io { path: dest.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+/// Serialises `summary -u` runs of all processes: an exclusive `flock` on
+/// `REPO/.summary-lock`, released on drop.
+pub struct SummaryLock {
+    _file: fs::File,
+}
+
+impl SummaryLock {
+    pub fn acquire(repo: &Repo) -> Result<SummaryLock> {
+        let p = repo.path().join(".summary-lock");
+        let file = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&p).at(&p)?;
+        rustix::fs::flock(file.as_fd(), rustix::fs::FlockOperation::LockExclusive).map_err(std::io::Error::from).at(&p)?;
+        Ok(SummaryLock { _file: file })
+    }
+}
+
+/// Regenerates and publishes the summary (and, with `keys`, its signatures).
+///
+/// Under the summary lock: reindex deltas, build the new summary S1, sign
+/// it, and sign the summary being replaced, S0. Then
+/// 1. publish `summary.sig` = signatures over S1 followed by signatures over
+///    S0 (rename): the pair (S0, sig) still verifies;
+/// 2. wait `grace`, then publish S1 (rename): (S1, sig) verifies.
+///
+/// A client verifies a summary if any signature in `summary.sig` is good, so
+/// a reader whose two reads are less than `grace` apart sees a verifying
+/// pair in either order. Without keys, `summary.sig` is removed first
+/// (as ostree does) and the summary published.
+pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) -> Result<Published> {
+    let _lock = SummaryLock::acquire(repo)?;
+    let _repo_lock = repo.lock(crate::repo::lock::LockKind::Shared)?;
+    let deltas = list_deltas(repo)?;
+    reindex_deltas(repo, &deltas)?;
+    let new = build(repo, &opts.build, &deltas)?;
+    let summary_path = repo.path().join("summary");
+    let sig_path = repo.path().join("summary.sig");
+    if keys.is_empty() {
+        match fs::remove_file(&sig_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SummaryError::Io { path: sig_path, source: e }),
+        }
+        write_replace(repo, &summary_path, &new)?;
+        return Ok(Published { summary: new, signatures: 0 });
+    }
+    let mut sigs = Vec::new();
+    for k in keys.iter_mut() {
+        sigs.push(k.sign(&new)?);
+    }
+    let n_new = sigs.len();
+    let old = match fs::read(&summary_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(SummaryError::Io { path: summary_path, source: e }),
+    };
+    if let Some(old) = &old {
+        if *old != new {
+            for k in keys.iter_mut() {
+                sigs.push(k.sign(old)?);
+            }
+        }
+    }
+    sigs.truncate(n_new * SIG_GENERATIONS);
+    let sig_bytes = sign::gpgsigs_dict_bytes(&sigs);
+    // Keep publications at least `grace` apart, so a reader never sees two.
+    if let Ok(mtime) = fs::metadata(&summary_path).and_then(|m| m.modified()) {
+        if let Ok(age) = SystemTime::now().duration_since(mtime) {
+            if age < opts.grace {
+                std::thread::sleep(opts.grace - age);
+            }
+        }
+    }
+    write_replace(repo, &sig_path, &sig_bytes)?;
+    if old.is_some() {
+        std::thread::sleep(opts.grace);
+    }
+    write_replace(repo, &summary_path, &new)?;
+    Ok(Published { summary: new, signatures: n_new })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64_roundtrip() {
+        let c: Checksum = "a0dfaf6c8e3d7c1b54d97cfeb18a551b5dae8e1ec3edc3595b13d63e8f683d1a".parse().expect("hex");
+        let b = checksum_to_b64(&c);
+        assert_eq!(b, "oN+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
+        assert_eq!(checksum_from_b64(&b), Some(c));
+        let d = DeltaName { from: None, to: c };
+        assert_eq!(d.rel_dir(), "deltas/oN/+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
+    }
+
+    #[test]
+    fn hash_order_matches_glib_for_summary_keys() {
+        // Order observed from ostree 2022.7 `summary -u -m foo=… -m num=…` with deltas.
+        let keys = ["foo", "num", KEY_STATIC_DELTAS, KEY_LAST_MODIFIED, KEY_MODE, KEY_TOMBSTONE_COMMITS, KEY_INDEXED_DELTAS];
+        let order: Vec<&str> = ghash_order(&keys).into_iter().map(|i| keys[i]).collect();
+        assert_eq!(order, [KEY_MODE, "num", KEY_LAST_MODIFIED, KEY_STATIC_DELTAS, KEY_TOMBSTONE_COMMITS, KEY_INDEXED_DELTAS, "foo"]);
+    }
+}

@@ -95,6 +95,10 @@ pub struct Args {
     no_verify: bool,
     /// Directory to commit (when no --tree is given)
     path: Option<PathBuf>,
+
+    /// Signing: --gpg-sign=KEY-ID, --gpg-homedir, --sign-key=FILE (see `grove gpg-sign`)
+    #[command(flatten)]
+    sign: super::gpg_sign::SignArgs,
 }
 
 fn split_kv(s: &str) -> anyhow::Result<(&str, &str)> {
@@ -238,7 +242,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         metadata,
         detached,
     };
+    let mut sign_keys = args.sign.load()?; // before writing: a bad key changes nothing
     let checksum = write_commit(&repo, root, &spec)?;
+    if !sign_keys.is_empty() {
+        grove::sign::sign_commit(&repo, checksum, &mut sign_keys).with_context(|| format!("signing commit {checksum}"))?;
+    }
     let updates = [RefUpdate { old: branch_now, new: Some(checksum), name: branch.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "-".into()) }];
     if !args.no_verify {
         // The commit object exists (the hook can inspect it); the ref has not moved.

@@ -1,10 +1,201 @@
-//! `grove summary`: manage the summary metadata.
+//! `grove summary`: regenerate (`-u`), sign and show the summary file.
+//!
+//! `--view` prints as `ostree summary --view` (upstream `ot-dump.c`,
+//! `ot_dump_summary_bytes`). `--raw` prints the GVariant text; unlike ostree,
+//! which byte-swaps the whole value (so native integers come out swapped),
+//! grove prints every field's true value, decoding the big-endian ones.
 
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use grove::summary::{self, BuildOptions, RawValue, Summary, UpdateOptions};
+use grove::Metadata;
+use zgvariant::Variant;
+
+use super::gpg_sign::SignArgs;
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Update the summary
+    #[arg(short = 'u', long)]
+    update: bool,
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("summary: not implemented yet")
+    /// View the local summary file (`-v` is grove's global --verbose, so only the long form)
+    #[arg(long)]
+    view: bool,
+
+    /// View the raw bytes of the summary file
+    #[arg(long)]
+    raw: bool,
+
+    #[command(flatten)]
+    sign: SignArgs,
+
+    /// Additional metadata field to add to the summary
+    #[arg(short = 'm', long = "add-metadata", value_name = "KEY=VALUE")]
+    metadata: Vec<String>,
+
+    /// Seconds between publishing summary.sig and summary (default 1 when signing; see docs/signing.md)
+    #[arg(long, value_name = "SECONDS")]
+    publish_delay: Option<f64>,
+}
+
+fn parse_metadata(args: &[String]) -> anyhow::Result<Vec<(String, RawValue)>> {
+    let mut out = Vec::new();
+    for a in args {
+        let Some((k, v)) = a.split_once('=') else { bail!("Missing '=' in KEY=VALUE metadata '{a}'") };
+        let value = grove::variant_text::parse(v).map_err(|e| anyhow::anyhow!("Error parsing variant ‘{v}’: {e}"))?;
+        out.push((k.to_string(), RawValue::from_variant(&value)));
+    }
+    Ok(out)
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    if args.update {
+        let additional = parse_metadata(&args.metadata)?;
+        let mut keys = args.sign.load()?;
+        let mut repo = ctx.open_repo()?;
+        let grace = match args.publish_delay {
+            Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+            Some(s) => bail!("Invalid --publish-delay '{s}'"),
+            None if keys.is_empty() => Duration::ZERO,
+            None => Duration::from_secs(1),
+        };
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let opts = UpdateOptions { build: BuildOptions { additional, now }, grace };
+        summary::update(&mut repo, &opts, &mut keys).context("updating summary")?;
+        return Ok(());
+    }
+    if args.view || args.raw {
+        let repo = ctx.open_repo()?;
+        let s = Summary::read(&repo)?;
+        let text = if args.raw { raw_text(&s) } else { view_text(&s) };
+        print!("{text}");
+        return Ok(());
+    }
+    bail!("No option specified; use -u to update summary")
+}
+
+fn iso8601(secs: u64) -> String {
+    match chrono::DateTime::from_timestamp(secs as i64, 0) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S+00").to_string(),
+        None => "invalid".to_string(),
+    }
+}
+
+fn be_u64(v: &Variant<'_>) -> Option<u64> {
+    match v {
+        Variant::U64(t) => Some(u64::from_be(*t)),
+        _ => None,
+    }
+}
+
+fn view_text(s: &Summary) -> String {
+    let mut out = String::new();
+    let main_cid = s.metadata.get_str(summary::KEY_COLLECTION_ID);
+    for (r, extra) in s.refs.iter().zip(&s.ref_extra) {
+        match &main_cid {
+            Some(c) => out.push_str(&format!("* ({c}, {})\n", r.name)),
+            None => out.push_str(&format!("* {}\n", r.name)),
+        }
+        out.push_str(&format!("    Latest Commit ({}):\n", grove::diff::format_size(r.commit_size)));
+        out.push_str(&format!("      {}\n", r.checksum));
+        for (k, v) in extra.iter() {
+            if k == summary::KEY_COMMIT_TIMESTAMP {
+                let t = be_u64(v).map(iso8601).unwrap_or_default();
+                out.push_str(&format!("    Timestamp ({k}): {t}\n"));
+            } else if k == summary::KEY_COMMIT_VERSION {
+                let t = match v {
+                    Variant::Str(s) => s.as_str().to_string(),
+                    other => grove::variant_text::print(other, false),
+                };
+                out.push_str(&format!("    Version ({k}): {t}\n"));
+            } else {
+                out.push_str(&format!("    {k}: {}\n", grove::variant_text::print(v, false)));
+            }
+        }
+        out.push('\n');
+    }
+    for (k, v) in s.metadata.iter() {
+        let (pretty, value) = match k {
+            summary::KEY_STATIC_DELTAS => (Some("Static Deltas"), deltas_text(s, v)),
+            summary::KEY_LAST_MODIFIED => (Some("Last-Modified"), be_u64(v).map(iso8601).unwrap_or_default()),
+            summary::KEY_EXPIRES => (Some("Expires"), be_u64(v).map(iso8601).unwrap_or_default()),
+            summary::KEY_COLLECTION_ID => (Some("Collection ID"), s.metadata.get_str(k).unwrap_or_default()),
+            summary::KEY_COLLECTION_MAP => (Some("Collection Map"), "(printed above)".to_string()),
+            summary::KEY_MODE => {
+                let m = s.metadata.get_str(k).unwrap_or_default();
+                let shown = if grove::RepoMode::parse(&m).is_some() { m } else { format!("Invalid (‘{m}’)") };
+                (Some("Repository Mode"), shown)
+            }
+            summary::KEY_TOMBSTONE_COMMITS => (Some("Has Tombstone Commits"), if matches!(v, Variant::Bool(true)) { "Yes" } else { "No" }.to_string()),
+            _ => (None, grove::variant_text::print(v, false)),
+        };
+        match pretty {
+            Some(p) => out.push_str(&format!("{p} ({k}): {value}\n")),
+            None => out.push_str(&format!("{k}: {value}\n")),
+        }
+    }
+    out
+}
+
+fn bytes_text(b: &[u8], annotate: bool) -> String {
+    let items: Vec<String> = b.iter().map(|x| format!("0x{x:02x}")).collect();
+    if items.is_empty() {
+        return "@ay []".to_string();
+    }
+    format!("[{}{}]", if annotate { "byte " } else { "" }, items.join(", "))
+}
+
+fn dict_text(m: &Metadata, be_keys: &[&str]) -> String {
+    if m.is_empty() {
+        return "@a{sv} {}".to_string();
+    }
+    let items: Vec<String> = m
+        .iter()
+        .map(|(k, v)| {
+            let value = match be_u64(v) {
+                Some(t) if be_keys.contains(&k) => format!("uint64 {t}"),
+                _ => grove::variant_text::print(v, true),
+            };
+            format!("'{k}': <{value}>")
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn raw_text(s: &Summary) -> String {
+    let refs: Vec<String> = s
+        .refs
+        .iter()
+        .zip(&s.ref_extra)
+        .enumerate()
+        .map(|(i, (r, extra))| {
+            let first = i == 0;
+            format!(
+                "('{}', ({}{}, {}, {}))",
+                r.name,
+                if first { "uint64 " } else { "" },
+                r.commit_size,
+                bytes_text(r.checksum.as_bytes(), first),
+                dict_text(extra, &[summary::KEY_COMMIT_TIMESTAMP])
+            )
+        })
+        .collect();
+    let refs = if refs.is_empty() { "@a(s(taya{sv})) []".to_string() } else { format!("[{}]", refs.join(", ")) };
+    format!("({refs}, {})\n", dict_text(&s.metadata, &[summary::KEY_LAST_MODIFIED, summary::KEY_EXPIRES]))
+}
+
+/// The static-delta dictionary in stored order (zgvariant's dict sorts keys).
+fn deltas_text(s: &Summary, v: &Variant<'_>) -> String {
+    let raw = s.raw_metadata.iter().find(|(k, _, _)| k == summary::KEY_STATIC_DELTAS);
+    let entries = raw.filter(|(_, sig, _)| sig == "a{sv}").and_then(|(_, _, b)| summary::split_vardict(b));
+    match entries {
+        Some(e) if e.iter().all(|(_, sig, _)| sig == "ay") && !e.is_empty() => {
+            let items: Vec<String> = e.iter().map(|(k, _, b)| format!("'{k}': <{}>", bytes_text(b, true))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        _ => grove::variant_text::print(v, false),
+    }
 }

@@ -1,0 +1,423 @@
+//! Signing and summary interop with the real `ostree` and GnuPG.
+//!
+//! A real `ostree` client with `gpg-verify=true` and `gpg-verify-summary=true`
+//! pulls grove-signed commits over HTTP on loopback; tampering makes it fail;
+//! grove verifies what `ostree gpg-sign` made; concurrent `summary -u` runs
+//! never expose an unverifiable (summary, summary.sig) pair; bad input fails
+//! cleanly. Missing `ostree`, `gpg` or `python3` fails these tests: they never
+//! skip.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const GROVE: &str = env!("CARGO_BIN_EXE_grove");
+
+fn run(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (are ostree, gnupg and python3 installed?)"))
+}
+
+fn ostree(repo: &Path, args: &[&str]) -> Output {
+    run(Command::new("ostree").arg(format!("--repo={}", repo.display())).args(args))
+}
+
+fn grove(repo: &Path, args: &[&str]) -> Output {
+    run(Command::new(GROVE).arg(format!("--repo={}", repo.display())).args(args))
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).expect("utf-8 output")
+}
+
+fn fails(o: Output) -> String {
+    assert!(!o.status.success(), "unexpected success: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A GnuPG home with one unprotected RSA signing key, killed on drop.
+struct Gpg {
+    home: PathBuf,
+    fpr: String,
+}
+
+impl Gpg {
+    fn new(root: &Path, name: &str, passphrase: &str) -> Gpg {
+        let home = root.join(format!("gpg-{name}"));
+        fs::create_dir(&home).expect("mkdir gpg home");
+        let mut perm = fs::metadata(&home).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o700);
+        fs::set_permissions(&home, perm).expect("chmod");
+        let uid = format!("{name} <{name}@example.org>");
+        ok(run(Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", passphrase, "--quick-gen-key", &uid, "rsa2048", "sign", "never"])));
+        let list = ok(run(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--with-colons", "--list-keys"])));
+        let fpr = list.lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
+        Gpg { home, fpr }
+    }
+
+    fn export_public(&self, to: &Path) {
+        let o = ok(run(Command::new("gpg").arg("--homedir").arg(&self.home).args(["--batch", "--armor", "--export", &self.fpr])));
+        fs::write(to, o).expect("write public key");
+    }
+
+    fn export_secret(&self, to: &Path) {
+        let o = ok(run(Command::new("gpg").arg("--homedir").arg(&self.home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys", &self.fpr])));
+        fs::write(to, o).expect("write secret key");
+    }
+
+    fn homedir_arg(&self) -> String {
+        format!("--gpg-homedir={}", self.home.display())
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf").arg("--homedir").arg(&self.home).args(["--kill", "all"]).output();
+    }
+}
+
+/// `python3 -m http.server` serving a directory on loopback, killed on drop.
+struct Http {
+    child: Child,
+    url: String,
+}
+
+impl Http {
+    fn serve(dir: &Path) -> Http {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server (is python3 installed?)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "http server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Http { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tree(root: &Path, name: &str, content: &str) -> PathBuf {
+    let t = root.join(name);
+    fs::create_dir_all(t.join("sub")).expect("mkdir");
+    fs::write(t.join("a.txt"), content).expect("write");
+    fs::write(t.join("sub/b"), "bee\n").expect("write");
+    t
+}
+
+/// A client repository with a gpg-verifying remote trusting `pubkey`.
+fn client(root: &Path, name: &str, url: &str, pubkey: &Path) -> PathBuf {
+    let c = root.join(name);
+    ok(ostree(&c, &["init", "--mode=archive"]));
+    ok(ostree(
+        &c,
+        &["remote", "add", "--set=gpg-verify=true", "--set=gpg-verify-summary=true", &format!("--gpg-import={}", pubkey.display()), "origin", url],
+    ));
+    c
+}
+
+fn commitmeta_path(repo: &Path, commit: &str) -> PathBuf {
+    repo.join("objects").join(&commit[..2]).join(format!("{}.commitmeta", &commit[2..]))
+}
+
+/// Flips a byte inside the first signature's MPI (well past packet headers).
+fn tamper(path: &Path, at_from_start: usize) {
+    let mut b = fs::read(path).expect("read");
+    let i = at_from_start.min(b.len() / 2);
+    b[i] ^= 0x55;
+    fs::write(path, b).expect("write");
+}
+
+#[test]
+fn ostree_client_pulls_grove_signed_commit_and_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "builder", "");
+    let pubkey = root.join("pub.asc");
+    key.export_public(&pubkey);
+
+    let repo = root.join("repo");
+    ok(grove(&repo, &["init", "--mode=archive"]));
+    let t = tree(root, "t1", "one\n");
+    let c1 = ok(grove(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "-s", "one", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), t.to_str().expect("utf-8")]));
+    let c1 = c1.trim().to_string();
+    ok(grove(&repo, &["summary", "-u", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), "--publish-delay=0"]));
+    // grove and ostree agree the signatures are good.
+    ok(grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"]));
+    ok(grove(&repo, &["gpg-verify", "--summary", &format!("--keyring={}", pubkey.display())]));
+
+    let http = Http::serve(&repo);
+    let c = client(root, "client", &http.url, &pubkey);
+    let refs = ok(ostree(&c, &["remote", "refs", "origin"]));
+    assert!(refs.contains("origin:main"), "{refs}");
+    ok(ostree(&c, &["remote", "summary", "origin"]));
+    ok(ostree(&c, &["pull", "origin", "main"]));
+    assert_eq!(ok(ostree(&c, &["rev-parse", "origin:main"])).trim(), c1);
+    ok(ostree(&c, &["fsck"]));
+
+    // A tampered commit signature: a fresh client refuses the commit.
+    let meta = commitmeta_path(&repo, &c1);
+    let good_meta = fs::read(&meta).expect("commitmeta");
+    tamper(&meta, 200);
+    let c2 = client(root, "client2", &http.url, &pubkey);
+    let err = fails(ostree(&c2, &["pull", "origin", "main"]));
+    assert!(!err.is_empty());
+    assert!(fails(grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"])).contains("error:"));
+    fs::write(&meta, &good_meta).expect("restore");
+
+    // A tampered summary.sig: the client refuses the summary.
+    let sig = repo.join("summary.sig");
+    let good_sig = fs::read(&sig).expect("summary.sig");
+    tamper(&sig, 200);
+    let c3 = client(root, "client3", &http.url, &pubkey);
+    fails(ostree(&c3, &["remote", "refs", "origin"]));
+    fails(ostree(&c3, &["pull", "origin", "main"]));
+    fs::write(&sig, &good_sig).expect("restore");
+
+    // A second summary update: the signature now also covers the previous summary.
+    let t2 = tree(root, "t2", "two\n");
+    ok(grove(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), t2.to_str().expect("utf-8")]));
+    let old_summary = fs::read(repo.join("summary")).expect("summary");
+    ok(grove(&repo, &["summary", "-u", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), "--publish-delay=0"]));
+    let kr = grove::sign::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub").expect("keyring");
+    let sigs = read_sigs(&repo.join("summary.sig"));
+    assert_eq!(sigs.len(), 2);
+    for data in [old_summary, fs::read(repo.join("summary")).expect("summary")] {
+        let r = grove::sign::verify(&data, &sigs, &kr, SystemTime::now(), "t").expect("verify");
+        assert!(r.iter().any(|s| s.status == grove::sign::SigStatus::Good));
+    }
+    ok(ostree(&c, &["pull", "origin", "main"]));
+}
+
+fn read_sigs(path: &Path) -> Vec<Vec<u8>> {
+    let m = grove::Metadata::from_bytes(&fs::read(path).expect("sig")).expect("a{sv}");
+    grove::sign::gpgsigs(&m).expect("aay")
+}
+
+#[test]
+fn grove_verifies_ostree_signatures_and_matches_ostree_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "ostree", "");
+    let pubkey = root.join("pub.asc");
+    key.export_public(&pubkey);
+    let repo = root.join("repo");
+    ok(ostree(&repo, &["init", "--mode=archive"]));
+    let t = tree(root, "t1", "one\n");
+    ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "--add-metadata-string=version=1.0", t.to_str().expect("utf-8")]));
+    let t2 = tree(root, "t2", "two\n");
+    ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", "--add-metadata-string=version=2.0", t2.to_str().expect("utf-8")]));
+    ok(ostree(&repo, &["commit", "-b", "other/x", "--timestamp=2020-01-02T00:00:00Z", t2.to_str().expect("utf-8")]));
+    ok(ostree(&repo, &["static-delta", "generate", "main"]));
+    ok(ostree(&repo, &["static-delta", "generate", "--empty", "main"]));
+    ok(ostree(&repo, &["gpg-sign", &key.homedir_arg(), "main", &key.fpr]));
+
+    let out = ok(grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"]));
+    assert!(out.contains("Good signature from \"ostree <ostree@example.org>\""), "{out}");
+    ok(grove(&repo, &["gpg-verify", &key.homedir_arg(), "main"]));
+
+    // ostree summary -u --gpg-sign, verified by grove.
+    let meta: Vec<String> = ["-m", "foo='bar'", "-m", "num=5"].iter().map(|s| s.to_string()).collect();
+    let mut args = vec!["summary", "-u", "--gpg-sign", &key.fpr];
+    let home = key.homedir_arg();
+    args.push(&home);
+    args.extend(meta.iter().map(String::as_str));
+    ok(ostree(&repo, &args));
+    ok(grove(&repo, &["gpg-verify", "--summary", &format!("--keyring={}", pubkey.display())]));
+    let theirs = fs::read(repo.join("summary")).expect("summary");
+    let their_index: Vec<(PathBuf, Vec<u8>)> = index_files(&repo);
+    let their_view = ok(ostree(&repo, &["summary", "--view"]));
+
+    // grove's summary is byte-identical apart from the last-modified time.
+    let mut gargs = vec!["summary", "-u"];
+    gargs.extend(meta.iter().map(String::as_str));
+    ok(grove(&repo, &gargs));
+    let ours = fs::read(repo.join("summary")).expect("summary");
+    assert!(!repo.join("summary.sig").exists(), "an unsigned update removes summary.sig");
+    assert_eq!(mask_last_modified(&ours), mask_last_modified(&theirs));
+    assert_eq!(index_files(&repo), their_index);
+    let our_view = ok(grove(&repo, &["summary", "--view"]));
+    let strip = |s: &str| s.lines().filter(|l| !l.starts_with("Last-Modified")).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&our_view), strip(&their_view));
+    assert_eq!(ok(ostree(&repo, &["summary", "--view"])), our_view);
+}
+
+fn index_files(repo: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for d in fs::read_dir(repo.join("delta-indexes")).expect("delta-indexes").flatten() {
+        for f in fs::read_dir(d.path()).expect("dir").flatten() {
+            out.push((f.path(), fs::read(f.path()).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn mask_last_modified(b: &[u8]) -> Vec<u8> {
+    let key = b"ostree.summary.last-modified\0";
+    let i = b.windows(key.len()).position(|w| w == key).expect("last-modified key");
+    let at = (i + key.len()).div_ceil(8) * 8;
+    let mut v = b.to_vec();
+    v[at..at + 8].fill(0);
+    v
+}
+
+#[test]
+fn concurrent_summary_updates_always_publish_verifiable_pairs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "hammer", "");
+    let pubkey = root.join("pub.asc");
+    let secret = root.join("secret.asc");
+    key.export_public(&pubkey);
+    key.export_secret(&secret);
+    let repo = root.join("repo");
+    ok(grove(&repo, &["init", "--mode=archive"]));
+    let t = tree(root, "t1", "one\n");
+    ok(grove(&repo, &["commit", "-b", "main", t.to_str().expect("utf-8")]));
+    let sign_key = format!("--sign-key={}", secret.display());
+    ok(grove(&repo, &["summary", "-u", &sign_key, "--publish-delay=0"]));
+
+    let kr = grove::sign::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub").expect("keyring");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (repo, stop) = (repo.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut pairs, mut bad) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // As ostree pull does: summary.sig first, then summary; and the other way.
+                let sig_first = pairs % 2 == 0;
+                let (sig, summary) = if sig_first {
+                    let s = fs::read(repo.join("summary.sig")).expect("summary.sig always exists");
+                    (s, fs::read(repo.join("summary")).expect("summary always exists"))
+                } else {
+                    let m = fs::read(repo.join("summary")).expect("summary always exists");
+                    (fs::read(repo.join("summary.sig")).expect("summary.sig always exists"), m)
+                };
+                let m = grove::Metadata::from_bytes(&sig).expect("summary.sig is never torn");
+                let sigs = grove::sign::gpgsigs(&m).expect("aay");
+                let r = grove::sign::verify(&summary, &sigs, &kr, SystemTime::now(), "hammer").expect("parse");
+                if !r.iter().any(|s| s.status == grove::sign::SigStatus::Good) {
+                    bad.push(pairs);
+                }
+                pairs += 1;
+            }
+            (pairs, bad)
+        })
+    };
+    let writers: Vec<_> = (0..3)
+        .map(|i| {
+            let (repo, sign_key) = (repo.clone(), sign_key.clone());
+            std::thread::spawn(move || {
+                for j in 0..3 {
+                    let m = format!("--add-metadata=writer='{i}-{j}'");
+                    ok(grove(&repo, &["summary", "-u", &sign_key, "--publish-delay=0.3", &m]));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (pairs, bad) = reader.join().expect("reader");
+    assert!(pairs > 10, "reader read only {pairs} pairs");
+    assert!(bad.is_empty(), "{} of {pairs} pairs did not verify", bad.len());
+    // Never a stray temporary file left behind.
+    let leftovers: Vec<_> = fs::read_dir(&repo).expect("ls").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "good", "");
+    let locked = Gpg::new(root, "locked", "secret");
+    let repo = root.join("repo");
+    ok(grove(&repo, &["init", "--mode=archive"]));
+    let t = tree(root, "t1", "one\n");
+    let c = ok(grove(&repo, &["commit", "-b", "main", t.to_str().expect("utf-8")])).trim().to_string();
+    let meta = commitmeta_path(&repo, &c);
+
+    let one_line = |e: &str| {
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one line: {e}");
+        assert!(lines[0].starts_with("error: "), "{e}");
+        lines[0].to_string()
+    };
+
+    // Unknown key id: nothing signed, no ref moved by commit.
+    let e = one_line(&fails(grove(&repo, &["gpg-sign", &key.homedir_arg(), "main", "DEADBEEFDEADBEEF"])));
+    assert!(e.contains("DEADBEEFDEADBEEF"), "{e}");
+    assert!(!meta.exists());
+    let t2 = tree(root, "t2", "two\n");
+    let e = one_line(&fails(grove(&repo, &["commit", "-b", "main", "--gpg-sign=nobody@nowhere", &key.homedir_arg(), t2.to_str().expect("utf-8")])));
+    assert!(e.contains("nobody@nowhere"), "{e}");
+    assert_eq!(ok(grove(&repo, &["rev-parse", "main"])).trim(), c);
+
+    // Passphrase-protected key without a passphrase (GnuPG home and key file).
+    let e = one_line(&fails(grove(&repo, &["gpg-sign", &locked.homedir_arg(), "main", &locked.fpr])));
+    assert!(e.contains("passphrase"), "{e}");
+    assert!(!meta.exists());
+    let locked_file = root.join("locked.asc");
+    let o = ok(run(Command::new("gpg").arg("--homedir").arg(&locked.home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", "secret", "--armor", "--export-secret-keys", &locked.fpr])));
+    fs::write(&locked_file, o).expect("write");
+    let e = one_line(&fails(grove(&repo, &["gpg-sign", &format!("--sign-key={}", locked_file.display()), "main", &locked.fpr])));
+    assert!(e.contains("passphrase"), "{e}");
+    assert!(!meta.exists());
+    // ... and with the passphrase it signs.
+    let pw = root.join("pw");
+    fs::write(&pw, "secret\n").expect("write");
+    ok(grove(&repo, &["gpg-sign", &format!("--sign-key={}", locked_file.display()), &format!("--passphrase-file={}", pw.display()), "main", &locked.fpr]));
+    assert!(meta.exists());
+
+    // Signing twice with the same key is refused and changes nothing.
+    let before = fs::read(&meta).expect("meta");
+    let e = one_line(&fails(grove(&repo, &["gpg-sign", &format!("--sign-key={}", locked_file.display()), &format!("--passphrase-file={}", pw.display()), "main", &locked.fpr])));
+    assert!(e.contains("already signed"), "{e}");
+    assert_eq!(fs::read(&meta).expect("meta"), before);
+
+    // Missing keyring.
+    let e = one_line(&fails(grove(&repo, &["gpg-verify", "--keyring=/nonexistent/keyring.gpg", "main"])));
+    assert!(e.contains("/nonexistent/keyring.gpg"), "{e}");
+
+    // Unknown key: its own message.
+    let other = root.join("other.asc");
+    key.export_public(&other);
+    let o = grove(&repo, &["gpg-verify", &format!("--keyring={}", other.display()), "main"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("public key not found"));
+    assert!(one_line(&fails(o)).contains("not found"));
+
+    // Corrupt .commitmeta: one line from verify and sign; the file is left alone.
+    fs::write(&meta, b"\x01\x02garbage").expect("write");
+    let e = one_line(&fails(grove(&repo, &["gpg-verify", &format!("--keyring={}", other.display()), "main"])));
+    assert!(e.contains(&c), "{e}");
+    let e = one_line(&fails(grove(&repo, &["gpg-sign", &key.homedir_arg(), "main", &key.fpr])));
+    assert!(e.contains(&c), "{e}");
+    assert_eq!(fs::read(&meta).expect("meta"), b"\x01\x02garbage");
+
+    // summary -u with an unknown key leaves no summary behind.
+    let e = one_line(&fails(grove(&repo, &["summary", "-u", "--gpg-sign=DEADBEEFDEADBEEF", &key.homedir_arg()])));
+    assert!(e.contains("DEADBEEFDEADBEEF"), "{e}");
+    assert!(!repo.join("summary").exists() && !repo.join("summary.sig").exists());
+    one_line(&fails(grove(&repo, &["summary"])));
+    one_line(&fails(grove(&repo, &["summary", "-u", "-m", "novalue"])));
+}
