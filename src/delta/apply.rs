@@ -56,6 +56,8 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
     }
     let commit_name = ObjectName::new(sb.to, ObjectType::Commit);
     let wrote_commit = !repo.has_object(&commit_name);
+    // A commit left partial by an earlier failed attempt is completed by this one.
+    let clear_partial = wrote_commit || repo.is_partial(sb.to);
     if wrote_commit {
         let actual = Checksum::digest(&sb.commit);
         if actual != sb.to {
@@ -110,7 +112,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
             return Err(DeltaError::ObjectNotWritten(*o));
         }
     }
-    if wrote_commit {
+    if clear_partial {
         repo.set_partial(sb.to, false, false)?;
     }
     Ok(stats)
