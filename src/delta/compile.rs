@@ -17,7 +17,7 @@
 //!   rayon's thread pool.
 //!
 //! Parts hold metadata first, then patched and reused files, then whole files
-//! and symlinks, each group sorted by checksum, so output is deterministic
+//! (grouped by extension, then path) and symlinks, so output is deterministic
 //! apart from the superblock timestamp. ostree's rollsum matcher is not
 //! implemented; bsdiff covers the same cases.
 
@@ -345,20 +345,27 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     // Pair new regular files with old ones.
     let mut pairs: HashMap<Checksum, Checksum> = HashMap::new();
     let mut from_info: HashMap<Checksum, Info> = HashMap::new();
+    let to_files = tree_files(repo, opts.to)?;
+    let mut new_paths: HashMap<Checksum, Vec<&str>> = HashMap::new();
+    for (p, c) in &to_files {
+        if new_info.contains_key(c) {
+            new_paths.entry(*c).or_default().push(p.as_str());
+        }
+    }
     if let Some(from) = opts.from {
         let from_files = tree_files(repo, from)?;
         let uniq: HashSet<Checksum> = from_files.iter().map(|(_, c)| *c).collect();
         let uniq: Vec<Checksum> = uniq.into_iter().collect();
         from_info = uniq.par_iter().map(|c| Ok((*c, info(repo, *c)?))).collect::<Result<_>>()?;
-        let to_files = tree_files(repo, opts.to)?;
-        let mut new_paths: HashMap<Checksum, Vec<&str>> = HashMap::new();
-        for (p, c) in &to_files {
-            if new_info.contains_key(c) {
-                new_paths.entry(*c).or_default().push(p.as_str());
-            }
-        }
         pairs = match_similar(&from_files, &from_info, &new_paths, &new_info);
     }
+    // Whole files are packed grouped by extension, then by path: similar
+    // files end up next to each other, which xz rewards.
+    let pack_key = |c: &Checksum| -> (String, String) {
+        let p = new_paths.get(c).and_then(|v| v.iter().min()).copied().unwrap_or("");
+        let ext = basename(p).rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
+        (ext, p.to_string())
+    };
 
     // Diff (or recognise as identical) each pair, in parallel.
     let mut pair_list: Vec<(Checksum, Checksum)> = pairs.iter().map(|(t, f)| (*t, *f)).collect();
@@ -460,6 +467,10 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
             wholes.push(Item::Whole { checksum: *c, header: i.header, size: i.size });
         }
     }
+    wholes.sort_by_cached_key(|i| match i {
+        Item::Whole { checksum, .. } => pack_key(checksum),
+        _ => Default::default(),
+    });
     items.extend(wholes);
     items.extend(symlinks);
     stats.fallback_objects = fallbacks.len();
