@@ -1,10 +1,246 @@
-//! `grove static-delta`: manage static delta files.
+//! `grove static-delta`: generate, list, show, delete and apply static deltas,
+//! and maintain delta indexes — `ostree static-delta` (ot-builtin-static-delta.c).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use grove::delta::{self, format_size, DeltaName, GenerateOptions};
+use grove::repo::LockKind;
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Sub,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("static-delta: not implemented yet")
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// List static delta files
+    List,
+    /// Dump information on a delta
+    Show {
+        /// FROM-TO or TO checksums, or the path of a superblock
+        delta: String,
+    },
+    /// Remove a delta
+    Delete {
+        /// FROM-TO or TO checksums
+        delta: String,
+    },
+    /// Generate static delta files
+    Generate(GenerateArgs),
+    /// Apply static delta file
+    #[command(name = "apply-offline")]
+    ApplyOffline {
+        /// Delta directory or superblock file
+        path: PathBuf,
+        /// Public keys (accepted for compatibility; signatures are not checked)
+        keys: Vec<String>,
+        /// Signature type (accepted for compatibility)
+        #[arg(long)]
+        sign_type: Option<String>,
+    },
+    /// List static delta indexes
+    Indexes,
+    /// Regenerate static delta indexes
+    Reindex {
+        /// Only update delta index to revision REV
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    /// Create delta to revision REV (also --to)
+    #[arg(value_name = "TO")]
+    to_pos: Option<String>,
+    /// Create delta from revision REV
+    #[arg(long, value_name = "REV")]
+    from: Option<String>,
+    /// Create delta to revision REV
+    #[arg(long, value_name = "REV")]
+    to: Option<String>,
+    /// Create delta from scratch
+    #[arg(long)]
+    empty: bool,
+    /// Inline delta parts into main delta
+    #[arg(long)]
+    inline: bool,
+    /// Disable use of bsdiff
+    #[arg(long)]
+    disable_bsdiff: bool,
+    /// Only generate if a delta does not already exist
+    #[arg(short = 'n', long)]
+    if_not_exists: bool,
+    /// Minimum uncompressed size in megabytes for individual HTTP request
+    #[arg(long, value_name = "MB")]
+    min_fallback_size: Option<u64>,
+    /// Maximum size in megabytes to consider bsdiff compression for input files
+    #[arg(long, value_name = "MB")]
+    max_bsdiff_size: Option<u64>,
+    /// Maximum size of delta chunks in megabytes
+    #[arg(long, value_name = "MB")]
+    max_chunk_size: Option<u64>,
+    /// Write the superblock to PATH and the parts beside it, instead of into the repository
+    #[arg(long, value_name = "PATH")]
+    filename: Option<PathBuf>,
+    /// Choose metadata endianness; grove only writes 'l'
+    #[arg(long, value_name = "ENDIAN")]
+    set_endianness: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Sub::List => {
+            let repo = ctx.open_repo()?;
+            let names = delta::list(&repo)?;
+            if names.is_empty() {
+                println!("(No static deltas)");
+            }
+            for n in names {
+                println!("{n}");
+            }
+            Ok(())
+        }
+        Sub::Indexes => {
+            let repo = ctx.open_repo()?;
+            let idx = delta::list_indexes(&repo)?;
+            if idx.is_empty() {
+                println!("(No static deltas indexes)");
+            }
+            for c in idx {
+                println!("{c}");
+            }
+            Ok(())
+        }
+        Sub::Reindex { to } => {
+            let mut repo = ctx.open_repo()?;
+            let to = to.map(|r| repo.resolve_rev(&r)).transpose()?;
+            let _lock = repo.lock(LockKind::Shared)?;
+            delta::reindex(&mut repo, to)?;
+            Ok(())
+        }
+        Sub::Delete { delta } => {
+            let repo = ctx.open_repo()?;
+            let name: DeltaName = delta.parse()?;
+            delta::delete(&repo, &name)?;
+            Ok(())
+        }
+        Sub::Show { delta } => show(ctx, &delta),
+        Sub::ApplyOffline { path, .. } => {
+            let repo = ctx.open_repo()?;
+            let _lock = repo.lock(LockKind::Shared)?;
+            delta::apply_offline(&repo, &path).with_context(|| format!("applying {}", path.display()))?;
+            Ok(())
+        }
+        Sub::Generate(g) => generate(ctx, g),
+    }
+}
+
+fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
+    let repo = ctx.open_repo()?;
+    let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else { bail!("TO revision must be specified") };
+    if g.empty && g.from.is_some() {
+        bail!("Cannot specify both --empty and --from=REV");
+    }
+    if let Some(e) = g.set_endianness.as_deref() {
+        if e != "l" {
+            bail!("Invalid endianness '{e}' (grove writes little-endian deltas only)");
+        }
+    }
+    let from = if g.empty {
+        None
+    } else {
+        let src = g.from.clone().unwrap_or_else(|| format!("{to_rev}^"));
+        Some(repo.resolve_rev(&src)?)
+    };
+    let to = repo.resolve_rev(&to_rev)?;
+    let name = DeltaName::new(from, to);
+    if g.if_not_exists && repo.path().join(name.superblock_path()).exists() {
+        println!("Delta {name} already exists.");
+        return Ok(());
+    }
+    let mut opts = GenerateOptions::new(from, to);
+    opts.inline_parts = g.inline;
+    opts.bsdiff = !g.disable_bsdiff;
+    opts.filename = g.filename;
+    if let Some(mb) = g.min_fallback_size {
+        opts.min_fallback_size = mb * 1000 * 1000;
+    }
+    if let Some(mb) = g.max_bsdiff_size {
+        opts.max_bsdiff_size = mb * 1000 * 1000;
+    }
+    if let Some(mb) = g.max_chunk_size {
+        opts.max_chunk_size = mb * 1000 * 1000;
+    }
+    println!("Generating static delta:");
+    println!("  From: {}", from.map(|c| c.to_string()).unwrap_or_else(|| "empty".into()));
+    println!("  To:   {to}");
+    let _lock = repo.lock(LockKind::Shared)?;
+    let s = delta::generate(&repo, &opts).with_context(|| format!("generating delta {name}"))?;
+    eprintln!(
+        "parts={} objects: metadata={} content={} bsdiff={} reused={} fallback={}",
+        s.parts, s.metadata_objects, s.content_objects, s.bsdiff_objects, s.reused_objects, s.fallback_objects
+    );
+    eprintln!("uncompressed={} compressed={} loose={}", s.uncompressed_size, s.compressed_size, s.loose_size);
+    Ok(())
+}
+
+fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let repo = ctx.open_repo()?;
+    let (sb_path, part_dir, label) = if id.contains('/') {
+        let p = PathBuf::from(id);
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        (p, dir, id.to_string())
+    } else {
+        let name: DeltaName = id.parse()?;
+        let p = repo.path().join(name.superblock_path());
+        let dir = repo.path().join(name.relative_dir());
+        (p, dir, id.to_string())
+    };
+    let (sb, parts) = delta::describe(&sb_path, &part_dir)?;
+    println!("Delta: {label}");
+    println!("Signed: {}", if sb.signed { "yes" } else { "no" });
+    match sb.from {
+        Some(f) => println!("From: {f}"),
+        None => println!("From <scratch>"),
+    }
+    println!("To: {}", sb.to);
+    let (e, guessed) = sb.endianness;
+    let e = match e {
+        delta::superblock::Endianness::Little => "little",
+        delta::superblock::Endianness::Big => "big",
+        delta::superblock::Endianness::Invalid => "invalid",
+    };
+    println!("Endianness: {e}{}", if guessed && e != "invalid" { " (heuristic)" } else { "" });
+    println!("Timestamp: {}", sb.timestamp);
+    println!("Number of parents: 0");
+    println!("Number of fallback entries: {}", sb.fallbacks.len());
+    let (mut fsize, mut fusize) = (0u64, 0u64);
+    for f in &sb.fallbacks {
+        println!("  {}", f.object.checksum);
+        fsize += f.size;
+        fusize += f.uncompressed_size;
+    }
+    println!("Total Fallback Size: {fsize} ({})", format_size(fsize));
+    println!("Total Fallback Uncompressed Size: {fusize} ({})", format_size(fusize));
+    println!("Number of parts: {}", parts.len());
+    let (mut size, mut usize_) = (0u64, 0u64);
+    for (i, p) in parts.iter().enumerate() {
+        size += p.header.size;
+        usize_ += p.header.uncompressed_size;
+        println!("PartMeta{i}: nobjects={} size={} usize={}", p.header.objects.len(), p.header.size, p.header.uncompressed_size);
+        println!("PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}", p.n_modes, p.n_xattrs, p.blob_size, p.ops_size);
+        let n = p.op_counts;
+        println!("PartPayloadOps{i}: openspliceclose={} open={} write={} setread={} unsetread={} close={} bspatch={}", n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
+    }
+    println!("Total Part Size: {size} ({})", format_size(size));
+    println!("Total Part Uncompressed Size: {usize_} ({})", format_size(usize_));
+    let (all, uall) = (size + fsize, usize_ + fusize);
+    println!("Total Size: {all} ({})", format_size(all));
+    println!("Total Uncompressed Size: {uall} ({})", format_size(uall));
+    Ok(())
 }

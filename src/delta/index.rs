@@ -1,0 +1,175 @@
+//! Listing and deleting deltas, and delta indexes (`delta-indexes/`).
+//!
+//! From `ostree-repo-static-delta-core.c`: a delta is listed when
+//! `deltas/XX/REST/superblock` exists, its name rebuilt from the two path
+//! components (modified base64, split at `-`). An index
+//! `delta-indexes/XX/REST.index` (the TO checksum in modified base64) is an
+//! `a{sv}` whose key `ostree.static-deltas` holds an `a{sv}` from delta name
+//! (`FROM-TO` or `TO`, hex) to the SHA-256 of its superblock (`ay`) — the
+//! same shape the summary uses. `reindex` sets `core.indexed-deltas=true`,
+//! rewrites the index of every delta target (or only one), and removes
+//! indexes whose deltas are gone.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use super::{b64_decode, b64_encode, io_err, DeltaError, DeltaName, Result};
+use crate::checksum::Checksum;
+use crate::gvariant::{Array, Tuple};
+use crate::repo::Repo;
+
+fn subdirs(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DeltaError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(io_err(dir))?;
+        if e.file_type().map_err(io_err(e.path()))?.is_dir() {
+            if let Some(n) = e.file_name().to_str() {
+                out.push(n.to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every delta in the repository, sorted.
+pub fn list(repo: &Repo) -> Result<Vec<DeltaName>> {
+    let base = repo.path().join("deltas");
+    let mut out = Vec::new();
+    for d1 in subdirs(&base)? {
+        for d2 in subdirs(&base.join(&d1))? {
+            if !base.join(&d1).join(&d2).join("superblock").exists() {
+                continue;
+            }
+            let full = format!("{d1}{d2}");
+            let name = match full.split_once('-') {
+                Some((a, b)) => b64_decode(a).zip(b64_decode(b)).map(|(f, t)| DeltaName::new(Some(f), t)),
+                None => b64_decode(&full).map(|t| DeltaName::new(None, t)),
+            };
+            if let Some(n) = name {
+                out.push(n);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Removes a delta's directory.
+pub fn delete(repo: &Repo, name: &DeltaName) -> Result<()> {
+    let dir = repo.path().join(name.relative_dir());
+    if !dir.exists() {
+        return Err(DeltaError::NotFound(name.to_string()));
+    }
+    fs::remove_dir_all(&dir).map_err(io_err(&dir))
+}
+
+fn index_path(to: &Checksum) -> String {
+    let b = b64_encode(to);
+    format!("delta-indexes/{}/{}.index", &b[..2], &b[2..])
+}
+
+/// The TO checksums that have an index file.
+pub fn list_indexes(repo: &Repo) -> Result<Vec<Checksum>> {
+    let base = repo.path().join("delta-indexes");
+    let mut out = Vec::new();
+    for d1 in subdirs(&base)?.into_iter().filter(|d| d.len() == 2) {
+        let dir = base.join(&d1);
+        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let e = e.map_err(io_err(&dir))?;
+            let Some(n) = e.file_name().to_str().map(str::to_string) else { continue };
+            let Some(rest) = n.strip_suffix(".index").filter(|r| r.len() == 41) else { continue };
+            if let Some(c) = b64_decode(&format!("{d1}{rest}")) {
+                out.push(c);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The serialized index for the deltas `names` (all to the same commit).
+pub fn index_bytes(repo: &Repo, names: &[DeltaName]) -> Result<Vec<u8>> {
+    let mut inner = Array::new(false);
+    let mut sorted: Vec<&DeltaName> = names.iter().collect();
+    sorted.sort_by_key(|n| n.to_string());
+    for n in sorted {
+        let p = repo.path().join(n.superblock_path());
+        let digest = Checksum::digest(&fs::read(&p).map_err(io_err(&p))?);
+        let mut boxed = digest.as_bytes().to_vec();
+        boxed.extend_from_slice(b"\0ay");
+        let mut e = Tuple::new();
+        e.str(&n.to_string()).var(&boxed, 8);
+        inner.push(&e.finish(), 8);
+    }
+    let mut boxed = inner.finish();
+    boxed.extend_from_slice(b"\0a{sv}");
+    let mut e = Tuple::new();
+    e.str("ostree.static-deltas").var(&boxed, 8);
+    let mut outer = Array::new(false);
+    outer.push(&e.finish(), 8);
+    Ok(outer.finish())
+}
+
+/// Regenerates delta indexes, for every target or only `to`
+/// (`ostree_repo_static_delta_reindex`). Sets `core.indexed-deltas=true`.
+pub fn reindex(repo: &mut Repo, to: Option<Checksum>) -> Result<()> {
+    if !matches!(repo.config().get_bool("core", "indexed-deltas"), Some(Ok(true))) {
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "indexed-deltas", "true");
+        repo.write_config(cfg)?;
+    }
+    let mut by_to: BTreeMap<Checksum, Vec<DeltaName>> = BTreeMap::new();
+    match to {
+        None => {
+            for c in list_indexes(repo)? {
+                by_to.insert(c, Vec::new());
+            }
+        }
+        Some(c) => {
+            by_to.insert(c, Vec::new());
+        }
+    }
+    for n in list(repo)? {
+        if to.is_some_and(|t| t != n.to) {
+            continue;
+        }
+        by_to.entry(n.to).or_default().push(n);
+    }
+    for (target, names) in by_to {
+        let rel = index_path(&target);
+        let path = repo.path().join(&rel);
+        if names.is_empty() {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(DeltaError::Io { path, source: e }),
+                _ => continue,
+            }
+        }
+        let bytes = index_bytes(repo, &names)?;
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        let dir = path.parent().expect("index paths have a parent");
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        write_file_atomic(&path, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` via a temporary file in the same directory (mode 0644).
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().expect("a file path has a parent");
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(io_err(tmp.path()))?;
+    tmp.persist(path).map_err(|e| DeltaError::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
