@@ -521,7 +521,10 @@ pub fn prune_static_deltas(repo: &Repo, to: Option<Checksum>, no_prune: bool) ->
 // ostree prune
 
 /// Runs `ostree prune` with `opts` under the exclusive repository lock.
-pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport> {
+///
+/// As in OSTree, `delete_commit` (without `static_deltas_only`) turns
+/// `core.tombstone-commits` on in the repository config for good.
+pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
     // Validate everything before deleting anything.
     if opts.delete_commit.is_some() && opts.no_prune {
         return Err(PruneError::DeleteCommitDryRun);
@@ -552,7 +555,12 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport> {
             if !repo.has_object(&ObjectName::new(victim, ObjectType::Commit)) {
                 return Err(PruneError::NoSuchCommit(victim));
             }
-            delete_commit_object(repo, victim, tombstones_enabled(repo))?;
+            if !tombstones_enabled(repo) {
+                let mut config = repo.config().clone();
+                config.set("core", "tombstone-commits", "true");
+                repo.write_config(config)?;
+            }
+            delete_commit_object(repo, victim, true)?;
         }
     }
 

@@ -65,7 +65,7 @@ impl Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let repo = ctx.open_repo()?;
+    let mut repo = ctx.open_repo()?;
     let policy = RetentionPolicy::from_config(repo.config())?;
     if args.policy && args.plumbing() {
         anyhow::bail!("--policy cannot be combined with ostree prune options");
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let spec: Refspec = b.parse()?;
         opts.only_branch.push(spec);
     }
-    let report = prune::prune(&repo, &opts).with_context(|| format!("pruning {}", repo.path().display()))?;
+    let report = prune::prune(&mut repo, &opts).with_context(|| format!("pruning {}", repo.path().display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
     } else {
@@ -120,6 +120,17 @@ fn report_json(r: &PruneReport) -> serde_json::Value {
     })
 }
 
+/// A size as ostree prints it: GLib's `g_format_size`, whose unit is
+/// joined by a no-break space (U+00A0) except for plain bytes.
+fn size_text(n: u64) -> String {
+    let s = format_size(n);
+    if n < 1000 {
+        s
+    } else {
+        s.replacen(' ', "\u{a0}", 1)
+    }
+}
+
 /// The lines `ostree prune` prints.
 fn print_summary(r: &PruneReport) {
     if r.commit_only {
@@ -130,9 +141,9 @@ fn print_summary(r: &PruneReport) {
     if r.objects_pruned == 0 {
         println!("No unreachable objects");
     } else if r.dry_run {
-        println!("Would delete: {} objects, freeing {}", r.objects_pruned, format_size(r.bytes_freed));
+        println!("Would delete: {} objects, freeing {}", r.objects_pruned, size_text(r.bytes_freed));
     } else {
-        println!("Deleted {} objects, {} freed", r.objects_pruned, format_size(r.bytes_freed));
+        println!("Deleted {} objects, {} freed", r.objects_pruned, size_text(r.bytes_freed));
     }
 }
 
