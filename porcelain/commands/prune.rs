@@ -2,7 +2,6 @@
 //! plumbing flag, apply the retention policy of the repository config
 //! (`[prune "REF-PATTERN"]` groups). The work is `grove::prune`.
 
-use anyhow::Context as _;
 use grove::diff::format_size;
 use grove::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
 use grove::refs::Refspec;
@@ -66,11 +65,11 @@ impl Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut repo = ctx.open_repo()?;
-    let policy = RetentionPolicy::from_config(repo.config())?;
     if args.policy && args.plumbing() {
         anyhow::bail!("--policy cannot be combined with ostree prune options");
     }
-    if args.policy || (!args.plumbing() && !policy.rules.is_empty()) {
+    let policy = if args.plumbing() { RetentionPolicy::default() } else { RetentionPolicy::from_config(repo.config())? };
+    if args.policy || !policy.rules.is_empty() {
         if policy.rules.is_empty() {
             anyhow::bail!("no [prune \"REF-PATTERN\"] rule in {}/config", repo.path().display());
         }
@@ -99,7 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let spec: Refspec = b.parse()?;
         opts.only_branch.push(spec);
     }
-    let report = prune::prune(&mut repo, &opts).with_context(|| format!("pruning {}", repo.path().display()))?;
+    let report = prune::prune(&mut repo, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
     } else {
