@@ -1,10 +1,186 @@
-//! `grove prune`: prune unreachable objects.
+//! `grove prune`: delete unreachable objects (`ostree prune`), or, with no
+//! plumbing flag, apply the retention policy of the repository config
+//! (`[prune "REF-PATTERN"]` groups). The work is `grove::prune`.
+
+use grove::diff::format_size;
+use grove::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
+use grove::refs::Refspec;
+use serde_json::json;
 
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Only display unreachable objects; don't delete
+    #[arg(long)]
+    no_prune: bool,
+    /// Only compute reachability via refs
+    #[arg(long)]
+    refs_only: bool,
+    /// Only traverse DEPTH parents for each commit (default: -1=infinite)
+    #[arg(long, value_name = "DEPTH", allow_negative_numbers = true)]
+    depth: Option<i32>,
+    /// Specify a commit to delete
+    #[arg(long, value_name = "COMMIT")]
+    delete_commit: Option<String>,
+    /// Prune all commits older than the specified date
+    #[arg(long, value_name = "DATE")]
+    keep_younger_than: Option<String>,
+    /// Change the behavior of delete-commit and keep-younger-than to prune only static deltas
+    #[arg(long)]
+    static_deltas_only: bool,
+    /// Additionally retain BRANCH=DEPTH commits
+    #[arg(long, value_name = "BRANCH=DEPTH")]
+    retain_branch_depth: Vec<String>,
+    /// Only prune BRANCH (may be specified multiple times)
+    #[arg(long, value_name = "BRANCH")]
+    only_branch: Vec<String>,
+    /// Only traverse and delete commit objects.
+    #[arg(long)]
+    commit_only: bool,
+    /// Apply the retention policy ([prune "PATTERN"] groups of the config); the default when it has any
+    #[arg(long)]
+    policy: bool,
+    /// Show what would be deleted, delete nothing (policy: commits per ref, objects and bytes)
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("prune: not implemented yet")
+impl Args {
+    fn plumbing(&self) -> bool {
+        self.no_prune
+            || self.refs_only
+            || self.depth.is_some()
+            || self.delete_commit.is_some()
+            || self.keep_younger_than.is_some()
+            || self.static_deltas_only
+            || !self.retain_branch_depth.is_empty()
+            || !self.only_branch.is_empty()
+            || self.commit_only
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let mut repo = ctx.open_repo()?;
+    if args.policy && args.plumbing() {
+        anyhow::bail!("--policy cannot be combined with ostree prune options");
+    }
+    let policy = if args.plumbing() { RetentionPolicy::default() } else { RetentionPolicy::from_config(repo.config())? };
+    if args.policy || !policy.rules.is_empty() {
+        if policy.rules.is_empty() {
+            anyhow::bail!("no [prune \"REF-PATTERN\"] rule in {}/config", repo.path().display());
+        }
+        let (plan, report) = prune::apply_retention(&repo, &policy, args.dry_run)?;
+        return render_policy(&plan, &report, args.json);
+    }
+
+    let mut opts = PruneOptions {
+        no_prune: args.no_prune || args.dry_run,
+        refs_only: args.refs_only,
+        depth: args.depth.unwrap_or(-1),
+        static_deltas_only: args.static_deltas_only,
+        commit_only: args.commit_only,
+        ..Default::default()
+    };
+    if let Some(rev) = &args.delete_commit {
+        opts.delete_commit = Some(repo.resolve_rev(rev)?);
+    }
+    if let Some(date) = &args.keep_younger_than {
+        opts.keep_younger_than = Some(grove::date::parse_date(date)?);
+    }
+    for bd in &args.retain_branch_depth {
+        opts.retain_branch_depth.push(prune::parse_branch_depth(bd)?);
+    }
+    for b in &args.only_branch {
+        let spec: Refspec = b.parse()?;
+        opts.only_branch.push(spec);
+    }
+    let report = prune::prune(&mut repo, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+    } else {
+        print_summary(&report);
+    }
+    Ok(())
+}
+
+fn report_json(r: &PruneReport) -> serde_json::Value {
+    json!({
+        "dry_run": r.dry_run,
+        "commit_only": r.commit_only,
+        "objects_total": r.objects_total,
+        "objects_deleted": r.objects_pruned,
+        "bytes_freed": r.bytes_freed,
+        "commits_deleted": r.commits_pruned.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "static_deltas_deleted": r.deltas_pruned,
+    })
+}
+
+/// A size as ostree prints it: GLib's `g_format_size`, whose unit is
+/// joined by a no-break space (U+00A0) except for plain bytes.
+fn size_text(n: u64) -> String {
+    let s = format_size(n);
+    if n < 1000 {
+        s
+    } else {
+        s.replacen(' ', "\u{a0}", 1)
+    }
+}
+
+/// The lines `ostree prune` prints.
+fn print_summary(r: &PruneReport) {
+    if r.commit_only {
+        println!("Total (commit only) objects: {}", r.objects_total);
+    } else {
+        println!("Total objects: {}", r.objects_total);
+    }
+    if r.objects_pruned == 0 {
+        println!("No unreachable objects");
+    } else if r.dry_run {
+        println!("Would delete: {} objects, freeing {}", r.objects_pruned, size_text(r.bytes_freed));
+    } else {
+        println!("Deleted {} objects, {} freed", r.objects_pruned, size_text(r.bytes_freed));
+    }
+}
+
+fn render_policy(plan: &RetentionPlan, report: &PruneReport, as_json: bool) -> anyhow::Result<()> {
+    let hex = |v: &[grove::Checksum]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    if as_json {
+        let refs: Vec<_> = plan
+            .refs
+            .iter()
+            .map(|r| {
+                json!({
+                    "ref": r.refspec.to_string(),
+                    "head": r.head.to_string(),
+                    "rules": r.rules,
+                    "keep": hex(&r.keep),
+                    "delete": hex(&r.delete),
+                })
+            })
+            .collect();
+        let mut out = report_json(report);
+        out["refs"] = json!(refs);
+        out["orphan_commits"] = json!(hex(&plan.orphan_commits));
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    for r in &plan.refs {
+        println!("{}: keep {}, {verb} {} (rules: {})", r.refspec, r.keep.len(), r.delete.len(), r.rules.join(", "));
+        for c in &r.delete {
+            println!("  - {c}");
+        }
+    }
+    if !plan.orphan_commits.is_empty() {
+        println!("commits on no ref: {verb} {}", plan.orphan_commits.len());
+        for c in &plan.orphan_commits {
+            println!("  - {c}");
+        }
+    }
+    print_summary(report);
+    Ok(())
 }
