@@ -42,6 +42,7 @@ use rayon::prelude::*;
 
 use crate::checksum::{Checksum, ObjectName, ObjectType};
 use crate::date::{parse_date, DateError};
+use crate::delta::DeltaName;
 use crate::keyfile::KeyFile;
 use crate::objects::Tombstone;
 use crate::refs::{RefError, Refspec};
@@ -53,6 +54,8 @@ use crate::traverse::{TraverseError, Traversal};
 pub enum PruneError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    #[error(transparent)]
+    Delta(#[from] crate::delta::DeltaError),
     #[error(transparent)]
     Traverse(#[from] TraverseError),
     #[error(transparent)]
@@ -392,103 +395,10 @@ fn sweep(repo: &Repo, reachable: &HashSet<ObjectName>, commit_only: bool, no_pru
 // Static deltas: deltas/XX/REST[-TO]/superblock, names in OSTree's modified
 // base64 (`/` → `_`, no padding), see ostree-repo-static-delta-core.c.
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
-
-/// A checksum in OSTree's modified base64 (43 characters).
-pub fn checksum_to_b64(c: &Checksum) -> String {
-    let bytes = c.as_bytes();
-    let mut out = String::with_capacity(44);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Parses OSTree's modified base64 back into a checksum.
-pub fn checksum_from_b64(s: &str) -> Option<Checksum> {
-    if s.len() != 43 {
-        return None;
-    }
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(32);
-    for ch in s.bytes() {
-        let v = B64.iter().position(|&b| b == ch).or(if ch == b'/' { Some(63) } else { None })? as u32;
-        bits = (bits << 6) | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    Checksum::from_slice(&out).ok()
-}
-
-/// A static delta found under `deltas/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeltaName {
-    pub from: Option<Checksum>,
-    pub to: Checksum,
-    /// Its directory, relative to the repository.
-    pub dir: PathBuf,
-}
-
-impl std::fmt::Display for DeltaName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.from {
-            Some(from) => write!(f, "{from}-{}", self.to),
-            None => write!(f, "{}", self.to),
-        }
-    }
-}
-
-/// Every static delta with a superblock.
+/// Every static delta with a superblock, in directory order.
 pub fn list_static_deltas(repo: &Repo) -> Result<Vec<DeltaName>> {
-    let base = repo.path().join("deltas");
-    let rd = match fs::read_dir(&base) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(PruneError::Io { path: base, source }),
-    };
-    let mut out = Vec::new();
-    for e1 in rd {
-        let e1 = e1.map_err(|source| PruneError::Io { path: base.clone(), source })?;
-        if !e1.path().is_dir() {
-            continue;
-        }
-        let n1 = e1.file_name().to_string_lossy().into_owned();
-        let sub = e1.path();
-        let rd2 = fs::read_dir(&sub).map_err(|source| PruneError::Io { path: sub.clone(), source })?;
-        for e2 in rd2 {
-            let e2 = e2.map_err(|source| PruneError::Io { path: sub.clone(), source })?;
-            let n2 = e2.file_name().to_string_lossy().into_owned();
-            if !e2.path().join("superblock").exists() {
-                continue;
-            }
-            let full = format!("{n1}{n2}");
-            let (from, to) = match full.split_once('-') {
-                Some((f, t)) => (Some(f), t),
-                None => (None, full.as_str()),
-            };
-            let to = match checksum_from_b64(to) {
-                Some(t) => t,
-                None => continue,
-            };
-            let from = match from.map(checksum_from_b64) {
-                Some(None) => continue,
-                Some(Some(f)) => Some(f),
-                None => None,
-            };
-            out.push(DeltaName { from, to, dir: Path::new("deltas").join(&n1).join(&n2) });
-        }
-    }
-    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    let mut out = crate::delta::index::list(repo)?;
+    out.sort_by_key(|d| d.relative_dir());
     Ok(out)
 }
 
@@ -505,7 +415,7 @@ pub fn prune_static_deltas(repo: &Repo, to: Option<Checksum>, no_prune: bool) ->
             continue;
         }
         if !no_prune {
-            let p = repo.path().join(&d.dir);
+            let p = repo.path().join(d.relative_dir());
             match fs::remove_dir_all(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -822,16 +732,6 @@ pub fn apply_retention(repo: &Repo, policy: &RetentionPolicy, dry_run: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn b64_roundtrip() {
-        let c = Checksum::digest(b"x");
-        let s = checksum_to_b64(&c);
-        assert_eq!(s.len(), 43);
-        assert!(!s.contains('/') && !s.contains('='));
-        assert_eq!(checksum_from_b64(&s), Some(c));
-        assert_eq!(checksum_from_b64("short"), None);
-    }
 
     #[test]
     fn branch_depth() {

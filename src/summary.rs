@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use zgvariant::Variant;
 
 use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::delta::DeltaName;
 use crate::gvariant::{string, Array, Tuple};
 use crate::metadata::Metadata;
 use crate::repo::{Repo, RepoError};
@@ -52,8 +53,8 @@ const SIG_GENERATIONS: usize = 2;
 pub enum SummaryError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("invalid static delta name {name} under {path}")]
-    DeltaName { name: String, path: PathBuf },
+    #[error(transparent)]
+    Delta(#[from] crate::delta::DeltaError),
     #[error("corrupt summary {path}: {why}")]
     Corrupt { path: PathBuf, why: String },
     #[error("No such file or directory: summary")]
@@ -279,170 +280,12 @@ pub fn ghash_order(keys: &[&str]) -> Vec<usize> {
 }
 
 // ---------------------------------------------------------------------------
-// Static delta names, paths and indexes.
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
-
-/// A checksum in ostree's modified base64 (`/` → `_`, no padding; 43 chars).
-pub fn checksum_to_b64(c: &Checksum) -> String {
-    let b = c.as_bytes();
-    let mut out = String::with_capacity(44);
-    for chunk in b.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        let chars = chunk.len() + 1;
-        for k in 0..chars {
-            out.push(B64[((n >> (18 - 6 * k)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Parses 43 characters of modified base64 back into a checksum.
-pub fn checksum_from_b64(s: &str) -> Option<Checksum> {
-    if s.len() != 43 {
-        return None;
-    }
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(32);
-    for ch in s.bytes() {
-        let v = B64.iter().position(|&c| c == ch).or(if ch == b'/' { Some(63) } else { None })? as u32;
-        bits = bits << 6 | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    Checksum::from_slice(&out).ok()
-}
-
-/// A static delta: to `to`, from `from` (`None`: from scratch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DeltaName {
-    pub from: Option<Checksum>,
-    pub to: Checksum,
-}
-
-impl std::fmt::Display for DeltaName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.from {
-            Some(from) => write!(f, "{from}-{}", self.to),
-            None => write!(f, "{}", self.to),
-        }
-    }
-}
-
-impl DeltaName {
-    /// `deltas/…` relative directory of this delta.
-    pub fn rel_dir(&self) -> String {
-        let to = checksum_to_b64(&self.to);
-        match self.from {
-            Some(from) => {
-                let f = checksum_to_b64(&from);
-                format!("deltas/{}/{}-{}", &f[..2], &f[2..], to)
-            }
-            None => format!("deltas/{}/{}", &to[..2], &to[2..]),
-        }
-    }
-}
-
-/// Deltas that have a superblock, in directory order as ostree lists them.
-pub fn list_deltas(repo: &Repo) -> Result<Vec<DeltaName>> {
-    let base = repo.path().join("deltas");
-    let mut out = Vec::new();
-    let rd = match fs::read_dir(&base) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(SummaryError::Io { path: base, source: e }),
-    };
-    for d1 in rd {
-        let d1 = d1.at(&base)?;
-        if !d1.file_type().at(&d1.path())?.is_dir() {
-            continue;
-        }
-        let p1 = d1.path();
-        for d2 in fs::read_dir(&p1).at(&p1)? {
-            let d2 = d2.at(&p1)?;
-            if !d2.file_type().at(&d2.path())?.is_dir() || !d2.path().join("superblock").exists() {
-                continue;
-            }
-            let name = format!("{}{}", d1.file_name().to_string_lossy(), d2.file_name().to_string_lossy());
-            let bad = || SummaryError::DeltaName { name: name.clone(), path: d2.path() };
-            let delta = match name.split_once('-') {
-                Some((f, t)) => DeltaName { from: Some(checksum_from_b64(f).ok_or_else(bad)?), to: checksum_from_b64(t).ok_or_else(bad)? },
-                None => DeltaName { from: None, to: checksum_from_b64(&name).ok_or_else(bad)? },
-            };
-            out.push(delta);
-        }
-    }
-    Ok(out)
-}
+// Static deltas: names, listing and indexes are `crate::delta`'s.
 
 fn superblock_digest(repo: &Repo, d: &DeltaName) -> Result<Checksum> {
-    let p = repo.path().join(d.rel_dir()).join("superblock");
+    let p = repo.path().join(d.superblock_path());
     let bytes = fs::read(&p).at(&p)?;
     Ok(Checksum::digest(&bytes))
-}
-
-fn index_rel_path(to: &Checksum) -> String {
-    let b = checksum_to_b64(to);
-    format!("delta-indexes/{}/{}.index", &b[..2], &b[2..])
-}
-
-/// Rewrites `delta-indexes/` from `deltas/` (one `a{sv}` per target commit,
-/// `{ostree.static-deltas: {name: superblock digest}}`), removing stale
-/// indexes, and records `core.indexed-deltas=true` in the config.
-pub fn reindex_deltas(repo: &mut Repo, deltas: &[DeltaName]) -> Result<()> {
-    if !matches!(repo.config().get_bool("core", "indexed-deltas"), Some(Ok(true))) {
-        let mut cfg = repo.config().clone();
-        cfg.set("core", "indexed-deltas", "true");
-        repo.write_config(cfg)?;
-    }
-    let mut by_to: BTreeMap<Checksum, Vec<Option<Checksum>>> = BTreeMap::new();
-    for d in deltas {
-        by_to.entry(d.to).or_default().push(d.from);
-    }
-    // Stale indexes: any existing index whose target has no delta now.
-    let base = repo.path().join("delta-indexes");
-    if let Ok(rd) = fs::read_dir(&base) {
-        for d1 in rd.flatten() {
-            let prefix = d1.file_name().to_string_lossy().into_owned();
-            if prefix.len() != 2 {
-                continue;
-            }
-            let Ok(rd2) = fs::read_dir(d1.path()) else { continue };
-            for f in rd2.flatten() {
-                let fname = f.file_name().to_string_lossy().into_owned();
-                let Some(rest) = fname.strip_suffix(".index") else { continue };
-                if let Some(to) = checksum_from_b64(&format!("{prefix}{rest}")) {
-                    if !by_to.contains_key(&to) {
-                        fs::remove_file(f.path()).at(&f.path())?;
-                    }
-                }
-            }
-        }
-    }
-    for (to, mut froms) in by_to {
-        froms.sort_by_key(|f| f.map(|c| c.to_hex()));
-        let mut dict = VarDict::new();
-        for from in froms {
-            let d = DeltaName { from, to };
-            dict.insert(&d.to_string(), RawValue::bytes(superblock_digest(repo, &d)?.as_bytes()));
-        }
-        let mut index = VarDict::new();
-        index.insert(KEY_STATIC_DELTAS, RawValue::new("a{sv}", dict.to_bytes()));
-        let bytes = index.to_bytes();
-        let dest = repo.path().join(index_rel_path(&to));
-        if fs::read(&dest).is_ok_and(|old| old == bytes) {
-            continue;
-        }
-        let dir = dest.parent().expect("index paths have a parent");
-        fs::create_dir_all(dir).at(dir)?;
-        write_replace(repo, &dest, &bytes)?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -767,8 +610,8 @@ impl SummaryLock {
 pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) -> Result<Published> {
     let _lock = SummaryLock::acquire(repo)?;
     let _repo_lock = repo.lock(crate::repo::lock::LockKind::Shared)?;
-    let deltas = list_deltas(repo)?;
-    reindex_deltas(repo, &deltas)?;
+    let deltas = crate::delta::index::list(repo)?;
+    crate::delta::index::reindex(repo, None)?;
     let new = build(repo, &opts.build, &deltas)?;
     let summary_path = repo.path().join("summary");
     let sig_path = repo.path().join("summary.sig");
@@ -823,11 +666,11 @@ mod tests {
     #[test]
     fn b64_roundtrip() {
         let c: Checksum = "a0dfaf6c8e3d7c1b54d97cfeb18a551b5dae8e1ec3edc3595b13d63e8f683d1a".parse().expect("hex");
-        let b = checksum_to_b64(&c);
+        let b = crate::delta::b64_encode(&c);
         assert_eq!(b, "oN+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
-        assert_eq!(checksum_from_b64(&b), Some(c));
-        let d = DeltaName { from: None, to: c };
-        assert_eq!(d.rel_dir(), "deltas/oN/+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
+        assert_eq!(crate::delta::b64_decode(&b), Some(c));
+        let d = DeltaName::new(None, c);
+        assert_eq!(d.relative_dir(), "deltas/oN/+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
     }
 
     #[test]

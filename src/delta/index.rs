@@ -98,7 +98,8 @@ pub fn list_indexes(repo: &Repo) -> Result<Vec<Checksum>> {
 pub fn index_bytes(repo: &Repo, names: &[DeltaName]) -> Result<Vec<u8>> {
     let mut inner = Array::new(false);
     let mut sorted: Vec<&DeltaName> = names.iter().collect();
-    sorted.sort_by_key(|n| n.to_string());
+    // As ostree orders them: the scratch delta first, then by source checksum.
+    sorted.sort_by_key(|n| n.from.map(|c| c.to_hex()));
     for n in sorted {
         let p = repo.path().join(n.superblock_path());
         let digest = Checksum::digest(&fs::read(&p).map_err(io_err(&p))?);

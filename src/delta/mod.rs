@@ -159,6 +159,21 @@ pub fn b64_encode(c: &Checksum) -> String {
     out
 }
 
+#[cfg(test)]
+mod b64_tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let c = Checksum::digest(b"x");
+        let s = b64_encode(&c);
+        assert_eq!(s.len(), 43);
+        assert!(!s.contains('/') && !s.contains('='));
+        assert_eq!(b64_decode(&s), Some(c));
+        assert_eq!(b64_decode("short"), None);
+    }
+}
+
 /// Decodes modified base64 (43 characters; `/` is accepted for `_`).
 pub fn b64_decode(s: &str) -> Option<Checksum> {
     if s.len() != 43 {
