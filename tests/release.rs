@@ -328,3 +328,88 @@ fn release_engineer_end_to_end() {
     ok(ostree(&client).args(["pull", "origin", PROD_REF]));
     assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
 }
+
+/// Hook contracts of the porcelain: pre-/post-prune input lines (retention
+/// policy), `--no-verify`, post-summary, post-promote's policy prune.
+#[test]
+fn prune_summary_and_promote_hooks() {
+    let t = tempfile::Builder::new().prefix("grove-hooks-").tempdir().expect("tempdir");
+    let repo = t.path().join("repo");
+    ok(grove(&repo).args(["init", "--mode=archive"]));
+    let tree = t.path().join("tree");
+    fs::create_dir_all(&tree).expect("mkdir");
+    let mut commits = Vec::new();
+    for i in 0..3 {
+        fs::write(tree.join("f"), format!("{i}\n")).expect("write");
+        let ts = format!("--timestamp=2024-02-0{}T00:00:00Z", i + 1);
+        commits.push(ok(grove(&repo).args(["commit", "-b", "dev/main", &ts, "--add-metadata-string=version=1"]).arg(&tree)).trim().to_string());
+    }
+    let log = "#!/bin/sh\n{ echo \"$0\"; cat; } >> hooks.log\n";
+    for h in ["pre-prune", "post-prune", "post-summary", "pre-promote", "post-promote"] {
+        install(&repo, h, log);
+    }
+    let mut cfg = fs::read_to_string(repo.join("config")).expect("config");
+    cfg.push_str("\n[prune \"dev/**\"]\nkeep-last=2\n\n[prune \"rel/**\"]\nkeep-all=true\n");
+    fs::write(repo.join("config"), cfg).expect("config");
+
+    // A dry run runs no hook; a real one tells both hooks which ref is truncated.
+    ok(grove(&repo).args(["prune", "--dry-run"]));
+    assert!(!repo.join("hooks.log").exists());
+    ok(grove(&repo).arg("prune"));
+    let head = &commits[2];
+    let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
+    assert!(logged.contains(&format!("hooks/pre-prune\n{head} {head} dev/main\n")), "{logged}");
+    assert!(logged.contains(&format!("hooks/post-prune\n{head} {head} dev/main\n")), "{logged}");
+    assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[0].parse().expect("hex"), grove::ObjectType::Commit)));
+
+    // A failing pre-prune deletes nothing; --no-verify skips it.
+    fs::write(tree.join("f"), "3\n").expect("write");
+    ok(grove(&repo).args(["commit", "-b", "dev/main", "--timestamp=2024-02-04T00:00:00Z", "--add-metadata-string=version=1"]).arg(&tree));
+    install(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\nexit 4\n");
+    let e = fails(grove(&repo).arg("prune"));
+    assert!(e.contains("hook pre-prune exited with status 4"), "{e}");
+    assert!(Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
+    ok(grove(&repo).args(["prune", "--no-verify"]));
+    assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
+
+    // post-summary runs after `grove summary` (no flag: regenerate and publish).
+    fs::remove_file(repo.join("hooks.log")).expect("rm");
+    ok(grove(&repo).arg("summary"));
+    let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
+    assert!(logged.ends_with("hooks/post-summary\n") && logged.lines().count() == 1, "{logged}");
+
+    // pre-promote sees OLD NEW REF; a veto leaves the ref alone; --no-verify skips it.
+    install(&repo, "pre-promote", "#!/bin/sh\ncat > promote.in\nexit 1\n");
+    let e = fails(grove(&repo).args(["promote", "dev/main", "rel/main"]));
+    assert!(e.contains("hook pre-promote exited with status 1"), "{e}");
+    let line = fs::read_to_string(repo.join("promote.in")).expect("promote.in");
+    assert!(line.starts_with(&format!("{} ", "0".repeat(64))) && line.ends_with(" rel/main\n"), "{line}");
+    assert!(!repo.join("refs/heads/rel/main").exists());
+    let p = ok(grove(&repo).args(["promote", "--no-verify", "dev/main", "rel/main"])).trim().to_string();
+    assert_eq!(tip(&repo, "rel/main"), p);
+    let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
+    assert!(logged.contains(&format!("hooks/post-promote\n{} {p} rel/main\n", "0".repeat(64))), "{logged}");
+
+    // The post-promote sample prunes by policy when the config has rules.
+    install_sample(&repo, "post-promote");
+    install(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\n");
+    fs::write(tree.join("f"), "5\n").expect("write");
+    ok(grove(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=2"]).arg(&tree));
+    fs::write(tree.join("f"), "6\n").expect("write");
+    let newest = ok(grove(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=3"]).arg(&tree)).trim().to_string();
+    install(&repo, "pre-promote", "#!/bin/sh\ncat >/dev/null\n");
+    ok(grove(&repo).args(["promote", "dev/main", "rel/main"]));
+    let r = Repo::open(&repo).expect("open");
+    let mut n = 0;
+    let mut cur = Some(newest.parse::<Checksum>().expect("hex"));
+    while let Some(c) = cur {
+        match r.load_commit(c) {
+            Ok(k) => {
+                n += 1;
+                cur = k.parent;
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(n, 2, "post-promote did not prune dev/main to keep-last=2");
+}

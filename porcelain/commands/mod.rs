@@ -86,6 +86,7 @@ pub enum Command {
     #[command(name = "rofiles-fuse")]
     RofilesFuse(rofiles_fuse::Args),
     /// Promote a tree to another ref, or from a dev repository to this one
+    #[command(disable_version_flag = true)]
     Promote(promote::Args),
     /// Sign ref tips or commits (and the summary) with the configured key
     Sign(sign::Args),
