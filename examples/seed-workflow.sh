@@ -49,5 +49,14 @@ echo "== export to the archive repo"
 grove --repo=repo init --mode=archive-z2
 grove --repo=repo pull-local build-repo exampleos/x86_64/standard
 grove --repo=repo log exampleos/x86_64/standard
+
+echo "== a second build, a static delta from the previous commit, the summary"
+echo "version 2 of the example OS" > exampleos-build/etc/os-release
+grove --repo=build-repo commit -b exampleos/x86_64/standard --link-checkout-speedup exampleos-build -s 'standard build 2'
+grove --repo=repo pull-local build-repo exampleos/x86_64/standard
+grove --repo=repo static-delta generate exampleos/x86_64/standard
+grove --repo=repo static-delta list
+grove --repo=repo summary -u
+grove --repo=repo summary --view | head -20
 grove --repo=repo fsck
 echo "== done: $(grove --repo=repo rev-parse exampleos/x86_64/standard)"
