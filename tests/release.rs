@@ -372,9 +372,9 @@ fn prune_summary_and_promote_hooks() {
     ok(grove(&repo).args(["prune", "--no-verify"]));
     assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
 
-    // post-summary runs after `grove summary` (no flag: regenerate and publish).
+    // post-summary runs after `grove summary --publish`.
     fs::remove_file(repo.join("hooks.log")).expect("rm");
-    ok(grove(&repo).arg("summary"));
+    ok(grove(&repo).args(["summary", "--publish"]));
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
     assert!(logged.ends_with("hooks/post-summary\n") && logged.lines().count() == 1, "{logged}");
 

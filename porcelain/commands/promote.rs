@@ -222,7 +222,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let name = DeltaName::new(Some(from_c), new);
             if !repo.path().join(name.superblock_path()).exists() {
                 grove::delta::generate(&repo, &GenerateOptions::new(Some(from_c), new)).with_context(|| {
-                    format!("{dest} moved to {new}, but generating the static delta {name} failed (re-run: grove static-delta generate --from={from_c} --to={new}; grove summary)")
+                    format!("{dest} moved to {new}, but generating the static delta {name} failed (re-run: grove static-delta generate --from={from_c} --to={new}; grove summary --publish)")
                 })?;
             }
             deltas.push(name.to_string());
@@ -230,7 +230,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         drop(_lock);
         let p = super::sign::publish_summary(&mut repo, &mut keys, Vec::new(), None)
-            .with_context(|| format!("{dest} moved to {new}, but publishing the summary failed (re-run: grove summary)"))?;
+            .with_context(|| format!("{dest} moved to {new}, but publishing the summary failed (re-run: grove summary --publish)"))?;
         summary_sigs = Some(p.signatures);
     }
     hooks::run(&repo, "post-promote", &updates)?;

@@ -1,7 +1,7 @@
 //! `grove summary`: regenerate (`-u`), sign and show the summary file.
-//! With no flag (or `--publish`) it regenerates, signs with the key configured
-//! in `[grove]` (see `sign.rs`) and publishes; `-u` also uses that key when
-//! no `--gpg-sign`/`--sign-key` is given.
+//! `-u` (or its porcelain spelling `--publish`) signs with the key configured
+//! in `[grove]` (see `sign.rs`) when no `--gpg-sign`/`--sign-key` is given,
+//! and runs the `post-summary` hook. With no flag it fails, as ostree does.
 //!
 //! `--view` prints as `ostree summary --view` (upstream `ot-dump.c`,
 //! `ot_dump_summary_bytes`). `--raw` prints the GVariant text; unlike ostree,
@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(short = 'u', long)]
     update: bool,
 
-    /// Regenerate, sign with the configured key and publish (the default with no flag)
+    /// Regenerate, sign with the configured key and publish (like -u)
     #[arg(long)]
     publish: bool,
 
@@ -57,20 +57,23 @@ fn parse_metadata(args: &[String]) -> anyhow::Result<Vec<(String, RawValue)>> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    // `-u`, `--publish` or no flag at all: regenerate, sign (explicit keys, else
-    // the key configured in [grove]) and publish; then the post-summary hook.
-    if args.update || args.publish || !(args.view || args.raw) {
+    // `-u` or `--publish`: regenerate, sign (explicit keys, else the key
+    // configured in [grove]) and publish; then the post-summary hook.
+    if args.update || args.publish {
         let additional = parse_metadata(&args.metadata)?;
         let mut repo = ctx.open_repo()?;
         let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
         super::sign::publish_summary(&mut repo, &mut keys, additional, args.publish_delay)?;
         return Ok(());
     }
-    let repo = ctx.open_repo()?;
-    let s = Summary::read(&repo)?;
-    let text = if args.raw { raw_text(&s) } else { view_text(&s) };
-    print!("{text}");
-    Ok(())
+    if args.view || args.raw {
+        let repo = ctx.open_repo()?;
+        let s = Summary::read(&repo)?;
+        let text = if args.raw { raw_text(&s) } else { view_text(&s) };
+        print!("{text}");
+        return Ok(());
+    }
+    bail!("No option specified; use -u to update summary")
 }
 
 fn iso8601(secs: u64) -> String {
