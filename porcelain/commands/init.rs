@@ -17,6 +17,11 @@ const HOOK_SAMPLES: &[(&str, &str)] = &[
     ("post-commit", include_str!("../../hooks/post-commit")),
     ("pre-pull-local", include_str!("../../hooks/pre-pull-local")),
     ("post-pull-local", include_str!("../../hooks/post-pull-local")),
+    ("pre-promote", include_str!("../../hooks/pre-promote")),
+    ("post-promote", include_str!("../../hooks/post-promote")),
+    ("pre-prune", include_str!("../../hooks/pre-prune")),
+    ("post-prune", include_str!("../../hooks/post-prune")),
+    ("post-summary", include_str!("../../hooks/post-summary")),
 ];
 
 #[derive(clap::Args, Debug)]

@@ -17,6 +17,7 @@ pub mod gpg_verify;
 pub mod init;
 pub mod log;
 pub mod ls;
+pub mod promote;
 pub mod prune;
 pub mod pull_local;
 pub mod refs;
@@ -24,7 +25,9 @@ pub mod reset;
 pub mod rev_parse;
 pub mod rofiles_fuse;
 pub mod show;
+pub mod sign;
 pub mod static_delta;
+pub mod status;
 pub mod summary;
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +85,13 @@ pub enum Command {
     /// Mount a checkout so that hardlinked files cannot be modified
     #[command(name = "rofiles-fuse")]
     RofilesFuse(rofiles_fuse::Args),
+    /// Promote a tree to another ref, or from a dev repository to this one
+    #[command(disable_version_flag = true)]
+    Promote(promote::Args),
+    /// Sign ref tips or commits (and the summary) with the configured key
+    Sign(sign::Args),
+    /// Show refs, signatures, deltas, summary freshness and hooks
+    Status(status::Args),
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
@@ -109,5 +119,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::Man(a) => completions::man(a),
         Command::PullLocal(a) => pull_local::run(ctx, a),
         Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
+        Command::Promote(a) => promote::run(ctx, a),
+        Command::Sign(a) => sign::run(ctx, a),
+        Command::Status(a) => status::run(ctx, a),
     }
 }

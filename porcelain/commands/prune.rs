@@ -8,6 +8,12 @@ use grove::refs::Refspec;
 use serde_json::json;
 
 use crate::ctx::Ctx;
+use crate::hooks::{self, RefUpdate};
+
+/// Hook input: `HEAD HEAD REF` for each ref whose history the plan truncates.
+fn truncated(plan: &RetentionPlan) -> Vec<RefUpdate> {
+    plan.refs.iter().filter(|r| !r.delete.is_empty()).map(|r| RefUpdate { old: Some(r.head), new: Some(r.head), name: r.refspec.to_string() }).collect()
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,6 +53,9 @@ pub struct Args {
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
+    /// Skip the pre-prune hook
+    #[arg(long)]
+    no_verify: bool,
 }
 
 impl Args {
@@ -73,7 +82,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         if policy.rules.is_empty() {
             anyhow::bail!("no [prune \"REF-PATTERN\"] rule in {}/config", repo.path().display());
         }
+        if !args.dry_run && !args.no_verify {
+            // The plan as it stands now; apply_retention re-plans under its lock.
+            hooks::run(&repo, "pre-prune", &truncated(&prune::plan_retention(&repo, &policy)?))?;
+        }
         let (plan, report) = prune::apply_retention(&repo, &policy, args.dry_run)?;
+        if !args.dry_run {
+            hooks::run(&repo, "post-prune", &truncated(&plan))?;
+        }
         return render_policy(&plan, &report, args.json);
     }
 
@@ -98,7 +114,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let spec: Refspec = b.parse()?;
         opts.only_branch.push(spec);
     }
+    // ostree's modes do not say per ref what goes: the hooks get no lines.
+    if !opts.no_prune && !args.no_verify {
+        hooks::run(&repo, "pre-prune", &[])?;
+    }
     let report = prune::prune(&mut repo, &opts)?;
+    if !opts.no_prune {
+        hooks::run(&repo, "post-prune", &[])?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
     } else {

@@ -1,14 +1,15 @@
 //! `grove summary`: regenerate (`-u`), sign and show the summary file.
+//! `-u` (or its porcelain spelling `--publish`) signs with the key configured
+//! in `[grove]` (see `sign.rs`) when no `--gpg-sign`/`--sign-key` is given,
+//! and runs the `post-summary` hook. With no flag it fails, as ostree does.
 //!
 //! `--view` prints as `ostree summary --view` (upstream `ot-dump.c`,
 //! `ot_dump_summary_bytes`). `--raw` prints the GVariant text; unlike ostree,
 //! which byte-swaps the whole value (so native integers come out swapped),
 //! grove prints every field's true value, decoding the big-endian ones.
 
-use std::time::Duration;
-
-use anyhow::{bail, Context as _};
-use grove::summary::{self, BuildOptions, RawValue, Summary, UpdateOptions};
+use anyhow::bail;
+use grove::summary::{self, RawValue, Summary};
 use grove::Metadata;
 use zgvariant::Variant;
 
@@ -20,6 +21,10 @@ pub struct Args {
     /// Update the summary
     #[arg(short = 'u', long)]
     update: bool,
+
+    /// Regenerate, sign with the configured key and publish (like -u)
+    #[arg(long)]
+    publish: bool,
 
     /// View the local summary file (`-v` is grove's global --verbose, so only the long form)
     #[arg(long)]
@@ -52,19 +57,13 @@ fn parse_metadata(args: &[String]) -> anyhow::Result<Vec<(String, RawValue)>> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    if args.update {
+    // `-u` or `--publish`: regenerate, sign (explicit keys, else the key
+    // configured in [grove]) and publish; then the post-summary hook.
+    if args.update || args.publish {
         let additional = parse_metadata(&args.metadata)?;
-        let mut keys = args.sign.load()?;
         let mut repo = ctx.open_repo()?;
-        let grace = match args.publish_delay {
-            Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
-            Some(s) => bail!("Invalid --publish-delay '{s}'"),
-            None if keys.is_empty() => Duration::ZERO,
-            None => Duration::from_secs(1),
-        };
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let opts = UpdateOptions { build: BuildOptions { additional, now }, grace };
-        summary::update(&mut repo, &opts, &mut keys).context("updating summary")?;
+        let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
+        super::sign::publish_summary(&mut repo, &mut keys, additional, args.publish_delay)?;
         return Ok(());
     }
     if args.view || args.raw {
