@@ -163,7 +163,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
                 Err(e) => why.push(format!("unreadable: {e}")),
             }
-            if let Ok(deltas) = grove::summary::list_deltas(&repo) {
+            if let Ok(deltas) = grove::delta::index::list(&repo) {
                 for d in deltas {
                     let n = DeltaName::new(d.from, d.to);
                     bump(mtime(&repo.path().join(n.superblock_path())));
