@@ -107,9 +107,9 @@ struct Pending {
     data: Spool,
 }
 
-const MEMORY_SPOOL_MAX: u64 = 64 << 20;
-const BATCH_BYTES: u64 = 128 << 20;
-const BATCH_FILES: usize = 2048;
+const MEMORY_SPOOL_MAX: u64 = 4 << 20;
+const BATCH_BYTES: u64 = 4 << 20;
+const BATCH_FILES: usize = 256;
 
 /// Parses pax extended-header records (`LEN key=value\n`, where values may
 /// hold newlines, so records are split by their length, not at newlines).
