@@ -418,6 +418,9 @@ fn bad_input_fails_cleanly() {
     let e = one_line(&fails(grove(&repo, &["summary", "-u", "--gpg-sign=DEADBEEFDEADBEEF", &key.homedir_arg()])));
     assert!(e.contains("DEADBEEFDEADBEEF"), "{e}");
     assert!(!repo.join("summary").exists() && !repo.join("summary.sig").exists());
-    one_line(&fails(grove(&repo, &["summary"])));
     one_line(&fails(grove(&repo, &["summary", "-u", "-m", "novalue"])));
+    assert!(!repo.join("summary").exists());
+    // With no option, `grove summary` is the porcelain: regenerate and publish.
+    assert!(grove(&repo, &["summary"]).status.success());
+    assert!(repo.join("summary").exists());
 }

@@ -57,23 +57,21 @@ fn parse_metadata(args: &[String]) -> anyhow::Result<Vec<(String, RawValue)>> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    // `-u` or `--publish`: regenerate, sign (explicit keys, else the key
-    // configured in [grove]) and publish; then the post-summary hook.
-    if args.update || args.publish {
+    // `-u`, `--publish` or no option at all (the porcelain form): regenerate,
+    // sign (explicit keys, else the key configured in [grove]) and publish;
+    // then the post-summary hook.
+    if args.update || args.publish || !(args.view || args.raw) {
         let additional = parse_metadata(&args.metadata)?;
         let mut repo = ctx.open_repo()?;
         let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
         super::sign::publish_summary(&mut repo, &mut keys, additional, args.publish_delay)?;
         return Ok(());
     }
-    if args.view || args.raw {
-        let repo = ctx.open_repo()?;
-        let s = Summary::read(&repo)?;
-        let text = if args.raw { raw_text(&s) } else { view_text(&s) };
-        print!("{text}");
-        return Ok(());
-    }
-    bail!("No option specified; use -u to update summary")
+    let repo = ctx.open_repo()?;
+    let s = Summary::read(&repo)?;
+    let text = if args.raw { raw_text(&s) } else { view_text(&s) };
+    print!("{text}");
+    Ok(())
 }
 
 fn iso8601(secs: u64) -> String {
