@@ -217,38 +217,42 @@ impl<'r> Traversal<'r> {
     }
 
     /// Breadth-first expansion of queued dirtrees; each level is loaded and
-    /// parsed in parallel, then merged in order.
+    /// parsed in parallel a bounded chunk at a time (a level of many thousand
+    /// trees is never held parsed at once), then merged in order.
     fn expand(&mut self, mut frontier: Vec<Pending>) -> Result<()> {
+        const CHUNK: usize = 256;
         let repo = self.repo;
         while !frontier.is_empty() {
-            let loaded: Vec<(Pending, Result<DirTree, RepoError>)> =
-                frontier.par_iter().map(|p| (*p, repo.load_dirtree(p.tree))).collect();
             let mut next = Vec::new();
-            for (pending, res) in loaded {
-                let tname = ObjectName::new(pending.tree, ObjectType::DirTree);
-                let tree = match res {
-                    Ok(t) => t,
-                    Err(RepoError::ObjectMissing(_)) if pending.partial => continue,
-                    Err(error) if self.lenient => {
-                        self.unreadable.push(UnreadableTree { checksum: pending.tree, error });
-                        continue;
+            for chunk in frontier.chunks(CHUNK) {
+                let loaded: Vec<(Pending, Result<DirTree, RepoError>)> =
+                    chunk.par_iter().map(|p| (*p, repo.load_dirtree(p.tree))).collect();
+                for (pending, res) in loaded {
+                    let tname = ObjectName::new(pending.tree, ObjectType::DirTree);
+                    let tree = match res {
+                        Ok(t) => t,
+                        Err(RepoError::ObjectMissing(_)) if pending.partial => continue,
+                        Err(error) if self.lenient => {
+                            self.unreadable.push(UnreadableTree { checksum: pending.tree, error });
+                            continue;
+                        }
+                        Err(source) => return Err(TraverseError::DirTree { commit: pending.commit, source }),
+                    };
+                    for f in &tree.files {
+                        let n = ObjectName::new(f.checksum, ObjectType::File);
+                        self.reachable.insert(n);
+                        self.add_parent(n, tname);
                     }
-                    Err(source) => return Err(TraverseError::DirTree { commit: pending.commit, source }),
-                };
-                for f in &tree.files {
-                    let n = ObjectName::new(f.checksum, ObjectType::File);
-                    self.reachable.insert(n);
-                    self.add_parent(n, tname);
-                }
-                for d in &tree.dirs {
-                    let m = ObjectName::new(d.meta, ObjectType::DirMeta);
-                    let t = ObjectName::new(d.tree, ObjectType::DirTree);
-                    self.reachable.insert(m);
-                    self.reachable.insert(t);
-                    self.add_parent(m, tname);
-                    self.add_parent(t, tname);
-                    if self.visited_trees.insert(d.tree) {
-                        next.push(Pending { tree: d.tree, ..pending });
+                    for d in &tree.dirs {
+                        let m = ObjectName::new(d.meta, ObjectType::DirMeta);
+                        let t = ObjectName::new(d.tree, ObjectType::DirTree);
+                        self.reachable.insert(m);
+                        self.reachable.insert(t);
+                        self.add_parent(m, tname);
+                        self.add_parent(t, tname);
+                        if self.visited_trees.insert(d.tree) {
+                            next.push(Pending { tree: d.tree, ..pending });
+                        }
                     }
                 }
             }
