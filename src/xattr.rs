@@ -34,9 +34,12 @@ fn unsupported(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOTSUP))
 }
 
-/// All xattrs of `path` (not following symlinks).
-pub fn read_path(path: &Path) -> std::io::Result<Xattrs> {
-    let names = match sized(|b| rustix::fs::llistxattr(path, b)) {
+/// All xattrs, given the list and get calls of a path or a file descriptor.
+fn read_all(
+    list: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+    get: impl Fn(&std::ffi::CStr, &mut [u8]) -> rustix::io::Result<usize>,
+) -> std::io::Result<Xattrs> {
+    let names = match sized(list) {
         Ok(n) => n,
         Err(e) if unsupported(&e) => return Ok(Xattrs::new()),
         Err(e) => return Err(e),
@@ -44,7 +47,7 @@ pub fn read_path(path: &Path) -> std::io::Result<Xattrs> {
     let mut pairs = Vec::new();
     for name in list_names(&names) {
         let cname = std::ffi::CString::new(name).expect("names split at NUL");
-        let value = match sized(|b| rustix::fs::lgetxattr(path, cname.as_c_str(), b)) {
+        let value = match sized(|b| get(cname.as_c_str(), b)) {
             Ok(v) => v,
             Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
             Err(e) => return Err(e),
@@ -56,27 +59,15 @@ pub fn read_path(path: &Path) -> std::io::Result<Xattrs> {
     Ok(Xattrs::from_pairs(pairs))
 }
 
+/// All xattrs of `path` (not following symlinks).
+pub fn read_path(path: &Path) -> std::io::Result<Xattrs> {
+    read_all(|b| rustix::fs::llistxattr(path, b), |n, b| rustix::fs::lgetxattr(path, n, b))
+}
+
 /// All xattrs of an open file.
 pub fn read_fd<Fd: AsFd>(fd: Fd) -> std::io::Result<Xattrs> {
     let fd = fd.as_fd();
-    let names = match sized(|b| rustix::fs::flistxattr(fd, b)) {
-        Ok(n) => n,
-        Err(e) if unsupported(&e) => return Ok(Xattrs::new()),
-        Err(e) => return Err(e),
-    };
-    let mut pairs = Vec::new();
-    for name in list_names(&names) {
-        let cname = std::ffi::CString::new(name).expect("names split at NUL");
-        let value = match sized(|b| rustix::fs::fgetxattr(fd, cname.as_c_str(), b)) {
-            Ok(v) => v,
-            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
-            Err(e) => return Err(e),
-        };
-        if !value.is_empty() {
-            pairs.push((name.to_vec(), value));
-        }
-    }
-    Ok(Xattrs::from_pairs(pairs))
+    read_all(|b| rustix::fs::flistxattr(fd, b), |n, b| rustix::fs::fgetxattr(fd, n, b))
 }
 
 /// One xattr of an open file, or None if it is not set.
