@@ -402,14 +402,17 @@ pub fn list_static_deltas(repo: &Repo) -> Result<Vec<DeltaName>> {
     Ok(out)
 }
 
-/// Removes the static deltas to `to`, or (with `None`) those whose target
-/// commit is no longer in the repository. Returns their names.
+/// Removes the static deltas to `to`, or (with `None`) those whose source or
+/// target commit is no longer in the repository. Returns their names.
 pub fn prune_static_deltas(repo: &Repo, to: Option<Checksum>, no_prune: bool) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for d in list_static_deltas(repo)? {
         let doomed = match to {
             Some(t) => d.to == t,
-            None => !repo.has_object(&ObjectName::new(d.to, ObjectType::Commit)),
+            // Gone when either end is gone: a delta from a deleted commit serves
+            // only clients that still hold it, and prune promises not to keep
+            // derived data for history the repository no longer has.
+            None => [Some(d.to), d.from].into_iter().flatten().any(|c| !repo.has_object(&ObjectName::new(c, ObjectType::Commit))),
         };
         if !doomed {
             continue;
