@@ -50,10 +50,17 @@ pub fn checksum_content(header: &FileHeader, content: &mut dyn Read) -> io::Resu
 /// Copies `reader` into `writer`, telling read failures (a bad source) from
 /// write failures (the repository).
 fn copy_content(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path) -> Result<u64> {
-    let mut buf = vec![0u8; 128 * 1024];
+    thread_local! {
+        // One copy buffer per worker thread, not a fresh zeroed 128 KiB per object.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 128 * 1024]);
+    }
+    BUF.with(|b| copy_with(reader, writer, tmp, &mut b.borrow_mut()))
+}
+
+fn copy_with(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path, buf: &mut [u8]) -> Result<u64> {
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
