@@ -96,5 +96,9 @@ same=$([ "$o" = "$g" ] && echo "identical ($o)" || echo "DIFFERENT: ostree $o gr
     done
     printf '| %s | %.3f s | %.3f s | %.1f× | %d MiB | %d MiB |\n' "$step" "$o" "$g" "$(echo "$o / $g" | bc -l)" $((orss/1024)) $((grss/1024))
   done
-} > "$here/docs/performance.md"
+  echo
+  echo "<!-- end of bench/bench.sh output; hand-written notes below are kept -->"
+  sed -n '/^<!-- end of bench\/bench.sh output/,$p' "$here/docs/performance.md" 2>/dev/null | tail -n +2
+} > "$work/performance.md"
+mv "$work/performance.md" "$here/docs/performance.md"
 cat "$here/docs/performance.md"
