@@ -179,7 +179,7 @@ pub fn break_hardlink(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
                 Some(rustix::fs::Gid::from_raw(st.st_gid)),
             )?;
             rustix::fs::fchmod(&writer, Mode::from_bits_truncate(st.st_mode & 0o7777))?;
-            copy_xattrs_fd(&reader, &writer)?;
+            crate::xattr::copy_fd(&reader, &writer)?;
             rustix::fs::futimens(&writer, &stat_times(&st))?;
             Ok(())
         })();
@@ -197,7 +197,7 @@ pub fn break_hardlink(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
             )?;
             let from = proc_path(dir, name);
             let to = proc_path(dir, &tmp_name);
-            copy_xattrs_path(&from, &to)?;
+            crate::xattr::copy_path(&from, &to)?;
             rustix::fs::utimensat(dir, &tmp_name, &stat_times(&st), AtFlags::SYMLINK_NOFOLLOW)?;
             Ok(())
         })();
@@ -262,68 +262,6 @@ fn proc_path(dir: &impl AsFd, name: &OsStr) -> PathBuf {
     let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd()));
     p.push(name);
     p
-}
-
-/// Calls `f` with a buffer, growing it on `ERANGE`.
-fn sized(mut f: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        match f(&mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-            Err(rustix::io::Errno::RANGE) => {
-                let n = f(&mut [])?;
-                buf.resize(n.max(buf.len() * 2), 0);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn xattr_names(list: &[u8]) -> impl Iterator<Item = &OsStr> {
-    list.split(|&b| b == 0)
-        .filter(|n| !n.is_empty())
-        .map(OsStr::from_bytes)
-}
-
-fn xattrs_unsupported(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ENOTSUP)
-}
-
-fn copy_xattrs_fd(from: &impl AsFd, to: &impl AsFd) -> io::Result<()> {
-    let names = match sized(|b| rustix::fs::flistxattr(from, b)) {
-        Ok(n) => n,
-        Err(e) if xattrs_unsupported(&e) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for name in xattr_names(&names) {
-        let value = match sized(|b| rustix::fs::fgetxattr(from, name, b)) {
-            Ok(v) => v,
-            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
-            Err(e) => return Err(e),
-        };
-        rustix::fs::fsetxattr(to, name, &value, XattrFlags::empty())?;
-    }
-    Ok(())
-}
-
-fn copy_xattrs_path(from: &Path, to: &Path) -> io::Result<()> {
-    let names = match sized(|b| rustix::fs::llistxattr(from, b)) {
-        Ok(n) => n,
-        Err(e) if xattrs_unsupported(&e) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for name in xattr_names(&names) {
-        let value = match sized(|b| rustix::fs::lgetxattr(from, name, b)) {
-            Ok(v) => v,
-            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
-            Err(e) => return Err(e),
-        };
-        rustix::fs::lsetxattr(to, name, &value, XattrFlags::empty())?;
-    }
-    Ok(())
 }
 
 /// One FUSE inode: the path it was looked up at (relative to SRC; empty for
@@ -1308,7 +1246,7 @@ impl Filesystem for RofilesFs {
         let r = (|| {
             let loc = self.locate(ino)?;
             let p = loc.proc_path();
-            sized(|b| rustix::fs::lgetxattr(&p, name, b)).map_err(io_errno)
+            crate::xattr::sized(|b| rustix::fs::lgetxattr(&p, name, b)).map_err(io_errno)
         })();
         match r {
             Ok(v) => Self::xattr_reply(size, v, reply),
@@ -1320,7 +1258,7 @@ impl Filesystem for RofilesFs {
         let r = (|| {
             let loc = self.locate(ino)?;
             let p = loc.proc_path();
-            sized(|b| rustix::fs::llistxattr(&p, b)).map_err(io_errno)
+            crate::xattr::sized(|b| rustix::fs::llistxattr(&p, b)).map_err(io_errno)
         })();
         match r {
             Ok(v) => Self::xattr_reply(size, v, reply),
