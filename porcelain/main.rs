@@ -5,6 +5,7 @@
 
 mod commands;
 mod ctx;
+mod format;
 mod hooks;
 
 use std::process::ExitCode;

@@ -387,21 +387,6 @@ pub fn diff_stats(repo: &Repo, a: Checksum, b: Checksum) -> Result<DiffStats> {
     Ok(DiffStats { a_objects: ra.len(), b_objects: rb.len(), common_objects: common.len(), common_size: size })
 }
 
-/// Formats a byte count as GLib's `g_format_size` does (SI units: `19 bytes`, `1.2 kB`).
-pub fn format_size(bytes: u64) -> String {
-    if bytes < 1000 {
-        return if bytes == 1 { "1 byte".to_string() } else { format!("{bytes} bytes") };
-    }
-    let units = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut value = bytes as f64 / 1000.0;
-    let mut i = 0;
-    while value >= 1000.0 && i + 1 < units.len() {
-        value /= 1000.0;
-        i += 1;
-    }
-    format!("{value:.1} {}", units[i])
-}
-
 /// Whether a command-line argument names a directory (`/…` or `./…`) rather than a rev.
 pub fn is_dir_arg(arg: &str) -> bool {
     arg.starts_with('/') || arg.starts_with("./")
@@ -410,17 +395,6 @@ pub fn is_dir_arg(arg: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(format_size(0), "0 bytes");
-        assert_eq!(format_size(1), "1 byte");
-        assert_eq!(format_size(19), "19 bytes");
-        assert_eq!(format_size(999), "999 bytes");
-        assert_eq!(format_size(1000), "1.0 kB");
-        assert_eq!(format_size(1234), "1.2 kB");
-        assert_eq!(format_size(5_500_000), "5.5 MB");
-    }
 
     #[test]
     fn dir_args() {

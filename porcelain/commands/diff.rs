@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::diff::{diff, diff_stats, format_size, is_dir_arg, DiffOptions, Side};
+use grove::diff::{diff, diff_stats, is_dir_arg, DiffOptions, Side};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         writeln!(out, "[A] Object Count: {}", s.a_objects)?;
         writeln!(out, "[B] Object Count: {}", s.b_objects)?;
         writeln!(out, "Common Object Count: {}", s.common_objects)?;
-        writeln!(out, "Common Object Size: {}", format_size(s.common_size))?;
+        writeln!(out, "Common Object Size: {}", crate::format::size_spaced(s.common_size))?;
     }
     out.flush()?;
     Ok(())

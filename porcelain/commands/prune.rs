@@ -2,7 +2,6 @@
 //! plumbing flag, apply the retention policy of the repository config
 //! (`[prune "REF-PATTERN"]` groups). The work is `grove::prune`.
 
-use grove::diff::format_size;
 use grove::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
 use grove::refs::Refspec;
 use serde_json::json;
@@ -142,17 +141,6 @@ fn report_json(r: &PruneReport) -> serde_json::Value {
     })
 }
 
-/// A size as ostree prints it: GLib's `g_format_size`, whose unit is
-/// joined by a no-break space (U+00A0) except for plain bytes.
-fn size_text(n: u64) -> String {
-    let s = format_size(n);
-    if n < 1000 {
-        s
-    } else {
-        s.replacen(' ', "\u{a0}", 1)
-    }
-}
-
 /// The lines `ostree prune` prints.
 fn print_summary(r: &PruneReport) {
     if r.commit_only {
@@ -163,9 +151,9 @@ fn print_summary(r: &PruneReport) {
     if r.objects_pruned == 0 {
         println!("No unreachable objects");
     } else if r.dry_run {
-        println!("Would delete: {} objects, freeing {}", r.objects_pruned, size_text(r.bytes_freed));
+        println!("Would delete: {} objects, freeing {}", r.objects_pruned, crate::format::size(r.bytes_freed));
     } else {
-        println!("Deleted {} objects, {} freed", r.objects_pruned, size_text(r.bytes_freed));
+        println!("Deleted {} objects, {} freed", r.objects_pruned, crate::format::size(r.bytes_freed));
     }
 }
 

@@ -119,25 +119,6 @@ fn parse_sizes_entry(e: &[u8]) -> anyhow::Result<SizesEntry> {
     Ok(SizesEntry { name: ObjectName::new(checksum, objtype), archived, unpacked })
 }
 
-/// A size as GLib's `g_format_size` prints it (SI units: `19 bytes`, `1.2 kB`).
-fn format_size(n: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if n < 1000 {
-        return if n == 1 { "1 byte".into() } else { format!("{n} bytes") };
-    }
-    let mut factor = 1000f64;
-    let mut unit = UNITS[0];
-    for (i, u) in UNITS.iter().enumerate().skip(1) {
-        let f = 1000f64.powi(i as i32 + 1);
-        if (n as f64) < f {
-            break;
-        }
-        factor = f;
-        unit = u;
-    }
-    format!("{:.1} {unit}", n as f64 / factor)
-}
-
 fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> anyhow::Result<()> {
     let commit = repo.load_commit(checksum).map_err(load_error).context("Failed to read commit")?;
     let entries = commit.metadata.get_bytes_list("ostree.sizes").ok_or_else(|| anyhow::anyhow!("No metadata key ostree.sizes in commit"))?;
@@ -152,8 +133,8 @@ fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> a
             new_objects += 1;
         }
     }
-    writeln!(out, "Compressed size (needed/total): {}/{}", format_size(new_archived), format_size(archived))?;
-    writeln!(out, "Unpacked size (needed/total): {}/{}", format_size(new_unpacked), format_size(unpacked))?;
+    writeln!(out, "Compressed size (needed/total): {}/{}", crate::format::size_spaced(new_archived), crate::format::size_spaced(archived))?;
+    writeln!(out, "Unpacked size (needed/total): {}/{}", crate::format::size_spaced(new_unpacked), crate::format::size_spaced(unpacked))?;
     writeln!(out, "Number of objects (needed/total): {new_objects}/{}", entries.len())?;
     Ok(())
 }
@@ -213,15 +194,6 @@ fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_like_glib() {
-        assert_eq!(format_size(0), "0 bytes");
-        assert_eq!(format_size(1), "1 byte");
-        assert_eq!(format_size(999), "999 bytes");
-        assert_eq!(format_size(1234), "1.2 kB");
-        assert_eq!(format_size(2_500_000), "2.5 MB");
-    }
 
     #[test]
     fn sizes_entries() {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::delta::{self, format_size, DeltaName, GenerateOptions};
+use grove::delta::{self, DeltaName, GenerateOptions};
 use grove::repo::LockKind;
 
 use crate::ctx::Ctx;
@@ -225,8 +225,8 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         fsize += f.size;
         fusize += f.uncompressed_size;
     }
-    println!("Total Fallback Size: {fsize} ({})", format_size(fsize));
-    println!("Total Fallback Uncompressed Size: {fusize} ({})", format_size(fusize));
+    println!("Total Fallback Size: {fsize} ({})", crate::format::size(fsize));
+    println!("Total Fallback Uncompressed Size: {fusize} ({})", crate::format::size(fusize));
     println!("Number of parts: {}", parts.len());
     let (mut size, mut usize_) = (0u64, 0u64);
     for (i, p) in parts.iter().enumerate() {
@@ -237,10 +237,10 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         let n = p.op_counts;
         println!("PartPayloadOps{i}: openspliceclose={} open={} write={} setread={} unsetread={} close={} bspatch={}", n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
     }
-    println!("Total Part Size: {size} ({})", format_size(size));
-    println!("Total Part Uncompressed Size: {usize_} ({})", format_size(usize_));
+    println!("Total Part Size: {size} ({})", crate::format::size(size));
+    println!("Total Part Uncompressed Size: {usize_} ({})", crate::format::size(usize_));
     let (all, uall) = (size + fsize, usize_ + fusize);
-    println!("Total Size: {all} ({})", format_size(all));
-    println!("Total Uncompressed Size: {uall} ({})", format_size(uall));
+    println!("Total Size: {all} ({})", crate::format::size(all));
+    println!("Total Uncompressed Size: {uall} ({})", crate::format::size(uall));
     Ok(())
 }

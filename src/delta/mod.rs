@@ -201,21 +201,6 @@ pub fn b64_decode(s: &str) -> Option<Checksum> {
     Checksum::from_slice(&out).ok()
 }
 
-/// GLib's `g_format_size`: decimal units, one decimal, a no-break space before the unit.
-pub fn format_size(n: u64) -> String {
-    if n < 1000 {
-        return if n == 1 { "1 byte".into() } else { format!("{n} bytes") };
-    }
-    let units = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = n as f64 / 1000.0;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{v:.1}\u{a0}{}", units[i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,11 +218,4 @@ mod tests {
         assert!(b64_decode("short").is_none());
     }
 
-    #[test]
-    fn sizes_like_glib() {
-        assert_eq!(format_size(0), "0 bytes");
-        assert_eq!(format_size(999), "999 bytes");
-        assert_eq!(format_size(1234), "1.2\u{a0}kB");
-        assert_eq!(format_size(5_500_000), "5.5\u{a0}MB");
-    }
 }
