@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::checksum::{Checksum, ObjectName, ObjectType};
 use crate::refs::{RefError, Refspec};
 use crate::repo::{Repo, RepoError, RepoMode};
+use crate::traverse::{Traversal, TraverseError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -30,6 +31,10 @@ pub enum PullError {
     Corrupted { name: ObjectName, actual: Checksum },
     #[error("{} object {} in the source repository: {source}", .name.objtype, .name.checksum)]
     SourceObject { name: ObjectName, source: std::io::Error },
+    #[error("Commit {0} is partial in the source repository")]
+    PartialSource(Checksum),
+    #[error(transparent)]
+    Traverse(#[from] TraverseError),
     #[error(transparent)]
     Ref(#[from] RefError),
     #[error(transparent)]
@@ -84,10 +89,18 @@ pub struct PullStats {
     pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
 }
 
+/// A destination ref a pull moves: from what it was when the pull was planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefMove {
+    pub old: Option<Checksum>,
+    pub new: Checksum,
+}
+
 /// The plan of a pull, computed before anything is written.
 pub struct PullPlan {
-    /// Refs to set in the destination once the objects are in.
-    pub refs: BTreeMap<Refspec, Checksum>,
+    /// Refs to move in the destination once the objects are in; each moves
+    /// only if it still holds `old` (compare-and-swap).
+    pub refs: BTreeMap<Refspec, RefMove>,
     /// Commits to copy, parents before children.
     pub commits: Vec<Checksum>,
     /// Missing parents that the source marks with tombstones.
@@ -107,7 +120,10 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
             PullItem::Ref(spec) => {
                 let c = src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?;
                 let dest = Refspec { remote: opts.remote.clone().or_else(|| spec.remote.clone()), name: spec.name.clone() };
-                refs.insert(dest, c);
+                let old = dst.read_ref(&dest)?;
+                if old != Some(c) {
+                    refs.insert(dest, RefMove { old, new: c });
+                }
                 tips.push(c);
             }
         }
@@ -140,46 +156,34 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
     }
     commits.reverse();
 
-    // Objects the destination lacks. A complete commit already there needs nothing.
-    let mut objects: Vec<ObjectName> = Vec::new();
-    let mut visited = HashSet::new();
-    for &c in &commits {
-        let cname = ObjectName::new(c, ObjectType::Commit);
-        if dst.has_object(&cname) && !dst.is_partial(c) {
-            continue;
-        }
-        let commit = src.load_commit(c)?;
-        let mut stack = vec![(commit.root_contents, commit.root_meta)];
-        while let Some((tree, meta)) = stack.pop() {
-            if visited.insert(ObjectName::new(meta, ObjectType::DirMeta)) && !dst.has_object(&ObjectName::new(meta, ObjectType::DirMeta)) {
-                objects.push(ObjectName::new(meta, ObjectType::DirMeta));
-            }
-            let tname = ObjectName::new(tree, ObjectType::DirTree);
-            if !visited.insert(tname) {
-                continue;
-            }
-            if !dst.has_object(&tname) {
-                objects.push(tname);
-            }
-            let t = src.load_dirtree(tree)?;
-            for f in &t.files {
-                let n = ObjectName::new(f.checksum, ObjectType::File);
-                if visited.insert(n) && !dst.has_object(&n) {
-                    objects.push(n);
-                }
-            }
-            for d in &t.dirs {
-                stack.push((d.tree, d.meta));
-            }
-        }
+    // Objects the destination lacks. A complete commit already there needs
+    // nothing; a partial one in the source would be copied incomplete.
+    let wanted: Vec<Checksum> = commits.iter().copied().filter(|&c| !dst.has_object(&ObjectName::new(c, ObjectType::Commit)) || dst.is_partial(c)).collect();
+    if let Some(&c) = wanted.iter().find(|&&c| src.is_partial(c)) {
+        return Err(PullError::PartialSource(c));
     }
+    let mut walk = Traversal::new(src);
+    walk.add_commits(&wanted, 0)?;
+    let candidates: Vec<ObjectName> = walk.into_reachable().into_iter().filter(|o| o.objtype != ObjectType::Commit).collect();
+    // Content largest first, so no core is left compressing one big file at the end.
+    let mut objects: Vec<(ObjectName, u64)> = candidates
+        .into_par_iter()
+        .filter(|o| !dst.has_object(o))
+        .map(|o| {
+            let size = if o.objtype == ObjectType::File { fs::symlink_metadata(src.object_path(&o)).map(|m| m.len()).unwrap_or(0) } else { 0 };
+            (o, size)
+        })
+        .collect();
     // Content first, then metadata: a dirtree never lands before what it names.
-    objects.sort_by_key(|o| match o.objtype {
-        ObjectType::File => 0,
-        ObjectType::DirMeta => 1,
-        _ => 2,
+    objects.sort_unstable_by_key(|(o, size)| {
+        let rank = match o.objtype {
+            ObjectType::File => 0,
+            ObjectType::DirMeta => 1,
+            _ => 2,
+        };
+        (rank, std::cmp::Reverse(*size), *o)
     });
-    Ok(PullPlan { refs, commits, tombstones, objects })
+    Ok(PullPlan { refs, commits, tombstones, objects: objects.into_iter().map(|(o, _)| o).collect() })
 }
 
 /// Pulls `items` from `src` into `dst`; refs move only after every object is in place.
@@ -207,7 +211,7 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
     // Dirtrees after all content, so a crash never leaves a tree naming absent content.
     let split = plan.objects.iter().position(|o| o.objtype == ObjectType::DirTree).unwrap_or(plan.objects.len());
     for chunk in [&plan.objects[..split], &plan.objects[split..]] {
-        chunk.par_iter().try_for_each(|name| -> Result<()> {
+        in_order_parallel(chunk, |name| -> Result<()> {
             let (n, was_linked) = copy_object(src, dst, name, opts.untrusted)?;
             if was_linked {
                 linked.fetch_add(1, Ordering::Relaxed);
@@ -236,12 +240,9 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
         dst.set_partial(c, false, false)?;
     }
     let mut moved = Vec::new();
-    for (spec, c) in &plan.refs {
-        let old = dst.read_ref(spec)?;
-        if old != Some(*c) {
-            dst.set_ref(spec, Some(*c), None)?;
-            moved.push((spec.clone(), old, *c));
-        }
+    for (spec, m) in &plan.refs {
+        dst.set_ref(spec, Some(m.new), Some(m.old))?;
+        moved.push((spec.clone(), m.old, m.new));
     }
     let linked = linked.into_inner();
     Ok(PullStats {
@@ -251,6 +252,32 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
         bytes_written: bytes.into_inner(),
         refs: moved,
     })
+}
+
+/// Runs `f` on every item on all of rayon's threads, each thread taking the
+/// next item in order: a list sorted largest first is then scheduled
+/// largest first (rayon's splitting would hand one thread the whole tail).
+/// Stops at the first error.
+fn in_order_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(None);
+    rayon::scope(|s| {
+        for _ in 0..rayon::current_num_threads().min(items.len()) {
+            s.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if let Err(e) = f(item) {
+                    next.store(items.len(), Ordering::Relaxed);
+                    failed.lock().expect("no worker panics holding the lock").get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    match failed.into_inner().expect("no worker panics holding the lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Whether both repositories store content objects byte-identically.

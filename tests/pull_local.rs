@@ -162,3 +162,73 @@ fn bad_input_leaves_destination_unchanged() {
     assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), before);
     ok(ostree(&b).arg("fsck"));
 }
+
+fn object_files(repo: &Path) -> Vec<String> {
+    let out = ok(Command::new("sh").arg("-c").arg(format!("cd '{}/objects' && find . -type f | sort", repo.display())));
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn detached_metadata_and_tombstones_are_copied() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let src = e.root.join("src");
+    make_repo(&src, "archive");
+    for i in 1..=3 {
+        std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
+        ok(ostree(&src).args(["commit", "-b", "main", "-s", &format!("c{i}"), &format!("--add-detached-metadata-string=release=r{i}")]).arg(&t));
+    }
+    let first = ok(ostree(&src).args(["rev-parse", "main^^"])).trim().to_string();
+    let tip = ok(ostree(&src).args(["rev-parse", "main"])).trim().to_string();
+    ok(ostree(&src).args(["config", "set", "core.tombstone-commits", "true"]));
+    ok(ostree(&src).args(["prune", &format!("--delete-commit={first}")]));
+    let tombstone = format!("./{}/{}.tombstone-commit", &first[..2], &first[2..]);
+    assert!(object_files(&src).contains(&tombstone), "ostree wrote no tombstone");
+
+    let (g, o) = (e.root.join("grove-dst"), e.root.join("ostree-dst"));
+    make_repo(&g, "archive");
+    make_repo(&o, "archive");
+    ok(grove(&g).args(["pull-local", "--depth=-1"]).arg(&src).arg("main"));
+    ok(ostree(&o).args(["pull-local", "--depth=-1"]).arg(&src).arg("main"));
+    ok(ostree(&g).arg("fsck"));
+    assert_eq!(ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", &tip])).trim(), "'r3'");
+    assert_eq!(ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", "main^"])).trim(), "'r2'");
+    // ostree's pull-local copies the same objects and detached metadata but
+    // drops the tombstone (it reads tombstones only from remote configs).
+    let mut expected = object_files(&o);
+    assert!(!expected.contains(&tombstone));
+    expected.push(tombstone);
+    expected.sort();
+    assert_eq!(object_files(&g), expected);
+    // The tombstone reaches a further hop too.
+    let g2 = e.root.join("grove-dst2");
+    make_repo(&g2, "bare-user");
+    ok(grove(&g2).args(["pull-local", "--depth=-1"]).arg(&g).arg("main"));
+    assert!(object_files(&g2).iter().any(|f| f.ends_with(".tombstone-commit")));
+    ok(ostree(&g2).arg("fsck"));
+}
+
+#[test]
+fn refs_move_only_if_unchanged_since_planning() {
+    // The library refuses to move a ref that someone else moved meanwhile.
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "archive");
+    ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+    let src = grove::Repo::open(&a).unwrap();
+    let dst = grove::Repo::open(&b).unwrap();
+    let items = [grove::pull_local::PullItem::parse("main").unwrap()];
+    let opts = grove::pull_local::PullOptions::default();
+    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).unwrap();
+    // Another writer sets the ref between planning and execution.
+    ok(ostree(&b).args(["commit", "-b", "main", "-s", "racing"]).arg(t.join("etc")));
+    let racing = ok(ostree(&b).args(["rev-parse", "main"]));
+    let err = grove::pull_local::execute(&src, &dst, &plan, &opts, &|_| {}).unwrap_err().to_string();
+    assert!(err.contains("main"), "{err}");
+    assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), racing);
+    ok(ostree(&b).arg("fsck"));
+}

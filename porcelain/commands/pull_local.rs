@@ -55,11 +55,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let dst_lock = dst.lock(LockKind::Shared)?;
     let plan = grove::pull_local::plan(&src, &dst, &items, &opts).with_context(|| format!("pulling from {}", args.src.display()))?;
     let mut updates = Vec::new();
-    for (spec, c) in &plan.refs {
-        let old = dst.read_ref(spec)?;
-        if old != Some(*c) {
-            updates.push(RefUpdate { old, new: Some(*c), name: spec.to_string() });
-        }
+    for (spec, m) in &plan.refs {
+        updates.push(RefUpdate { old: m.old, new: Some(m.new), name: spec.to_string() });
     }
     if !args.no_verify {
         hooks::run(&dst, "pre-pull-local", &updates)?;
