@@ -327,6 +327,25 @@ fn release_engineer_end_to_end() {
     assert_eq!(ok(grove(&prod).args(["static-delta", "list"])), deltas_before);
     ok(ostree(&client).args(["pull", "origin", PROD_REF]));
     assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
+
+    // --- All or nothing: a summary that cannot be published puts the ref back.
+    fs::remove_file(prod.join("hooks/pre-promote")).expect("remove hook");
+    let sig_before = fs::read(prod.join("summary.sig")).expect("summary.sig");
+    fs::remove_file(prod.join("summary.sig")).expect("remove summary.sig");
+    fs::create_dir_all(prod.join("summary.sig/blocker")).expect("mkdir");
+    let e = fails(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
+    assert!(e.contains("publishing the summary failed") && e.contains("put back"), "{e}");
+    assert_eq!(tip(&prod, PROD_REF), p2, "a promotion whose summary failed left the ref moved");
+    assert_eq!(fs::read(prod.join("summary")).expect("summary"), summary_before);
+    fs::remove_dir_all(prod.join("summary.sig")).expect("rmdir");
+    fs::write(prod.join("summary.sig"), sig_before).expect("restore summary.sig");
+    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
+    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
+    let p3 = ok(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"])).trim().to_string();
+    assert_eq!(tip(&prod, PROD_REF), p3);
+    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
+    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p3);
+    ok(ostree(&client).arg("fsck"));
 }
 
 /// Hook contracts of the porcelain: pre-/post-prune input lines (retention

@@ -7,7 +7,9 @@
 //! `grove promote --from=DEV-REPO:REF --to=PROD-REF` pulls the dev commit by
 //! checksum (no dev branch name reaches prod), commits it on the prod branch,
 //! and publishes: static deltas from the last `[grove] delta-depth` prod
-//! commits and a regenerated, signed summary.
+//! commits and a regenerated, signed summary. All or nothing: deltas are
+//! made before the ref moves, and a summary that cannot be published puts
+//! the ref back.
 //!
 //! Every new commit records `version` (from `--version` or the source commit)
 //! and `grove.promotion-of` (the source commit checksum), plus ostree's ref
@@ -205,34 +207,44 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if !args.no_verify {
         hooks::run(&repo, "pre-promote", &updates)?;
     }
-    repo.sync()?;
-    repo.set_ref(&dest, Some(new), Some(tip)).with_context(|| format!("updating ref {dest}"))?;
-    drop(lock);
-    eprintln!("promoted {} to {dest}: {new}{}", short(source), version.as_ref().map(|v| format!(" (version {v})")).unwrap_or_default());
-
-    // Derived data, after the ref moved: a failure is reported, and can be redone.
+    // Deltas to the new commit exist before anything points at it; a
+    // failure here leaves only an unreferenced commit that prune removes.
     let mut deltas = Vec::new();
-    let mut summary_sigs = None;
     if publish {
-        let _lock = repo.lock(LockKind::Shared)?;
         let mut cur = tip;
         for _ in 0..delta_depth {
             let Some(from_c) = cur else { break };
             let Ok(fc) = repo.load_commit(from_c) else { break };
             let name = DeltaName::new(Some(from_c), new);
             if !repo.path().join(name.superblock_path()).exists() {
-                grove::delta::generate(&repo, &GenerateOptions::new(Some(from_c), new)).with_context(|| {
-                    format!("{dest} moved to {new}, but generating the static delta {name} failed (re-run: grove static-delta generate --from={from_c} --to={new}; grove summary --publish)")
-                })?;
+                grove::delta::generate(&repo, &GenerateOptions::new(Some(from_c), new))
+                    .with_context(|| format!("generating the static delta {name}; {dest} was not moved"))?;
             }
             deltas.push(name.to_string());
             cur = fc.parent;
         }
-        drop(_lock);
-        let p = super::sign::publish_summary(&mut repo, &mut keys, Vec::new(), None)
-            .with_context(|| format!("{dest} moved to {new}, but publishing the summary failed (re-run: grove summary --publish)"))?;
-        summary_sigs = Some(p.signatures);
     }
+    repo.sync()?;
+    repo.set_ref(&dest, Some(new), Some(tip)).with_context(|| format!("updating ref {dest}"))?;
+    drop(lock);
+
+    // The summary names the new commit only once the ref holds it; if it
+    // cannot be published, the ref goes back: all or nothing.
+    let mut summary_sigs = None;
+    if publish {
+        match super::sign::update_summary(&mut repo, &mut keys, Vec::new(), None) {
+            Ok(p) => summary_sigs = Some(p.signatures),
+            Err(e) => {
+                let undo = repo.set_ref(&dest, tip, Some(Some(new)));
+                return Err(match undo {
+                    Ok(()) => e.context(format!("publishing the summary failed; {dest} was put back to {}", tip.map(|t| t.to_string()).unwrap_or_else(|| "(none)".into()))),
+                    Err(u) => e.context(format!("publishing the summary failed, and {dest} could not be put back ({u})")),
+                });
+            }
+        }
+        hooks::run(&repo, "post-summary", &[])?;
+    }
+    eprintln!("promoted {} to {dest}: {new}{}", short(source), version.as_ref().map(|v| format!(" (version {v})")).unwrap_or_default());
     hooks::run(&repo, "post-promote", &updates)?;
     if args.json {
         println!(

@@ -129,12 +129,17 @@ pub fn publish_delay(repo: &Repo, explicit: Option<f64>, signed: bool) -> anyhow
 /// Regenerates, signs with `keys` and publishes the summary, then runs the
 /// `post-summary` hook (no input lines).
 pub fn publish_summary(repo: &mut Repo, keys: &mut [SigningKey], additional: Vec<(String, summary::RawValue)>, delay: Option<f64>) -> anyhow::Result<Published> {
+    let published = update_summary(repo, keys, additional, delay)?;
+    hooks::run(repo, "post-summary", &[])?;
+    Ok(published)
+}
+
+/// [`publish_summary`] without the `post-summary` hook.
+pub fn update_summary(repo: &mut Repo, keys: &mut [SigningKey], additional: Vec<(String, summary::RawValue)>, delay: Option<f64>) -> anyhow::Result<Published> {
     let grace = publish_delay(repo, delay, !keys.is_empty())?;
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let opts = UpdateOptions { build: BuildOptions { additional, now }, grace };
-    let published = summary::update(repo, &opts, keys).context("updating summary")?;
-    hooks::run(repo, "post-summary", &[])?;
-    Ok(published)
+    summary::update(repo, &opts, keys).context("updating summary")
 }
 
 /// Signs `commit` with each key that has not signed it yet; returns the key ids used.
