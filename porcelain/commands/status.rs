@@ -108,6 +108,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
 
     let mut out_refs = Vec::new();
+    // Refs often share a commit (aliases, promoted stages): walk each tip once.
+    let mut sizes: std::collections::HashMap<Checksum, Option<u64>> = std::collections::HashMap::new();
     for (spec, c) in &refs {
         let ref_file = match &spec.remote {
             Some(r) => repo.path().join("refs/remotes").join(r).join(spec.name.as_str()),
@@ -120,7 +122,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let version = commit.as_ref().and_then(|k| k.metadata.get_str("version"));
         let timestamp = commit.as_ref().map(|k| k.timestamp);
         let (sig, key) = signature_state(&repo, *c, &keyring)?;
-        let size = disk_size(&repo, *c);
+        let size = *sizes.entry(*c).or_insert_with(|| disk_size(&repo, *c));
         let mut deltas = Vec::new();
         let mut cur = commit.as_ref().and_then(|k| k.parent);
         for _ in 0..depth {
