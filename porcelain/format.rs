@@ -16,12 +16,6 @@ pub fn size(n: u64) -> String {
     format!("{v:.1}\u{a0}{}", UNITS[i])
 }
 
-/// [`size`] with a plain space before the unit, as `diff --stats`,
-/// `show --print-sizes`, `summary --view` and `status` print it.
-pub fn size_spaced(n: u64) -> String {
-    size(n).replace('\u{a0}', " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,8 +29,5 @@ mod tests {
         assert_eq!(size(1000), "1.0\u{a0}kB");
         assert_eq!(size(1234), "1.2\u{a0}kB");
         assert_eq!(size(5_500_000), "5.5\u{a0}MB");
-        assert_eq!(size_spaced(1234), "1.2 kB");
-        assert_eq!(size_spaced(2_500_000), "2.5 MB");
-        assert_eq!(size_spaced(999), "999 bytes");
     }
 }

@@ -91,6 +91,11 @@ fn fixture() -> Fixture {
         ostree(&repo, &["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-03", "-s", ""]);
         ostree(&repo, &["commit", "-b", "foo/bar", &tree_arg, "--timestamp=2020-01-04", "-s", "bar", "--add-detached-metadata-string=ds=bar"]);
         ostree(&repo, &["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's", "--generate-sizes"]);
+        // Sizes past 1000 bytes: GLib joins number and unit with U+00A0.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        std::fs::write(tree.join("big"), big).unwrap();
+        ostree(&repo, &["commit", "-b", "sized", &tree_arg, "--timestamp=2020-01-06", "-s", "sized", "--generate-sizes"]);
+        std::fs::remove_file(tree.join("big")).unwrap();
         ostree(&repo, &["refs", "--create=origin:remote/ref", "main^"]);
         repos.push(repo);
     }
@@ -120,6 +125,7 @@ fn log_and_show_match_ostree() {
         same(repo, &["show", "--print-detached-metadata-key=ds", "main"]);
         same(repo, &["show", "--print-sizes", "foo/baz"]);
         same(repo, &["show", "--print-sizes", "main"]);
+        same(repo, &["show", "--print-sizes", "sized"]);
         same(repo, &["log", "nope"]);
         same(repo, &["show", "nope"]);
         // Objects named by full checksum: dirtree, dirmeta, files, symlinks.

@@ -298,6 +298,12 @@ fn diff_matches_ostree() {
         assert_same_diff(r, &["main", "./co"], cwd);
         assert_same_diff(r, &["./co", "main"], cwd);
         assert_same_diff(r, &["main^", co.to_str().unwrap()], cwd);
+        // A common object size past 1000 bytes (GLib's U+00A0 before the unit).
+        fs::write(co.join("big"), vec![7u8; 5000]).unwrap();
+        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
+        fs::write(co.join("new"), "n2\n").unwrap();
+        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
+        assert_same_diff(r, &["--stats", "big^", "big"], cwd);
         assert_same_diff(r, &["--no-xattrs", "main", "./co"], cwd);
         assert_same_diff(r, &["--owner-uid=5", "--owner-gid=6", "main", "./co"], cwd);
         assert_same_diff(r, &["--owner-uid=5", "./co", "main"], cwd);

@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         writeln!(out, "[A] Object Count: {}", s.a_objects)?;
         writeln!(out, "[B] Object Count: {}", s.b_objects)?;
         writeln!(out, "Common Object Count: {}", s.common_objects)?;
-        writeln!(out, "Common Object Size: {}", crate::format::size_spaced(s.common_size))?;
+        writeln!(out, "Common Object Size: {}", crate::format::size(s.common_size))?;
     }
     out.flush()?;
     Ok(())

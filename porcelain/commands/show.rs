@@ -133,8 +133,8 @@ fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> a
             new_objects += 1;
         }
     }
-    writeln!(out, "Compressed size (needed/total): {}/{}", crate::format::size_spaced(new_archived), crate::format::size_spaced(archived))?;
-    writeln!(out, "Unpacked size (needed/total): {}/{}", crate::format::size_spaced(new_unpacked), crate::format::size_spaced(unpacked))?;
+    writeln!(out, "Compressed size (needed/total): {}/{}", crate::format::size(new_archived), crate::format::size(archived))?;
+    writeln!(out, "Unpacked size (needed/total): {}/{}", crate::format::size(new_unpacked), crate::format::size(unpacked))?;
     writeln!(out, "Number of objects (needed/total): {new_objects}/{}", entries.len())?;
     Ok(())
 }

@@ -214,7 +214,7 @@ fn print_human(out: &serde_json::Value) {
             Some(k) => format!("{} ({k})", r["signature"].as_str().unwrap_or("")),
             None => r["signature"].as_str().unwrap_or("").to_string(),
         };
-        let size = r["size"].as_u64().map(crate::format::size_spaced).unwrap_or_else(|| "?".into());
+        let size = r["size"].as_u64().map(crate::format::size).unwrap_or_else(|| "?".into());
         println!("{}  {}{version}  {age}  {sig}  {size}", r["ref"].as_str().unwrap_or(""), &r["commit"].as_str().unwrap_or("")[..10.min(r["commit"].as_str().unwrap_or("").len())]);
         for d in r["deltas"].as_array().into_iter().flatten() {
             let from = d["from"].as_str().unwrap_or("");

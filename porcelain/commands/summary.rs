@@ -96,7 +96,7 @@ fn view_text(s: &Summary) -> String {
             Some(c) => out.push_str(&format!("* ({c}, {})\n", r.name)),
             None => out.push_str(&format!("* {}\n", r.name)),
         }
-        out.push_str(&format!("    Latest Commit ({}):\n", crate::format::size_spaced(r.commit_size)));
+        out.push_str(&format!("    Latest Commit ({}):\n", crate::format::size(r.commit_size)));
         out.push_str(&format!("      {}\n", r.checksum));
         for (k, v) in extra.iter() {
             if k == summary::KEY_COMMIT_TIMESTAMP {
