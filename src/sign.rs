@@ -202,11 +202,18 @@ impl SigningKey {
         let vc = cert.with_policy(&p, None).map_err(|_| no_signing())?;
         let wanted = key_id.and_then(hex_id);
         let mut candidates: Vec<_> = vc.keys().for_signing().alive().revoked(false).collect();
-        // A key id naming a signing subkey picks that subkey.
+        // As GnuPG picks: the newest signing subkey, the primary key only if
+        // there is none; a key id naming a subkey, or the primary with a `!`
+        // suffix, picks exactly that key.
+        let primary = cert.fingerprint();
+        candidates.sort_by_key(|k| (k.key().fingerprint() == primary, std::cmp::Reverse(k.key().creation_time())));
         if let Some(id) = &wanted {
+            let exact = key_id.is_some_and(|k| k.ends_with('!'));
             if let Some(i) = candidates.iter().position(|k| key_matches_hex(&k.key().fingerprint().to_hex(), id)) {
-                let k = candidates.remove(i);
-                candidates.insert(0, k);
+                if exact || candidates[i].key().fingerprint() != primary {
+                    let k = candidates.remove(i);
+                    candidates.insert(0, k);
+                }
             }
         }
         let ka = candidates.into_iter().find(|k| k.key().has_secret()).ok_or_else(no_signing)?;
