@@ -585,3 +585,125 @@ fn every_key_standing_is_reported_like_ostree() {
     ok(grove(&repo, &["gpg-verify", "good"]));
     assert!(fails(grove(&repo, &["gpg-verify", "rev"])).contains("is revoked"));
 }
+
+/// Every file under `dir` with its bytes (to prove a failed command wrote nothing).
+fn files_under(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            let t = e.file_type().expect("file type");
+            if t.is_dir() {
+                todo.push(p);
+            } else if t.is_file() {
+                out.insert(p.clone(), fs::read(&p).expect("read"));
+            } else {
+                out.insert(p.clone(), fs::read_link(&p).map(|l| l.into_os_string().into_encoded_bytes()).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+fn assert_unchanged(what: &str, before: &std::collections::BTreeMap<PathBuf, Vec<u8>>, after: &std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+    let changed: Vec<_> = before.keys().chain(after.keys()).filter(|k| before.get(*k) != after.get(*k)).collect();
+    assert!(changed.is_empty(), "{what} changed the repository: {changed:?}");
+}
+
+/// More bad input for the signing commands: a locked key (GnuPG home or key
+/// file) given to commit, summary and sign without a passphrase, a wrong
+/// passphrase, missing and corrupt key files, a missing GnuPG home, a
+/// corrupt `.commitmeta` met by show, sign and gpg-sign --delete. Each gives
+/// one `error:` line and a non-zero exit, and the repository is byte for
+/// byte what it was.
+#[test]
+fn bad_signing_input_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "good", "");
+    let locked = Gpg::new(root, "locked", "secret");
+    let locked_file = root.join("locked.asc");
+    let o = ok(run(Command::new("gpg").arg("--homedir").arg(&locked.home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", "secret", "--armor", "--export-secret-keys", &locked.fpr])));
+    fs::write(&locked_file, o).expect("write");
+    let wrong = root.join("wrong-pw");
+    fs::write(&wrong, "not the passphrase\n").expect("write");
+    let pubkey = root.join("pub.asc");
+    key.export_public(&pubkey);
+    let garbage = root.join("garbage.gpg");
+    fs::write(&garbage, b"\x99\x01\x0dthis is no key").expect("write");
+
+    let repo = root.join("repo");
+    ok(grove(&repo, &["init", "--mode=archive"]));
+    let t = tree(root, "t1", "one\n");
+    let c = ok(grove(&repo, &["commit", "-b", "main", t.to_str().expect("utf-8")])).trim().to_string();
+    ok(grove(&repo, &["gpg-sign", &key.homedir_arg(), "main", &key.fpr]));
+    let t2 = tree(root, "t2", "two\n");
+    let t2 = t2.to_str().expect("utf-8");
+
+    let one_line = |what: &str, o: Output| -> String {
+        assert!(!o.status.success(), "{what}: unexpected success: {}", String::from_utf8_lossy(&o.stdout));
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: expected one line: {e}");
+        assert!(lines[0].starts_with("error: "), "{what}: {e}");
+        lines[0].to_string()
+    };
+    let sign_key = format!("--sign-key={}", locked_file.display());
+    let wrong_pw = format!("--passphrase-file={}", wrong.display());
+    let locked_home = locked.homedir_arg();
+    let locked_gpg_sign = format!("--gpg-sign={}", locked.fpr);
+    let garbage_key = format!("--sign-key={}", garbage.display());
+    let garbage_keyring = format!("--keyring={}", garbage.display());
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("commit, locked key in a GnuPG home", vec!["commit", "-b", "main", &locked_home, &locked_gpg_sign, t2], "passphrase"),
+        ("commit, locked key file", vec!["commit", "-b", "main", &sign_key, t2], "passphrase"),
+        ("commit, wrong passphrase", vec!["commit", "-b", "main", &sign_key, &wrong_pw, t2], "passphrase"),
+        ("commit, missing key file", vec!["commit", "-b", "main", "--sign-key=/nonexistent/key.asc", t2], "/nonexistent/key.asc"),
+        ("commit, corrupt key file", vec!["commit", "-b", "main", &garbage_key, t2], "garbage.gpg"),
+        ("commit, missing GnuPG home", vec!["commit", "-b", "main", "--gpg-homedir=/nonexistent/gnupg", "--gpg-sign=DEADBEEF", t2], "/nonexistent/gnupg"),
+        ("gpg-sign, wrong passphrase", vec!["gpg-sign", &sign_key, &wrong_pw, "main", &locked.fpr], "passphrase"),
+        ("summary -u, locked key file", vec!["summary", "-u", &sign_key], "passphrase"),
+        ("summary -u, locked key in a GnuPG home", vec!["summary", "-u", &locked_home, &locked_gpg_sign], "passphrase"),
+        ("sign, locked key file", vec!["sign", &sign_key, "main"], "passphrase"),
+        ("sign --summary, locked key file", vec!["sign", "--summary", &sign_key], "passphrase"),
+        ("gpg-verify, missing GnuPG home", vec!["gpg-verify", "--gpg-homedir=/nonexistent/gnupg", "main"], "/nonexistent/gnupg"),
+        ("gpg-verify, corrupt keyring", vec!["gpg-verify", &garbage_keyring, "main"], "garbage.gpg"),
+        ("show, missing keyring", vec!["show", "--keyring=/nonexistent/keyring.gpg", "main"], "/nonexistent/keyring.gpg"),
+        ("show, unknown remote", vec!["show", "--gpg-verify-remote=nosuch", "main"], "nosuch"),
+    ];
+    let before = files_under(&repo);
+    for (what, args, says) in &cases {
+        let e = one_line(what, grove(&repo, args));
+        assert!(e.contains(says), "{what}: {e}");
+        assert_unchanged(what, &before, &files_under(&repo));
+    }
+    assert_eq!(ok(grove(&repo, &["rev-parse", "main"])).trim(), c);
+
+    // An unsigned commit: gpg-verify says so and fails; show shows no signatures.
+    let u = ok(grove(&repo, &["commit", "-b", "unsigned", t2])).trim().to_string();
+    assert!(one_line("unsigned", grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), &u])).contains("no signatures found"));
+    assert!(!ok(grove(&repo, &["show", &u])).contains("signature"));
+
+    // A corrupt .commitmeta: show, sign and gpg-sign --delete each give one
+    // line naming the commit, and leave the file alone.
+    let meta = commitmeta_path(&repo, &c);
+    fs::write(&meta, b"\x01\x02garbage").expect("write");
+    let before = files_under(&repo);
+    let pw = root.join("pw");
+    fs::write(&pw, "secret\n").expect("write");
+    let pw_arg = format!("--passphrase-file={}", pw.display());
+    for (what, args) in [
+        ("show", vec!["show", "main"]),
+        ("sign", vec!["sign", &format!("--sign-key={}", locked_file.display()), &pw_arg, "main"]),
+        ("gpg-sign --delete", vec!["gpg-sign", "--delete", "main", &key.fpr]),
+    ] {
+        let o = grove(&repo, &args);
+        let e = one_line(what, o);
+        assert!(e.contains(&c), "{what}: {e}");
+        assert_unchanged(what, &before, &files_under(&repo));
+    }
+    // ostree reads the garbage as a dictionary without signatures and shows
+    // the commit as unsigned; grove calls the repository corrupt instead.
+    assert!(!ok(ostree(&repo, &["show", "main"])).contains("signature"));
+}
