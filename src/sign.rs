@@ -202,11 +202,18 @@ impl SigningKey {
         let vc = cert.with_policy(&p, None).map_err(|_| no_signing())?;
         let wanted = key_id.and_then(hex_id);
         let mut candidates: Vec<_> = vc.keys().for_signing().alive().revoked(false).collect();
-        // A key id naming a signing subkey picks that subkey.
+        // As GnuPG picks: the newest signing subkey, the primary key only if
+        // there is none; a key id naming a subkey, or the primary with a `!`
+        // suffix, picks exactly that key.
+        let primary = cert.fingerprint();
+        candidates.sort_by_key(|k| (k.key().fingerprint() == primary, std::cmp::Reverse(k.key().creation_time())));
         if let Some(id) = &wanted {
+            let exact = key_id.is_some_and(|k| k.ends_with('!'));
             if let Some(i) = candidates.iter().position(|k| key_matches_hex(&k.key().fingerprint().to_hex(), id)) {
-                let k = candidates.remove(i);
-                candidates.insert(0, k);
+                if exact || candidates[i].key().fingerprint() != primary {
+                    let k = candidates.remove(i);
+                    candidates.insert(0, k);
+                }
             }
         }
         let ka = candidates.into_iter().find(|k| k.key().has_secret()).ok_or_else(no_signing)?;
@@ -293,11 +300,18 @@ pub struct SignatureReport {
     pub fingerprint: String,
     /// Fingerprint of the certificate's primary key, when known.
     pub primary_fingerprint: Option<String>,
-    /// `Name <email>` of the certificate's primary user id, when known.
+    /// The certificate's primary user id as written (`Name (comment) <email>`), when known.
     pub signer: Option<String>,
+    /// The name part of that user id (what GnuPG calls the uid's name).
+    pub user_name: Option<String>,
+    /// The email part of that user id.
+    pub user_email: Option<String>,
     pub created: Option<SystemTime>,
     pub sig_expires: Option<SystemTime>,
+    /// Expiry of the key that made the signature, as its binding says now.
     pub key_expires: Option<SystemTime>,
+    /// Expiry of the certificate's primary key, as it stands now.
+    pub primary_key_expires: Option<SystemTime>,
     /// Public-key algorithm as GnuPG names it (RSA, EdDSA, ...).
     pub algo: String,
 }
@@ -306,6 +320,16 @@ impl SignatureReport {
     /// The last 16 hex digits of the signing key's fingerprint.
     pub fn key_id(&self) -> &str {
         &self.fingerprint[self.fingerprint.len().saturating_sub(16)..]
+    }
+
+    /// The last 16 hex digits of the primary key's fingerprint, when known.
+    pub fn primary_key_id(&self) -> Option<&str> {
+        self.primary_fingerprint.as_deref().map(|p| &p[p.len().saturating_sub(16)..])
+    }
+
+    /// Whether the signature was made by a subkey rather than the primary key.
+    pub fn by_subkey(&self) -> bool {
+        self.primary_fingerprint.as_deref().is_some_and(|p| p != self.fingerprint)
     }
 }
 
@@ -343,38 +367,55 @@ fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring, p: &StandardPolicy
         fingerprint: issuer_hex,
         primary_fingerprint: None,
         signer: None,
+        user_name: None,
+        user_email: None,
         created: sig.signature_creation_time(),
         sig_expires: sig.signature_expiration_time(),
         key_expires: None,
+        primary_key_expires: None,
         algo: algo_name(sig.pk_algo()),
     };
     let Some((cert, key)) = issuers.iter().find_map(|h| keyring.find_key(h)) else { return report };
     report.fingerprint = key.fingerprint().to_hex();
     report.primary_fingerprint = Some(cert.fingerprint().to_hex());
-    report.signer = cert.userids().next().map(|u| String::from_utf8_lossy(u.userid().value()).into_owned());
+    let at = report.created.unwrap_or(now);
+    // The key's standing is judged as the certificate says *now* (as GnuPG
+    // does): an expiry set, or a revocation issued, after the signature was
+    // made still counts. The signing time is the fallback for a certificate
+    // with no binding valid now.
+    let vc = cert.with_policy(p, now).or_else(|_| cert.with_policy(p, at)).ok();
+    let uid = vc.as_ref().and_then(|vc| vc.primary_userid().ok()).map(|u| u.userid().clone()).or_else(|| cert.userids().next().map(|u| u.userid().clone()));
+    if let Some(u) = uid {
+        let whole = String::from_utf8_lossy(u.value()).into_owned();
+        match (u.name().ok().flatten(), u.email().ok().flatten()) {
+            (None, None) => report.user_name = Some(whole.clone()),
+            (name, email) => {
+                report.user_name = Some(name.unwrap_or("").to_string());
+                report.user_email = email.map(str::to_string);
+            }
+        }
+        report.signer = Some(whole);
+    }
+    let ka = cert.keys().key_handle(key.key_handle()).next();
+    let vk = ka.as_ref().and_then(|ka| ka.with_policy(p, now).or_else(|_| ka.with_policy(p, at)).ok());
+    report.key_expires = vk.as_ref().and_then(|vk| vk.key_expiration_time());
+    report.primary_key_expires = vc.as_ref().and_then(|vc| vc.primary_key().key_expiration_time());
     if sig.verify_message(&key, data).is_err() {
         report.status = SigStatus::Bad;
         return report;
     }
-    // The math holds; now the key's standing, at the time of signing for
-    // validity and now for expiry and revocation.
     let revoked = matches!(cert.revocation_status(p, now), RevocationStatus::Revoked(_))
-        || cert.keys().key_handle(key.key_handle()).next().is_some_and(|ka| ka.with_policy(p, now).map(|v| matches!(v.revocation_status(), RevocationStatus::Revoked(_))).unwrap_or(false));
+        || vk.as_ref().is_some_and(|vk| matches!(vk.revocation_status(), RevocationStatus::Revoked(_)));
     if revoked {
         report.status = SigStatus::KeyRevoked;
         return report;
     }
-    let at = report.created.unwrap_or(now);
-    let valid_key = cert.keys().key_handle(key.key_handle()).next().and_then(|ka| ka.with_policy(p, at).ok());
-    if let Some(vk) = &valid_key {
-        report.key_expires = vk.key_expiration_time();
-        let primary_expires = cert.with_policy(p, at).ok().and_then(|vc| vc.primary_key().key_expiration_time());
-        if primary_expires.is_some_and(|t| t <= now) || report.key_expires.is_some_and(|t| t <= now) {
-            report.status = SigStatus::KeyExpired;
-            return report;
-        }
-    } else {
-        // Not valid under the policy at signing time (e.g. signed after it expired).
+    let Some(vk) = vk else {
+        // No binding of this key is valid under the policy at all.
+        report.status = SigStatus::Bad;
+        return report;
+    };
+    if report.primary_key_expires.is_some_and(|t| t <= now) || report.key_expires.is_some_and(|t| t <= now) {
         report.status = SigStatus::KeyExpired;
         return report;
     }
@@ -382,7 +423,7 @@ fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring, p: &StandardPolicy
         report.status = if report.sig_expires.is_some_and(|t| t <= now) { SigStatus::SigExpired } else { SigStatus::Bad };
         return report;
     }
-    if valid_key.is_some_and(|vk| !vk.for_signing()) {
+    if !vk.for_signing() {
         report.status = SigStatus::Bad;
         return report;
     }

@@ -179,6 +179,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Some(d)
     };
 
+    // Keys first, before any object is written: a bad key changes nothing.
+    let mut sign_keys = args.sign.load()?;
+
     let filter = CommitFilter {
         owner_uid: args.owner_uid,
         owner_gid: args.owner_gid,
@@ -242,7 +245,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         metadata,
         detached,
     };
-    let mut sign_keys = args.sign.load()?; // before writing: a bad key changes nothing
     let checksum = write_commit(&repo, root, &spec)?;
     if !sign_keys.is_empty() {
         grove::sign::sign_commit(&repo, checksum, &mut sign_keys).with_context(|| format!("signing commit {checksum}"))?;

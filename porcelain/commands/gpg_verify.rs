@@ -44,7 +44,7 @@ pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path
         kr.extend(Keyring::from_bytes(&bytes, &f.display().to_string())?);
     }
     if let Some(h) = homedir {
-        kr.extend(super::gpg_sign::gnupg_public_keys(Some(h))?);
+        kr.extend(homedir_keys(h)?);
     }
     if files.is_empty() && homedir.is_none() {
         let mut candidates = Vec::new();
@@ -68,29 +68,116 @@ pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path
     Ok(kr)
 }
 
+/// The public keys of a GnuPG home: its `*.gpg` keyring files (as ostree
+/// reads a `--gpg-homedir`: all but `trustdb.gpg` and `secring.gpg`) and, if
+/// it has a keybox (`pubring.kbx`, what GnuPG ≥ 2.1 writes), the keys
+/// `gpg --export` gives.
+pub fn homedir_keys(home: &Path) -> anyhow::Result<Keyring> {
+    let rd = std::fs::read_dir(home).with_context(|| format!("GnuPG home {}", home.display()))?;
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gpg") && !p.file_name().is_some_and(|n| n == "trustdb.gpg" || n == "secring.gpg"))
+        .collect();
+    files.sort();
+    let mut kr = Keyring::new();
+    for f in files {
+        let bytes = std::fs::read(&f).with_context(|| format!("keyring {}", f.display()))?;
+        if !bytes.is_empty() {
+            kr.extend(Keyring::from_bytes(&bytes, &f.display().to_string())?);
+        }
+    }
+    if home.join("pubring.kbx").is_file() {
+        kr.extend(super::gpg_sign::gnupg_public_keys(Some(home))?);
+    }
+    Ok(kr)
+}
+
+/// The keys ostree trusts for remote `name`: `REPO/NAME.trustedkeys.gpg` (or,
+/// if there is none, the system keyrings) and the remote's `gpgkeypath` files.
+pub fn remote_keyring(repo: &grove::Repo, name: &str) -> anyhow::Result<Keyring> {
+    let group = format!("remote \"{name}\"");
+    let file = repo.path().join(format!("{name}.trustedkeys.gpg"));
+    if !repo.config().has_group(&group) && !file.exists() {
+        bail!("Remote \"{name}\" not found");
+    }
+    let mut kr = Keyring::new();
+    if file.is_file() {
+        let bytes = std::fs::read(&file).with_context(|| format!("keyring {}", file.display()))?;
+        kr.extend(Keyring::from_bytes(&bytes, &file.display().to_string())?);
+    } else {
+        for d in ["/etc/ostree/trusted.gpg.d", "/usr/share/ostree/trusted.gpg.d"] {
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for p in rd.flatten().map(|e| e.path()) {
+                    if let Ok(k) = std::fs::read(&p).map_err(|_| ()).and_then(|b| Keyring::from_bytes(&b, &p.display().to_string()).map_err(|_| ())) {
+                        kr.extend(k);
+                    }
+                }
+            }
+        }
+    }
+    let paths = repo.config().get(&group, "gpgkeypath").unwrap_or("");
+    for p in paths.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+        let p = Path::new(p);
+        let files: Vec<PathBuf> = if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p).with_context(|| format!("gpgkeypath {}", p.display()))?.flatten().map(|e| e.path()).filter(|f| f.is_file()).collect();
+            v.sort();
+            v
+        } else {
+            vec![p.to_path_buf()]
+        };
+        for f in files {
+            let bytes = std::fs::read(&f).with_context(|| format!("gpgkeypath {}", f.display()))?;
+            kr.extend(Keyring::from_bytes(&bytes, &f.display().to_string())?);
+        }
+    }
+    Ok(kr)
+}
+
+/// A time as ostree prints it: GLib's `%c` in the C locale, local time.
+/// GLib pads a one-digit day with U+2007 FIGURE SPACE when the locale's
+/// character set is UTF-8 (and with `?` otherwise, where grove uses a space).
 fn format_time(t: SystemTime) -> String {
+    use chrono::Datelike as _;
     let dt: chrono::DateTime<chrono::Local> = t.into();
-    dt.format("%a %b %e %H:%M:%S %Y").to_string()
+    let pad = match (dt.day() < 10, utf8_locale()) {
+        (false, _) => "",
+        (true, true) => "\u{2007}",
+        (true, false) => " ",
+    };
+    format!("{} {pad}{} {}", dt.format("%a %b"), dt.day(), dt.format("%H:%M:%S %Y"))
 }
 
+/// Whether the locale's character set is UTF-8 (`LC_ALL`, else `LC_CTYPE`, else `LANG`).
+fn utf8_locale() -> bool {
+    let v = ["LC_ALL", "LC_CTYPE", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_default().to_ascii_lowercase();
+    v.contains("utf-8") || v.contains("utf8")
+}
+
+/// `"Name <email>"` as ostree quotes a signer (GnuPG's name and email of the uid).
 fn who(r: &SignatureReport) -> String {
-    r.signer.clone().unwrap_or_else(|| "(no user id)".into())
+    format!("\"{} <{}>\"", r.user_name.as_deref().unwrap_or(""), r.user_email.as_deref().unwrap_or(""))
 }
 
-/// One line saying what is wrong with (or right about) a signature.
+/// The line saying what a signature's check found, worded as ostree words it
+/// (`ostree_gpg_verify_result_describe_variant`). As there, a signature by
+/// an expired key is a "BAD signature" followed by a `Key expired` line; the
+/// error line of `require_valid` names the reason.
 pub fn status_line(r: &SignatureReport) -> String {
     match r.status {
-        SigStatus::Good => format!("Good signature from \"{}\"", who(r)),
+        SigStatus::Good => format!("Good signature from {}", who(r)),
         SigStatus::MissingKey => "Can't check signature: public key not found".to_string(),
-        SigStatus::Bad => format!("BAD signature from \"{}\"", who(r)),
-        SigStatus::KeyRevoked => format!("Key revoked: signature from \"{}\" is not trusted", who(r)),
-        SigStatus::KeyExpired => format!("Key expired: signature from \"{}\" is not trusted", who(r)),
-        SigStatus::SigExpired => format!("Expired signature from \"{}\"", who(r)),
+        SigStatus::KeyRevoked => "Key revoked".to_string(),
+        SigStatus::SigExpired => format!("Expired signature from {}", who(r)),
+        SigStatus::Bad | SigStatus::KeyExpired => format!("BAD signature from {}", who(r)),
     }
 }
 
-/// Prints `Found N signature(s):` and each signature, as `ostree show` does.
-pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport]) -> std::io::Result<()> {
+/// Prints `Found N signature(s):` and each signature, as `ostree show` does:
+/// when it was made and by which key, the status line, the primary key of a
+/// subkey, and the signature's and keys' expiry (judged at `now`).
+pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport], now: SystemTime) -> std::io::Result<()> {
     let n = reports.len();
     writeln!(out, "Found {n} signature{}:", if n == 1 { "" } else { "s" })?;
     for r in reports {
@@ -100,18 +187,20 @@ pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport]) -> std
             None => writeln!(out, "  Signature made (unknown time) using {} key ID {}", r.algo, r.key_id())?,
         }
         writeln!(out, "  {}", status_line(r))?;
-        if let Some(p) = &r.primary_fingerprint {
-            if *p != r.fingerprint {
-                writeln!(out, "  Primary key ID {}", &p[p.len().saturating_sub(16)..])?;
-            }
+        if let (true, Some(p)) = (r.by_subkey(), r.primary_key_id()) {
+            writeln!(out, "  Primary key ID {p}")?;
         }
+        let expiry = |what: &str, t: SystemTime, expired: bool| format!("  {what} {} {}", if expired { "expired" } else { "expires" }, format_time(t));
         if let Some(t) = r.sig_expires {
-            let verb = if t <= SystemTime::now() { "expired" } else { "expires" };
-            writeln!(out, "  Signature {verb} {}", format_time(t))?;
+            writeln!(out, "{}", expiry("Signature", t, r.status == SigStatus::SigExpired || t <= now))?;
         }
+        // As in ostree, one "key expired" flag serves both key lines.
+        let key_expired = r.key_expires.is_some_and(|t| t <= now) || r.primary_key_expires.is_some_and(|t| t <= now);
         if let Some(t) = r.key_expires {
-            let verb = if t <= SystemTime::now() { "expired" } else { "expires" };
-            writeln!(out, "  Key {verb} {}", format_time(t))?;
+            writeln!(out, "{}", expiry("Key", t, key_expired))?;
+        }
+        if let (true, Some(t)) = (r.by_subkey(), r.primary_key_expires) {
+            writeln!(out, "{}", expiry("Primary key", t, key_expired))?;
         }
     }
     Ok(())
@@ -157,7 +246,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     if !reports.is_empty() {
         let mut out = std::io::stdout().lock();
-        print_signatures(&mut out, &reports)?;
+        print_signatures(&mut out, &reports, now)?;
     }
     require_valid(&what, &reports)
 }

@@ -4,6 +4,8 @@
 //! content object; anything else is resolved as a rev and shown as a commit.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use grove::objects::file_header::{S_IFMT, S_IFREG};
@@ -36,6 +38,18 @@ pub struct Args {
     /// Show raw variant data
     #[arg(long)]
     raw: bool,
+
+    /// GPG Homedir to use when looking for keyrings (its *.gpg keyrings and its keybox)
+    #[arg(long, value_name = "HOMEDIR")]
+    gpg_homedir: Option<PathBuf>,
+
+    /// Use REMOTE name for GPG configuration (REPO/REMOTE.trustedkeys.gpg, gpgkeypath)
+    #[arg(long, value_name = "REMOTE", conflicts_with_all = ["gpg_homedir", "keyring"])]
+    gpg_verify_remote: Option<String>,
+
+    /// Also trust the keys in this keyring file when describing signatures (repeatable)
+    #[arg(long, value_name = "FILE")]
+    keyring: Vec<PathBuf>,
 
     /// The object: a rev, or the full checksum of any object
     #[arg(value_name = "OBJECT")]
@@ -72,11 +86,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } else if args.print_sizes {
         let commit = repo.resolve_rev(&object)?;
         print_sizes(&repo, commit, &mut out)?;
-    } else if let Ok(checksum) = object.parse::<Checksum>() {
-        show_by_checksum(&repo, checksum, args.raw, &mut out)?;
     } else {
-        let checksum = repo.resolve_rev(&object)?;
-        show_commit(&repo, checksum, args.raw, &mut out)?;
+        let trust = Trust { homedir: args.gpg_homedir, remote: args.gpg_verify_remote, keyrings: args.keyring };
+        match object.parse::<Checksum>() {
+            Ok(checksum) => show_by_checksum(&repo, checksum, args.raw, &trust, &mut out)?,
+            Err(_) => {
+                let checksum = repo.resolve_rev(&object)?;
+                show_commit(&repo, checksum, args.raw, &trust, &mut out)?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
@@ -139,7 +157,30 @@ fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> a
     Ok(())
 }
 
-fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Which keys `show` trusts when it describes a commit's signatures.
+struct Trust {
+    homedir: Option<PathBuf>,
+    remote: Option<String>,
+    keyrings: Vec<PathBuf>,
+}
+
+impl Trust {
+    /// As `ostree show`: a remote's keys with `--gpg-verify-remote`; else
+    /// the repository's remote keyrings and the system ones, plus
+    /// `--gpg-homedir` and (grove) `--keyring` files.
+    fn keyring(&self, repo: &grove::Repo) -> anyhow::Result<grove::sign::Keyring> {
+        if let Some(r) = &self.remote {
+            return super::gpg_verify::remote_keyring(repo, r);
+        }
+        let mut kr = super::gpg_verify::load_keyring(repo, &[], None)?;
+        if self.homedir.is_some() || !self.keyrings.is_empty() {
+            kr.extend(super::gpg_verify::load_keyring(repo, &self.keyrings, self.homedir.as_deref())?);
+        }
+        Ok(kr)
+    }
+}
+
+fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust, out: &mut dyn Write) -> anyhow::Result<()> {
     let commit = repo.load_commit(checksum).map_err(load_error)?;
     writeln!(out, "commit {checksum}")?;
     if raw {
@@ -147,12 +188,27 @@ fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, out: &mut dyn 
     } else {
         dump_commit(out, &commit)?;
     }
+    // Then its signatures, as ostree does; a commit without any shows none.
+    let signed = match repo.read_detached_metadata(checksum) {
+        Ok(Some(m)) => m.get(grove::sign::GPGSIGS_KEY).is_some(),
+        Ok(None) => false,
+        // A corrupt .commitmeta: verify_commit below reports it.
+        Err(_) => true,
+    };
+    if signed {
+        let keyring = trust.keyring(repo)?;
+        let now = SystemTime::now();
+        let reports = grove::sign::verify_commit(repo, checksum, &keyring, now)?;
+        if !reports.is_empty() {
+            super::gpg_verify::print_signatures(out, &reports, now)?;
+        }
+    }
     Ok(())
 }
 
-fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust, out: &mut dyn Write) -> anyhow::Result<()> {
     if repo.has_object(&ObjectName::new(checksum, ObjectType::Commit)) {
-        return show_commit(repo, checksum, raw, out);
+        return show_commit(repo, checksum, raw, trust, out);
     }
     if repo.has_object(&ObjectName::new(checksum, ObjectType::DirMeta)) {
         writeln!(out, "dirmeta {checksum}")?;
