@@ -163,8 +163,126 @@ fn decode_xattrs(b: &[u8]) -> Result<Xattrs, String> {
     Ok(Xattrs::from_ordered_pairs(pairs))
 }
 
+/// Where [`execute_part_with`] reads its sources and puts the objects it rebuilds.
+///
+/// [`Repo`] is the real one; [`MemoryStore`] keeps everything in memory so
+/// the executor can be tested and fuzzed without touching the disk. A store
+/// verifies checksums when it stores (the executor only assembles bytes).
+#[doc(hidden)]
+pub trait ObjectStore {
+    fn has_object(&self, name: &ObjectName) -> bool;
+    /// The bytes of the regular-file content object `checksum` (a read source).
+    fn read_source(&self, checksum: Checksum) -> Result<Vec<u8>, ExecError>;
+    /// Stores a metadata object, checking that `bytes` hash to its name.
+    fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError>;
+    /// Stores a content object, checking that header and data hash to its name.
+    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, data: &[u8]) -> Result<(), ExecError>;
+}
+
+impl ObjectStore for Repo {
+    fn has_object(&self, name: &ObjectName) -> bool {
+        Repo::has_object(self, name)
+    }
+
+    fn read_source(&self, c: Checksum) -> Result<Vec<u8>, ExecError> {
+        let mut obj = self.open_content(c)?;
+        if !obj.header.is_regular() {
+            return Err(ExecError::Bad(format!("opcode set-read-source: {c} is not a regular file")));
+        }
+        let mut data = Vec::with_capacity(obj.size.min(1 << 30) as usize);
+        obj.reader.read_to_end(&mut data).map_err(|e| RepoError::Io { path: self.content_path(c), source: e })?;
+        Ok(data)
+    }
+
+    fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError> {
+        let actual = Checksum::digest(bytes);
+        if actual != name.checksum {
+            return Err(ExecError::Bad(format!("Corrupted metadata object {name}; actual checksum {actual}")));
+        }
+        Ok(self.write_metadata_as(name, bytes)?)
+    }
+
+    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, mut data: &[u8]) -> Result<(), ExecError> {
+        match self.write_content_known(name.checksum, header, size, &mut data) {
+            Ok(()) => Ok(()),
+            Err(RepoError::Corrupted { name, actual }) => Err(ExecError::Bad(format!("Corrupted object {name}; actual checksum {actual}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The checksum of a content object made of `header` and `data`.
+fn content_checksum(header: &FileHeader, data: &[u8]) -> Checksum {
+    let mut h = crate::checksum::Hasher::new();
+    h.update(&header.to_stream_prefix());
+    h.update(data);
+    h.finish()
+}
+
+/// An in-memory [`ObjectStore`] for tests and fuzzing.
+///
+/// `sources` are the regular files of the FROM commit (checksum → bytes).
+/// With `verify` off, objects whose bytes do not hash to their names are
+/// stored anyway (counted in `mismatches`), so a fuzzer gets past them.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    pub sources: std::collections::HashMap<Checksum, Vec<u8>>,
+    pub verify: bool,
+    pub written: std::sync::Mutex<Vec<(ObjectName, Vec<u8>)>>,
+    pub mismatches: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryStore {
+    fn check(&self, name: ObjectName, actual: Checksum) -> Result<(), ExecError> {
+        if actual == name.checksum {
+            return Ok(());
+        }
+        if self.verify {
+            return Err(ExecError::Bad(format!("Corrupted object {name}; actual checksum {actual}")));
+        }
+        self.mismatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, Vec<(ObjectName, Vec<u8>)>> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ObjectStore for MemoryStore {
+    fn has_object(&self, name: &ObjectName) -> bool {
+        (name.objtype == ObjectType::File && self.sources.contains_key(&name.checksum)) || self.written().iter().any(|(n, _)| n == name)
+    }
+
+    fn read_source(&self, c: Checksum) -> Result<Vec<u8>, ExecError> {
+        self.sources.get(&c).cloned().ok_or_else(|| ExecError::Repo(RepoError::ObjectMissing(ObjectName::new(c, ObjectType::File))))
+    }
+
+    fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError> {
+        self.check(name, Checksum::digest(bytes))?;
+        self.written().push((name, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, data: &[u8]) -> Result<(), ExecError> {
+        if data.len() as u64 != size {
+            return Err(ExecError::Bad(format!("content object {name}: {} bytes, expected {size}", data.len())));
+        }
+        self.check(name, content_checksum(header, data))?;
+        self.written().push((name, data.to_vec()));
+        Ok(())
+    }
+}
+
 /// Runs one part's program against `repo`; returns the number of objects written.
 pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -> Result<usize, ExecError> {
+    execute_part_with(repo, objects, payload_bytes)
+}
+
+/// [`execute_part`] against any [`ObjectStore`].
+#[doc(hidden)]
+pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payload_bytes: &[u8]) -> Result<usize, ExecError> {
     if objects.is_empty() {
         return Ok(0);
     }
@@ -182,12 +300,8 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
             Op::SpliceMeta { len, offset } => {
                 let name = next(index)?;
                 let bytes = &raw[check_range(offset, len, raw.len())?];
-                if !repo.has_object(&name) {
-                    let actual = Checksum::digest(bytes);
-                    if actual != name.checksum {
-                        return Err(ExecError::Bad(format!("Corrupted metadata object {name}; actual checksum {actual}")));
-                    }
-                    repo.write_metadata_as(name, bytes)?;
+                if !store.has_object(&name) {
+                    store.store_metadata(name, bytes)?;
                     written += 1;
                 }
                 index += 1;
@@ -208,8 +322,8 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
                     }
                     m => return Err(ExecError::Bad(format!("Invalid mode {m:o} for content object {name}"))),
                 };
-                if !repo.has_content(name.checksum) {
-                    store_content(repo, name, &header, size, if size > 0 { bytes } else { &[] })?;
+                if !store.has_object(&ObjectName::new(name.checksum, ObjectType::File)) {
+                    store.store_content(name, &header, size, if size > 0 { bytes } else { &[] })?;
                     written += 1;
                 }
                 index += 1;
@@ -227,7 +341,7 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
                 if header.mode & S_IFMT != S_IFREG {
                     return Err(ExecError::Bad(format!("opcode open: invalid mode {:o}", header.mode)));
                 }
-                let have = repo.has_content(name.checksum);
+                let have = store.has_object(&name);
                 open = Some(Open { name, header, size, have, buf: Vec::new() });
             }
             Op::Write { len, offset } => {
@@ -245,13 +359,7 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
             }
             Op::SetReadSource { offset } => {
                 let c = Checksum::from_slice(&raw[check_range(offset, 32, raw.len())?]).map_err(|e| e.to_string())?;
-                let mut obj = repo.open_content(c)?;
-                if !obj.header.is_regular() {
-                    return Err(ExecError::Bad(format!("opcode set-read-source: {c} is not a regular file")));
-                }
-                let mut data = Vec::with_capacity(obj.size.min(1 << 30) as usize);
-                obj.reader.read_to_end(&mut data).map_err(|e| RepoError::Io { path: repo.content_path(c), source: e })?;
-                source = Some((c, data));
+                source = Some((c, store.read_source(c)?));
             }
             Op::UnsetReadSource => source = None,
             Op::Bspatch { offset, len } => {
@@ -268,7 +376,7 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
                         if o.buf.len() as u64 != o.size {
                             return Err(ExecError::Bad(format!("opcode close: {} has {} of {} bytes", o.name, o.buf.len(), o.size)));
                         }
-                        store_content(repo, o.name, &o.header, o.size, &o.buf)?;
+                        store.store_content(o.name, &o.header, o.size, &o.buf)?;
                         written += 1;
                     }
                 }
@@ -281,14 +389,6 @@ pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -
         return Err(ExecError::Bad("part ended with an object still open".into()));
     }
     Ok(written)
-}
-
-fn store_content(repo: &Repo, name: ObjectName, header: &FileHeader, size: u64, mut data: &[u8]) -> Result<(), ExecError> {
-    match repo.write_content_known(name.checksum, header, size, &mut data) {
-        Ok(()) => Ok(()),
-        Err(RepoError::Corrupted { name, actual }) => Err(ExecError::Bad(format!("Corrupted object {name}; actual checksum {actual}"))),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// What `static-delta show` prints about one part.
@@ -306,16 +406,28 @@ pub struct PartInfo {
 /// Parses a delta's superblock and every part (inline or in `part_dir`), without applying it.
 pub fn describe(superblock_path: &Path, part_dir: &Path) -> Result<(Superblock, Vec<PartInfo>)> {
     let sb = read_superblock(superblock_path)?;
+    describe_parts(sb, |i| {
+        let p = part_dir.join(i.to_string());
+        fs::read(&p).map_err(io_err(&p))
+    })
+}
+
+/// [`describe`] from memory: parses the superblock and every part (inline,
+/// or the bytes `part_file(i)` returns), touching no files.
+#[doc(hidden)]
+pub fn describe_bytes(superblock: &[u8], part_file: impl FnMut(usize) -> Result<Vec<u8>>) -> Result<(Superblock, Vec<PartInfo>)> {
+    let sb = Superblock::from_bytes(superblock).map_err(|why| DeltaError::Superblock { path: PathBuf::from("(memory)"), why })?;
+    describe_parts(sb, part_file)
+}
+
+fn describe_parts(sb: Superblock, mut part_file: impl FnMut(usize) -> Result<Vec<u8>>) -> Result<(Superblock, Vec<PartInfo>)> {
     let name = DeltaName::new(sb.from, sb.to);
     let mut infos = Vec::new();
     for (i, h) in sb.parts.iter().enumerate() {
         let bad = |why: String| DeltaError::Part { part: i.to_string(), why };
         let payload = match sb.meta(&name.part_path(i), "(yay)") {
             Some(b) => part::decode_part(b).map_err(bad)?,
-            None => {
-                let p = part_dir.join(i.to_string());
-                part::decode_part(&fs::read(&p).map_err(io_err(&p))?).map_err(bad)?
-            }
+            None => part::decode_part(&part_file(i)?).map_err(bad)?,
         };
         let pl = part::Payload::from_bytes(&payload).map_err(bad)?;
         let is_meta: Vec<bool> = h.objects.iter().map(|o| o.objtype.is_meta()).collect();

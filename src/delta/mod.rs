@@ -25,7 +25,10 @@
 pub mod apply;
 pub mod bsdiff;
 pub mod compile;
-mod gv;
+#[doc(hidden)]
+pub mod fuzz;
+#[doc(hidden)]
+pub mod gv;
 pub mod index;
 pub mod part;
 pub mod superblock;

@@ -40,6 +40,11 @@ pub const OP_BSPATCH: u8 = b'B';
 
 /// The largest payload grove will decompress (a guard against xz bombs).
 pub const MAX_PAYLOAD: u64 = 4 << 30;
+/// The most memory the xz decoder may use. liblzma allocates the whole
+/// dictionary a stream declares before decoding anything, and a 100-byte
+/// part can declare 4 GiB; `xz -9` needs 65 MiB, ostree writes preset 8
+/// (33 MiB).
+pub const XZ_MEMLIMIT: u64 = 256 << 20;
 
 /// How a part is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +125,7 @@ pub fn decode_part(part: &[u8]) -> Result<Vec<u8>, String> {
     match kind {
         0 => Ok(rest.to_vec()),
         b'x' => {
-            let stream = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0).map_err(|e| e.to_string())?;
+            let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0).map_err(|e| e.to_string())?;
             let dec = liblzma::read::XzDecoder::new_stream(rest, stream);
             let mut out = Vec::new();
             dec.take(MAX_PAYLOAD + 1).read_to_end(&mut out).map_err(|e| format!("decompressing: {e}"))?;
