@@ -416,8 +416,9 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     };
 
     // Diff (or recognise as identical) each pair, in parallel.
+    // Largest pairs first, so no big bsdiff starts last and runs alone on one core.
     let mut pair_list: Vec<(Checksum, Checksum)> = pairs.iter().map(|(t, f)| (*t, *f)).collect();
-    pair_list.sort();
+    pair_list.sort_by_key(|(t, f)| (std::cmp::Reverse(new_info[t].size + from_info[f].size), *t));
     enum Plan {
         Reuse(Checksum),
         Patch(Checksum, Vec<u8>),
