@@ -114,6 +114,7 @@ fn mutated_deltas_never_panic() {
     for (i, compression) in [part::Compression::None, part::Compression::Xz].into_iter().enumerate() {
         let mut o = GenerateOptions::new(Some(from), to);
         o.compression = compression;
+        o.inline = grove::delta::InlineParts::Never;
         o.filename = Some(root.join(format!("out{i}/superblock")));
         fs::create_dir_all(root.join(format!("out{i}"))).unwrap();
         let s = grove::delta::generate(&repo, &o).unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::delta::{self, DeltaName, GenerateOptions};
+use grove::delta::{self, DeltaName, GenerateOptions, InlineParts};
 use grove::repo::LockKind;
 
 use crate::ctx::Ctx;
@@ -67,8 +67,11 @@ struct GenerateArgs {
     #[arg(long)]
     empty: bool,
     /// Inline delta parts into main delta
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_inline")]
     inline: bool,
+    /// Always write parts as files (by default grove inlines a delta whose parts add up to at most 8 MiB)
+    #[arg(long)]
+    no_inline: bool,
     /// Disable use of bsdiff
     #[arg(long)]
     disable_bsdiff: bool,
@@ -164,7 +167,13 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut opts = GenerateOptions::new(from, to);
-    opts.inline_parts = g.inline;
+    opts.inline = if g.inline {
+        InlineParts::Always
+    } else if g.no_inline {
+        InlineParts::Never
+    } else {
+        InlineParts::Auto
+    };
     opts.bsdiff = !g.disable_bsdiff;
     opts.filename = g.filename;
     if let Some(mb) = g.min_fallback_size {
@@ -182,8 +191,10 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let _lock = repo.lock(LockKind::Shared)?;
     let s = delta::generate(&repo, &opts).with_context(|| format!("generating delta {name}"))?;
     eprintln!(
-        "parts={} objects: metadata={} content={} bsdiff={} reused={} fallback={}",
-        s.parts, s.metadata_objects, s.content_objects, s.bsdiff_objects, s.reused_objects, s.fallback_objects
+        "parts={}{} objects: metadata={} content={} bsdiff={} reused={} fallback={}",
+        s.parts,
+        if s.inline { " (inline)" } else { "" },
+        s.metadata_objects, s.content_objects, s.bsdiff_objects, s.reused_objects, s.fallback_objects
     );
     eprintln!("uncompressed={} compressed={} loose={}", s.uncompressed_size, s.compressed_size, s.loose_size);
     Ok(())

@@ -41,8 +41,8 @@ pub struct GenerateOptions {
     /// Source commit; `None` for a scratch delta.
     pub from: Option<Checksum>,
     pub to: Checksum,
-    /// Put the parts inside the superblock.
-    pub inline_parts: bool,
+    /// Whether the parts go inside the superblock.
+    pub inline: InlineParts,
     /// New files larger than this (bytes) that are not diffed become fallbacks; 0 disables.
     pub min_fallback_size: u64,
     /// Pairs whose sizes add up to more than this (bytes) are not bsdiffed.
@@ -63,7 +63,7 @@ impl GenerateOptions {
         GenerateOptions {
             from,
             to,
-            inline_parts: false,
+            inline: InlineParts::Auto,
             min_fallback_size: 4 * 1000 * 1000,
             max_bsdiff_size: 128 * 1000 * 1000,
             max_chunk_size: 32 * 1000 * 1000,
@@ -75,12 +75,51 @@ impl GenerateOptions {
     }
 }
 
+/// Where a delta's parts go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InlineParts {
+    /// Part files beside the superblock (ostree's default).
+    Never,
+    /// Inside the superblock (`--inline`).
+    Always,
+    /// For a FROM→TO delta: inside the superblock when the parts add up to at most
+    /// [`AUTO_INLINE_MAX_BYTES`], split into about [`AUTO_INLINE_PARTS`]
+    /// parts of similar size; otherwise part files.
+    ///
+    /// Why: an ostree client before 2023.7 (Debian 12 ships 2022.7) scans the
+    /// TO commit while the delta's parts are still being applied and fetches
+    /// every object it does not find yet as a loose object (ostree issue
+    /// 2053, fixed by "lib/pull: Don't scan commit objects we fetch via
+    /// deltas"). Its request queue counts running part executions as writes
+    /// and starts no fetch — not even the commit's `.commitmeta`, after which
+    /// the scan begins — while three or more are outstanding. Inline parts all
+    /// start executing as soon as the superblock is parsed, so with many parts
+    /// of similar size the scan starts only when at most two are left running,
+    /// and finds nearly every object already written. Scratch deltas keep part
+    /// files: splitting them that finely costs several percent of their size.
+    Auto,
+}
+
+/// [`InlineParts::Auto`] inlines parts adding up to at most this: ostree clients
+/// refuse superblocks over 10 MiB (`OSTREE_MAX_METADATA_SIZE`).
+pub const AUTO_INLINE_MAX_BYTES: u64 = 8 << 20;
+/// How many parts [`InlineParts::Auto`] aims for when the delta may be inlined.
+pub const AUTO_INLINE_PARTS: u64 = 32;
+/// Uncompressed raw data up to which a delta is split for inlining; above it
+/// the compressed parts would rarely fit [`AUTO_INLINE_MAX_BYTES`].
+const AUTO_INLINE_MAX_RAW: u64 = 32 << 20;
+/// Above this much raw data a delta is split into one part per core, so the
+/// parts compress in parallel (and clients fetch two at a time).
+const PARALLEL_SPLIT_MIN_RAW: u64 = 8 << 20;
+
 /// What generation produced.
 #[derive(Clone, Debug, Default)]
 pub struct GenerateStats {
     pub name: Option<DeltaName>,
     pub superblock_path: PathBuf,
     pub parts: usize,
+    /// The parts are inside the superblock.
+    pub inline: bool,
     pub metadata_objects: usize,
     pub content_objects: usize,
     pub bsdiff_objects: usize,
@@ -303,6 +342,15 @@ fn raw_len(item: &Item) -> u64 {
     }
 }
 
+/// What an object costs a client to execute: its size plus a per-object share.
+fn weight(item: &Item) -> u64 {
+    512 + match item {
+        Item::Meta(_, b) => b.len() as u64,
+        Item::Whole { header, size, .. } => if header.is_symlink() { header.symlink_target.len() as u64 } else { *size },
+        Item::Reuse { size, .. } | Item::Patch { size, .. } => *size,
+    }
+}
+
 /// A finished, compressed part.
 struct BuiltPart {
     objects: Vec<ObjectName>,
@@ -368,8 +416,9 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     };
 
     // Diff (or recognise as identical) each pair, in parallel.
+    // Largest pairs first, so no big bsdiff starts last and runs alone on one core.
     let mut pair_list: Vec<(Checksum, Checksum)> = pairs.iter().map(|(t, f)| (*t, *f)).collect();
-    pair_list.sort();
+    pair_list.sort_by_key(|(t, f)| (std::cmp::Reverse(new_info[t].size + from_info[f].size), *t));
     enum Plan {
         Reuse(Checksum),
         Patch(Checksum, Vec<u8>),
@@ -475,24 +524,48 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     items.extend(symlinks);
     stats.fallback_objects = fallbacks.len();
 
-    // Pack into parts; compress batches of finished parts in parallel.
+    // Pack into parts of similar client cost; compress batches of finished parts in parallel.
+    let raw_total: u64 = items.iter().map(raw_len).sum();
+    let may_inline = match opts.inline {
+        InlineParts::Always => true,
+        InlineParts::Auto => opts.from.is_some(),
+        InlineParts::Never => false,
+    };
+    let target_parts = if may_inline && opts.from.is_some() && raw_total <= AUTO_INLINE_MAX_RAW {
+        AUTO_INLINE_PARTS
+    } else if raw_total >= PARALLEL_SPLIT_MIN_RAW {
+        rayon::current_num_threads().max(1) as u64
+    } else {
+        1
+    };
+    let part_weight = items.iter().map(weight).sum::<u64>().div_ceil(target_parts);
     let batch_size = rayon::current_num_threads().max(1);
     let mut built: Vec<BuiltPart> = Vec::new();
     let mut pending: Vec<PartBuilder> = Vec::new();
     let mut cur = PartBuilder::default();
+    let mut cur_weight = 0u64;
     for item in &items {
-        if !cur.objects.is_empty() && cur.payload.raw.len() as u64 + raw_len(item) > opts.max_chunk_size {
+        if !cur.objects.is_empty() && (cur.payload.raw.len() as u64 + raw_len(item) > opts.max_chunk_size || cur_weight + weight(item) / 2 > part_weight) {
             pending.push(std::mem::take(&mut cur));
+            cur_weight = 0;
             if pending.len() >= batch_size {
                 built.extend(compress_batch(std::mem::take(&mut pending), opts.compression)?);
             }
         }
+        cur_weight += weight(item);
         cur.add(repo, item)?;
     }
     if !cur.objects.is_empty() || (built.is_empty() && pending.is_empty()) {
         pending.push(cur);
     }
     built.extend(compress_batch(pending, opts.compression)?);
+    let parts_size: u64 = built.iter().map(|p| p.file.len() as u64).sum();
+    let inline = match opts.inline {
+        InlineParts::Never => false,
+        InlineParts::Always => true,
+        InlineParts::Auto => may_inline && built.len() >= 3 && parts_size <= AUTO_INLINE_MAX_BYTES,
+    };
+    stats.inline = inline;
 
     // The superblock.
     let mut metadata = vec![("ostree.endianness".to_string(), MetaValue { bytes: vec![b'l'], ty: "y".into() })];
@@ -501,7 +574,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         headers.push(PartHeader { version: DELTAPART_VERSION, checksum: Checksum::digest(&p.file), size: p.file.len() as u64, uncompressed_size: p.uncompressed, objects: p.objects.clone() });
         stats.compressed_size += p.file.len() as u64;
         stats.uncompressed_size += p.uncompressed;
-        if opts.inline_parts {
+        if inline {
             metadata.push((name.part_path(i), MetaValue { bytes: p.file.clone(), ty: "(yay)".into() }));
         }
     }
@@ -515,7 +588,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     stats.superblock_size = sb_bytes.len() as u64;
 
     // Write: parts first, the superblock last.
-    let parts: Vec<&[u8]> = if opts.inline_parts { Vec::new() } else { built.iter().map(|p| p.file.as_slice()).collect() };
+    let parts: Vec<&[u8]> = if inline { Vec::new() } else { built.iter().map(|p| p.file.as_slice()).collect() };
     stats.superblock_path = match &opts.filename {
         Some(f) => {
             let dir = f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));

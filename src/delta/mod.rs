@@ -41,7 +41,7 @@ use crate::checksum::{Checksum, ObjectName};
 use crate::repo::RepoError;
 
 pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
-pub use compile::{generate, GenerateOptions, GenerateStats};
+pub use compile::{generate, GenerateOptions, GenerateStats, InlineParts};
 pub use index::{delete, list, list_indexes, reindex};
 pub use superblock::Superblock;
 
