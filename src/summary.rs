@@ -44,9 +44,6 @@ pub const KEY_STATIC_DELTAS: &str = "ostree.static-deltas";
 pub const KEY_COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
 pub const KEY_COMMIT_VERSION: &str = "ostree.commit.version";
 
-/// How many summaries' signatures `summary.sig` carries: the current one
-/// and the one before it (see [`publish`]).
-const SIG_GENERATIONS: usize = 2;
 
 /// Errors from building, reading and publishing the summary.
 #[derive(Debug, thiserror::Error)]
@@ -643,19 +640,16 @@ pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) ->
     }
     let n_new = sigs.len();
     let old = match fs::read(&summary_path) {
-        Ok(b) => Some(b),
+        Ok(b) => Some(b).filter(|o| *o != new),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(SummaryError::Io { path: summary_path, source: e }),
     };
+    let mut old_sigs = Vec::new();
     if let Some(old) = &old {
-        if *old != new {
-            for k in keys.iter_mut() {
-                sigs.push(k.sign(old)?);
-            }
+        for k in keys.iter_mut() {
+            old_sigs.push(k.sign(old)?);
         }
     }
-    sigs.truncate(n_new * SIG_GENERATIONS);
-    let sig_bytes = sign::gpgsigs_dict_bytes(&sigs);
     // Keep publications at least `grace` apart, so a reader never sees two.
     if let Ok(mtime) = fs::metadata(&summary_path).and_then(|m| m.modified()) {
         if let Ok(age) = SystemTime::now().duration_since(mtime) {
@@ -664,11 +658,24 @@ pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) ->
             }
         }
     }
-    write_replace(repo, &sig_path, &sig_bytes)?;
+    // GnuPG (and so every ostree client) stops at the first signature that
+    // does not match, so the signatures of the summary being served come
+    // first. While the old summary is still served, its signatures lead and
+    // the new one's follow (readers that accept any good signature — grove —
+    // then verify either summary); once the new summary is in place, its
+    // signatures lead. The second write also changes summary.sig's bytes, so
+    // a client that cached the old summary with the interim summary.sig
+    // fetches the new summary on its next pull.
+    let ordered = |first: &[Vec<u8>], then: &[Vec<u8>]| {
+        let all: Vec<Vec<u8>> = first.iter().chain(then).cloned().collect();
+        sign::gpgsigs_dict_bytes(&all)
+    };
     if old.is_some() {
+        write_replace(repo, &sig_path, &ordered(&old_sigs, &sigs))?;
         std::thread::sleep(opts.grace);
     }
     write_replace(repo, &summary_path, &new)?;
+    write_replace(repo, &sig_path, &ordered(&sigs, &old_sigs))?;
     Ok(Published { summary: new, signatures: n_new })
 }
 

@@ -209,13 +209,59 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     let old_summary = fs::read(repo.join("summary")).expect("summary");
     ok(grove(&repo, &["summary", "-u", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), "--publish-delay=0"]));
     let kr = grove::sign::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub").expect("keyring");
+    // The new summary's signature first (GnuPG stops at the first that does
+    // not match), the old one's after it.
     let sigs = read_sigs(&repo.join("summary.sig"));
     assert_eq!(sigs.len(), 2);
-    for data in [old_summary, fs::read(repo.join("summary")).expect("summary")] {
-        let r = grove::sign::verify(&data, &sigs, &kr, SystemTime::now(), "t").expect("verify");
-        assert!(r.iter().any(|s| s.status == grove::sign::SigStatus::Good));
-    }
+    let good = |data: &[u8], sigs: &[Vec<u8>]| grove::sign::verify(data, sigs, &kr, SystemTime::now(), "t").expect("verify").iter().any(|s| s.status == grove::sign::SigStatus::Good);
+    assert!(good(&fs::read(repo.join("summary")).expect("summary"), &sigs[..1]));
+    assert!(good(&old_summary, &sigs[1..]));
     ok(ostree(&c, &["pull", "origin", "main"]));
+}
+
+/// ostree clients reuse their cached summary while `summary.sig` is
+/// unchanged. A client that pulls while an update is half-way (new
+/// signature covering the old summary too, old summary still served) must
+/// still get the new summary on its next pull.
+#[test]
+fn a_client_that_pulled_mid_publication_gets_the_new_summary_next() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "cache", "");
+    let pubkey = root.join("pub.asc");
+    key.export_public(&pubkey);
+    let repo = root.join("repo");
+    ok(grove(&repo, &["init", "--mode=archive"]));
+    let sign = format!("--gpg-sign={}", key.fpr);
+    let t1 = tree(root, "t1", "one\n");
+    let c1 = ok(grove(&repo, &["commit", "-b", "main", "-s", "one", &sign, &key.homedir_arg(), t1.to_str().expect("utf-8")])).trim().to_string();
+    ok(grove(&repo, &["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=0"]));
+    let http = Http::serve(&repo);
+    let c = client(root, "client", &http.url, &pubkey);
+    ok(ostree(&c, &["pull", "origin", "main"]));
+
+    let t2 = tree(root, "t2", "two\n");
+    let c2 = ok(grove(&repo, &["commit", "-b", "main", "-s", "two", &sign, &key.homedir_arg(), t2.to_str().expect("utf-8")])).trim().to_string();
+    let (sig0, summary0) = (fs::read(repo.join("summary.sig")).expect("sig"), fs::read(repo.join("summary")).expect("summary"));
+    std::thread::sleep(Duration::from_millis(2100)); // the previous publication is older than the delay
+    let mut update = Command::new(env!("CARGO_BIN_EXE_grove"))
+        .arg(format!("--repo={}", repo.display()))
+        .args(["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=2"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("grove summary -u");
+    let start = Instant::now();
+    while fs::read(repo.join("summary.sig")).expect("sig") == sig0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "summary.sig never changed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Half-way: the new signature is out, the old summary is still served.
+    ok(ostree(&c, &["pull", "origin", "main"]));
+    assert_eq!(fs::read(repo.join("summary")).expect("summary"), summary0, "the pull did not fall in the window");
+    assert_eq!(ok(ostree(&c, &["rev-parse", "origin:main"])).trim(), c1);
+    assert!(update.wait().expect("wait").success());
+    ok(ostree(&c, &["pull", "origin", "main"]));
+    assert_eq!(ok(ostree(&c, &["rev-parse", "origin:main"])).trim(), c2, "the client kept its cached old summary");
 }
 
 fn read_sigs(path: &Path) -> Vec<Vec<u8>> {
