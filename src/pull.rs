@@ -407,7 +407,8 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
         Ok((name, bytes))
     })?;
     metadata.extend(fetched);
-    // Dirmetas before dirtrees, leaves' trees before their parents do not matter: the commit lands last.
+    // Written dirmetas first, then dirtrees; their order among themselves does not
+    // matter, as the commit that makes them reachable lands last.
     metadata.sort_by_key(|(n, _)| (n.objtype != ObjectType::DirMeta, n.checksum));
     let commits = commits.into_iter().map(|(c, b, m, _)| (c, b, m)).collect();
     Ok(PullPlan { refs, commits, metadata, content })
