@@ -20,5 +20,14 @@ G=${GROVE:-$here/target/release/grove}
     echo '```'
     "$G" "$cmd" --help
     echo '```'
+    # Commands with subcommands (e.g. `remote`): each subcommand's own help.
+    for sub in $("$G" "$cmd" --help | awk '/^Commands:/{f=1;next} /^$/{f=0} f{print $1}' | grep -v '^help$'); do
+      echo
+      echo "### grove $cmd $sub"
+      echo
+      echo '```'
+      "$G" "$cmd" "$sub" --help
+      echo '```'
+    done
   done
 } > "$here/docs/commands.md"

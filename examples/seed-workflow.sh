@@ -6,7 +6,7 @@
 #
 # Components are committed as branches of a bare-user build repo, unioned
 # with hardlink checkouts, post-processed under rofiles-fuse, recommitted
-# with --link-checkout-speedup, and exported to an archive repo.
+# with --link-checkout-speedup, exported to an archive repo, and mirrored.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 GROVE=${GROVE:-$here/../target/release/grove}
@@ -59,4 +59,11 @@ grove --repo=repo static-delta list
 grove --repo=repo summary -u
 grove --repo=repo summary --view | head -20
 grove --repo=repo fsck
+
+echo "== a mirror of the archive repo (repository-management.md, Mirroring; file:// here, http(s):// alike)"
+grove --repo=mirror init --mode=archive
+grove --repo=mirror remote add --no-gpg-verify exampleos "file://$PWD/repo"
+grove --repo=mirror pull --mirror --depth=-1 exampleos:exampleos/x86_64/standard
+grove --repo=mirror log exampleos/x86_64/standard | grep -c '^commit'
+grove --repo=mirror fsck
 echo "== done: $(grove --repo=repo rev-parse exampleos/x86_64/standard)"

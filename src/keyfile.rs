@@ -135,6 +135,24 @@ impl KeyFile {
         before != self.lines.len()
     }
 
+    /// Removes a whole group (its header, entries and the comments and blank
+    /// lines between them); true if it was there.
+    pub fn remove_group(&mut self, group: &str) -> bool {
+        let mut inside = false;
+        let before = self.lines.len();
+        self.lines.retain(|l| {
+            if let Line::Group(g) = l {
+                inside = g == group;
+            }
+            !inside
+        });
+        // Drop a blank line left dangling at the end, as GLib does not write one.
+        while matches!(self.lines.last(), Some(Line::Other(s)) if s.trim().is_empty()) {
+            self.lines.pop();
+        }
+        before != self.lines.len()
+    }
+
     /// `(key, value)` pairs of a group, in file order.
     pub fn entries(&self, group: &str) -> Vec<(&str, &str)> {
         let mut cur: Option<&str> = None;
@@ -236,5 +254,15 @@ mod tests {
         assert_eq!(k.get_bool("a", "b"), Some(Ok(true)));
         assert!(k.get_bool("a", "c").unwrap().is_err());
         assert!(KeyFile::parse("k=v\n").is_err());
+    }
+
+    #[test]
+    fn remove_group() {
+        let mut k = KeyFile::parse("[core]\nmode=bare\n\n[remote \"a\"]\nurl=x\n\n[remote \"b\"]\nurl=y\n").unwrap();
+        assert!(k.remove_group("remote \"a\""));
+        assert_eq!(k.to_text(), "[core]\nmode=bare\n\n[remote \"b\"]\nurl=y\n");
+        assert!(k.remove_group("remote \"b\""));
+        assert_eq!(k.to_text(), "[core]\nmode=bare\n");
+        assert!(!k.remove_group("nope"));
     }
 }

@@ -120,7 +120,7 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
             PullItem::Ref(spec) => {
                 let c = src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?;
                 let dest = Refspec { remote: opts.remote.clone().or_else(|| spec.remote.clone()), name: spec.name.clone() };
-                let old = dst.read_ref(&dest)?;
+                let old = dst.read_ref_exact(&dest)?;
                 if old != Some(c) {
                     refs.insert(dest, RefMove { old, new: c });
                 }

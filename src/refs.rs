@@ -122,6 +122,13 @@ impl Repo {
         }
     }
 
+    /// The commit in exactly this ref's file (`refs/heads/NAME` or
+    /// `refs/remotes/REMOTE/NAME`), without ostree's lookup fallbacks: the
+    /// value a compare-and-swap [`Repo::set_ref`] compares against.
+    pub fn read_ref_exact(&self, spec: &Refspec) -> Result<Option<Checksum>> {
+        read_ref_file(&self.ref_path(spec), &spec.to_string())
+    }
+
     /// The commit a ref points at, or None if the ref does not exist.
     /// An unqualified name is looked up in heads, then remotes, as ostree does.
     pub fn read_ref(&self, spec: &Refspec) -> Result<Option<Checksum>> {

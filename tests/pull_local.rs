@@ -120,6 +120,8 @@ fn depth_and_remote() {
     assert!(log.contains(&commits[2]) && !log.contains(&format!("commit {}", commits[1])), "{log}");
     assert!(log.contains("History beyond this commit not fetched"));
     ok(grove(&b).args(["pull-local", "--depth=-1"]).arg(&a).arg("main"));
+    // refs/heads/main is written even though origin:main already holds the commit.
+    assert_eq!(std::fs::read_to_string(b.join("refs/heads/main")).unwrap().trim(), commits[3]);
     let log = ok(ostree(&b).args(["log", "main"]));
     for c in &commits {
         assert!(log.contains(c));

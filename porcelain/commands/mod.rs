@@ -19,8 +19,10 @@ pub mod log;
 pub mod ls;
 pub mod promote;
 pub mod prune;
+pub mod pull;
 pub mod pull_local;
 pub mod refs;
+pub mod remote;
 pub mod reset;
 pub mod rev_parse;
 pub mod rofiles_fuse;
@@ -79,6 +81,10 @@ pub enum Command {
     /// Write man pages generated from the command definitions into a directory
     #[command(hide = true)]
     Man(completions::ManArgs),
+    /// Manage remote repositories
+    Remote(remote::Args),
+    /// Download data from a remote repository
+    Pull(pull::Args),
     /// Copy data from a local repository
     #[command(name = "pull-local")]
     PullLocal(pull_local::Args),
@@ -117,6 +123,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::GpgVerify(a) => gpg_verify::run(ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => completions::man(a),
+        Command::Remote(a) => remote::run(ctx, a),
+        Command::Pull(a) => pull::run(ctx, a),
         Command::PullLocal(a) => pull_local::run(ctx, a),
         Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
         Command::Promote(a) => promote::run(ctx, a),

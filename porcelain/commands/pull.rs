@@ -1,0 +1,106 @@
+//! `grove pull`: fetch commits from a remote archive repository over
+//! `http://`, `https://` or `file://` (upstream `ot-builtin-pull.c`).
+//!
+//! `REMOTE:REF` or `REMOTE REF…`; without refs, the remote's `branches`, or
+//! with `--mirror` every ref of its summary. `--mirror` writes
+//! `refs/heads/REF`, otherwise `refs/remotes/REMOTE/REF`.
+//!
+//! GPG: grove does not verify signatures on pull yet. A remote with
+//! `gpg-verify=true` (ostree's default when the key is absent) is refused
+//! unless `--no-gpg-verify` is given, so nothing is ever silently unverified.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo};
+use grove::remote;
+use grove::repo::LockKind;
+
+use crate::ctx::Ctx;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// REMOTE or REMOTE:REF
+    #[arg(value_name = "REMOTE[:REF]")]
+    remote: String,
+    /// More refs (or commit checksums) to pull from REMOTE
+    #[arg(value_name = "REF")]
+    refs: Vec<String>,
+    /// Write refs/heads/REF (a mirror) instead of refs/remotes/REMOTE/REF
+    #[arg(long)]
+    mirror: bool,
+    /// Traverse DEPTH parents (-1 = infinite); default 0
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    depth: i32,
+    /// Do not fsync
+    #[arg(long)]
+    disable_fsync: bool,
+    /// Pull from a remote with gpg-verify=true without verifying signatures (grove cannot verify them yet)
+    #[arg(long)]
+    no_gpg_verify: bool,
+    /// Do not print progress or the summary line
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let mut dst = ctx.open_repo()?;
+    if args.disable_fsync {
+        dst.set_disable_fsync(true);
+    }
+    let (name, first) = match args.remote.split_once(':') {
+        Some((n, r)) => (n.to_string(), Some(r.to_string())),
+        None => (args.remote.clone(), None),
+    };
+    let rem = remote::get(dst.config(), &name)?;
+    if rem.gpg_verify && !args.no_gpg_verify {
+        anyhow::bail!(
+            "remote \"{name}\" has gpg-verify=true, but grove pull does not verify GPG signatures yet; \
+             add the remote with --no-gpg-verify, set 'remote \"{name}\".gpg-verify' to false, or pass --no-gpg-verify"
+        );
+    }
+    let start = Instant::now();
+    let remote_repo = RemoteRepo::open(&rem.url).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
+    if wanted.is_empty() {
+        wanted = rem.branches.iter().map(|b| b.to_string()).collect();
+    }
+    if wanted.is_empty() && args.mirror {
+        wanted = remote_repo.summary_refs().iter().map(|b| b.to_string()).collect();
+    }
+    anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
+    let items = wanted.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth };
+    let _lock = dst.lock(LockKind::Shared)?;
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} pull {pos}/{len} objects {msg} {elapsed}").expect("static template"));
+        b
+    });
+    if let Some(b) = &bar {
+        b.set_message("scanning metadata");
+    }
+    let p = plan(&remote_repo, &dst, &items, &opts).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let progress = |p: PullProgress| {
+        if let Some(b) = &bar {
+            b.set_length(p.total);
+            b.set_position(p.done);
+            b.set_message(indicatif::HumanBytes(p.bytes).to_string());
+        }
+    };
+    let stats = execute(&remote_repo, &dst, &p, &progress).with_context(|| format!("pulling from remote \"{name}\""))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if !args.quiet {
+        println!(
+            "{} metadata, {} content objects fetched; {} transferred in {} seconds",
+            stats.metadata_fetched,
+            stats.content_fetched,
+            crate::format::size(stats.bytes_received),
+            start.elapsed().as_secs()
+        );
+    }
+    Ok(())
+}

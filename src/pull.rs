@@ -1,0 +1,629 @@
+//! Pulling commits from a remote archive repository over `http://`,
+//! `https://` or `file://` — what a static web server serves.
+//!
+//! The remote's `config` must say `mode=archive-z2`. Refs resolve through
+//! its `summary` when there is one, else `refs/heads/REF`. Then, as for
+//! [`crate::pull_local`]: plan (commits per `depth`, then the dirtrees and
+//! dirmetas the destination lacks, fetched and held in memory, then the list
+//! of missing content), execute (content, then dirmeta/dirtree, then commits
+//! and their detached metadata), sync, and move refs compare-and-swap.
+//! Every object is verified before it lands: metadata by the SHA-256 of its
+//! bytes, content by decompressing the `.filez` and hashing header and
+//! content. An archive destination stores the `.filez` bytes verbatim; the
+//! other modes get the content decompressed. A missing parent commit ends
+//! the history walk. Static deltas are not used (a mirror fetches objects).
+//! GPG signatures are not verified (the caller decides whether that is allowed).
+//! Upstream: `ostree-repo-pull.c`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use flate2::read::DeflateDecoder;
+
+use crate::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::metadata::Metadata;
+use crate::objects::{ArchiveHeader, Commit, DirTree, FormatError};
+use crate::pull_local::RefMove;
+use crate::refs::{RefError, RefName, Refspec};
+use crate::repo::{Repo, RepoError, RepoMode};
+use crate::summary::Summary;
+
+/// Concurrent fetches (ostree keeps 8 requests outstanding too).
+pub const FETCH_THREADS: usize = 8;
+
+/// Largest metadata object or summary accepted (ostree's default limit is 10 MiB for metadata).
+const MAX_METADATA: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("{url}: {why}")]
+    Fetch { url: String, why: String },
+    #[error("{url}: server returned HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: {source}")]
+    Read { url: String, source: io::Error },
+    #[error("{url} is not an OSTree repository (no config)")]
+    NotARepo { url: String },
+    #[error("remote repository {url} has mode {mode}; only archive repositories can be pulled over the network")]
+    RemoteMode { url: String, mode: String },
+    #[error("No such branch '{name}' in remote {url}")]
+    RefNotFound { name: RefName, url: String },
+    #[error("Commit {0} not found on the remote")]
+    CommitNotFound(Checksum),
+    #[error("{} object {} not found on the remote ({url})", .name.objtype, .name.checksum)]
+    ObjectNotFound { name: ObjectName, url: String },
+    #[error("Corrupted {} object {} from the remote; checksum actual='{actual}'", .name.objtype, .name.checksum)]
+    Corrupted { name: ObjectName, actual: Checksum },
+    #[error("{} object {} from the remote: {source}", .name.objtype, .name.checksum)]
+    Format { name: ObjectName, source: FormatError },
+    #[error("{what} from {url} is larger than {limit} bytes")]
+    TooLarge { what: String, url: String, limit: u64 },
+    #[error("Unsupported URL '{0}': expected http://, https:// or file://")]
+    Url(String),
+    #[error("{0}")]
+    Summary(String),
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type Result<T, E = PullError> = std::result::Result<T, E>;
+
+/// Where objects come from: an HTTP(S) base URL or a local directory.
+pub struct Fetcher {
+    base: String,
+    kind: FetchKind,
+    /// Bytes received.
+    received: AtomicU64,
+}
+
+enum FetchKind {
+    Http(ureq::Agent),
+    File(PathBuf),
+}
+
+impl Fetcher {
+    /// A fetcher for `url` (`http://`, `https://` or `file://`).
+    pub fn new(url: &str) -> Result<Fetcher> {
+        let base = url.trim_end_matches('/').to_string();
+        let kind = if let Some(path) = base.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(PullError::Url(url.to_string()));
+            }
+            FetchKind::File(PathBuf::from(path))
+        } else if base.starts_with("http://") || base.starts_with("https://") {
+            let agent = ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(30))
+                .timeout_read(Duration::from_secs(300))
+                .user_agent(concat!("grove/", env!("CARGO_PKG_VERSION")))
+                .max_idle_connections_per_host(FETCH_THREADS)
+                .build();
+            FetchKind::Http(agent)
+        } else {
+            return Err(PullError::Url(url.to_string()));
+        };
+        Ok(Fetcher { base, kind, received: AtomicU64::new(0) })
+    }
+
+    /// The URL of `rel` under the base.
+    pub fn url(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.base)
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Opens `rel` for reading; `None` if the server has no such file (404 / ENOENT).
+    pub fn open(&self, rel: &str) -> Result<Option<Box<dyn Read + Send>>> {
+        let url = self.url(rel);
+        match &self.kind {
+            FetchKind::File(root) => match std::fs::File::open(root.join(rel)) {
+                Ok(f) => Ok(Some(Box::new(f))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(PullError::Read { url, source }),
+            },
+            FetchKind::Http(agent) => match agent.get(&url).call() {
+                Ok(resp) => Ok(Some(Box::new(resp.into_reader()))),
+                Err(ureq::Error::Status(404, _)) | Err(ureq::Error::Status(410, _)) => Ok(None),
+                Err(ureq::Error::Status(status, _)) => Err(PullError::Status { url, status }),
+                Err(ureq::Error::Transport(t)) => Err(PullError::Fetch { url, why: transport_reason(&t) }),
+            },
+        }
+    }
+
+    /// Fetches a whole (small) file; `None` if absent.
+    pub fn get(&self, rel: &str, what: &str) -> Result<Option<Vec<u8>>> {
+        let Some(r) = self.open(rel)? else { return Ok(None) };
+        let mut buf = Vec::new();
+        let url = self.url(rel);
+        r.take(MAX_METADATA + 1).read_to_end(&mut buf).map_err(|source| PullError::Read { url: url.clone(), source })?;
+        if buf.len() as u64 > MAX_METADATA {
+            return Err(PullError::TooLarge { what: what.to_string(), url, limit: MAX_METADATA });
+        }
+        self.received.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(Some(buf))
+    }
+}
+
+/// A transport error in one line, without ureq's repetition of the URL.
+fn transport_reason(t: &ureq::Transport) -> String {
+    use std::error::Error as _;
+    let mut s = t.kind().to_string();
+    if let Some(m) = t.message() {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    let mut src = t.source();
+    while let Some(e) = src {
+        let m = e.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        src = e.source();
+    }
+    s.replace('\n', " ")
+}
+
+/// The path of an object in an archive repository.
+pub fn object_rel(name: &ObjectName) -> String {
+    let hex = name.checksum.to_hex();
+    format!("objects/{}/{}.{}", &hex[..2], &hex[2..], name.objtype.extension(true))
+}
+
+/// What to pull.
+#[derive(Clone, Debug)]
+pub enum PullItem {
+    Ref(RefName),
+    Commit(Checksum),
+}
+
+impl PullItem {
+    /// A 64-digit checksum is a commit; anything else a ref name.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.parse::<Checksum>() {
+            Ok(c) => Ok(PullItem::Commit(c)),
+            Err(_) => Ok(PullItem::Ref(s.parse()?)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// The remote's name: refs go to `refs/remotes/REMOTE/` unless `mirror`.
+    pub remote: String,
+    /// Write `refs/heads/REF` (ostree's `--mirror`).
+    pub mirror: bool,
+    /// Parent commits to follow: 0 only the commit, -1 all history.
+    pub depth: i32,
+}
+
+/// Progress: objects fetched / planned, bytes received.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PullProgress {
+    pub done: u64,
+    pub total: u64,
+    pub bytes: u64,
+}
+
+/// What a pull did.
+#[derive(Clone, Debug, Default)]
+pub struct PullStats {
+    pub commits: u64,
+    pub metadata_fetched: u64,
+    pub content_fetched: u64,
+    pub bytes_received: u64,
+    /// Refs moved: (ref, old, new).
+    pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
+}
+
+/// The remote side of a pull: its URL and (if published) summary.
+pub struct RemoteRepo {
+    pub fetcher: Fetcher,
+    pub summary: Option<Summary>,
+}
+
+impl RemoteRepo {
+    /// Connects: reads the remote `config` (must be an archive) and `summary`.
+    pub fn open(url: &str) -> Result<RemoteRepo> {
+        let fetcher = Fetcher::new(url)?;
+        let config = fetcher.get("config", "config")?.ok_or_else(|| PullError::NotARepo { url: fetcher.url("") })?;
+        let text = String::from_utf8_lossy(&config);
+        let config = crate::keyfile::KeyFile::parse(&text).map_err(|e| PullError::Fetch { url: fetcher.url("config"), why: e.to_string() })?;
+        let mode = config.get("core", "mode").unwrap_or("bare").to_string();
+        if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
+            return Err(PullError::RemoteMode { url: fetcher.base.clone(), mode });
+        }
+        let summary = match fetcher.get("summary", "summary")? {
+            Some(b) => Some(Summary::from_bytes(&b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
+            None => None,
+        };
+        Ok(RemoteRepo { fetcher, summary })
+    }
+
+    /// The commit a remote ref points at: from the summary if there is one, else `refs/heads/REF`.
+    pub fn resolve(&self, name: &RefName) -> Result<Checksum> {
+        let not_found = || PullError::RefNotFound { name: name.clone(), url: self.fetcher.base.clone() };
+        if let Some(s) = &self.summary {
+            return s.refs.iter().find(|r| r.name == name.as_str()).map(|r| r.checksum).ok_or_else(not_found);
+        }
+        let rel = format!("refs/heads/{name}");
+        let bytes = self.fetcher.get(&rel, "ref")?.ok_or_else(not_found)?;
+        let text = String::from_utf8_lossy(&bytes);
+        text.trim().parse().map_err(|_| PullError::Fetch { url: self.fetcher.url(&rel), why: "not a checksum".into() })
+    }
+
+    /// Every ref the summary lists (empty without a summary).
+    pub fn summary_refs(&self) -> Vec<RefName> {
+        self.summary.iter().flat_map(|s| s.refs.iter().filter_map(|r| r.name.parse().ok())).collect()
+    }
+
+    /// Fetches and verifies a metadata object; `None` if the server lacks it.
+    fn fetch_metadata(&self, name: &ObjectName) -> Result<Option<Vec<u8>>> {
+        let Some(bytes) = self.fetcher.get(&object_rel(name), &format!("{} object {}", name.objtype, name.checksum))? else { return Ok(None) };
+        if name.objtype != ObjectType::CommitMeta {
+            let actual = Checksum::digest(&bytes);
+            if actual != name.checksum {
+                return Err(PullError::Corrupted { name: *name, actual });
+            }
+        }
+        Ok(Some(bytes))
+    }
+
+    fn fetch_required(&self, name: &ObjectName) -> Result<Vec<u8>> {
+        self.fetch_metadata(name)?.ok_or_else(|| PullError::ObjectNotFound { name: *name, url: self.fetcher.url(&object_rel(name)) })
+    }
+}
+
+/// The plan of a pull, computed before anything is written.
+pub struct PullPlan {
+    /// Refs to move once everything is in, each compare-and-swap against `old`.
+    pub refs: BTreeMap<Refspec, RefMove>,
+    /// Commits the destination lacks (or has partial), parents first, with
+    /// their verified bytes and detached metadata.
+    pub commits: Vec<(Checksum, Vec<u8>, Option<Vec<u8>>)>,
+    /// Verified dirtree and dirmeta objects the destination lacks.
+    pub metadata: Vec<(ObjectName, Vec<u8>)>,
+    /// Content objects the destination lacks.
+    pub content: Vec<Checksum>,
+}
+
+/// Resolves `items`, walks history per `depth` and the trees of every commit
+/// the destination lacks, fetching commits, dirtrees and dirmetas (verified)
+/// but writing nothing.
+pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> Result<PullPlan> {
+    let mut refs = BTreeMap::new();
+    let mut tips = Vec::new();
+    for item in items {
+        match item {
+            PullItem::Commit(c) => tips.push(*c),
+            PullItem::Ref(name) => {
+                let c = remote.resolve(name)?;
+                let dest = Refspec { remote: (!opts.mirror).then(|| opts.remote.clone()), name: name.clone() };
+                let old = dst.read_ref_exact(&dest)?;
+                if old != Some(c) {
+                    refs.insert(dest, RefMove { old, new: c });
+                }
+                tips.push(c);
+            }
+        }
+    }
+
+    // History: a commit the destination has complete is read locally.
+    let mut commits = Vec::new();
+    let mut seen = HashSet::new();
+    for tip in tips {
+        let mut cur = Some(tip);
+        let mut level = 0i64;
+        while let Some(c) = cur {
+            if !seen.insert(c) {
+                break;
+            }
+            let name = ObjectName::new(c, ObjectType::Commit);
+            let have = dst.has_object(&name) && !dst.is_partial(c);
+            let commit = if have {
+                dst.load_commit(c)?
+            } else {
+                let Some(bytes) = remote.fetch_metadata(&name)? else {
+                    if c == tip {
+                        return Err(PullError::CommitNotFound(c));
+                    }
+                    break; // a missing parent ends the history, as ostree
+                };
+                let commit = Commit::from_bytes(&bytes).map_err(|source| PullError::Format { name, source })?;
+                let meta = remote.fetch_metadata(&ObjectName::new(c, ObjectType::CommitMeta))?;
+                if let Some(m) = &meta {
+                    Metadata::from_bytes(m).map_err(|source| PullError::Format { name: ObjectName::new(c, ObjectType::CommitMeta), source })?;
+                }
+                let parsed = commit.clone();
+                commits.push((c, bytes, meta, parsed));
+                commit
+            };
+            cur = if opts.depth < 0 || level < opts.depth as i64 { commit.parent } else { None };
+            level += 1;
+        }
+    }
+    commits.reverse();
+
+    // Trees, level by level; dirtrees the destination has are read locally.
+    let mut metadata = Vec::new();
+    let mut seen_trees = HashSet::new();
+    let mut seen_metas = HashSet::new();
+    let mut content = Vec::new();
+    let mut seen_content = HashSet::new();
+    let mut frontier = Vec::new();
+    let mut metas = Vec::new();
+    let mut want_meta = |m: Checksum, metas: &mut Vec<Checksum>| {
+        if seen_metas.insert(m) && !dst.has_object(&ObjectName::new(m, ObjectType::DirMeta)) {
+            metas.push(m);
+        }
+    };
+    for (_, _, _, commit) in &commits {
+        if seen_trees.insert(commit.root_contents) {
+            frontier.push(commit.root_contents);
+        }
+        want_meta(commit.root_meta, &mut metas);
+    }
+    while !frontier.is_empty() {
+        let (local, missing): (Vec<Checksum>, Vec<Checksum>) = frontier.drain(..).partition(|&t| dst.has_object(&ObjectName::new(t, ObjectType::DirTree)));
+        let mut trees = Vec::new();
+        for t in local {
+            trees.push(dst.load_dirtree(t)?);
+        }
+        let fetched = parallel_map(&missing, |&t| {
+            let name = ObjectName::new(t, ObjectType::DirTree);
+            let bytes = remote.fetch_required(&name)?;
+            let tree = DirTree::from_bytes(&bytes).map_err(|source| PullError::Format { name, source })?;
+            Ok((name, bytes, tree))
+        })?;
+        for (name, bytes, tree) in fetched {
+            metadata.push((name, bytes));
+            trees.push(tree);
+        }
+        for tree in trees {
+            for f in &tree.files {
+                if seen_content.insert(f.checksum) && !dst.has_content(f.checksum) {
+                    content.push(f.checksum);
+                }
+            }
+            for d in &tree.dirs {
+                if seen_trees.insert(d.tree) {
+                    frontier.push(d.tree);
+                }
+                want_meta(d.meta, &mut metas);
+            }
+        }
+    }
+    let fetched = parallel_map(&metas, |&m| {
+        let name = ObjectName::new(m, ObjectType::DirMeta);
+        let bytes = remote.fetch_required(&name)?;
+        crate::objects::DirMeta::from_bytes(&bytes).map_err(|source| PullError::Format { name, source })?;
+        Ok((name, bytes))
+    })?;
+    metadata.extend(fetched);
+    // Written dirmetas first, then dirtrees; their order among themselves does not
+    // matter, as the commit that makes them reachable lands last.
+    metadata.sort_by_key(|(n, _)| (n.objtype != ObjectType::DirMeta, n.checksum));
+    let commits = commits.into_iter().map(|(c, b, m, _)| (c, b, m)).collect();
+    Ok(PullPlan { refs, commits, metadata, content })
+}
+
+/// Carries out a plan: content, then dirmeta/dirtree, then commits; sync; refs.
+pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PullStats> {
+    let total = (plan.content.len() + plan.metadata.len() + plan.commits.len()) as u64;
+    let done = AtomicU64::new(0);
+    let tick = || {
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(PullProgress { done: d, total, bytes: remote.fetcher.bytes_received() });
+    };
+    let marked: Vec<Checksum> = plan.commits.iter().map(|(c, _, _)| *c).filter(|&c| !dst.has_object(&ObjectName::new(c, ObjectType::Commit))).collect();
+    for &c in &marked {
+        dst.set_partial(c, true, false)?;
+    }
+    let result = (|| -> Result<()> {
+        parallel_map(&plan.content, |&c| {
+            fetch_content(remote, dst, c)?;
+            tick();
+            Ok(())
+        })?;
+        for (name, bytes) in &plan.metadata {
+            dst.write_metadata_as(*name, bytes)?;
+            tick();
+        }
+        for (c, bytes, meta) in &plan.commits {
+            dst.write_metadata_as(ObjectName::new(*c, ObjectType::Commit), bytes)?;
+            if let Some(m) = meta {
+                let parsed = Metadata::from_bytes(m).map_err(|source| PullError::Format { name: ObjectName::new(*c, ObjectType::CommitMeta), source })?;
+                dst.write_detached_metadata(*c, Some(&parsed))?;
+            }
+            tick();
+        }
+        dst.sync()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Markers only for commits that never landed: nothing else refers to them.
+        for &c in &marked {
+            if !dst.has_object(&ObjectName::new(c, ObjectType::Commit)) {
+                let _ = dst.set_partial(c, false, false);
+            }
+        }
+        return Err(e);
+    }
+    for (c, _, _) in &plan.commits {
+        dst.set_partial(*c, false, false)?;
+    }
+    let mut moved = Vec::new();
+    for (spec, m) in &plan.refs {
+        dst.set_ref(spec, Some(m.new), Some(m.old))?;
+        moved.push((spec.clone(), m.old, m.new));
+    }
+    Ok(PullStats {
+        commits: plan.commits.len() as u64,
+        metadata_fetched: (plan.metadata.len() + plan.commits.len()) as u64,
+        content_fetched: plan.content.len() as u64,
+        bytes_received: remote.fetcher.bytes_received(),
+        refs: moved,
+    })
+}
+
+/// Plans and executes.
+pub fn pull(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOptions, progress: &(dyn Fn(PullProgress) + Sync)) -> Result<PullStats> {
+    let plan = plan(remote, dst, items, opts)?;
+    execute(remote, dst, &plan, progress)
+}
+
+/// A reader that copies what it reads into a writer (the raw `.filez` bytes into a temp file).
+struct Tee<'a, R> {
+    inner: R,
+    out: &'a mut dyn Write,
+    err: Option<io::Error>,
+    count: u64,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            self.err = Some(io::Error::new(e.kind(), e.to_string()));
+            return Err(e);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the framed archive header from the start of a `.filez` stream.
+fn read_archive_header(r: &mut dyn Read) -> std::result::Result<ArchiveHeader, FormatError> {
+    let mut pre = [0u8; 8];
+    r.read_exact(&mut pre).map_err(|_| FormatError::malformed("content header", "truncated object"))?;
+    let len = u32::from_be_bytes(pre[..4].try_into().expect("4 bytes")) as usize;
+    if len > 16 * 1024 * 1024 {
+        return Err(FormatError::malformed("content header", format!("header length {len} too large")));
+    }
+    let mut hv = vec![0u8; len];
+    r.read_exact(&mut hv).map_err(|_| FormatError::malformed("content header", "truncated header"))?;
+    ArchiveHeader::from_variant_bytes(&hv)
+}
+
+/// Hashes the content a `.filez` stream carries after its header.
+fn hash_filez_body(ah: &ArchiveHeader, body: &mut dyn Read) -> io::Result<Checksum> {
+    let mut h = Hasher::new();
+    h.update(&ah.header.to_stream_prefix());
+    if ah.header.is_regular() {
+        let mut dec = DeflateDecoder::new(body).take(ah.size + 1);
+        let n = io::copy(&mut dec, &mut h)?;
+        if n != ah.size {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("content is {n} bytes, header says {}", ah.size)));
+        }
+    }
+    Ok(h.finish())
+}
+
+/// Fetches one content object, verifies it and writes it into `dst`.
+fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<()> {
+    let name = ObjectName::new(checksum, ObjectType::File);
+    let rel = object_rel(&name);
+    let url = remote.fetcher.url(&rel);
+    let body = remote.fetcher.open(&rel)?.ok_or_else(|| PullError::ObjectNotFound { name, url: url.clone() })?;
+    let format = |e: FormatError| PullError::Format { name, source: e };
+    let read_err = |source: io::Error| {
+        if matches!(source.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof) {
+            PullError::Format { name, source: FormatError::malformed("compressed content", source) }
+        } else {
+            PullError::Read { url: url.clone(), source }
+        }
+    };
+    if dst.mode() == RepoMode::Archive {
+        // Keep the bytes as served; hash the decompressed content on the way.
+        let mut tmp = dst.temp_file()?;
+        let tpath = tmp.path().to_path_buf();
+        let n = {
+            let mut w = io::BufWriter::with_capacity(128 * 1024, tmp.as_file_mut());
+            let mut tee = Tee { inner: io::BufReader::with_capacity(64 * 1024, body), out: &mut w, err: None, count: 0 };
+            let step = (|| -> Result<u64> {
+                let ah = read_archive_header(&mut tee).map_err(format)?;
+                let actual = hash_filez_body(&ah, &mut tee).map_err(read_err)?;
+                if actual != checksum {
+                    return Err(PullError::Corrupted { name, actual });
+                }
+                io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
+                Ok(tee.count)
+            })();
+            if let Some(e) = tee.err.take() {
+                return Err(RepoError::Io { path: tpath, source: e }.into());
+            }
+            let n = step?;
+            w.flush().map_err(|source| RepoError::Io { path: tpath.clone(), source })?;
+            n
+        };
+        remote.fetcher.received.fetch_add(n, Ordering::Relaxed);
+        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|source| RepoError::Io { path: tpath.clone(), source })?;
+        dst.link_into_place(tmp, &dst.content_path(checksum))?;
+        return Ok(());
+    }
+    // Other modes: decompress into the store, which hashes and must match.
+    let counted = Counted { inner: io::BufReader::with_capacity(64 * 1024, body), count: &remote.fetcher.received };
+    let mut r = counted;
+    let ah = read_archive_header(&mut r).map_err(format)?;
+    let size = if ah.header.is_regular() { ah.size } else { 0 };
+    let mut reader: Box<dyn Read> = if ah.header.is_regular() { Box::new(DeflateDecoder::new(r).take(size)) } else { Box::new(io::empty()) };
+    dst.write_content_known(checksum, &ah.header, size, &mut reader).map_err(|e| match e {
+        RepoError::Corrupted { name, actual } => PullError::Corrupted { name, actual },
+        RepoError::ContentRead { source } => read_err(source),
+        RepoError::Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => PullError::Format { name, source: FormatError::malformed("compressed content", source) },
+        e => e.into(),
+    })?;
+    Ok(())
+}
+
+/// Counts bytes read into the fetcher's total.
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Runs `f` over `items` on up to [`FETCH_THREADS`] threads, keeping the
+/// order of results; stops at the first error.
+fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> Result<U> + Sync) -> Result<Vec<U>> {
+    if items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<U>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let failed: Mutex<Option<PullError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..FETCH_THREADS.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                match f(item) {
+                    Ok(u) => results.lock().expect("no worker panics holding the lock")[i] = Some(u),
+                    Err(e) => {
+                        next.store(items.len(), Ordering::Relaxed);
+                        failed.lock().expect("no worker panics holding the lock").get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().expect("no worker panics holding the lock") {
+        return Err(e);
+    }
+    Ok(results.into_inner().expect("no worker panics holding the lock").into_iter().map(|u| u.expect("every item ran")).collect())
+}

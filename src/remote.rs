@@ -1,0 +1,181 @@
+//! Remotes: the `[remote "NAME"]` groups of a repository's `config`.
+//!
+//! Each remote has a `url` (`http://`, `https://` or `file://`), and
+//! optionally `gpg-verify` (default true), `gpg-verify-summary`, `branches`
+//! (a `;`-separated list) and any other key set with `--set`. The layout is
+//! the one `ostree remote add` writes (upstream `ot-remote-builtin-add.c`,
+//! `ostree_repo_remote_change` in `ostree-repo.c`): `url` first, then
+//! `branches`, then the `--set` keys, then `gpg-verify=false` when
+//! verification is off. Remotes in `/etc/ostree/remotes.d` are not read.
+
+use crate::keyfile::KeyFile;
+use crate::refs::RefName;
+use crate::repo::{Repo, RepoError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("Remote \"{0}\" not found")]
+    NotFound(String),
+    #[error("Remote configuration for \"{0}\" already exists")]
+    Exists(String),
+    #[error("Invalid remote name {0}")]
+    InvalidName(String),
+    #[error("Invalid URL '{0}': expected http://, https:// or file://")]
+    InvalidUrl(String),
+    #[error("Remote \"{name}\": invalid {key} '{value}'")]
+    InvalidValue { name: String, key: String, value: String },
+    #[error("Remote \"{0}\" has no url")]
+    NoUrl(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type Result<T, E = RemoteError> = std::result::Result<T, E>;
+
+/// A remote as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    pub url: String,
+    /// `gpg-verify` (default true).
+    pub gpg_verify: bool,
+    /// `branches`: the refs pulled when none are named.
+    pub branches: Vec<RefName>,
+}
+
+/// The config group of a remote.
+pub fn group_name(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+/// Remote names follow ostree's rule: one ref fragment (letters, digits, `_`, `-`, `.`).
+pub fn validate_name(name: &str) -> Result<()> {
+    if name.contains('/') || name.parse::<RefName>().is_err() {
+        return Err(RemoteError::InvalidName(name.to_string()));
+    }
+    Ok(())
+}
+
+fn validate_url(url: &str) -> Result<()> {
+    let ok = ["http://", "https://", "file://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+    if ok {
+        Ok(())
+    } else {
+        Err(RemoteError::InvalidUrl(url.to_string()))
+    }
+}
+
+/// How to add a remote.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Write `gpg-verify=false`.
+    pub no_gpg_verify: bool,
+    /// Succeed without change if the remote exists.
+    pub if_not_exists: bool,
+    /// Extra `key=value` settings, in order.
+    pub set: Vec<(String, String)>,
+    /// Refs for `branches`.
+    pub branches: Vec<RefName>,
+}
+
+/// Names of the configured remotes, sorted (as `ostree remote list`).
+pub fn list(config: &KeyFile) -> Vec<String> {
+    let mut names: Vec<String> = config
+        .groups()
+        .into_iter()
+        .filter_map(|g| g.strip_prefix("remote \"").and_then(|r| r.strip_suffix('"')))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Reads one remote's configuration.
+pub fn get(config: &KeyFile, name: &str) -> Result<Remote> {
+    let group = group_name(name);
+    if !config.has_group(&group) {
+        return Err(RemoteError::NotFound(name.to_string()));
+    }
+    let url = config.get(&group, "url").ok_or_else(|| RemoteError::NoUrl(name.to_string()))?.to_string();
+    let gpg_verify = match config.get_bool(&group, "gpg-verify") {
+        None => true,
+        Some(Ok(b)) => b,
+        Some(Err(_)) => {
+            return Err(RemoteError::InvalidValue { name: name.into(), key: "gpg-verify".into(), value: config.get(&group, "gpg-verify").unwrap_or_default().into() })
+        }
+    };
+    let mut branches = Vec::new();
+    for b in config.get_list(&group, "branches").unwrap_or_default() {
+        branches.push(b.parse().map_err(|_| RemoteError::InvalidValue { name: name.into(), key: "branches".into(), value: b.clone() })?);
+    }
+    Ok(Remote { name: name.to_string(), url, gpg_verify, branches })
+}
+
+/// Adds a remote to the repository's config; returns false if it existed
+/// and `if_not_exists` left it alone.
+pub fn add(repo: &mut Repo, name: &str, url: &str, opts: &AddOptions) -> Result<bool> {
+    validate_name(name)?;
+    validate_url(url)?;
+    let group = group_name(name);
+    let mut config = repo.config().clone();
+    if config.has_group(&group) {
+        if opts.if_not_exists {
+            return Ok(false);
+        }
+        return Err(RemoteError::Exists(name.to_string()));
+    }
+    config.set(&group, "url", url);
+    if !opts.branches.is_empty() {
+        let list: String = opts.branches.iter().map(|b| format!("{b};")).collect();
+        config.set(&group, "branches", &list);
+    }
+    for (k, v) in &opts.set {
+        config.set(&group, k, v);
+    }
+    if opts.no_gpg_verify {
+        config.set(&group, "gpg-verify", "false");
+    }
+    repo.write_config(config)?;
+    Ok(true)
+}
+
+/// Deletes a remote; returns false if it did not exist and `if_exists` was given.
+pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<bool> {
+    let mut config = repo.config().clone();
+    if !config.remove_group(&group_name(name)) {
+        if if_exists {
+            return Ok(false);
+        }
+        return Err(RemoteError::NotFound(name.to_string()));
+    }
+    repo.write_config(config)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_urls() {
+        assert!(validate_name("exampleos").is_ok());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name("").is_err());
+        assert!(validate_url("https://exampleos.com/ostree/repo").is_ok());
+        assert!(validate_url("file:///srv/repo").is_ok());
+        assert!(validate_url("ftp://x").is_err());
+        assert!(validate_url("http://").is_err());
+    }
+
+    #[test]
+    fn list_and_get() {
+        let k = KeyFile::parse("[core]\nmode=bare\n\n[remote \"b\"]\nurl=http://b\ngpg-verify=false\nbranches=x;y/z;\n\n[remote \"a\"]\nurl=http://a\n").unwrap();
+        assert_eq!(list(&k), vec!["a", "b"]);
+        let b = get(&k, "b").unwrap();
+        assert!(!b.gpg_verify);
+        assert_eq!(b.branches.len(), 2);
+        assert!(get(&k, "a").unwrap().gpg_verify);
+        assert!(matches!(get(&k, "c"), Err(RemoteError::NotFound(_))));
+    }
+}

@@ -1,0 +1,250 @@
+//! `grove remote` and `grove pull` against an archive repository made by the
+//! real ostree and served by `python3 -m http.server` on loopback; the
+//! results are checked with ostree (fsck, checkout, and the object set
+//! `ostree pull --mirror` gets from the same server).
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const REF: &str = "exampleos/x86_64/standard";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 is needed for the HTTP server (refusing to skip)");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), format!("http://127.0.0.1:{port}/repo"))
+}
+
+/// The server's document root holds `repo/`: an ostree archive with two
+/// commits on REF (files, a symlink, a subdirectory). Returns (root, tree, commits).
+fn server_repo(root: &Path) -> (PathBuf, Vec<String>) {
+    let repo = root.join("www/repo");
+    std::fs::create_dir_all(root.join("www")).unwrap();
+    init_repo(&repo, "archive");
+    let tree = root.join("tree");
+    write(&tree.join("usr/bin/tool"), b"#!/bin/sh\necho tool\n", 0o755);
+    write(&tree.join("etc/conf"), b"key=value\n", 0o644);
+    write(&tree.join("usr/share/big.bin"), &prng_bytes(7, 300_000), 0o644);
+    ln_s("bin/tool", &tree.join("usr/link"));
+    let c1 = checksum_of(&ostree(&repo, &["commit".as_ref(), "-b".as_ref(), REF.as_ref(), "--timestamp=2024-01-01T00:00:00Z".as_ref(), "-s".as_ref(), "one".as_ref(), tree.as_os_str()]));
+    write(&tree.join("etc/conf"), b"key=other\n", 0o644);
+    write(&tree.join("usr/share/doc/README"), b"read me\n", 0o644);
+    let c2 = checksum_of(&ostree(&repo, &["commit".as_ref(), "-b".as_ref(), REF.as_ref(), "--timestamp=2024-02-01T00:00:00Z".as_ref(), "-s".as_ref(), "two".as_ref(), tree.as_os_str()]));
+    (tree, vec![c1, c2])
+}
+
+fn object_files(repo: &Path) -> String {
+    run_ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find objects -type f | sort", repo.display())))
+}
+
+fn listing(dir: &Path) -> String {
+    run_ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find . -printf '%P %m %s %y %l\\n' | sort", dir.display())))
+}
+
+fn log_commits(repo: &Path, rev: &str) -> Vec<String> {
+    ostree(repo, &["log", rev]).lines().filter_map(|l| l.strip_prefix("commit ")).map(str::to_string).collect()
+}
+
+#[test]
+fn remote_config_is_shared_with_ostree() {
+    let tmp = tempdir();
+    let repo = tmp.path().join("repo");
+    grove(&repo, &["init", "--mode=archive"]);
+    grove(&repo, &["remote", "add", "exampleos", "https://exampleos.com/ostree/repo"]);
+    grove(&repo, &["remote", "add", "--no-gpg-verify", "--set=foo=bar", "other", "file:///srv/repo", REF]);
+    assert_eq!(ostree(&repo, &["config", "get", "remote \"exampleos\".url"]).trim(), "https://exampleos.com/ostree/repo");
+    assert_eq!(ostree(&repo, &["config", "get", "remote \"other\".gpg-verify"]).trim(), "false");
+    assert_eq!(ostree(&repo, &["remote", "list", "-u"]), "exampleos  https://exampleos.com/ostree/repo\nother      file:///srv/repo\n");
+    // Byte for byte what `ostree remote add` writes with the same arguments.
+    let o = tmp.path().join("o");
+    init_repo(&o, "archive");
+    ostree(&o, &["remote", "add", "exampleos", "https://exampleos.com/ostree/repo"]);
+    ostree(&o, &["remote", "add", "--no-gpg-verify", "--set=foo=bar", "other", "file:///srv/repo", REF]);
+    assert_eq!(std::fs::read_to_string(repo.join("config")).unwrap(), std::fs::read_to_string(o.join("config")).unwrap());
+
+    let e = grove_fail(&repo, &["remote", "add", "exampleos", "https://x"]);
+    assert!(e.contains("\"exampleos\" already exists"), "{e}");
+    grove(&repo, &["remote", "add", "--if-not-exists", "exampleos", "https://x"]);
+    assert_eq!(grove(&repo, &["remote", "show-url", "exampleos"]).trim(), "https://exampleos.com/ostree/repo");
+    grove(&repo, &["remote", "delete", "other"]);
+    assert_eq!(ostree(&repo, &["remote", "list"]), "exampleos\n");
+    let e = grove_fail(&repo, &["remote", "delete", "other"]);
+    assert!(e.contains("Remote \"other\" not found"), "{e}");
+    grove(&repo, &["remote", "delete", "--if-exists", "other"]);
+    let e = grove_fail(&repo, &["remote", "add", "bad", "ftp://x"]);
+    assert!(e.contains("ftp://x"), "{e}");
+
+    // grove reads what ostree wrote.
+    ostree(&o, &["remote", "delete", "other"]);
+    assert_eq!(grove(&o, &["remote", "list", "-u"]), "exampleos  https://exampleos.com/ostree/repo\n");
+    assert_eq!(grove(&o, &["remote", "show-url", "exampleos"]).trim(), "https://exampleos.com/ostree/repo");
+}
+
+#[test]
+fn mirror_matches_ostree_and_depth() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let (_srv, url) = serve(&tmp.path().join("www"));
+
+    // The seed's Mirroring workflow, with a remote that needs no GPG.
+    let repo = tmp.path().join("repo");
+    grove(&repo, &["init", "--mode=archive"]);
+    grove(&repo, &["remote", "add", "exampleos", &url]);
+    let e = grove_fail(&repo, &["pull", "--mirror", &format!("exampleos:{REF}")]);
+    assert!(e.contains("does not verify GPG signatures") && e.contains("--no-gpg-verify"), "{e}");
+    assert!(read_ref(&repo, REF).is_none());
+    grove(&repo, &["pull", "--mirror", "--no-gpg-verify", &format!("exampleos:{REF}")]);
+    assert_eq!(read_ref(&repo, REF).as_deref(), Some(commits[1].as_str()));
+    assert_eq!(log_commits(&repo, REF), vec![commits[1].clone()]);
+    fsck(&repo);
+
+    // --depth=1 adds the parent; the result equals what ostree mirrors.
+    grove(&repo, &["pull", "--mirror", "--no-gpg-verify", "--depth=1", &format!("exampleos:{REF}")]);
+    assert_eq!(log_commits(&repo, REF), vec![commits[1].clone(), commits[0].clone()]);
+    fsck(&repo);
+    assert!(!repo.join(format!("state/{}.commitpartial", commits[0])).exists());
+    let o = tmp.path().join("o");
+    init_repo(&o, "archive");
+    ostree(&o, &["remote", "add", "--no-gpg-verify", "exampleos", &url]);
+    ostree(&o, &["pull", "--mirror", "--depth=-1", &format!("exampleos:{REF}")]);
+    assert_eq!(object_files(&repo), object_files(&o));
+    let diff = output(Command::new("diff").arg("-r").arg(repo.join("objects")).arg(o.join("objects")));
+    assert!(diff.status.success(), ".filez bytes differ from ostree's mirror: {}", String::from_utf8_lossy(&diff.stdout));
+
+    // --depth=-1 from scratch into another repo, and a pull with nothing new.
+    let all = tmp.path().join("all");
+    grove(&all, &["init", "--mode=archive"]);
+    grove(&all, &["remote", "add", "--no-gpg-verify", "exampleos", &url]);
+    grove(&all, &["pull", "--mirror", "--depth=-1", "--disable-fsync", &format!("exampleos:{REF}")]);
+    assert_eq!(object_files(&all), object_files(&o));
+    let out = grove(&all, &["pull", "--mirror", "--depth=-1", &format!("exampleos:{REF}")]);
+    assert!(out.starts_with("0 metadata, 0 content objects fetched"), "{out}");
+}
+
+#[test]
+fn pull_into_bare_user_checks_out_like_the_source() {
+    let tmp = tempdir();
+    let (tree, commits) = server_repo(tmp.path());
+    // Without a summary refs come from refs/heads; with one, from the summary.
+    for with_summary in [false, true] {
+        if with_summary {
+            ostree(&tmp.path().join("www/repo"), &["summary", "-u"]);
+        }
+        let (_srv, url) = serve(&tmp.path().join("www"));
+        let repo = tmp.path().join(format!("bu-{with_summary}"));
+        init_repo(&repo, "bare-user");
+        grove(&repo, &["remote", "add", "--no-gpg-verify", "exampleos", &url]);
+        grove(&repo, &["pull", "exampleos", REF]);
+        assert_eq!(ostree(&repo, &["rev-parse", &format!("exampleos:{REF}")]).trim(), commits[1]);
+        assert!(read_ref(&repo, REF).is_none(), "without --mirror the ref goes under refs/remotes");
+        fsck(&repo);
+        let co = tmp.path().join(format!("co-{with_summary}"));
+        ostree(&repo, &["checkout".as_ref(), "-U".as_ref(), format!("exampleos:{REF}").as_ref(), co.as_os_str()]);
+        assert_eq!(listing(&co), listing(&tree));
+        let diff = output(Command::new("diff").args(["-r", "--no-dereference"]).arg(&co).arg(&tree));
+        assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    }
+    // file:// works the same way.
+    let repo = tmp.path().join("via-file");
+    init_repo(&repo, "bare-user");
+    grove(&repo, &["remote", "add", "--no-gpg-verify", "local", &format!("file://{}", tmp.path().join("www/repo").display())]);
+    grove(&repo, &["pull", "--depth=-1", &format!("local:{REF}")]);
+    assert_eq!(log_commits(&repo, &format!("local:{REF}")), vec![commits[1].clone(), commits[0].clone()]);
+    fsck(&repo);
+}
+
+#[test]
+fn corrupt_object_fails_and_leaves_the_ref() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let srv_repo = tmp.path().join("www/repo");
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let repo = tmp.path().join("repo");
+    for mode in ["archive", "bare-user"] {
+        let _ = std::fs::remove_dir_all(&repo);
+        init_repo(&repo, mode);
+        grove(&repo, &["remote", "add", "--no-gpg-verify", "exampleos", &url]);
+        // The mirror holds the first commit.
+        grove(&repo, &["pull", "--mirror", &format!("exampleos:{}", commits[0])]);
+        ostree(&repo, &["refs", "--create", REF, &commits[0]]);
+
+        // The README only the second commit has: replace its bytes with another valid object's.
+        let readme = ostree(&srv_repo, &["ls", "-C", &commits[1], "/usr/share/doc/README"]);
+        let csum = readme.split_whitespace().nth(4).unwrap().to_string();
+        let conf = ostree(&srv_repo, &["ls", "-C", &commits[1], "/etc/conf"]).split_whitespace().nth(4).unwrap().to_string();
+        let obj = |c: &str| srv_repo.join(format!("objects/{}/{}.filez", &c[..2], &c[2..]));
+        let good = std::fs::read(obj(&csum)).unwrap();
+        std::fs::copy(obj(&conf), obj(&csum)).unwrap();
+        let e = grove_fail(&repo, &["pull", "--mirror", &format!("exampleos:{REF}")]);
+        assert!(e.contains("Corrupted file object") && e.contains(&csum), "{mode}: {e}");
+        assert_eq!(read_ref(&repo, REF).as_deref(), Some(commits[0].as_str()), "{mode}: ref moved");
+        assert!(!repo.join(format!("objects/{}/{}.commit", &commits[1][..2], &commits[1][2..])).exists());
+        assert!(!repo.join(format!("state/{}.commitpartial", commits[1])).exists());
+        let name = if mode == "archive" { "filez" } else { "file" };
+        assert!(!repo.join(format!("objects/{}/{}.{name}", &csum[..2], &csum[2..])).exists(), "{mode}: corrupt object landed");
+        fsck(&repo);
+        std::fs::write(obj(&csum), &good).unwrap();
+
+        // A corrupt dirtree: the second commit's root tree, one byte flipped.
+        let src = grove::Repo::open(&srv_repo).unwrap();
+        let root = src.load_commit(commits[1].parse().unwrap()).unwrap().root_contents.to_string();
+        let tree_path = srv_repo.join(format!("objects/{}/{}.dirtree", &root[..2], &root[2..]));
+        let good_tree = std::fs::read(&tree_path).unwrap();
+        let mut bad = good_tree.clone();
+        bad[0] ^= 1;
+        std::fs::write(&tree_path, &bad).unwrap();
+        let e = grove_fail(&repo, &["pull", "--mirror", &format!("exampleos:{REF}")]);
+        assert!(e.contains("Corrupted dirtree object") && e.contains(&root), "{mode}: {e}");
+        assert_eq!(read_ref(&repo, REF).as_deref(), Some(commits[0].as_str()), "{mode}: ref moved");
+        std::fs::write(&tree_path, &good_tree).unwrap();
+
+        grove(&repo, &["pull", "--mirror", &format!("exampleos:{REF}")]);
+        assert_eq!(read_ref(&repo, REF).as_deref(), Some(commits[1].as_str()));
+        fsck(&repo);
+    }
+}
+
+#[test]
+fn unknown_ref_and_unreachable_url_are_one_line_errors() {
+    let tmp = tempdir();
+    let (_tree, _commits) = server_repo(tmp.path());
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let repo = tmp.path().join("repo");
+    grove(&repo, &["init", "--mode=archive"]);
+    grove(&repo, &["remote", "add", "--no-gpg-verify", "exampleos", &url]);
+    let e = grove_fail(&repo, &["pull", "--mirror", "exampleos:exampleos/x86_64/nope"]);
+    assert!(e.contains("exampleos/x86_64/nope"), "{e}");
+    let e = grove_fail(&repo, &["pull", "nosuchremote:x"]);
+    assert!(e.contains("Remote \"nosuchremote\" not found"), "{e}");
+
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    grove(&repo, &["remote", "add", "--no-gpg-verify", "dead", &format!("http://127.0.0.1:{dead}/repo")]);
+    let e = grove_fail(&repo, &["pull", "dead:x"]);
+    assert!(e.contains(&format!("127.0.0.1:{dead}")) && e.to_lowercase().contains("refused"), "{e}");
+    assert!(object_files(&repo).is_empty());
+}
