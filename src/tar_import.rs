@@ -254,7 +254,7 @@ pub fn import_tar(repo: &Repo, mtree: &mut MutableTree, path: &Path, opts: &TarO
                     (&mut entry).read_to_end(&mut v).map_err(read_err)?;
                     Spool::Memory(v)
                 } else {
-                    let mut t = repo.temp_file()?;
+                    let mut t = repo.spool_file()?;
                     io::copy(&mut entry, t.as_file_mut()).map_err(read_err)?;
                     Spool::File(t)
                 };

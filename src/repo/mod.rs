@@ -322,26 +322,57 @@ impl Repo {
         }
     }
 
-    /// A temporary file in `tmp/`, removed unless linked into place.
-    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+    /// A temporary file in `tmp/`, removed when dropped (spooling).
+    pub fn spool_file(&self) -> Result<tempfile::NamedTempFile> {
         tempfile::Builder::new().prefix("tmpobject-").tempfile_in(self.tmp_dir()).at(&self.tmp_dir())
     }
 
+    /// A file for a new object: unnamed (`O_TMPFILE` in `tmp/`, as ostree's
+    /// `glnx_open_tmpfile_linkable_at`) where the filesystem has them, so
+    /// writers on many threads take no lock on `tmp/` and a crash leaves
+    /// nothing behind; else a named temporary file in `tmp/`.
+    pub fn temp_file(&self) -> Result<TempObject> {
+        let dir = self.tmp_dir();
+        match rustix::fs::open(&dir, rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::from_raw_mode(0o600)) {
+            Ok(fd) => Ok(TempObject::Unnamed { file: fs::File::from(fd), dir }),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => Ok(TempObject::Named(self.spool_file()?)),
+            Err(e) => Err(RepoError::Io { path: dir, source: e.into() }),
+        }
+    }
+
     /// Links a finished temporary file to `dest` unless something is there already.
-    pub(crate) fn link_into_place(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+    pub(crate) fn link_into_place(&self, tmp: TempObject, dest: &Path) -> Result<()> {
         let dir = dest.parent().expect("object paths have a parent");
-        match tmp.persist_noclobber(dest) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).at(dir)?;
-                match e.file.persist_noclobber(dest) {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                    Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+        match tmp {
+            TempObject::Unnamed { file, .. } => {
+                use std::os::fd::AsRawFd;
+                let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+                let link = || rustix::fs::linkat(rustix::fs::CWD, proc.as_str(), rustix::fs::CWD, dest, rustix::fs::AtFlags::SYMLINK_FOLLOW);
+                let r = match link() {
+                    Err(rustix::io::Errno::NOENT) => {
+                        fs::create_dir_all(dir).at(dir)?;
+                        link()
+                    }
+                    r => r,
+                };
+                match r {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                    Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.into() }),
                 }
             }
-            Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+            TempObject::Named(tmp) => match tmp.persist_noclobber(dest) {
+                Ok(_) => Ok(()),
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
+                    fs::create_dir_all(dir).at(dir)?;
+                    match e.file.persist_noclobber(dest) {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                        Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+                    }
+                }
+                Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+            },
         }
     }
 
@@ -411,6 +442,45 @@ impl Repo {
 }
 
 /// Writes a file atomically: a temporary file in `tmpdir`, then rename.
+/// A new object being written: see [`Repo::temp_file`].
+pub enum TempObject {
+    Unnamed { file: fs::File, dir: PathBuf },
+    Named(tempfile::NamedTempFile),
+}
+
+impl TempObject {
+    /// Where the file is, for error messages (`tmp/` for an unnamed one).
+    pub fn path(&self) -> &Path {
+        match self {
+            TempObject::Unnamed { dir, .. } => dir,
+            TempObject::Named(t) => t.path(),
+        }
+    }
+
+    pub fn as_file(&self) -> &fs::File {
+        match self {
+            TempObject::Unnamed { file, .. } => file,
+            TempObject::Named(t) => t.as_file(),
+        }
+    }
+
+    pub fn as_file_mut(&mut self) -> &mut fs::File {
+        match self {
+            TempObject::Unnamed { file, .. } => file,
+            TempObject::Named(t) => t.as_file_mut(),
+        }
+    }
+}
+
+impl std::io::Write for TempObject {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.as_file_mut().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.as_file_mut().flush()
+    }
+}
+
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8], tmpdir: &Path) -> Result<()> {
     let dir = if tmpdir.is_dir() { tmpdir } else { dest.parent().unwrap_or(Path::new(".")) };
     let mut tmp = tempfile::Builder::new().prefix("tmp-").tempfile_in(dir).at(dir)?;
