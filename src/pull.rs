@@ -27,6 +27,7 @@ use flate2::read::DeflateDecoder;
 use crate::checksum::{Checksum, Hasher, ObjectName, ObjectType};
 use crate::metadata::Metadata;
 use crate::objects::{ArchiveHeader, Commit, DirTree, FormatError};
+pub use crate::pull_local::PullProgress;
 use crate::pull_local::RefMove;
 use crate::refs::{RefError, RefName, Refspec};
 use crate::repo::{Repo, RepoError, RepoMode};
@@ -177,22 +178,8 @@ pub fn object_rel(name: &ObjectName) -> String {
     format!("objects/{}/{}.{}", &hex[..2], &hex[2..], name.objtype.extension(true))
 }
 
-/// What to pull.
-#[derive(Clone, Debug)]
-pub enum PullItem {
-    Ref(RefName),
-    Commit(Checksum),
-}
-
-impl PullItem {
-    /// A 64-digit checksum is a commit; anything else a ref name.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.parse::<Checksum>() {
-            Ok(c) => Ok(PullItem::Commit(c)),
-            Err(_) => Ok(PullItem::Ref(s.parse()?)),
-        }
-    }
-}
+/// What to pull: a remote ref by name, or a commit.
+pub type PullItem = crate::pull_local::PullItem<RefName>;
 
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
@@ -202,14 +189,6 @@ pub struct PullOptions {
     pub mirror: bool,
     /// Parent commits to follow: 0 only the commit, -1 all history.
     pub depth: i32,
-}
-
-/// Progress: objects fetched / planned, bytes received.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PullProgress {
-    pub done: u64,
-    pub total: u64,
-    pub bytes: u64,
 }
 
 /// What a pull did.

@@ -43,16 +43,18 @@ pub enum PullError {
 
 pub type Result<T, E = PullError> = std::result::Result<T, E>;
 
-/// What to pull: a ref (whose name is set in the destination) or a bare commit.
+/// What to pull: a ref (whose name is set in the destination) or a bare
+/// commit. A local pull names refs as refspecs; [`crate::pull`] names the
+/// remote's refs by name (`PullItem<RefName>`).
 #[derive(Clone, Debug)]
-pub enum PullItem {
-    Ref(Refspec),
+pub enum PullItem<R = Refspec> {
+    Ref(R),
     Commit(Checksum),
 }
 
-impl PullItem {
-    /// A 64-digit checksum is a commit; anything else a refspec.
-    pub fn parse(s: &str) -> Result<Self> {
+impl<R: std::str::FromStr<Err = RefError>> PullItem<R> {
+    /// A 64-digit checksum is a commit; anything else a ref.
+    pub fn parse(s: &str) -> Result<Self, RefError> {
         match s.parse::<Checksum>() {
             Ok(c) => Ok(PullItem::Commit(c)),
             Err(_) => Ok(PullItem::Ref(s.parse()?)),
@@ -70,7 +72,7 @@ pub struct PullOptions {
     pub remote: Option<String>,
 }
 
-/// Progress: objects done / total, bytes written.
+/// Progress: objects done / total, bytes written (received, for [`crate::pull`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PullProgress {
     pub done: u64,

@@ -44,7 +44,6 @@ pub const KEY_STATIC_DELTAS: &str = "ostree.static-deltas";
 pub const KEY_COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
 pub const KEY_COMMIT_VERSION: &str = "ostree.commit.version";
 
-
 /// Errors from building, reading and publishing the summary.
 #[derive(Debug, thiserror::Error)]
 pub enum SummaryError {

@@ -441,7 +441,6 @@ impl Repo {
     }
 }
 
-/// Writes a file atomically: a temporary file in `tmpdir`, then rename.
 /// A new object being written: see [`Repo::temp_file`].
 pub enum TempObject {
     Unnamed { file: fs::File, dir: PathBuf },
@@ -481,6 +480,7 @@ impl std::io::Write for TempObject {
     }
 }
 
+/// Writes a file atomically: a temporary file in `tmpdir`, then rename.
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8], tmpdir: &Path) -> Result<()> {
     let dir = if tmpdir.is_dir() { tmpdir } else { dest.parent().unwrap_or(Path::new(".")) };
     let mut tmp = tempfile::Builder::new().prefix("tmp-").tempfile_in(dir).at(dir)?;
