@@ -7,37 +7,17 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::*;
 
 const REF: &str = "exampleos/x86_64/standard";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 is needed for the HTTP server (refusing to skip)");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "HTTP server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Server(child), format!("http://127.0.0.1:{port}/repo"))
+/// Serves `dir` (whose `repo/` is the remote); returns the server and the remote's URL.
+fn serve(dir: &Path) -> (HttpServer, String) {
+    let server = HttpServer::serve(dir);
+    let url = format!("{}/repo", server.url);
+    (server, url)
 }
 
 /// The server's document root holds `repo/`: an ostree archive with two

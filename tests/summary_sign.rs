@@ -7,11 +7,14 @@
 //! cleanly. Missing `ostree`, `gpg` or `python3` fails these tests: they never
 //! skip.
 
+mod common;
+
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+
+use common::HttpServer;
 
 const GROVE: &str = env!("CARGO_BIN_EXE_grove");
 
@@ -94,38 +97,6 @@ impl Drop for Gpg {
     }
 }
 
-/// `python3 -m http.server` serving a directory on loopback, killed on drop.
-struct Http {
-    child: Child,
-    url: String,
-}
-
-impl Http {
-    fn serve(dir: &Path) -> Http {
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server (is python3 installed?)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "http server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Http { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn tree(root: &Path, name: &str, content: &str) -> PathBuf {
     let t = root.join(name);
     fs::create_dir_all(t.join("sub")).expect("mkdir");
@@ -175,7 +146,7 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     ok(grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"]));
     ok(grove(&repo, &["gpg-verify", "--summary", &format!("--keyring={}", pubkey.display())]));
 
-    let http = Http::serve(&repo);
+    let http = HttpServer::serve(&repo);
     let c = client(root, "client", &http.url, &pubkey);
     let refs = ok(ostree(&c, &["remote", "refs", "origin"]));
     assert!(refs.contains("origin:main"), "{refs}");
@@ -236,7 +207,7 @@ fn a_client_that_pulled_mid_publication_gets_the_new_summary_next() {
     let t1 = tree(root, "t1", "one\n");
     let c1 = ok(grove(&repo, &["commit", "-b", "main", "-s", "one", &sign, &key.homedir_arg(), t1.to_str().expect("utf-8")])).trim().to_string();
     ok(grove(&repo, &["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=0"]));
-    let http = Http::serve(&repo);
+    let http = HttpServer::serve(&repo);
     let c = client(root, "client", &http.url, &pubkey);
     ok(ostree(&c, &["pull", "origin", "main"]));
 
