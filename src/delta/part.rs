@@ -97,6 +97,9 @@ impl Payload {
     }
 }
 
+/// The dictionary size of xz preset 8 (32 MiB).
+const XZ_PRESET8_DICT: u32 = 32 << 20;
+
 /// Compresses a payload into a part file (compression byte + data).
 pub fn encode_part(payload: &[u8], compression: Compression) -> std::io::Result<Vec<u8>> {
     match compression {
@@ -108,7 +111,16 @@ pub fn encode_part(payload: &[u8], compression: Compression) -> std::io::Result<
         }
         Compression::Xz => {
             let mut out = vec![b'x'];
-            let stream = liblzma::stream::Stream::new_easy_encoder(8, liblzma::stream::Check::Crc64).map_err(std::io::Error::other)?;
+            // ostree's preset 8, with the dictionary cut down to the payload
+            // (as `xz` does for a file of known size): the same output, but
+            // without allocating and faulting in a 32 MiB dictionary's match
+            // finder for every small part.
+            let mut opts = liblzma::stream::LzmaOptions::new_preset(8).map_err(std::io::Error::other)?;
+            let fit = (payload.len() as u64).next_power_of_two().clamp(4096, XZ_PRESET8_DICT as u64) as u32;
+            opts.dict_size(fit);
+            let mut filters = liblzma::stream::Filters::new();
+            filters.lzma2(&opts);
+            let stream = liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64).map_err(std::io::Error::other)?;
             let mut enc = liblzma::write::XzEncoder::new_stream(&mut out, stream);
             enc.write_all(payload)?;
             enc.finish()?;
