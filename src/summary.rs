@@ -608,14 +608,16 @@ impl SummaryLock {
 ///
 /// Under the summary lock: reindex deltas, build the new summary S1, sign
 /// it, and sign the summary being replaced, S0. Then
-/// 1. publish `summary.sig` = signatures over S1 followed by signatures over
-///    S0 (rename): the pair (S0, sig) still verifies;
-/// 2. wait `grace`, then publish S1 (rename): (S1, sig) verifies.
+/// 1. publish `summary.sig` = [signatures over S0, then over S1] (rename):
+///    the served pair (S0, sig) still verifies for every reader, and a reader
+///    that accepts any good signature also verifies S1 with it;
+/// 2. wait `grace`, publish S1 (rename), and at once `summary.sig` =
+///    [signatures over S1, then over S0].
 ///
-/// A client verifies a summary if any signature in `summary.sig` is good, so
-/// a reader whose two reads are less than `grace` apart sees a verifying
-/// pair in either order. Without keys, `summary.sig` is removed first
-/// (as ostree does) and the summary published.
+/// GnuPG readers fail only when their two reads straddle step 2 (the window
+/// `ostree summary -u` has too); readers that accept any good signature fail
+/// only when their reads are more than `grace` apart. Without keys,
+/// `summary.sig` is removed first (as ostree does) and the summary published.
 pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) -> Result<Published> {
     let _lock = SummaryLock::acquire(repo)?;
     let _repo_lock = repo.lock(crate::repo::lock::LockKind::Shared)?;
@@ -657,9 +659,9 @@ pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) ->
             }
         }
     }
-    // GnuPG (and so every ostree client) stops at the first signature that
-    // does not match, so the signatures of the summary being served come
-    // first. While the old summary is still served, its signatures lead and
+    // GnuPG in batch mode (as GPGME, and so every ostree client, runs it)
+    // stops at the first signature that does not match, so the signatures of
+    // the summary being served come first. While the old summary is still served, its signatures lead and
     // the new one's follow (readers that accept any good signature — grove —
     // then verify either summary); once the new summary is in place, its
     // signatures lead. The second write also changes summary.sig's bytes, so

@@ -82,9 +82,9 @@ pub enum InlineParts {
     Never,
     /// Inside the superblock (`--inline`).
     Always,
-    /// For a FROM→TO delta: inside the superblock when the parts add up to at most
-    /// [`AUTO_INLINE_MAX_BYTES`], split into about [`AUTO_INLINE_PARTS`]
-    /// parts of similar size; otherwise part files.
+    /// For a FROM→TO delta: split into about [`AUTO_INLINE_PARTS`] parts of
+    /// similar size, inside the superblock when they add up to at most
+    /// [`AUTO_INLINE_MAX_BYTES`] compressed, otherwise as part files.
     ///
     /// Why: an ostree client before 2023.7 (Debian 12 ships 2022.7) scans the
     /// TO commit while the delta's parts are still being applied and fetches
@@ -105,9 +105,6 @@ pub enum InlineParts {
 pub const AUTO_INLINE_MAX_BYTES: u64 = 8 << 20;
 /// How many parts [`InlineParts::Auto`] aims for when the delta may be inlined.
 pub const AUTO_INLINE_PARTS: u64 = 32;
-/// Uncompressed raw data up to which a delta is split for inlining; above it
-/// the compressed parts would rarely fit [`AUTO_INLINE_MAX_BYTES`].
-const AUTO_INLINE_MAX_RAW: u64 = 32 << 20;
 /// Above this much raw data a delta is split into one part per core, so the
 /// parts compress in parallel (and clients fetch two at a time).
 const PARALLEL_SPLIT_MIN_RAW: u64 = 8 << 20;
@@ -552,7 +549,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         InlineParts::Auto => opts.from.is_some(),
         InlineParts::Never => false,
     };
-    let target_parts = if may_inline && opts.from.is_some() && raw_total <= AUTO_INLINE_MAX_RAW {
+    let target_parts = if may_inline && opts.from.is_some() {
         AUTO_INLINE_PARTS
     } else if raw_total >= PARALLEL_SPLIT_MIN_RAW {
         rayon::current_num_threads().max(1) as u64
