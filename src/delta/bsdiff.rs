@@ -228,6 +228,46 @@ mod tests {
         }
     }
 
+    /// Random edits (inserts, deletes, changed bytes) of random data over
+    /// small and large alphabets: every patch applies exactly.
+    #[test]
+    fn random_edits_round_trip() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..300 {
+            let n = (next() % 4000) as usize;
+            let alphabet = 1 + next() % 255;
+            let old: Vec<u8> = (0..n).map(|_| (next() % alphabet) as u8).collect();
+            let mut new = old.clone();
+            for _ in 0..next() % 8 {
+                let at = if new.is_empty() { 0 } else { next() as usize % new.len() };
+                match next() % 3 {
+                    0 => {
+                        let k = (next() % 64) as usize;
+                        let bytes: Vec<u8> = (0..k).map(|_| next() as u8).collect();
+                        new.splice(at..at, bytes);
+                    }
+                    1 => {
+                        let k = ((next() % 64) as usize).min(new.len() - at);
+                        new.drain(at..at + k);
+                    }
+                    _ => {
+                        if let Some(b) = new.get_mut(at) {
+                            *b = next() as u8;
+                        }
+                    }
+                }
+            }
+            let p = diff(&old, &new);
+            assert_eq!(patch(&old, &p, new.len() as u64).unwrap(), new, "case {case}");
+        }
+    }
+
     /// Shaped like a rebuilt binary: shifted blocks, small edits, inserted
     /// and deleted runs. The patch applies and is no larger than the one
     /// bsdiff's reference implementation (the `bsdiff` crate) makes.
