@@ -76,6 +76,15 @@ pub struct AddOptions {
     pub set: Vec<(String, String)>,
     /// Refs for `branches`.
     pub branches: Vec<RefName>,
+    /// Keys to trust for this remote (`--gpg-import`), written to
+    /// [`keyring_path`] before the remote is added.
+    pub gpg_import: Option<crate::sign::Keyring>,
+}
+
+/// `REPO/NAME.trustedkeys.gpg`: the public keys trusted for a remote's
+/// signatures, as ostree keeps them.
+pub fn keyring_path(repo: &Repo, name: &str) -> std::path::PathBuf {
+    repo.path().join(format!("{name}.trustedkeys.gpg"))
 }
 
 /// Names of the configured remotes, sorted (as `ostree remote list`).
@@ -136,6 +145,9 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, opts: &AddOptions) -> Result<
     if opts.no_gpg_verify {
         config.set(&group, "gpg-verify", "false");
     }
+    if let Some(keys) = &opts.gpg_import {
+        crate::repo::write_atomic(&keyring_path(repo, name), &keys.to_public_bytes(), &repo.tmp_dir())?;
+    }
     repo.write_config(config)?;
     Ok(true)
 }
@@ -150,6 +162,12 @@ pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<bool> {
         return Err(RemoteError::NotFound(name.to_string()));
     }
     repo.write_config(config)?;
+    let keys = keyring_path(repo, name);
+    match std::fs::remove_file(&keys) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RepoError::Io { path: keys, source: e }.into()),
+    }
     Ok(true)
 }
 

@@ -117,6 +117,17 @@ impl Keyring {
         self.certs.is_empty()
     }
 
+    /// The certificates as a binary keyring of public keys only (what
+    /// `ostree remote add --gpg-import` writes to `REMOTE.trustedkeys.gpg`).
+    pub fn to_public_bytes(&self) -> Vec<u8> {
+        use sequoia_openpgp::serialize::Serialize as _;
+        let mut out = Vec::new();
+        for c in &self.certs {
+            c.serialize(&mut out).expect("serializing into a Vec cannot fail");
+        }
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.certs.len()
     }
@@ -429,6 +440,24 @@ fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring, p: &StandardPolicy
     }
     report.status = SigStatus::Good;
     report
+}
+
+/// Why none of `reports` is a good signature, or `None` if one is: the
+/// problem of the last signature (as ostree reports the last one's).
+pub fn invalid_reason(reports: &[SignatureReport]) -> Option<String> {
+    if reports.iter().any(|r| r.status == SigStatus::Good) {
+        return None;
+    }
+    let Some(r) = reports.last() else { return Some("no signatures found".into()) };
+    let why = match r.status {
+        SigStatus::MissingKey => format!("public key {} not found in the keyring", r.key_id()),
+        SigStatus::Bad => format!("BAD signature by key {}", r.key_id()),
+        SigStatus::KeyRevoked => format!("signing key {} is revoked", r.key_id()),
+        SigStatus::KeyExpired => format!("signing key {} has expired", r.key_id()),
+        SigStatus::SigExpired => format!("signature by key {} has expired", r.key_id()),
+        SigStatus::Good => unreachable!("no signature is good"),
+    };
+    Some(format!("no valid signature: {why}"))
 }
 
 /// The `ostree.gpgsigs` entries of a detached metadata / summary.sig dictionary.

@@ -724,3 +724,68 @@ fn bad_signing_input_changes_nothing() {
     // the commit as unsigned; grove calls the repository corrupt instead.
     assert!(!ok(ostree(&repo, &["show", "main"])).contains("signature"));
 }
+
+/// `grove pull` checks commit signatures as `ostree pull` does: with the
+/// upstream key imported (`remote add --gpg-import`) a signed commit comes
+/// in; an unsigned commit, a tampered signature or a key the remote does not
+/// trust fails the pull before any ref moves; and ostree verifies with the
+/// keyring grove wrote.
+#[test]
+fn grove_pull_verifies_commit_signatures_like_ostree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = Gpg::new(root, "upstream", "");
+    let stranger = Gpg::new(root, "stranger", "");
+    let (pubkey, other) = (root.join("pub.asc"), root.join("other.asc"));
+    key.export_public(&pubkey);
+    stranger.export_public(&other);
+    let up = root.join("up");
+    ok(grove(&up, &["init", "--mode=archive"]));
+    let sign = format!("--gpg-sign={}", key.fpr);
+    let t1 = tree(root, "t1", "one\n");
+    let t1 = t1.to_str().expect("utf-8");
+    let c1 = ok(grove(&up, &["commit", "-b", "main", "-s", "one", &sign, &key.homedir_arg(), t1])).trim().to_string();
+    ok(grove(&up, &["commit", "-b", "unsigned", "-s", "plain", t1]));
+    let c3 = ok(grove(&up, &["commit", "-b", "tampered", "-s", "three", &sign, &key.homedir_arg(), t1])).trim().to_string();
+    tamper(&commitmeta_path(&up, &c3), 200);
+    ok(grove(&up, &["summary", "-u"]));
+    let http = HttpServer::serve(&up);
+    let import = |k: &Path| format!("--gpg-import={}", k.display());
+
+    let m = root.join("mirror");
+    ok(grove(&m, &["init", "--mode=archive"]));
+    ok(grove(&m, &["remote", "add", &import(&pubkey), "up", &http.url]));
+    assert!(m.join("up.trustedkeys.gpg").is_file());
+    ok(grove(&m, &["pull", "--mirror", "up:main"]));
+    assert_eq!(ok(grove(&m, &["rev-parse", "main"])).trim(), c1);
+    let e = fails(grove(&m, &["pull", "--mirror", "up:unsigned"]));
+    assert!(e.contains("no signatures found") && e.lines().count() == 1, "{e}");
+    let e = fails(grove(&m, &["pull", "--mirror", "up:tampered"]));
+    assert!(e.contains(&c3) && e.contains("GPG verification failed"), "{e}");
+    for r in ["unsigned", "tampered"] {
+        fails(grove(&m, &["rev-parse", r]));
+    }
+    ok(grove(&m, &["pull", "--mirror", "--no-gpg-verify", "up:unsigned"]));
+
+    // A key the remote does not trust.
+    let s = root.join("stranger-repo");
+    ok(grove(&s, &["init", "--mode=archive"]));
+    ok(grove(&s, &["remote", "add", &import(&other), "up", &http.url]));
+    let e = fails(grove(&s, &["pull", "--mirror", "up:main"]));
+    assert!(e.contains("not found in the keyring"), "{e}");
+    fails(grove(&s, &["rev-parse", "main"]));
+
+    // ostree, on a repository whose remote grove added, trusts the same key
+    // and refuses the same commits.
+    let o = root.join("ostree-client");
+    ok(ostree(&o, &["init", "--mode=archive"]));
+    ok(grove(&o, &["remote", "add", &import(&pubkey), "up", &http.url]));
+    ok(ostree(&o, &["pull", "up", "main"]));
+    assert_eq!(ok(ostree(&o, &["rev-parse", "up:main"])).trim(), c1);
+    fails(ostree(&o, &["pull", "up", "unsigned"]));
+    fails(ostree(&o, &["pull", "up", "tampered"]));
+
+    // Deleting the remote removes its keyring, as ostree's remote delete does.
+    ok(grove(&m, &["remote", "delete", "up"]));
+    assert!(!m.join("up.trustedkeys.gpg").exists());
+}

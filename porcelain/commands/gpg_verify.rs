@@ -208,22 +208,9 @@ pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport], now: S
 
 /// Fails unless some signature is good; the error names the last one's problem.
 pub fn require_valid(what: &str, reports: &[SignatureReport]) -> anyhow::Result<()> {
-    if reports.iter().any(|r| r.status == SigStatus::Good) {
-        return Ok(());
-    }
-    match reports.last() {
-        None => bail!("{what}: no signatures found"),
-        Some(r) => {
-            let why = match r.status {
-                SigStatus::MissingKey => format!("public key {} not found in the keyring", r.key_id()),
-                SigStatus::Bad => format!("BAD signature by key {}", r.key_id()),
-                SigStatus::KeyRevoked => format!("signing key {} is revoked", r.key_id()),
-                SigStatus::KeyExpired => format!("signing key {} has expired", r.key_id()),
-                SigStatus::SigExpired => format!("signature by key {} has expired", r.key_id()),
-                SigStatus::Good => unreachable!("checked above"),
-            };
-            bail!("{what}: no valid signature: {why}")
-        }
+    match grove::sign::invalid_reason(reports) {
+        None => Ok(()),
+        Some(why) => bail!("{what}: {why}"),
     }
 }
 

@@ -5,9 +5,13 @@
 //! with `--mirror` every ref of its summary. `--mirror` writes
 //! `refs/heads/REF`, otherwise `refs/remotes/REMOTE/REF`.
 //!
-//! GPG: grove does not verify signatures on pull yet. A remote with
-//! `gpg-verify=true` (ostree's default when the key is absent) is refused
-//! unless `--no-gpg-verify` is given, so nothing is ever silently unverified.
+//! GPG: with the remote's `gpg-verify=true` (ostree's default when the key
+//! is absent) every commit fetched needs a good signature by a key trusted
+//! for the remote — `REPO/REMOTE.trustedkeys.gpg` (`remote add
+//! --gpg-import`), else the system keyrings, plus the remote's `gpgkeypath` —
+//! or the pull fails before any ref moves. A remote without trusted keys is
+//! refused. `--no-gpg-verify` skips the check. `gpg-verify-summary` is not
+//! checked yet.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -36,7 +40,7 @@ pub struct Args {
     /// Do not fsync
     #[arg(long)]
     disable_fsync: bool,
-    /// Pull from a remote with gpg-verify=true without verifying signatures (grove cannot verify them yet)
+    /// Do not verify commit signatures, even if the remote has gpg-verify=true
     #[arg(long)]
     no_gpg_verify: bool,
     /// Do not print progress or the summary line
@@ -54,12 +58,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         None => (args.remote.clone(), None),
     };
     let rem = remote::get(dst.config(), &name)?;
-    if rem.gpg_verify && !args.no_gpg_verify {
-        anyhow::bail!(
-            "remote \"{name}\" has gpg-verify=true, but grove pull does not verify GPG signatures yet; \
-             add the remote with --no-gpg-verify, set 'remote \"{name}\".gpg-verify' to false, or pass --no-gpg-verify"
+    let verify = if rem.gpg_verify && !args.no_gpg_verify {
+        let keys = crate::commands::gpg_verify::remote_keyring(&dst, &name)?;
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "remote \"{name}\" has gpg-verify=true but no trusted keys ({} or the system keyrings): \
+             add the remote with --gpg-import=KEYFILE, or pass --no-gpg-verify",
+            grove::remote::keyring_path(&dst, &name).display()
         );
-    }
+        Some(keys)
+    } else {
+        None
+    };
     let start = Instant::now();
     let remote_repo = RemoteRepo::open(&rem.url).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
@@ -71,7 +81,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
     let items = wanted.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth };
+    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth, verify };
     let _lock = dst.lock(LockKind::Shared)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);

@@ -32,6 +32,9 @@ struct AddArgs {
     /// Disable GPG verification
     #[arg(long)]
     no_gpg_verify: bool,
+    /// Trust the OpenPGP keys in FILE (armored or binary) for this remote's signatures
+    #[arg(long, value_name = "FILE")]
+    gpg_import: Option<std::path::PathBuf>,
     /// Do nothing if the provided remote exists
     #[arg(long)]
     if_not_exists: bool,
@@ -80,7 +83,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 set.push((k.to_string(), v.to_string()));
             }
             let branches = a.branches.iter().map(|b| b.parse()).collect::<Result<Vec<_>, _>>()?;
-            let opts = AddOptions { no_gpg_verify: a.no_gpg_verify, if_not_exists: a.if_not_exists, set, branches };
+            let gpg_import = match &a.gpg_import {
+                Some(f) => {
+                    let bytes = std::fs::read(f).with_context(|| format!("--gpg-import {}", f.display()))?;
+                    Some(grove::sign::Keyring::from_bytes(&bytes, &f.display().to_string())?)
+                }
+                None => None,
+            };
+            let opts = AddOptions { no_gpg_verify: a.no_gpg_verify, if_not_exists: a.if_not_exists, set, branches, gpg_import };
             remote::add(&mut repo, &a.name, &a.url, &opts)?;
         }
         Cmd::List(a) => {
