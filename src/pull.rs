@@ -14,7 +14,8 @@
 //! the history walk. Static deltas are not used (a mirror fetches objects).
 //! With [`PullOptions::verify`], every commit fetched must carry a good
 //! signature by one of the given keys (in its `.commitmeta`, checked as
-//! [`crate::sign::verify`] does) before anything below it is fetched.
+//! [`crate::sign::verify`] does) before anything below it is fetched; with
+//! [`RemoteRepo::open_verified`] the summary must be signed too.
 //! Upstream: `ostree-repo-pull.c`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -69,6 +70,10 @@ pub enum PullError {
     Url(String),
     #[error("{0}")]
     Summary(String),
+    #[error("GPG verification enabled, but {0} (use gpg-verify-summary=false in remote config to disable)")]
+    SummaryUnsigned(&'static str),
+    #[error("summary: GPG verification failed: {0}")]
+    SummarySignature(String),
     #[error("Commit {commit}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)")]
     Unsigned { commit: Checksum },
     #[error("Commit {commit}: GPG verification failed: {why}")]
@@ -220,6 +225,14 @@ pub struct RemoteRepo {
 impl RemoteRepo {
     /// Connects: reads the remote `config` (must be an archive) and `summary`.
     pub fn open(url: &str) -> Result<RemoteRepo> {
+        Self::open_verified(url, None)
+    }
+
+    /// As [`RemoteRepo::open`]; with `summary_keys` (the remote's
+    /// `gpg-verify-summary=true`) the summary must exist and `summary.sig`
+    /// (fetched first, as ostree does) must hold a good signature over it by
+    /// one of those keys.
+    pub fn open_verified(url: &str, summary_keys: Option<&crate::sign::Keyring>) -> Result<RemoteRepo> {
         let fetcher = Fetcher::new(url)?;
         let config = fetcher.get("config", "config")?.ok_or_else(|| PullError::NotARepo { url: fetcher.url("") })?;
         let text = String::from_utf8_lossy(&config);
@@ -228,7 +241,21 @@ impl RemoteRepo {
         if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
             return Err(PullError::RemoteMode { url: fetcher.base.clone(), mode });
         }
-        let summary = match fetcher.get("summary", "summary")? {
+        let sig = match summary_keys {
+            Some(_) => Some(fetcher.get("summary.sig", "summary.sig")?.ok_or(PullError::SummaryUnsigned("no summary.sig found"))?),
+            None => None,
+        };
+        let bytes = fetcher.get("summary", "summary")?;
+        if let (Some(keys), Some(sig)) = (summary_keys, &sig) {
+            let bytes = bytes.as_deref().ok_or(PullError::SummaryUnsigned("no summary found"))?;
+            let meta = Metadata::from_bytes(sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
+            let sigs = crate::sign::gpgsigs(&meta).map_err(|why| PullError::SummarySignature(format!("summary.sig: {why}")))?;
+            let reports = crate::sign::verify(bytes, &sigs, keys, std::time::SystemTime::now(), "summary.sig").map_err(|e| PullError::SummarySignature(e.to_string()))?;
+            if let Some(why) = crate::sign::invalid_reason(&reports) {
+                return Err(PullError::SummarySignature(why));
+            }
+        }
+        let summary = match bytes {
             Some(b) => Some(Summary::from_bytes(&b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
             None => None,
         };

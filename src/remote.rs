@@ -39,6 +39,8 @@ pub struct Remote {
     pub url: String,
     /// `gpg-verify` (default true).
     pub gpg_verify: bool,
+    /// `gpg-verify-summary` (default false, as in ostree).
+    pub gpg_verify_summary: bool,
     /// `branches`: the refs pulled when none are named.
     pub branches: Vec<RefName>,
 }
@@ -107,18 +109,18 @@ pub fn get(config: &KeyFile, name: &str) -> Result<Remote> {
         return Err(RemoteError::NotFound(name.to_string()));
     }
     let url = config.get(&group, "url").ok_or_else(|| RemoteError::NoUrl(name.to_string()))?.to_string();
-    let gpg_verify = match config.get_bool(&group, "gpg-verify") {
-        None => true,
-        Some(Ok(b)) => b,
-        Some(Err(_)) => {
-            return Err(RemoteError::InvalidValue { name: name.into(), key: "gpg-verify".into(), value: config.get(&group, "gpg-verify").unwrap_or_default().into() })
-        }
+    let flag = |key: &str, default: bool| match config.get_bool(&group, key) {
+        None => Ok(default),
+        Some(Ok(b)) => Ok(b),
+        Some(Err(_)) => Err(RemoteError::InvalidValue { name: name.into(), key: key.into(), value: config.get(&group, key).unwrap_or_default().into() }),
     };
+    let gpg_verify = flag("gpg-verify", true)?;
+    let gpg_verify_summary = flag("gpg-verify-summary", false)?;
     let mut branches = Vec::new();
     for b in config.get_list(&group, "branches").unwrap_or_default() {
         branches.push(b.parse().map_err(|_| RemoteError::InvalidValue { name: name.into(), key: "branches".into(), value: b.clone() })?);
     }
-    Ok(Remote { name: name.to_string(), url, gpg_verify, branches })
+    Ok(Remote { name: name.to_string(), url, gpg_verify, gpg_verify_summary, branches })
 }
 
 /// Adds a remote to the repository's config; returns false if it existed

@@ -785,6 +785,25 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     fails(ostree(&o, &["pull", "up", "unsigned"]));
     fails(ostree(&o, &["pull", "up", "tampered"]));
 
+    // gpg-verify-summary=true: the summary must be signed by a trusted key.
+    let v = root.join("summary-verifying");
+    ok(grove(&v, &["init", "--mode=archive"]));
+    ok(grove(&v, &["remote", "add", &import(&pubkey), "--set=gpg-verify-summary=true", "up", &http.url]));
+    let e = fails(grove(&v, &["pull", "--mirror", "up:main"]));
+    assert!(e.contains("no summary.sig found"), "{e}");
+    ok(grove(&up, &["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=0"]));
+    ok(grove(&v, &["pull", "--mirror", "up:main"]));
+    assert_eq!(ok(grove(&v, &["rev-parse", "main"])).trim(), c1);
+    let good_sig = fs::read(up.join("summary.sig")).expect("summary.sig");
+    tamper(&up.join("summary.sig"), 200);
+    let e = fails(grove(&v, &["pull", "--mirror", "up:main"]));
+    assert!(e.contains("summary: GPG verification failed"), "{e}");
+    ok(ostree(&o, &["config", "set", "remote \"up\".gpg-verify-summary", "true"]));
+    fails(ostree(&o, &["pull", "up", "main"]));
+    fs::write(up.join("summary.sig"), good_sig).expect("restore summary.sig");
+    ok(grove(&v, &["pull", "--mirror", "up:main"]));
+    ok(ostree(&o, &["pull", "up", "main"]));
+
     // Deleting the remote removes its keyring, as ostree's remote delete does.
     ok(grove(&m, &["remote", "delete", "up"]));
     assert!(!m.join("up.trustedkeys.gpg").exists());

@@ -9,9 +9,10 @@
 //! is absent) every commit fetched needs a good signature by a key trusted
 //! for the remote — `REPO/REMOTE.trustedkeys.gpg` (`remote add
 //! --gpg-import`), else the system keyrings, plus the remote's `gpgkeypath` —
-//! or the pull fails before any ref moves. A remote without trusted keys is
-//! refused. `--no-gpg-verify` skips the check. `gpg-verify-summary` is not
-//! checked yet.
+//! or the pull fails before any ref moves; with `gpg-verify-summary=true`
+//! the summary must carry a good signature by one of those keys too. A
+//! remote without trusted keys is refused. `--no-gpg-verify` skips both
+//! checks.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -40,7 +41,7 @@ pub struct Args {
     /// Do not fsync
     #[arg(long)]
     disable_fsync: bool,
-    /// Do not verify commit signatures, even if the remote has gpg-verify=true
+    /// Do not verify commit or summary signatures, whatever the remote's gpg-verify settings
     #[arg(long)]
     no_gpg_verify: bool,
     /// Do not print progress or the summary line
@@ -58,11 +59,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         None => (args.remote.clone(), None),
     };
     let rem = remote::get(dst.config(), &name)?;
-    let verify = if rem.gpg_verify && !args.no_gpg_verify {
+    let keys = if (rem.gpg_verify || rem.gpg_verify_summary) && !args.no_gpg_verify {
         let keys = crate::commands::gpg_verify::remote_keyring(&dst, &name)?;
         anyhow::ensure!(
             !keys.is_empty(),
-            "remote \"{name}\" has gpg-verify=true but no trusted keys ({} or the system keyrings): \
+            "remote \"{name}\" has GPG verification on but no trusted keys ({} or the system keyrings): \
              add the remote with --gpg-import=KEYFILE, or pass --no-gpg-verify",
             grove::remote::keyring_path(&dst, &name).display()
         );
@@ -70,8 +71,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let verify = keys.clone().filter(|_| rem.gpg_verify);
+    let summary_keys = keys.as_ref().filter(|_| rem.gpg_verify_summary);
     let start = Instant::now();
-    let remote_repo = RemoteRepo::open(&rem.url).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let remote_repo = RemoteRepo::open_verified(&rem.url, summary_keys).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();
