@@ -249,11 +249,7 @@ impl RemoteRepo {
         if let (Some(keys), Some(sig)) = (summary_keys, &sig) {
             let bytes = bytes.as_deref().ok_or(PullError::SummaryUnsigned("no summary found"))?;
             let meta = Metadata::from_bytes(sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
-            let sigs = crate::sign::gpgsigs(&meta).map_err(|why| PullError::SummarySignature(format!("summary.sig: {why}")))?;
-            let reports = crate::sign::verify(bytes, &sigs, keys, std::time::SystemTime::now(), "summary.sig").map_err(|e| PullError::SummarySignature(e.to_string()))?;
-            if let Some(why) = crate::sign::invalid_reason(&reports) {
-                return Err(PullError::SummarySignature(why));
-            }
+            crate::sign::require_good(bytes, &meta, keys, "summary.sig").map_err(PullError::SummarySignature)?;
         }
         let summary = match bytes {
             Some(b) => Some(Summary::from_bytes(&b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
@@ -358,7 +354,8 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
                     None => None,
                 };
                 if let Some(keyring) = &opts.verify {
-                    check_signed(c, &bytes, parsed_meta.as_ref(), keyring)?;
+                    let meta = parsed_meta.as_ref().ok_or(PullError::Unsigned { commit: c })?;
+                    crate::sign::require_good(&bytes, meta, keyring, &format!("commit {c}")).map_err(|why| PullError::Signature { commit: c, why })?;
                 }
                 let parsed = commit.clone();
                 commits.push((c, bytes, meta, parsed));
@@ -490,23 +487,6 @@ pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn
         bytes_received: remote.fetcher.bytes_received(),
         refs: moved,
     })
-}
-
-/// Fails unless `meta` (the commit's detached metadata) holds a good
-/// signature over `commit` by a key in `keyring`.
-fn check_signed(c: Checksum, commit: &[u8], meta: Option<&Metadata>, keyring: &crate::sign::Keyring) -> Result<()> {
-    let sigs = match meta {
-        Some(m) => crate::sign::gpgsigs(m).map_err(|why| PullError::Signature { commit: c, why })?,
-        None => Vec::new(),
-    };
-    if sigs.is_empty() {
-        return Err(PullError::Unsigned { commit: c });
-    }
-    let reports = crate::sign::verify(commit, &sigs, keyring, std::time::SystemTime::now(), &format!("commit {c}")).map_err(|e| PullError::Signature { commit: c, why: e.to_string() })?;
-    match crate::sign::invalid_reason(&reports) {
-        None => Ok(()),
-        Some(why) => Err(PullError::Signature { commit: c, why }),
-    }
 }
 
 /// Plans and executes.

@@ -460,6 +460,14 @@ pub fn invalid_reason(reports: &[SignatureReport]) -> Option<String> {
     Some(format!("no valid signature: {why}"))
 }
 
+/// Checks the `ostree.gpgsigs` of `meta` (a `.commitmeta` or `summary.sig`)
+/// over `data` against `keyring` now: `Err` says why no signature is good.
+pub fn require_good(data: &[u8], meta: &Metadata, keyring: &Keyring, what: &str) -> std::result::Result<(), String> {
+    let sigs = gpgsigs(meta).map_err(|why| format!("{what}: {why}"))?;
+    let reports = verify(data, &sigs, keyring, SystemTime::now(), what).map_err(|e| e.to_string())?;
+    invalid_reason(&reports).map_or(Ok(()), Err)
+}
+
 /// The `ostree.gpgsigs` entries of a detached metadata / summary.sig dictionary.
 pub fn gpgsigs(meta: &Metadata) -> std::result::Result<Vec<Vec<u8>>, String> {
     match meta.get(GPGSIGS_KEY) {
