@@ -317,9 +317,8 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
             PullItem::Ref(name) => {
                 let c = remote.resolve(name)?;
                 let dest = Refspec { remote: (!opts.mirror).then(|| opts.remote.clone()), name: name.clone() };
-                let old = dst.read_ref_exact(&dest)?;
-                if old != Some(c) {
-                    refs.insert(dest, RefMove { old, new: c });
+                if let Some(m) = RefMove::plan(dst, &dest, c)? {
+                    refs.insert(dest, m);
                 }
                 tips.push(c);
             }

@@ -98,6 +98,15 @@ pub struct RefMove {
     pub new: Checksum,
 }
 
+impl RefMove {
+    /// Plans moving `dest` in `dst` to `new`, compare-and-swap against the
+    /// value it has now; `None` if it already points there.
+    pub fn plan(dst: &Repo, dest: &Refspec, new: Checksum) -> Result<Option<RefMove>, RefError> {
+        let old = dst.read_ref_exact(dest)?;
+        Ok((old != Some(new)).then_some(RefMove { old, new }))
+    }
+}
+
 /// The plan of a pull, computed before anything is written.
 pub struct PullPlan {
     /// Refs to move in the destination once the objects are in; each moves
@@ -122,9 +131,8 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
             PullItem::Ref(spec) => {
                 let c = src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?;
                 let dest = Refspec { remote: opts.remote.clone().or_else(|| spec.remote.clone()), name: spec.name.clone() };
-                let old = dst.read_ref_exact(&dest)?;
-                if old != Some(c) {
-                    refs.insert(dest, RefMove { old, new: c });
+                if let Some(m) = RefMove::plan(dst, &dest, c)? {
+                    refs.insert(dest, m);
                 }
                 tips.push(c);
             }

@@ -71,10 +71,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let verify = keys.clone().filter(|_| rem.gpg_verify);
-    let summary_keys = keys.as_ref().filter(|_| rem.gpg_verify_summary);
     let start = Instant::now();
-    let remote_repo = RemoteRepo::open_verified(&rem.url, summary_keys).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let remote_repo = RemoteRepo::open_verified(&rem.url, keys.as_ref().filter(|_| rem.gpg_verify_summary)).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();
@@ -84,7 +82,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
     let items = wanted.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth, verify };
+    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth, verify: keys.filter(|_| rem.gpg_verify) };
     let _lock = dst.lock(LockKind::Shared)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
