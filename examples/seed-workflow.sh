@@ -6,7 +6,10 @@
 #
 # Components are committed as branches of a bare-user build repo, unioned
 # with hardlink checkouts, post-processed under rofiles-fuse, recommitted
-# with --link-checkout-speedup, exported to an archive repo, and mirrored.
+# with --link-checkout-speedup, exported to an archive (dev) repo, mirrored,
+# promoted buildmain -> smoketested in dev and dev -> prod with a version, a
+# static delta and a signed summary, pruned by the prod retention policy, and
+# (when ostree is installed) pulled by a real ostree client from prod.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 GROVE=${GROVE:-$here/../target/release/grove}
@@ -66,4 +69,55 @@ grove --repo=mirror remote add --no-gpg-verify exampleos "file://$PWD/repo"
 grove --repo=mirror pull --mirror --depth=-1 exampleos:exampleos/x86_64/standard
 grove --repo=mirror log exampleos/x86_64/standard | grep -c '^commit'
 grove --repo=mirror fsck
-echo "== done: $(grove --repo=repo rev-parse exampleos/x86_64/standard)"
+
+echo "== dev -> prod (repository-management.md): a signing key, the prod repo and its retention policy"
+if command -v gpg >/dev/null; then
+  mkdir -m 700 gnupg
+  gpg --homedir gnupg --batch --quiet --passphrase '' --quick-gen-key 'exampleos release <release@example.com>' rsa2048 sign never 2>/dev/null
+  gpg --homedir gnupg --batch --export-secret-keys --armor > release-key.asc
+  gpg --homedir gnupg --batch --export > release-key.pub
+else
+  echo "(no gpg here: prod stays unsigned)"
+fi
+grove --repo=prod init --mode=archive
+[ -f release-key.asc ] && grove --repo=prod config set grove.sign-key "$PWD/release-key.asc"
+grove --repo=prod config set grove.delta-depth 1
+cat >> prod/config <<'EOC'
+
+[prune "exampleos/x86_64/*"]
+keep-last=2
+EOC
+
+release() {  # release VERSION: buildmain -> smoketested in dev, then dev -> prod
+  grove --repo=repo promote exampleos/x86_64/standard exampleos/x86_64/smoketested -s "Passed tests ($1)"
+  grove --repo=prod promote --from="$PWD/repo:exampleos/x86_64/smoketested" --to=exampleos/x86_64/stable \
+        --version="$1" -s "Release $1"
+}
+release 1.0
+
+echo "== a third build goes through dev to prod as 1.1: delta 1.0 -> 1.1, signed summary"
+echo "version 3 of the example OS" > exampleos-build/etc/os-release
+grove --repo=build-repo commit -b exampleos/x86_64/standard --link-checkout-speedup exampleos-build -s 'standard build 3'
+grove --repo=repo pull-local build-repo exampleos/x86_64/standard
+release 1.1
+grove --repo=prod static-delta list
+grove --repo=prod status
+grove --repo=prod prune --dry-run
+grove --repo=prod prune
+grove --repo=prod fsck
+
+if command -v ostree >/dev/null; then
+  echo "== a real ostree client pulls release 1.1 from prod and checks it out"
+  ostree --repo=client init --mode=bare-user
+  if [ -f release-key.pub ]; then
+    ostree --repo=client remote add --set=gpg-verify-summary=true --gpg-import=release-key.pub prod "file://$PWD/prod"
+  else
+    ostree --repo=client remote add --no-gpg-verify prod "file://$PWD/prod"
+  fi
+  ostree --repo=client pull prod exampleos/x86_64/stable
+  ostree --repo=client checkout -U prod:exampleos/x86_64/stable client-checkout
+  diff -r --no-dereference exampleos-build client-checkout
+  ostree --repo=client fsck
+  echo "client checkout of 1.1 equals the build tree"
+fi
+echo "== done: prod exampleos/x86_64/stable = $(grove --repo=prod rev-parse exampleos/x86_64/stable)"
