@@ -50,11 +50,35 @@ seed() {
 for tool in grove ostree; do
     if [ $tool = grove ]; then gen() { "$grove" --repo="$repo" static-delta generate "$@"; }; else gen() { ostree --repo="$repo" static-delta generate "$@" 2>/dev/null; }; fi
     mkdir -p "$tmp/$tool-ext" "$tmp/$tool-inline" "$tmp/$tool-scratch"
-    gen --from="$c1" --to="$c2" --filename="$tmp/$tool-ext/superblock" >/dev/null
+    # grove inlines small deltas by default; --no-inline gives ostree's layout (external parts)
+    ext=; [ $tool = grove ] && ext=--no-inline
+    gen --from="$c1" --to="$c2" $ext --filename="$tmp/$tool-ext/superblock" >/dev/null
     seed $tool-from-to "$tmp/$tool-ext/superblock" "$tmp/$tool-ext/0"
     gen --from="$c1" --to="$c2" --inline --filename="$tmp/$tool-inline/superblock" >/dev/null
     seed $tool-from-to-inline "$tmp/$tool-inline/superblock" ""
     gen --empty --to="$c2" --inline --filename="$tmp/$tool-scratch/superblock" >/dev/null
     seed $tool-scratch-inline "$tmp/$tool-scratch/superblock" ""
 done
-du -cb "$here/seeds" "$here/sources" | tail -1
+
+# Seeds of the targets for what else a server sends (grove::fuzz): objects of
+# the same repository, a summary listing the delta, a signed commit's detached
+# metadata, and its content as .filez.
+for t in summary commit dirtree dirmeta commitmeta filez; do rm -rf "$here/seeds/$t"; mkdir -p "$here/seeds/$t"; done
+ostree --repo="$repo" summary -u
+cp "$repo/summary" "$here/seeds/summary/ostree"
+"$grove" --repo="$repo" summary -u
+cp "$repo/summary" "$here/seeds/summary/grove"
+export GNUPGHOME="$tmp/gnupg"; mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key 'fuzz <fuzz@example.com>' rsa2048 sign never 2>/dev/null
+ostree --repo="$repo" gpg-sign --gpg-homedir="$GNUPGHOME" "$c2" "$(gpg --batch --with-colons --list-keys | awk -F: '/^fpr/ {print $10; exit}')"
+for f in "$repo"/objects/*/*; do
+    name=$(basename "$(dirname "$f")")$(basename "$f")
+    case $f in
+        *.commit) cp "$f" "$here/seeds/commit/${name%.commit}" ;;
+        *.dirtree) cp "$f" "$here/seeds/dirtree/${name%.dirtree}" ;;
+        *.dirmeta) cp "$f" "$here/seeds/dirmeta/${name%.dirmeta}" ;;
+        *.commitmeta) cp "$f" "$here/seeds/commitmeta/${name%.commitmeta}" ;;
+        *.filez) cp "$f" "$here/seeds/filez/${name%.filez}" ;;
+    esac
+done
+du -cb "$here/seeds" | tail -1

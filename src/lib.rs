@@ -12,6 +12,8 @@ pub mod date;
 pub mod delta;
 pub mod diff;
 pub mod fsck;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gvariant;
 pub mod keyfile;
 pub mod metadata;

@@ -175,59 +175,6 @@ fn mutated_deltas_never_panic() {
     assert!(errors > 1000, "most mutations should be rejected ({errors})");
 }
 
-/// The FROM commit's files the fuzz seeds refer to (`fuzz/sources/`).
-fn fuzz_sources() -> std::collections::HashMap<grove::Checksum, Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/sources");
-    fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_str().unwrap().parse().unwrap(), fs::read(e.path()).unwrap()))
-        .collect()
-}
-
-/// Replays `dir/*` through the fuzz target `target`'s body; returns how many inputs ran.
-fn replay(dir: &str, pick: impl Fn(&str) -> bool) -> usize {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let sources = fuzz_sources();
-    let mut n = 0;
-    let mut entries: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if !pick(&name) || name == "README" {
-            continue;
-        }
-        let data = fs::read(&path).unwrap();
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            if name.starts_with("superblock") || dir.ends_with("superblock") {
-                grove::delta::fuzz::superblock(&data);
-            } else {
-                grove::delta::fuzz::part(&data, &sources);
-            }
-        }));
-        assert!(r.is_ok(), "{} panicked", path.display());
-        n += 1;
-    }
-    n
-}
-
-#[test]
-fn fuzz_seeds_run_clean() {
-    assert_eq!(replay("fuzz/seeds/superblock", |_| true), 6);
-    assert_eq!(replay("fuzz/seeds/part", |_| true), 8);
-    // The seeds are real deltas: with their sources every object is rebuilt.
-    let sources = fuzz_sources();
-    let seed = fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/part/grove-from-to-uncompressed")).unwrap();
-    let store_ok = grove::delta::fuzz::part(&seed, &sources);
-    assert!(store_ok >= 4, "{store_ok}");
-}
-
-/// Inputs the fuzz targets once crashed on (`tests/data/delta-crashes/TARGET-WHAT`).
-#[test]
-fn fuzz_crashes_stay_fixed() {
-    replay("tests/data/delta-crashes", |n| n.starts_with("superblock-") || n.starts_with("part-"));
-}
-
 fn crc32(data: &[u8]) -> u32 {
     let mut c = !0u32;
     for &b in data {
