@@ -5,6 +5,7 @@
 //! and fsck. It never prints, reads argv or the environment, or runs hooks;
 //! the porcelain in `porcelain/` does that.
 
+pub mod bootable;
 pub mod checkout;
 pub mod checksum;
 pub mod commit;
@@ -31,6 +32,7 @@ pub mod summary;
 pub mod tar_import;
 pub mod traverse;
 pub mod tree_path;
+pub mod vardict;
 pub mod variant_text;
 pub mod xattr;
 

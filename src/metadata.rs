@@ -111,6 +111,11 @@ impl Metadata {
         }
     }
 
+    /// The pairs, in order.
+    pub fn into_entries(self) -> Vec<(String, OwnedVariant)> {
+        self.0
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Variant<'static>)> {
         self.0.iter().map(|(k, v)| (k.as_str(), &**v))
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use grove::commit::{add_bindings, import_commit_tree, import_dir, write_commit, CommitFilter, CommitSpec, DevInoCache, ImportOptions};
+use grove::commit::{add_bindings, import_commit_tree, import_dir, write_commit, CommitError, CommitFilter, CommitSpec, DevInoCache, ImportOptions, ImportStats, PathRules};
 use grove::mtree::MutableTree;
 use grove::refs::Refspec;
 use grove::repo::LockKind;
@@ -90,6 +90,18 @@ pub struct Args {
     /// Print statistics in a table
     #[arg(long)]
     table_output: bool,
+    /// Flag this commit as a bootable OSTree (the tree holds usr/lib/modules/VERSION/vmlinuz)
+    #[arg(long)]
+    bootable: bool,
+    /// File of permission changes: lines "+MODE PATH" or "MODE PATH" (bits added, decimal) or "=MODE PATH" (replaced)
+    #[arg(long, value_name = "PATH")]
+    statoverride: Option<PathBuf>,
+    /// File of paths (one a line, e.g. /usr/bin/x) to leave out of the commit
+    #[arg(long = "skip-list", value_name = "PATH")]
+    skip_list: Option<PathBuf>,
+    /// Remove the write bits of regular files that have an execute bit
+    #[arg(long)]
+    mode_ro_executables: bool,
     /// Skip the pre-commit hook
     #[arg(long)]
     no_verify: bool,
@@ -182,15 +194,32 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // Keys first, before any object is written: a bad key changes nothing.
     let mut sign_keys = args.sign.load()?;
 
+    let paths = if args.statoverride.is_some() || args.skip_list.is_some() {
+        let mut rules = PathRules::new();
+        if let Some(f) = &args.statoverride {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            rules.add_statoverride(&text)?;
+        }
+        if let Some(f) = &args.skip_list {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            rules.add_skip_list(&text);
+        }
+        Some(std::sync::Arc::new(rules))
+    } else {
+        None
+    };
     let filter = CommitFilter {
         owner_uid: args.owner_uid,
         owner_gid: args.owner_gid,
         canonical_permissions: args.canonical_permissions,
         skip_xattrs: args.no_xattrs,
+        ro_executables: args.mode_ro_executables,
+        paths: paths.clone(),
     }
     .for_repo(&repo);
     let devino = if args.link_checkout_speedup || args.devino_canonical { Some(DevInoCache::scan(&repo)?) } else { None };
-    let import = ImportOptions { filter: filter.clone(), devino };
+    let import = ImportOptions { filter: filter.clone(), devino, devino_canonical: args.devino_canonical, consume: args.consume };
+    let mut stats = ImportStats::default();
     let tar_opts = TarOptions { filter: filter.clone(), autocreate_parents: args.tar_autocreate_parents };
 
     let mut trees = args.trees.clone();
@@ -204,7 +233,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let (kind, value) = t.split_once('=').with_context(|| format!("Missing type in tree specification '{t}'"))?;
         match kind {
             "dir" => {
-                import_dir(&repo, &mut mtree, value.as_ref(), &import).with_context(|| format!("committing directory {value}"))?;
+                let s = import_dir(&repo, &mut mtree, value.as_ref(), &import).with_context(|| format!("committing directory {value}"))?;
+                stats.add(&s);
                 consumed.push(PathBuf::from(value));
             }
             "tar" => import_tar(&repo, &mut mtree, value.as_ref(), &tar_opts).with_context(|| format!("importing {value}"))?,
@@ -213,6 +243,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 import_commit_tree(&repo, &mut mtree, c, &filter)?;
             }
             other => bail!("Invalid tree type specification '{other}'"),
+        }
+    }
+    if let Some(rules) = &paths {
+        if let Err(e) = rules.check_all_matched() {
+            match &e {
+                CommitError::UnmatchedStatoverride(p) => p.iter().for_each(|p| eprintln!("Unmatched statoverride path: {p}")),
+                CommitError::UnmatchedSkipList(p) => p.iter().for_each(|p| eprintln!("Unmatched skip-list path: {p}")),
+                _ => {}
+            }
+            return Err(e.into());
         }
     }
     let root = mtree.write(&repo)?;
@@ -227,6 +267,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     }
 
+    if args.bootable {
+        metadata = grove::bootable::add_bootable_metadata(&repo, root, metadata)?;
+    }
     let timestamp = match &args.timestamp {
         Some(t) => grove::date::parse_date(t)?,
         None => match std::env::var("SOURCE_DATE_EPOCH") {
@@ -268,6 +311,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     if args.table_output {
         println!("Commit: {checksum}");
+        println!("Content Total: {}", stats.content_total);
+        println!("Content Written: {}", stats.files_written);
+        println!("Content Cache Hits: {}", stats.devino_hits);
+        println!("Content Bytes Written: {}", stats.bytes_written);
     } else {
         println!("{checksum}");
     }

@@ -14,7 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use flate2::read::DeflateDecoder;
@@ -297,6 +297,25 @@ impl Repo {
         let dest = self.content_path(checksum);
         self.link_into_place(tmp, &dest)?;
         Ok(checksum)
+    }
+
+    /// Moves the regular file at `src`, whose content object is `checksum`
+    /// with `header`, into a bare or bare-user-only store by renaming it
+    /// (`ostree commit --consume`); true when it became the object. When the
+    /// object exists already the source is left for the caller to remove.
+    pub fn adopt_content(&self, checksum: Checksum, header: &FileHeader, src: &Path) -> Result<bool> {
+        debug_assert!(matches!(self.mode(), RepoMode::Bare | RepoMode::BareUserOnly));
+        if self.has_content(checksum) {
+            return Ok(false);
+        }
+        let dest = self.content_path(checksum);
+        if self.mode() == RepoMode::BareUserOnly {
+            fs::set_permissions(src, fs::Permissions::from_mode(header.mode & 0o755)).map_err(io_at(src))?;
+        }
+        let dir = dest.parent().expect("object paths have a parent");
+        fs::create_dir_all(dir).at(dir)?;
+        fs::rename(src, &dest).map_err(io_at(src))?;
+        Ok(true)
     }
 
     fn write_symlink_object(&self, checksum: Checksum, header: &FileHeader) -> Result<()> {
