@@ -338,6 +338,13 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
             let name = ObjectName::new(c, ObjectType::Commit);
             let have = dst.has_object(&name) && !dst.is_partial(c);
             let commit = if have {
+                // As ostree: a commit already here is checked too (with its
+                // local detached metadata) before a ref may move to it.
+                if let Some(keyring) = &opts.verify {
+                    let bytes = dst.read_metadata(&name)?;
+                    let meta = dst.read_detached_metadata(c)?.ok_or(PullError::Unsigned { commit: c })?;
+                    crate::sign::require_good(&bytes, &meta, keyring, &format!("commit {c}")).map_err(|why| PullError::Signature { commit: c, why })?;
+                }
                 dst.load_commit(c)?
             } else {
                 let Some(bytes) = remote.fetch_metadata(&name)? else {

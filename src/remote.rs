@@ -11,6 +11,7 @@
 use crate::keyfile::KeyFile;
 use crate::refs::RefName;
 use crate::repo::{Repo, RepoError};
+use crate::sign::{Keyring, SignError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -26,6 +27,8 @@ pub enum RemoteError {
     InvalidValue { name: String, key: String, value: String },
     #[error("Remote \"{0}\" has no url")]
     NoUrl(String),
+    #[error("GPG: remote \"{name}\": {source}")]
+    Keys { name: String, #[source] source: SignError },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -152,6 +155,37 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, opts: &AddOptions) -> Result<
     }
     repo.write_config(config)?;
     Ok(true)
+}
+
+/// Adds public keys to the keys trusted for remote `name`'s signatures
+/// (its [`keyring_path`]), as `ostree remote gpg-import` does: the keys that
+/// `key_ids` name in `source` (each must be there), or all of `source`'s
+/// keys without `key_ids`. A key the remote already trusts is merged (new
+/// subkeys, signatures and revocations are kept) but not counted. Returns
+/// the number of keys that were new to the remote.
+pub fn gpg_import(repo: &Repo, name: &str, source: &Keyring, key_ids: &[String]) -> Result<usize> {
+    get(repo.config(), name)?;
+    let selected = if key_ids.is_empty() {
+        source.clone()
+    } else {
+        let mut k = Keyring::new();
+        for id in key_ids {
+            k.extend(source.subset(id).map_err(|e| RemoteError::Keys { name: name.to_string(), source: e })?);
+        }
+        k
+    };
+    let path = keyring_path(repo, name);
+    let mut target = match std::fs::read(&path) {
+        Ok(bytes) if bytes.is_empty() => Keyring::new(),
+        Ok(bytes) => Keyring::from_bytes(&bytes, &path.display().to_string()).map_err(|e| RemoteError::Keys { name: name.to_string(), source: e })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Keyring::new(),
+        Err(e) => return Err(RepoError::Io { path, source: e }.into()),
+    };
+    let known = target.fingerprints();
+    let new = selected.fingerprints().iter().filter(|f| !known.contains(f)).count();
+    target.extend(selected);
+    crate::repo::write_atomic(&path, &target.to_public_bytes(), &repo.tmp_dir())?;
+    Ok(new)
 }
 
 /// Deletes a remote; returns false if it did not exist and `if_exists` was given.

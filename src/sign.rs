@@ -24,9 +24,9 @@ use openpgp::crypto::{KeyPair, Password};
 use openpgp::packet::signature::SignatureBuilder;
 use openpgp::packet::Signature;
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
-use openpgp::policy::StandardPolicy;
+use openpgp::policy::{HashAlgoSecurity, Policy as _, StandardPolicy};
 use openpgp::serialize::MarshalInto;
-use openpgp::types::{RevocationStatus, SignatureType};
+use openpgp::types::{HashAlgorithm, RevocationStatus, SignatureType};
 use openpgp::{Cert, KeyHandle, Packet};
 
 use crate::checksum::{Checksum, ObjectName, ObjectType};
@@ -65,8 +65,29 @@ pub enum SignError {
 
 pub type Result<T, E = SignError> = std::result::Result<T, E>;
 
-fn policy() -> StandardPolicy<'static> {
-    StandardPolicy::new()
+/// The one policy grove judges keys and signatures by, for signing and
+/// verifying alike: sequoia's standard policy, except that SHA-1 is
+/// accepted where only second-preimage resistance matters — key binding
+/// signatures, self-revocations and self-signatures over ordinary user ids.
+///
+/// GnuPG 2.2 (and so gpgme and ostree) accepts such keys, and long-lived
+/// release keys made before 2019 commonly carry SHA-1 bindings; no known
+/// attack forges them. SHA-1 stays rejected where collision resistance is
+/// needed: a signature over data (a commit, a summary) whose hash is SHA-1
+/// is reported as bad (see [`SigStatus::WeakHash`]), since SHA-1 collisions
+/// are practical. grove's own signatures use SHA-512.
+pub fn policy() -> StandardPolicy<'static> {
+    let mut p = StandardPolicy::new();
+    p.accept_hash_property(HashAlgorithm::SHA1, HashAlgoSecurity::SecondPreImageResistance);
+    p
+}
+
+/// Whether the key `fpr` of `cert` is valid under [`policy`] only because
+/// that accepts SHA-1 bindings (sequoia's unmodified standard policy finds
+/// no valid binding for it).
+fn binding_needs_sha1(cert: &Cert, handle: KeyHandle) -> bool {
+    let strict = StandardPolicy::new();
+    cert.keys().key_handle(handle).next().is_some_and(|ka| ka.with_policy(&strict, None).is_err())
 }
 
 /// Certificates (public keys, possibly with secrets) parsed from key data.
@@ -149,6 +170,11 @@ impl Keyring {
         }
     }
 
+    /// A keyring of the one certificate `key_id` names (as [`Keyring::select`]).
+    pub fn subset(&self, key_id: &str) -> Result<Keyring> {
+        Ok(Keyring { certs: vec![self.select(key_id, "keyring")?.clone()] })
+    }
+
     fn find_key(&self, handle: &KeyHandle) -> Option<(&Cert, openpgp::packet::Key<openpgp::packet::key::PublicParts, openpgp::packet::key::UnspecifiedRole>)> {
         for c in &self.certs {
             if let Some(ka) = c.keys().key_handle(handle.clone()).next() {
@@ -187,6 +213,9 @@ pub struct SigningKey {
     pub fingerprint: String,
     /// Fingerprint of the certificate's primary key.
     pub primary_fingerprint: String,
+    /// The key is bound to its certificate by SHA-1 self-signatures only
+    /// (accepted, see [`policy`]; worth refreshing with a modern digest).
+    pub sha1_binding: bool,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -238,7 +267,8 @@ impl SigningKey {
             }
         };
         let keypair = key.into_keypair().map_err(|e| SignError::Crypto { key: name.clone(), why: e.to_string() })?;
-        Ok(SigningKey { fingerprint: keypair.public().fingerprint().to_hex(), primary_fingerprint: cert.fingerprint().to_hex(), keypair })
+        let sha1_binding = binding_needs_sha1(cert, keypair.public().key_handle());
+        Ok(SigningKey { fingerprint: keypair.public().fingerprint().to_hex(), primary_fingerprint: cert.fingerprint().to_hex(), sha1_binding, keypair })
     }
 
     /// The 16-hex-digit key id of the signing key.
@@ -246,10 +276,14 @@ impl SigningKey {
         self.fingerprint[self.fingerprint.len().saturating_sub(16)..].to_string()
     }
 
-    /// A binary detached signature over `data`.
+    /// A binary detached signature over `data`, hashed with SHA-512
+    /// whatever the key's own self-signatures use.
     pub fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>> {
         let crypto = |e: anyhow_like::Error| SignError::Crypto { key: self.fingerprint.clone(), why: e.to_string() };
-        let sig = SignatureBuilder::new(SignatureType::Binary).sign_message(&mut self.keypair, data).map_err(crypto)?;
+        let sig = SignatureBuilder::new(SignatureType::Binary)
+            .set_hash_algo(HashAlgorithm::SHA512)
+            .sign_message(&mut self.keypair, data)
+            .map_err(crypto)?;
         Packet::from(sig).to_vec().map_err(|e| SignError::Crypto { key: self.fingerprint.clone(), why: e.to_string() })
     }
 
@@ -301,6 +335,10 @@ pub enum SigStatus {
     KeyRevoked,
     /// The signature itself has expired.
     SigExpired,
+    /// The signature matches, but hashes the data with an algorithm whose
+    /// collisions are practical (SHA-1, MD5, RIPEMD-160), so it proves
+    /// nothing about the data; [`SignatureReport::hash`] names it.
+    WeakHash,
 }
 
 /// One signature and how it checked out.
@@ -325,6 +363,8 @@ pub struct SignatureReport {
     pub primary_key_expires: Option<SystemTime>,
     /// Public-key algorithm as GnuPG names it (RSA, EdDSA, ...).
     pub algo: String,
+    /// The hash algorithm the signature digests the data with (SHA512, SHA1, ...).
+    pub hash: String,
 }
 
 impl SignatureReport {
@@ -385,6 +425,7 @@ fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring, p: &StandardPolicy
         key_expires: None,
         primary_key_expires: None,
         algo: algo_name(sig.pk_algo()),
+        hash: sig.hash_algo().to_string(),
     };
     let Some((cert, key)) = issuers.iter().find_map(|h| keyring.find_key(h)) else { return report };
     report.fingerprint = key.fingerprint().to_hex();
@@ -413,6 +454,10 @@ fn check_one(sig: &Signature, data: &[u8], keyring: &Keyring, p: &StandardPolicy
     report.primary_key_expires = vc.as_ref().and_then(|vc| vc.primary_key().key_expiration_time());
     if sig.verify_message(&key, data).is_err() {
         report.status = SigStatus::Bad;
+        return report;
+    }
+    if p.signature(sig, HashAlgoSecurity::CollisionResistance).is_err() {
+        report.status = SigStatus::WeakHash;
         return report;
     }
     let revoked = matches!(cert.revocation_status(p, now), RevocationStatus::Revoked(_))
@@ -450,11 +495,12 @@ pub fn invalid_reason(reports: &[SignatureReport]) -> Option<String> {
     }
     let Some(r) = reports.last() else { return Some("no signatures found".into()) };
     let why = match r.status {
-        SigStatus::MissingKey => format!("public key {} not found in the keyring", r.key_id()),
+        SigStatus::MissingKey => format!("signature by key {}: Can't check signature: public key not found in the keyring", r.key_id()),
         SigStatus::Bad => format!("BAD signature by key {}", r.key_id()),
         SigStatus::KeyRevoked => format!("signing key {} is revoked", r.key_id()),
         SigStatus::KeyExpired => format!("signing key {} has expired", r.key_id()),
         SigStatus::SigExpired => format!("signature by key {} has expired", r.key_id()),
+        SigStatus::WeakHash => format!("signature by key {} hashes the data with {}, whose collisions are practical; re-sign with SHA-256 or better", r.key_id(), r.hash),
         SigStatus::Good => unreachable!("no signature is good"),
     };
     Some(format!("no valid signature: {why}"))

@@ -536,7 +536,7 @@ fn every_key_standing_is_reported_like_ostree() {
         ("multi", true, vec!["Found 2 signatures:".into(), "Can't check signature: public key not found".into(), format!("Good signature from {}", who("good"))], String::new()),
         ("exp", false, vec![format!("BAD signature from {}", who("exp")), "Key expired ".into()], format!("signing key {} has expired", key_id(&exp))),
         ("rev", false, vec!["  Key revoked\n".into()], format!("signing key {} is revoked", key_id(&rev))),
-        ("unknown", false, vec!["Can't check signature: public key not found".into()], format!("public key {} not found", key_id(&stranger))),
+        ("unknown", false, vec!["Can't check signature: public key not found".into()], format!("signature by key {}: Can't check signature: public key not found", key_id(&stranger))),
         ("bad", false, vec![format!("BAD signature from {}", who("good"))], format!("BAD signature by key {}", key_id(&good))),
         ("sigexp", false, vec![format!("Expired signature from {}", who("good")), "Signature expired ".into()], format!("signature by key {} has expired", key_id(&good))),
     ];

@@ -112,6 +112,17 @@ fn home_name(homedir: Option<&Path>) -> String {
 /// Loads one signing key per KEY-ID (from `--sign-key` files, else from the
 /// GnuPG home); with key files and no KEY-ID, the one key each file holds.
 pub fn load_signing_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningKey>> {
+    let keys = load_keys(key_ids, src)?;
+    for k in keys.iter().filter(|k| k.sha1_binding) {
+        eprintln!(
+            "warning: key {} is bound to its certificate by SHA-1 self-signatures only; grove signs with it (using SHA-512), but consider refreshing them (gpg --cert-digest-algo SHA512 --quick-set-expire FPR 0)",
+            k.key_id()
+        );
+    }
+    Ok(keys)
+}
+
+fn load_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningKey>> {
     let passphrase = read_passphrase(src)?;
     let mut keys = Vec::new();
     if !src.sign_key.is_empty() {

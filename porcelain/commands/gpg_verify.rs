@@ -34,9 +34,31 @@ pub struct Args {
     commit: Option<String>,
 }
 
+/// The directories of system-wide trusted keyrings: `$OSTREE_GPG_HOME` if
+/// set (as ostree reads it), else `/usr/share/ostree/trusted.gpg.d`; and
+/// `/etc/ostree/trusted.gpg.d`.
+fn global_keyring_dirs() -> Vec<PathBuf> {
+    let first = std::env::var_os("OSTREE_GPG_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/share/ostree/trusted.gpg.d"));
+    vec![first, PathBuf::from("/etc/ostree/trusted.gpg.d")]
+}
+
+/// The keyring files of a keyring directory, as ostree picks them: regular
+/// files named `*.gpg`, except `trustdb.gpg` and `secring.gpg`.
+fn keyring_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gpg") && !p.file_name().is_some_and(|n| n == "trustdb.gpg" || n == "secring.gpg"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// The keys to trust: the given keyrings and GnuPG home, or else the
 /// repository's remote keyrings (`REPO/*.trustedkeys.gpg`) and the system
-/// ones (`/etc/ostree/trusted.gpg.d`, `/usr/share/ostree/trusted.gpg.d`).
+/// ones (see [`global_keyring_dirs`]).
 pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path>) -> anyhow::Result<Keyring> {
     let mut kr = Keyring::new();
     for f in files {
@@ -51,10 +73,8 @@ pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path
         if let Ok(rd) = std::fs::read_dir(repo.path()) {
             candidates.extend(rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".trustedkeys.gpg")));
         }
-        for d in ["/etc/ostree/trusted.gpg.d", "/usr/share/ostree/trusted.gpg.d"] {
-            if let Ok(rd) = std::fs::read_dir(d) {
-                candidates.extend(rd.flatten().map(|e| e.path()));
-            }
+        for d in global_keyring_dirs() {
+            candidates.extend(keyring_files(&d));
         }
         candidates.sort();
         for p in candidates {
@@ -73,14 +93,8 @@ pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path
 /// it has a keybox (`pubring.kbx`, what GnuPG ≥ 2.1 writes), the keys
 /// `gpg --export` gives.
 pub fn homedir_keys(home: &Path) -> anyhow::Result<Keyring> {
-    let rd = std::fs::read_dir(home).with_context(|| format!("GnuPG home {}", home.display()))?;
-    let mut files: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "gpg") && !p.file_name().is_some_and(|n| n == "trustdb.gpg" || n == "secring.gpg"))
-        .collect();
-    files.sort();
+    std::fs::read_dir(home).with_context(|| format!("GnuPG home {}", home.display()))?;
+    let files = keyring_files(home);
     let mut kr = Keyring::new();
     for f in files {
         let bytes = std::fs::read(&f).with_context(|| format!("keyring {}", f.display()))?;
@@ -107,30 +121,59 @@ pub fn remote_keyring(repo: &grove::Repo, name: &str) -> anyhow::Result<Keyring>
         let bytes = std::fs::read(&file).with_context(|| format!("keyring {}", file.display()))?;
         kr.extend(Keyring::from_bytes(&bytes, &file.display().to_string())?);
     } else {
-        for d in ["/etc/ostree/trusted.gpg.d", "/usr/share/ostree/trusted.gpg.d"] {
-            if let Ok(rd) = std::fs::read_dir(d) {
-                for p in rd.flatten().map(|e| e.path()) {
-                    if let Ok(k) = std::fs::read(&p).map_err(|_| ()).and_then(|b| Keyring::from_bytes(&b, &p.display().to_string()).map_err(|_| ())) {
-                        kr.extend(k);
-                    }
+        for d in global_keyring_dirs() {
+            for p in keyring_files(&d) {
+                if let Ok(k) = std::fs::read(&p).map_err(|_| ()).and_then(|b| Keyring::from_bytes(&b, &p.display().to_string()).map_err(|_| ())) {
+                    kr.extend(k);
                 }
             }
         }
     }
-    let paths = repo.config().get(&group, "gpgkeypath").unwrap_or("");
-    for p in paths.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
-        let p = Path::new(p);
-        let files: Vec<PathBuf> = if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p).with_context(|| format!("gpgkeypath {}", p.display()))?.flatten().map(|e| e.path()).filter(|f| f.is_file()).collect();
-            v.sort();
-            v
-        } else {
-            vec![p.to_path_buf()]
-        };
-        for f in files {
-            let bytes = std::fs::read(&f).with_context(|| format!("gpgkeypath {}", f.display()))?;
-            kr.extend(Keyring::from_bytes(&bytes, &f.display().to_string())?);
+    if let Some(value) = repo.config().get(&group, "gpgkeypath") {
+        for p in gpgkeypath_list(value)? {
+            kr.extend(keyfile_path_keys(Path::new(&p))?);
         }
+    }
+    Ok(kr)
+}
+
+/// The entries of a `gpgkeypath` value, split as ostree splits it: on `;`
+/// or on `,` (not both), a trailing separator ignored, an empty entry kept.
+fn gpgkeypath_list(value: &str) -> anyhow::Result<Vec<String>> {
+    let seps: Vec<char> = [';', ','].into_iter().filter(|c| value.contains(*c)).collect();
+    match seps.as_slice() {
+        [] => Ok(vec![value.to_string()]),
+        [sep] => {
+            let mut v: Vec<String> = value.split(*sep).map(str::to_string).collect();
+            if v.last().is_some_and(|l| l.is_empty()) {
+                v.pop();
+            }
+            Ok(v)
+        }
+        _ => bail!("gpgkeypath: key value list contains more than one separator"),
+    }
+}
+
+/// The keys of one `gpgkeypath` entry: a key file, or a directory whose
+/// regular files are key files (as ostree, which hands each to gpg's import:
+/// those holding no keys are skipped). A missing path is an error naming it.
+fn keyfile_path_keys(p: &Path) -> anyhow::Result<Keyring> {
+    let mut kr = Keyring::new();
+    if !p.exists() {
+        bail!("gpgkeypath: opendir({}): No such file or directory", p.display());
+    }
+    if p.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p).with_context(|| format!("gpgkeypath: opendir({})", p.display()))?.flatten().map(|e| e.path()).filter(|f| f.is_file()).collect();
+        v.sort();
+        for f in v {
+            let bytes = std::fs::read(&f).with_context(|| format!("gpgkeypath {}", f.display()))?;
+            if let Ok(k) = Keyring::from_bytes(&bytes, &f.display().to_string()) {
+                kr.extend(k);
+            }
+        }
+    } else {
+        let bytes = std::fs::read(p).with_context(|| format!("gpgkeypath {}", p.display()))?;
+        kr.extend(Keyring::from_bytes(&bytes, &p.display().to_string())?);
     }
     Ok(kr)
 }
@@ -170,7 +213,7 @@ pub fn status_line(r: &SignatureReport) -> String {
         SigStatus::MissingKey => "Can't check signature: public key not found".to_string(),
         SigStatus::KeyRevoked => "Key revoked".to_string(),
         SigStatus::SigExpired => format!("Expired signature from {}", who(r)),
-        SigStatus::Bad | SigStatus::KeyExpired => format!("BAD signature from {}", who(r)),
+        SigStatus::Bad | SigStatus::KeyExpired | SigStatus::WeakHash => format!("BAD signature from {}", who(r)),
     }
 }
 
@@ -187,6 +230,9 @@ pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport], now: S
             None => writeln!(out, "  Signature made (unknown time) using {} key ID {}", r.algo, r.key_id())?,
         }
         writeln!(out, "  {}", status_line(r))?;
+        if r.status == SigStatus::WeakHash {
+            writeln!(out, "  Signature digest {} rejected: its collisions are practical", r.hash)?;
+        }
         if let (true, Some(p)) = (r.by_subkey(), r.primary_key_id()) {
             writeln!(out, "  Primary key ID {p}")?;
         }

@@ -25,6 +25,29 @@ enum Cmd {
     /// Show remote repository URL
     #[command(name = "show-url")]
     ShowUrl(ShowUrlArgs),
+    /// Import GPG keys
+    #[command(name = "gpg-import")]
+    GpgImport(GpgImportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct GpgImportArgs {
+    /// Import keys from a keyring file (repeatable)
+    #[arg(short = 'k', long, value_name = "FILE", conflicts_with = "stdin")]
+    keyring: Vec<std::path::PathBuf>,
+    /// Import keys from standard input
+    #[arg(long)]
+    stdin: bool,
+    /// Name of the remote
+    name: String,
+    /// Import only these keys (fingerprint, key id or user id); all keys without
+    #[arg(value_name = "KEY-ID")]
+    key_ids: Vec<String>,
+}
+
+/// `Imported N GPG key(s) to remote "NAME"`, as ostree words it.
+fn print_imported(n: usize, name: &str) {
+    println!("Imported {n} GPG key{} to remote \"{name}\"", if n == 1 { "" } else { "s" });
 }
 
 #[derive(clap::Args, Debug)]
@@ -90,8 +113,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let imported = gpg_import.as_ref().map(|k| k.len());
             let opts = AddOptions { no_gpg_verify: a.no_gpg_verify, if_not_exists: a.if_not_exists, set, branches, gpg_import };
-            remote::add(&mut repo, &a.name, &a.url, &opts)?;
+            if remote::add(&mut repo, &a.name, &a.url, &opts)? {
+                if let Some(n) = imported {
+                    print_imported(n, &a.name);
+                }
+            }
         }
         Cmd::List(a) => {
             let repo = ctx.open_repo()?;
@@ -109,6 +137,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Cmd::Delete(a) => {
             let mut repo = ctx.open_repo()?;
             remote::delete(&mut repo, &a.name, a.if_exists)?;
+        }
+        Cmd::GpgImport(a) => {
+            let repo = ctx.open_repo()?;
+            let source = if a.stdin {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).context("reading keys from standard input")?;
+                grove::sign::Keyring::from_bytes(&bytes, "standard input")?
+            } else if a.keyring.is_empty() {
+                // As ostree's library without a source: the user's own keyring.
+                super::gpg_sign::gnupg_public_keys(None)?
+            } else {
+                let mut k = grove::sign::Keyring::new();
+                for f in &a.keyring {
+                    let bytes = std::fs::read(f).with_context(|| format!("--keyring {}", f.display()))?;
+                    k.extend(grove::sign::Keyring::from_bytes(&bytes, &f.display().to_string())?);
+                }
+                k
+            };
+            let n = remote::gpg_import(&repo, &a.name, &source, &a.key_ids)?;
+            print_imported(n, &a.name);
         }
         Cmd::ShowUrl(a) => {
             let repo = ctx.open_repo()?;

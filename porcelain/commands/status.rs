@@ -36,7 +36,7 @@ fn signature_state(repo: &Repo, commit: Checksum, keyring: &Keyring) -> anyhow::
     if let Some(r) = reports.iter().find(|r| r.status == SigStatus::Good) {
         return Ok(("signed".into(), Some(r.key_id().to_string())));
     }
-    if let Some(r) = reports.iter().find(|r| r.status == SigStatus::Bad) {
+    if let Some(r) = reports.iter().find(|r| matches!(r.status, SigStatus::Bad | SigStatus::WeakHash)) {
         return Ok(("bad".into(), Some(r.key_id().to_string())));
     }
     let r = &reports[0];
@@ -45,6 +45,7 @@ fn signature_state(repo: &Repo, commit: Checksum, keyring: &Keyring) -> anyhow::
         SigStatus::KeyExpired => "key expired",
         SigStatus::KeyRevoked => "key revoked",
         SigStatus::SigExpired => "signature expired",
+        SigStatus::WeakHash => "weak digest",
         _ => "not trusted",
     };
     Ok((format!("signed, {why}"), Some(r.key_id().to_string())))
