@@ -78,6 +78,10 @@ pub enum PullError {
     Unsigned { commit: Checksum },
     #[error("Commit {commit}: GPG verification failed: {why}")]
     Signature { commit: Checksum, why: String },
+    #[error("static delta {name}: {why}")]
+    Delta { name: crate::delta::DeltaName, why: String },
+    #[error("Static deltas required, but none found for {}", match .from { Some(f) => format!("{f} to {to}"), None => to.to_string() })]
+    NoDelta { from: Option<Checksum>, to: Checksum },
     #[error(transparent)]
     Ref(#[from] RefError),
     #[error(transparent)]
@@ -129,6 +133,11 @@ impl Fetcher {
 
     pub fn bytes_received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` bytes read through [`Fetcher::open`] to the total.
+    pub(crate) fn count_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Opens `rel` for reading; `None` if the server has no such file (404 / ENOENT).
@@ -206,7 +215,7 @@ pub struct PullOptions {
 }
 
 /// What a pull did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct PullStats {
     pub commits: u64,
     pub metadata_fetched: u64,

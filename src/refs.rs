@@ -96,6 +96,13 @@ impl FromStr for Refspec {
     }
 }
 
+/// Serialized as `REMOTE:NAME` or `NAME` (in `--json` reports).
+impl serde::Serialize for Refspec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for Refspec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.remote {

@@ -13,12 +13,22 @@
 //! the summary must carry a good signature by one of those keys too. A
 //! remote without trusted keys is refused. `--no-gpg-verify` skips both
 //! checks.
+//!
+//! Static deltas (`grove::delta::fetch`): a pull of a commit the repository
+//! lacks goes through the FROM→TO delta the remote offers (from the ref's
+//! current commit, or another commit held complete; a scratch delta for an
+//! initial pull) before fetching what is still missing as objects;
+//! `--mirror` copies the remote's deltas for the mirrored commits and their
+//! delta indexes. `--disable-static-deltas` (`--no-static-deltas`) and
+//! `--require-static-deltas` as ostree's.
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use grove::delta::fetch::{mirror_deltas, pull_through_deltas, DeltaPolicy, DeltaReport};
 use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo};
+use grove::refs::Refspec;
 use grove::remote;
 use grove::repo::LockKind;
 
@@ -47,6 +57,15 @@ pub struct Args {
     /// Do not print progress or the summary line
     #[arg(long)]
     quiet: bool,
+    /// Fetch objects only: no static deltas (with --mirror: do not copy the remote's deltas)
+    #[arg(long, alias = "no-static-deltas", conflicts_with = "require_static_deltas")]
+    disable_static_deltas: bool,
+    /// Update only through static deltas: a missing or bad delta is an error
+    #[arg(long)]
+    require_static_deltas: bool,
+    /// Print what the pull did as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -92,7 +111,38 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(b) = &bar {
         b.set_message("scanning metadata");
     }
-    let p = plan(&remote_repo, &dst, &items, &opts).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let policy = match (args.disable_static_deltas, args.require_static_deltas) {
+        (true, _) => DeltaPolicy::Disabled,
+        (_, true) => DeltaPolicy::Required,
+        _ => DeltaPolicy::Auto,
+    };
+    let context = || format!("pulling from remote \"{name}\"");
+    let targets = items
+        .iter()
+        .map(|item| match item {
+            PullItem::Commit(c) => Ok((None, *c)),
+            PullItem::Ref(r) => {
+                let spec = Refspec { remote: (!args.mirror).then(|| name.clone()), name: r.clone() };
+                Ok((dst.read_ref_exact(&spec)?, remote_repo.resolve(r)?))
+            }
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .with_context(context)?;
+    if let Some(b) = &bar {
+        b.set_message("static deltas");
+    }
+    let mut deltas = if args.mirror {
+        DeltaReport::default()
+    } else {
+        pull_through_deltas(&remote_repo, &dst, &targets, policy, opts.verify.as_ref()).with_context(context)?
+    };
+    for why in &deltas.fallbacks {
+        eprintln!("warning: {why}; fetching objects instead");
+    }
+    if let Some(b) = &bar {
+        b.set_message("scanning metadata");
+    }
+    let p = plan(&remote_repo, &dst, &items, &opts).with_context(context)?;
     let progress = |p: PullProgress| {
         if let Some(b) = &bar {
             b.set_length(p.total);
@@ -100,11 +150,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             b.set_message(indicatif::HumanBytes(p.bytes).to_string());
         }
     };
-    let stats = execute(&remote_repo, &dst, &p, &progress).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let stats = execute(&remote_repo, &dst, &p, &progress).with_context(context)?;
+    if args.mirror && policy != DeltaPolicy::Disabled {
+        if let Some(b) = &bar {
+            b.set_message("static deltas");
+        }
+        let tips: Vec<_> = targets.iter().map(|&(_, to)| to).collect();
+        deltas = mirror_deltas(&remote_repo, &mut dst, &tips).with_context(context)?;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if !args.quiet {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "objects": stats, "static_deltas": deltas }))?);
+    } else if !args.quiet {
+        if !deltas.deltas.is_empty() {
+            let verb = if args.mirror { "copied" } else { "applied" };
+            println!("{} static deltas {verb} ({} parts, {})", deltas.deltas.len(), deltas.parts_fetched, crate::format::size(deltas.bytes));
+        }
         println!(
             "{} metadata, {} content objects fetched; {} transferred in {} seconds",
             stats.metadata_fetched,

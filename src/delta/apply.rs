@@ -42,9 +42,22 @@ pub fn read_superblock(path: &Path) -> Result<Superblock> {
     Superblock::from_bytes(&data).map_err(|why| DeltaError::Superblock { path: path.to_path_buf(), why })
 }
 
-/// Applies the delta at `path` (its directory, or its superblock file) to `repo`.
+/// Applies the delta at `path` (its directory, or its superblock file) to
+/// `repo`. A delta with fallback objects cannot be applied offline.
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
     let (dir, sb_path) = if path.is_dir() { (path.to_path_buf(), path.join("superblock")) } else { (path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), path.to_path_buf()) };
+    apply_dir(repo, &dir, &sb_path, false)
+}
+
+/// As [`apply_offline`] for the delta in directory `dir`, but fallback
+/// objects are allowed: a pull fetches them afterwards, so while any is
+/// missing the TO commit stays marked partial.
+pub fn apply_with_fallbacks(repo: &Repo, dir: &Path) -> Result<ApplyStats> {
+    apply_dir(repo, dir, &dir.join("superblock"), true)
+}
+
+fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> Result<ApplyStats> {
+    let sb_path = sb_path.to_path_buf();
     let sb = read_superblock(&sb_path)?;
     let name = DeltaName::new(sb.from, sb.to);
     let mut stats = ApplyStats { name: Some(name), ..Default::default() };
@@ -71,7 +84,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
         repo.set_partial(sb.to, true, false)?;
         repo.write_metadata_as(commit_name, &sb.commit)?;
     }
-    if !sb.fallbacks.is_empty() {
+    if !sb.fallbacks.is_empty() && !allow_fallbacks {
         return Err(DeltaError::HasFallbacks);
     }
 
@@ -112,7 +125,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
             return Err(DeltaError::ObjectNotWritten(*o));
         }
     }
-    if clear_partial {
+    if clear_partial && sb.fallbacks.iter().all(|f| repo.has_object(&f.object)) {
         repo.set_partial(sb.to, false, false)?;
     }
     Ok(stats)

@@ -70,7 +70,8 @@ pub fn delete(repo: &Repo, name: &DeltaName) -> Result<()> {
     fs::remove_dir_all(&dir).map_err(io_err(&dir))
 }
 
-fn index_path(to: &Checksum) -> String {
+/// `delta-indexes/XX/REST.index`: the index of the deltas to `to`.
+pub(crate) fn index_path(to: &Checksum) -> String {
     let b = b64_encode(to);
     format!("delta-indexes/{}/{}.index", &b[..2], &b[2..])
 }

@@ -16,6 +16,8 @@
 //! - [`apply`]: execution (`ostree-repo-static-delta-processing.c` and
 //!   `ostree_repo_static_delta_execute_offline` in `-core.c`).
 //! - [`index`]: delta indexes (`delta-indexes/`), listing and deletion.
+//! - [`fetch`]: deltas a remote offers, fetched verified to mirror or apply
+//!   them (`ostree-repo-pull.c`).
 //!
 //! Naming and layout follow `ostree-core.c` (`static_delta_path_base`):
 //! checksums are written in "modified base64" (43 characters, `/` → `_`);
@@ -25,6 +27,7 @@
 pub mod apply;
 pub mod bsdiff;
 pub mod compile;
+pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz;
 #[doc(hidden)]

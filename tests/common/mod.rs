@@ -422,16 +422,27 @@ pub struct HttpServer {
     child: std::process::Child,
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub url: String,
+    root: PathBuf,
+    log: tempfile::NamedTempFile,
+}
+
+/// One request the server answered: path (without the leading `/`) and status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub path: String,
+    pub status: u16,
 }
 
 impl HttpServer {
+    /// Serves `dir` with `python3 -m http.server` on loopback, logging requests.
     pub fn serve(dir: &Path) -> HttpServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let log = tempfile::NamedTempFile::new().expect("request log");
         let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
             .arg(dir)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log.reopen().expect("request log"))
             .spawn()
             .expect("python3 is needed for the HTTP server (refusing to skip)");
         let start = std::time::Instant::now();
@@ -439,7 +450,25 @@ impl HttpServer {
             assert!(start.elapsed() < std::time::Duration::from_secs(20), "HTTP server did not start");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        HttpServer { child, url: format!("http://127.0.0.1:{port}") }
+        HttpServer { child, url: format!("http://127.0.0.1:{port}"), root: dir.to_path_buf(), log }
+    }
+
+    /// Every GET answered so far, in order (the server logs a request once answered).
+    pub fn requests(&self) -> Vec<Request> {
+        let text = fs::read_to_string(self.log.path()).expect("request log");
+        text.lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("\"GET /")?;
+                let (path, rest) = rest.split_once(' ')?;
+                let status = rest.split_once("\" ")?.1.split(' ').next()?.parse().ok()?;
+                Some(Request { path: path.to_string(), status })
+            })
+            .collect()
+    }
+
+    /// Bytes of the files served with status 200 among `requests`.
+    pub fn bytes_served(&self, requests: &[Request]) -> u64 {
+        requests.iter().filter(|r| r.status == 200).map(|r| fs::metadata(self.root.join(&r.path)).map(|m| m.len()).unwrap_or(0)).sum()
     }
 }
 
