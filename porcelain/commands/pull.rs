@@ -142,12 +142,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(b) = &bar {
         b.set_message("scanning metadata");
     }
+    let delta_bytes = deltas.bytes;
     let p = plan(&remote_repo, &dst, &items, &opts).with_context(context)?;
     let progress = |p: PullProgress| {
         if let Some(b) = &bar {
             b.set_length(p.total);
             b.set_position(p.done);
-            b.set_message(indicatif::HumanBytes(p.bytes).to_string());
+            b.set_message(format!("{} ({} of it static deltas)", indicatif::HumanBytes(p.bytes), indicatif::HumanBytes(delta_bytes)));
         }
     };
     let stats = execute(&remote_repo, &dst, &p, &progress).with_context(context)?;
