@@ -213,7 +213,20 @@ pub fn checkout_tree(repo: &Repo, source: CheckoutSource, dest: &Path, opts: &Ch
     let user = opts.mode == CheckoutMode::User || repo_mode == RepoMode::BareUserOnly;
     let repo_usermode = matches!(repo_mode, RepoMode::BareUser | RepoMode::BareUserOnly);
     let hardlinkable = (repo_mode == RepoMode::Bare && !user) || (repo_usermode && user);
+    let objects_path = repo.path().join("objects");
+    let objects = rustix::fs::open(&objects_path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(io_err("open", objects_path.clone()))?;
+    let repo_dev = rustix::fs::fstat(&objects).map_err(io_err("fstat", objects_path))?.st_dev as u64;
     if opts.require_hardlinks && !hardlinkable {
+        // As ostree: a destination on another device is reported first (ostree
+        // finds it when it creates the directory), then the mode mismatch.
+        // Both are found before anything is created.
+        let probe = if dest.is_dir() { dest } else { dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")) };
+        if let Ok(st) = rustix::fs::stat(probe) {
+            if st.st_dev as u64 != repo_dev {
+                return Err(CheckoutError::CrossDevice { src: repo_dev, dest: st.st_dev as u64, path: dest.to_path_buf() });
+            }
+        }
         return Err(if repo_usermode { CheckoutError::UserRepoNeedsUserMode } else { CheckoutError::CannotHardlink });
     }
     let (contents, meta) = match source {
@@ -223,10 +236,6 @@ pub fn checkout_tree(repo: &Repo, source: CheckoutSource, dest: &Path, opts: &Ch
         }
         CheckoutSource::Tree { contents, meta } => (contents, meta),
     };
-    let objects_path = repo.path().join("objects");
-    let objects = rustix::fs::open(&objects_path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(io_err("open", objects_path.clone()))?;
-    let repo_dev = rustix::fs::fstat(&objects).map_err(io_err("fstat", objects_path))?.st_dev as u64;
     let cx = Checkout {
         repo,
         opts,

@@ -9,17 +9,18 @@
 //! Files are checksummed in parallel before anything is written, so content
 //! the repository already holds is never compressed or copied again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::checksum::{Checksum, Hasher, ObjectType};
+use crate::checksum::{Checksum, Hasher, ObjectName, ObjectType};
 use crate::metadata::Metadata;
 use crate::mtree::{MtreeError, MutableTree};
 use crate::objects::file_header::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::objects::sizes::{SizeEntry, SIZES_KEY};
 use crate::objects::{Commit, DirMeta, FileHeader, Xattrs};
 use crate::repo::content::checksum_content;
 use crate::repo::{Repo, RepoError, RepoMode};
@@ -656,12 +657,23 @@ pub struct CommitSpec {
     pub metadata: Metadata,
     /// Written as `.commitmeta` when set.
     pub detached: Option<Metadata>,
+    /// Append `ostree.sizes` for the tree (`--generate-sizes`; archive repositories only).
+    pub generate_sizes: bool,
 }
 
 /// Writes a commit for the tree `(contents, meta)`, plus its detached metadata.
 pub fn write_commit(repo: &Repo, root: (Checksum, Checksum), spec: &CommitSpec) -> Result<Checksum> {
+    let mut metadata = spec.metadata.clone();
+    if spec.generate_sizes {
+        // After everything else, as ostree_repo_write_commit_with_time adds it.
+        let entries = tree_sizes(repo, root)?;
+        if !entries.is_empty() {
+            let list: Vec<Vec<u8>> = entries.iter().map(SizeEntry::to_bytes).collect();
+            metadata.push(SIZES_KEY, crate::metadata::owned(list));
+        }
+    }
     let commit = Commit {
-        metadata: spec.metadata.clone(),
+        metadata,
         parent: spec.parent,
         related: Vec::new(),
         subject: spec.subject.clone(),
@@ -675,6 +687,48 @@ pub fn write_commit(repo: &Repo, root: (Checksum, Checksum), spec: &CommitSpec) 
         repo.write_detached_metadata(c, Some(d))?;
     }
     Ok(c)
+}
+
+/// The `ostree.sizes` entries of the tree `(contents, meta)`: every distinct
+/// content, dirtree and dirmeta object in it, sorted by checksum, with the
+/// sizes as stored in this archive repository. Other modes record nothing
+/// (ostree generates sizes for archive repositories only).
+pub fn tree_sizes(repo: &Repo, root: (Checksum, Checksum)) -> Result<Vec<SizeEntry>> {
+    if !repo.mode().is_archive() {
+        return Ok(Vec::new());
+    }
+    let stored_len = |name: ObjectName| -> Result<u64> {
+        let path = repo.object_path(&name);
+        Ok(fs::metadata(&path).map_err(io_at(&path))?.len())
+    };
+    let mut entries: BTreeMap<Checksum, SizeEntry> = BTreeMap::new();
+    let metadata_entry = |entries: &mut BTreeMap<Checksum, SizeEntry>, name: ObjectName| -> Result<bool> {
+        if entries.contains_key(&name.checksum) {
+            return Ok(false);
+        }
+        let len = stored_len(name)?;
+        entries.insert(name.checksum, SizeEntry { name, archived: len, unpacked: len });
+        Ok(true)
+    };
+    let mut stack = vec![root];
+    while let Some((contents, meta)) = stack.pop() {
+        metadata_entry(&mut entries, ObjectName::new(meta, ObjectType::DirMeta))?;
+        if !metadata_entry(&mut entries, ObjectName::new(contents, ObjectType::DirTree))? {
+            continue; // an identical directory was walked already
+        }
+        let tree = repo.load_dirtree(contents)?;
+        for f in &tree.files {
+            if entries.contains_key(&f.checksum) {
+                continue;
+            }
+            let name = ObjectName::new(f.checksum, ObjectType::File);
+            let obj = repo.open_content(f.checksum)?;
+            let unpacked = if obj.header.is_symlink() { obj.header.symlink_target.len() as u64 } else { obj.size };
+            entries.insert(f.checksum, SizeEntry { name, archived: stored_len(name)?, unpacked });
+        }
+        stack.extend(tree.dirs.iter().map(|d| (d.tree, d.meta)));
+    }
+    Ok(entries.into_values().collect())
 }
 
 /// Adds `ostree.ref-binding` (sorted refs) and, if the repo has a collection

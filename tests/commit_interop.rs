@@ -416,3 +416,100 @@ fn link_checkout_speedup() {
         assert!(component_files.contains(&f), "file object of the union is not a component object: {f}");
     }
 }
+
+/// `ostree show --print-sizes REV` output.
+fn print_sizes(repo: &Path, rev: &str) -> String {
+    ostree(repo, &["show", "--print-sizes", rev])
+}
+
+/// --generate-sizes: the same `ostree.sizes` (so the same checksum) as
+/// ostree, which real `ostree show --print-sizes` reads from the grove repo;
+/// commits in non-archive repositories carry no sizes, as ostree's.
+#[test]
+fn generate_sizes() {
+    let t = tempdir();
+    let w = t.path();
+    let src = w.join("src");
+    build_fixture(&src, false);
+    // Duplicated content and directories: one entry each.
+    write(&src.join("dup/a/same"), b"same bytes\n", 0o644);
+    write(&src.join("dup/b/same"), b"same bytes\n", 0o644);
+    for mode in ["archive", "bare-user"] {
+        let p = Pair::new(w, mode);
+        let c1 = p.commit(&["-b", "main", "--generate-sizes", "--timestamp=2020-01-01", "--add-metadata-string=version=1", &s(&src)]);
+        p.verify(&c1, Some(&src), false);
+        if mode == "archive" {
+            let shown = grove(&p.g, &["show", "--print-sizes", "main"]);
+            let expected = print_sizes(&p.o, "main");
+            assert!(expected.contains("Number of objects (needed/total): 0/"), "{expected}");
+            assert_eq!(print_sizes(&p.g, "main"), expected, "ostree reading grove's ostree.sizes");
+            assert_eq!(shown, expected, "grove show --print-sizes");
+            // Objects the repository already holds are counted again.
+            write(&src.join("new-file"), b"new\n", 0o644);
+            let c2 = p.commit(&["-b", "main", "--generate-sizes", "--timestamp=2020-01-02", &s(&src)]);
+            assert_eq!(print_sizes(&p.g, &c2), print_sizes(&p.o, &c2));
+            fs::remove_file(src.join("new-file")).expect("rm new-file");
+        } else {
+            assert!(!grove(&p.g, &["show", &c1]).is_empty());
+            let err = run_fail(grove_cmd(&p.g).args(["show", "--print-sizes", "main"]));
+            assert!(err.contains("No metadata key ostree.sizes"), "{err}");
+        }
+    }
+}
+
+/// --base REV: the tree starts as REV's, untouched by the ownership options
+/// that apply to the overlaid directory (whose metadata replaces the root's).
+#[test]
+fn base_commit() {
+    let t = tempdir();
+    let w = t.path();
+    let src = w.join("src");
+    build_fixture(&src, false);
+    let over = w.join("over");
+    write(&over.join("overlaid-file"), b"overlaid\n", 0o644);
+    write(&over.join("data/original.txt"), b"replaced by the overlay\n", 0o644);
+    write(&over.join("deep/a/new"), b"new in an existing dir\n", 0o600);
+    for mode in ["archive", "bare-user"] {
+        let p = Pair::new(w, mode);
+        let base = p.commit(&["-b", "base", "--timestamp=2020-01-01", &s(&src)]);
+        let c = p.commit(&["-b", "over", "--base", "base", "--owner-uid=42", "--owner-gid=42", "--timestamp=2020-01-02", &s(&over)]);
+        p.verify(&c, None, false);
+        // Checksum form of the base and a --tree list after it.
+        let c = p.commit(&["-b".to_string(), "over2".into(), format!("--base={base}"), "--timestamp=2020-01-03".into(), format!("--tree=dir={}", s(&over))]);
+        p.verify(&c, None, false);
+        let listing = grove(&p.g, &["ls", "-R", "over"]);
+        assert!(listing.lines().any(|l| l.contains("/overlaid-file")) && listing.lines().any(|l| l.contains("/bin/tool")), "{listing}");
+    }
+    let p = Pair::new(w, "archive");
+    let err = grove_fail(&p.g, &["commit", "-b", "x", "--base", "no-such-ref", &s(&over)]);
+    assert!(err.contains("no-such-ref"), "{err}");
+}
+
+/// SOURCE_DATE_EPOCH sets the timestamp as in ostree (same checksum), and
+/// a bad value fails with ostree's wording.
+#[test]
+fn source_date_epoch() {
+    let t = tempdir();
+    let w = t.path();
+    let src = w.join("src");
+    write(&src.join("file"), b"file\n", 0o644);
+    let p = Pair::new(w, "archive");
+    let commit = |cmd: &mut Command, epoch: &str| {
+        cmd.env("SOURCE_DATE_EPOCH", epoch).args(["commit", "-b", "env", "-s", "env timestamp"]).arg(&src);
+    };
+    let mut o = ostree_cmd(&p.o);
+    commit(&mut o, "1234567890");
+    let mut g = grove_cmd(&p.g);
+    commit(&mut g, "1234567890");
+    assert_eq!(checksum_of(&run_ok(&mut g)), checksum_of(&run_ok(&mut o)));
+    for (value, wording) in [("invalid", "Failed to convert SOURCE_DATE_EPOCH"), ("12345678901234567890", "Parsing SOURCE_DATE_EPOCH: Numerical result out of range")] {
+        let mut o = ostree_cmd(&p.o);
+        commit(&mut o, value);
+        assert!(run_fail(&mut o).contains(wording));
+        let mut g = grove_cmd(&p.g);
+        commit(&mut g, value);
+        let err = run_fail(&mut g);
+        assert_one_line_error(&err);
+        assert!(err.contains(wording), "{err}");
+    }
+}

@@ -337,3 +337,41 @@ fn diff_errors_match_ostree() {
     let g = grove(&f.repo, &["diff", "--stats", "main", "./co"]);
     assert_eq!(stderr(&g), "error: Invalid refspec ./co\n");
 }
+
+#[test]
+fn missing_commit_behind_ref() {
+    let f = Fixture::new("archive");
+    for c in [&f.c1, &f.c2] {
+        fs::remove_file(f.object_path(&f.repo, c, "commit")).unwrap();
+    }
+    let twin = f.twin();
+    let g = grove(&f.repo, &["fsck", "-q"]);
+    assert_same_fsck(&ostree(&twin, &["fsck", "-q"]), &g);
+    assert!(stderr(&g).contains(&format!("Loading commit for ref main: No such metadata object {}.commit", f.c2)), "{}", stderr(&g));
+}
+
+/// A stored dirtree naming `../afile` (a path traversal): fsck and checkout
+/// refuse it with ostree's wording, and checkout writes nothing outside.
+#[test]
+fn path_traversal_in_dirtree() {
+    use grove::objects::{Commit, DirMeta, DirTree, DirTreeFile};
+    let f = Fixture::new("archive");
+    let repo = grove::Repo::open(&f.repo).unwrap();
+    let file = f.checksum_of("main", "/a.txt").parse().unwrap();
+    let meta = repo.write_dirmeta(&DirMeta { uid: 0, gid: 0, mode: 0o40755, xattrs: Default::default() }).unwrap();
+    let tree = repo.write_dirtree(&DirTree { files: vec![DirTreeFile { name: "../afile".into(), checksum: file }], dirs: vec![] }).unwrap();
+    let commit = Commit { metadata: Default::default(), parent: None, related: vec![], subject: "traverse".into(), body: String::new(), timestamp: 0, root_contents: tree, root_meta: meta };
+    let c = repo.write_commit(&commit).unwrap();
+    fs::write(f.repo.join("refs/heads/traverse"), format!("{c}\n")).unwrap();
+    let twin = f.twin();
+    let g = grove(&f.repo, &["fsck", "-q"]);
+    assert!(!g.status.success());
+    assert!(stderr(&g).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")), "{}", stderr(&g));
+    assert!(stderr(&ostree(&twin, &["fsck", "-q"])).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")));
+    let dest = f.root.join("co/inner");
+    fs::create_dir_all(f.root.join("co")).unwrap();
+    let g = grove(&f.repo, &["checkout", "traverse", dest.to_str().unwrap()]);
+    assert!(!g.status.success() && stderr(&g).contains("Invalid / in filename ../afile"), "{}", stderr(&g));
+    assert_eq!(stderr(&g).lines().count(), 1, "{}", stderr(&g));
+    assert!(!f.root.join("co/afile").exists());
+}

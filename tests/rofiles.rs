@@ -517,3 +517,41 @@ fn missing_source_is_one_line_error() {
     assert!(err.contains("Not a directory"), "{err}");
     assert_eq!(fs::read(&file).unwrap(), b"");
 }
+
+/// `checkout -U --require-hardlinks` from a bare repository onto the mount
+/// (another device) reports the device first, as ostree does, then, on
+/// the repository's device, that bare mode cannot hardlink in user mode.
+/// Neither creates anything; a plain `checkout -U` copies onto the mount.
+#[test]
+fn require_hardlinks_across_devices() {
+    let fx = Fixture::new();
+    let bare = fx.dir.path().join("bare");
+    run_ok(ostree(&bare).args(["init", "--mode=bare"]));
+    run_ok(ostree(&bare).arg("pull-local").arg(fx.repo()).arg("main"));
+    let co = fx.checkout("co");
+    let mnt = fx.mountpoint("mnt");
+    let m = Mounted::new(&co, &mnt, false);
+    let checkout = |tool: &mut Command, flags: &str, dest: &Path| -> Output {
+        tool.args(["checkout", flags, "main"]).arg(dest).output().expect("run checkout")
+    };
+    for (dest, wording) in [
+        (mnt.join("hardlinked"), "Unable to do hardlink checkout across devices"),
+        (fx.dir.path().join("same-device"), "Bare repository mode cannot hardlink in user checkout mode"),
+    ] {
+        let mut g = grove();
+        g.arg(format!("--repo={}", bare.display()));
+        let out = checkout(&mut g, "-UH", &dest);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.lines().count() == 1 && err.contains(wording), "{err}");
+        let ours = checkout(&mut ostree(&bare), "-UH", &dest);
+        assert!(String::from_utf8_lossy(&ours.stderr).contains(wording), "ostree: {}", String::from_utf8_lossy(&ours.stderr));
+        let _ = fs::remove_dir_all(&dest);
+    }
+    assert!(!mnt.join("hardlinked").exists() && !co.join("hardlinked").exists());
+    let mut g = grove();
+    g.arg(format!("--repo={}", bare.display()));
+    let out = checkout(&mut g, "-U", &mnt.join("copied"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(co.join("copied/etc/conf")).unwrap(), CONF);
+    m.unmount();
+}

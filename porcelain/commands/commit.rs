@@ -36,6 +36,12 @@ pub struct Args {
     /// Overlay the given tree: dir=PATH, tar=TARFILE or ref=COMMIT (repeatable, applied in order)
     #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=REV")]
     trees: Vec<String>,
+    /// Start from the given commit as a base (no modifiers apply)
+    #[arg(long, value_name = "REV")]
+    base: Option<String>,
+    /// Generate size information along with commit metadata (archive repositories)
+    #[arg(long)]
+    generate_sizes: bool,
     /// Override the timestamp of the commit (GNU date syntax)
     #[arg(long)]
     timestamp: Option<String>,
@@ -229,6 +235,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let mut consumed = Vec::new();
     let mut mtree = MutableTree::new();
+    if let Some(base) = &args.base {
+        let c = repo.resolve_rev(base)?;
+        import_commit_tree(&repo, &mut mtree, c, &CommitFilter::default())?;
+    }
     for t in &trees {
         let (kind, value) = t.split_once('=').with_context(|| format!("Missing type in tree specification '{t}'"))?;
         match kind {
@@ -273,7 +283,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let timestamp = match &args.timestamp {
         Some(t) => grove::date::parse_date(t)?,
         None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => v.trim().parse().with_context(|| format!("Invalid SOURCE_DATE_EPOCH '{v}'"))?,
+            Ok(v) => grove::date::parse_source_date_epoch(&v)?,
             Err(_) => chrono::Utc::now().timestamp(),
         },
     };
@@ -287,6 +297,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         timestamp: u64::try_from(timestamp).context("timestamp before 1970")?,
         metadata,
         detached,
+        generate_sizes: args.generate_sizes,
     };
     let checksum = write_commit(&repo, root, &spec)?;
     if !sign_keys.is_empty() {

@@ -197,6 +197,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         timestamp,
         metadata,
         detached: None,
+        generate_sizes: false,
     };
     let new = write_commit(&repo, (src_commit.root_contents, src_commit.root_meta), &spec)?;
     let mut signed_with = Vec::new();

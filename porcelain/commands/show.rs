@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use grove::objects::file_header::{S_IFMT, S_IFREG};
+use grove::objects::sizes::{SizeEntry, SIZES_KEY};
 use grove::{Checksum, ObjectName, ObjectType};
 
 use super::log::{dump_commit, load_error, raw_commit_text, raw_dirmeta_text, raw_dirtree_text, usage_error, xattrs_text};
@@ -100,49 +101,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One `ostree.sizes` entry: object, compressed (archived) and unpacked size.
-#[derive(Debug, PartialEq, Eq)]
-struct SizesEntry {
-    name: ObjectName,
-    archived: u64,
-    unpacked: u64,
-}
-
-/// Reads an unsigned LEB128 varint; returns the value and the bytes used.
-fn read_varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v: u64 = 0;
-    for (i, byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-/// Parses an entry: 32 checksum bytes, two varints, and (newer commits) an object type byte.
-fn parse_sizes_entry(e: &[u8]) -> anyhow::Result<SizesEntry> {
-    let eof = || anyhow::anyhow!("Unexpected EOF reading ostree.sizes varint");
-    if e.len() < 34 {
-        return Err(eof());
-    }
-    let checksum = Checksum::from_slice(&e[..32])?;
-    let (archived, n1) = read_varint(&e[32..]).ok_or_else(eof)?;
-    let (unpacked, n2) = read_varint(&e[32 + n1..]).ok_or_else(eof)?;
-    let rest = &e[32 + n1 + n2..];
-    let objtype = match rest.first() {
-        None => ObjectType::File,
-        Some(&t) => ObjectType::from_u8(t).ok_or_else(|| anyhow::anyhow!("Unexpected ostree.sizes object type {t}"))?,
-    };
-    Ok(SizesEntry { name: ObjectName::new(checksum, objtype), archived, unpacked })
-}
-
 fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> anyhow::Result<()> {
     let commit = repo.load_commit(checksum).map_err(load_error).context("Failed to read commit")?;
-    let entries = commit.metadata.get_bytes_list("ostree.sizes").ok_or_else(|| anyhow::anyhow!("No metadata key ostree.sizes in commit"))?;
+    let entries = commit.metadata.get_bytes_list(SIZES_KEY).ok_or_else(|| anyhow::anyhow!("No metadata key {SIZES_KEY} in commit"))?;
     let (mut archived, mut unpacked, mut new_archived, mut new_unpacked, mut new_objects) = (0u64, 0u64, 0u64, 0u64, 0usize);
     for e in &entries {
-        let e = parse_sizes_entry(e)?;
+        let e = SizeEntry::from_bytes(e)?;
         archived += e.archived;
         unpacked += e.unpacked;
         if !repo.has_object(&e.name) {
@@ -245,20 +209,4 @@ fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &T
     writeln!(out, "Mode: 0{:04o}\nUid: {}\nGid: {}", h.mode, h.uid, h.gid)?;
     writeln!(out, "Extended Attributes: {{ {} }}", xattrs_text(&h.xattrs))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_entries() {
-        let c = Checksum::digest(b"x");
-        let mut e = c.as_bytes().to_vec();
-        e.extend_from_slice(&[0xac, 0x02, 0x05]);
-        assert_eq!(parse_sizes_entry(&e).unwrap(), SizesEntry { name: ObjectName::new(c, ObjectType::File), archived: 300, unpacked: 5 });
-        e.push(2);
-        assert_eq!(parse_sizes_entry(&e).unwrap().name.objtype, ObjectType::DirTree);
-        assert!(parse_sizes_entry(&e[..33]).is_err());
-    }
 }

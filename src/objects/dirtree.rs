@@ -80,12 +80,18 @@ impl DirTree {
     }
 }
 
-/// A dirtree entry name must be one path component (`ot_util_filename_validate`).
+/// A dirtree entry name must be one path component; the errors are worded
+/// as `ot_util_filename_validate`'s (ostree's fsck and checkout print them).
 pub(crate) fn validate_name(name: &str) -> Result<(), FormatError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(FormatError::malformed("dirtree", format!("invalid file name '{name}'")));
-    }
-    Ok(())
+    let why = match name {
+        "" => "Invalid empty filename".to_string(),
+        "." => "Invalid self-referential filename '.'".to_string(),
+        ".." => "Invalid path uplink filename '..'".to_string(),
+        n if n.contains('/') => format!("Invalid / in filename {n}"),
+        n if n.contains('\0') => format!("Invalid NUL in filename {}", n.escape_debug()),
+        _ => return Ok(()),
+    };
+    Err(FormatError::Filename(why))
 }
 
 #[cfg(test)]
@@ -110,6 +116,8 @@ mod tests {
     fn rejects_dotdot() {
         let c = Checksum::digest(b"x");
         let t = DirTree { files: vec![DirTreeFile { name: "..".into(), checksum: c }], dirs: vec![] };
-        assert!(DirTree::from_bytes(&t.to_bytes()).is_err());
+        assert_eq!(DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(), "Invalid path uplink filename '..'");
+        let t = DirTree { files: vec![], dirs: vec![DirTreeDir { name: "../afile".into(), tree: c, meta: c }] };
+        assert_eq!(DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(), "Invalid / in filename ../afile");
     }
 }

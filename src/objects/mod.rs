@@ -11,6 +11,8 @@ mod commit;
 mod dirmeta;
 mod dirtree;
 pub mod file_header;
+pub mod sizes;
+pub mod varint;
 mod xattrs;
 
 pub use commit::{Commit, Tombstone};
@@ -28,6 +30,9 @@ use zgvariant::{Type, LE};
 pub enum FormatError {
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },
+    /// A dirtree entry name that is not one path component.
+    #[error("{0}")]
+    Filename(String),
 }
 
 impl FormatError {

@@ -78,7 +78,8 @@ pub enum RepoError {
     InvalidMode(String),
     #[error("{}: {why}", path.display())]
     Config { path: PathBuf, why: String },
-    #[error("No such {} object {}", .0.objtype, .0.checksum)]
+    /// OSTree's wording: `No such metadata object C.commit`, `Couldn't find file object 'C'`.
+    #[error("{}", missing_message(.0))]
     ObjectMissing(ObjectName),
     #[error("Corrupted {} object {}; checksum expected='{}' actual='{actual}'", name.objtype, name.checksum, name.checksum)]
     Corrupted { name: ObjectName, actual: Checksum },
@@ -93,6 +94,14 @@ pub enum RepoError {
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+fn missing_message(name: &ObjectName) -> String {
+    if name.objtype == ObjectType::File {
+        format!("Couldn't find file object '{}'", name.checksum)
+    } else {
+        format!("No such metadata object {name}")
+    }
+}
 
 /// Attaches a path to an `io::Error`.
 pub(crate) trait IoContext<T> {
