@@ -10,10 +10,9 @@ mod hooks;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 
 /// grove — an OSTree-compatible repository tool for build servers.
-#[derive(Parser, Debug)]
+#[derive(clap::Parser, Debug)]
 #[command(name = "grove", version, about, propagate_version = true)]
 pub struct Cli {
     /// Path to the repository (default: $OSTREE_REPO, or the current directory if it is one)
@@ -28,8 +27,23 @@ pub struct Cli {
     command: commands::Command,
 }
 
+/// Like ostree's GOption parsing, a repeated single-valued option takes its
+/// last value (`diff --owner-uid=0 ... --owner-uid=5`), in every subcommand.
+fn last_value_wins(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let mut cmd = cmd.args_override_self(true);
+    for n in names {
+        cmd = cmd.mut_subcommand(n, last_value_wins);
+    }
+    cmd
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = last_value_wins(<Cli as clap::CommandFactory>::command()).get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let ctx = ctx::Ctx::new(cli.repo, cli.verbose);
     match commands::run(&ctx, cli.command) {
         Ok(()) => ExitCode::SUCCESS,

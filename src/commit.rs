@@ -31,7 +31,7 @@ pub enum CommitError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("Unsupported file type for path \"{}\"", .0.display())]
     UnsupportedType(PathBuf),
-    #[error("{}: file name is not valid UTF-8", .0.display())]
+    #[error("Invalid UTF-8 in filename {}", .0.display())]
     NonUtf8Name(PathBuf),
     #[error("{}: file changed while it was being committed", .0.display())]
     Changed(PathBuf),

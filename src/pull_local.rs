@@ -70,6 +70,9 @@ pub struct PullOptions {
     pub untrusted: bool,
     /// Write refs under `refs/remotes/REMOTE/` instead of `refs/heads/`.
     pub remote: Option<String>,
+    /// Refuse regular files a bare-user-only repository could not hold
+    /// (setuid, setgid, sticky, world-writable), as `--bareuseronly-files`.
+    pub bareuseronly_files: bool,
 }
 
 /// Progress: objects done / total, bytes written (received, for [`crate::pull`]).
@@ -87,6 +90,10 @@ pub struct PullStats {
     pub objects_copied: u64,
     pub objects_linked: u64,
     pub bytes_written: u64,
+    /// Metadata objects (commits included) the destination did not have.
+    pub metadata_imported: u64,
+    /// Content objects the destination did not have.
+    pub content_imported: u64,
     /// Refs moved in the destination: (ref, old, new).
     pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
 }
@@ -208,6 +215,8 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
     let done = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
     let linked = AtomicU64::new(0);
+    let content_imported = plan.objects.iter().filter(|o| o.objtype == ObjectType::File).count() as u64;
+    let mut metadata_imported = plan.objects.len() as u64 - content_imported;
     for &c in &plan.commits {
         if !dst.has_object(&ObjectName::new(c, ObjectType::Commit)) {
             dst.set_partial(c, true, false)?;
@@ -222,7 +231,7 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
     let split = plan.objects.iter().position(|o| o.objtype == ObjectType::DirTree).unwrap_or(plan.objects.len());
     for chunk in [&plan.objects[..split], &plan.objects[split..]] {
         in_order_parallel(chunk, |name| -> Result<()> {
-            let (n, was_linked) = copy_object(src, dst, name, opts.untrusted)?;
+            let (n, was_linked) = copy_object(src, dst, name, opts)?;
             if was_linked {
                 linked.fetch_add(1, Ordering::Relaxed);
             }
@@ -233,7 +242,8 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
     for &c in &plan.commits {
         let name = ObjectName::new(c, ObjectType::Commit);
         if !dst.has_object(&name) {
-            copy_object(src, dst, &name, opts.untrusted)?;
+            copy_object(src, dst, &name, opts)?;
+            metadata_imported += 1;
         }
         if let Some(meta) = src.read_detached_metadata(c)? {
             dst.write_detached_metadata(c, Some(&meta))?;
@@ -260,6 +270,8 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
         objects_copied: plan.objects.len() as u64 - linked,
         objects_linked: linked,
         bytes_written: bytes.into_inner(),
+        metadata_imported,
+        content_imported,
         refs: moved,
     })
 }
@@ -295,8 +307,17 @@ fn same_storage(a: RepoMode, b: RepoMode) -> bool {
     a == b
 }
 
+fn bare_user_to_bare_user_only(src: RepoMode, dst: RepoMode) -> bool {
+    src == RepoMode::BareUser && dst == RepoMode::BareUserOnly
+}
+
 /// Copies one object; returns (bytes written, whether it was hardlinked).
-fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, untrusted: bool) -> Result<(u64, bool)> {
+fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, opts: &PullOptions) -> Result<(u64, bool)> {
+    let untrusted = opts.untrusted;
+    if opts.bareuseronly_files && name.objtype == ObjectType::File {
+        let header = src.open_content(name.checksum)?.header;
+        crate::repo::check_bare_user_only_mode(name.checksum, header.mode)?;
+    }
     if name.objtype.is_meta() {
         let bytes = src.read_metadata(name)?;
         if untrusted && name.objtype != ObjectType::CommitMeta {
@@ -305,6 +326,10 @@ fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, untrusted: bool) -> Re
                 return Err(PullError::Corrupted { name: *name, actual });
             }
         }
+        // Metadata objects are the same bytes in every mode: hardlink when possible, as ostree does.
+        if name.objtype != ObjectType::CommitMeta && link_object(&src.object_path(name), &dst.object_path(name))? {
+            return Ok((0, true));
+        }
         dst.write_metadata_as(*name, &bytes)?;
         return Ok((bytes.len() as u64, false));
     }
@@ -312,6 +337,12 @@ fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, untrusted: bool) -> Re
         let actual = src.checksum_stored_content(name.checksum)?;
         if actual != name.checksum {
             return Err(PullError::Corrupted { name: *name, actual });
+        }
+    }
+    if bare_user_to_bare_user_only(src.mode(), dst.mode()) && !src.open_content(name.checksum)?.header.is_symlink() {
+        // A bare-user regular file is a plain file with its own mode: ostree links it too.
+        if link_object(&src.object_path(name), &dst.object_path(name))? {
+            return Ok((0, true));
         }
     }
     if same_storage(src.mode(), dst.mode()) {

@@ -234,3 +234,67 @@ fn refs_move_only_if_unchanged_since_planning() {
     assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), racing);
     ok(ostree(&b).arg("fsck"));
 }
+
+/// As ostree: metadata objects are hardlinked between any two modes (they
+/// are the same bytes), bare-user regular files into bare-user-only too (not
+/// symlinks, which bare-user stores as files), and the closing status line
+/// counts what was imported.
+#[test]
+fn hardlinks_metadata_across_modes_and_reports_counts() {
+    use std::os::unix::fs::MetadataExt;
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let src = e.root.join("src");
+    make_repo(&src, "bare-user");
+    let c = ok(grove(&src).args(["commit", "-b", "main"]).arg(&t)).trim().to_string();
+    let inode = |p: PathBuf| std::fs::symlink_metadata(p).unwrap().ino();
+    let commit_path = format!("objects/{}/{}.commit", &c[..2], &c[2..]);
+    for (mode, user_only) in [("archive", false), ("bare-user-only", true)] {
+        let dst = e.root.join(format!("dst-{mode}"));
+        make_repo(&dst, mode);
+        let twin = e.root.join(format!("ostree-dst-{mode}"));
+        make_repo(&twin, mode);
+        let out = ok(grove(&dst).arg("pull-local").arg(&src));
+        let ostree_out = ok(ostree(&twin).arg("pull-local").arg(&src));
+        let counts = |s: &str| s.split(';').next().unwrap().to_string();
+        assert_eq!(counts(&out), counts(&ostree_out));
+        assert!(out.contains("content objects imported; "), "{out}");
+        assert_eq!(inode(dst.join(&commit_path)), inode(src.join(&commit_path)), "{mode}: commit not hardlinked");
+        let file = |repo: &Path, path: &str| {
+            let line = ok(ostree(repo).args(["ls", "-C", "main", path]));
+            let csum = line.split_whitespace().nth(4).unwrap().to_string();
+            repo.join(format!("objects/{}/{}.file", &csum[..2], &csum[2..]))
+        };
+        if user_only {
+            assert_eq!(inode(file(&dst, "/etc/conf")), inode(file(&src, "/etc/conf")), "regular file not hardlinked");
+            assert_ne!(inode(file(&dst, "/usr/link")), inode(file(&src, "/usr/link")), "symlink hardlinked across bare-user");
+        }
+        ok(ostree(&dst).arg("fsck"));
+        let again = ok(grove(&dst).arg("pull-local").arg(&src));
+        assert!(again.starts_with("0 metadata, 0 content objects imported; "), "{again}");
+    }
+}
+
+/// `--bareuseronly-files` refuses a setuid file with ostree's wording; without it the pull works.
+#[test]
+fn bareuseronly_files_refuses_setuid() {
+    let e = env();
+    let t = e.root.join("files");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("some-setuid"), b"a setuid file\n").unwrap();
+    std::fs::write(e.root.join("statoverride.txt"), "2048 /some-setuid\n").unwrap();
+    let src = e.root.join("src");
+    make_repo(&src, "archive");
+    ok(ostree(&src).args(["commit", "-b", "suid", "--statoverride"]).arg(e.root.join("statoverride.txt")).arg(&t));
+    for (tool, dst) in [("ostree", e.root.join("o")), ("grove", e.root.join("g"))] {
+        make_repo(&dst, "bare-user");
+        let mut cmd = if tool == "ostree" { ostree(&dst) } else { grove(&dst) };
+        let out = run(cmd.args(["pull-local", "--bareuseronly-files"]).arg(&src).arg("suid"));
+        assert!(!out.status.success(), "{tool} pulled a setuid file with --bareuseronly-files");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Content object ") && err.contains(": invalid mode 0104644 with bits 04000"), "{tool}: {err}");
+        assert!(run(if tool == "ostree" { ostree(&dst) } else { grove(&dst) }.args(["rev-parse", "suid"])).status.code() != Some(0));
+        ok(if tool == "ostree" { ostree(&dst) } else { grove(&dst) }.arg("pull-local").arg(&src).arg("suid"));
+    }
+}

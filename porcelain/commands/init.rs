@@ -33,6 +33,10 @@ pub struct Args {
     /// If specified, set the repository's collection ID
     #[arg(long, value_name = "COLLECTION-ID")]
     collection_id: Option<String>,
+
+    /// Further arguments are ignored, as ostree does (`ostree init init --mode=archive` works)
+    #[arg(hide = true)]
+    ignored: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

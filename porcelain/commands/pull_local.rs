@@ -23,7 +23,7 @@ pub struct Args {
     /// Verify each object's checksum while copying
     #[arg(long)]
     untrusted: bool,
-    /// Do not verify checksums of local objects (default; accepted for ostree compatibility)
+    /// Refuse regular files a bare-user-only repository cannot hold (setuid, world-writable...)
     #[arg(long)]
     bareuseronly_files: bool,
     /// Add REMOTE to the refs written (refs/remotes/REMOTE/...)
@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let src = Repo::open(&args.src).with_context(|| format!("opening source repo {}", args.src.display()))?;
     let items = args.refs.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-    let opts = PullOptions { depth: args.depth, untrusted: args.untrusted, remote: args.remote.clone() };
+    let opts = PullOptions { depth: args.depth, untrusted: args.untrusted, remote: args.remote.clone(), bareuseronly_files: args.bareuseronly_files };
     let src_lock = src.lock(LockKind::Shared)?;
     let dst_lock = dst.lock(LockKind::Shared)?;
     let plan = grove::pull_local::plan(&src, &dst, &items, &opts).with_context(|| format!("pulling from {}", args.src.display()))?;
@@ -86,6 +86,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             .map(|(r, old, new)| serde_json::json!({"ref": r.to_string(), "old": old.map(|c| c.to_string()), "new": new.to_string()}))
             .collect();
         println!("{}", serde_json::json!({"commits": stats.commits, "objects_copied": stats.objects_copied, "objects_linked": stats.objects_linked, "bytes_written": stats.bytes_written, "refs": refs}));
+    } else {
+        // ostree's closing status line for a local import.
+        println!(
+            "{} metadata, {} content objects imported; {} content written",
+            stats.metadata_imported,
+            stats.content_imported,
+            crate::format::size(stats.bytes_written)
+        );
     }
     Ok(())
 }

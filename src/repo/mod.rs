@@ -85,7 +85,8 @@ pub enum RepoError {
     Corrupted { name: ObjectName, actual: Checksum },
     #[error("{name}: {source}")]
     Format { name: ObjectName, source: FormatError },
-    #[error("Content object {checksum}: invalid mode 0{mode:04o} for a {repo_mode} repository")]
+    /// ostree's wording: the mode and the bits a bare-user-only repository cannot hold.
+    #[error("Content object {checksum}: invalid mode 0{mode:04o} with bits 0{:04o}", .mode & 0o7777 & !0o775)]
     InvalidContentMode { checksum: Checksum, mode: u32, repo_mode: RepoMode },
     #[error("reading content: {source}")]
     ContentRead { source: std::io::Error },
@@ -101,6 +102,15 @@ fn missing_message(name: &ObjectName) -> String {
     } else {
         format!("No such metadata object {name}")
     }
+}
+
+/// Fails for a regular file mode a bare-user-only repository cannot hold:
+/// any permission bit outside `0775` (setuid, setgid, sticky, world-writable).
+pub fn check_bare_user_only_mode(checksum: Checksum, mode: u32) -> Result<()> {
+    if mode & 0o170000 == 0o100000 && mode & 0o7777 & !0o775 != 0 {
+        return Err(RepoError::InvalidContentMode { checksum, mode, repo_mode: RepoMode::BareUserOnly });
+    }
+    Ok(())
 }
 
 /// Attaches a path to an `io::Error`.
