@@ -15,8 +15,8 @@ use std::process::ExitCode;
 #[derive(clap::Parser, Debug)]
 #[command(name = "grove", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Path to the repository (default: $OSTREE_REPO, or the current directory if it is one)
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Path to the repository (default: $OSTREE_REPO, or the current directory if it is one); given twice, the last wins (as ostree)
+    #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
     repo: Option<std::path::PathBuf>,
 
     /// Print statistics of the work done to stderr

@@ -229,6 +229,9 @@ pub struct PullStats {
 pub struct RemoteRepo {
     pub fetcher: Fetcher,
     pub summary: Option<Summary>,
+    /// The summary's bytes and its `summary.sig` as fetched (a mirror copies them).
+    summary_bytes: Option<Vec<u8>>,
+    summary_sig: Option<Vec<u8>>,
 }
 
 impl RemoteRepo {
@@ -250,21 +253,44 @@ impl RemoteRepo {
         if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
             return Err(PullError::RemoteMode { url: fetcher.base.clone(), mode });
         }
-        let sig = match summary_keys {
-            Some(_) => Some(fetcher.get("summary.sig", "summary.sig")?.ok_or(PullError::SummaryUnsigned("no summary.sig found"))?),
-            None => None,
-        };
+        // summary.sig is fetched first, as ostree does, and kept even when
+        // not verified: a mirror copies it as it is.
+        let sig = fetcher.get("summary.sig", "summary.sig")?;
+        if summary_keys.is_some() && sig.is_none() {
+            return Err(PullError::SummaryUnsigned("no summary.sig found"));
+        }
         let bytes = fetcher.get("summary", "summary")?;
         if let (Some(keys), Some(sig)) = (summary_keys, &sig) {
             let bytes = bytes.as_deref().ok_or(PullError::SummaryUnsigned("no summary found"))?;
             let meta = Metadata::from_bytes(sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
             crate::sign::require_good(bytes, &meta, keys, "summary.sig").map_err(PullError::SummarySignature)?;
         }
-        let summary = match bytes {
-            Some(b) => Some(Summary::from_bytes(&b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
+        let summary = match &bytes {
+            Some(b) => Some(Summary::from_bytes(b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
             None => None,
         };
-        Ok(RemoteRepo { fetcher, summary })
+        let summary_sig = sig.filter(|_| bytes.is_some());
+        Ok(RemoteRepo { fetcher, summary, summary_bytes: bytes, summary_sig })
+    }
+
+    /// Copies the remote's `summary` and `summary.sig`, byte for byte as
+    /// fetched (and verified, if they were), into `dst` — what `ostree pull
+    /// --mirror` does when it mirrors every ref. The summary goes first, its
+    /// signatures last; a `summary.sig` the remote lacks is removed. Does
+    /// nothing if the remote has no summary.
+    pub fn write_mirror_summary(&self, dst: &Repo) -> Result<()> {
+        let Some(bytes) = &self.summary_bytes else { return Ok(()) };
+        crate::repo::write_atomic(&dst.path().join("summary"), bytes, &dst.tmp_dir())?;
+        let sig_path = dst.path().join("summary.sig");
+        match &self.summary_sig {
+            Some(sig) => crate::repo::write_atomic(&sig_path, sig, &dst.tmp_dir())?,
+            None => match std::fs::remove_file(&sig_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RepoError::Io { path: sig_path, source: e }.into()),
+            },
+        }
+        Ok(())
     }
 
     /// The commit a remote ref points at: from the summary if there is one, else `refs/heads/REF`.

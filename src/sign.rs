@@ -494,13 +494,16 @@ pub fn invalid_reason(reports: &[SignatureReport]) -> Option<String> {
         return None;
     }
     let Some(r) = reports.last() else { return Some("no signatures found".into()) };
+    // Worded as ostree describes the signature (its error quotes `show`'s
+    // status line), led by the key.
+    let id = r.key_id();
     let why = match r.status {
-        SigStatus::MissingKey => format!("signature by key {}: Can't check signature: public key not found in the keyring", r.key_id()),
-        SigStatus::Bad => format!("BAD signature by key {}", r.key_id()),
-        SigStatus::KeyRevoked => format!("signing key {} is revoked", r.key_id()),
-        SigStatus::KeyExpired => format!("signing key {} has expired", r.key_id()),
-        SigStatus::SigExpired => format!("signature by key {} has expired", r.key_id()),
-        SigStatus::WeakHash => format!("signature by key {} hashes the data with {}, whose collisions are practical; re-sign with SHA-256 or better", r.key_id(), r.hash),
+        SigStatus::MissingKey => format!("signature by key {id}: Can't check signature: public key not found in the keyring"),
+        SigStatus::Bad => format!("BAD signature by key {id}"),
+        SigStatus::KeyRevoked => format!("signature by key {id}: Key revoked"),
+        SigStatus::KeyExpired => format!("BAD signature by key {id}: Key expired"),
+        SigStatus::SigExpired => format!("signature by key {id}: Signature expired"),
+        SigStatus::WeakHash => format!("BAD signature by key {id}: it hashes the data with {}, whose collisions are practical; re-sign with SHA-256 or better", r.hash),
         SigStatus::Good => unreachable!("no signature is good"),
     };
     Some(format!("no valid signature: {why}"))

@@ -534,11 +534,11 @@ fn every_key_standing_is_reported_like_ostree() {
         ("good", true, vec![format!("Good signature from {}", who("good"))], String::new()),
         ("sub", true, vec![format!("Good signature from {}", who("sub")), format!("Primary key ID {}", key_id(&sub)), "Key expires ".into()], String::new()),
         ("multi", true, vec!["Found 2 signatures:".into(), "Can't check signature: public key not found".into(), format!("Good signature from {}", who("good"))], String::new()),
-        ("exp", false, vec![format!("BAD signature from {}", who("exp")), "Key expired ".into()], format!("signing key {} has expired", key_id(&exp))),
-        ("rev", false, vec!["  Key revoked\n".into()], format!("signing key {} is revoked", key_id(&rev))),
+        ("exp", false, vec![format!("BAD signature from {}", who("exp")), "Key expired ".into()], format!("BAD signature by key {}: Key expired", key_id(&exp))),
+        ("rev", false, vec!["  Key revoked\n".into()], format!("signature by key {}: Key revoked", key_id(&rev))),
         ("unknown", false, vec!["Can't check signature: public key not found".into()], format!("signature by key {}: Can't check signature: public key not found", key_id(&stranger))),
         ("bad", false, vec![format!("BAD signature from {}", who("good"))], format!("BAD signature by key {}", key_id(&good))),
-        ("sigexp", false, vec![format!("Expired signature from {}", who("good")), "Signature expired ".into()], format!("signature by key {} has expired", key_id(&good))),
+        ("sigexp", false, vec![format!("Expired signature from {}", who("good")), "Signature expired ".into()], format!("signature by key {}: Signature expired", key_id(&good))),
     ];
     let mut errors = Vec::new();
     for (b, valid, lines, why) in &cases {
@@ -600,7 +600,7 @@ fn every_key_standing_is_reported_like_ostree() {
     }
     // Now the remote's keyring is trusted by default too.
     ok(grove(&repo, &["gpg-verify", "good"]));
-    assert!(fails(grove(&repo, &["gpg-verify", "rev"])).contains("is revoked"));
+    assert!(fails(grove(&repo, &["gpg-verify", "rev"])).contains("Key revoked"));
 }
 
 /// Every file under `dir` with its bytes (to prove a failed command wrote nothing).

@@ -2,8 +2,9 @@
 //! `http://`, `https://` or `file://` (upstream `ot-builtin-pull.c`).
 //!
 //! `REMOTE:REF` or `REMOTE REF…`; without refs, the remote's `branches`, or
-//! with `--mirror` every ref of its summary. `--mirror` writes
-//! `refs/heads/REF`, otherwise `refs/remotes/REMOTE/REF`.
+//! with `--mirror` every ref of its summary (and then the remote's `summary`
+//! and `summary.sig` are copied byte for byte, as ostree does). `--mirror`
+//! writes `refs/heads/REF`, otherwise `refs/remotes/REMOTE/REF`.
 //!
 //! GPG: with the remote's `gpg-verify=true` (ostree's default when the key
 //! is absent) every commit fetched needs a good signature by a key trusted
@@ -96,7 +97,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();
     }
-    if wanted.is_empty() && args.mirror {
+    // A mirror of every ref (none named, no `branches`) copies the summary too, as ostree's.
+    let mirror_all = wanted.is_empty() && args.mirror;
+    if mirror_all {
         wanted = remote_repo.summary_refs().iter().map(|b| b.to_string()).collect();
     }
     anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
@@ -158,6 +161,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         let tips: Vec<_> = targets.iter().map(|&(_, to)| to).collect();
         deltas = mirror_deltas(&remote_repo, &mut dst, &tips).with_context(context)?;
+    }
+    if mirror_all {
+        remote_repo.write_mirror_summary(&dst).with_context(context)?;
     }
     if let Some(b) = bar {
         b.finish_and_clear();
