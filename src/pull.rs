@@ -574,13 +574,37 @@ fn hash_filez_body(ah: &ArchiveHeader, body: &mut dyn Read) -> io::Result<Checks
     let mut h = Hasher::new();
     h.update(&ah.header.to_stream_prefix());
     if ah.header.is_regular() {
-        let mut dec = DeflateDecoder::new(body).take(ah.size + 1);
-        let n = io::copy(&mut dec, &mut h)?;
-        if n != ah.size {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("content is {n} bytes, header says {}", ah.size)));
-        }
+        io::copy(&mut ExactLen { inner: DeflateDecoder::new(body), remaining: ah.size, size: ah.size }, &mut h)?;
     }
     Ok(h.finish())
+}
+
+/// Yields exactly the `size` bytes a `.filez` header promises, then requires
+/// the compressed stream to end: content longer or shorter than its header
+/// says is malformed, in every destination mode (ostree refuses it too).
+struct ExactLen<R> {
+    inner: R,
+    remaining: u64,
+    size: u64,
+}
+
+impl<R: Read> Read for ExactLen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, format!("content is longer than the {} bytes its header says", self.size))),
+            };
+        }
+        let max = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 && max > 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("content is {} bytes, its header says {}", self.size - self.remaining, self.size)));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Fetches one content object, verifies it and writes it into `dst`.
@@ -630,7 +654,7 @@ fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<
     let mut r = counted;
     let ah = read_archive_header(&mut r).map_err(format)?;
     let size = if ah.header.is_regular() { ah.size } else { 0 };
-    let mut reader: Box<dyn Read> = if ah.header.is_regular() { Box::new(DeflateDecoder::new(r).take(size)) } else { Box::new(io::empty()) };
+    let mut reader: Box<dyn Read> = if ah.header.is_regular() { Box::new(ExactLen { inner: DeflateDecoder::new(r), remaining: size, size }) } else { Box::new(io::empty()) };
     dst.write_content_known(checksum, &ah.header, size, &mut reader).map_err(|e| match e {
         RepoError::Corrupted { name, actual } => PullError::Corrupted { name, actual },
         RepoError::ContentRead { source } => read_err(source),
