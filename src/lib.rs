@@ -8,6 +8,7 @@
 pub mod bootable;
 pub mod checkout;
 pub mod checksum;
+pub mod collections;
 pub mod commit;
 pub mod date;
 pub mod delta;

@@ -36,11 +36,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::collections::{CollectionRef, CollectionSources};
 use crate::date::{parse_date, DateError};
 use crate::delta::DeltaName;
 use crate::keyfile::KeyFile;
@@ -72,6 +73,8 @@ pub enum PruneError {
     StaticDeltasOnlyAlone,
     #[error("Commit '{commit}' is referenced by '{by}'")]
     Referenced { commit: Checksum, by: String },
+    #[error("Commit '{commit}' is referenced by {by}")]
+    ReferencedByCollectionRef { commit: Checksum, by: CollectionRef },
     #[error("Deleting object {0}.commit: No such file or directory")]
     NoSuchCommit(Checksum),
     #[error("Invalid value {0}, must specify BRANCH=DEPTH")]
@@ -165,34 +168,9 @@ fn take_lock(repo: &Repo, kind: LockKind) -> Result<Option<RepoLock>> {
     })
 }
 
-/// Refs under `refs/mirrors/COLLECTION/…` (collection refs), as `(COLLECTION, REF) → commit`.
-fn mirror_refs(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
-    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, Checksum)>) -> Result<()> {
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(PruneError::Io { path: dir.to_path_buf(), source }),
-        };
-        for entry in rd {
-            let entry = entry.map_err(|source| PruneError::Io { path: dir.to_path_buf(), source })?;
-            let p = entry.path();
-            if p.is_dir() {
-                walk(&p, base, out)?;
-            } else {
-                let text = fs::read_to_string(&p).map_err(|source| PruneError::Io { path: p.clone(), source })?;
-                if let Ok(c) = text.trim().parse::<Checksum>() {
-                    let name = p.strip_prefix(base).unwrap_or(&p).display().to_string();
-                    out.push((name, c));
-                }
-            }
-        }
-        Ok(())
-    }
-    let base = repo.path().join("refs/mirrors");
-    let mut out = Vec::new();
-    walk(&base, &base, &mut out)?;
-    out.sort();
-    Ok(out)
+/// Mirrored collection refs (`refs/mirrors/COLLECTION/…`) and their commits.
+fn mirror_refs(repo: &Repo) -> Result<Vec<(CollectionRef, Checksum)>> {
+    Ok(repo.list_collection_refs(None, CollectionSources::MIRRORS)?.into_iter().collect())
 }
 
 /// Collects roots by depth so each depth is one parallel traversal.
@@ -460,7 +438,7 @@ pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
             return Err(PruneError::Referenced { commit: victim, by: r.to_string() });
         }
         if let Some((r, _)) = mirrors.iter().find(|(_, c)| *c == victim) {
-            return Err(PruneError::Referenced { commit: victim, by: r.clone() });
+            return Err(PruneError::ReferencedByCollectionRef { commit: victim, by: r.clone() });
         }
         if opts.static_deltas_only {
             deltas_pruned.extend(prune_static_deltas(repo, Some(victim), false)?);

@@ -35,6 +35,10 @@ pub enum RefError {
     AliasTarget(String),
     #[error("Couldn't open ref '{0}': {1}")]
     Unreadable(String, String),
+    #[error("Invalid collection ID {0}")]
+    InvalidCollectionId(String),
+    #[error("Conflict: {existing} exists under {name} when attempting write")]
+    DirectoryInUse { name: String, existing: String },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -176,6 +180,18 @@ impl Repo {
 
     /// Like [`Repo::resolve_rev`], but a missing ref is `Ok(None)`.
     pub fn resolve_rev_opt(&self, rev: &str) -> Result<Option<Checksum>> {
+        self.resolve_rev_impl(rev, true)
+    }
+
+    /// Like [`Repo::resolve_rev_opt`], but a ref name is looked up only where
+    /// it lives (`refs/heads/NAME`, or `refs/remotes/REMOTE/NAME`), without
+    /// the fallback to remotes and mirrors (ostree's `resolve_rev_ext`): what
+    /// `refs --create` checks before it writes a ref.
+    pub fn resolve_rev_exact_opt(&self, rev: &str) -> Result<Option<Checksum>> {
+        self.resolve_rev_impl(rev, false)
+    }
+
+    fn resolve_rev_impl(&self, rev: &str, fallback: bool) -> Result<Option<Checksum>> {
         if let Ok(c) = rev.parse::<Checksum>() {
             return Ok(Some(c));
         }
@@ -193,7 +209,11 @@ impl Repo {
             return commit.parent.map(Some).ok_or(RefError::NoParent(c));
         }
         let spec: Refspec = rev.parse()?;
-        self.read_ref(&spec)
+        if fallback {
+            self.read_ref(&spec)
+        } else {
+            self.read_ref_exact(&spec)
+        }
     }
 
     fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<Checksum>> {
@@ -296,16 +316,43 @@ impl Repo {
                     _ => Ok(()),
                 }
             }
-            Some(c) => {
-                let dir = path.parent().expect("ref path has a parent");
-                fs::create_dir_all(dir).map_err(|e| RepoError::Io { path: dir.to_path_buf(), source: e })?;
-                let mut tmp = tempfile::Builder::new().prefix("tmpref-").tempfile_in(self.tmp_dir()).map_err(|e| RepoError::Io { path: self.tmp_dir(), source: e })?;
-                writeln!(tmp, "{c}").map_err(|e| RepoError::Io { path: tmp.path().to_path_buf(), source: e })?;
-                crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|e| RepoError::Io { path: tmp.path().to_path_buf(), source: e })?;
-                tmp.persist(&path).map_err(|e| RepoError::Io { path: path.clone(), source: e.error })?;
-                Ok(())
-            }
+            Some(c) => self.write_ref_file(&path, spec.name.as_str(), c),
         }
+    }
+
+    /// Points `refs/mirrors/COLLECTION/REF` at a commit (None deletes it).
+    pub(crate) fn set_mirror_ref(&self, cref: &crate::collections::CollectionRef, target: Option<Checksum>) -> Result<()> {
+        let path = self.path().join("refs/mirrors").join(cref.collection.as_str()).join(cref.name.as_str());
+        let _guard = RefUpdateLock::take(self)?;
+        match target {
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::Io { path, source: e }.into()),
+                _ => Ok(()),
+            },
+            Some(c) => self.write_ref_file(&path, cref.name.as_str(), c),
+        }
+    }
+
+    /// Writes a ref file atomically. A directory in the ref's place (left by
+    /// refs that were deleted) is replaced if no ref remains under it.
+    fn write_ref_file(&self, path: &Path, shown: &str, c: Checksum) -> Result<()> {
+        let dir = path.parent().expect("ref path has a parent");
+        fs::create_dir_all(dir).map_err(|e| RepoError::Io { path: dir.to_path_buf(), source: e })?;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let mut existing = None;
+            walk_refs(path, path, &mut |name, _| {
+                existing.get_or_insert(name);
+            })?;
+            if let Some(name) = existing {
+                return Err(RefError::DirectoryInUse { name: shown.to_string(), existing: name.to_string() });
+            }
+            fs::remove_dir_all(path).map_err(|e| RepoError::Io { path: path.to_path_buf(), source: e })?;
+        }
+        let mut tmp = tempfile::Builder::new().prefix("tmpref-").tempfile_in(self.tmp_dir()).map_err(|e| RepoError::Io { path: self.tmp_dir(), source: e })?;
+        writeln!(tmp, "{c}").map_err(|e| RepoError::Io { path: tmp.path().to_path_buf(), source: e })?;
+        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|e| RepoError::Io { path: tmp.path().to_path_buf(), source: e })?;
+        tmp.persist(path).map_err(|e| RepoError::Io { path: path.to_path_buf(), source: e.error })?;
+        Ok(())
     }
 
     /// Creates `alias` as a symlink to the local ref `target`.
@@ -354,7 +401,7 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-fn walk_refs(base: &Path, dir: &Path, f: &mut dyn FnMut(RefName, Checksum)) -> Result<()> {
+pub(crate) fn walk_refs(base: &Path, dir: &Path, f: &mut dyn FnMut(RefName, Checksum)) -> Result<()> {
     let Ok(rd) = fs::read_dir(dir) else { return Ok(()) };
     for e in rd.filter_map(|e| e.ok()) {
         let p = e.path();

@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use zgvariant::Variant;
 
 use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::collections::{CollectionId, CollectionSources};
 use crate::delta::DeltaName;
 use crate::gvariant::{string, Array, Tuple};
 use crate::metadata::Metadata;
@@ -59,6 +60,8 @@ pub enum SummaryError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
+    #[error(transparent)]
+    Refs(#[from] crate::refs::RefError),
 }
 
 pub type Result<T, E = SummaryError> = std::result::Result<T, E>;
@@ -369,11 +372,24 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
     for (k, v) in &opts.additional {
         meta.insert(k, v.clone());
     }
-    let main_cid = repo.collection_id().map(str::to_string);
-    // Local refs (refs/heads); remote refs never go into a summary.
-    let mut heads = BTreeMap::new();
-    let hp = repo.path().join("refs/heads");
-    walk_ref_dir(&hp, &hp, &mut heads)?;
+    // Collection refs: those of the repository's own collection go into the
+    // main refs list, the others (mirrored, or of remotes with a collection
+    // ID) into the collection map, as ostree does.
+    let main_cid = repo.collection();
+    let mut collections: BTreeMap<CollectionId, BTreeMap<String, Checksum>> = BTreeMap::new();
+    for (cref, c) in repo.list_collection_refs(None, CollectionSources::ALL)? {
+        collections.entry(cref.collection).or_default().insert(cref.name.to_string(), c);
+    }
+    let heads = match &main_cid {
+        Some(own) => collections.remove(own).unwrap_or_default(),
+        None => {
+            // Local refs (refs/heads); remote refs never go into a summary.
+            let mut heads = BTreeMap::new();
+            let hp = repo.path().join("refs/heads");
+            walk_ref_dir(&hp, &hp, &mut heads)?;
+            heads
+        }
+    };
     let mut refs = Vec::new();
     for (name, c) in &heads {
         refs.push(ref_entry(repo, name, *c)?);
@@ -393,28 +409,12 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
     meta.insert(KEY_TOMBSTONE_COMMITS, RawValue::boolean(tombstones));
     meta.insert(KEY_INDEXED_DELTAS, RawValue::boolean(true));
 
-    // Mirrored collection refs (refs/mirrors/COLLECTION/REF) of other collections.
-    let mut collections: BTreeMap<String, BTreeMap<String, Checksum>> = BTreeMap::new();
-    let mp = repo.path().join("refs/mirrors");
-    if let Ok(rd) = fs::read_dir(&mp) {
-        for e in rd.flatten() {
-            let cid = e.file_name().to_string_lossy().into_owned();
-            let mut m = BTreeMap::new();
-            walk_ref_dir(&e.path(), &e.path(), &mut m)?;
-            if !m.is_empty() {
-                collections.insert(cid, m);
-            }
-        }
-    }
     if let Some(cid) = &main_cid {
-        meta.insert(KEY_COLLECTION_ID, RawValue::string(cid));
+        meta.insert(KEY_COLLECTION_ID, RawValue::string(cid.as_str()));
     }
     let mut cmap = Array::new(false);
     let mut n_map = 0;
     for (cid, m) in &collections {
-        if Some(cid) == main_cid.as_ref() {
-            continue;
-        }
         let mut entries = Vec::new();
         for (name, c) in m {
             entries.push(ref_entry(repo, name, *c)?);
@@ -422,7 +422,7 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
         entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         n_map += entries.len();
         let mut t = Tuple::new();
-        t.str(cid).var(&encode_refs(&entries), 8);
+        t.str(cid.as_str()).var(&encode_refs(&entries), 8);
         cmap.push(&t.finish(), 8);
     }
     if n_map > 0 {
@@ -492,7 +492,9 @@ pub struct Summary {
     pub refs: Vec<SummaryRef>,
     /// Other metadata of each ref entry beyond timestamp and version.
     pub ref_extra: Vec<Metadata>,
-    pub collection_refs: Vec<(String, Vec<SummaryRef>)>,
+    /// `ostree.summary.collection-map`: refs of other collections, by
+    /// collection ID, each with the other metadata of its entry.
+    pub collection_refs: Vec<(String, Vec<(SummaryRef, Metadata)>)>,
     pub metadata: Metadata,
     /// The metadata as stored: `(key, type string, value bytes)` in file order.
     pub raw_metadata: Vec<(String, String, Vec<u8>)>,
@@ -531,7 +533,16 @@ impl Summary {
         let refs_end = read_offset(bytes, bytes.len() - w, w);
         let meta_bytes = bytes.get(refs_end.div_ceil(8) * 8..bytes.len() - w).unwrap_or_default();
         let raw_metadata = split_vardict(meta_bytes).ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
-        Ok(Summary { refs, ref_extra, collection_refs: Vec::new(), metadata: wire.1, raw_metadata })
+        let mut collection_refs = Vec::new();
+        if let Some((_, _, map)) = raw_metadata.iter().find(|(k, t, _)| k == KEY_COLLECTION_MAP && t == "a{sa(s(taya{sv}))}") {
+            let data = Data::new(&map[..], Context::new(zgvariant::LE, 0));
+            let (decoded, _): (BTreeMap<String, Vec<WireRef>>, _) = data.deserialize().map_err(|e| corrupt(format!("{KEY_COLLECTION_MAP}: {e}")))?;
+            for (collection, wire_refs) in decoded {
+                let entries = wire_refs.into_iter().map(decode_ref).collect::<std::result::Result<Vec<_>, _>>().map_err(corrupt)?;
+                collection_refs.push((collection, entries));
+            }
+        }
+        Ok(Summary { refs, ref_extra, collection_refs, metadata: wire.1, raw_metadata })
     }
 
     /// Reads `REPO/summary`.

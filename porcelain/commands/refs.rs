@@ -6,8 +6,7 @@
 //! PREFIX that names a ref prints that ref's full name.
 
 use std::io::Write;
-use std::path::Path;
-
+use grove::collections::{CollectionId, CollectionRef, CollectionSources};
 use grove::refs::{RefError, RefName, Refspec};
 use grove::Repo;
 
@@ -74,11 +73,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut json = Vec::new();
     for prefix in prefixes {
         if args.collections {
-            for (coll, name) in list_collection_refs(&repo, prefix)? {
-                if args.json {
-                    json.push(serde_json::json!({ "collection_id": coll, "ref": name }));
+            if let Some(new) = &args.create {
+                create_collection_ref(&repo, &args, new, prefix.expect("checked above: --create needs a rev"))?;
+                continue;
+            }
+            // With --collections, PREFIX is a collection ID.
+            let only = prefix.map(|p| p.parse::<CollectionId>().map_err(|e| anyhow::anyhow!("Listing refs: {e}"))).transpose()?;
+            for cref in repo.list_collection_refs(only.as_ref(), CollectionSources::ALL)?.into_keys() {
+                if args.delete {
+                    repo.set_collection_ref(&cref, None)?;
+                } else if args.json {
+                    json.push(serde_json::json!({ "collection_id": cref.collection.as_str(), "ref": cref.name.as_str() }));
                 } else {
-                    writeln!(out, "({coll}, {name})")?;
+                    writeln!(out, "{cref}")?;
                 }
             }
         } else if let Some(new) = &args.create {
@@ -160,7 +167,7 @@ fn filter_prefix(repo: &Repo, prefix: &str, all: Vec<(Refspec, String)>, full_na
 }
 
 fn create(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result<()> {
-    let current = match repo.resolve_rev_opt(new) {
+    let current = match repo.resolve_rev_exact_opt(new) {
         Ok(c) => c,
         // A directory of refs with that name: writing the ref reports it.
         Err(RefError::Unreadable(_, why)) if why == "Is a directory" => None,
@@ -187,41 +194,19 @@ fn create(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result
     Ok(())
 }
 
-/// `(collection ID, ref)` pairs: local refs under the repo's collection ID and `refs/mirrors/`.
-fn list_collection_refs(repo: &Repo, prefix: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let matches = |name: &str| prefix.is_none_or(|p| name == p || name.starts_with(&format!("{p}/")));
-    if let Some(coll) = repo.collection_id() {
-        for s in repo.list_refs()?.keys().filter(|s| s.remote.is_none()) {
-            if matches(s.name.as_str()) {
-                out.push((coll.to_string(), s.name.to_string()));
-            }
-        }
+/// `--collections --create=COLLECTION:REF EXISTING`: a ref of the repository's
+/// own collection is a local ref, any other a mirrored one (`refs/mirrors`).
+fn create_collection_ref(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result<()> {
+    let current = match repo.resolve_rev_exact_opt(new) {
+        Ok(c) => c,
+        Err(RefError::Unreadable(_, why)) if why == "Is a directory" => None,
+        Err(e) => return Err(e.into()),
+    };
+    if !args.force && current.is_some() {
+        anyhow::bail!("--create specified but ref {new} already exists");
     }
-    let mirrors = repo.path().join("refs/mirrors");
-    if let Ok(rd) = std::fs::read_dir(&mirrors) {
-        for coll in rd.filter_map(|e| e.ok()) {
-            let Some(cname) = coll.file_name().to_str().map(str::to_string) else { continue };
-            let mut names = Vec::new();
-            walk_files(&coll.path(), &coll.path(), &mut names);
-            out.extend(names.into_iter().filter(|n| matches(n)).map(|n| (cname.clone(), n)));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn walk_files(base: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.filter_map(|e| e.ok()) {
-        let p = e.path();
-        if p.is_dir() {
-            walk_files(base, &p, out);
-        } else if let Ok(rel) = p.strip_prefix(base) {
-            let rel = rel.to_string_lossy().into_owned();
-            if rel.parse::<RefName>().is_ok() {
-                out.push(rel);
-            }
-        }
-    }
+    let checksum = repo.resolve_rev(existing)?;
+    let cref = CollectionRef::parse_colon(new)?;
+    repo.set_collection_ref(&cref, Some(checksum))?;
+    Ok(())
 }

@@ -91,8 +91,10 @@ fn be_u64(v: &Variant<'_>) -> Option<u64> {
 fn view_text(s: &Summary) -> String {
     let mut out = String::new();
     let main_cid = s.metadata.get_str(summary::KEY_COLLECTION_ID);
-    for (r, extra) in s.refs.iter().zip(&s.ref_extra) {
-        match &main_cid {
+    let main = s.refs.iter().zip(&s.ref_extra).map(|(r, extra)| (main_cid.clone(), r, extra));
+    let mapped = s.collection_refs.iter().flat_map(|(c, entries)| entries.iter().map(move |(r, extra)| (Some(c.clone()), r, extra)));
+    for (collection, r, extra) in main.chain(mapped) {
+        match &collection {
             Some(c) => out.push_str(&format!("* ({c}, {})\n", r.name)),
             None => out.push_str(&format!("* {}\n", r.name)),
         }
