@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod checksum;
 pub mod collections;
 pub mod commit;
+pub mod cpio;
 pub mod date;
 pub mod delta;
 pub mod diff;

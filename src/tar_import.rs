@@ -1,5 +1,7 @@
 //! Importing tarballs (`commit --tree=tar=FILE`): plain, gzip or xz,
-//! detected by content. Paths are made relative the way OSTree does
+//! detected by content; newc cpio archives too ([`crate::cpio`]), as
+//! ostree's libarchive import takes them. The commit filter applies by path
+//! (`--statoverride`, `--skip-list`), after `--tar-pathname-filter`. Paths are made relative the way OSTree does
 //! (leading `/` and `./` dropped, any `..` refused), hardlinks become the
 //! same content object as their target, and pax `SCHILY.xattr.*` records
 //! become xattrs. Upstream: `ostree-repo-libarchive.c`.
@@ -52,6 +54,8 @@ pub struct TarOptions {
     pub filter: CommitFilter,
     /// Create missing parent directories (`--tar-autocreate-parents`).
     pub autocreate_parents: bool,
+    /// `--tar-pathname-filter`.
+    pub pathname_filter: Option<PathnameFilter>,
 }
 
 /// Opens `path` (`-` for stdin) and undoes gzip or xz compression, detected by magic bytes.
@@ -164,16 +168,298 @@ fn strip_nuls(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
-/// Imports the tarball at `path` into `mtree`.
+/// One archive member as the importer sees it, whatever the format.
+struct Member {
+    /// The path as stored in the archive.
+    raw: String,
+    kind: MemberKind,
+    /// A hardlink to this earlier member (path as stored).
+    hardlink: Option<String>,
+    uid: u32,
+    gid: u32,
+    /// Permission bits.
+    perm: u32,
+    /// Bytes of content that follow (a hardlink may carry the content, as in cpio).
+    size: u64,
+    xattrs: Xattrs,
+}
+
+enum MemberKind {
+    Dir,
+    Regular,
+    Symlink(String),
+}
+
+/// `--tar-pathname-filter=REGEX,REPLACEMENT`: every match of REGEX in an
+/// entry's relative path (and a hardlink's target) is replaced, as GLib's
+/// `g_regex_replace` does; `\N` and `\g<N>` in REPLACEMENT refer to groups.
+#[derive(Clone, Debug)]
+pub struct PathnameFilter {
+    regex: regex::Regex,
+    replacement: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PathnameFilterError {
+    #[error("Missing ',' in --tar-pathname-filter")]
+    MissingComma,
+    #[error("--tar-pathname-filter: {0}")]
+    Regex(#[from] regex::Error),
+}
+
+impl std::str::FromStr for PathnameFilter {
+    type Err = PathnameFilterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (re, replacement) = s.split_once(',').ok_or(PathnameFilterError::MissingComma)?;
+        Ok(PathnameFilter { regex: regex::Regex::new(re)?, replacement: glib_replacement(replacement) })
+    }
+}
+
+impl PathnameFilter {
+    pub fn apply(&self, path: &str) -> String {
+        self.regex.replace_all(path, self.replacement.as_str()).into_owned()
+    }
+}
+
+/// Rewrites a GLib regex replacement (`\1`, `\g<name>`, `\n`, `\\`) into the
+/// `regex` crate's syntax (`${1}`, `$$` for a literal `$`).
+fn glib_replacement(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match it.next() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut n = d.to_string();
+                    if let Some(&d2) = it.peek().filter(|d2| d2.is_ascii_digit()) {
+                        n.push(d2);
+                        it.next();
+                    }
+                    out.push_str(&format!("${{{n}}}"));
+                }
+                Some('g') if it.peek() == Some(&'<') => {
+                    it.next();
+                    let name: String = it.by_ref().take_while(|&c| c != '>').collect();
+                    out.push_str(&format!("${{{name}}}"));
+                }
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('$') => out.push_str("$$"),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// ostree's `path_relative`: drops leading `/` (a `/..` at the start stays
+/// at the root), then leading `./` and `/`; a lone `.` is the root (empty).
+fn path_relative(raw: &str) -> &str {
+    let mut p = raw;
+    while let Some(rest) = p.strip_prefix('/') {
+        p = rest;
+        if p.starts_with("../") {
+            p = &p[2..];
+        }
+    }
+    loop {
+        if let Some(rest) = p.strip_prefix("./") {
+            p = rest;
+        } else if let Some(rest) = p.strip_prefix('/') {
+            p = rest;
+        } else {
+            break;
+        }
+    }
+    if p == "." {
+        ""
+    } else {
+        p
+    }
+}
+
+/// A hardlink whose target is resolved once every member is in.
+struct Deferred {
+    dir: Vec<String>,
+    name: String,
+    size: u64,
+    target: Vec<String>,
+    entry: String,
+}
+
+/// The state of one archive import.
+struct Importer<'a> {
+    repo: &'a Repo,
+    mtree: &'a mut MutableTree,
+    opts: &'a TarOptions,
+    batch: Vec<Pending>,
+    batch_bytes: u64,
+    deferred: Vec<Deferred>,
+}
+
+impl Importer<'_> {
+    /// The components of a member path after `--tar-pathname-filter`.
+    fn components(&self, raw: &str, shown: &str) -> Result<Vec<String>> {
+        let rel = path_relative(raw);
+        let translated = match &self.opts.pathname_filter {
+            Some(f) => f.apply(rel),
+            None => rel.to_string(),
+        };
+        relative_components(&translated).ok_or_else(|| TarError::Uplink { entry: shown.to_string() })
+    }
+
+    fn member(&mut self, m: Member, data: &mut dyn Read, read_err: &dyn Fn(io::Error) -> TarError) -> Result<()> {
+        let repo = self.repo;
+        let filter = &self.opts.filter;
+        let comps = self.components(&m.raw, &m.raw)?;
+        let at = format!("/{}", comps.join("/"));
+        let raw = m.raw.clone();
+        let tree_err = |source| TarError::Tree { entry: raw.clone(), source };
+        let xattrs = if filter.skip_xattrs { Xattrs::new() } else { m.xattrs };
+        let autocreate = self.opts.autocreate_parents;
+
+        if let MemberKind::Dir = m.kind {
+            let mut meta = DirMeta { uid: m.uid, gid: m.gid, mode: S_IFDIR | m.perm, xattrs };
+            if !filter.apply_dirmeta_at(&at, &mut meta) {
+                return Ok(());
+            }
+            let mc = repo.write_dirmeta(&meta)?;
+            let node = match comps.split_last() {
+                None => &mut *self.mtree,
+                Some((last, parent)) => parent_dir(repo, self.mtree, parent, m.uid, m.gid, autocreate).map_err(tree_err)?.ensure_dir(repo, last).map_err(tree_err)?,
+            };
+            node.set_metadata(mc);
+            return Ok(());
+        }
+        let Some((name, parent)) = comps.split_last() else {
+            return Err(TarError::UnsupportedType { entry: m.raw });
+        };
+        let (mode, symlink_target) = match m.kind {
+            MemberKind::Symlink(t) => (S_IFLNK | m.perm, t),
+            _ => (S_IFREG | m.perm, String::new()),
+        };
+        let mut header = FileHeader { uid: m.uid, gid: m.gid, mode, symlink_target, xattrs };
+        if !filter.apply_header_at(&at, &mut header) {
+            return Ok(());
+        }
+        parent_dir(repo, self.mtree, parent, m.uid, m.gid, autocreate).map_err(tree_err)?;
+        if let Some(target) = &m.hardlink {
+            let shown = format!("{} -> {target}", m.raw);
+            let tcomps = self.components(target, &shown)?;
+            self.deferred.push(Deferred { dir: parent.to_vec(), name: name.clone(), size: m.size, target: tcomps, entry: m.raw.clone() });
+            if m.size == 0 {
+                return Ok(());
+            }
+        }
+        if header.is_symlink() {
+            let mut h = Hasher::new();
+            h.update(&header.to_stream_prefix());
+            let c = h.finish();
+            repo.write_content_known(c, &header, 0, &mut io::empty())?;
+            self.mtree.walk(repo, &parent.iter().map(String::as_str).collect::<Vec<_>>())?.replace_file(repo, name, c).map_err(tree_err)?;
+            return Ok(());
+        }
+        let size = m.size;
+        let spooled = if size <= MEMORY_SPOOL_MAX {
+            let mut v = Vec::with_capacity(size as usize);
+            data.read_to_end(&mut v).map_err(read_err)?;
+            Spool::Memory(v)
+        } else {
+            let mut t = repo.spool_file()?;
+            io::copy(data, t.as_file_mut()).map_err(read_err)?;
+            Spool::File(t)
+        };
+        self.batch_bytes += size;
+        self.batch.push(Pending { dir: parent.to_vec(), name: name.clone(), header, size, data: spooled });
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_FILES {
+            flush_batch(repo, self.mtree, std::mem::take(&mut self.batch))?;
+            self.batch_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending, then points every hardlink at its target's
+    /// content — or, when one of the links carried the data (cpio), the
+    /// target at that link's content first.
+    fn finish(mut self) -> Result<()> {
+        let repo = self.repo;
+        flush_batch(repo, self.mtree, std::mem::take(&mut self.batch))?;
+        let mut targets: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
+        for (i, d) in self.deferred.iter().enumerate() {
+            match targets.iter_mut().find(|(t, _)| *t == d.target) {
+                Some((_, v)) => v.push(i),
+                None => targets.push((d.target.clone(), vec![i])),
+            }
+        }
+        for (target, links) in targets {
+            let first = &self.deferred[links[0]];
+            let show = target.join("/");
+            let herr = |why: String| TarError::Hardlink { entry: first.entry.clone(), target: show.clone(), why };
+            let Some((tname, tdir)) = target.split_last() else {
+                return Err(herr("target is the root directory".into()));
+            };
+            let tdir: Vec<&str> = tdir.iter().map(String::as_str).collect();
+            let payload = links.iter().copied().find(|&i| self.deferred[i].size > 0);
+            if let Some(p) = payload {
+                let d = &self.deferred[p];
+                let dir: Vec<&str> = d.dir.iter().map(String::as_str).collect();
+                let c = self.mtree.walk(repo, &dir)?.files(repo)?.get(&d.name).copied().ok_or_else(|| herr(format!("No such file or directory: {}", d.name)))?;
+                self.mtree.walk(repo, &tdir).map_err(|e| herr(e.to_string()))?.replace_file(repo, tname, c).map_err(|e| herr(e.to_string()))?;
+            }
+            let node = self.mtree.walk(repo, &tdir).map_err(|e| herr(e.to_string()))?;
+            if node.subdirs(repo)?.contains_key(tname) {
+                return Err(herr(format!("Expected hardlink file target at \"{show}\" but found a directory")));
+            }
+            let c = node.files(repo)?.get(tname).copied().ok_or_else(|| herr(format!("No such file or directory: {tname}")))?;
+            for i in links {
+                if Some(i) == payload {
+                    continue;
+                }
+                let d = &self.deferred[i];
+                let dir: Vec<&str> = d.dir.iter().map(String::as_str).collect();
+                self.mtree.walk(repo, &dir)?.replace_file(repo, &d.name, c).map_err(|source| TarError::Tree { entry: d.entry.clone(), source })?;
+            }
+        }
+        if self.mtree.metadata().is_none() && self.opts.autocreate_parents {
+            let mut meta = DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Xattrs::new() };
+            self.opts.filter.apply_dirmeta_at("/", &mut meta);
+            self.mtree.set_metadata(repo.write_dirmeta(&meta)?);
+        }
+        Ok(())
+    }
+}
+
+/// Imports the tarball (or newc cpio archive) at `path` (`-`: stdin) into `mtree`.
 pub fn import_tar(repo: &Repo, mtree: &mut MutableTree, path: &Path, opts: &TarOptions) -> Result<()> {
-    let reader = open_decompressed(path)?;
-    let mut archive = tar::Archive::new(reader);
     let read_err = |source| TarError::Read { path: path.to_path_buf(), source };
+    let mut reader = BufReader::with_capacity(64 * 1024, open_decompressed(path)?);
+    let is_cpio = crate::cpio::is_newc(reader.fill_buf().map_err(read_err)?);
+    let mut imp = Importer { repo, mtree, opts, batch: Vec::new(), batch_bytes: 0, deferred: Vec::new() };
+    if is_cpio {
+        crate::cpio::read_newc(&mut reader, read_err, |e, data| {
+            let kind = match e.mode & 0o170000 {
+                0o040000 => MemberKind::Dir,
+                0o100000 => MemberKind::Regular,
+                0o120000 => MemberKind::Symlink(e.symlink_target.clone().unwrap_or_default()),
+                _ => return Err(TarError::UnsupportedType { entry: e.name }),
+            };
+            let m = Member { raw: e.name, kind, hardlink: e.hardlink, uid: e.uid, gid: e.gid, perm: e.mode & 0o7777, size: e.size, xattrs: Xattrs::new() };
+            imp.member(m, data, &read_err)
+        })?;
+    } else {
+        read_tar(&mut reader, &mut imp, &read_err)?;
+    }
+    imp.finish()
+}
+
+fn read_tar(reader: &mut dyn Read, imp: &mut Importer<'_>, read_err: &dyn Fn(io::Error) -> TarError) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
     let mut ext = Extended::default();
-    let mut batch: Vec<Pending> = Vec::new();
-    let mut batch_bytes = 0u64;
-    let mut hardlinks: Vec<(Vec<String>, String, Vec<String>, String)> = Vec::new();
-    let filter = &opts.filter;
     // Raw entries: pax records are parsed here, because values (xattrs) may contain newlines.
     for entry in archive.entries().map_err(read_err)?.raw(true) {
         let mut entry = entry.map_err(read_err)?;
@@ -202,92 +488,24 @@ pub fn import_tar(repo: &Repo, mtree: &mut MutableTree, path: &Path, opts: &TarO
         let raw_path = ext.pax_value(b"path").map(<[u8]>::to_vec).or_else(|| ext.long_name.clone()).unwrap_or_else(|| entry.path_bytes().into_owned());
         let raw = String::from_utf8(raw_path).map_err(|e| TarError::NonUtf8 { entry: String::from_utf8_lossy(e.as_bytes()).into_owned() })?;
         let link_name: Option<Vec<u8>> = ext.pax_value(b"linkpath").map(<[u8]>::to_vec).or_else(|| ext.long_link.clone()).or_else(|| entry.link_name_bytes().map(|b| b.into_owned()));
-        let comps = relative_components(&raw).ok_or_else(|| TarError::Uplink { entry: raw.clone() })?;
+        let link = match link_name {
+            Some(l) => Some(String::from_utf8(l).map_err(|_| TarError::NonUtf8 { entry: raw.clone() })?),
+            None => None,
+        };
         let hdr = entry.header();
         let uid = match ext.pax_number(b"uid") { Some(u) => u as u32, None => hdr.uid().map_err(read_err)? as u32 };
         let gid = match ext.pax_number(b"gid") { Some(g) => g as u32, None => hdr.gid().map_err(read_err)? as u32 };
         let perm = hdr.mode().map_err(read_err)? & 0o7777;
-        let xattrs = if filter.skip_xattrs { Xattrs::new() } else { ext.xattrs() };
-        let tree_err = |source| TarError::Tree { entry: raw.clone(), source };
-
-        if etype == EntryType::Directory {
-            let mut meta = DirMeta { uid, gid, mode: S_IFDIR | perm, xattrs };
-            filter.apply(&mut meta.uid, &mut meta.gid, &mut meta.mode);
-            let mc = repo.write_dirmeta(&meta)?;
-            let node = if comps.is_empty() {
-                &mut *mtree
-            } else {
-                let (last, parent) = comps.split_last().expect("non-empty");
-                parent_dir(repo, mtree, parent, uid, gid, opts.autocreate_parents).map_err(tree_err)?.ensure_dir(repo, last).map_err(tree_err)?
-            };
-            node.set_metadata(mc);
-            continue;
-        }
-        let Some((name, parent)) = comps.split_last() else {
-            return Err(TarError::UnsupportedType { entry: raw });
-        };
-        match etype {
-            EntryType::Link => {
-                let target = link_name.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-                let tcomps = relative_components(&target).ok_or_else(|| TarError::Uplink { entry: format!("{raw} -> {target}") })?;
-                parent_dir(repo, mtree, parent, uid, gid, opts.autocreate_parents).map_err(tree_err)?;
-                hardlinks.push((parent.to_vec(), name.clone(), tcomps, raw.clone()));
-            }
-            EntryType::Symlink => {
-                let target = link_name.clone().unwrap_or_default();
-                let target = String::from_utf8(target).map_err(|_| TarError::NonUtf8 { entry: raw.clone() })?;
-                let mut header = FileHeader { uid, gid, mode: S_IFLNK | perm, symlink_target: target, xattrs };
-                filter.apply(&mut header.uid, &mut header.gid, &mut header.mode);
-                let mut h = Hasher::new();
-                h.update(&header.to_stream_prefix());
-                let c = h.finish();
-                repo.write_content_known(c, &header, 0, &mut io::empty())?;
-                parent_dir(repo, mtree, parent, uid, gid, opts.autocreate_parents).map_err(tree_err)?.replace_file(repo, name, c).map_err(tree_err)?;
-            }
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let size = entry.size();
-                let mut header = FileHeader { uid, gid, mode: S_IFREG | perm, symlink_target: String::new(), xattrs };
-                filter.apply(&mut header.uid, &mut header.gid, &mut header.mode);
-                parent_dir(repo, mtree, parent, uid, gid, opts.autocreate_parents).map_err(tree_err)?;
-                let data = if size <= MEMORY_SPOOL_MAX {
-                    let mut v = Vec::with_capacity(size as usize);
-                    (&mut entry).read_to_end(&mut v).map_err(read_err)?;
-                    Spool::Memory(v)
-                } else {
-                    let mut t = repo.spool_file()?;
-                    io::copy(&mut entry, t.as_file_mut()).map_err(read_err)?;
-                    Spool::File(t)
-                };
-                batch_bytes += size;
-                batch.push(Pending { dir: parent.to_vec(), name: name.clone(), header, size, data });
-                if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_FILES {
-                    flush_batch(repo, mtree, std::mem::take(&mut batch))?;
-                    batch_bytes = 0;
-                }
-            }
+        let size = entry.size();
+        let (kind, hardlink) = match etype {
+            EntryType::Directory => (MemberKind::Dir, None),
+            EntryType::Link => (MemberKind::Regular, Some(link.unwrap_or_default())),
+            EntryType::Symlink => (MemberKind::Symlink(link.unwrap_or_default()), None),
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => (MemberKind::Regular, None),
             _ => return Err(TarError::UnsupportedType { entry: raw }),
-        }
-    }
-    flush_batch(repo, mtree, batch)?;
-
-    for (dir, name, target, entry) in hardlinks {
-        let Some((tname, tdir)) = target.split_last() else {
-            return Err(TarError::Hardlink { entry, target: "/".into(), why: "target is the root directory".into() });
         };
-        let show = target.join("/");
-        let node = mtree.walk(repo, &tdir.iter().map(String::as_str).collect::<Vec<_>>()).map_err(|e| TarError::Hardlink { entry: entry.clone(), target: show.clone(), why: e.to_string() })?;
-        let c = match node.files(repo)?.get(tname) {
-            Some(c) => *c,
-            None => return Err(TarError::Hardlink { entry, target: show, why: format!("No such file or directory: {tname}") }),
-        };
-        let refs: Vec<&str> = dir.iter().map(String::as_str).collect();
-        mtree.walk(repo, &refs)?.replace_file(repo, &name, c).map_err(|source| TarError::Tree { entry, source })?;
-    }
-
-    if mtree.metadata().is_none() && opts.autocreate_parents {
-        let mut meta = DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Xattrs::new() };
-        filter.apply(&mut meta.uid, &mut meta.gid, &mut meta.mode);
-        mtree.set_metadata(repo.write_dirmeta(&meta)?);
+        let m = Member { raw, kind, hardlink, uid, gid, perm, size, xattrs: ext.xattrs() };
+        imp.member(m, &mut entry, read_err)?;
     }
     Ok(())
 }
@@ -356,6 +574,22 @@ mod tests {
         assert_eq!(v[0], (b"SCHILY.xattr.user.lines".to_vec(), b"line one\nline two".to_vec()));
         assert_eq!(v[1], (b"path".to_vec(), b"a/b".to_vec()));
         assert!(parse_pax(b"99 path=x\n").is_err());
+    }
+
+    #[test]
+    fn pathname_filters_as_glib() {
+        let f: PathnameFilter = "^,foo/".parse().unwrap();
+        assert_eq!(f.apply("usr/bin/x"), "foo/usr/bin/x");
+        assert_eq!(f.apply(""), "foo/");
+        let f: PathnameFilter = "/bin/,/sbin/".parse().unwrap();
+        assert_eq!(f.apply("usr/bin/"), "usr/sbin/");
+        let f: PathnameFilter = r"^(\w+)/,\1-\g<1>$/".parse().unwrap();
+        assert_eq!(f.apply("usr/lib"), "usr-usr$/lib");
+        assert!(matches!("nocomma".parse::<PathnameFilter>(), Err(PathnameFilterError::MissingComma)));
+        assert!(matches!("(,x".parse::<PathnameFilter>(), Err(PathnameFilterError::Regex(_))));
+        assert_eq!(path_relative("./usr/bin/"), "usr/bin/");
+        assert_eq!(path_relative("."), "");
+        assert_eq!(path_relative("/../a"), "a");
     }
 
     #[test]

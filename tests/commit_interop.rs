@@ -513,3 +513,117 @@ fn source_date_epoch() {
         assert!(err.contains(wording), "{err}");
     }
 }
+
+/// The tree of ostree's test-libarchive: hardlinks (to files and to a
+/// symlink), a file for --statoverride and one for --skip-list.
+fn libarchive_tree(root: &Path) {
+    write(&root.join("usr/bin/foo"), b"contents\n", 0o644);
+    write(&root.join("usr/bin/foo0"), b"foo0\n", 0o644);
+    fs::hard_link(root.join("usr/bin/foo"), root.join("usr/bin/bar")).expect("hard link");
+    fs::hard_link(root.join("usr/bin/foo0"), root.join("usr/bin/bar0")).expect("hard link");
+    ln_s("foo", &root.join("usr/bin/sl"));
+    mkdir(&root.join("usr/local/bin"), 0o755);
+    fs::hard_link(root.join("usr/bin/foo"), root.join("usr/local/bin/baz")).expect("hard link");
+    fs::hard_link(root.join("usr/bin/foo0"), root.join("usr/local/bin/baz0")).expect("hard link");
+    fs::hard_link(root.join("usr/bin/sl"), root.join("usr/local/bin/slhl")).expect("hard link");
+    write(&root.join("usr/bin/setuidme"), b"setuidme\n", 0o644);
+    write(&root.join("usr/bin/skipme"), b"skipme\n", 0o644);
+    write(&root.join("usr/lib/libfoo.so"), b"a library\n", 0o644);
+    write(&root.join("usr/lib/libbar.so"), b"another library\n", 0o644);
+    for d in ["usr", "usr/bin", "usr/lib", "usr/local"] {
+        chmod(&root.join(d), 0o755);
+    }
+}
+
+/// Tarballs and newc cpio archives (from a file and from stdin) with
+/// --statoverride, --skip-list, --tar-pathname-filter, several tar trees,
+/// --tar-autocreate-parents and --generate-sizes: the same commits as
+/// ostree's libarchive import, whose checkout has the hardlinks.
+#[test]
+fn archives_like_libarchive() {
+    let t = tempdir();
+    let w = t.path();
+    let foo = w.join("foo");
+    libarchive_tree(&foo);
+    let tgz = w.join("foo.tar.gz");
+    run_ok(Command::new("tar").arg("-C").arg(&foo).arg("-czf").arg(&tgz).arg("."));
+    let cpio = w.join("foo.cpio");
+    let list = run_ok(Command::new("find").arg(".").current_dir(&foo));
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!("cpio --quiet -o -H newc > {}", s(&cpio))).current_dir(&foo).stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("run cpio");
+    std::io::Write::write_all(child.stdin.as_mut().expect("cpio stdin"), list.as_bytes()).expect("feed cpio");
+    assert!(child.wait().expect("cpio").success());
+    let so = w.join("statoverride.txt");
+    write(&so, b"2048 /usr/bin/setuidme\n", 0o644);
+    let skip = w.join("skiplist.txt");
+    write(&skip, b"/usr/bin/skipme\n", 0o644);
+    let so_prefixed = w.join("statoverride-foo.txt");
+    write(&so_prefixed, b"2048 /foo/usr/bin/setuidme\n", 0o644);
+    let skip_prefixed = w.join("skiplist-foo.txt");
+    write(&skip_prefixed, b"/foo/usr/bin/skipme\n", 0o644);
+    let files1 = w.join("files1");
+    write(&files1.join("testfile"), b"to be overwritten file\n", 0o644);
+    write(&files1.join("subdir/original"), b"original\n", 0o644);
+    ln_s("to-be-overwritten-symlink", &files1.join("testsymlink"));
+    let files2 = w.join("files2");
+    write(&files2.join("testfile"), b"overwriting file\n", 0o644);
+    write(&files2.join("subdir/new"), b"new\n", 0o644);
+    ln_s("overwriting-symlink", &files2.join("testsymlink"));
+    for (d, name) in [(&files1, "files1.tar.gz"), (&files2, "files2.tar.gz")] {
+        run_ok(Command::new("tar").arg("-C").arg(d).arg("-czf").arg(w.join(name)).arg("."));
+    }
+    let empty = w.join("empty.tar");
+    run_ok(Command::new("tar").arg("-cf").arg(&empty).arg("-T").arg("/dev/null"));
+
+    for mode in ["archive", "bare-user"] {
+        let p = Pair::new(w, mode);
+        let rules = [format!("--statoverride={}", s(&so)), format!("--skip-list={}", s(&skip))];
+        for archive in [&tgz, &cpio] {
+            let mut args = vec!["-b".to_string(), "test".into(), "--timestamp=2020-01-01".into(), format!("--tree=tar={}", s(archive))];
+            args.extend(rules.iter().cloned());
+            let c = p.commit(&args);
+            p.verify(&c, None, false);
+            let co = w.join(format!("co-{mode}-{}", archive.extension().and_then(|e| e.to_str()).unwrap_or("x")));
+            checkout(&p.g, mode, &c, &co);
+            let ino = |f: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(co.join(f)).expect("stat"));
+            assert_eq!(ino("usr/bin/foo"), ino("usr/local/bin/baz"), "hardlinked checkout of {}", s(archive));
+            assert_eq!(fs::read(co.join("usr/bin/bar")).expect("bar"), b"contents\n");
+            assert_eq!(fs::read_link(co.join("usr/local/bin/slhl")).expect("slhl"), Path::new("foo"));
+            assert!(!co.join("usr/bin/skipme").exists());
+            let ls = grove(&p.g, &["ls", &c, "/usr/bin/setuidme"]);
+            assert!(ls.starts_with("-04644 "), "statoverride: {ls}");
+
+            // The same archive on stdin.
+            let mut args = vec!["commit".to_string(), "--orphan".into(), "--timestamp=2020-01-01".into(), "--tree=tar=-".into()];
+            args.extend(rules.iter().cloned());
+            let stdin_commit = |cmd: &mut Command| checksum_of(&run_ok(cmd.args(&args).stdin(fs::File::open(archive).expect("open archive"))));
+            let from_stdin = stdin_commit(&mut grove_cmd(&p.g));
+            assert_eq!(from_stdin, stdin_commit(&mut ostree_cmd(&p.o)));
+            assert_eq!(grove(&p.g, &["ls", "-R", "-C", &from_stdin]), grove(&p.g, &["ls", "-R", "-C", &c]), "the same tree from stdin");
+        }
+        let auto = ["--tar-autocreate-parents".to_string(), "--owner-uid=1234".into(), "--owner-gid=5678".into(), "--timestamp=2020-01-02".into()];
+        for (filter, so, skip) in [("^nosuchfile/,nootherfile/", &so, &skip), ("^,foo/", &so_prefixed, &skip_prefixed), ("^usr/bin/,usr/sbin/", &so, &skip), ("/bin/,/s\\0/", &so, &skip)] {
+            let mut args = vec!["-b".to_string(), "filtered".into(), format!("--tar-pathname-filter={filter}"), format!("--statoverride={}", s(so)), format!("--skip-list={}", s(skip)), format!("--tree=tar={}", s(&tgz))];
+            if filter.starts_with("^usr") || filter.starts_with("/bin") {
+                args.truncate(3);
+                args.push(format!("--tree=tar={}", s(&tgz)));
+            }
+            args.extend(auto.iter().cloned());
+            let c = p.commit(&args);
+            p.verify(&c, None, false);
+        }
+        let c = p.commit(&["-b".to_string(), "multi".into(), "--timestamp=2020-01-03".into(), format!("--tree=tar={}", s(&w.join("files1.tar.gz"))), format!("--tree=tar={}", s(&w.join("files2.tar.gz")))]);
+        p.verify(&c, None, false);
+        let mut args = vec!["-b".to_string(), "empty".into(), format!("--tree=tar={}", s(&empty))];
+        args.extend(auto.iter().cloned());
+        p.commit(&args);
+        let c = p.commit(&["-b".to_string(), "sizes".into(), "--generate-sizes".into(), "--timestamp=2020-01-04".into(), format!("--tree=tar={}", s(&tgz))]);
+        if mode == "archive" {
+            assert_eq!(print_sizes(&p.g, &c), print_sizes(&p.o, &c));
+        }
+    }
+    let p = Pair::new(w, "archive");
+    let err = grove_fail(&p.g, &["commit", "-b", "x", "--tar-pathname-filter=nocomma", &format!("--tree=tar={}", s(&tgz))]);
+    assert!(err.contains("Missing ',' in --tar-pathname-filter"), "{err}");
+}

@@ -84,6 +84,9 @@ pub struct Args {
     /// Create missing parent directories of tar entries
     #[arg(long)]
     tar_autocreate_parents: bool,
+    /// Rewrite tar entry paths: replace each match of REGEX with REPLACEMENT
+    #[arg(long, value_name = "REGEX,REPLACEMENT")]
+    tar_pathname_filter: Option<String>,
     /// Reuse checksums of files hardlinked from the repository (device, inode)
     #[arg(long)]
     link_checkout_speedup: bool,
@@ -226,7 +229,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let devino = if args.link_checkout_speedup || args.devino_canonical { Some(DevInoCache::scan(&repo)?) } else { None };
     let import = ImportOptions { filter: filter.clone(), devino, devino_canonical: args.devino_canonical, consume: args.consume };
     let mut stats = ImportStats::default();
-    let tar_opts = TarOptions { filter: filter.clone(), autocreate_parents: args.tar_autocreate_parents };
+    let pathname_filter = args.tar_pathname_filter.as_deref().map(str::parse).transpose()?;
+    let tar_opts = TarOptions { filter: filter.clone(), autocreate_parents: args.tar_autocreate_parents, pathname_filter };
 
     let mut trees = args.trees.clone();
     if trees.is_empty() {
