@@ -53,8 +53,8 @@ pub enum SignError {
     BadPassphrase { key: String },
     #[error("signing with key {key} failed: {why}")]
     Crypto { key: String, why: String },
-    #[error("Commit is already signed with GPG key {0}")]
-    AlreadySigned(String),
+    #[error("Commit {commit} is already signed with GPG key {key}")]
+    AlreadySigned { commit: Checksum, key: String },
     #[error("corrupt detached metadata of commit {commit}: {why}")]
     CorruptDetached { commit: Checksum, why: String },
     #[error("corrupt signature data in {what}: {why}")]
@@ -569,7 +569,7 @@ pub fn sign_commit(repo: &Repo, commit: Checksum, keys: &mut [SigningKey]) -> Re
     let (meta, mut sigs) = read_commit_sigs(repo, commit)?;
     for key in keys.iter_mut() {
         if sigs.iter().any(|s| key.made(s)) {
-            return Err(SignError::AlreadySigned(key.key_id()));
+            return Err(SignError::AlreadySigned { commit, key: key.key_id() });
         }
         sigs.push(key.sign(&data)?);
     }

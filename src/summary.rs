@@ -54,8 +54,8 @@ pub enum SummaryError {
     Delta(#[from] crate::delta::DeltaError),
     #[error("corrupt summary {path}: {why}")]
     Corrupt { path: PathBuf, why: String },
-    #[error("No such file or directory: summary")]
-    Missing,
+    #[error("{}: No such file or directory", path.display())]
+    Missing { path: PathBuf },
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
@@ -550,7 +550,7 @@ impl Summary {
         let p = repo.path().join("summary");
         let bytes = match fs::read(&p) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SummaryError::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SummaryError::Missing { path: p }),
             Err(e) => return Err(SummaryError::Io { path: p, source: e }),
         };
         Summary::from_bytes(&bytes, &p)

@@ -226,3 +226,26 @@ fn interrupted_commit() {
     fsck(&repo);
     assert_objects_complete(&repo);
 }
+
+/// Errors name the thing at fault: the file, the config key, the commit.
+#[test]
+fn errors_name_the_file_key_or_commit_at_fault() {
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    init_repo(&repo, "archive");
+    let e = grove_fail(&repo, &["summary", "--view"]);
+    assert!(e.contains(&format!("{}", repo.join("summary").display())), "{e}");
+
+    grove(&repo, &["config", "set", "grove.summary-publish-delay", "soon"]);
+    let tree = dir.path().join("tree");
+    write(&tree.join("a"), b"a\n", 0o644);
+    grove(&repo, &["commit", "-b", "main", tree.to_str().unwrap()]);
+    let e = grove_fail(&repo, &["summary", "-u"]);
+    assert!(e.contains("grove.summary-publish-delay 'soon'") && e.contains("config"), "{e}");
+    assert!(!e.contains("--publish-delay"), "{e}");
+
+    let cfg = fs::read_to_string(repo.join("config")).unwrap().replace("mode=archive-z2", "mode=sideways");
+    fs::write(repo.join("config"), cfg).unwrap();
+    let e = grove_fail(&repo, &["refs"]);
+    assert!(e.contains("sideways") && e.contains(&format!("{}", repo.join("config").display())), "{e}");
+}

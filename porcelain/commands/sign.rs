@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{bail, ensure, Context as _};
 use grove::sign::{Keyring, SigningKey};
 use grove::summary::{self, BuildOptions, Published, UpdateOptions};
 use grove::{Checksum, Repo};
@@ -114,13 +114,16 @@ pub fn delta_depth(repo: &Repo) -> anyhow::Result<u32> {
 
 /// Grace between publishing `summary.sig` and `summary` (see docs/signing.md).
 pub fn publish_delay(repo: &Repo, explicit: Option<f64>, signed: bool) -> anyhow::Result<Duration> {
-    let configured = match get(repo, "summary-publish-delay") {
-        Some(v) => Some(v.parse::<f64>().with_context(|| format!("invalid {GROUP}.summary-publish-delay '{v}'"))?),
-        None => None,
-    };
-    match explicit.or(configured) {
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => bail!("Invalid --publish-delay '{s}'"),
+    let valid = |s: f64| s.is_finite() && s >= 0.0;
+    if let Some(s) = explicit {
+        ensure!(valid(s), "Invalid --publish-delay '{s}'");
+        return Ok(Duration::from_secs_f64(s));
+    }
+    match get(repo, "summary-publish-delay") {
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if valid(s) => Ok(Duration::from_secs_f64(s)),
+            _ => bail!("invalid {GROUP}.summary-publish-delay '{v}' in {}/config: seconds, 0 or more", repo.path().display()),
+        },
         None if signed => Ok(Duration::from_secs(1)),
         None => Ok(Duration::ZERO),
     }

@@ -74,8 +74,8 @@ pub enum RepoError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} is not an OSTree repository: {why}", path.display())]
     NotARepo { path: PathBuf, why: String },
-    #[error("Invalid mode '{0}' in repository configuration")]
-    InvalidMode(String),
+    #[error("{}: invalid mode '{mode}' in the repository configuration", path.display())]
+    InvalidMode { path: PathBuf, mode: String },
     #[error("{}: {why}", path.display())]
     Config { path: PathBuf, why: String },
     /// OSTree's wording: `No such metadata object C.commit`, `Couldn't find file object 'C'`.
@@ -88,6 +88,8 @@ pub enum RepoError {
     /// ostree's wording: the mode and the bits a bare-user-only repository cannot hold.
     #[error("Content object {checksum}: invalid mode 0{mode:04o} with bits 0{:04o}", .mode & 0o7777 & !0o775)]
     InvalidContentMode { checksum: Checksum, mode: u32, repo_mode: RepoMode },
+    /// Reading the content being stored failed (the caller knows which
+    /// object or file it was, and names it).
     #[error("reading content: {source}")]
     ContentRead { source: std::io::Error },
     #[error("locking repository {}: {source}", path.display())]
@@ -181,7 +183,7 @@ impl Repo {
             other => return Err(RepoError::Config { path: cfg_path, why: format!("unsupported repo_version {}", other.unwrap_or("(missing)")) }),
         }
         let mode_s = config.get("core", "mode").unwrap_or("bare");
-        let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode(mode_s.to_string()))?;
+        let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode { path: cfg_path.clone(), mode: mode_s.to_string() })?;
         let disable_fsync = matches!(config.get_bool("core", "fsync"), Some(Ok(false)));
         let _ = fs::create_dir_all(path.join("tmp/cache"));
         Ok(Repo { path, mode, config, disable_fsync })
