@@ -14,7 +14,7 @@
 //!    never held in memory. A deleted commit takes its detached metadata
 //!    (`.commitmeta`) and its `.commitpartial` marker with it and leaves a
 //!    `.tombstone-commit` when `core.tombstone-commits=true`. Static deltas
-//!    whose target commit is gone are removed afterwards.
+//!    whose source or target commit is gone are removed afterwards.
 //!
 //! Both halves run under the repository's exclusive lock (writers hold the
 //! shared one), so an object that a concurrent commit is about to reference
@@ -22,9 +22,10 @@
 //! is a root, or has not started.
 //!
 //! Like OSTree, `.commitmeta` and `.tombstone-commit` objects are never swept
-//! on their own, and a static delta is removed only when its *target* commit
-//! is gone (a delta from a deleted commit still serves clients that have it).
-//! Unlike OSTree 2022.7: collection refs (`refs/mirrors`) are roots in every
+//! on their own. Unlike OSTree 2022.7, which removes a static delta only when
+//! its *target* commit is gone, grove also removes deltas whose *source*
+//! commit is gone (prune keeps no derived data for history the repository no
+//! longer has; see docs/prune.md). Also unlike OSTree 2022.7: collection refs (`refs/mirrors`) are roots in every
 //! mode, validation happens before anything is deleted, and a dry run deletes
 //! nothing at all (OSTree still removes stale static deltas).
 //!

@@ -1,5 +1,6 @@
-//! The repository summary: `REPO/summary`, its signatures `REPO/summary.sig`,
-//! and the static-delta indexes under `REPO/delta-indexes/`.
+//! The repository summary: `REPO/summary` and its signatures
+//! `REPO/summary.sig`. (The static-delta indexes under `REPO/delta-indexes/`
+//! are [`crate::delta::index`]'s.)
 //!
 //! The summary is the GVariant `(a(s(taya{sv}))a{sv})`: for every local ref,
 //! sorted by name, the commit object's size, its checksum bytes and

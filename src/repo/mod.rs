@@ -3,8 +3,10 @@
 //! A repository is a directory holding `config` (a GLib key file),
 //! `objects/XX/REST.TYPE`, `refs/{heads,remotes,mirrors}`, `state/`
 //! (`.commitpartial` markers), `tmp/` and `extensions/`, exactly as
-//! `ostree-repo.c` lays it out. Every object is written to a temporary file
-//! in `tmp/` and linked into place, so a reader never sees a partial object.
+//! `ostree-repo.c` lays it out. Every object is written to an unnamed
+//! `O_TMPFILE` file in `tmp/` (a named temporary file where the filesystem
+//! has no `O_TMPFILE`) and linked into place once complete, so a reader never
+//! sees a partial object.
 //! Content objects are in [`content`]; the lock is in [`lock`].
 
 pub mod content;
