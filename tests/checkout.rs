@@ -1,39 +1,19 @@
 //! `grove checkout` against the real `ostree checkout` (2022.7), in every
 //! repository mode. A missing `ostree` binary fails these tests.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is ostree installed?)"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn ostree(repo: &Path) -> Command {
-    let mut c = Command::new("ostree");
-    c.arg(format!("--repo={}", repo.display()));
-    c
-}
-
-fn grove(repo: &Path) -> Command {
-    let mut c = Command::new(GROVE);
-    c.arg("--repo").arg(repo);
-    c
-}
+use common::{grove_bin, grove_cmd as grove, ostree_cmd as ostree, require_root, run_ok};
 
 /// `find DIR -printf FMT | sort`.
 fn listing(dir: &Path, fmt: &str) -> String {
-    let out = run(Command::new("find").arg(dir).arg("-printf").arg(fmt));
-    let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    let out = run_ok(Command::new("find").arg(dir).arg("-printf").arg(fmt));
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
     lines.sort();
     lines.join("\n")
 }
@@ -45,7 +25,7 @@ fn assert_same_tree(a: &Path, b: &Path, fmt: &str) {
         let diff = Command::new("diff").arg(tmpfile(&la)).arg(tmpfile(&lb)).output().unwrap();
         panic!("{} and {} differ ({fmt}):\n{}", a.display(), b.display(), String::from_utf8_lossy(&diff.stdout));
     }
-    run(Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b));
+    run_ok(Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b));
 }
 
 fn tmpfile(text: &str) -> PathBuf {
@@ -97,7 +77,9 @@ impl Fixture {
         w("big.bin", &big, 0o644);
         w("xattr", b"has an xattr\n", 0o644);
         grove::xattr::set_path(&src.join("xattr"), b"user.grove", b"yes").unwrap();
-        if is_root() {
+        // Every test checks owners and setuid bits: the fixture needs root.
+        require_root("the checkout fixture (a setuid file, files owned by uid 1000)");
+        {
             w("bin/suid", b"suid\n", 0o4755);
             w("owned", b"owned\n", 0o644);
             std::os::unix::fs::chown(src.join("owned"), Some(1000), Some(1000)).unwrap();
@@ -118,8 +100,8 @@ impl Fixture {
     /// A repository of `mode` with `src` committed as `main`.
     fn repo(&self, mode: &str) -> PathBuf {
         let repo = self.path(&format!("repo-{mode}"));
-        run(Command::new("ostree").arg(format!("--repo={}", repo.display())).arg("init").arg(format!("--mode={mode}")));
-        run(ostree(&repo).args(["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z"]).arg(self.src()));
+        common::init_repo(&repo, mode);
+        run_ok(ostree(&repo).args(["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z"]).arg(self.src()));
         repo
     }
 }
@@ -128,8 +110,8 @@ impl Fixture {
 fn both(repo: &Path, fx: &Fixture, name: &str, args: &[&str], fmt: &str) -> (PathBuf, PathBuf) {
     let g = fx.path(&format!("{name}-grove"));
     let o = fx.path(&format!("{name}-ostree"));
-    run(grove(repo).arg("checkout").args(args).arg("main").arg(&g));
-    run(ostree(repo).arg("checkout").args(args).arg("main").arg(&o));
+    run_ok(grove(repo).arg("checkout").args(args).arg("main").arg(&g));
+    run_ok(ostree(repo).arg("checkout").args(args).arg("main").arg(&o));
     assert_same_tree(&g, &o, fmt);
     // Created directories get mtime 0 in both.
     assert_eq!(listing(&g, "%P %y %TY\n"), listing(&o, "%P %y %TY\n"));
@@ -145,7 +127,7 @@ fn archive_checkouts_match_ostree_and_source() {
     let fx = Fixture::new();
     let repo = fx.repo("archive");
     let (g, _) = both(&repo, &fx, "normal", &[], OWNED);
-    if is_root() {
+    { // as root (Fixture::new requires it)
         // A normal-mode checkout reproduces the source, owners and setuid included.
         assert_same_tree(&g, &fx.src(), OWNED);
         assert_eq!(fs::metadata(g.join("bin/suid")).unwrap().permissions().mode() & 0o7777, 0o4755);
@@ -157,12 +139,12 @@ fn archive_checkouts_match_ostree_and_source() {
     // -U: ostree hardlinks from its uncompressed cache, grove copies; compare without link counts.
     let (g, _) = both(&repo, &fx, "user", &["-U"], BASIC);
     assert_eq!(grove::xattr::get_path(&g.join("xattr"), "user.grove").unwrap(), None, "no xattrs in user mode");
-    if is_root() {
+    { // as root (Fixture::new requires it)
         assert_eq!(fs::metadata(g.join("bin/suid")).unwrap().permissions().mode() & 0o7777, 0o755, "setuid dropped");
     }
     // -C: directories keep their current mtime.
     let g = fx.path("forcecopy");
-    run(grove(&repo).args(["checkout", "-C", "main"]).arg(&g));
+    run_ok(grove(&repo).args(["checkout", "-C", "main"]).arg(&g));
     assert_ne!(fs::metadata(&g).unwrap().mtime(), 0);
     assert_same_tree(&g, &fx.path("normal-grove"), BASIC);
 }
@@ -173,7 +155,7 @@ fn bare_user_checkouts_hardlink_in_user_mode() {
     let repo = fx.repo("bare-user");
     // Check link counts before ostree adds its own links.
     let g = fx.path("user-first");
-    run(grove(&repo).args(["checkout", "-U", "main"]).arg(&g));
+    run_ok(grove(&repo).args(["checkout", "-U", "main"]).arg(&g));
     assert_eq!(nlink(&g.join("big.bin")), 2, "object + checkout");
     assert_eq!(nlink(&g.join("hard1")), 3, "object + two names");
     assert_eq!(nlink(&g.join("empty")), 1, "empty files are copied");
@@ -183,7 +165,7 @@ fn bare_user_checkouts_hardlink_in_user_mode() {
     // Normal mode from bare-user copies, restoring owners and xattrs.
     let (g, _) = both(&repo, &fx, "normal", &[], LINKS);
     assert_eq!(nlink(&g.join("big.bin")), 1);
-    if is_root() {
+    { // as root (Fixture::new requires it)
         assert_same_tree(&g, &fx.src(), OWNED);
     }
     assert_eq!(grove::xattr::get_path(&g.join("xattr"), "user.grove").unwrap().as_deref(), Some(&b"yes"[..]));
@@ -191,13 +173,11 @@ fn bare_user_checkouts_hardlink_in_user_mode() {
 
 #[test]
 fn bare_checkouts_hardlink_in_normal_mode() {
-    if !is_root() {
-        panic!("bare repositories need root: run the test suite as root");
-    }
+    require_root("a bare repository");
     let fx = Fixture::new();
     let repo = fx.repo("bare");
     let g = fx.path("normal-first");
-    run(grove(&repo).args(["checkout", "main"]).arg(&g));
+    run_ok(grove(&repo).args(["checkout", "main"]).arg(&g));
     assert_eq!(nlink(&g.join("big.bin")), 2);
     assert_eq!(nlink(&g.join("bin/suid")), 2);
     assert_eq!(fs::metadata(g.join("bin/suid")).unwrap().permissions().mode() & 0o7777, 0o4755);
@@ -230,8 +210,8 @@ fn union_case(repo: &Path, fx: &Fixture, name: &str, args: &[&str], fmt: &str) -
     let o = fx.path(&format!("{name}-ostree"));
     seed(&g);
     seed(&o);
-    run(grove(repo).arg("checkout").args(args).arg("main").arg(&g));
-    run(ostree(repo).arg("checkout").args(args).arg("main").arg(&o));
+    run_ok(grove(repo).arg("checkout").args(args).arg("main").arg(&g));
+    run_ok(ostree(repo).arg("checkout").args(args).arg("main").arg(&o));
     assert_same_tree(&g, &o, fmt);
     g
 }
@@ -243,7 +223,7 @@ fn union_modes_match_ostree() {
     // ostree 2022.7 skips lchown on a symlink that --union replaced (a switch
     // fall-through); grove gives it its stored owner, so owners are compared apart.
     let g = union_case(&archive, &fx, "union", &["--union"], BASIC);
-    if is_root() {
+    { // as root (Fixture::new requires it)
         let owners = |d: &Path| listing(d, "%P %U %G\n").lines().filter(|l| !l.starts_with("rel ")).collect::<Vec<_>>().join("\n");
         assert_eq!(owners(&g), owners(&fx.path("union-ostree")));
         assert_eq!(fs::symlink_metadata(g.join("rel")).unwrap().uid(), 1000);
@@ -266,11 +246,11 @@ fn union_modes_match_ostree() {
 
     // --union-identical: the same commit twice is fine, a changed file is not.
     let d = fx.path("identical");
-    run(grove(&bu).args(["checkout", "-U", "main"]).arg(&d));
-    run(grove(&bu).args(["checkout", "-U", "-H", "--union-identical", "main"]).arg(&d));
+    run_ok(grove(&bu).args(["checkout", "-U", "main"]).arg(&d));
+    run_ok(grove(&bu).args(["checkout", "-U", "-H", "--union-identical", "main"]).arg(&d));
     fs::remove_file(d.join("bin/tool")).unwrap();
     fs::write(d.join("bin/tool"), "different\n").unwrap();
-    let out = Command::new(GROVE).arg("--repo").arg(&bu).args(["checkout", "-U", "-H", "--union-identical", "main"]).arg(&d).output().unwrap();
+    let out = Command::new(grove_bin()).arg("--repo").arg(&bu).args(["checkout", "-U", "-H", "--union-identical", "main"]).arg(&d).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("File exists") && err.contains("tool"), "{err}");
@@ -294,10 +274,10 @@ fn subpath_matches_ostree() {
     assert!(!g.join("secret").exists() && !g.join("bin").exists() && !g.join("private/inner").exists());
     assert!(g.join("private").is_dir());
 
-    let out = Command::new(GROVE).arg("--repo").arg(&repo).args(["checkout", "--subpath=/nope", "main"]).arg(fx.path("nope")).output().unwrap();
+    let out = Command::new(grove_bin()).arg("--repo").arg(&repo).args(["checkout", "--subpath=/nope", "main"]).arg(fx.path("nope")).output().unwrap();
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: No such file or directory: /nope");
-    run(grove(&repo).args(["checkout", "--allow-noent", "--subpath=/nope", "main"]).arg(fx.path("nope")));
+    run_ok(grove(&repo).args(["checkout", "--allow-noent", "--subpath=/nope", "main"]).arg(fx.path("nope")));
     assert!(!fx.path("nope").exists());
 }
 
@@ -312,15 +292,15 @@ fn whiteouts_match_ostree() {
     fs::write(layer.join("bin/.wh..wh..opq"), "").unwrap();
     fs::write(layer.join("bin/new"), "new\n").unwrap();
     fs::write(layer.join(".wh.emptydir"), "").unwrap();
-    run(ostree(&repo).args(["commit", "-b", "layer", "--timestamp=2020-01-01T00:00:00Z"]).arg(&layer));
+    run_ok(ostree(&repo).args(["commit", "-b", "layer", "--timestamp=2020-01-01T00:00:00Z"]).arg(&layer));
     let g = fx.path("wh-grove");
     let o = fx.path("wh-ostree");
     for (cmd, d) in [(grove(&repo), &g), (ostree(&repo), &o)] {
         let mut cmd = cmd;
-        run(cmd.args(["checkout", "main"]).arg(d));
+        run_ok(cmd.args(["checkout", "main"]).arg(d));
     }
-    run(grove(&repo).args(["checkout", "--union", "--whiteouts", "layer"]).arg(&g));
-    run(ostree(&repo).args(["checkout", "--union", "--whiteouts", "layer"]).arg(&o));
+    run_ok(grove(&repo).args(["checkout", "--union", "--whiteouts", "layer"]).arg(&g));
+    run_ok(ostree(&repo).args(["checkout", "--union", "--whiteouts", "layer"]).arg(&o));
     assert_same_tree(&g, &o, OWNED);
     assert!(!g.join("secret").exists());
     assert!(!g.join("emptydir").exists());
@@ -329,7 +309,7 @@ fn whiteouts_match_ostree() {
     // Without --whiteouts they are ordinary files.
     let (g, _) = {
         let g = fx.path("nowh-grove");
-        run(grove(&repo).args(["checkout", "layer"]).arg(&g));
+        run_ok(grove(&repo).args(["checkout", "layer"]).arg(&g));
         (g, ())
     };
     assert!(g.join(".wh.secret").is_file());
@@ -340,7 +320,7 @@ fn errors_match_ostree() {
     let fx = Fixture::new();
     let repo = fx.repo("archive");
     let fail = |args: &[&str]| -> String {
-        let out = Command::new(GROVE).arg("--repo").arg(&repo).arg("checkout").args(args).output().unwrap();
+        let out = Command::new(grove_bin()).arg("--repo").arg(&repo).arg("checkout").args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
         String::from_utf8_lossy(&out.stderr).trim().to_string()
     };
@@ -361,9 +341,9 @@ fn errors_match_ostree() {
     let out = ostree(&repo).args(["checkout", "main", dest_s]).output().unwrap();
     assert!(!out.status.success());
     // DEST defaults to the COMMIT argument.
-    run(grove(&repo).args(["checkout", "main"]).current_dir(fx.dir.path()));
+    run_ok(grove(&repo).args(["checkout", "main"]).current_dir(fx.dir.path()));
     assert!(fx.path("main/big.bin").is_file());
-    run(grove(&repo).args(["checkout", "--fsync=no", "main", "fs"]).current_dir(fx.dir.path()));
+    run_ok(grove(&repo).args(["checkout", "--fsync=no", "main", "fs"]).current_dir(fx.dir.path()));
 }
 
 #[test]
@@ -376,6 +356,6 @@ fn union_never_writes_through_a_symlink_out_of_the_destination() {
     fs::create_dir(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, dest.join("bin")).unwrap();
     std::os::unix::fs::symlink("../../../outside", dest.join("private")).unwrap();
-    let _ = Command::new(GROVE).arg("--repo").arg(&repo).args(["checkout", "-U", "--union", "main"]).arg(&dest).output().unwrap();
+    let _ = Command::new(grove_bin()).arg("--repo").arg(&repo).args(["checkout", "-U", "--union", "main"]).arg(&dest).output().unwrap();
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "grove wrote outside the destination");
 }

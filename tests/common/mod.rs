@@ -191,6 +191,12 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// The one policy for root-only checks: CI runs as root, so a test that
+/// needs root fails with this message when it is not, never passes silently.
+pub fn require_root(what: &str) {
+    assert!(is_root(), "{what} needs root: run the test suite as root (CI does)");
+}
+
 /// Builds the standard fixture at `root` (which must not exist): executables,
 /// 0600 files, empty files and dirs, relative/absolute/dangling symlinks,
 /// hardlinks, non-ASCII and space-containing names, a long name, xattrs
