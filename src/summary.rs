@@ -435,6 +435,48 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
     Ok(top.finish())
 }
 
+/// The ref of the repository metadata commit (ostree's `OSTREE_REPO_METADATA_REF`).
+pub const METADATA_REF: &str = "ostree-metadata";
+
+/// In a repository with a collection ID, writes a new commit on
+/// [`METADATA_REF`] (`refs/heads/ostree-metadata`), as `ostree summary -u`
+/// does before it regenerates the summary: an empty tree (a root directory
+/// owned by 0:0, mode 0755), no subject or body, the previous metadata
+/// commit as parent, and as metadata the additional `-m` entries plus the
+/// ref and collection bindings, in `GVariantDict` order; signed by each of
+/// `keys`. Returns the new commit, or `None` without a collection ID.
+pub fn write_metadata_commit(repo: &Repo, opts: &BuildOptions, keys: &mut [SigningKey]) -> Result<Option<Checksum>> {
+    let Some(cid) = repo.collection_id().map(str::to_string) else { return Ok(None) };
+    let name: crate::refs::RefName = METADATA_REF.parse()?;
+    let spec = crate::refs::Refspec { remote: None, name };
+    let parent = repo.read_ref_exact(&spec)?;
+    let mut dict = VarDict::new();
+    for (k, v) in &opts.additional {
+        dict.insert(k, v.clone());
+    }
+    dict.insert("ostree.collection-binding", RawValue::string(&cid));
+    dict.insert("ostree.ref-binding", RawValue::from_variant(&crate::metadata::owned(vec![METADATA_REF.to_string()])));
+    let metadata = Metadata::from_bytes(&dict.to_bytes()).map_err(|e| SummaryError::Corrupt { path: PathBuf::from(METADATA_REF), why: e.to_string() })?;
+    let root_meta = repo.write_dirmeta(&crate::objects::DirMeta { uid: 0, gid: 0, mode: 0o040755, xattrs: Default::default() })?;
+    let root_contents = repo.write_dirtree(&crate::objects::DirTree::default())?;
+    let commit = crate::objects::Commit {
+        metadata,
+        parent,
+        related: Vec::new(),
+        subject: String::new(),
+        body: String::new(),
+        timestamp: opts.now,
+        root_contents,
+        root_meta,
+    };
+    let c = repo.write_commit(&commit)?;
+    if !keys.is_empty() {
+        sign::sign_commit(repo, c, keys)?;
+    }
+    repo.set_ref(&spec, Some(c), Some(parent))?;
+    Ok(Some(c))
+}
+
 // ---------------------------------------------------------------------------
 // Reading a summary.
 
@@ -633,6 +675,7 @@ impl SummaryLock {
 pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) -> Result<Published> {
     let _lock = SummaryLock::acquire(repo)?;
     let _repo_lock = repo.lock(crate::repo::lock::LockKind::Shared)?;
+    write_metadata_commit(repo, &opts.build, keys)?;
     let deltas = crate::delta::index::list(repo)?;
     crate::delta::index::reindex(repo, None)?;
     let new = build(repo, &opts.build, &deltas)?;
