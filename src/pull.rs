@@ -39,8 +39,13 @@ use crate::summary::Summary;
 /// Concurrent fetches (ostree keeps 8 requests outstanding too).
 pub const FETCH_THREADS: usize = 8;
 
-/// Largest metadata object or summary accepted (ostree's default limit is 10 MiB for metadata).
-const MAX_METADATA: u64 = 64 * 1024 * 1024;
+/// Largest summary or ref file accepted.
+pub const MAX_SUMMARY: u64 = 64 * 1024 * 1024;
+
+/// Largest metadata object (commit, dirtree, dirmeta, commitmeta) accepted:
+/// ostree 2022.7's `OSTREE_MAX_METADATA_SIZE`, so grove pulls what those
+/// clients pull.
+pub const MAX_METADATA_OBJECT: u64 = 10 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -50,23 +55,23 @@ pub enum PullError {
     Status { url: String, status: u16 },
     #[error("{url}: {source}")]
     Read { url: String, source: io::Error },
-    #[error("{url} is not an OSTree repository (no config)")]
-    NotARepo { url: String },
+    #[error("{url}: {why}: not an OSTree repository (no config)")]
+    NotARepo { url: String, why: &'static str },
     #[error("remote repository {url} has mode {mode}; only archive repositories can be pulled over the network")]
     RemoteMode { url: String, mode: String },
     #[error("No such branch '{name}' in remote {url}")]
     RefNotFound { name: RefName, url: String },
     #[error("Commit {0} not found on the remote")]
     CommitNotFound(Checksum),
-    #[error("{} object {} not found on the remote ({url})", .name.objtype, .name.checksum)]
-    ObjectNotFound { name: ObjectName, url: String },
-    #[error("Corrupted {} object {} from the remote; checksum actual='{actual}'", .name.objtype, .name.checksum)]
+    #[error("{} object {} not found on the remote ({url}: {why})", .name.objtype, .name.checksum)]
+    ObjectNotFound { name: ObjectName, url: String, why: &'static str },
+    #[error("Corrupted {} object; checksum expected='{}' actual='{actual}'", .name.objtype, .name.checksum)]
     Corrupted { name: ObjectName, actual: Checksum },
-    #[error("{} object {} from the remote: {source}", .name.objtype, .name.checksum)]
+    #[error("{name}: {source}")]
     Format { name: ObjectName, source: FormatError },
-    #[error("{what} from {url} is larger than {limit} bytes")]
-    TooLarge { what: String, url: String, limit: u64 },
-    #[error("Unsupported URL '{0}': expected http://, https:// or file://")]
+    #[error("URI {url} exceeded maximum size of {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+    #[error("Invalid URI scheme in {0}")]
     Url(String),
     #[error("{0}")]
     Summary(String),
@@ -131,6 +136,14 @@ impl Fetcher {
         format!("{}/{rel}", self.base)
     }
 
+    /// How a missing file shows on this transport (error messages name it).
+    pub fn missing_reason(&self) -> &'static str {
+        match self.kind {
+            FetchKind::Http(_) => "Server returned HTTP 404",
+            FetchKind::File(_) => "No such file or directory",
+        }
+    }
+
     pub fn bytes_received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
@@ -158,14 +171,14 @@ impl Fetcher {
         }
     }
 
-    /// Fetches a whole (small) file; `None` if absent.
-    pub fn get(&self, rel: &str, what: &str) -> Result<Option<Vec<u8>>> {
+    /// Fetches a whole (small) file of at most `limit` bytes; `None` if absent.
+    pub fn get(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         let Some(r) = self.open(rel)? else { return Ok(None) };
         let mut buf = Vec::new();
         let url = self.url(rel);
-        r.take(MAX_METADATA + 1).read_to_end(&mut buf).map_err(|source| PullError::Read { url: url.clone(), source })?;
-        if buf.len() as u64 > MAX_METADATA {
-            return Err(PullError::TooLarge { what: what.to_string(), url, limit: MAX_METADATA });
+        r.take(limit + 1).read_to_end(&mut buf).map_err(|source| PullError::Read { url: url.clone(), source })?;
+        if buf.len() as u64 > limit {
+            return Err(PullError::TooLarge { url, limit });
         }
         self.received.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(Some(buf))
@@ -212,6 +225,36 @@ pub struct PullOptions {
     /// Require a good GPG signature by one of these keys on every commit
     /// fetched (the remote's `gpg-verify=true`).
     pub verify: Option<crate::sign::Keyring>,
+    /// Fetch only the commits and their detached metadata (ostree's
+    /// `--commit-metadata-only`); the commits stay marked partial.
+    pub commit_only: bool,
+    /// Fetch only these absolute paths of the tree (ostree's `--subpath`),
+    /// plus the directories leading to them; empty means the whole tree.
+    /// The commits stay marked partial.
+    pub subpaths: Vec<String>,
+}
+
+impl PullOptions {
+    /// Whether this pull leaves its commits partial (only part of their trees fetched).
+    pub fn is_partial(&self) -> bool {
+        self.commit_only || !self.subpaths.is_empty()
+    }
+}
+
+/// Whether `file` (an absolute path in the tree) is fetched by a pull of
+/// `subpaths`: it is one of them, lies below one, or (a directory) leads to one.
+pub fn matches_subpaths(subpaths: &[String], file: &str, is_dir: bool) -> bool {
+    if subpaths.is_empty() {
+        return true;
+    }
+    subpaths.iter().any(|want| {
+        let want = want.trim_end_matches('/');
+        if let Some(rest) = want.strip_prefix(file) {
+            rest.is_empty() || (rest.starts_with('/') && is_dir)
+        } else {
+            file.strip_prefix(want).is_some_and(|rest| rest.starts_with('/') || want.is_empty())
+        }
+    })
 }
 
 /// What a pull did.
@@ -246,7 +289,7 @@ impl RemoteRepo {
     /// one of those keys.
     pub fn open_verified(url: &str, summary_keys: Option<&crate::sign::Keyring>) -> Result<RemoteRepo> {
         let fetcher = Fetcher::new(url)?;
-        let config = fetcher.get("config", "config")?.ok_or_else(|| PullError::NotARepo { url: fetcher.url("") })?;
+        let config = fetcher.get("config", MAX_SUMMARY)?.ok_or_else(|| PullError::NotARepo { url: fetcher.url("config"), why: fetcher.missing_reason() })?;
         let text = String::from_utf8_lossy(&config);
         let config = crate::keyfile::KeyFile::parse(&text).map_err(|e| PullError::Fetch { url: fetcher.url("config"), why: e.to_string() })?;
         let mode = config.get("core", "mode").unwrap_or("bare").to_string();
@@ -255,11 +298,11 @@ impl RemoteRepo {
         }
         // summary.sig is fetched first, as ostree does, and kept even when
         // not verified: a mirror copies it as it is.
-        let sig = fetcher.get("summary.sig", "summary.sig")?;
+        let sig = fetcher.get("summary.sig", MAX_SUMMARY)?;
         if summary_keys.is_some() && sig.is_none() {
             return Err(PullError::SummaryUnsigned("no summary.sig found"));
         }
-        let bytes = fetcher.get("summary", "summary")?;
+        let bytes = fetcher.get("summary", MAX_SUMMARY)?;
         if let (Some(keys), Some(sig)) = (summary_keys, &sig) {
             let bytes = bytes.as_deref().ok_or(PullError::SummaryUnsigned("no summary found"))?;
             let meta = Metadata::from_bytes(sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
@@ -300,9 +343,19 @@ impl RemoteRepo {
             return s.refs.iter().find(|r| r.name == name.as_str()).map(|r| r.checksum).ok_or_else(not_found);
         }
         let rel = format!("refs/heads/{name}");
-        let bytes = self.fetcher.get(&rel, "ref")?.ok_or_else(not_found)?;
+        let bytes = self.fetcher.get(&rel, MAX_SUMMARY)?.ok_or_else(not_found)?;
         let text = String::from_utf8_lossy(&bytes);
         text.trim().parse().map_err(|_| PullError::Fetch { url: self.fetcher.url(&rel), why: "not a checksum".into() })
+    }
+
+    /// The refs the remote's summary lists (`remote refs`); an error without a summary.
+    pub fn list_refs(&self) -> Result<Vec<RefName>> {
+        if self.summary.is_none() {
+            return Err(PullError::Summary("Remote refs not available; server has no summary file".into()));
+        }
+        let mut refs = self.summary_refs();
+        refs.sort();
+        Ok(refs)
     }
 
     /// Every ref the summary lists (empty without a summary).
@@ -312,7 +365,7 @@ impl RemoteRepo {
 
     /// Fetches and verifies a metadata object; `None` if the server lacks it.
     fn fetch_metadata(&self, name: &ObjectName) -> Result<Option<Vec<u8>>> {
-        let Some(bytes) = self.fetcher.get(&object_rel(name), &format!("{} object {}", name.objtype, name.checksum))? else { return Ok(None) };
+        let Some(bytes) = self.fetcher.get(&object_rel(name), MAX_METADATA_OBJECT)? else { return Ok(None) };
         if name.objtype != ObjectType::CommitMeta {
             let actual = Checksum::digest(&bytes);
             if actual != name.checksum {
@@ -323,7 +376,7 @@ impl RemoteRepo {
     }
 
     fn fetch_required(&self, name: &ObjectName) -> Result<Vec<u8>> {
-        self.fetch_metadata(name)?.ok_or_else(|| PullError::ObjectNotFound { name: *name, url: self.fetcher.url(&object_rel(name)) })
+        self.fetch_metadata(name)?.ok_or_else(|| PullError::ObjectNotFound { name: *name, url: self.fetcher.url(&object_rel(name)), why: self.fetcher.missing_reason() })
     }
 }
 
@@ -338,6 +391,8 @@ pub struct PullPlan {
     pub metadata: Vec<(ObjectName, Vec<u8>)>,
     /// Content objects the destination lacks.
     pub content: Vec<Checksum>,
+    /// Only part of the commits' trees is fetched: their partial markers stay.
+    pub keep_partial: bool,
 }
 
 /// Resolves `items`, walks history per `depth` and the trees of every commit
@@ -409,30 +464,41 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
     commits.reverse();
 
     // Trees, level by level; dirtrees the destination has are read locally.
+    // Each tree is walked at the path it appears (subpaths choose entries by path).
     let mut metadata = Vec::new();
     let mut seen_trees = HashSet::new();
     let mut seen_metas = HashSet::new();
     let mut content = Vec::new();
     let mut seen_content = HashSet::new();
-    let mut frontier = Vec::new();
+    let mut frontier: Vec<(Checksum, String)> = Vec::new();
     let mut metas = Vec::new();
+    let by_path = !opts.subpaths.is_empty();
     let mut want_meta = |m: Checksum, metas: &mut Vec<Checksum>| {
         if seen_metas.insert(m) && !dst.has_object(&ObjectName::new(m, ObjectType::DirMeta)) {
             metas.push(m);
         }
     };
-    for (_, _, _, commit) in &commits {
-        if seen_trees.insert(commit.root_contents) {
-            frontier.push(commit.root_contents);
+    let mut want_tree = |t: Checksum, path: String, frontier: &mut Vec<(Checksum, String)>| {
+        let key = (t, if by_path { path.clone() } else { String::new() });
+        if seen_trees.insert(key) {
+            frontier.push((t, path));
         }
-        want_meta(commit.root_meta, &mut metas);
+    };
+    if !opts.commit_only {
+        for (_, _, _, commit) in &commits {
+            want_tree(commit.root_contents, String::new(), &mut frontier);
+            want_meta(commit.root_meta, &mut metas);
+        }
     }
+    let mut trees = std::collections::HashMap::new();
     while !frontier.is_empty() {
-        let (local, missing): (Vec<Checksum>, Vec<Checksum>) = frontier.drain(..).partition(|&t| dst.has_object(&ObjectName::new(t, ObjectType::DirTree)));
-        let mut trees = Vec::new();
-        for t in local {
-            trees.push(dst.load_dirtree(t)?);
-        }
+        let level: Vec<(Checksum, String)> = std::mem::take(&mut frontier);
+        let missing: Vec<Checksum> = {
+            let mut m: Vec<Checksum> = level.iter().map(|(t, _)| *t).filter(|t| !trees.contains_key(t) && !dst.has_object(&ObjectName::new(*t, ObjectType::DirTree))).collect();
+            m.sort();
+            m.dedup();
+            m
+        };
         let fetched = parallel_map(&missing, |&t| {
             let name = ObjectName::new(t, ObjectType::DirTree);
             let bytes = remote.fetch_required(&name)?;
@@ -441,18 +507,27 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
         })?;
         for (name, bytes, tree) in fetched {
             metadata.push((name, bytes));
-            trees.push(tree);
+            trees.insert(name.checksum, tree);
         }
-        for tree in trees {
+        for (t, path) in level {
+            let tree = match trees.get(&t) {
+                Some(tree) => tree.clone(),
+                None => dst.load_dirtree(t)?,
+            };
             for f in &tree.files {
+                if !matches_subpaths(&opts.subpaths, &format!("{path}/{}", f.name), false) {
+                    continue;
+                }
                 if seen_content.insert(f.checksum) && !dst.has_content(f.checksum) {
                     content.push(f.checksum);
                 }
             }
             for d in &tree.dirs {
-                if seen_trees.insert(d.tree) {
-                    frontier.push(d.tree);
+                let sub = format!("{path}/{}", d.name);
+                if !matches_subpaths(&opts.subpaths, &sub, true) {
+                    continue;
                 }
+                want_tree(d.tree, sub, &mut frontier);
                 want_meta(d.meta, &mut metas);
             }
         }
@@ -468,7 +543,7 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
     // matter, as the commit that makes them reachable lands last.
     metadata.sort_by_key(|(n, _)| (n.objtype != ObjectType::DirMeta, n.checksum));
     let commits = commits.into_iter().map(|(c, b, m, _)| (c, b, m)).collect();
-    Ok(PullPlan { refs, commits, metadata, content })
+    Ok(PullPlan { refs, commits, metadata, content, keep_partial: opts.is_partial() })
 }
 
 /// Carries out a plan: content, then dirmeta/dirtree, then commits; sync; refs.
@@ -513,8 +588,10 @@ pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn
         }
         return Err(e);
     }
-    for (c, _, _) in &plan.commits {
-        dst.set_partial(*c, false, false)?;
+    if !plan.keep_partial {
+        for (c, _, _) in &plan.commits {
+            dst.set_partial(*c, false, false)?;
+        }
     }
     let mut moved = Vec::new();
     for (spec, m) in &plan.refs {
@@ -612,7 +689,7 @@ fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<
     let name = ObjectName::new(checksum, ObjectType::File);
     let rel = object_rel(&name);
     let url = remote.fetcher.url(&rel);
-    let body = remote.fetcher.open(&rel)?.ok_or_else(|| PullError::ObjectNotFound { name, url: url.clone() })?;
+    let body = remote.fetcher.open(&rel)?.ok_or_else(|| PullError::ObjectNotFound { name, url: url.clone(), why: remote.fetcher.missing_reason() })?;
     let format = |e: FormatError| PullError::Format { name, source: e };
     let read_err = |source: io::Error| {
         if matches!(source.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof) {

@@ -27,12 +27,23 @@ pub enum PullError {
     RefNotFound(String),
     #[error("Commit {0} not found in the source repository")]
     CommitNotFound(Checksum),
-    #[error("Corrupted {} object {} in the source repository; checksum actual='{actual}'", .name.objtype, .name.checksum)]
+    #[error("Corrupted {} object; checksum expected='{}' actual='{actual}'", .name.objtype, .name.checksum)]
     Corrupted { name: ObjectName, actual: Checksum },
     #[error("{} object {} in the source repository: {source}", .name.objtype, .name.checksum)]
     SourceObject { name: ObjectName, source: std::io::Error },
     #[error("Commit {0} is partial in the source repository")]
     PartialSource(Checksum),
+    /// Pulling every ref of a source that holds remote refs, as ostree refuses it.
+    #[error("Invalid ref name {0}")]
+    RemoteRefInSource(String),
+    #[error("Commit {commit}: GPG verification enabled, but no signatures found")]
+    Unsigned { commit: Checksum },
+    #[error("Commit {commit}: GPG verification failed: {why}")]
+    Signature { commit: Checksum, why: String },
+    #[error("GPG verification enabled, but {0}")]
+    SummaryUnsigned(&'static str),
+    #[error("summary: GPG verification failed: {0}")]
+    SummarySignature(String),
     #[error(transparent)]
     Traverse(#[from] TraverseError),
     #[error(transparent)]
@@ -73,6 +84,15 @@ pub struct PullOptions {
     /// Refuse regular files a bare-user-only repository could not hold
     /// (setuid, setgid, sticky, world-writable), as `--bareuseronly-files`.
     pub bareuseronly_files: bool,
+    /// Copy only the commits and their detached metadata (ostree's
+    /// `--commit-metadata-only`); the commits stay marked partial.
+    pub commit_only: bool,
+    /// Require a good GPG signature by one of these keys on every commit
+    /// copied (ostree's `pull-local --gpg-verify`).
+    pub verify: Option<crate::sign::Keyring>,
+    /// Require the source's `summary` to carry a good signature by one of
+    /// these keys (ostree's `pull-local --gpg-verify-summary`).
+    pub verify_summary: Option<crate::sign::Keyring>,
 }
 
 /// Progress: objects done / total, bytes written (received, for [`crate::pull`]).
@@ -125,13 +145,28 @@ pub struct PullPlan {
     pub tombstones: Vec<Checksum>,
     /// Objects the destination lacks, content first.
     pub objects: Vec<ObjectName>,
+    /// Only the commits are copied: their partial markers stay.
+    pub keep_partial: bool,
 }
 
 /// Works out which commits and objects `items` need in `dst`.
 pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> Result<PullPlan> {
     let mut refs = BTreeMap::new();
     let mut tips = Vec::new();
-    let items: Vec<PullItem> = if items.is_empty() { src.list_refs()?.into_keys().filter(|r| r.remote.is_none()).map(PullItem::Ref).collect() } else { items.to_vec() };
+    let items: Vec<PullItem> = if items.is_empty() {
+        // Every ref of the source. ostree names them as refspecs, and a
+        // remote ref (REMOTE:REF) is no valid ref name there: refused alike.
+        let all: Vec<Refspec> = src.list_refs()?.into_keys().collect();
+        if let Some(r) = all.iter().find(|r| r.remote.is_some()) {
+            return Err(PullError::RemoteRefInSource(r.to_string()));
+        }
+        all.into_iter().map(PullItem::Ref).collect()
+    } else {
+        items.to_vec()
+    };
+    if let Some(keys) = &opts.verify_summary {
+        verify_summary(src, keys)?;
+    }
     for item in &items {
         match item {
             PullItem::Commit(c) => tips.push(*c),
@@ -179,6 +214,16 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
     if let Some(&c) = wanted.iter().find(|&&c| src.is_partial(c)) {
         return Err(PullError::PartialSource(c));
     }
+    if let Some(keys) = &opts.verify {
+        for &c in &wanted {
+            let bytes = src.read_metadata(&ObjectName::new(c, ObjectType::Commit))?;
+            let meta = src.read_detached_metadata(c)?.ok_or(PullError::Unsigned { commit: c })?;
+            crate::sign::require_good(&bytes, &meta, keys, &format!("commit {c}")).map_err(|why| PullError::Signature { commit: c, why })?;
+        }
+    }
+    if opts.commit_only {
+        return Ok(PullPlan { refs, commits, tombstones, objects: Vec::new(), keep_partial: true });
+    }
     let mut walk = Traversal::new(src);
     walk.add_commits(&wanted, 0)?;
     let candidates: Vec<ObjectName> = walk.into_reachable().into_iter().filter(|o| o.objtype != ObjectType::Commit).collect();
@@ -200,7 +245,23 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
         };
         (rank, std::cmp::Reverse(*size), *o)
     });
-    Ok(PullPlan { refs, commits, tombstones, objects: objects.into_iter().map(|(o, _)| o).collect() })
+    Ok(PullPlan { refs, commits, tombstones, objects: objects.into_iter().map(|(o, _)| o).collect(), keep_partial: false })
+}
+
+/// Checks that the source's `summary` is signed by one of `keys` (`summary.sig`).
+fn verify_summary(src: &Repo, keys: &crate::sign::Keyring) -> Result<()> {
+    let read = |name: &str| -> Result<Option<Vec<u8>>> {
+        let p = src.path().join(name);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(RepoError::Io { path: p, source }.into()),
+        }
+    };
+    let summary = read("summary")?.ok_or(PullError::SummaryUnsigned("no summary found"))?;
+    let sig = read("summary.sig")?.ok_or(PullError::SummaryUnsigned("no summary.sig found"))?;
+    let meta = crate::metadata::Metadata::from_bytes(&sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
+    crate::sign::require_good(&summary, &meta, keys, "summary.sig").map_err(PullError::SummarySignature)
 }
 
 /// Pulls `items` from `src` into `dst`; refs move only after every object is in place.
@@ -256,8 +317,10 @@ pub fn execute(src: &Repo, dst: &Repo, plan: &PullPlan, opts: &PullOptions, prog
         dst.write_metadata_as(name, &bytes)?;
     }
     dst.sync()?;
-    for &c in &plan.commits {
-        dst.set_partial(c, false, false)?;
+    if !plan.keep_partial {
+        for &c in &plan.commits {
+            dst.set_partial(c, false, false)?;
+        }
     }
     let mut moved = Vec::new();
     for (spec, m) in &plan.refs {

@@ -76,13 +76,115 @@ fn remote_config_is_shared_with_ostree() {
     let e = grove_fail(&repo, &["remote", "delete", "other"]);
     assert!(e.contains("Remote \"other\" not found"), "{e}");
     grove(&repo, &["remote", "delete", "--if-exists", "other"]);
-    let e = grove_fail(&repo, &["remote", "add", "bad", "ftp://x"]);
-    assert!(e.contains("ftp://x"), "{e}");
+    // As ostree, any URL is stored; a pull refuses a scheme it cannot fetch.
+    grove(&repo, &["remote", "add", "--no-gpg-verify", "bad", "ftp://x"]);
+    let e = grove_fail(&repo, &["pull", "bad", "main"]);
+    assert!(e.contains("Invalid URI scheme in ftp://x"), "{e}");
+    grove(&repo, &["remote", "delete", "bad"]);
 
     // grove reads what ostree wrote.
     ostree(&o, &["remote", "delete", "other"]);
     assert_eq!(grove(&o, &["remote", "list", "-u"]), "exampleos  https://exampleos.com/ostree/repo\n");
     assert_eq!(grove(&o, &["remote", "show-url", "exampleos"]).trim(), "https://exampleos.com/ostree/repo");
+}
+
+#[test]
+fn remote_add_flags_write_what_ostree_writes() {
+    let tmp = tempdir();
+    let (g, o) = (tmp.path().join("g"), tmp.path().join("o"));
+    for (repo, tool) in [(&g, "grove"), (&o, "ostree")] {
+        init_repo(repo, "bare");
+        let run = |args: &[&str]| if tool == "grove" { grove(repo, args) } else { ostree(repo, args) };
+        run(&["remote", "add", "--no-sign-verify", "another", "http://another.com/repo"]);
+        run(&["remote", "add", "--custom-backend=ostree-rs-ext", "container", "docker://quay.io/x/y"]);
+        run(&["remote", "add", "--custom-backend=ostree-rs-ext", "nourl"]);
+        run(&["remote", "add", "plainpath", "some/dir"]);
+        run(&["remote", "add", "--force", "--set=foo=bar", "another", "http://another.example.com/r"]);
+        run(&["remote", "add", "--force", "fresh", "http://fresh.example.com/r"]);
+    }
+    assert_eq!(std::fs::read_to_string(g.join("config")).unwrap(), std::fs::read_to_string(o.join("config")).unwrap());
+    let e = grove_fail(&g, &["remote", "add", "--if-not-exists", "--force", "x", "http://x"]);
+    assert!(e.contains("Can only specify one of --if-not-exists and --force"), "{e}");
+    let e = grove_fail(&g, &["remote", "show-url", "nourl"]);
+    assert!(e.contains("No \"url\" option in remote \"nourl\""), "{e}");
+    let e = grove_fail(&g, &["pull", "container", "main"]);
+    assert!(e.contains("remote 'container' uses custom backend 'ostree-rs-ext'"), "{e}");
+    grove(&g, &["remote", "add", "--no-gpg-verify", "--set=unconfigured-state=Pay first.", "sub", "http://x"]);
+    let e = grove_fail(&g, &["pull", "sub", "main"]);
+    assert!(e.contains("Pay first."), "{e}");
+
+    // A repository sees its core.parent's remotes, as ostree's does.
+    let child = tmp.path().join("child");
+    init_repo(&child, "bare");
+    grove(&child, &["config", "set", "core.parent", g.to_str().unwrap()]);
+    grove(&child, &["remote", "add", "--no-gpg-verify", "own", "http://own"]);
+    let names = grove(&child, &["remote", "list"]);
+    assert_eq!(names, ostree(&child, &["remote", "list"]));
+    assert!(names.contains("another\n") && names.contains("own\n"), "{names}");
+    assert_eq!(grove(&child, &["remote", "show-url", "fresh"]).trim(), "http://fresh.example.com/r");
+}
+
+#[test]
+fn commit_metadata_only_and_subpath_fetch_what_ostree_fetches() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let pull_both = |name: &str, args: &[&str]| -> (PathBuf, PathBuf) {
+        let (g, o) = (tmp.path().join(format!("{name}-g")), tmp.path().join(format!("{name}-o")));
+        for (repo, tool) in [(&g, "grove"), (&o, "ostree")] {
+            if !repo.exists() {
+                init_repo(repo, "bare-user");
+                ostree(repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+            }
+            let mut a = vec!["pull"];
+            a.extend_from_slice(args);
+            if tool == "grove" {
+                grove(repo, &a);
+            } else {
+                ostree(repo, &a);
+            }
+        }
+        assert_eq!(object_files(&g), object_files(&o), "{args:?}");
+        assert_eq!(read_ref(&g, &format!("origin/{REF}")), read_ref(&o, &format!("origin/{REF}")));
+        (g, o)
+    };
+    let partial = |repo: &Path, c: &str| repo.join(format!("state/{c}.commitpartial")).exists();
+
+    // Commits only (two, with --depth=1): no dirtree, no content; both stay partial; fsck passes.
+    let (g, _) = pull_both("meta", &["--commit-metadata-only", "--depth=1", "origin", REF]);
+    assert!(partial(&g, &commits[1]) && partial(&g, &commits[0]));
+    assert!(!object_files(&g).contains(".dirtree"));
+    fsck(&g);
+    // A full pull afterwards completes the tip.
+    let (g, _) = pull_both("meta", &["origin", REF]);
+    assert!(!partial(&g, &commits[1]));
+    fsck(&g);
+
+    // Subpaths: a directory and a file; the commit stays partial until a full pull.
+    let (g, _) = pull_both("sub", &["--subpath=/usr/share/doc", "--subpath=/etc/conf", "origin", REF]);
+    assert!(partial(&g, &commits[1]));
+    assert_eq!(grove(&g, &["cat", &format!("origin:{REF}"), "/usr/share/doc/README"]), "read me\n");
+    let e = grove_fail(&g, &["ls", &format!("origin:{REF}"), "/usr/share/big.bin"]);
+    assert!(e.contains("Couldn't find file object"), "{e}");
+    let (g, _) = pull_both("sub", &["origin", REF]);
+    assert!(!partial(&g, &commits[1]));
+    fsck(&g);
+}
+
+#[test]
+fn oversized_metadata_is_refused_like_ostree_2022() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let c = &commits[1];
+    let obj = tmp.path().join(format!("www/repo/objects/{}/{}.commit", &c[..2], &c[2..]));
+    std::fs::write(&obj, vec![0u8; 11 * 1024 * 1024]).unwrap();
+    let repo = tmp.path().join("repo");
+    init_repo(&repo, "bare-user");
+    grove(&repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+    let e = grove_fail(&repo, &["pull", "origin", REF]);
+    assert!(e.contains("exceeded maximum size of 10485760 bytes"), "{e}");
+    assert!(read_ref(&repo, &format!("origin/{REF}")).is_none());
 }
 
 #[test]

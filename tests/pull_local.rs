@@ -298,3 +298,82 @@ fn bareuseronly_files_refuses_setuid() {
         ok(if tool == "ostree" { ostree(&dst) } else { grove(&dst) }.arg("pull-local").arg(&src).arg("suid"));
     }
 }
+
+/// Sorted `objects/` and `state/` file names of a repository.
+fn object_and_state_files(repo: &Path) -> String {
+    ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find objects state -type f | sort", repo.display())))
+}
+
+#[test]
+fn commit_metadata_only_matches_ostree() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let a = e.root.join("a");
+    make_repo(&a, "archive");
+    for i in 0..2 {
+        std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
+        ok(ostree(&a).args(["commit", "-b", "main", "-s", &format!("c{i}"), "--timestamp=2024-01-01T00:00:00Z"]).arg(&t));
+    }
+    let (g, o) = (e.root.join("g"), e.root.join("o"));
+    for repo in [&g, &o] {
+        make_repo(repo, "bare-user");
+    }
+    // The tip in full, then both commits' metadata only, then everything: ostree's steps in test-local-pull-depth.
+    for args in [&["pull-local"][..], &["pull-local", "--depth=1", "--commit-metadata-only"][..], &["pull-local", "--depth=1"][..]] {
+        ok(grove(&g).args(args).arg(&a));
+        ok(ostree(&o).args(args).arg(&a));
+        assert_eq!(object_and_state_files(&g), object_and_state_files(&o), "{args:?}");
+        ok(ostree(&g).arg("fsck"));
+    }
+    // --commit-metadata-only into an empty repository: one commit, partial, nothing else.
+    let m = e.root.join("m");
+    make_repo(&m, "archive");
+    ok(grove(&m).args(["pull-local", "--commit-metadata-only"]).arg(&a).arg("main"));
+    let files = object_and_state_files(&m);
+    assert_eq!(files.lines().filter(|l| l.ends_with(".commit")).count(), 1, "{files}");
+    assert_eq!(files.lines().filter(|l| l.ends_with(".commitpartial")).count(), 1, "{files}");
+    assert!(!files.contains(".dirtree") && !files.contains(".filez"), "{files}");
+}
+
+#[test]
+fn gpg_verify_needs_signatures_and_a_summary() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "archive");
+    ok(grove(&a).args(["commit", "-b", "main", "-s", "unsigned"]).arg(&t));
+    ok(grove(&b).args(["remote", "add", "origin"]).arg(&a));
+    let out = run(grove(&b).args(["pull-local", "--remote=origin", "--gpg-verify"]).arg(&a).arg("main"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GPG verification enabled, but no signatures found"), "{err}");
+    let out = run(grove(&b).args(["pull-local", "--remote=origin", "--gpg-verify-summary"]).arg(&a).arg("main"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no summary found"), "{err}");
+    assert_eq!(object_and_state_files(&b), "");
+    assert!(!b.join("refs/remotes/origin/main").exists());
+    // --gpg-verify names the remote whose keys it trusts.
+    assert!(!run(grove(&b).args(["pull-local", "--gpg-verify"]).arg(&a).arg("main")).status.success());
+}
+
+#[test]
+fn all_refs_of_a_source_with_remote_refs_is_refused_as_ostree() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "archive");
+    ok(grove(&a).args(["commit", "-b", "local", "-s", "x"]).arg(&t));
+    ok(grove(&a).args(["pull-local", "--remote=origin"]).arg(&a).arg("local"));
+    for tool in [grove(&b), ostree(&b)] {
+        let mut tool = tool;
+        let out = run(tool.arg("pull-local").arg(&a));
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid ref name origin:local"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    ok(grove(&b).arg("pull-local").arg(&a).arg("local"));
+}

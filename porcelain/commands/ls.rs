@@ -70,7 +70,12 @@ impl<W: Write> Lister<'_, W> {
                 Info { type_char: 'd', mode: m.mode, uid: m.uid, gid: m.gid, size: 0, xattrs: m.xattrs, target: None }
             }
             Node::File { checksum } => {
-                let obj = self.repo.open_content(checksum).with_context(|| format!("Opening content object {checksum}"))?;
+                let obj = match self.repo.open_content(checksum) {
+                    Ok(o) => o,
+                    // A partial commit (pull --subpath) lacks content: ostree's words.
+                    Err(grove::repo::RepoError::ObjectMissing(_)) => anyhow::bail!("Couldn't find file object '{checksum}'"),
+                    Err(e) => return Err(e).with_context(|| format!("Opening content object {checksum}")),
+                };
                 let h = obj.header;
                 let regular = h.mode & S_IFMT == S_IFREG;
                 Info {

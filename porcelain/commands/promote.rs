@@ -128,7 +128,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         (Some((path, rev)), Some(dev)) => {
             let c = dev.resolve_rev(rev)?;
             let _dev_lock = dev.lock(LockKind::Shared)?;
-            let opts = PullOptions { depth: 0, untrusted: false, remote: None, bareuseronly_files: false };
+            let opts = PullOptions { depth: 0, untrusted: false, remote: None, ..Default::default() };
             let what = || format!("pulling {c} from {}", path.display());
             let plan = grove::pull_local::plan(dev, &repo, &[PullItem::Commit(c)], &opts).with_context(what)?;
             grove::pull_local::execute(dev, &repo, &plan, &opts, &|_| {}).with_context(what)?;

@@ -67,6 +67,12 @@ pub struct Args {
     /// Print what the pull did as JSON
     #[arg(long)]
     json: bool,
+    /// Fetch only the commits (and their detached metadata), not their trees
+    #[arg(long)]
+    commit_metadata_only: bool,
+    /// Fetch only this absolute path of the tree (repeatable); the commit stays partial
+    #[arg(long, value_name = "PATH")]
+    subpath: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -78,9 +84,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Some((n, r)) => (n.to_string(), Some(r.to_string())),
         None => (args.remote.clone(), None),
     };
-    let rem = remote::get(dst.config(), &name)?;
+    let rem = remote::find(&dst, &name)?;
+    let url = rem.pull_url()?.to_string();
+    // The keys of a remote defined in a core.parent repository live there.
+    let keys_repo = match &rem.defined_in {
+        Some(p) if p != dst.path() => Some(grove::Repo::open(p)?),
+        _ => None,
+    };
     let keys = if (rem.gpg_verify || rem.gpg_verify_summary) && !args.no_gpg_verify {
-        let keys = crate::commands::gpg_verify::remote_keyring(&dst, &name)?;
+        let keys = crate::commands::gpg_verify::remote_keyring(keys_repo.as_ref().unwrap_or(&dst), &name)?;
         anyhow::ensure!(
             !keys.is_empty(),
             "remote \"{name}\" has GPG verification on but no trusted keys ({} or the system keyrings): \
@@ -92,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         None
     };
     let start = Instant::now();
-    let remote_repo = RemoteRepo::open_verified(&rem.url, keys.as_ref().filter(|_| rem.gpg_verify_summary)).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let remote_repo = RemoteRepo::open_verified(&url, keys.as_ref().filter(|_| rem.gpg_verify_summary)).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();
@@ -104,7 +116,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
     let items = wanted.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-    let opts = PullOptions { remote: name.clone(), mirror: args.mirror, depth: args.depth, verify: keys.filter(|_| rem.gpg_verify) };
+    for p in &args.subpath {
+        anyhow::ensure!(p.starts_with('/'), "--subpath: expected an absolute path, got '{p}'");
+    }
+    let opts = PullOptions {
+        remote: name.clone(),
+        mirror: args.mirror,
+        depth: args.depth,
+        verify: keys.filter(|_| rem.gpg_verify),
+        commit_only: args.commit_metadata_only,
+        subpaths: args.subpath.clone(),
+    };
     let _lock = dst.lock(LockKind::Shared)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -114,7 +136,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(b) = &bar {
         b.set_message("scanning metadata");
     }
-    let policy = match (args.disable_static_deltas, args.require_static_deltas) {
+    let policy = match (args.disable_static_deltas || opts.is_partial(), args.require_static_deltas) {
+        // A delta brings whole trees: no use for commits only or subpaths (as ostree).
         (true, _) => DeltaPolicy::Disabled,
         (_, true) => DeltaPolicy::Required,
         _ => DeltaPolicy::Auto,

@@ -32,6 +32,15 @@ pub struct Args {
     /// Do not fsync
     #[arg(long)]
     disable_fsync: bool,
+    /// Copy only the commits (and their detached metadata), not their trees
+    #[arg(long)]
+    commit_metadata_only: bool,
+    /// Require every commit copied to be signed by a key trusted for --remote
+    #[arg(long, requires = "remote")]
+    gpg_verify: bool,
+    /// Require the source's summary to be signed by a key trusted for --remote
+    #[arg(long, requires = "remote")]
+    gpg_verify_summary: bool,
     /// Do not show progress
     #[arg(long)]
     quiet: bool,
@@ -50,7 +59,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let src = Repo::open(&args.src).with_context(|| format!("opening source repo {}", args.src.display()))?;
     let items = args.refs.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-    let opts = PullOptions { depth: args.depth, untrusted: args.untrusted, remote: args.remote.clone(), bareuseronly_files: args.bareuseronly_files };
+    let keys = match (&args.remote, args.gpg_verify || args.gpg_verify_summary) {
+        (Some(name), true) => {
+            let rem = grove::remote::find(&dst, name)?;
+            let keys_repo = match &rem.defined_in {
+                Some(p) if p != dst.path() => Some(Repo::open(p)?),
+                _ => None,
+            };
+            Some(crate::commands::gpg_verify::remote_keyring(keys_repo.as_ref().unwrap_or(&dst), name)?)
+        }
+        _ => None,
+    };
+    let opts = PullOptions {
+        depth: args.depth,
+        untrusted: args.untrusted,
+        remote: args.remote.clone(),
+        commit_only: args.commit_metadata_only,
+        verify: keys.clone().filter(|_| args.gpg_verify),
+        verify_summary: keys.filter(|_| args.gpg_verify_summary),
+        bareuseronly_files: args.bareuseronly_files,
+    };
     let src_lock = src.lock(LockKind::Shared)?;
     let dst_lock = dst.lock(LockKind::Shared)?;
     let plan = grove::pull_local::plan(&src, &dst, &items, &opts).with_context(|| format!("pulling from {}", args.src.display()))?;

@@ -28,6 +28,8 @@ enum Cmd {
     /// Import GPG keys
     #[command(name = "gpg-import")]
     GpgImport(GpgImportArgs),
+    /// List the refs a remote offers (from its summary)
+    Refs(RefsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -55,19 +57,28 @@ struct AddArgs {
     /// Disable GPG verification
     #[arg(long)]
     no_gpg_verify: bool,
+    /// Disable signature verification (GPG and any other kind)
+    #[arg(long)]
+    no_sign_verify: bool,
     /// Trust the OpenPGP keys in FILE (armored or binary) for this remote's signatures
     #[arg(long, value_name = "FILE")]
     gpg_import: Option<std::path::PathBuf>,
     /// Do nothing if the provided remote exists
     #[arg(long)]
     if_not_exists: bool,
+    /// Replace the provided remote if it exists
+    #[arg(long)]
+    force: bool,
+    /// This remote has content not fetched by OSTree's protocol (URL optional)
+    #[arg(long, value_name = "NAME")]
+    custom_backend: Option<String>,
     /// Set config option KEY=VALUE for remote
     #[arg(long, value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Name of the remote
     name: String,
     /// URL of the remote repository (http://, https:// or file://)
-    url: String,
+    url: Option<String>,
     /// Branches the remote offers (written to `branches`)
     #[arg(value_name = "BRANCH")]
     branches: Vec<String>,
@@ -85,6 +96,12 @@ struct DeleteArgs {
     /// Do nothing if the provided remote does not exist
     #[arg(long)]
     if_exists: bool,
+    /// Name of the remote
+    name: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct RefsArgs {
     /// Name of the remote
     name: String,
 }
@@ -113,9 +130,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            anyhow::ensure!(a.url.is_some() || a.custom_backend.is_some(), "NAME and URL must be specified");
             let imported = gpg_import.as_ref().map(|k| k.len());
-            let opts = AddOptions { no_gpg_verify: a.no_gpg_verify, if_not_exists: a.if_not_exists, set, branches, gpg_import };
-            if remote::add(&mut repo, &a.name, &a.url, &opts)? {
+            let opts = AddOptions {
+                no_gpg_verify: a.no_gpg_verify,
+                no_sign_verify: a.no_sign_verify,
+                if_not_exists: a.if_not_exists,
+                force: a.force,
+                custom_backend: a.custom_backend,
+                set,
+                branches,
+                gpg_import,
+            };
+            if remote::add(&mut repo, &a.name, a.url.as_deref(), &opts)? {
                 if let Some(n) = imported {
                     print_imported(n, &a.name);
                 }
@@ -123,11 +150,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         Cmd::List(a) => {
             let repo = ctx.open_repo()?;
-            let names = remote::list(repo.config());
+            let names = remote::list_inherited(&repo)?;
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
             for n in &names {
                 if a.show_urls {
-                    let url = remote::get(repo.config(), n).map(|r| r.url).unwrap_or_default();
+                    let url = remote::find(&repo, n).ok().and_then(|r| r.url).unwrap_or_default();
                     println!("{n:<width$}  {url}");
                 } else {
                     println!("{n}");
@@ -160,7 +187,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         Cmd::ShowUrl(a) => {
             let repo = ctx.open_repo()?;
-            println!("{}", remote::get(repo.config(), &a.name)?.url);
+            println!("{}", remote::find(&repo, &a.name)?.url()?);
+        }
+        Cmd::Refs(a) => {
+            let repo = ctx.open_repo()?;
+            let rem = remote::find(&repo, &a.name)?;
+            let remote_repo = grove::pull::RemoteRepo::open(rem.url()?).with_context(|| format!("remote \"{}\"", a.name))?;
+            for r in remote_repo.list_refs()? {
+                println!("{}:{r}", a.name);
+            }
         }
     }
     Ok(())

@@ -126,7 +126,7 @@ pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
     let mut has_index = false;
     if indexed {
         let rel = index_path(&to);
-        if let Some(bytes) = remote.fetcher.get(&rel, "delta index")? {
+        if let Some(bytes) = remote.fetcher.get(&rel, crate::pull::MAX_SUMMARY)? {
             has_index = true;
             let url = remote.fetcher.url(&rel);
             let corrupt = |why: String| PullError::Fetch { url: url.clone(), why: format!("invalid delta index: {why}") };
@@ -143,7 +143,7 @@ pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
 pub fn fetch_superblock(remote: &RemoteRepo, offer: Offer) -> Result<Fetched> {
     let name = offer.name;
     let rel = name.superblock_path();
-    let bytes = remote.fetcher.get(&rel, "delta superblock")?.ok_or_else(|| bad(name, format!("no superblock at {}", remote.fetcher.url(&rel))))?;
+    let bytes = remote.fetcher.get(&rel, crate::pull::MAX_METADATA_OBJECT)?.ok_or_else(|| bad(name, format!("no superblock at {}", remote.fetcher.url(&rel))))?;
     if let Some(expected) = offer.digest {
         let actual = Checksum::digest(&bytes);
         if actual != expected {
@@ -220,7 +220,7 @@ pub fn apply_fetched(remote: &RemoteRepo, dst: &Repo, f: &Fetched, verify: Optio
     let meta_key = name.commitmeta_key();
     let detached: Option<Vec<u8>> = match f.superblock.meta(&meta_key, "a{sv}") {
         Some(m) => Some(m.to_vec()),
-        None => remote.fetcher.get(&object_rel(&ObjectName::new(to, ObjectType::CommitMeta)), "detached metadata")?,
+        None => remote.fetcher.get(&object_rel(&ObjectName::new(to, ObjectType::CommitMeta)), crate::pull::MAX_METADATA_OBJECT)?,
     };
     let parsed = match &detached {
         Some(b) => Some(Metadata::from_bytes(b).map_err(|source| PullError::Format { name: ObjectName::new(to, ObjectType::CommitMeta), source })?),
