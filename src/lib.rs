@@ -17,11 +17,13 @@ pub mod diff;
 pub mod fsck;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod git;
 pub mod gvariant;
 pub mod keyfile;
 pub mod metadata;
 pub mod mtree;
 pub mod objects;
+pub mod provenance;
 pub mod prune;
 pub mod pull;
 pub mod pull_local;

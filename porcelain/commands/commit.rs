@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use grove::commit::{add_bindings, import_commit_tree, import_dir, write_commit, CommitError, CommitFilter, CommitSpec, DevInoCache, ImportOptions, ImportStats, PathRules};
+use grove::git::SourceSpec;
 use grove::mtree::MutableTree;
+use grove::provenance::{ConfigFile, Provenance};
 use grove::refs::Refspec;
 use grove::repo::LockKind;
 use grove::tar_import::{import_tar, TarOptions};
@@ -33,8 +35,8 @@ pub struct Args {
     /// Parent commit checksum, or "none"
     #[arg(long)]
     parent: Option<String>,
-    /// Overlay the given tree: dir=PATH, tar=TARFILE or ref=COMMIT (repeatable, applied in order)
-    #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=REV")]
+    /// Overlay the given tree: dir=PATH, tar=TARFILE, ref=COMMIT or git=[NAME=]PATH[@REV][:SUBDIR] (repeatable, applied in order)
+    #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=REV|git=PATH[@REV][:SUBDIR]")]
     trees: Vec<String>,
     /// Start from the given commit as a base (no modifiers apply)
     #[arg(long, value_name = "REV")]
@@ -42,6 +44,12 @@ pub struct Args {
     /// Generate size information along with commit metadata (archive repositories)
     #[arg(long)]
     generate_sizes: bool,
+    /// Record the provenance of a git source (URL, commit, describe name, dirty) as grove.source.NAME (repeatable)
+    #[arg(long = "source", value_name = "[NAME=]PATH[@REV]")]
+    sources: Vec<String>,
+    /// Record the SHA-256 of a build configuration file outside git in grove.source-config (repeatable)
+    #[arg(long = "source-config", value_name = "FILE")]
+    source_configs: Vec<PathBuf>,
     /// Override the timestamp of the commit (GNU date syntax)
     #[arg(long)]
     timestamp: Option<String>,
@@ -184,10 +192,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    if !args.no_bindings {
-        let mut refs: Vec<String> = branch.iter().map(|b| b.name.to_string()).collect();
-        refs.extend(args.bind_refs.iter().cloned());
-        add_bindings(&repo, &mut metadata, &refs);
+    // Provenance is read before anything is written: a bad source changes nothing.
+    let mut provenance = Provenance::default();
+    for spec in &args.sources {
+        let spec = SourceSpec::parse(spec, false).with_context(|| format!("--source={spec}"))?;
+        provenance.sources.push(grove::git::read_source(&spec)?);
+    }
+    for f in &args.source_configs {
+        provenance.config.push(ConfigFile::read(f)?);
     }
     let detached = if args.detached_strings.is_empty() {
         None
@@ -256,6 +268,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 let c = repo.resolve_rev(value)?;
                 import_commit_tree(&repo, &mut mtree, c, &filter)?;
             }
+            "git" => {
+                let spec = SourceSpec::parse(value, true).with_context(|| format!("--tree={t}"))?;
+                let done = grove::git::import_tree(&repo, &mut mtree, &spec, &filter)?;
+                for s in &done.submodules {
+                    eprintln!("warning: {}: submodule '{s}' committed as an empty directory", spec.path.display());
+                }
+                provenance.sources.push(done.source);
+            }
             other => bail!("Invalid tree type specification '{other}'"),
         }
     }
@@ -270,6 +290,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     }
     let root = mtree.write(&repo)?;
+    provenance.check()?;
+    provenance.write_to(&mut metadata);
+    if !args.no_bindings {
+        let mut refs: Vec<String> = branch.iter().map(|b| b.name.to_string()).collect();
+        refs.extend(args.bind_refs.iter().cloned());
+        add_bindings(&repo, &mut metadata, &refs);
+    }
 
     if args.skip_if_unchanged {
         if let Some(p) = parent {

@@ -3,12 +3,16 @@
 //! `grove diff [--stats] [--fs-diff] REV_OR_DIR [REV_OR_DIR]`, as `ostree diff`:
 //! `M`, then `D`, then `A` lines; one argument X compares `X^` with X; an
 //! argument starting with `/` or `./` is a directory.
+//!
+//! `grove diff --source A B` compares the commits' recorded git sources
+//! instead (`docs/provenance.md`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use grove::diff::{diff, diff_stats, is_dir_arg, DiffOptions, Side};
+use grove::provenance::{diff_sources, Provenance, SourceChange};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -30,6 +34,12 @@ pub struct Args {
     /// Use file ownership group id for local files
     #[arg(long, value_name = "GID", allow_negative_numbers = true, default_value_t = -1)]
     owner_gid: i64,
+    /// List how the commits' git sources (provenance) differ instead of their files
+    #[arg(long)]
+    source: bool,
+    /// Local clone of source NAME, to list the source commits between the two revisions (repeatable)
+    #[arg(long = "source-repo", value_name = "NAME=PATH", requires = "source")]
+    source_repos: Vec<String>,
     /// Revisions or directories to compare (one: compare REV^ with REV)
     #[arg(value_name = "REV_OR_DIR")]
     args: Vec<String>,
@@ -56,8 +66,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         [x] => (format!("{x}^"), x.clone()),
         [a, b, ..] => (a.clone(), b.clone()),
     };
-    let fs_diff = args.fs_diff || !args.stats;
     let mut out = std::io::stdout().lock();
+    if args.source {
+        return source_diff(&repo, &src, &target, &args.source_repos, &mut out);
+    }
+    let fs_diff = args.fs_diff || !args.stats;
     if fs_diff {
         let a = side(&repo, &src)?;
         let b = side(&repo, &target)?;
@@ -85,6 +98,40 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         writeln!(out, "[B] Object Count: {}", s.b_objects)?;
         writeln!(out, "Common Object Count: {}", s.common_objects)?;
         writeln!(out, "Common Object Size: {}", crate::format::size(s.common_size))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `--source`: `M`/`A`/`D` lines per source, with the source commits between
+/// the two revisions under an `M` line when a clone of it is named.
+fn source_diff(repo: &Repo, a: &str, b: &str, repos: &[String], out: &mut dyn Write) -> anyhow::Result<()> {
+    let prov = |rev: &str| -> anyhow::Result<Provenance> { Ok(Provenance::from_metadata(&repo.load_commit(repo.resolve_rev(rev)?)?.metadata)) };
+    let (old, new) = (prov(a)?, prov(b)?);
+    let mut clones = std::collections::HashMap::new();
+    for r in repos {
+        let (name, path) = r.split_once('=').with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
+        clones.insert(name.to_string(), PathBuf::from(path));
+    }
+    for change in diff_sources(&old, &new) {
+        match &change {
+            SourceChange::Added { new } => writeln!(out, "A    {} {}", new.name, new.revision_text())?,
+            SourceChange::Removed { old } => writeln!(out, "D    {} {}", old.name, old.revision_text())?,
+            SourceChange::Changed { old, new } => {
+                let dirty = |s: &grove::provenance::Source| if s.dirty { ", dirty" } else { "" };
+                writeln!(out, "M    {} {}{} -> {}{}", new.name, old.revision_text(), dirty(old), new.revision_text(), dirty(new))?;
+                if let Some(path) = clones.get(&new.name) {
+                    match grove::git::log_between(path, &old.commit, &new.commit)? {
+                        Some(commits) => {
+                            for c in commits {
+                                writeln!(out, "     {} {}", c.short, c.subject)?;
+                            }
+                        }
+                        None => writeln!(out, "     ({} does not have both revisions)", path.display())?,
+                    }
+                }
+            }
+        }
     }
     out.flush()?;
     Ok(())

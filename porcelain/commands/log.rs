@@ -15,6 +15,7 @@ use std::io::Write;
 
 use clap::CommandFactory as _;
 use grove::objects::{Commit, DirMeta, DirTree, Xattrs};
+use grove::provenance::Provenance;
 use grove::repo::RepoError;
 use grove::{Checksum, Metadata};
 use zgvariant::Variant;
@@ -154,6 +155,10 @@ pub(crate) fn commit_text(commit: &Commit) -> String {
     if let Some(v) = commit.version() {
         s.push_str(&format!("Version: {v}\n"));
     }
+    for line in Provenance::from_metadata(&commit.metadata).display_lines() {
+        s.push_str(&line);
+        s.push('\n');
+    }
     if commit.subject.is_empty() {
         s.push_str("(no subject)\n");
     } else {
@@ -270,6 +275,7 @@ pub(crate) fn commit_json(checksum: Checksum, c: &Commit) -> serde_json::Value {
         "date": format_date(c.timestamp),
         "version": c.version(),
         "content_checksum": content_checksum(c).to_string(),
+        "provenance": Provenance::from_metadata(&c.metadata),
         "metadata": metadata,
     })
 }

@@ -12,15 +12,19 @@
 //! the ref back.
 //!
 //! Every new commit records `version` (from `--version` or the source commit)
-//! and `grove.promotion-of` (the source commit checksum), plus ostree's ref
-//! binding for DEST-REF. It is signed with the configured key before the ref
+//! and `grove.promotion-of` (the source commit checksum), the source commit's
+//! provenance keys (`grove.source.*`, `grove.source-config`), plus ostree's ref
+//! binding for DEST-REF. `--notes` appends release notes to the body: per git
+//! source, the commits since the revision DEST-REF's commit recorded. It is signed with the configured key before the ref
 //! moves; the ref moves compare-and-swap, after the `pre-promote` hook agreed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use grove::commit::{add_bindings, write_commit, CommitSpec};
 use grove::delta::{DeltaName, GenerateOptions};
+use grove::provenance::Provenance;
 use grove::pull_local::{PullItem, PullOptions};
 use grove::refs::Refspec;
 use grove::repo::LockKind;
@@ -73,6 +77,12 @@ pub struct Args {
     /// Override the timestamp of the new commit (GNU date syntax)
     #[arg(long)]
     timestamp: Option<String>,
+    /// Append release notes to the body: per git source, the source commits since DEST-REF's recorded revision
+    #[arg(long)]
+    notes: bool,
+    /// Local clone of source NAME to read release notes from (repeatable)
+    #[arg(long = "source-repo", value_name = "NAME=PATH", requires = "notes")]
+    source_repos: Vec<String>,
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
@@ -182,17 +192,41 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         metadata.insert_str("version", v);
     }
     metadata.insert_str(PROMOTION_OF, &source.to_string());
+    // The build's provenance travels with its tree.
+    Provenance::copy_keys(&src_commit.metadata, &mut metadata);
+    let notes = if args.notes {
+        let mut repos = HashMap::new();
+        for r in &args.source_repos {
+            let (name, path) = r.split_once('=').with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
+            repos.insert(name.to_string(), PathBuf::from(path));
+        }
+        let previous = match tip {
+            Some(t) => Some(Provenance::from_metadata(&repo.load_commit(t)?.metadata)),
+            None => None,
+        };
+        grove::git::release_notes(previous.as_ref(), &Provenance::from_metadata(&src_commit.metadata), &repos)?
+    } else {
+        Vec::new()
+    };
     add_bindings(&repo, &mut metadata, &[dest.name.to_string()]);
     let timestamp = match &args.timestamp {
         Some(t) => u64::try_from(grove::date::parse_date(t)?).context("timestamp before 1970")?,
         None => chrono::Utc::now().timestamp().max(0) as u64,
     };
+    let mut body = match &args.body_file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        None => args.body.clone().unwrap_or_else(|| if args.subject.is_some() { String::new() } else { src_commit.body.clone() }),
+    };
+    let notes_text = grove::provenance::notes_text(&notes);
+    if !notes_text.is_empty() {
+        if !body.is_empty() {
+            body = format!("{}\n\n", body.trim_end());
+        }
+        body.push_str(&notes_text);
+    }
     let spec = CommitSpec {
         subject: args.subject.clone().unwrap_or_else(|| src_commit.subject.clone()),
-        body: match &args.body_file {
-            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
-            None => args.body.clone().unwrap_or_else(|| if args.subject.is_some() { String::new() } else { src_commit.body.clone() }),
-        },
+        body,
         parent: tip,
         timestamp,
         metadata,
@@ -260,6 +294,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 "signed_with": signed_with,
                 "deltas": deltas,
                 "summary_signatures": summary_sigs,
+                "notes": notes,
             }))?
         );
     } else {

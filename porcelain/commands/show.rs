@@ -40,6 +40,10 @@ pub struct Args {
     #[arg(long)]
     raw: bool,
 
+    /// Print the commit as a JSON object (as one entry of `grove log --json`), provenance included
+    #[arg(long, conflicts_with = "raw")]
+    json: bool,
+
     /// GPG Homedir to use when looking for keyrings (its *.gpg keyrings and its keybox)
     #[arg(long, value_name = "HOMEDIR")]
     gpg_homedir: Option<PathBuf>,
@@ -84,6 +88,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         for (name, c) in repo.load_commit(commit).map_err(load_error)?.related {
             writeln!(out, "{name} {c}")?;
         }
+    } else if args.json {
+        let commit = repo.resolve_rev(&object)?;
+        let c = repo.load_commit(commit).map_err(load_error)?;
+        serde_json::to_writer_pretty(&mut out, &super::log::commit_json(commit, &c))?;
+        writeln!(out)?;
     } else if args.print_sizes {
         let commit = repo.resolve_rev(&object)?;
         print_sizes(&repo, commit, &mut out)?;

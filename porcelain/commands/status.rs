@@ -121,6 +121,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         let commit = repo.load_commit(*c).ok();
         let version = commit.as_ref().and_then(|k| k.metadata.get_str("version"));
+        let sources = commit.as_ref().map(|k| grove::provenance::Provenance::from_metadata(&k.metadata).sources).unwrap_or_default();
         let timestamp = commit.as_ref().map(|k| k.timestamp);
         let (sig, key) = signature_state(&repo, *c, &keyring)?;
         let size = *sizes.entry(*c).or_insert_with(|| disk_size(&repo, *c));
@@ -148,6 +149,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             "signed_by": key,
             "size": size,
             "deltas": deltas,
+            "sources": sources,
         }));
     }
 
@@ -217,6 +219,11 @@ fn print_human(out: &serde_json::Value) {
         };
         let size = r["size"].as_u64().map(crate::format::size).unwrap_or_else(|| "?".into());
         println!("{}  {}{version}  {age}  {sig}  {size}", r["ref"].as_str().unwrap_or(""), &r["commit"].as_str().unwrap_or("")[..10.min(r["commit"].as_str().unwrap_or("").len())]);
+        for src in r["sources"].as_array().into_iter().flatten() {
+            let rev = serde_json::from_value::<grove::provenance::Source>(src.clone()).map(|s| s.revision_text()).unwrap_or_default();
+            let dirty = if src["dirty"] == true { ", dirty" } else { "" };
+            println!("    source {}: {rev}{dirty}", src["name"].as_str().unwrap_or(""));
+        }
         for d in r["deltas"].as_array().into_iter().flatten() {
             let from = d["from"].as_str().unwrap_or("");
             println!("    delta from {}: {}", &from[..10.min(from.len())], if d["present"] == true { "present" } else { "missing" });
