@@ -41,6 +41,9 @@ pub struct FsckOptions {
     pub delete: bool,
     /// Keep going after a corrupt object instead of stopping.
     pub all: bool,
+    /// Collect the commits whose parent commit is missing
+    /// ([`FsckReport::parent_missing`]), to replace them by tombstones.
+    pub find_missing_parents: bool,
 }
 
 /// What is wrong with one object.
@@ -140,6 +143,9 @@ pub struct FsckReport {
     pub objects_checked: usize,
     /// Every problem found, in the order it was handled.
     pub problems: Vec<Problem>,
+    /// With [`FsckOptions::find_missing_parents`]: commits (partial ones
+    /// too) that name a parent whose commit object is not in the store.
+    pub parent_missing: Vec<Checksum>,
 }
 
 impl FsckReport {
@@ -228,7 +234,10 @@ impl<'r> Fsck<'r> {
         let commits = self.repo.list_objects(Some(ObjectType::Commit))?;
         for name in commits {
             let c = name.checksum;
-            self.repo.load_commit(c).map_err(|source| FsckError::Commit { commit: c, source })?;
+            let commit = self.repo.load_commit(c).map_err(|source| FsckError::Commit { commit: c, source })?;
+            if self.opts.find_missing_parents && commit.parent.is_some_and(|p| !self.repo.has_object(&ObjectName::new(p, ObjectType::Commit))) {
+                self.report.parent_missing.push(c);
+            }
             if self.repo.is_partial(c) {
                 self.report.partial_commits += 1;
                 if self.repo.is_fsck_partial(c) {

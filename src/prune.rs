@@ -275,6 +275,31 @@ fn tombstones_enabled(repo: &Repo) -> bool {
     matches!(repo.config().get_bool("core", "tombstone-commits"), Some(Ok(true)))
 }
 
+/// Turns `core.tombstone-commits` on in the repository config, for good.
+fn enable_tombstones(repo: &mut Repo) -> Result<()> {
+    if !tombstones_enabled(repo) {
+        let mut config = repo.config().clone();
+        config.set("core", "tombstone-commits", "true");
+        repo.write_config(config)?;
+    }
+    Ok(())
+}
+
+/// Replaces commits by tombstones, as `ostree fsck --add-tombstones` does for
+/// commits whose parent is missing: `core.tombstone-commits` is turned on
+/// (for good) and each commit object is deleted, leaving a `.tombstone-commit`
+/// that tells clients the history stops there on purpose.
+pub fn tombstone_commits(repo: &mut Repo, commits: &[Checksum]) -> Result<()> {
+    if commits.is_empty() {
+        return Ok(());
+    }
+    enable_tombstones(repo)?;
+    for &c in commits {
+        delete_commit_object(repo, c, true)?;
+    }
+    Ok(())
+}
+
 /// The object an `objects/XX/NAME` entry is, if prune deals with it.
 fn parse_object_entry(prefix: &str, fname: &str, archive: bool) -> Option<ObjectName> {
     let (rest, ext) = fname.split_once('.')?;
@@ -435,23 +460,20 @@ pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
 
     let mut deltas_pruned = Vec::new();
     if let Some(victim) = opts.delete_commit {
-        if let Some((r, _)) = refs.iter().find(|(_, c)| **c == victim) {
-            return Err(PruneError::Referenced { commit: victim, by: r.to_string() });
-        }
-        if let Some((r, _)) = mirrors.iter().find(|(_, c)| *c == victim) {
-            return Err(PruneError::ReferencedByCollectionRef { commit: victim, by: r.clone() });
-        }
         if opts.static_deltas_only {
+            // Only the deltas to the commit go: a ref may still point at it.
             deltas_pruned.extend(prune_static_deltas(repo, Some(victim), false)?);
         } else {
+            if let Some((r, _)) = refs.iter().find(|(_, c)| **c == victim) {
+                return Err(PruneError::Referenced { commit: victim, by: r.to_string() });
+            }
+            if let Some((r, _)) = mirrors.iter().find(|(_, c)| *c == victim) {
+                return Err(PruneError::ReferencedByCollectionRef { commit: victim, by: r.clone() });
+            }
             if !repo.has_object(&ObjectName::new(victim, ObjectType::Commit)) {
                 return Err(PruneError::NoSuchCommit(victim));
             }
-            if !tombstones_enabled(repo) {
-                let mut config = repo.config().clone();
-                config.set("core", "tombstone-commits", "true");
-                repo.write_config(config)?;
-            }
+            enable_tombstones(repo)?;
             delete_commit_object(repo, victim, true)?;
         }
     }

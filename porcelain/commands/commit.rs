@@ -159,15 +159,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let branch: Option<Refspec> = args.branch.as_deref().map(str::parse).transpose()?;
     let lock = repo.lock(LockKind::Shared)?;
 
-    // Where the branch is now: the parent, and the value the ref must still hold when we move it.
+    // Where the branch is now: the value the ref must still hold when we move
+    // it; the parent is found as ostree finds it (a local branch that does not
+    // exist yet falls back to a remote ref of that name).
     let branch_now = match &branch {
-        Some(b) => repo.read_ref(b)?,
+        Some(b) => repo.read_ref_exact(b)?,
         None => None,
     };
-    let parent: Option<Checksum> = match args.parent.as_deref() {
-        Some("none") => None,
-        Some(p) => Some(p.parse().map_err(|_| anyhow::anyhow!("Invalid rev {p}"))?),
-        None => branch_now,
+    let parent: Option<Checksum> = match (args.parent.as_deref(), &branch) {
+        (Some("none"), _) => None,
+        (Some(p), _) => Some(p.parse().map_err(|_| anyhow::anyhow!("Invalid rev {p}"))?),
+        (None, Some(b)) if branch_now.is_none() => repo.read_ref(b)?,
+        (None, _) => branch_now,
     };
     if !args.keep_metadata.is_empty() && parent.is_none() {
         bail!("Either --branch or --parent must be specified when using --keep-metadata");
@@ -325,7 +328,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             None => args.body.clone().unwrap_or_default(),
         },
         parent,
-        timestamp: u64::try_from(timestamp).context("timestamp before 1970")?,
+        // A date before 1970 wraps around, as ostree stores it (a guint64 from a signed time).
+        timestamp: timestamp as u64,
         metadata,
         detached,
         generate_sizes: args.generate_sizes,

@@ -24,6 +24,9 @@ pub struct Args {
     /// Remove corrupted objects
     #[arg(long)]
     delete: bool,
+    /// Add tombstones for missing commits (replace each commit whose parent is missing by a tombstone)
+    #[arg(long)]
+    add_tombstones: bool,
 }
 
 fn print_problem(p: &Problem) {
@@ -89,13 +92,13 @@ impl Progress {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let repo = ctx.open_repo()?;
+    let mut repo = ctx.open_repo()?;
     let say = |s: &str| {
         if !args.quiet {
             println!("{s}");
         }
     };
-    let mut f = Fsck::new(&repo, FsckOptions { delete: args.delete, all: args.all });
+    let mut f = Fsck::new(&repo, FsckOptions { delete: args.delete, all: args.all, find_missing_parents: args.add_tombstones });
 
     say("Validating refs...");
     // Collection refs (refs/mirrors) are checked with the others.
@@ -127,7 +130,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let report = f.into_report();
     report.problems.iter().for_each(print_problem);
 
-    if report.partial_commits > 0 {
+    if args.add_tombstones {
+        for c in &report.parent_missing {
+            println!("Adding tombstone for commit {c}");
+        }
+        grove::prune::tombstone_commits(&mut repo, &report.parent_missing)?;
+    } else if report.partial_commits > 0 {
         println!("{} partial commits not verified", report.partial_commits);
     }
     if report.found_corruption() {

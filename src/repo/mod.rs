@@ -291,22 +291,28 @@ impl Repo {
     }
 
     /// Writes bytes under a given name without re-hashing (tombstones, verified copies).
+    /// A commit written (again) removes the tombstone left for it, as in
+    /// ostree: a commit that was deleted and is pulled anew is no longer gone.
     pub fn write_metadata_as(&self, name: ObjectName, bytes: &[u8]) -> Result<()> {
-        if self.has_object(&name) {
-            return Ok(());
+        if !self.has_object(&name) {
+            let dest = self.object_path(&name);
+            let mut tmp = self.temp_file()?;
+            tmp.write_all(bytes).at(tmp.path())?;
+            set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
+            self.link_into_place(tmp, &dest)?;
         }
-        let dest = self.object_path(&name);
-        let mut tmp = self.temp_file()?;
-        tmp.write_all(bytes).at(tmp.path())?;
-        set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
-        self.link_into_place(tmp, &dest)
+        if name.objtype == ObjectType::Commit {
+            let tombstone = self.object_path(&ObjectName::new(name.checksum, ObjectType::TombstoneCommit));
+            match fs::remove_file(&tombstone) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(RepoError::Io { path: tombstone, source: e }),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     pub fn write_commit(&self, commit: &Commit) -> Result<Checksum> {
-        let c = self.write_metadata(ObjectType::Commit, &commit.to_bytes())?;
-        // A new commit supersedes any tombstone left for the same checksum.
-        let _ = fs::remove_file(self.object_path(&ObjectName::new(c, ObjectType::TombstoneCommit)));
-        Ok(c)
+        self.write_metadata(ObjectType::Commit, &commit.to_bytes())
     }
 
     pub fn write_dirtree(&self, tree: &DirTree) -> Result<Checksum> {
