@@ -188,7 +188,7 @@ pub enum CheckoutError {
 pub type Result<T, E = CheckoutError> = std::result::Result<T, E>;
 
 /// `strerror` text without Rust's "(os error N)" suffix, as ostree prints it.
-fn strerror(e: &io::Error) -> String {
+pub(crate) fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     match e.raw_os_error() {
         Some(code) => s.strip_suffix(&format!(" (os error {code})")).map(str::to_string).unwrap_or(s),
@@ -684,10 +684,16 @@ impl Checkout<'_> {
             let n = if self.repo.mode().is_archive() {
                 copy_stream(obj.reader, &mut out, obj.size).map_err(at("write"))?
             } else {
-                drop(obj.reader);
                 let src_path = self.repo.content_path(checksum);
-                let mut src = File::open(&src_path).map_err(|e| CheckoutError::Io { op: "open", path: src_path, err: e })?;
-                io::copy(&mut src, &mut out).map_err(at("write"))?
+                match File::open(&src_path) {
+                    Ok(mut src) => {
+                        drop(obj.reader);
+                        io::copy(&mut src, &mut out).map_err(at("write"))?
+                    }
+                    // Not here: a `core.parent` repository holds it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => copy_stream(obj.reader, &mut out, obj.size).map_err(at("write"))?,
+                    Err(e) => return Err(CheckoutError::Io { op: "open", path: src_path, err: e }),
+                }
             };
             if n != obj.size {
                 return Err(CheckoutError::Io { op: "write", path: path.clone(), err: io::Error::new(io::ErrorKind::UnexpectedEof, format!("object {checksum} gave {n} bytes, expected {}", obj.size)) });

@@ -39,6 +39,9 @@ pub enum RefError {
     InvalidCollectionId(String),
     #[error("Conflict: {existing} exists under {name} when attempting write")]
     DirectoryInUse { name: String, existing: String },
+    /// `refs/heads` or `refs/remotes` cannot be read (ostree's wording).
+    #[error("Listing refs: opendir({dir}): {why}")]
+    Listing { dir: &'static str, why: String },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -246,6 +249,11 @@ impl Repo {
     /// All refs, as `refspec → commit`; remote refs are named `REMOTE:REF`.
     pub fn list_refs(&self) -> Result<BTreeMap<Refspec, Checksum>> {
         let mut out = BTreeMap::new();
+        for dir in ["refs/heads", "refs/remotes"] {
+            if let Err(e) = fs::read_dir(self.path().join(dir)) {
+                return Err(RefError::Listing { dir, why: crate::checkout::strerror(&e) });
+            }
+        }
         let heads = self.path().join("refs/heads");
         walk_refs(&heads, &heads, &mut |name, c| {
             out.insert(Refspec { remote: None, name }, c);

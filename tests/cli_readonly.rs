@@ -263,3 +263,33 @@ fn grove_improvements() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["ref"], "main");
 }
+
+/// A repository without `refs/remotes` cannot list refs (ostree's wording),
+/// and a repository whose `core.parent` names another reads that one's
+/// objects: ls, cat, show and a checkout of a commit only the parent holds.
+#[test]
+fn refs_enoent_and_core_parent_match_ostree() {
+    let f = fixture();
+    // ostree 2022.7 aborts reading an archive parent from a bare-user child: the
+    // child's mode is bare for the bare-user parent (as ostree's basic-test), archive else.
+    for (repo, shadow_mode) in f.repos.iter().zip(["archive", "bare"]) {
+        std::fs::rename(repo.join("refs/remotes"), repo.join("refs/remotes.orig")).unwrap();
+        same(repo, &["refs", "--list"]);
+        std::fs::rename(repo.join("refs/remotes.orig"), repo.join("refs/remotes")).unwrap();
+        same_sorted(repo, &["refs", "--list"]);
+
+        let shadow = repo.with_extension("shadow");
+        ostree(&shadow, &["init", &format!("--mode={shadow_mode}")]);
+        ostree(&shadow, &["config", "set", "core.parent", &repo.display().to_string()]);
+        let rev = stdout_line(&ostree(repo, &["rev-parse", "main"]));
+        same(&shadow, &["ls", "-R", &rev]);
+        same(&shadow, &["cat", &rev, "/x/y/f"]);
+        same(&shadow, &["show", &rev]);
+        let (a, b) = (shadow.with_extension("co-ostree"), shadow.with_extension("co-grove"));
+        ostree(&shadow, &["checkout", "-U", &rev, &a.display().to_string()]);
+        let out = run(GROVE, &shadow, &["checkout", "-U", &rev, &b.display().to_string()]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read(b.join("x/y/f")).unwrap(), std::fs::read(a.join("x/y/f")).unwrap());
+        assert_eq!(std::fs::read_link(b.join("link")).unwrap(), std::fs::read_link(a.join("link")).unwrap());
+    }
+}

@@ -120,6 +120,13 @@ impl Repo {
 
     /// Opens a content object.
     pub fn open_content(&self, checksum: Checksum) -> Result<ContentObject> {
+        match self.open_own_content(checksum) {
+            Err(RepoError::ObjectMissing(_)) if self.parent().is_some() => self.parent().expect("checked").open_content(checksum),
+            r => r,
+        }
+    }
+
+    fn open_own_content(&self, checksum: Checksum) -> Result<ContentObject> {
         let name = ObjectName::new(checksum, ObjectType::File);
         let path = self.object_path(&name);
         let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { RepoError::ObjectMissing(name) } else { RepoError::Io { path: path.clone(), source: e } };

@@ -135,7 +135,12 @@ pub struct Repo {
     mode: RepoMode,
     config: KeyFile,
     disable_fsync: bool,
+    /// `core.parent`: a repository whose objects this one reads when it lacks them.
+    parent: Option<Box<Repo>>,
 }
+
+/// How deep a chain of `core.parent` repositories may go (a loop would never end).
+const MAX_PARENT_DEPTH: usize = 32;
 
 const REPO_DIRS: &[&str] = &["tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects", "tmp/cache"];
 
@@ -164,8 +169,12 @@ impl Repo {
         Repo::open(path)
     }
 
-    /// Opens an existing repository.
+    /// Opens an existing repository (and the `core.parent` chain it names).
     pub fn open(path: &Path) -> Result<Repo> {
+        Repo::open_at_depth(path, 0)
+    }
+
+    fn open_at_depth(path: &Path, depth: usize) -> Result<Repo> {
         let path = std::path::absolute(path).at(path)?;
         if !path.is_dir() {
             return Err(RepoError::NotARepo { path, why: "no such directory".into() });
@@ -188,7 +197,14 @@ impl Repo {
         let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode { path: cfg_path.clone(), mode: mode_s.to_string() })?;
         let disable_fsync = matches!(config.get_bool("core", "fsync"), Some(Ok(false)));
         let _ = fs::create_dir_all(path.join("tmp/cache"));
-        Ok(Repo { path, mode, config, disable_fsync })
+        let parent = match config.get("core", "parent") {
+            Some(p) if depth >= MAX_PARENT_DEPTH => {
+                return Err(RepoError::Config { path: cfg_path, why: format!("core.parent chain deeper than {MAX_PARENT_DEPTH} at {p}") })
+            }
+            Some(p) => Some(Box::new(Repo::open_at_depth(Path::new(p), depth + 1)?)),
+            None => None,
+        };
+        Ok(Repo { path, mode, config, disable_fsync, parent })
     }
 
     pub fn path(&self) -> &Path {
@@ -251,16 +267,25 @@ impl Repo {
         p
     }
 
-    pub fn has_object(&self, name: &ObjectName) -> bool {
-        fs::symlink_metadata(self.object_path(name)).is_ok()
+    /// The `core.parent` repository, if configured.
+    pub fn parent(&self) -> Option<&Repo> {
+        self.parent.as_deref()
     }
 
-    /// Reads a metadata object's bytes.
+    /// Whether this repository or its `core.parent` chain has the object.
+    pub fn has_object(&self, name: &ObjectName) -> bool {
+        fs::symlink_metadata(self.object_path(name)).is_ok() || self.parent.as_ref().is_some_and(|p| p.has_object(name))
+    }
+
+    /// Reads a metadata object's bytes (from the `core.parent` chain when missing here).
     pub fn read_metadata(&self, name: &ObjectName) -> Result<Vec<u8>> {
         let p = self.object_path(name);
         match fs::read(&p) {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RepoError::ObjectMissing(*name)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &self.parent {
+                Some(parent) => parent.read_metadata(name),
+                None => Err(RepoError::ObjectMissing(*name)),
+            },
             Err(e) => Err(RepoError::Io { path: p, source: e }),
         }
     }
