@@ -138,7 +138,7 @@ impl VarDict {
     pub fn to_bytes(&self) -> Vec<u8> {
         let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
         let mut arr = Array::new(false);
-        for i in ghash_order(&keys) {
+        for i in crate::vardict::ghash_order(&keys) {
             let (k, v) = &self.entries[i];
             let mut t = Tuple::new();
             t.str(k).var(&v.boxed(), 8);
@@ -146,137 +146,6 @@ impl VarDict {
         }
         arr.finish()
     }
-}
-
-// ---------------------------------------------------------------------------
-// GLib GHashTable iteration order (ghash.c, GLib 2.74): open addressing with
-// quadratic probing over `hash * 11 % prime`, grown in place.
-
-const PRIME_MOD: [u32; 32] = [
-    1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301,
-    8388593, 16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647,
-];
-
-fn g_str_hash(s: &str) -> u32 {
-    let mut h: u32 = 5381;
-    for &b in s.as_bytes() {
-        h = (h << 5).wrapping_add(h).wrapping_add(b as i8 as i32 as u32);
-    }
-    h
-}
-
-struct GHash {
-    mod_: u32,
-    mask: usize,
-    hashes: Vec<u32>,
-    slots: Vec<usize>,
-    nnodes: usize,
-    noccupied: usize,
-}
-
-impl GHash {
-    fn new() -> Self {
-        let mut h = GHash { mod_: 0, mask: 0, hashes: Vec::new(), slots: Vec::new(), nnodes: 0, noccupied: 0 };
-        h.set_shift(3);
-        h.hashes = vec![0; 8];
-        h.slots = vec![usize::MAX; 8];
-        h
-    }
-    fn set_shift(&mut self, shift: usize) {
-        self.mod_ = PRIME_MOD[shift];
-        self.mask = (1usize << shift) - 1;
-    }
-    fn size(&self) -> usize {
-        self.mask + 1
-    }
-    fn index(&self, hash: u32) -> usize {
-        (hash.wrapping_mul(11) % self.mod_) as usize
-    }
-    fn insert(&mut self, keys: &[&str], i: usize) {
-        let mut hash = g_str_hash(keys[i]);
-        if hash < 2 {
-            hash = 2;
-        }
-        let mut idx = self.index(hash);
-        let mut step = 0;
-        while self.hashes[idx] != 0 {
-            if self.hashes[idx] == hash && keys[self.slots[idx]] == keys[i] {
-                return; // existing key: the value changes, the slot does not
-            }
-            step += 1;
-            idx = (idx + step) & self.mask;
-        }
-        self.hashes[idx] = hash;
-        self.slots[idx] = i;
-        self.nnodes += 1;
-        self.noccupied += 1;
-        let size = self.size();
-        if (size > self.nnodes * 4 && size > 8) || size <= self.noccupied + self.noccupied / 16 {
-            self.resize();
-        }
-    }
-    fn resize(&mut self) {
-        let old_size = self.size();
-        let mut n = (self.nnodes as f64 * 1.333) as usize;
-        let mut shift = 0;
-        while n != 0 {
-            n >>= 1;
-            shift += 1;
-        }
-        self.set_shift(shift.max(3));
-        let new_size = self.size();
-        if new_size > old_size {
-            self.hashes.resize(new_size, 0);
-            self.slots.resize(new_size, usize::MAX);
-        }
-        let mut relocated = vec![false; old_size.max(new_size)];
-        for i in 0..old_size {
-            let h = self.hashes[i];
-            if h < 2 {
-                self.hashes[i] = 0;
-                continue;
-            }
-            if relocated[i] {
-                continue;
-            }
-            self.hashes[i] = 0;
-            let mut node_hash = h;
-            let mut node_slot = self.slots[i];
-            loop {
-                let mut idx = self.index(node_hash);
-                let mut step = 0;
-                while relocated[idx] {
-                    step += 1;
-                    idx = (idx + step) & self.mask;
-                }
-                relocated[idx] = true;
-                let replaced_hash = self.hashes[idx];
-                let replaced_slot = self.slots[idx];
-                self.hashes[idx] = node_hash;
-                self.slots[idx] = node_slot;
-                if replaced_hash < 2 {
-                    break;
-                }
-                node_hash = replaced_hash;
-                node_slot = replaced_slot;
-            }
-        }
-        if new_size < old_size {
-            self.hashes.truncate(new_size);
-            self.slots.truncate(new_size);
-        }
-        self.noccupied = self.nnodes;
-    }
-}
-
-/// The order in which a `GHashTable` of strings, filled with `keys` in
-/// order, iterates them (indexes into `keys`; repeated keys appear once).
-pub fn ghash_order(keys: &[&str]) -> Vec<usize> {
-    let mut h = GHash::new();
-    for i in 0..keys.len() {
-        h.insert(keys, i);
-    }
-    h.hashes.iter().zip(&h.slots).filter(|(hash, _)| **hash >= 2).map(|(_, s)| *s).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -753,7 +622,7 @@ mod tests {
     fn hash_order_matches_glib_for_summary_keys() {
         // Order observed from ostree 2022.7 `summary -u -m foo=… -m num=…` with deltas.
         let keys = ["foo", "num", KEY_STATIC_DELTAS, KEY_LAST_MODIFIED, KEY_MODE, KEY_TOMBSTONE_COMMITS, KEY_INDEXED_DELTAS];
-        let order: Vec<&str> = ghash_order(&keys).into_iter().map(|i| keys[i]).collect();
+        let order: Vec<&str> = crate::vardict::ghash_order(&keys).into_iter().map(|i| keys[i]).collect();
         assert_eq!(order, [KEY_MODE, "num", KEY_LAST_MODIFIED, KEY_STATIC_DELTAS, KEY_TOMBSTONE_COMMITS, KEY_INDEXED_DELTAS, "foo"]);
     }
 }

@@ -1,4 +1,6 @@
-//! The key order of an `a{sv}` that went through a `GVariantDict`.
+//! The key order of an `a{sv}` that went through a `GVariantDict` (GLib's
+//! `GHashTable` iteration order, `ghash.c`): commit metadata for
+//! `--bootable` and the summary's dictionaries ([`crate::summary`]) use it.
 //!
 //! Most of OSTree's metadata is built with `GVariantBuilder` (insertion
 //! order, see [`Metadata`]), but a few paths — `ostree commit --bootable`
@@ -158,17 +160,24 @@ impl Table {
     }
 }
 
+/// The order in which a `GHashTable` of strings, filled with `keys` in
+/// order, iterates them: indexes into `keys`, a repeated key once (at its
+/// last index, the value a `GVariantDict` keeps).
+pub fn ghash_order(keys: &[&str]) -> Vec<usize> {
+    let mut table = Table::new();
+    for i in 0..keys.len() {
+        table.insert(i, keys);
+    }
+    table.slots.iter().flatten().copied().collect()
+}
+
 /// Reorders `metadata` as `g_variant_dict_init` + `g_variant_dict_end` would:
 /// entries inserted in their current order (a repeated key keeps its first
 /// bucket and takes the later value), then listed in bucket order.
 pub fn reorder(metadata: Metadata) -> Metadata {
     let entries: Vec<(String, zgvariant::OwnedVariant)> = metadata.into_entries();
     let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-    let mut table = Table::new();
-    for i in 0..keys.len() {
-        table.insert(i, &keys);
-    }
-    let order: Vec<usize> = table.slots.iter().flatten().copied().collect();
+    let order = ghash_order(&keys);
     let mut entries: Vec<Option<(String, zgvariant::OwnedVariant)>> = entries.into_iter().map(Some).collect();
     let mut out = Metadata::new();
     for i in order {
