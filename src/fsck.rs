@@ -3,8 +3,9 @@
 //! Follows `ostree fsck` (`src/ostree/ot-builtin-fsck.c` with
 //! `ostree_repo_fsck_object` in `ostree-repo.c`):
 //!
-//! 1. [`Fsck::validate_refs`]: each ref's commit (local, remote, and
-//!    mirrored collection refs) is checksummed and must load.
+//! 1. [`Fsck::validate_refs`], then [`Fsck::validate_collection_refs`]:
+//!    each ref's commit (local and remote refs, then mirrored collection
+//!    refs) is checksummed and must load.
 //! 2. [`Fsck::enumerate_commits`]: every commit object in the store is loaded;
 //!    partial ones (`state/C.commitpartial`) are counted and skipped.
 //! 3. [`Fsck::verify`]: everything the remaining commits reach (no parents
@@ -21,8 +22,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -44,6 +43,13 @@ pub struct FsckOptions {
     /// Collect the commits whose parent commit is missing
     /// ([`FsckReport::parent_missing`]), to replace them by tombstones.
     pub find_missing_parents: bool,
+    /// Each ref's commit must name the ref (and the ref's collection) in its
+    /// `ostree.ref-binding` / `ostree.collection-binding` metadata.
+    pub verify_bindings: bool,
+    /// Every ref a commit's bindings name must exist and point at it
+    /// (applies to every commit object; implies `verify_bindings` for the
+    /// commits, not for the refs checked before them, as ostree).
+    pub verify_back_refs: bool,
 }
 
 /// What is wrong with one object.
@@ -119,6 +125,12 @@ pub enum FsckError {
     RefCommit { refname: String, source: RepoError },
     #[error("Loading commit {commit}: {source}")]
     Commit { commit: Checksum, source: RepoError },
+    /// `verify_bindings`: the commit a ref points at does not bind it.
+    #[error("Commit {commit}: {why}")]
+    Binding { commit: Checksum, why: String },
+    /// `verify_back_refs`: a bound ref is missing or points elsewhere.
+    #[error("{0}")]
+    BackRef(String),
     #[error("Listing refs: {0}")]
     Refs(#[from] RefError),
     #[error(transparent)]
@@ -214,17 +226,65 @@ impl<'r> Fsck<'r> {
 
     /// Phase 1: every ref's commit object is verified and must load.
     pub fn validate_refs(&mut self) -> Result<()> {
-        let mut refs: Vec<(String, Checksum)> = self.repo.list_refs()?.into_iter().map(|(spec, c)| (spec.name.to_string(), c)).collect();
-        for (collection, name, c) in mirrored_refs(self.repo.path())? {
-            refs.push((format!("({collection}, {name})"), c));
-        }
-        for (refname, commit) in refs {
+        let refs: Vec<(Option<String>, String, Checksum)> = self.repo.list_refs()?.into_iter().map(|(spec, c)| (None, spec.name.to_string(), c)).collect();
+        self.validate_ref_commits(refs)
+    }
+
+    /// Phase 1b: the same for collection refs (`refs/heads` of a repository
+    /// with a collection ID, and `refs/mirrors`), which ostree checks after
+    /// it reports "Validating refs in collections".
+    pub fn validate_collection_refs(&mut self) -> Result<()> {
+        let sources = crate::collections::CollectionSources { heads: true, mirrors: true, remotes: false };
+        let refs: Vec<(Option<String>, String, Checksum)> =
+            self.repo.list_collection_refs(None, sources)?.into_iter().map(|(r, c)| (Some(r.collection.to_string()), r.name.to_string(), c)).collect();
+        self.validate_ref_commits(refs)
+    }
+
+    fn validate_ref_commits(&mut self, refs: Vec<(Option<String>, String, Checksum)>) -> Result<()> {
+        for (collection, name, commit) in refs {
+            let refname = match &collection {
+                Some(c) => format!("({c}, {name})"),
+                None => name.clone(),
+            };
             self.report.refs_checked += 1;
-            let name = ObjectName::new(commit, ObjectType::Commit);
-            if let Some(kind) = check_object(self.repo, &name) {
-                self.handle(Problem { object: name, commits: Vec::new(), kind, deleted: false, marked_partial: Vec::new() })?;
+            let object = ObjectName::new(commit, ObjectType::Commit);
+            if let Some(kind) = check_object(self.repo, &object) {
+                self.handle(Problem { object, commits: Vec::new(), kind, deleted: false, marked_partial: Vec::new() })?;
             }
-            self.repo.load_commit(commit).map_err(|source| FsckError::RefCommit { refname, source })?;
+            let loaded = self.repo.load_commit(commit).map_err(|source| FsckError::RefCommit { refname, source })?;
+            if self.opts.verify_bindings {
+                verify_bindings(collection.as_deref(), &name, &loaded).map_err(|why| FsckError::Binding { commit, why })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `verify_back_refs`: each ref the commit's bindings name resolves to it.
+    fn verify_back_refs(&self, checksum: Checksum, commit: &Commit) -> Result<()> {
+        let Some(refs) = binding_refs(commit) else { return Ok(()) };
+        let collection = commit.metadata.get_str(COLLECTION_BINDING);
+        for name in refs {
+            let (found, shown) = match &collection {
+                Some(c) => {
+                    let found = match (c.parse::<crate::collections::CollectionId>(), name.parse::<crate::refs::RefName>()) {
+                        (Ok(cid), Ok(rn)) => self.repo.list_collection_refs(Some(&cid), crate::collections::CollectionSources::ALL)?.into_iter().find(|(r, _)| r.name == rn).map(|(_, c)| c),
+                        _ => None,
+                    };
+                    (found, format!("Collection–ref ({c}, {name})"))
+                }
+                None => {
+                    let found = match name.parse::<crate::refs::Refspec>() {
+                        Ok(spec) => self.repo.read_ref(&spec)?,
+                        Err(_) => None,
+                    };
+                    (found, format!("Ref ‘{name}’"))
+                }
+            };
+            match found {
+                None => return Err(FsckError::BackRef(format!("{shown} in bindings for commit {checksum} does not exist"))),
+                Some(c) if c != checksum => return Err(FsckError::BackRef(format!("{shown} in bindings for commit {checksum} does not resolve to that commit"))),
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -235,6 +295,9 @@ impl<'r> Fsck<'r> {
         for name in commits {
             let c = name.checksum;
             let commit = self.repo.load_commit(c).map_err(|source| FsckError::Commit { commit: c, source })?;
+            if self.opts.verify_back_refs {
+                self.verify_back_refs(c, &commit)?;
+            }
             if self.opts.find_missing_parents && commit.parent.is_some_and(|p| !self.repo.has_object(&ObjectName::new(p, ObjectType::Commit))) {
                 self.report.parent_missing.push(c);
             }
@@ -333,32 +396,43 @@ pub fn check_object(repo: &Repo, name: &ObjectName) -> Option<ProblemKind> {
 }
 
 /// Refs under `refs/mirrors/COLLECTION/…`: (collection, ref, commit).
-fn mirrored_refs(repo: &Path) -> Result<Vec<(String, String, Checksum)>> {
-    let base = repo.join("refs/mirrors");
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(&base) else { return Ok(out) };
-    for coll in rd.filter_map(|e| e.ok()) {
-        let Some(cname) = coll.file_name().to_str().map(str::to_string) else { continue };
-        let mut stack = vec![(coll.path(), String::new())];
-        while let Some((dir, prefix)) = stack.pop() {
-            let Ok(rd) = fs::read_dir(&dir) else { continue };
-            for e in rd.filter_map(|e| e.ok()) {
-                let Some(n) = e.file_name().to_str().map(str::to_string) else { continue };
-                let full = if prefix.is_empty() { n } else { format!("{prefix}/{n}") };
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push((p, full));
-                } else {
-                    let text = fs::read_to_string(&p).map_err(|source| RepoError::Io { path: p.clone(), source })?;
-                    let c = text.trim().parse().map_err(|_| RefError::Unreadable(full.clone(), format!("invalid checksum in {}", p.display())))?;
-                    out.push((cname.clone(), full, c));
-                }
+const REF_BINDING: &str = "ostree.ref-binding";
+const COLLECTION_BINDING: &str = "ostree.collection-binding";
+
+/// The refs a commit binds (`ostree.ref-binding`), if it has the key.
+fn binding_refs(commit: &Commit) -> Option<Vec<String>> {
+    match &**commit.metadata.get(REF_BINDING)? {
+        zgvariant::Variant::Array(a) => Some(a.inner().iter().filter_map(|v| if let zgvariant::Variant::Str(s) = v { Some(s.as_str().to_string()) } else { None }).collect()),
+        _ => None,
+    }
+}
+
+/// Whether `commit` may be what ref `name` (of `collection`) points at:
+/// the ref is in its ref binding and the collection is its collection
+/// binding; the error is ostree's wording (`_ostree_repo_verify_bindings`).
+pub fn verify_bindings(collection: Option<&str>, name: &str, commit: &Commit) -> std::result::Result<(), String> {
+    let Some(refs) = binding_refs(commit) else {
+        return match collection {
+            None => Ok(()),
+            Some(_) => Err("Expected commit metadata to have ref binding information, found none".into()),
+        };
+    };
+    if !refs.iter().any(|r| r == name) {
+        let listed = if refs.is_empty() { "no refs".to_string() } else { refs.iter().map(|r| format!("‘{r}’")).collect::<Vec<_>>().join(", ") };
+        return Err(format!("Commit has no requested ref ‘{name}’ in ref binding metadata ({listed})"));
+    }
+    if let Some(c) = collection {
+        match commit.metadata.get_str(COLLECTION_BINDING) {
+            None => return Err("Expected commit metadata to have collection ID binding information, found none".into()),
+            Some(bound) if bound != c => {
+                return Err(format!("Commit has collection ID ‘{bound}’ in collection binding metadata, while the remote it came from has collection ID ‘{c}’"))
             }
+            Some(_) => {}
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(())
 }
+
 
 #[cfg(test)]
 mod tests {

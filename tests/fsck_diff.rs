@@ -375,3 +375,47 @@ fn path_traversal_in_dirtree() {
     assert_eq!(stderr(&g).lines().count(), 1, "{}", stderr(&g));
     assert!(!f.root.join("co/afile").exists());
 }
+
+/// --verify-bindings and --verify-back-refs, in a repository with a
+/// collection ID: the same failures, worded as ostree's.
+#[test]
+fn verify_bindings_and_back_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    ok(ostree(&repo, &["init", "--mode=archive", "--collection-id=org.example.Collection"]));
+    let t = dir.path().join("tree");
+    fs::create_dir_all(&t).unwrap();
+    fs::write(t.join("f"), "f\n").unwrap();
+    let tree = t.to_str().unwrap();
+    let c1 = ok(ostree(&repo, &["commit", "-b", "ref1", "--timestamp=2020-01-01T00:00:00Z", tree])).trim().to_string();
+    let c2 = ok(ostree(&repo, &["commit", "--orphan", "--bind-ref=ref2", "--add-metadata-string=ostree.collection-binding=org.example.Collection2", "--timestamp=2020-01-02T00:00:00Z", tree]))
+        .trim()
+        .to_string();
+    ok(ostree(&repo, &["refs", "--collections", &format!("--create=org.example.Collection2:ref2"), &c2]));
+    assert!(grove(&repo, &["fsck", "--verify-bindings", "--verify-back-refs"]).status.success());
+
+    let expect_same = |args: &[&str], wording: &str| {
+        let twin = dir.path().join("twin");
+        let _ = fs::remove_dir_all(&twin);
+        copy_repo(&repo, &twin);
+        let g = grove(&repo, args);
+        let o = ostree(&twin, args);
+        assert!(!g.status.success() && !o.status.success(), "{args:?}");
+        assert!(stderr(&g).contains(wording), "grove: {}", stderr(&g));
+        assert!(stderr(&o).contains(wording), "ostree: {}", stderr(&o));
+        assert_eq!(stdout(&g), stdout(&o), "{args:?}");
+    };
+    // A plain ref to a commit that binds another ref.
+    ok(ostree(&repo, &["refs", &format!("--create=new-ref"), &c1]));
+    assert!(grove(&repo, &["fsck"]).status.success(), "bindings are not checked by default");
+    expect_same(&["fsck", "--verify-bindings"], &format!("Commit {c1}: Commit has no requested ref ‘new-ref’ in ref binding metadata (‘ref1’)"));
+    ok(ostree(&repo, &["refs", "--delete", "new-ref"]));
+    // A collection ref in another collection than the commit's binding.
+    ok(ostree(&repo, &["refs", "--collections", "--create=org.example.Collection2:ref1", &c1]));
+    expect_same(&["fsck", "--verify-bindings"], "Commit has collection ID ‘org.example.Collection’ in collection binding metadata, while the remote it came from has collection ID ‘org.example.Collection2’");
+    fs::remove_file(repo.join("refs/mirrors/org.example.Collection2/ref1")).unwrap();
+    // A bound ref that no longer exists.
+    ok(ostree(&repo, &["refs", "--delete", "ref1"]));
+    assert!(grove(&repo, &["fsck"]).status.success());
+    expect_same(&["fsck", "--verify-back-refs"], &format!("Collection–ref (org.example.Collection, ref1) in bindings for commit {c1} does not exist"));
+}

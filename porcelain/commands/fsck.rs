@@ -27,6 +27,12 @@ pub struct Args {
     /// Add tombstones for missing commits (replace each commit whose parent is missing by a tombstone)
     #[arg(long)]
     add_tombstones: bool,
+    /// Verify ref bindings
+    #[arg(long)]
+    verify_bindings: bool,
+    /// Verify back-references (implies --verify-bindings)
+    #[arg(long)]
+    verify_back_refs: bool,
 }
 
 fn print_problem(p: &Problem) {
@@ -98,14 +104,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             println!("{s}");
         }
     };
-    let mut f = Fsck::new(&repo, FsckOptions { delete: args.delete, all: args.all, find_missing_parents: args.add_tombstones });
+    let mut f = Fsck::new(&repo, FsckOptions { delete: args.delete, all: args.all, find_missing_parents: args.add_tombstones, verify_bindings: args.verify_bindings, verify_back_refs: args.verify_back_refs });
 
     say("Validating refs...");
-    // Collection refs (refs/mirrors) are checked with the others.
     if let Err(e) = f.validate_refs() {
         return Err(fail(&f, e));
     }
     say("Validating refs in collections...");
+    if let Err(e) = f.validate_collection_refs() {
+        return Err(fail(&f, e));
+    }
     say("Enumerating commits...");
     let n = match f.enumerate_commits() {
         Ok(n) => n,
