@@ -118,6 +118,9 @@ pub struct AddOptions {
     /// Keys to trust for this remote (`--gpg-import`), written to
     /// [`keyring_path`] before the remote is added.
     pub gpg_import: Option<crate::sign::Keyring>,
+    /// `collection-id`: the collection the remote's refs belong to (written
+    /// as given, as ostree does; an invalid one is ignored where it is read).
+    pub collection_id: Option<String>,
 }
 
 /// `REPO/NAME.trustedkeys.gpg`: the public keys trusted for a remote's
@@ -241,6 +244,9 @@ pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, opts: &AddOptions) ->
     }
     if opts.no_sign_verify {
         config.set(&group, "sign-verify", "false");
+    }
+    if let Some(id) = &opts.collection_id {
+        config.set(&group, "collection-id", id);
     }
     if let Some(keys) = &opts.gpg_import {
         crate::repo::write_atomic(&keyring_path(repo, name), &keys.to_public_bytes(), &repo.tmp_dir())?;

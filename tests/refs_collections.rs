@@ -186,3 +186,17 @@ fn summary_collection_map_matches_ostree() {
     assert_eq!(view(grove(&b, &["summary", "--view"])), from_ostree, "grove's summary --view");
     assert_eq!(view(grove(&a, &["summary", "--view"])), from_ostree, "grove reads ostree's summary");
 }
+
+/// `remote add --collection-id` writes the remote's `collection-id` as ostree does.
+#[test]
+fn remote_add_collection_id_matches_ostree() {
+    let tmp = tempdir();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for repo in [&a, &b] {
+        ostree(repo, &["init", "--mode=archive"]);
+    }
+    let args = ["remote", "add", "--no-sign-verify", "--collection-id", "org.example.RemoteCollection", "r", "file:///nonexistent"];
+    ostree(&a, &args);
+    grove(&b, &args);
+    assert_eq!(fs::read_to_string(b.join("config")).unwrap(), fs::read_to_string(a.join("config")).unwrap());
+}

@@ -75,6 +75,9 @@ struct AddArgs {
     /// Set config option KEY=VALUE for remote
     #[arg(long, value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Globally unique ID for this repository as a collection of refs for redistribution to other repositories
+    #[arg(long, value_name = "COLLECTION-ID")]
+    collection_id: Option<String>,
     /// Name of the remote
     name: String,
     /// URL of the remote repository (http://, https:// or file://)
@@ -141,6 +144,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 set,
                 branches,
                 gpg_import,
+                collection_id: a.collection_id,
             };
             if remote::add(&mut repo, &a.name, a.url.as_deref(), &opts)? {
                 if let Some(n) = imported {
