@@ -14,6 +14,10 @@ use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod gpg;
+#[allow(unused_imports)]
+pub use gpg::Gpg;
+
 /// The repository modes `ostree init --mode=` accepts.
 pub const MODES: &[&str] = &["archive", "archive-z2", "bare", "bare-user", "bare-user-only"];
 
@@ -97,9 +101,13 @@ pub fn ostree_cmd(repo: &Path) -> Command {
     c
 }
 
+/// `grove --repo=REPO`, with the grove under test first in PATH: hooks (the
+/// installed samples among them) call `grove` by name.
 pub fn grove_cmd(repo: &Path) -> Command {
     let mut c = Command::new(grove_bin());
     c.arg(format!("--repo={}", repo.display()));
+    let dir = Path::new(grove_bin()).parent().expect("grove's directory");
+    c.env("PATH", format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default()));
     c
 }
 
@@ -125,6 +133,11 @@ pub fn assert_one_line_error(stderr: &str) {
         lines.len() == 1 && lines[0].starts_with("error: ") && lines[0].len() > "error: ".len(),
         "expected exactly one line `error: ...` on stderr, got:\n{stderr}"
     );
+}
+
+/// Installs an executable hook `NAME` with `body` in REPO/hooks.
+pub fn install_hook(repo: &Path, name: &str, body: &str) {
+    write(&repo.join("hooks").join(name), body.as_bytes(), 0o755);
 }
 
 pub fn init_repo(path: &Path, mode: &str) {
@@ -420,6 +433,33 @@ pub fn heads(repo: &Path) -> Vec<(String, String)> {
     walk(&repo.join("refs/heads"), &repo.join("refs/heads"), &mut out);
     out.sort();
     out
+}
+
+/// A small tree ROOT/NAME: `a.txt` holding `content` and `sub/b`.
+pub fn small_tree(root: &Path, name: &str, content: &str) -> PathBuf {
+    let t = root.join(name);
+    fs::create_dir_all(t.join("sub")).expect("mkdir");
+    fs::write(t.join("a.txt"), content).expect("write");
+    fs::write(t.join("sub/b"), "bee\n").expect("write");
+    t
+}
+
+/// Where an archive or bare repository keeps the `.commit` object of `commit`.
+pub fn commit_object_path(repo: &Path, commit: &str) -> PathBuf {
+    repo.join("objects").join(&commit[..2]).join(format!("{}.commit", &commit[2..]))
+}
+
+/// Where a repository keeps the detached metadata (signatures) of `commit`.
+pub fn commitmeta_path(repo: &Path, commit: &str) -> PathBuf {
+    repo.join("objects").join(&commit[..2]).join(format!("{}.commitmeta", &commit[2..]))
+}
+
+/// Flips a byte inside the first signature's MPI (well past packet headers).
+pub fn tamper(path: &Path, at_from_start: usize) {
+    let mut b = fs::read(path).expect("read");
+    let i = at_from_start.min(b.len() / 2);
+    b[i] ^= 0x55;
+    fs::write(path, b).expect("write");
 }
 
 /// `python3 -m http.server` serving a directory on loopback (a static web
