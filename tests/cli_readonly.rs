@@ -6,22 +6,18 @@
 //! byte-for-byte equal. `refs` listings are compared sorted, since ostree
 //! prints them in hash-table order. A missing `ostree` fails these tests.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
+use common::*;
 
-fn run(bin: &str, repo: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(bin);
-    c.arg(format!("--repo={}", repo.display())).args(args).env("TZ", "America/New_York").env("LC_ALL", "C.UTF-8");
-    c.output().unwrap_or_else(|e| panic!("running {bin} (is ostree installed?): {e}"))
-}
-
-fn ostree(repo: &Path, args: &[&str]) -> Output {
-    let o = run("ostree", repo, args);
-    assert!(o.status.success(), "ostree {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    o
+/// Both tools run with the same time zone and locale.
+fn fixed_env(mut c: Command) -> Command {
+    c.env("TZ", "America/New_York").env("LC_ALL", "C.UTF-8");
+    c
 }
 
 fn text(o: &Output) -> String {
@@ -30,8 +26,8 @@ fn text(o: &Output) -> String {
 
 /// Runs `args` with both tools and requires identical output.
 fn same(repo: &Path, args: &[&str]) {
-    let a = run("ostree", repo, args);
-    let b = run(GROVE, repo, args);
+    let a = output(fixed_env(ostree_cmd(repo)).args(args));
+    let b = output(fixed_env(grove_cmd(repo)).args(args));
     assert_eq!(text(&b), text(&a), "grove vs ostree differ for {args:?}");
 }
 
@@ -42,13 +38,9 @@ fn same_sorted(repo: &Path, args: &[&str]) {
         lines.sort();
         (o.status.code(), lines, String::from_utf8_lossy(&o.stderr).into_owned())
     };
-    let a = run("ostree", repo, args);
-    let b = run(GROVE, repo, args);
+    let a = output(fixed_env(ostree_cmd(repo)).args(args));
+    let b = output(fixed_env(grove_cmd(repo)).args(args));
     assert_eq!(sorted(&b), sorted(&a), "grove vs ostree differ for {args:?}");
-}
-
-fn stdout_line(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// A source tree with files, a subdirectory, a setuid file, symlinks and an empty file.
@@ -73,35 +65,32 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let tree = tmp.path().join("tree");
     make_tree(&tree);
     let tree_arg = format!("--tree=dir={}", tree.display());
     let mut repos = Vec::new();
     for mode in ["archive", "bare-user"] {
         let repo = tmp.path().join(mode);
-        ostree(&repo, &["init", &format!("--mode={mode}")]);
-        ostree(&repo, &["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-01 12:00:00", "-s", "first"]);
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["init", &format!("--mode={mode}")]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-01 12:00:00", "-s", "first"]));
         std::fs::write(tree.join("top"), "changed\n").unwrap();
-        ostree(
-            &repo,
-            &["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-02", "-s", "multi\nline subj", "-m", "b1\n\nb3\n", "--add-metadata-string=version=1.0"],
-        );
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-02", "-s", "multi\nline subj", "-m", "b1\n\nb3\n", "--add-metadata-string=version=1.0"]));
         std::fs::write(tree.join("top"), "a\n").unwrap();
-        ostree(&repo, &["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-03", "-s", ""]);
-        ostree(&repo, &["commit", "-b", "foo/bar", &tree_arg, "--timestamp=2020-01-04", "-s", "bar", "--add-detached-metadata-string=ds=bar"]);
-        ostree(&repo, &["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's", "--generate-sizes"]);
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-03", "-s", ""]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "foo/bar", &tree_arg, "--timestamp=2020-01-04", "-s", "bar", "--add-detached-metadata-string=ds=bar"]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's", "--generate-sizes"]));
         // Sizes past 1000 bytes: GLib joins number and unit with U+00A0.
         let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
         std::fs::write(tree.join("big"), big).unwrap();
-        ostree(&repo, &["commit", "-b", "sized", &tree_arg, "--timestamp=2020-01-06", "-s", "sized", "--generate-sizes"]);
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "sized", &tree_arg, "--timestamp=2020-01-06", "-s", "sized", "--generate-sizes"]));
         std::fs::remove_file(tree.join("big")).unwrap();
-        ostree(&repo, &["refs", "--create=origin:remote/ref", "main^"]);
+        run_ok(fixed_env(ostree_cmd(&repo)).args(["refs", "--create=origin:remote/ref", "main^"]));
         repos.push(repo);
     }
     let shallow = tmp.path().join("shallow");
-    ostree(&shallow, &["init", "--mode=archive"]);
-    ostree(&shallow, &["pull-local", "--depth=0", &repos[0].display().to_string(), "main"]);
+    run_ok(fixed_env(ostree_cmd(&shallow)).args(["init", "--mode=archive"]));
+    run_ok(fixed_env(ostree_cmd(&shallow)).args(["pull-local", "--depth=0", &repos[0].display().to_string(), "main"]));
     Fixture { _tmp: tmp, repos, shallow }
 }
 
@@ -115,7 +104,7 @@ fn log_and_show_match_ostree() {
             same(repo, &["show", "--raw", rev]);
             same(repo, &["log", "--raw", rev]);
         }
-        let main = stdout_line(&ostree(repo, &["rev-parse", "main"]));
+        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
         same(repo, &["show", &main]);
         same(repo, &["show", "--print-metadata-key=version", "main^"]);
         same(repo, &["show", "--print-metadata-key=ostree.ref-binding", "main"]);
@@ -129,7 +118,7 @@ fn log_and_show_match_ostree() {
         same(repo, &["log", "nope"]);
         same(repo, &["show", "nope"]);
         // Objects named by full checksum: dirtree, dirmeta, files, symlinks.
-        let ls = String::from_utf8(ostree(repo, &["ls", "-R", "-C", "main"]).stdout).unwrap();
+        let ls = run_ok(fixed_env(ostree_cmd(repo)).args(["ls", "-R", "-C", "main"]));
         for line in ls.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let csums: Vec<&str> = fields.iter().copied().filter(|w| w.len() == 64).collect();
@@ -190,7 +179,7 @@ fn refs_and_rev_parse_match_ostree() {
         same(repo, &["rev-parse", "main^^^"]);
         same(repo, &["rev-parse", "nope"]);
         same(repo, &["rev-parse", "bad ref"]);
-        let main = stdout_line(&ostree(repo, &["rev-parse", "main"]));
+        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
         same(repo, &["rev-parse", &main[..10]]);
         same(repo, &["rev-parse", &main]);
     }
@@ -200,7 +189,7 @@ fn refs_and_rev_parse_match_ostree() {
 fn refs_create_delete_and_reset_match_ostree() {
     let f = fixture();
     let src = &f.repos[0];
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
     for dest in [&a, &b] {
@@ -225,8 +214,8 @@ fn refs_create_delete_and_reset_match_ostree() {
         &["rev-parse", "main", "origin:remote/ref"],
     ];
     for step in steps {
-        let o = run("ostree", &a, step);
-        let g = run(GROVE, &b, step);
+        let o = output(fixed_env(ostree_cmd(&a)).args(*step));
+        let g = output(fixed_env(grove_cmd(&b)).args(*step));
         let sorted = |o: &Output| {
             let mut l: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
             l.sort();
@@ -239,27 +228,26 @@ fn refs_create_delete_and_reset_match_ostree() {
 /// Where grove deliberately differs from ostree, or has no ostree counterpart.
 #[test]
 fn grove_improvements() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempdir();
     let tree = tmp.path().join("tree");
     make_tree(&tree);
     let repo = tmp.path().join("repo");
     // init installs the hook samples, and ostree still reads the repository.
-    let o = run(GROVE, &repo, &["init", "--mode=archive"]);
-    assert!(o.status.success(), "{}", text(&o));
+    run_ok(fixed_env(grove_cmd(&repo)).args(["init", "--mode=archive"]));
     for hook in ["pre-commit", "post-commit", "pre-pull-local", "post-pull-local"] {
         assert!(repo.join("hooks").join(format!("{hook}.sample")).is_file(), "{hook}");
     }
-    ostree(&repo, &["commit", "-b", "main", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01", "-s", "s", "--add-metadata=n=uint32 5"]);
+    run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01", "-s", "s", "--add-metadata=n=uint32 5"]));
     // ostree prints `uint32 83886080` (byte-swapped); grove prints the true value.
-    let o = run(GROVE, &repo, &["show", "--print-metadata-key=n", "main"]);
+    let o = output(fixed_env(grove_cmd(&repo)).args(["show", "--print-metadata-key=n", "main"]));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "uint32 5\n");
     // --json for log and refs.
-    let o = run(GROVE, &repo, &["log", "--json", "main"]);
+    let o = output(fixed_env(grove_cmd(&repo)).args(["log", "--json", "main"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["subject"], "s");
     assert_eq!(v[0]["metadata"]["n"], "uint32 5");
     assert!(v[0]["timestamp"].is_u64());
-    let o = run(GROVE, &repo, &["refs", "--json"]);
+    let o = output(fixed_env(grove_cmd(&repo)).args(["refs", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["ref"], "main");
 }
