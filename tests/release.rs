@@ -11,130 +11,21 @@
 //!
 //! Missing `ostree`, `gpg` or `python3` fails this test: it never skips.
 
-use std::fs;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
 use grove::{Checksum, Repo};
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn run(c: &mut Command) -> Output {
-    c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"))
-}
-
-fn ok(c: &mut Command) -> String {
-    let o = run(c);
-    assert!(o.status.success(), "{c:?} failed:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).expect("utf-8 output")
-}
-
-fn fails(c: &mut Command) -> String {
-    let o = run(c);
-    assert!(!o.status.success(), "{c:?} succeeded but should fail:\n{}", String::from_utf8_lossy(&o.stdout));
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// `grove --repo=REPO`, with the built grove first in PATH (hooks call `grove`).
-fn grove(repo: &Path) -> Command {
-    let mut c = Command::new(GROVE);
-    c.arg(format!("--repo={}", repo.display()));
-    let dir = Path::new(GROVE).parent().expect("binary dir");
-    c.env("PATH", format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default()));
-    c
-}
-
-fn ostree(repo: &Path) -> Command {
-    let mut c = Command::new("ostree");
-    c.arg(format!("--repo={}", repo.display()));
-    c
-}
-
 fn tip(repo: &Path, r: &str) -> String {
-    ok(grove(repo).args(["rev-parse", r])).trim().to_string()
+    grove(repo, &["rev-parse", r]).trim().to_string()
 }
 
 fn install_sample(repo: &Path, name: &str) {
     let hooks = repo.join("hooks");
     fs::copy(hooks.join(format!("{name}.sample")), hooks.join(name)).expect("install hook sample");
-}
-
-fn install(repo: &Path, name: &str, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let p = repo.join("hooks").join(name);
-    fs::write(&p, body).expect("write hook");
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod hook");
-}
-
-/// An unprotected RSA signing key in a throwaway GnuPG home, exported to files.
-struct Key {
-    home: PathBuf,
-    secret: PathBuf,
-    public: PathBuf,
-}
-
-impl Key {
-    fn new(root: &Path) -> Key {
-        use std::os::unix::fs::PermissionsExt;
-        let home = root.join("gnupg");
-        fs::create_dir(&home).expect("mkdir GNUPGHOME");
-        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).expect("chmod GNUPGHOME");
-        let gpg = |args: &[&str]| {
-            ok(Command::new("gpg").env("GNUPGHOME", &home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]).args(args))
-        };
-        gpg(&["--quick-gen-key", "Release Team <release@example.com>", "rsa2048", "sign", "never"]);
-        let list = gpg(&["--with-colons", "--list-keys"]);
-        let fpr = list.lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
-        let (secret, public) = (root.join("release-key.asc"), root.join("release-key.pub.asc"));
-        fs::write(&secret, gpg(&["--armor", "--export-secret-keys", &fpr])).expect("write secret key");
-        fs::write(&public, gpg(&["--armor", "--export", &fpr])).expect("write public key");
-        Key { home, secret, public }
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf").env("GNUPGHOME", &self.home).args(["--kill", "all"]).output();
-    }
-}
-
-/// `python3 -m http.server` on loopback with its request log in a file.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, log: PathBuf) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("server log"))
-            .spawn()
-            .expect("python3 -m http.server (is python3 installed?)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, url: format!("http://127.0.0.1:{port}/"), log }
-    }
-
-    fn requests(&self) -> String {
-        fs::read_to_string(&self.log).expect("server log")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A component tree; `seed` varies the big file so releases differ a little.
@@ -156,8 +47,8 @@ fn commit_of(repo: &Path, c: &str) -> grove::objects::Commit {
     r.load_commit(c.parse::<Checksum>().expect("checksum")).expect("load commit")
 }
 
-fn heads(repo: &Path) -> Vec<String> {
-    let mut out: Vec<String> = ok(grove(repo).arg("refs")).lines().map(str::to_string).collect();
+fn grove_refs(repo: &Path) -> Vec<String> {
+    let mut out: Vec<String> = grove(repo, &["refs"]).lines().map(str::to_string).collect();
     out.sort();
     out
 }
@@ -170,9 +61,9 @@ const PROD_REF: &str = "exampleos/x86_64/standard";
 fn build(build_repo: &Path, root: &Path, n: u8, version: &str) -> String {
     for comp in ["base", "app"] {
         let dir = component(root, comp, n);
-        ok(grove(build_repo).args(["commit", "-b", &format!("components/{comp}"), "-s", &format!("{comp} build {n}")]).arg(format!("--tree=dir={}", dir.display())));
+        run_ok(grove_cmd(build_repo).args(["commit", "-b", &format!("components/{comp}"), "-s", &format!("{comp} build {n}")]).arg(format!("--tree=dir={}", dir.display())));
     }
-    let c = ok(grove(build_repo).args([
+    let c = grove(build_repo, &[
         "commit",
         "-b",
         BUILDMAIN,
@@ -182,41 +73,44 @@ fn build(build_repo: &Path, root: &Path, n: u8, version: &str) -> String {
         &format!("--add-metadata-string=version={version}"),
         "--tree=ref=components/base",
         "--tree=ref=components/app",
-    ]));
+    ]);
     c.trim().to_string()
 }
 
 #[test]
 fn release_engineer_end_to_end() {
-    let t = tempfile::Builder::new().prefix("grove-release-").tempdir().expect("tempdir");
+    let t = tempdir();
     let root = t.path();
-    let key = Key::new(root);
+    let key = Gpg::generate(&root.join("gnupg"), "Release Team <release@example.com>", "", &[]);
+    let (secret, public) = (root.join("release-key.asc"), root.join("release-key.pub.asc"));
+    key.export_secret(&secret);
+    key.export_public(&public);
     let (build_repo, dev, prod, client) = (root.join("repo-build"), root.join("repo-dev"), root.join("repo-prod"), root.join("client"));
-    let key_arg = key.secret.display().to_string();
-    let keyring = format!("--keyring={}", key.public.display());
+    let key_arg = secret.display().to_string();
+    let keyring = format!("--keyring={}", public.display());
 
     // --- The build server and the dev repository.
-    ok(grove(&build_repo).args(["init", "--mode=bare-user"]));
-    ok(grove(&dev).args(["init", "--mode=archive"]));
+    grove(&build_repo, &["init", "--mode=bare-user"]);
+    grove(&dev, &["init", "--mode=archive"]);
     for s in ["pre-promote", "post-promote", "pre-prune", "post-prune", "post-summary"] {
         assert!(dev.join(format!("hooks/{s}.sample")).is_file(), "init did not install {s}.sample");
     }
-    ok(grove(&dev).args(["config", "set", "grove.sign-key", &key_arg]));
-    ok(grove(&dev).args(["config", "set", "grove.summary-publish-delay", "0"]));
+    grove(&dev, &["config", "set", "grove.sign-key", &key_arg]);
+    grove(&dev, &["config", "set", "grove.summary-publish-delay", "0"]);
     install_sample(&dev, "post-pull-local");
     install_sample(&dev, "post-commit");
     install_sample(&dev, "pre-commit");
 
     let b1 = build(&build_repo, root, 1, "1.0");
-    ok(grove(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
     assert_eq!(tip(&dev, BUILDMAIN), b1);
     assert!(dev.join("summary").is_file() && dev.join("summary.sig").is_file(), "post-pull-local did not publish a signed summary");
-    ok(grove(&dev).args(["gpg-verify", "--summary", &keyring]));
+    grove(&dev, &["gpg-verify", "--summary", &keyring]);
 
     let b2 = build(&build_repo, root, 2, "1.1");
-    ok(grove(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
-    assert!(ok(grove(&dev).args(["static-delta", "list"])).contains(&format!("{b1}-{b2}")), "post-pull-local made no delta {b1}-{b2}");
-    let view = ok(grove(&dev).args(["summary", "--view"]));
+    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    assert!(grove(&dev, &["static-delta", "list"]).contains(&format!("{b1}-{b2}")), "post-pull-local made no delta {b1}-{b2}");
+    let view = grove(&dev, &["summary", "--view"]);
     assert!(view.contains(&b2), "dev summary does not list {b2}:\n{view}");
 
     // pre-commit (policy) refuses an unversioned commit; post-commit signs a versioned one.
@@ -224,78 +118,79 @@ fn release_engineer_end_to_end() {
     fs::create_dir_all(hotfix.join("etc")).expect("mkdir");
     fs::write(hotfix.join("etc/motd"), "hotfix\n").expect("write");
     let tree_args = [format!("--tree=ref={BUILDMAIN}"), format!("--tree=dir={}", hotfix.display())];
-    let e = fails(grove(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix"]).args(&tree_args));
+    let e = run_fail(grove_cmd(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix"]).args(&tree_args));
     assert!(e.contains("hook pre-commit exited with status 1"), "{e}");
     assert_eq!(tip(&dev, BUILDMAIN), b2, "a refused commit moved the ref");
-    let hf = ok(grove(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix", "--timestamp=2024-01-02T12:00:00Z", "--add-metadata-string=version=1.1.1"]).args(&tree_args)).trim().to_string();
-    ok(grove(&dev).args(["gpg-verify", &keyring, &hf]));
-    assert!(ok(grove(&dev).args(["sign", &hf])).contains("already signed"));
+    let hf = run_ok(grove_cmd(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix", "--timestamp=2024-01-02T12:00:00Z", "--add-metadata-string=version=1.1.1"]).args(&tree_args)).trim().to_string();
+    grove(&dev, &["gpg-verify", &keyring, &hf]);
+    assert!(grove(&dev, &["sign", &hf]).contains("already signed"));
 
     // --- Promotion inside dev: buildmain → smoketested.
-    let s1 = ok(grove(&dev).args(["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", "--expect=none"])).trim().to_string();
+    let s1 = grove(&dev, &["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", "--expect=none"]).trim().to_string();
     let (src, dst) = (commit_of(&dev, &hf), commit_of(&dev, &s1));
     assert_eq!((dst.root_contents, dst.root_meta), (src.root_contents, src.root_meta), "promotion changed the tree");
     assert_eq!(dst.metadata.get_str("version").as_deref(), Some("1.1.1"));
     assert_eq!(dst.metadata.get_str("grove.promotion-of"), Some(hf.clone()));
     assert_eq!(dst.subject, "Passed tests");
-    ok(grove(&dev).args(["gpg-verify", &keyring, &s1])); // promote signs with the configured key
+    grove(&dev, &["gpg-verify", &keyring, &s1]); // promote signs with the configured key
     // Same tree again: nothing to promote, no new commit.
-    let o = run(grove(&dev).args(["promote", BUILDMAIN, SMOKETESTED]));
+    let o = output(grove_cmd(&dev).args(["promote", BUILDMAIN, SMOKETESTED]));
     assert!(o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nothing to promote"));
     assert_eq!(tip(&dev, SMOKETESTED), s1);
     // An older build is a non-fast-forward; a stale --expect is refused.
-    let e = fails(grove(&dev).args(["promote", &b1, SMOKETESTED]));
+    let e = run_fail(grove_cmd(&dev).args(["promote", &b1, SMOKETESTED]));
     assert!(e.contains("non-fast-forward"), "{e}");
-    let e = fails(grove(&dev).args(["promote", BUILDMAIN, SMOKETESTED, &format!("--expect={b1}")]));
+    let e = run_fail(grove_cmd(&dev).args(["promote", BUILDMAIN, SMOKETESTED, &format!("--expect={b1}")]));
     assert!(e.contains("not at the expected"), "{e}");
     assert_eq!(tip(&dev, SMOKETESTED), s1);
 
     // --- Promotion to prod.
-    ok(grove(&prod).args(["init", "--mode=archive"]));
-    ok(grove(&prod).args(["config", "set", "grove.sign-key", &key_arg]));
-    ok(grove(&prod).args(["config", "set", "grove.summary-publish-delay", "0"]));
-    ok(grove(&prod).args(["config", "set", "grove.delta-depth", "2"]));
+    grove(&prod, &["init", "--mode=archive"]);
+    grove(&prod, &["config", "set", "grove.sign-key", &key_arg]);
+    grove(&prod, &["config", "set", "grove.summary-publish-delay", "0"]);
+    grove(&prod, &["config", "set", "grove.delta-depth", "2"]);
     install_sample(&prod, "pre-promote");
     let from = format!("--from={}:{SMOKETESTED}", dev.display());
-    let p1 = ok(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.2.3", "-s", "Release 1.2.3"])).trim().to_string();
-    assert_eq!(heads(&prod), vec![PROD_REF.to_string()], "a dev branch name reached prod");
+    let p1 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.2.3", "-s", "Release 1.2.3"]).trim().to_string();
+    assert_eq!(grove_refs(&prod), vec![PROD_REF.to_string()], "a dev branch name reached prod");
     let pc = commit_of(&prod, &p1);
     assert_eq!(pc.metadata.get_str("version").as_deref(), Some("1.2.3"));
     assert_eq!(pc.metadata.get_str("grove.promotion-of"), Some(s1.clone()));
     assert_eq!((pc.root_contents, pc.root_meta), (src.root_contents, src.root_meta));
-    ok(ostree(&prod).arg("fsck"));
-    ok(grove(&prod).args(["gpg-verify", &keyring, &p1]));
-    ok(grove(&prod).args(["gpg-verify", "--summary", &keyring]));
+    ostree(&prod, &["fsck"]);
+    grove(&prod, &["gpg-verify", &keyring, &p1]);
+    grove(&prod, &["gpg-verify", "--summary", &keyring]);
 
     // --- A gpg-verifying ostree client (bare-user: ostree uses deltas only there).
-    let server = Server::start(&prod, root.join("http.log"));
-    ok(ostree(&client).args(["init", "--mode=bare-user"]));
-    ok(ostree(&client).args([
+    let server = HttpServer::serve(&prod);
+    let url = format!("{}/", server.url);
+    ostree(&client, &["init", "--mode=bare-user"]);
+    ostree(&client, &[
         "remote",
         "add",
         "--set=gpg-verify=true",
         "--set=gpg-verify-summary=true",
-        &format!("--gpg-import={}", key.public.display()),
+        &format!("--gpg-import={}", public.display()),
         "origin",
-        &server.url,
-    ]));
-    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
-    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p1);
-    assert!(ok(ostree(&client).args(["show", &p1])).contains("1.2.3"));
-    assert_eq!(ok(ostree(&client).args(["cat", &p1, "/usr/bin/app"])), "#!/bin/sh\necho app build 2\n");
+        &url,
+    ]);
+    ostree(&client, &["pull", "origin", PROD_REF]);
+    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p1);
+    assert!(ostree(&client, &["show", &p1]).contains("1.2.3"));
+    assert_eq!(ostree(&client, &["cat", &p1, "/usr/bin/app"]), "#!/bin/sh\necho app build 2\n");
 
     // --- The second release travels as a delta.
     let b3 = build(&build_repo, root, 3, "1.3");
-    ok(grove(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
     assert_eq!(tip(&dev, BUILDMAIN), b3);
-    let s2 = ok(grove(&dev).args(["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", &format!("--expect={s1}")])).trim().to_string();
-    let p2 = ok(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.3.0", "-s", "Release 1.3.0", &format!("--expect={p1}")]))
+    let s2 = grove(&dev, &["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", &format!("--expect={s1}")]).trim().to_string();
+    let p2 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.3.0", "-s", "Release 1.3.0", &format!("--expect={p1}")])
         .trim()
         .to_string();
     assert_eq!(commit_of(&prod, &p2).parent.map(|c| c.to_string()), Some(p1.clone()));
     assert_eq!(commit_of(&prod, &p2).metadata.get_str("grove.promotion-of"), Some(s2));
-    assert!(ok(grove(&prod).args(["static-delta", "list"])).contains(&format!("{p1}-{p2}")));
-    let status = ok(grove(&prod).args(["status", "--json"]));
+    assert!(grove(&prod, &["static-delta", "list"]).contains(&format!("{p1}-{p2}")));
+    let status = grove(&prod, &["status", "--json"]);
     let st: serde_json::Value = serde_json::from_str(&status).expect("status json");
     assert_eq!(st["summary"]["state"], "fresh", "{status}");
     assert_eq!(st["refs"][0]["signature"], "signed", "{status}");
@@ -304,77 +199,77 @@ fn release_engineer_end_to_end() {
     assert_eq!(st["hooks"], serde_json::json!(["pre-promote"]), "{status}");
 
     let before = server.requests();
-    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
-    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
-    assert_eq!(ok(ostree(&client).args(["cat", &p2, "/usr/bin/base"])), "#!/bin/sh\necho base build 3\n");
+    ostree(&client, &["pull", "origin", PROD_REF]);
+    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
+    assert_eq!(ostree(&client, &["cat", &p2, "/usr/bin/base"]), "#!/bin/sh\necho base build 3\n");
     let log = server.requests();
     let second = &log[before.len()..];
-    assert!(second.contains("GET /deltas/"), "the second pull fetched no delta:\n{second}");
-    ok(ostree(&client).arg("fsck"));
+    assert!(second.iter().any(|r| r.path.starts_with("deltas/")), "the second pull fetched no delta:\n{second:#?}");
+    ostree(&client, &["fsck"]);
 
     // --- A pre-promote hook vetoes: prod is unchanged.
     build(&build_repo, root, 4, "1.4");
-    ok(grove(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
-    ok(grove(&dev).args(["promote", BUILDMAIN, SMOKETESTED]));
-    install(&prod, "pre-promote", "#!/bin/sh\ncat >/dev/null\necho 'release freeze' >&2\nexit 7\n");
+    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    grove(&dev, &["promote", BUILDMAIN, SMOKETESTED]);
+    install_hook(&prod, "pre-promote", "#!/bin/sh\ncat >/dev/null\necho 'release freeze' >&2\nexit 7\n");
     let summary_before = fs::read(prod.join("summary")).expect("summary");
-    let deltas_before = ok(grove(&prod).args(["static-delta", "list"]));
-    let e = fails(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
+    let deltas_before = grove(&prod, &["static-delta", "list"]);
+    let e = run_fail(grove_cmd(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
     assert!(e.contains("hook pre-promote exited with status 7"), "{e}");
     assert!(e.contains("release freeze"), "{e}");
     assert_eq!(tip(&prod, PROD_REF), p2, "a vetoed promotion moved the ref");
     assert_eq!(fs::read(prod.join("summary")).expect("summary"), summary_before, "a vetoed promotion changed the summary");
-    assert_eq!(ok(grove(&prod).args(["static-delta", "list"])), deltas_before);
-    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
-    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
+    assert_eq!(grove(&prod, &["static-delta", "list"]), deltas_before);
+    ostree(&client, &["pull", "origin", PROD_REF]);
+    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
 
     // --- All or nothing: a summary that cannot be published puts the ref back.
     fs::remove_file(prod.join("hooks/pre-promote")).expect("remove hook");
     let sig_before = fs::read(prod.join("summary.sig")).expect("summary.sig");
     fs::remove_file(prod.join("summary.sig")).expect("remove summary.sig");
     fs::create_dir_all(prod.join("summary.sig/blocker")).expect("mkdir");
-    let e = fails(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
+    let e = run_fail(grove_cmd(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
     assert!(e.contains("publishing the summary failed") && e.contains("put back"), "{e}");
     assert_eq!(tip(&prod, PROD_REF), p2, "a promotion whose summary failed left the ref moved");
     assert_eq!(fs::read(prod.join("summary")).expect("summary"), summary_before);
     fs::remove_dir_all(prod.join("summary.sig")).expect("rmdir");
     fs::write(prod.join("summary.sig"), sig_before).expect("restore summary.sig");
-    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
-    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p2);
-    let p3 = ok(grove(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"])).trim().to_string();
+    ostree(&client, &["pull", "origin", PROD_REF]);
+    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
+    let p3 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]).trim().to_string();
     assert_eq!(tip(&prod, PROD_REF), p3);
-    ok(ostree(&client).args(["pull", "origin", PROD_REF]));
-    assert_eq!(ok(ostree(&client).args(["rev-parse", &format!("origin:{PROD_REF}")])).trim(), p3);
-    ok(ostree(&client).arg("fsck"));
+    ostree(&client, &["pull", "origin", PROD_REF]);
+    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p3);
+    ostree(&client, &["fsck"]);
 }
 
 /// Hook contracts of the porcelain: pre-/post-prune input lines (retention
 /// policy), `--no-verify`, post-summary, post-promote's policy prune.
 #[test]
 fn prune_summary_and_promote_hooks() {
-    let t = tempfile::Builder::new().prefix("grove-hooks-").tempdir().expect("tempdir");
+    let t = tempdir();
     let repo = t.path().join("repo");
-    ok(grove(&repo).args(["init", "--mode=archive"]));
+    grove(&repo, &["init", "--mode=archive"]);
     let tree = t.path().join("tree");
     fs::create_dir_all(&tree).expect("mkdir");
     let mut commits = Vec::new();
     for i in 0..3 {
         fs::write(tree.join("f"), format!("{i}\n")).expect("write");
         let ts = format!("--timestamp=2024-02-0{}T00:00:00Z", i + 1);
-        commits.push(ok(grove(&repo).args(["commit", "-b", "dev/main", &ts, "--add-metadata-string=version=1"]).arg(&tree)).trim().to_string());
+        commits.push(run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", &ts, "--add-metadata-string=version=1"]).arg(&tree)).trim().to_string());
     }
     let log = "#!/bin/sh\n{ echo \"$0\"; cat; } >> hooks.log\n";
     for h in ["pre-prune", "post-prune", "post-summary", "pre-promote", "post-promote"] {
-        install(&repo, h, log);
+        install_hook(&repo, h, log);
     }
     let mut cfg = fs::read_to_string(repo.join("config")).expect("config");
     cfg.push_str("\n[prune \"dev/**\"]\nkeep-last=2\n\n[prune \"rel/**\"]\nkeep-all=true\n");
     fs::write(repo.join("config"), cfg).expect("config");
 
     // A dry run runs no hook; a real one tells both hooks which ref is truncated.
-    ok(grove(&repo).args(["prune", "--dry-run"]));
+    grove(&repo, &["prune", "--dry-run"]);
     assert!(!repo.join("hooks.log").exists());
-    ok(grove(&repo).arg("prune"));
+    grove(&repo, &["prune"]);
     let head = &commits[2];
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
     assert!(logged.contains(&format!("hooks/pre-prune\n{head} {head} dev/main\n")), "{logged}");
@@ -383,41 +278,41 @@ fn prune_summary_and_promote_hooks() {
 
     // A failing pre-prune deletes nothing; --no-verify skips it.
     fs::write(tree.join("f"), "3\n").expect("write");
-    ok(grove(&repo).args(["commit", "-b", "dev/main", "--timestamp=2024-02-04T00:00:00Z", "--add-metadata-string=version=1"]).arg(&tree));
-    install(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\nexit 4\n");
-    let e = fails(grove(&repo).arg("prune"));
+    run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--timestamp=2024-02-04T00:00:00Z", "--add-metadata-string=version=1"]).arg(&tree));
+    install_hook(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\nexit 4\n");
+    let e = run_fail(grove_cmd(&repo).arg("prune"));
     assert!(e.contains("hook pre-prune exited with status 4"), "{e}");
     assert!(Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
-    ok(grove(&repo).args(["prune", "--no-verify"]));
+    grove(&repo, &["prune", "--no-verify"]);
     assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
 
     // post-summary runs after `grove summary --publish`.
     fs::remove_file(repo.join("hooks.log")).expect("rm");
-    ok(grove(&repo).args(["summary", "--publish"]));
+    grove(&repo, &["summary", "--publish"]);
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
     assert!(logged.ends_with("hooks/post-summary\n") && logged.lines().count() == 1, "{logged}");
 
     // pre-promote sees OLD NEW REF; a veto leaves the ref alone; --no-verify skips it.
-    install(&repo, "pre-promote", "#!/bin/sh\ncat > promote.in\nexit 1\n");
-    let e = fails(grove(&repo).args(["promote", "dev/main", "rel/main"]));
+    install_hook(&repo, "pre-promote", "#!/bin/sh\ncat > promote.in\nexit 1\n");
+    let e = run_fail(grove_cmd(&repo).args(["promote", "dev/main", "rel/main"]));
     assert!(e.contains("hook pre-promote exited with status 1"), "{e}");
     let line = fs::read_to_string(repo.join("promote.in")).expect("promote.in");
     assert!(line.starts_with(&format!("{} ", "0".repeat(64))) && line.ends_with(" rel/main\n"), "{line}");
     assert!(!repo.join("refs/heads/rel/main").exists());
-    let p = ok(grove(&repo).args(["promote", "--no-verify", "dev/main", "rel/main"])).trim().to_string();
+    let p = grove(&repo, &["promote", "--no-verify", "dev/main", "rel/main"]).trim().to_string();
     assert_eq!(tip(&repo, "rel/main"), p);
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
     assert!(logged.contains(&format!("hooks/post-promote\n{} {p} rel/main\n", "0".repeat(64))), "{logged}");
 
     // The post-promote sample prunes by policy when the config has rules.
     install_sample(&repo, "post-promote");
-    install(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\n");
+    install_hook(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\n");
     fs::write(tree.join("f"), "5\n").expect("write");
-    ok(grove(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=2"]).arg(&tree));
+    run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=2"]).arg(&tree));
     fs::write(tree.join("f"), "6\n").expect("write");
-    let newest = ok(grove(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=3"]).arg(&tree)).trim().to_string();
-    install(&repo, "pre-promote", "#!/bin/sh\ncat >/dev/null\n");
-    ok(grove(&repo).args(["promote", "dev/main", "rel/main"]));
+    let newest = run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=3"]).arg(&tree)).trim().to_string();
+    install_hook(&repo, "pre-promote", "#!/bin/sh\ncat >/dev/null\n");
+    grove(&repo, &["promote", "dev/main", "rel/main"]);
     let r = Repo::open(&repo).expect("open");
     let mut n = 0;
     let mut cur = Some(newest.parse::<Checksum>().expect("hex"));
