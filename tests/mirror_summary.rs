@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
 
 use common::*;
 
@@ -13,14 +12,10 @@ use common::*;
 fn a_mirror_copies_the_signed_summary_and_clients_verify_it() {
     let tmp = tempdir();
     let root = tmp.path();
-    let home = root.join("gpg");
-    mkdir(&home, 0o700);
-    let gpg = |args: &[&str]| run_ok(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]).args(args));
-    gpg(&["--quick-gen-key", "Mirror Test <m@example.org>", "rsa2048", "sign", "never"]);
-    let fpr = gpg(&["--with-colons", "--list-keys"]).lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
+    let key = Gpg::generate(&root.join("gpg"), "Mirror Test <m@example.org>", "", &[]);
     let public = root.join("public.gpg");
-    fs::write(&public, output(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--export", &fpr])).stdout).expect("write key");
-    let sign = [format!("--gpg-homedir={}", home.display()), format!("--gpg-sign={fpr}")];
+    fs::write(&public, key.public_bytes()).expect("write key");
+    let sign = [key.homedir_arg(), format!("--gpg-sign={}", key.fpr)];
 
     let upstream = root.join("upstream");
     init_repo(&upstream, "archive");
@@ -62,5 +57,4 @@ fn a_mirror_copies_the_signed_summary_and_clients_verify_it() {
     // `--repo` given twice: the last wins, as with ostree.
     run_ok(grove_cmd(&root.join("nonexistent")).arg(format!("--repo={}", plain.display())).args(["pull", "--mirror", "origin"]));
     assert_eq!(fs::read(plain.join("summary.sig")).expect("summary.sig"), b"x");
-    let _ = Command::new("gpgconf").arg("--homedir").arg(&home).args(["--kill", "all"]).output();
 }
