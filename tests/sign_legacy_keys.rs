@@ -20,32 +20,23 @@ use common::*;
 /// A GnuPG home holding one RSA signing key whose user id self-signature is
 /// SHA-1, as GnuPG made them before 2019. (GnuPG 2.2 no longer makes SHA-1
 /// subkey bindings: their back-signature is refused.)
-struct OldKey {
-    home: PathBuf,
-    fpr: String,
+struct OldKey(Gpg);
+
+impl std::ops::Deref for OldKey {
+    type Target = Gpg;
+    fn deref(&self) -> &Gpg {
+        &self.0
+    }
 }
 
 impl OldKey {
     fn new(root: &Path) -> OldKey {
-        let home = root.join("gpg-old");
-        mkdir(&home, 0o700);
-        let old = ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--cert-digest-algo", "SHA1"];
-        run_ok(Command::new("gpg").arg("--homedir").arg(&home).args(old).args(["--quick-gen-key", "Old Key <old@example.org>", "rsa2048", "sign", "never"]));
-        let fpr = Self::colons(&home).lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
-        let key = OldKey { home, fpr };
+        let key = OldKey(Gpg::generate(&root.join("gpg-old"), "Old Key <old@example.org>", "", &["--cert-digest-algo", "SHA1"]));
         // The point of the test: every self-signature of the key is SHA-1.
-        let packets = run_ok(Command::new("gpg").args(["--batch", "--list-packets"]).arg(key.export_public(root)));
+        let packets = run_ok(Command::new("gpg").args(["--batch", "--list-packets"]).arg(key.public_file(root)));
         let algos: Vec<&str> = packets.lines().filter_map(|l| l.trim().strip_prefix("digest algo ")).map(|r| r.split(',').next().unwrap_or("")).collect();
         assert_eq!(algos, ["2"], "expected one SHA-1 (algo 2) self-signature:\n{packets}");
         key
-    }
-
-    fn colons(home: &Path) -> String {
-        run_ok(Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--with-colons", "--list-keys"]))
-    }
-
-    fn homedir_arg(&self) -> String {
-        format!("--gpg-homedir={}", self.home.display())
     }
 
     /// A keyring directory holding the public key as `pubring.gpg` (what
@@ -54,24 +45,16 @@ impl OldKey {
         let dir = root.join("trusted");
         if !dir.exists() {
             mkdir(&dir, 0o700);
-            fs::copy(self.export_public(root), dir.join("pubring.gpg")).expect("copy keyring");
+            fs::copy(self.public_file(root), dir.join("pubring.gpg")).expect("copy keyring");
         }
         format!("--gpg-homedir={}", dir.display())
     }
 
     /// Writes the binary public key next to the home and returns its path.
-    fn export_public(&self, root: &Path) -> PathBuf {
-        let out = output(Command::new("gpg").arg("--homedir").arg(&self.home).args(["--batch", "--export", &self.fpr]));
-        assert!(out.status.success() && !out.stdout.is_empty(), "gpg --export failed");
+    fn public_file(&self, root: &Path) -> PathBuf {
         let p = root.join("old-public.gpg");
-        fs::write(&p, out.stdout).expect("write public key");
+        fs::write(&p, self.public_bytes()).expect("write public key");
         p
-    }
-}
-
-impl Drop for OldKey {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf").arg("--homedir").arg(&self.home).args(["--kill", "all"]).output();
     }
 }
 
@@ -96,7 +79,7 @@ fn grove_signs_with_a_sha1_bound_key_and_ostree_verifies() {
     let tmp = tempdir();
     let root = tmp.path();
     let key = OldKey::new(root);
-    let public = key.export_public(root);
+    let public = key.public_file(root);
 
     let repo = root.join("repo");
     grove(&repo, &["init", "--mode=archive"]);
@@ -134,7 +117,7 @@ fn grove_verifies_what_ostree_signs_with_a_sha1_bound_key() {
     let tmp = tempdir();
     let root = tmp.path();
     let key = OldKey::new(root);
-    let public = key.export_public(root);
+    let public = key.public_file(root);
 
     let upstream = root.join("upstream");
     init_repo(&upstream, "archive");
@@ -164,7 +147,7 @@ fn a_sha1_data_signature_is_bad_with_its_reason() {
     let tmp = tempdir();
     let root = tmp.path();
     let key = OldKey::new(root);
-    let public = key.export_public(root);
+    let public = key.public_file(root);
     // GnuPG hashes the data with SHA-1 when told to (old gpg.conf files did).
     write(&key.home.join("gpg.conf"), b"personal-digest-preferences SHA1\ndigest-algo SHA1\n", 0o600);
 
@@ -203,12 +186,11 @@ fn remote_gpg_import_matches_ostree() {
     let tmp = tempdir();
     let root = tmp.path();
     let key = OldKey::new(root);
-    let home = &key.home;
     // Two more keys in the same home: three in all.
     for name in ["Two <two@example.org>", "Three <three@example.org>"] {
-        run_ok(Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", name, "rsa2048", "sign", "never"]));
+        key.add_key(name);
     }
-    let fprs: Vec<String> = OldKey::colons(home)
+    let fprs: Vec<String> = key.colons()
         .lines()
         .scan(false, |after_pub, l| {
             let f = if *after_pub && l.starts_with("fpr:") { Some(l.split(':').nth(9).unwrap_or("").to_string()) } else { None };
@@ -219,9 +201,9 @@ fn remote_gpg_import_matches_ostree() {
         .collect();
     assert_eq!(fprs.len(), 3);
     let keyring = root.join("all.gpg");
-    let out = output(Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--export"]));
+    let out = output(key.command().arg("--export"));
     fs::write(&keyring, &out.stdout).expect("write keyring");
-    let armored = output(Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--armor", "--export"])).stdout;
+    let armored = output(key.command().args(["--armor", "--export"])).stdout;
     let kr = format!("--keyring={}", keyring.display());
     let short = |f: &str| f[24..].to_string();
 
@@ -253,7 +235,7 @@ fn remote_gpg_import_matches_ostree() {
         let upstream = root.join(format!("up-{tool}"));
         init_repo(&upstream, "archive");
         let t = tree(root, &format!("t-{tool}"));
-        ostree(&upstream, &["commit", &format!("--tree=dir={}", t.display()), "-b", "main", "-s", "x", &format!("--gpg-homedir={}", home.display()), &format!("--gpg-sign={}", fprs[2])]);
+        ostree(&upstream, &["commit", &format!("--tree=dir={}", t.display()), "-b", "main", "-s", "x", &key.homedir_arg(), &format!("--gpg-sign={}", fprs[2])]);
         ostree(&repo, &["remote", "add", "--set=gpg-verify=true", "R3", &format!("file://{}", upstream.display())]);
         gpg_import(tool, &repo, &[&kr, "R3", &fprs[2]], None);
         ostree(&repo, &["pull", "R3", "main"]);
