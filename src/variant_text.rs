@@ -17,11 +17,20 @@ pub struct ParseError {
 /// Formats a value as `g_variant_print(value, annotate)` does.
 pub fn print(v: &Variant<'_>, annotate: bool) -> String {
     let mut out = String::new();
-    write_value(&mut out, v, annotate);
+    write_value(&mut out, v, annotate, false);
     out
 }
 
-fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
+/// Formats `g_variant_byteswap(value)` as [`print`] does: every integer
+/// and double wider than a byte with its bytes reversed. ostree's
+/// `show --print-metadata-key` prints this on little-endian hosts.
+pub fn print_byteswapped(v: &Variant<'_>, annotate: bool) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, annotate, true);
+    out
+}
+
+fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool, swap: bool) {
     use std::fmt::Write;
     let ann = |out: &mut String, t: &str| {
         if annotate {
@@ -36,29 +45,36 @@ fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
             let _ = write!(out, "0x{b:02x}");
         }
         Variant::I16(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             ann(out, "int16");
             let _ = write!(out, "{n}");
         }
         Variant::U16(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             ann(out, "uint16");
             let _ = write!(out, "{n}");
         }
         Variant::I32(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             let _ = write!(out, "{n}");
         }
         Variant::U32(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             ann(out, "uint32");
             let _ = write!(out, "{n}");
         }
         Variant::I64(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             ann(out, "int64");
             let _ = write!(out, "{n}");
         }
         Variant::U64(n) => {
+            let n = if swap { n.swap_bytes() } else { *n };
             ann(out, "uint64");
             let _ = write!(out, "{n}");
         }
         Variant::F64(f) => {
+            let f = if swap { f64::from_bits(f.to_bits().swap_bytes()) } else { *f };
             let s = format!("{f:?}");
             out.push_str(&s);
         }
@@ -73,11 +89,11 @@ fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
         }
         Variant::Variant(inner) => {
             out.push('<');
-            write_value(out, inner, true);
+            write_value(out, inner, true, swap);
             out.push('>');
         }
-        Variant::Array(a) => write_array(out, a, annotate),
-        Variant::Dict(d) => write_dict(out, d, annotate),
+        Variant::Array(a) => write_array(out, a, annotate, swap),
+        Variant::Dict(d) => write_dict(out, d, annotate, swap),
         Variant::Structure(s) => {
             out.push('(');
             let fields = s.fields();
@@ -85,7 +101,7 @@ fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_value(out, f, annotate);
+                write_value(out, f, annotate, swap);
             }
             if fields.len() == 1 {
                 out.push(',');
@@ -95,7 +111,7 @@ fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
         Variant::Maybe(m) => match m.inner() {
             Some(inner) => {
                 out.push_str("just ");
-                write_value(out, inner, annotate);
+                write_value(out, inner, annotate, swap);
             }
             None => {
                 if annotate {
@@ -107,7 +123,7 @@ fn write_value(out: &mut String, v: &Variant<'_>, annotate: bool) {
     }
 }
 
-fn write_array(out: &mut String, a: &Array<'_>, annotate: bool) {
+fn write_array(out: &mut String, a: &Array<'_>, annotate: bool, swap: bool) {
     let items = a.inner();
     if items.is_empty() {
         if annotate {
@@ -136,21 +152,21 @@ fn write_array(out: &mut String, a: &Array<'_>, annotate: bool) {
         if i > 0 {
             out.push_str(", ");
         }
-        write_value(out, e, annotate && i == 0);
+        write_value(out, e, annotate && i == 0, swap);
     }
     out.push(']');
 }
 
-fn write_dict(out: &mut String, d: &Dict<'_, '_>, annotate: bool) {
+fn write_dict(out: &mut String, d: &Dict<'_, '_>, annotate: bool, swap: bool) {
     let mut first = true;
     out.push('{');
     for (k, v) in d.iter() {
         if !first {
             out.push_str(", ");
         }
-        write_value(out, k, annotate && first);
+        write_value(out, k, annotate && first, swap);
         out.push_str(": ");
-        write_value(out, v, annotate && first);
+        write_value(out, v, annotate && first, swap);
         first = false;
     }
     if first && annotate {

@@ -23,10 +23,15 @@ pub struct Args {
 
     /// Print the value of metadata key KEY
     ///
-    /// Unlike ostree, which byte-swaps the value on little-endian hosts (so
-    /// `uint32 5` prints as `uint32 83886080`), grove prints the true value.
+    /// As ostree, numbers are byte-swapped on little-endian hosts (ostree's
+    /// own metadata is big-endian), so a native `uint32 5` prints as
+    /// `uint32 83886080`; -B prints the value as stored.
     #[arg(long, value_name = "KEY")]
     print_metadata_key: Option<String>,
+
+    /// Do not convert variant data from big endian (print metadata values as stored)
+    #[arg(short = 'B', long)]
+    no_byteswap: bool,
 
     /// Print the value of detached metadata key KEY (same printing as --print-metadata-key)
     #[arg(long, value_name = "KEY")]
@@ -82,7 +87,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }
         };
         let value = meta.get(key).ok_or_else(|| anyhow::anyhow!("No such metadata key '{key}'"))?;
-        writeln!(out, "{}", grove::variant_text::print(value, true))?;
+        let text = if args.no_byteswap || cfg!(target_endian = "big") {
+            grove::variant_text::print(value, true)
+        } else {
+            grove::variant_text::print_byteswapped(value, true)
+        };
+        writeln!(out, "{text}")?;
     } else if args.print_related {
         let commit = repo.resolve_rev(&object)?;
         for (name, c) in repo.load_commit(commit).map_err(load_error)?.related {
