@@ -79,6 +79,8 @@ pub enum PullError {
     SummaryUnsigned(&'static str),
     #[error("summary: GPG verification failed: {0}")]
     SummarySignature(String),
+    #[error("Remote {0} cached summary invalid and OSTREE_REPO_TEST_ERROR_INVALID_CACHE specified")]
+    InvalidCache(String),
     #[error("Commit {commit}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)")]
     Unsigned { commit: Checksum },
     #[error("Commit {commit}: GPG verification failed: {why}")]
@@ -268,6 +270,81 @@ pub struct PullStats {
     pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
 }
 
+/// Where a pull keeps the last verified summary of a remote, as ostree
+/// does: `DIR/summaries/REMOTE` and `DIR/summaries/REMOTE.sig`, DIR being
+/// the repository's `tmp/cache` or a `--cache-dir`.
+#[derive(Clone, Debug)]
+pub struct SummaryCache {
+    /// The `summaries` directory.
+    pub dir: PathBuf,
+    pub remote: String,
+    /// Fail when the cached summary does not verify instead of fetching it
+    /// anew (ostree's `OSTREE_REPO_TEST_ERROR=invalid-cache`).
+    pub fail_on_invalid: bool,
+}
+
+/// The directory of summary caches under a cache directory.
+pub const SUMMARY_CACHE_DIR: &str = "summaries";
+
+impl SummaryCache {
+    /// The cache of `remote` under `cache_dir` (`REPO/tmp/cache` by default).
+    pub fn new(cache_dir: &Path, remote: &str) -> Self {
+        SummaryCache { dir: cache_dir.join(SUMMARY_CACHE_DIR), remote: remote.to_string(), fail_on_invalid: false }
+    }
+
+    fn path(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}{ext}", self.remote))
+    }
+
+    fn read(&self, ext: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.path(ext);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(RepoError::Io { path: p, source: e }.into()),
+        }
+    }
+
+    fn remove(&self, ext: &str) -> Result<()> {
+        let p = self.path(ext);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepoError::Io { path: p, source: e }.into()),
+        }
+    }
+
+    /// Replaces the cached pair: the summary first, then its signatures.
+    fn store(&self, summary: &[u8], sig: &[u8]) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| RepoError::Io { path: self.dir.clone(), source: e })?;
+        crate::repo::write_atomic(&self.path(""), summary, &self.dir)?;
+        crate::repo::write_atomic(&self.path(".sig"), sig, &self.dir)?;
+        Ok(())
+    }
+}
+
+/// Removes the cached summaries (and signatures) of remotes not in
+/// `remotes` from `cache_dir/summaries`, as ostree's prune does.
+pub fn prune_summary_cache(cache_dir: &Path, remotes: &[String]) -> Result<usize> {
+    let dir = cache_dir.join(SUMMARY_CACHE_DIR);
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(RepoError::Io { path: dir, source: e }.into()),
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let remote = name.strip_suffix(".sig").filter(|r| !r.is_empty()).unwrap_or(&name);
+        if !remotes.iter().any(|r| r == remote) {
+            let p = e.path();
+            std::fs::remove_file(&p).map_err(|source| RepoError::Io { path: p, source })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The remote side of a pull: its URL and (if published) summary.
 pub struct RemoteRepo {
     pub fetcher: Fetcher,
@@ -288,7 +365,19 @@ impl RemoteRepo {
     /// (fetched first, as ostree does) must hold a good signature over it by
     /// one of those keys.
     pub fn open_verified(url: &str, summary_keys: Option<&crate::sign::Keyring>) -> Result<RemoteRepo> {
+        Self::open_cached(url, summary_keys, None)
+    }
+
+    /// As [`RemoteRepo::open_verified`], keeping the summary in `cache`
+    /// (not for `file://` remotes, as ostree): when the remote's
+    /// `summary.sig` is byte for byte the cached one, the cached summary is
+    /// used instead of fetching it; if that cached summary then fails
+    /// verification it is fetched anew (or, with
+    /// [`SummaryCache::fail_on_invalid`], the pull fails). A summary fetched
+    /// with a `summary.sig` is cached after it verified, never before.
+    pub fn open_cached(url: &str, summary_keys: Option<&crate::sign::Keyring>, cache: Option<&SummaryCache>) -> Result<RemoteRepo> {
         let fetcher = Fetcher::new(url)?;
+        let cache = cache.filter(|_| matches!(fetcher.kind, FetchKind::Http(_)));
         let config = fetcher.get("config", MAX_SUMMARY)?.ok_or_else(|| PullError::NotARepo { url: fetcher.url("config"), why: fetcher.missing_reason() })?;
         let text = String::from_utf8_lossy(&config);
         let config = crate::keyfile::KeyFile::parse(&text).map_err(|e| PullError::Fetch { url: fetcher.url("config"), why: e.to_string() })?;
@@ -302,11 +391,41 @@ impl RemoteRepo {
         if summary_keys.is_some() && sig.is_none() {
             return Err(PullError::SummaryUnsigned("no summary.sig found"));
         }
-        let bytes = fetcher.get("summary", MAX_SUMMARY)?;
+        let mut from_cache = false;
+        let mut bytes = None;
+        if let (Some(c), Some(sig)) = (cache, &sig) {
+            if c.read(".sig")?.as_ref() == Some(sig) {
+                bytes = c.read("")?;
+                match bytes {
+                    Some(_) => from_cache = true,
+                    None => c.remove(".sig")?, // a signature without its summary
+                }
+            }
+        }
+        if bytes.is_none() {
+            bytes = fetcher.get("summary", MAX_SUMMARY)?;
+        }
         if let (Some(keys), Some(sig)) = (summary_keys, &sig) {
-            let bytes = bytes.as_deref().ok_or(PullError::SummaryUnsigned("no summary found"))?;
-            let meta = Metadata::from_bytes(sig).map_err(|e| PullError::SummarySignature(format!("summary.sig: {e}")))?;
-            crate::sign::require_good(bytes, &meta, keys, "summary.sig").map_err(PullError::SummarySignature)?;
+            let verify = |b: Option<&[u8]>| -> Result<()> {
+                let b = b.ok_or(PullError::SummaryUnsigned("no summary found"))?;
+                // A summary.sig that is no a{sv} holds no signatures.
+                let meta = Metadata::from_bytes(sig).unwrap_or_default();
+                crate::sign::require_good(b, &meta, keys, "summary.sig").map_err(PullError::SummarySignature)
+            };
+            if let Err(e) = verify(bytes.as_deref()) {
+                if !from_cache {
+                    return Err(e);
+                }
+                if let Some(c) = cache.filter(|c| c.fail_on_invalid) {
+                    return Err(PullError::InvalidCache(c.remote.clone()));
+                }
+                from_cache = false;
+                bytes = fetcher.get("summary", MAX_SUMMARY)?;
+                verify(bytes.as_deref())?;
+            }
+        }
+        if let (Some(c), false, Some(b), Some(sig)) = (cache, from_cache, &bytes, &sig) {
+            c.store(b, sig)?;
         }
         let summary = match &bytes {
             Some(b) => Some(Summary::from_bytes(b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
@@ -314,6 +433,16 @@ impl RemoteRepo {
         };
         let summary_sig = sig.filter(|_| bytes.is_some());
         Ok(RemoteRepo { fetcher, summary, summary_bytes: bytes, summary_sig })
+    }
+
+    /// The summary's bytes as fetched (or read from the cache), if the remote has one.
+    pub fn summary_bytes(&self) -> Option<&[u8]> {
+        self.summary_bytes.as_deref()
+    }
+
+    /// The `summary.sig` that came with the summary, if any.
+    pub fn summary_sig(&self) -> Option<&[u8]> {
+        self.summary_sig.as_deref()
     }
 
     /// Copies the remote's `summary` and `summary.sig`, byte for byte as

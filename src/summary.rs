@@ -535,7 +535,8 @@ impl SummaryLock {
 ///    the served pair (S0, sig) still verifies for every reader, and a reader
 ///    that accepts any good signature also verifies S1 with it;
 /// 2. wait `grace`, publish S1 (rename), and at once `summary.sig` =
-///    [signatures over S1, then over S0].
+///    [signatures over S1, then over S0];
+/// 3. wait `grace` again, and publish `summary.sig` = [signatures over S1].
 ///
 /// GnuPG readers fail only when their two reads straddle step 2 (the window
 /// `ostree summary -u` has too); readers that accept any good signature fail
@@ -601,6 +602,12 @@ pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) ->
     }
     write_replace(repo, &summary_path, &new)?;
     write_replace(repo, &sig_path, &ordered(&sigs, &old_sigs))?;
+    if old.is_some() {
+        // Once no reader can still hold S0, the signatures of S1 alone: the
+        // state `ostree summary -u` leaves (one signature per key).
+        std::thread::sleep(opts.grace);
+        write_replace(repo, &sig_path, &ordered(&sigs, &[]))?;
+    }
     Ok(Published { summary: new, signatures: n_new })
 }
 

@@ -223,6 +223,11 @@ pub fn status_line(r: &SignatureReport) -> String {
 pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport], now: SystemTime) -> std::io::Result<()> {
     let n = reports.len();
     writeln!(out, "Found {n} signature{}:", if n == 1 { "" } else { "s" })?;
+    print_signature_list(out, reports, now)
+}
+
+/// Each signature as [`print_signatures`] prints it, without the count line.
+pub fn print_signature_list(out: &mut dyn Write, reports: &[SignatureReport], now: SystemTime) -> std::io::Result<()> {
     for r in reports {
         writeln!(out)?;
         match r.created {

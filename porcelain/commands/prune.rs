@@ -92,6 +92,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         return render_policy(&plan, &report, args.json);
     }
 
+    if !args.dry_run {
+        // As ostree's prune: drop cached summaries of remotes no longer configured.
+        grove::pull::prune_summary_cache(&repo.path().join("tmp/cache"), &grove::remote::list(repo.config()))?;
+    }
     let mut opts = PruneOptions {
         no_prune: args.no_prune || args.dry_run,
         refs_only: args.refs_only,

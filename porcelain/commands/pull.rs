@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use grove::delta::fetch::{mirror_deltas, pull_through_deltas, DeltaPolicy, DeltaReport};
-use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo};
+use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo, SummaryCache};
 use grove::refs::Refspec;
 use grove::remote;
 use grove::repo::LockKind;
@@ -58,6 +58,9 @@ pub struct Args {
     /// Do not print progress or the summary line
     #[arg(long)]
     quiet: bool,
+    /// Use custom cache dir (for the remote's summary; default REPO/tmp/cache)
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<std::path::PathBuf>,
     /// Fetch objects only: no static deltas (with --mirror: do not copy the remote's deltas)
     #[arg(long, alias = "no-static-deltas", conflicts_with = "require_static_deltas")]
     disable_static_deltas: bool,
@@ -73,6 +76,16 @@ pub struct Args {
     /// Fetch only this absolute path of the tree (repeatable); the commit stays partial
     #[arg(long, value_name = "PATH")]
     subpath: Vec<String>,
+}
+
+/// The summary cache of remote `name`: `--cache-dir` or `REPO/tmp/cache`.
+/// `OSTREE_REPO_TEST_ERROR=invalid-cache` (ostree's test hook) makes a
+/// cached summary that fails verification an error.
+pub fn summary_cache(repo: &grove::Repo, cache_dir: Option<&std::path::Path>, name: &str) -> SummaryCache {
+    let dir = cache_dir.map(std::path::Path::to_path_buf).unwrap_or_else(|| repo.path().join("tmp/cache"));
+    let mut c = SummaryCache::new(&dir, name);
+    c.fail_on_invalid = std::env::var("OSTREE_REPO_TEST_ERROR").is_ok_and(|v| v.split([',', ':', ';', ' ']).any(|f| f == "invalid-cache"));
+    c
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -104,7 +117,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         None
     };
     let start = Instant::now();
-    let remote_repo = RemoteRepo::open_verified(&url, keys.as_ref().filter(|_| rem.gpg_verify_summary)).with_context(|| format!("pulling from remote \"{name}\""))?;
+    if let Some(d) = args.cache_dir.as_deref().filter(|d| !d.is_dir()) {
+        anyhow::bail!("opendir({}): No such file or directory", d.display());
+    }
+    let cache = summary_cache(&dst, args.cache_dir.as_deref(), &name);
+    let remote_repo = RemoteRepo::open_cached(&url, keys.as_ref().filter(|_| rem.gpg_verify_summary), Some(&cache)).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();

@@ -30,6 +30,20 @@ enum Cmd {
     GpgImport(GpgImportArgs),
     /// List the refs a remote offers (from its summary)
     Refs(RefsArgs),
+    /// Show the remote's summary (and, with gpg-verify-summary, its signatures)
+    Summary(SummaryArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SummaryArgs {
+    /// Use custom cache dir
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<std::path::PathBuf>,
+    /// Show raw variant data
+    #[arg(long)]
+    raw: bool,
+    /// Name of the remote
+    name: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +203,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let n = remote::gpg_import(&repo, &a.name, &source, &a.key_ids)?;
             print_imported(n, &a.name);
         }
+        Cmd::Summary(a) => remote_summary(ctx, &a)?,
         Cmd::ShowUrl(a) => {
             let repo = ctx.open_repo()?;
             println!("{}", remote::find(&repo, &a.name)?.url()?);
@@ -201,6 +216,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 println!("{}:{r}", a.name);
             }
         }
+    }
+    Ok(())
+}
+
+/// `remote summary NAME`: fetches the remote's summary (through the summary
+/// cache, verified when the remote has `gpg-verify-summary=true`) and prints
+/// it as `summary --view` (or `--raw`) does, then its signatures as ostree
+/// prints them.
+fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
+    let repo = ctx.open_repo()?;
+    let rem = remote::find(&repo, &a.name)?;
+    let keys = if rem.gpg_verify_summary { Some(super::gpg_verify::remote_keyring(&repo, &a.name)?) } else { None };
+    let cache = super::pull::summary_cache(&repo, a.cache_dir.as_deref(), &a.name);
+    let remote_repo = grove::pull::RemoteRepo::open_cached(rem.pull_url()?, keys.as_ref(), Some(&cache)).with_context(|| format!("remote \"{}\"", a.name))?;
+    let Some(summary) = &remote_repo.summary else { anyhow::bail!("Remote server has no summary file") };
+    print!("{}", if a.raw { super::summary::raw_text(summary) } else { super::summary::view_text(summary) });
+    if let (Some(keys), Some(bytes), Some(sig), false) = (&keys, remote_repo.summary_bytes(), remote_repo.summary_sig(), a.raw) {
+        let meta = grove::Metadata::from_bytes(sig).unwrap_or_default();
+        let sigs = grove::sign::gpgsigs(&meta).map_err(|e| anyhow::anyhow!("summary.sig: {e}"))?;
+        let now = std::time::SystemTime::now();
+        let reports = grove::sign::verify(bytes, &sigs, keys, now, "summary.sig")?;
+        let n = reports.len();
+        println!();
+        println!("GPG: Verification enabled, found {n} signature{}:", if n == 1 { "" } else { "s" });
+        super::gpg_verify::print_signature_list(&mut std::io::stdout().lock(), &reports, now)?;
     }
     Ok(())
 }

@@ -88,7 +88,7 @@ fn be_u64(v: &Variant<'_>) -> Option<u64> {
     }
 }
 
-fn view_text(s: &Summary) -> String {
+pub fn view_text(s: &Summary) -> String {
     let mut out = String::new();
     let main_cid = s.metadata.get_str(summary::KEY_COLLECTION_ID);
     let main = s.refs.iter().zip(&s.ref_extra).map(|(r, extra)| (main_cid.clone(), r, extra));
@@ -164,7 +164,7 @@ fn dict_text(m: &Metadata, be_keys: &[&str]) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
-fn raw_text(s: &Summary) -> String {
+pub fn raw_text(s: &Summary) -> String {
     let refs: Vec<String> = s
         .refs
         .iter()
