@@ -269,15 +269,15 @@ fn refs_enoent_and_core_parent_match_ostree() {
         same_sorted(repo, &["refs", "--list"]);
 
         let shadow = repo.with_extension("shadow");
-        ostree(&shadow, &["init", &format!("--mode={shadow_mode}")]);
-        ostree(&shadow, &["config", "set", "core.parent", &repo.display().to_string()]);
-        let rev = ostree(repo, &["rev-parse", "main"]).trim().to_string();
+        run_ok(fixed_env(ostree_cmd(&shadow)).args(["init", &format!("--mode={shadow_mode}")]));
+        run_ok(fixed_env(ostree_cmd(&shadow)).args(["config", "set", "core.parent", &repo.display().to_string()]));
+        let rev = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
         same(&shadow, &["ls", "-R", &rev]);
         same(&shadow, &["cat", &rev, "/x/y/f"]);
         same(&shadow, &["show", &rev]);
         let (a, b) = (shadow.with_extension("co-ostree"), shadow.with_extension("co-grove"));
-        ostree(&shadow, &["checkout", "-U", &rev, &a.display().to_string()]);
-        grove(&shadow, &["checkout", "-U", &rev, &b.display().to_string()]);
+        run_ok(fixed_env(ostree_cmd(&shadow)).args(["checkout", "-U", &rev, &a.display().to_string()]));
+        run_ok(fixed_env(grove_cmd(&shadow)).args(["checkout", "-U", &rev, &b.display().to_string()]));
         assert_eq!(std::fs::read(b.join("x/y/f")).unwrap(), std::fs::read(a.join("x/y/f")).unwrap());
         assert_eq!(std::fs::read_link(b.join("link")).unwrap(), std::fs::read_link(a.join("link")).unwrap());
     }
