@@ -38,8 +38,39 @@ fn last_value_wins(cmd: clap::Command) -> clap::Command {
     cmd
 }
 
+/// ostree parses options anywhere on the line (`ostree --repo=R --depth=0
+/// pull ...`): options before the subcommand that are not grove's global
+/// ones move to just after it.
+fn options_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut kept = Vec::new();
+    let mut moved = Vec::new();
+    let mut it = args.into_iter();
+    kept.extend(it.next());
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if !s.starts_with('-') || s == "-" || s == "--" {
+            kept.push(a);
+            kept.extend(moved);
+            kept.extend(it);
+            return kept;
+        }
+        let global = matches!(&*s, "--repo" | "-v" | "--verbose" | "-h" | "--help" | "-V" | "--version") || s.starts_with("--repo=");
+        if s == "--repo" {
+            kept.push(a);
+            kept.extend(it.next());
+        } else if global {
+            kept.push(a);
+        } else {
+            moved.push(a);
+        }
+    }
+    kept.extend(moved);
+    kept
+}
+
 fn main() -> ExitCode {
-    let matches = last_value_wins(<Cli as clap::CommandFactory>::command()).get_matches();
+    let args = options_after_subcommand(std::env::args_os().collect());
+    let matches = last_value_wins(<Cli as clap::CommandFactory>::command()).get_matches_from(args);
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

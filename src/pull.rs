@@ -63,6 +63,13 @@ pub enum PullError {
     RefNotFound { name: RefName, url: String },
     #[error("Commit {0} not found on the remote")]
     CommitNotFound(Checksum),
+    /// A ref file whose content is no checksum (a web server's HTML page, say).
+    #[error("Fetching checksum for ref ((empty), {name}): Invalid rev {text}")]
+    InvalidRefContent { name: RefName, text: String },
+    #[error("Upgrade target revision '{new}' with timestamp '{new_ts}' is chronologically older than current revision '{current}' with timestamp '{current_ts}'; use --allow-downgrade to permit")]
+    Downgrade { new: Checksum, new_ts: String, current: Checksum, current_ts: String },
+    #[error("Reading {rev} for timestamp-check-from-rev: {source}")]
+    TimestampFrom { rev: Checksum, source: RepoError },
     #[error("{} object {} not found on the remote ({url}: {why})", .name.objtype, .name.checksum)]
     ObjectNotFound { name: ObjectName, url: String, why: &'static str },
     #[error("Corrupted {} object; checksum expected='{}' actual='{actual}'", .name.objtype, .name.checksum)]
@@ -234,6 +241,18 @@ pub struct PullOptions {
     /// plus the directories leading to them; empty means the whole tree.
     /// The commits stay marked partial.
     pub subpaths: Vec<String>,
+    /// Refuse a tip commit older than the commit its ref holds now (ostree's `-T`).
+    pub timestamp_check: bool,
+    /// Refuse any commit fetched that is older than this one (ostree's
+    /// `--timestamp-check-from-rev`).
+    pub timestamp_check_from: Option<Checksum>,
+    /// Store content into an archive destination as served, without hashing
+    /// it (ostree's `--http-trusted`, for mirrors of a trusted server). Other
+    /// destinations and all metadata are verified regardless.
+    pub http_trusted: bool,
+    /// Refuse regular files a bare-user-only repository could not hold
+    /// (setuid, setgid, sticky, world-writable), as `--bareuseronly-files`.
+    pub bareuseronly_files: bool,
 }
 
 impl PullOptions {
@@ -266,6 +285,8 @@ pub struct PullStats {
     pub metadata_fetched: u64,
     pub content_fetched: u64,
     pub bytes_received: u64,
+    /// Bytes of content written (file sizes, as ostree's `content written`).
+    pub content_bytes_written: u64,
     /// Refs moved: (ref, old, new).
     pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
 }
@@ -349,6 +370,9 @@ pub fn prune_summary_cache(cache_dir: &Path, remotes: &[String]) -> Result<usize
 pub struct RemoteRepo {
     pub fetcher: Fetcher,
     pub summary: Option<Summary>,
+    /// Why the summary the remote serves could not be read: an error only
+    /// when a ref must be resolved through it (a `REF@COMMIT` pull needs none).
+    summary_error: Option<String>,
     /// The summary's bytes and its `summary.sig` as fetched (a mirror copies them).
     summary_bytes: Option<Vec<u8>>,
     summary_sig: Option<Vec<u8>>,
@@ -427,12 +451,16 @@ impl RemoteRepo {
         if let (Some(c), false, Some(b), Some(sig)) = (cache, from_cache, &bytes, &sig) {
             c.store(b, sig)?;
         }
-        let summary = match &bytes {
-            Some(b) => Some(Summary::from_bytes(b, Path::new(&fetcher.url("summary"))).map_err(|e| PullError::Summary(e.to_string()))?),
-            None => None,
+        let (summary, summary_error) = match &bytes {
+            Some(b) => match Summary::from_bytes(b, Path::new(&fetcher.url("summary"))) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            None => (None, None),
         };
-        let summary_sig = sig.filter(|_| bytes.is_some());
-        Ok(RemoteRepo { fetcher, summary, summary_bytes: bytes, summary_sig })
+        let summary_sig = sig.filter(|_| bytes.is_some() && summary_error.is_none());
+        let summary_bytes = bytes.filter(|_| summary_error.is_none());
+        Ok(RemoteRepo { fetcher, summary, summary_error, summary_bytes, summary_sig })
     }
 
     /// The summary's bytes as fetched (or read from the cache), if the remote has one.
@@ -468,17 +496,27 @@ impl RemoteRepo {
     /// The commit a remote ref points at: from the summary if there is one, else `refs/heads/REF`.
     pub fn resolve(&self, name: &RefName) -> Result<Checksum> {
         let not_found = || PullError::RefNotFound { name: name.clone(), url: self.fetcher.base.clone() };
+        if let Some(e) = &self.summary_error {
+            return Err(PullError::Summary(e.clone()));
+        }
         if let Some(s) = &self.summary {
             return s.refs.iter().find(|r| r.name == name.as_str()).map(|r| r.checksum).ok_or_else(not_found);
         }
         let rel = format!("refs/heads/{name}");
         let bytes = self.fetcher.get(&rel, MAX_SUMMARY)?.ok_or_else(not_found)?;
         let text = String::from_utf8_lossy(&bytes);
-        text.trim().parse().map_err(|_| PullError::Fetch { url: self.fetcher.url(&rel), why: "not a checksum".into() })
+        text.trim().parse().map_err(|_| {
+            // ostree shows the first 64 characters, one line.
+            let shown: String = text.chars().take(64).map(|c| if c == '\n' { ' ' } else { c }).collect();
+            PullError::InvalidRefContent { name: name.clone(), text: shown }
+        })
     }
 
     /// The refs the remote's summary lists (`remote refs`); an error without a summary.
     pub fn list_refs(&self) -> Result<Vec<RefName>> {
+        if let Some(e) = &self.summary_error {
+            return Err(PullError::Summary(e.clone()));
+        }
         if self.summary.is_none() {
             return Err(PullError::Summary("Remote refs not available; server has no summary file".into()));
         }
@@ -522,6 +560,29 @@ pub struct PullPlan {
     pub content: Vec<Checksum>,
     /// Only part of the commits' trees is fetched: their partial markers stay.
     pub keep_partial: bool,
+    /// Detached metadata fetched again for commits the destination holds.
+    pub detached: Vec<(Checksum, Vec<u8>)>,
+    /// How content objects are checked as they arrive.
+    pub content_policy: ContentPolicy,
+}
+
+/// How content objects are checked as they arrive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ContentPolicy {
+    /// Archive destinations store the `.filez` unhashed ([`PullOptions::http_trusted`]).
+    pub trusted: bool,
+    /// [`PullOptions::bareuseronly_files`].
+    pub bareuseronly_files: bool,
+}
+
+/// ostree's downgrade check: `new` may not be older than `current`
+/// (equal timestamps pass).
+fn check_timestamp(current: Checksum, current_ts: u64, new: Checksum, new_ts: u64) -> Result<()> {
+    if new_ts >= current_ts || current == new {
+        return Ok(());
+    }
+    let show = |ts: u64| chrono::DateTime::from_timestamp(ts as i64, 0).map(|d| d.format("%a %b %e %H:%M:%S %Y").to_string()).unwrap_or_else(|| ts.to_string());
+    Err(PullError::Downgrade { new, new_ts: show(new_ts), current, current_ts: show(current_ts) })
 }
 
 /// Resolves `items`, walks history per `depth` and the trees of every commit
@@ -530,22 +591,37 @@ pub struct PullPlan {
 pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> Result<PullPlan> {
     let mut refs = BTreeMap::new();
     let mut tips = Vec::new();
+    // Tips reached through a ref, with the commit that ref holds now (for `timestamp_check`).
+    let mut ref_tips: Vec<(Checksum, Option<Checksum>)> = Vec::new();
     for item in items {
         match item {
             PullItem::Commit(c) => tips.push(*c),
-            PullItem::Ref(name) => {
-                let c = remote.resolve(name)?;
+            PullItem::Ref(name) | PullItem::RefAt(name, _) => {
+                let c = match item {
+                    PullItem::RefAt(_, c) => *c,
+                    _ => remote.resolve(name)?,
+                };
                 let dest = Refspec { remote: (!opts.mirror).then(|| opts.remote.clone()), name: name.clone() };
-                if let Some(m) = RefMove::plan(dst, &dest, c)? {
-                    refs.insert(dest, m);
-                }
+                let current = dst.read_ref_exact(&dest)?;
+                // `main main@C main`: the last request for a ref wins.
+                match RefMove::plan(dst, &dest, c)? {
+                    Some(m) => refs.insert(dest, m),
+                    None => refs.remove(&dest),
+                };
+                ref_tips.push((c, current));
                 tips.push(c);
             }
         }
     }
+    let from_ts = match opts.timestamp_check_from {
+        Some(rev) => Some((rev, dst.load_commit(rev).map_err(|source| PullError::TimestampFrom { rev, source })?.timestamp)),
+        None => None,
+    };
 
     // History: a commit the destination has complete is read locally.
     let mut commits = Vec::new();
+    let mut detached = Vec::new();
+    let mut timestamps = std::collections::HashMap::new();
     let mut seen = HashSet::new();
     for tip in tips {
         let mut cur = Some(tip);
@@ -559,9 +635,19 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
             let commit = if have {
                 // As ostree: a commit already here is checked too (with its
                 // local detached metadata) before a ref may move to it.
+                // Signatures missing here are fetched again, as ostree does.
                 if let Some(keyring) = &opts.verify {
                     let bytes = dst.read_metadata(&name)?;
-                    let meta = dst.read_detached_metadata(c)?.ok_or(PullError::Unsigned { commit: c })?;
+                    let meta = match dst.read_detached_metadata(c)? {
+                        Some(m) => m,
+                        None => {
+                            let mname = ObjectName::new(c, ObjectType::CommitMeta);
+                            let raw = remote.fetch_metadata(&mname)?.ok_or(PullError::Unsigned { commit: c })?;
+                            let m = Metadata::from_bytes(&raw).map_err(|source| PullError::Format { name: mname, source })?;
+                            detached.push((c, raw));
+                            m
+                        }
+                    };
                     crate::sign::require_good(&bytes, &meta, keyring, &format!("commit {c}")).map_err(|why| PullError::Signature { commit: c, why })?;
                 }
                 dst.load_commit(c)?
@@ -573,6 +659,9 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
                     break; // a missing parent ends the history, as ostree
                 };
                 let commit = Commit::from_bytes(&bytes).map_err(|source| PullError::Format { name, source })?;
+                if let Some((rev, ts)) = from_ts {
+                    check_timestamp(rev, ts, c, commit.timestamp)?;
+                }
                 let meta = remote.fetch_metadata(&ObjectName::new(c, ObjectType::CommitMeta))?;
                 let parsed_meta = match &meta {
                     Some(m) => Some(Metadata::from_bytes(m).map_err(|source| PullError::Format { name: ObjectName::new(c, ObjectType::CommitMeta), source })?),
@@ -586,11 +675,19 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
                 commits.push((c, bytes, meta, parsed));
                 commit
             };
+            timestamps.insert(c, commit.timestamp);
             cur = if opts.depth < 0 || level < opts.depth as i64 { commit.parent } else { None };
             level += 1;
         }
     }
     commits.reverse();
+    if opts.timestamp_check {
+        for (c, current) in &ref_tips {
+            if let (Some(cur), Some(&ts)) = (current, timestamps.get(c)) {
+                check_timestamp(*cur, dst.load_commit(*cur)?.timestamp, *c, ts)?;
+            }
+        }
+    }
 
     // Trees, level by level; dirtrees the destination has are read locally.
     // Each tree is walked at the path it appears (subpaths choose entries by path).
@@ -672,7 +769,15 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
     // matter, as the commit that makes them reachable lands last.
     metadata.sort_by_key(|(n, _)| (n.objtype != ObjectType::DirMeta, n.checksum));
     let commits = commits.into_iter().map(|(c, b, m, _)| (c, b, m)).collect();
-    Ok(PullPlan { refs, commits, metadata, content, keep_partial: opts.is_partial() })
+    Ok(PullPlan {
+        refs,
+        commits,
+        detached,
+        metadata,
+        content,
+        keep_partial: opts.is_partial(),
+        content_policy: ContentPolicy { trusted: opts.http_trusted, bareuseronly_files: opts.bareuseronly_files },
+    })
 }
 
 /// Carries out a plan: content, then dirmeta/dirtree, then commits; sync; refs.
@@ -687,9 +792,11 @@ pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn
     for &c in &marked {
         dst.set_partial(c, true, false)?;
     }
+    let written = AtomicU64::new(0);
     let result = (|| -> Result<()> {
         parallel_map(&plan.content, |&c| {
-            fetch_content(remote, dst, c)?;
+            let n = fetch_content(remote, dst, c, plan.content_policy)?;
+            written.fetch_add(n, Ordering::Relaxed);
             tick();
             Ok(())
         })?;
@@ -704,6 +811,10 @@ pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn
                 dst.write_detached_metadata(*c, Some(&parsed))?;
             }
             tick();
+        }
+        for (c, m) in &plan.detached {
+            let parsed = Metadata::from_bytes(m).map_err(|source| PullError::Format { name: ObjectName::new(*c, ObjectType::CommitMeta), source })?;
+            dst.write_detached_metadata(*c, Some(&parsed))?;
         }
         dst.sync()?;
         Ok(())
@@ -732,6 +843,7 @@ pub fn execute(remote: &RemoteRepo, dst: &Repo, plan: &PullPlan, progress: &(dyn
         metadata_fetched: (plan.metadata.len() + plan.commits.len()) as u64,
         content_fetched: plan.content.len() as u64,
         bytes_received: remote.fetcher.bytes_received(),
+        content_bytes_written: written.into_inner(),
         refs: moved,
     })
 }
@@ -813,8 +925,9 @@ impl<R: Read> Read for ExactLen<R> {
     }
 }
 
-/// Fetches one content object, verifies it and writes it into `dst`.
-fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<()> {
+/// Fetches one content object, verifies it (unless `policy.trusted` and the
+/// destination is an archive) and writes it into `dst`; returns its size.
+fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum, policy: ContentPolicy) -> Result<u64> {
     let name = ObjectName::new(checksum, ObjectType::File);
     let rel = object_rel(&name);
     let url = remote.fetcher.url(&rel);
@@ -834,14 +947,19 @@ fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<
         let n = {
             let mut w = io::BufWriter::with_capacity(128 * 1024, tmp.as_file_mut());
             let mut tee = Tee { inner: io::BufReader::with_capacity(64 * 1024, body), out: &mut w, err: None, count: 0 };
-            let step = (|| -> Result<u64> {
+            let step = (|| -> Result<(u64, u64)> {
                 let ah = read_archive_header(&mut tee).map_err(format)?;
-                let actual = hash_filez_body(&ah, &mut tee).map_err(read_err)?;
-                if actual != checksum {
-                    return Err(PullError::Corrupted { name, actual });
+                if policy.bareuseronly_files {
+                    crate::repo::check_bare_user_only_mode(checksum, ah.header.mode)?;
+                }
+                if !policy.trusted {
+                    let actual = hash_filez_body(&ah, &mut tee).map_err(read_err)?;
+                    if actual != checksum {
+                        return Err(PullError::Corrupted { name, actual });
+                    }
                 }
                 io::copy(&mut tee, &mut io::sink()).map_err(read_err)?;
-                Ok(tee.count)
+                Ok((tee.count, ah.size))
             })();
             if let Some(e) = tee.err.take() {
                 return Err(RepoError::Io { path: tpath, source: e }.into());
@@ -850,15 +968,19 @@ fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<
             w.flush().map_err(|source| RepoError::Io { path: tpath.clone(), source })?;
             n
         };
+        let (n, size) = n;
         remote.fetcher.received.fetch_add(n, Ordering::Relaxed);
         crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|source| RepoError::Io { path: tpath.clone(), source })?;
         dst.link_into_place(tmp, &dst.content_path(checksum))?;
-        return Ok(());
+        return Ok(size);
     }
     // Other modes: decompress into the store, which hashes and must match.
     let counted = Counted { inner: io::BufReader::with_capacity(64 * 1024, body), count: &remote.fetcher.received };
     let mut r = counted;
     let ah = read_archive_header(&mut r).map_err(format)?;
+    if policy.bareuseronly_files {
+        crate::repo::check_bare_user_only_mode(checksum, ah.header.mode)?;
+    }
     let size = if ah.header.is_regular() { ah.size } else { 0 };
     let mut reader: Box<dyn Read> = if ah.header.is_regular() { Box::new(ExactLen { inner: DeflateDecoder::new(r), remaining: size, size }) } else { Box::new(io::empty()) };
     dst.write_content_known(checksum, &ah.header, size, &mut reader).map_err(|e| match e {
@@ -867,7 +989,7 @@ fn fetch_content(remote: &RemoteRepo, dst: &Repo, checksum: Checksum) -> Result<
         RepoError::Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => PullError::Format { name, source: FormatError::malformed("compressed content", source) },
         e => e.into(),
     })?;
-    Ok(())
+    Ok(size)
 }
 
 /// Counts bytes read into the fetcher's total.

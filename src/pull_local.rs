@@ -61,15 +61,23 @@ pub type Result<T, E = PullError> = std::result::Result<T, E>;
 pub enum PullItem<R = Refspec> {
     Ref(R),
     Commit(Checksum),
+    /// `REF@CHECKSUM`: that commit, and the ref set to it (ostree's override).
+    RefAt(R, Checksum),
 }
 
 impl<R: std::str::FromStr<Err = RefError>> PullItem<R> {
-    /// A 64-digit checksum is a commit; anything else a ref.
+    /// A 64-digit checksum is a commit, `REF@CHECKSUM` a ref pinned to a
+    /// commit; anything else a ref.
     pub fn parse(s: &str) -> Result<Self, RefError> {
-        match s.parse::<Checksum>() {
-            Ok(c) => Ok(PullItem::Commit(c)),
-            Err(_) => Ok(PullItem::Ref(s.parse()?)),
+        if let Ok(c) = s.parse::<Checksum>() {
+            return Ok(PullItem::Commit(c));
         }
+        if let Some((r, c)) = s.rsplit_once('@') {
+            if let Ok(c) = c.parse::<Checksum>() {
+                return Ok(PullItem::RefAt(r.parse()?, c));
+            }
+        }
+        Ok(PullItem::Ref(s.parse()?))
     }
 }
 
@@ -170,8 +178,11 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
     for item in &items {
         match item {
             PullItem::Commit(c) => tips.push(*c),
-            PullItem::Ref(spec) => {
-                let c = src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?;
+            PullItem::Ref(spec) | PullItem::RefAt(spec, _) => {
+                let c = match item {
+                    PullItem::RefAt(_, c) => *c,
+                    _ => src.read_ref(spec)?.ok_or_else(|| PullError::RefNotFound(spec.to_string()))?,
+                };
                 let dest = Refspec { remote: opts.remote.clone().or_else(|| spec.remote.clone()), name: spec.name.clone() };
                 if let Some(m) = RefMove::plan(dst, &dest, c)? {
                     refs.insert(dest, m);
@@ -425,7 +436,9 @@ fn copy_object(src: &Repo, dst: &Repo, name: &ObjectName, opts: &PullOptions) ->
     }
     let mut obj = src.open_content(name.checksum)?;
     let size = obj.size;
-    dst.write_content_known(name.checksum, &obj.header, size, &mut obj.reader).map_err(|e| match e {
+    // A trusted local source is not re-hashed (ostree's default; `--untrusted` hashed it above).
+    let write = if untrusted { Repo::write_content_known } else { Repo::write_content_trusted };
+    write(dst, name.checksum, &obj.header, size, &mut obj.reader).map_err(|e| match e {
         RepoError::Corrupted { name, actual } => PullError::Corrupted { name, actual },
         RepoError::ContentRead { source } => PullError::SourceObject { name: *name, source },
         e => e.into(),

@@ -373,3 +373,100 @@ fn filez_whose_header_size_disagrees_with_its_content_is_refused_in_every_mode()
     }
     std::fs::write(&obj, &good).unwrap();
 }
+
+#[test]
+fn pinned_refs_timestamp_checks_and_options_before_the_subcommand() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let repo = tmp.path().join("repo");
+    init_repo(&repo, "bare-user");
+    grove(&repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+    let ours = |repo: &Path| std::fs::read_to_string(repo.join("refs/remotes/origin").join(REF)).ok().map(|s| s.trim().to_string());
+    // REF@COMMIT sets the ref to that commit; as in ostree, options may come before `pull`.
+    let out = run_ok(grove_cmd(&repo).args(["--depth=0", "pull", "origin", &format!("{REF}@{}", commits[0])]));
+    assert!(out.contains(" content written"), "{out}");
+    assert_eq!(ours(&repo).as_deref(), Some(commits[0].as_str()));
+    // -T: newer passes, the same commit passes, older is refused and the ref stays.
+    grove(&repo, &["pull", "-T", "origin", REF]);
+    assert_eq!(ours(&repo).as_deref(), Some(commits[1].as_str()));
+    grove(&repo, &["pull", "-T", "origin", REF]);
+    let e = grove_fail(&repo, &["pull", "-T", "origin", &format!("{REF}@{}", commits[0])]);
+    assert!(e.contains("Upgrade target revision") && e.contains("is chronologically older"), "{e}");
+    assert_eq!(ours(&repo).as_deref(), Some(commits[1].as_str()));
+    // --timestamp-check-from-rev: only commits newer than REV.
+    let fresh = tmp.path().join("fresh");
+    init_repo(&fresh, "bare-user");
+    grove(&fresh, &["remote", "add", "--no-sign-verify", "origin", &url]);
+    grove(&fresh, &["pull", "origin", REF]);
+    let e = grove_fail(&fresh, &["pull", &format!("--timestamp-check-from-rev={}", commits[1]), "origin", &format!("{REF}@{}", commits[0])]);
+    assert!(e.contains("is chronologically older"), "{e}");
+    // Duplicate requests, as `ostree pull origin main main@C main`: the last one for a ref wins.
+    grove(&fresh, &["pull", "origin", REF, &format!("{REF}@{}", commits[0]), REF]);
+    assert_eq!(ours(&fresh).as_deref(), Some(commits[1].as_str()));
+    ostree(&fresh, &["pull", "origin", REF, &format!("{REF}@{}", commits[0]), REF]);
+    assert_eq!(ours(&fresh).as_deref(), Some(commits[1].as_str()));
+
+    // A pinned pull needs no summary: a broken one fails only a pull by name.
+    let summary = tmp.path().join("www/repo/summary");
+    grove(&tmp.path().join("www/repo"), &["summary", "-u"]);
+    std::fs::write(&summary, b"broken").unwrap();
+    let other = tmp.path().join("other");
+    init_repo(&other, "bare-user");
+    grove(&other, &["remote", "add", "--no-sign-verify", "origin", &url]);
+    grove_fail(&other, &["pull", "origin", REF]);
+    grove(&other, &["pull", "origin", &format!("{REF}@{}", commits[1])]);
+    std::fs::remove_file(&summary).unwrap();
+    // A ref file holding a web page: ostree's wording, without a prefix.
+    let head = tmp.path().join(format!("www/repo/refs/heads/{REF}"));
+    std::fs::write(&head, "lots of html here \n".repeat(20)).unwrap();
+    let e = grove_fail(&other, &["pull", "origin", REF]);
+    assert!(e.starts_with("error: Fetching checksum for ref ((empty), exampleos/x86_64/standard): Invalid rev lots of html here  lots of html here  lots of html here  lots of"), "{e}");
+}
+
+#[test]
+fn http_trusted_and_bareuseronly_files() {
+    let tmp = tempdir();
+    let (tree, commits) = server_repo(tmp.path());
+    let srv_repo = tmp.path().join("www/repo");
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    // A content object served with another object's (valid) bytes.
+    let readme = ostree(&srv_repo, &["ls", "-C", &commits[1], "/usr/share/doc/README"]).split_whitespace().nth(4).unwrap().to_string();
+    let conf = ostree(&srv_repo, &["ls", "-C", &commits[1], "/etc/conf"]).split_whitespace().nth(4).unwrap().to_string();
+    let obj = |c: &str| srv_repo.join(format!("objects/{}/{}.filez", &c[..2], &c[2..]));
+    std::fs::copy(obj(&conf), obj(&readme)).unwrap();
+    for mode in ["bare-user", "archive"] {
+        let repo = tmp.path().join(format!("trusted-{mode}"));
+        init_repo(&repo, mode);
+        grove(&repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+        let e = grove_fail(&repo, &["pull", "origin", REF]);
+        assert!(e.contains("Corrupted file object") && e.contains(&readme), "{e}");
+        if mode == "archive" {
+            // --http-trusted into an archive stores what the server sends (as ostree); fsck then finds it.
+            grove(&repo, &["pull", "--mirror", "--http-trusted", "origin", REF]);
+            let o = output(ostree_cmd(&repo).arg("fsck"));
+            assert!(!o.status.success(), "fsck passed a corrupt mirror");
+        } else {
+            // Other modes decompress the content and always check it.
+            let e = grove_fail(&repo, &["pull", "--http-trusted", "origin", REF]);
+            assert!(e.contains("Corrupted file object"), "{e}");
+        }
+    }
+    std::fs::remove_file(obj(&readme)).unwrap();
+
+    // --bareuseronly-files refuses a setuid file, with ostree's wording, pulling or mirroring.
+    std::fs::write(tree.join("suid"), b"x\n").unwrap();
+    std::fs::write(tmp.path().join("over"), "2048 /suid\n").unwrap();
+    ostree(&srv_repo, &["commit".as_ref(), "-b".as_ref(), "suid".as_ref(), "--statoverride".as_ref(), tmp.path().join("over").as_os_str(), tree.as_os_str()]);
+    for mirror in [false, true] {
+        let repo = tmp.path().join(format!("buo-{mirror}"));
+        init_repo(&repo, "archive");
+        grove(&repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+        let mut args = vec!["pull", "--bareuseronly-files", "origin", "suid"];
+        if mirror {
+            args.insert(1, "--mirror");
+        }
+        let e = grove_fail(&repo, &args);
+        assert!(e.contains("Content object ") && e.contains(": invalid mode 0104644 with bits 04000"), "{e}");
+    }
+}

@@ -377,3 +377,31 @@ fn all_refs_of_a_source_with_remote_refs_is_refused_as_ostree() {
     }
     ok(grove(&b).arg("pull-local").arg(&a).arg("local"));
 }
+
+/// As ostree: a local source is trusted unless --untrusted, also when its
+/// content is converted (bare-user → archive); --untrusted finds the damage.
+#[test]
+fn trusted_local_source_is_copied_as_is_untrusted_is_checked() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let src = e.root.join("src");
+    make_repo(&src, "bare-user");
+    ok(ostree(&src).args(["commit", "-b", "main", "-s", "x"]).arg(&t));
+    let line = ok(ostree(&src).args(["ls", "-C", "main", "/etc/conf"]));
+    let csum = line.split_whitespace().nth(4).unwrap().to_string();
+    let path = src.join(format!("objects/{}/{}.file", &csum[..2], &csum[2..]));
+    std::fs::write(&path, b"yek=avlue\n").unwrap(); // same size, other bytes (xattrs kept)
+    for tool in ["ostree", "grove"] {
+        let dst = e.root.join(format!("{tool}-archive"));
+        make_repo(&dst, "archive");
+        let cmd = |d: &Path| if tool == "ostree" { ostree(d) } else { grove(d) };
+        let out = run(cmd(&dst).args(["pull-local", "--untrusted"]).arg(&src).arg("main"));
+        assert!(!out.status.success(), "{tool}: --untrusted copied a corrupt object");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("Corrupted file object; checksum expected='{csum}'")), "{tool}: {err}");
+        ok(cmd(&dst).arg("pull-local").arg(&src).arg("main"));
+        let fsck = run(ostree(&dst).arg("fsck"));
+        assert!(!fsck.status.success(), "{tool}: the copy should carry the source's damage");
+    }
+}

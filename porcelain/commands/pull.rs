@@ -76,6 +76,21 @@ pub struct Args {
     /// Fetch only this absolute path of the tree (repeatable); the commit stays partial
     #[arg(long, value_name = "PATH")]
     subpath: Vec<String>,
+    /// Accepted for ostree compatibility: grove syncs objects once, before refs move
+    #[arg(long)]
+    per_object_fsync: bool,
+    /// Store content into an archive repository as served, without hashing it (mirrors of a trusted server)
+    #[arg(long)]
+    http_trusted: bool,
+    /// Refuse regular files with mode bits outside 0775 (setuid, world-writable...)
+    #[arg(long)]
+    bareuseronly_files: bool,
+    /// Refuse a commit older than the one its ref holds now
+    #[arg(short = 'T', long)]
+    timestamp_check: bool,
+    /// Refuse any commit fetched that is older than REV
+    #[arg(long, value_name = "REV")]
+    timestamp_check_from_rev: Option<String>,
 }
 
 /// The summary cache of remote `name`: `--cache-dir` or `REPO/tmp/cache`.
@@ -143,7 +158,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         verify: keys.filter(|_| rem.gpg_verify),
         commit_only: args.commit_metadata_only,
         subpaths: args.subpath.clone(),
+        timestamp_check: args.timestamp_check,
+        timestamp_check_from: match &args.timestamp_check_from_rev {
+            Some(rev) => Some(dst.resolve_rev(rev)?),
+            None => None,
+        },
+        http_trusted: args.http_trusted,
+        bareuseronly_files: args.bareuseronly_files,
     };
+    anyhow::ensure!(!(args.require_static_deltas && dst.mode().is_archive() && !args.mirror), "Can't use static deltas in an archive repo");
     let _lock = dst.lock(LockKind::Shared)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -164,13 +187,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|item| match item {
             PullItem::Commit(c) => Ok((None, *c)),
+            PullItem::RefAt(r, c) => {
+                let spec = Refspec { remote: (!args.mirror).then(|| name.clone()), name: r.clone() };
+                Ok((dst.read_ref_exact(&spec)?, *c))
+            }
             PullItem::Ref(r) => {
                 let spec = Refspec { remote: (!args.mirror).then(|| name.clone()), name: r.clone() };
                 Ok((dst.read_ref_exact(&spec)?, remote_repo.resolve(r)?))
             }
         })
-        .collect::<anyhow::Result<Vec<_>>>()
-        .with_context(context)?;
+        // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(b) = &bar {
         b.set_message("static deltas");
     }
@@ -216,11 +243,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             println!("{} static deltas {verb} ({} parts, {})", deltas.deltas.len(), deltas.parts_fetched, crate::format::size(deltas.bytes));
         }
         println!(
-            "{} metadata, {} content objects fetched; {} transferred in {} seconds",
+            "{} metadata, {} content objects fetched; {} transferred in {} seconds; {} content written",
             stats.metadata_fetched,
             stats.content_fetched,
             crate::format::size(stats.bytes_received),
-            start.elapsed().as_secs()
+            start.elapsed().as_secs(),
+            crate::format::size(stats.content_bytes_written)
         );
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::pull_local::{execute, PullItem, PullOptions, PullProgress};
+use grove::pull_local::{execute, PullError, PullItem, PullOptions, PullProgress};
 use grove::repo::LockKind;
 use grove::Repo;
 
@@ -81,7 +81,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let src_lock = src.lock(LockKind::Shared)?;
     let dst_lock = dst.lock(LockKind::Shared)?;
-    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).with_context(|| format!("pulling from {}", args.src.display()))?;
+    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
+        // These name the ref at fault already, in ostree's words.
+        PullError::RefNotFound(_) | PullError::RemoteRefInSource(_) => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
+    })?;
     let mut updates = Vec::new();
     for (spec, m) in &plan.refs {
         updates.push(RefUpdate { old: m.old, new: Some(m.new), name: spec.to_string() });

@@ -210,6 +210,16 @@ impl Repo {
         Ok(())
     }
 
+    /// Writes a content object under `checksum` without checking that the
+    /// bytes hash to it: for a trusted local source (ostree's `pull-local`
+    /// without `--untrusted`), whose object may already be corrupt there.
+    pub fn write_content_trusted(&self, checksum: Checksum, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<()> {
+        if self.has_content(checksum) {
+            return Ok(());
+        }
+        self.write_content_inner(header, size, content, Some(checksum), true).map(|_| ())
+    }
+
     /// Writes a content object of `size` bytes (0 for symlinks), hashing
     /// while writing; returns its checksum.
     pub fn write_content(&self, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<Checksum> {
@@ -217,6 +227,11 @@ impl Repo {
     }
 
     fn write_content_unchecked(&self, header: &FileHeader, size: u64, content: &mut dyn Read, expected: Option<Checksum>) -> Result<Checksum> {
+        self.write_content_inner(header, size, content, expected, false)
+    }
+
+    /// With `trusted`, the object lands under `expected` whatever its bytes hash to.
+    fn write_content_inner(&self, header: &FileHeader, size: u64, content: &mut dyn Read, expected: Option<Checksum>, trusted: bool) -> Result<Checksum> {
         let mode = self.mode();
         if mode == RepoMode::BareUserOnly && header.mode & !S_IFMT & !0o775 != 0 && header.is_regular() {
             return Err(RepoError::InvalidContentMode { checksum: expected.unwrap_or_default(), mode: header.mode, repo_mode: mode });
@@ -227,7 +242,7 @@ impl Repo {
             let mut h = Hasher::new();
             h.update(&prefix);
             let checksum = h.finish();
-            self.write_symlink_object(checksum, header)?;
+            self.write_symlink_object(if trusted { expected.unwrap_or(checksum) } else { checksum }, header)?;
             return Ok(checksum);
         }
         let mut tmp = self.temp_file()?;
@@ -297,8 +312,10 @@ impl Repo {
         if !self.disable_fsync && header.is_regular() {
             start_writeback(tmp.as_file());
         }
-        let checksum = hasher.finish();
-        if expected.is_some_and(|e| e != checksum) {
+        let mut checksum = hasher.finish();
+        if trusted {
+            checksum = expected.unwrap_or(checksum);
+        } else if expected.is_some_and(|e| e != checksum) {
             return Ok(checksum); // caller reports the mismatch; the temp file is dropped
         }
         let dest = self.content_path(checksum);
