@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use grove::delta::superblock::Endianness;
 use grove::delta::{self, DeltaName, GenerateOptions, InlineParts};
 use grove::repo::LockKind;
 
@@ -90,9 +91,12 @@ struct GenerateArgs {
     /// Write the superblock to PATH and the parts beside it, instead of into the repository
     #[arg(long, value_name = "PATH")]
     filename: Option<PathBuf>,
-    /// Choose metadata endianness; grove only writes 'l'
+    /// Choose metadata endianness ('l' or 'B')
     #[arg(long, value_name = "ENDIAN")]
     set_endianness: Option<String>,
+    /// Swap metadata endianness from host order
+    #[arg(long)]
+    swap_endianness: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -149,10 +153,14 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     if g.empty && g.from.is_some() {
         bail!("Cannot specify both --empty and --from=REV");
     }
-    if let Some(e) = g.set_endianness.as_deref() {
-        if e != "l" {
-            bail!("Invalid endianness '{e}' (grove writes little-endian deltas only)");
-        }
+    // Like ostree on a little-endian host: little-endian unless told otherwise.
+    let mut endianness = match g.set_endianness.as_deref() {
+        None | Some("l") => Endianness::Little,
+        Some("B") => Endianness::Big,
+        Some(e) => bail!("Invalid endianness '{e}'"),
+    };
+    if g.swap_endianness {
+        endianness = if endianness == Endianness::Big { Endianness::Little } else { Endianness::Big };
     }
     let from = if g.empty {
         None
@@ -175,6 +183,7 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         InlineParts::Auto
     };
     opts.bsdiff = !g.disable_bsdiff;
+    opts.endianness = endianness;
     opts.filename = g.filename;
     if let Some(mb) = g.min_fallback_size {
         opts.min_fallback_size = mb * 1000 * 1000;
@@ -196,7 +205,10 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         if s.inline { " (inline)" } else { "" },
         s.metadata_objects, s.content_objects, s.bsdiff_objects, s.reused_objects, s.fallback_objects
     );
+    // ostree's closing statistics (grove has no rollsum matching: always 0).
     eprintln!("uncompressed={} compressed={} loose={}", s.uncompressed_size, s.compressed_size, s.loose_size);
+    eprintln!("rollsum=0 objects, 0 bytes");
+    eprintln!("bsdiff={} objects", s.bsdiff_objects);
     Ok(())
 }
 

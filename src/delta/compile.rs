@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::part::{self, write_varint, Compression, Payload};
-use super::superblock::{Fallback, MetaValue, PartHeader, Superblock, DELTAPART_VERSION};
+use super::superblock::{Endianness, Fallback, MetaValue, PartHeader, Superblock, DELTAPART_VERSION};
 use super::{bsdiff, index::write_file_atomic, io_err, DeltaName, Result};
 use crate::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::FileHeader;
@@ -55,6 +55,10 @@ pub struct GenerateOptions {
     pub filename: Option<PathBuf>,
     /// Superblock timestamp (seconds); default now.
     pub timestamp: Option<u64>,
+    /// Byte order of the superblock's part and fallback integers
+    /// (`ostree.endianness`): little-endian unless asked otherwise, as
+    /// ostree on a little-endian host (`--set-endianness`, `--swap-endianness`).
+    pub endianness: Endianness,
 }
 
 impl GenerateOptions {
@@ -71,6 +75,7 @@ impl GenerateOptions {
             compression: Compression::Xz,
             filename: None,
             timestamp: None,
+            endianness: Endianness::Little,
         }
     }
 }
@@ -581,7 +586,8 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     stats.inline = inline;
 
     // The superblock.
-    let mut metadata = vec![("ostree.endianness".to_string(), MetaValue { bytes: vec![b'l'], ty: "y".into() })];
+    let endian_char = if opts.endianness == Endianness::Big { b'B' } else { b'l' };
+    let mut metadata = vec![("ostree.endianness".to_string(), MetaValue { bytes: vec![endian_char], ty: "y".into() })];
     let mut headers = Vec::new();
     for (i, p) in built.iter().enumerate() {
         headers.push(PartHeader { version: DELTAPART_VERSION, checksum: Checksum::digest(&p.file), size: p.file.len() as u64, uncompressed_size: p.uncompressed, objects: p.objects.clone() });
@@ -595,7 +601,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         metadata.push((name.commitmeta_key(), MetaValue { bytes: detached.to_bytes(), ty: "a{sv}".into() }));
     }
     let timestamp = opts.timestamp.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
-    let sb = Superblock { metadata, timestamp, from: opts.from, to: opts.to, commit: commit_bytes, parts: headers, fallbacks, signed: false, endianness: (super::superblock::Endianness::Little, false) };
+    let sb = Superblock { metadata, timestamp, from: opts.from, to: opts.to, commit: commit_bytes, parts: headers, fallbacks, signed: false, endianness: (opts.endianness, false) };
     let sb_bytes = sb.to_bytes();
     stats.parts = built.len();
     stats.superblock_size = sb_bytes.len() as u64;

@@ -112,7 +112,9 @@ impl Superblock {
         self.metadata.iter().find(|(k, v)| k == key && v.ty == ty).map(|(_, v)| v.bytes.as_slice())
     }
 
-    /// Serializes in normal form (never signed).
+    /// Serializes in normal form (never signed), the part and fallback
+    /// integers in the byte order of [`Superblock::endianness`] (which the
+    /// `ostree.endianness` metadata must name).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut meta = Array::new(false);
         for (k, v) in &self.metadata {
@@ -123,16 +125,21 @@ impl Superblock {
             e.str(k).var(&boxed, 8);
             meta.push(&e.finish(), 8);
         }
+        // The part and fallback integers go in the byte order `endianness`
+        // names (big-endian ones are byte-swapped little-endian GVariant).
+        let swap = self.endianness.0 == Endianness::Big;
+        let s32 = |v: u32| if swap { v.swap_bytes() } else { v };
+        let s64 = |v: u64| if swap { v.swap_bytes() } else { v };
         let mut parts = Array::new(false);
         for p in &self.parts {
             let mut t = Tuple::new();
-            t.u32(p.version).bytes(p.checksum.as_bytes()).u64(p.size).u64(p.uncompressed_size).bytes(&object_records(&p.objects));
+            t.u32(s32(p.version)).bytes(p.checksum.as_bytes()).u64(s64(p.size)).u64(s64(p.uncompressed_size)).bytes(&object_records(&p.objects));
             parts.push(&t.finish(), 8);
         }
         let mut fallbacks = Array::new(false);
         for f in &self.fallbacks {
             let mut t = Tuple::new();
-            t.fixed(&[f.object.objtype.to_u8()], 1).bytes(f.object.checksum.as_bytes()).u64(f.size).u64(f.uncompressed_size);
+            t.fixed(&[f.object.objtype.to_u8()], 1).bytes(f.object.checksum.as_bytes()).u64(s64(f.size)).u64(s64(f.uncompressed_size));
             fallbacks.push(&t.finish(), 8);
         }
         let mut t = Tuple::new();
