@@ -8,32 +8,14 @@
 //! makes grove fail cleanly. A missing `ostree` or `python3` fails these
 //! tests: they never skip.
 
+mod common;
+
 use std::fs;
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn run(cmd: &mut Command) -> Output {
-    let shown = format!("{cmd:?}");
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is it installed?)"))
-}
-
-fn ostree(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new("ostree").arg(format!("--repo={}", repo.display())).args(args))
-}
-
-fn grove(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new(GROVE).arg(format!("--repo={}", repo.display())).args(args))
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
-    String::from_utf8(o.stdout).expect("utf-8 output")
-}
+use common::*;
 
 /// A deterministic byte generator (xorshift).
 fn noise(seed: u64, n: usize) -> Vec<u8> {
@@ -53,11 +35,6 @@ fn write(p: &Path, data: &[u8]) {
     fs::write(p, data).unwrap();
 }
 
-fn chmod(p: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
-}
-
 struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -69,11 +46,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         let root = dir.path().to_path_buf();
         let repo = root.join("repo");
         let tree = root.join("tree");
-        ok(ostree(&repo, &["init", "--mode=archive"]));
+        ostree(&repo, &["init", "--mode=archive"]);
         // version 1
         let big = noise(1, 1_200_000);
         let lib = noise(2, 400_000);
@@ -88,7 +65,7 @@ impl Fixture {
         for d in ["usr", "usr/bin", "usr/lib", "etc", "data"] {
             chmod(&tree.join(d), 0o755);
         }
-        let c1 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2021-01-01", "-s", "one", tree.to_str().unwrap()])).trim().to_string();
+        let c1 = ostree(&repo, &["commit", "-b", "main", "--timestamp=2021-01-01", "-s", "one", tree.to_str().unwrap()]).trim().to_string();
         // version 2: modified binaries, a new file, a removed one, a mode change, a renamed library
         let mut big2 = big.clone();
         for i in (0..big2.len()).step_by(50_000) {
@@ -106,15 +83,15 @@ impl Fixture {
         chmod(&tree.join("data/mode.dat"), 0o600);
         fs::rename(tree.join("data/moved.bin"), tree.join("data/renamed.dat")).unwrap();
         chmod(&tree.join("data/renamed.dat"), 0o640);
-        let c2 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2021-01-02", "-s", "two", tree.to_str().unwrap()])).trim().to_string();
+        let c2 = ostree(&repo, &["commit", "-b", "main", "--timestamp=2021-01-02", "-s", "two", tree.to_str().unwrap()]).trim().to_string();
         Fixture { _dir: dir, root, repo, tree, c1, c2 }
     }
 
     /// A repository of `mode` holding only commit c1.
     fn client(&self, name: &str, mode: &str) -> PathBuf {
         let p = self.root.join(name);
-        ok(ostree(&p, &["init", &format!("--mode={mode}")]));
-        ok(ostree(&p, &["pull-local", self.repo.to_str().unwrap(), &self.c1]));
+        ostree(&p, &["init", &format!("--mode={mode}")]);
+        ostree(&p, &["pull-local", self.repo.to_str().unwrap(), &self.c1]);
         p
     }
 
@@ -125,14 +102,14 @@ impl Fixture {
 
     /// Checks out `commit` from `repo` with ostree and compares it with the source tree.
     fn assert_checkout_matches(&self, repo: &Path, commit: &str) {
-        ok(ostree(repo, &["fsck"]));
+        ostree(repo, &["fsck"]);
         let co = self.root.join(format!("co-{}", repo.file_name().unwrap().to_str().unwrap()));
         let _ = fs::remove_dir_all(&co);
-        ok(ostree(repo, &["checkout", commit, co.to_str().unwrap()]));
-        let o = run(Command::new("diff").arg("-r").arg("--no-dereference").arg(&co).arg(&self.tree));
+        ostree(repo, &["checkout", commit, co.to_str().unwrap()]);
+        let o = output(Command::new("diff").arg("-r").arg("--no-dereference").arg(&co).arg(&self.tree));
         assert!(o.status.success(), "checkout differs: {}", String::from_utf8_lossy(&o.stdout));
-        let ls_a = ok(ostree(repo, &["ls", "-R", commit]));
-        let ls_b = ok(ostree(&self.repo, &["ls", "-R", commit]));
+        let ls_a = ostree(repo, &["ls", "-R", commit]);
+        let ls_b = ostree(&self.repo, &["ls", "-R", commit]);
         assert_eq!(ls_a, ls_b);
     }
 }
@@ -140,8 +117,7 @@ impl Fixture {
 /// The relative delta directory, computed independently of grove's code (Python base64).
 fn grove_delta_rel(from: Option<&str>, to: &str) -> String {
     let script = "import base64,sys\nb=lambda h: base64.b64encode(bytes.fromhex(h)).decode().rstrip('=').replace('/','_')\nt=b(sys.argv[2])\nf=sys.argv[1]\nprint('deltas/'+(b(f)[:2]+'/'+b(f)[2:]+'-'+t if f else t[:2]+'/'+t[2:]))";
-    let o = run(Command::new("python3").arg("-c").arg(script).arg(from.unwrap_or("")).arg(to));
-    ok(o).trim().to_string()
+    run_ok(Command::new("python3").arg("-c").arg(script).arg(from.unwrap_or("")).arg(to)).trim().to_string()
 }
 
 #[test]
@@ -149,45 +125,45 @@ fn ostree_applies_grove_deltas_offline() {
     let f = Fixture::new();
     // Part files: ostree 2022.7's `static-delta show` cannot read inline parts
     // (it opens `…/0`), and grove inlines small FROM-TO deltas by default.
-    let out = ok(grove(&f.repo, &["static-delta", "generate", "--no-inline", "main"]));
+    let out = grove(&f.repo, &["static-delta", "generate", "--no-inline", "main"]);
     assert!(out.contains(&format!("From: {}", f.c1)) && out.contains(&format!("To:   {}", f.c2)), "{out}");
     let name = format!("{}-{}", f.c1, f.c2);
     // both tools list it under the same name
-    assert_eq!(ok(grove(&f.repo, &["static-delta", "list"])).trim(), name);
-    assert_eq!(ok(ostree(&f.repo, &["static-delta", "list"])).trim(), name);
+    assert_eq!(grove(&f.repo, &["static-delta", "list"]).trim(), name);
+    assert_eq!(ostree(&f.repo, &["static-delta", "list"]).trim(), name);
     // ostree can show it; bsdiff and reuse were used
-    let show = ok(ostree(&f.repo, &["static-delta", "show", &name]));
+    let show = ostree(&f.repo, &["static-delta", "show", &name]);
     assert!(show.contains("bspatch=3") && show.contains("open=5"), "bsdiff for 3 files, 2 reused: {show}");
     assert!(show.contains("Endianness: little"), "{show}");
-    let gshow = ok(grove(&f.repo, &["static-delta", "show", &name]));
+    let gshow = grove(&f.repo, &["static-delta", "show", &name]);
     let ops = |s: &str| s.lines().filter(|l| l.starts_with("Part") || l.starts_with("Total") || l.starts_with("Number")).map(str::to_string).collect::<Vec<_>>();
     assert_eq!(ops(&gshow), ops(&show));
 
     let client = f.client("bareuser", "bare-user");
     let dir = f.delta_dir(&f.repo, Some(&f.c1));
-    ok(ostree(&client, &["static-delta", "apply-offline", dir.to_str().unwrap()]));
+    ostree(&client, &["static-delta", "apply-offline", dir.to_str().unwrap()]);
     f.assert_checkout_matches(&client, &f.c2);
 
     // inline and scratch deltas too
     let out_dir = f.root.join("inline");
     fs::create_dir_all(&out_dir).unwrap();
     let sb = out_dir.join("superblock");
-    ok(grove(&f.repo, &["static-delta", "generate", "--inline", "--from", &f.c1, "--to", &f.c2, &format!("--filename={}", sb.display())]));
+    grove(&f.repo, &["static-delta", "generate", "--inline", "--from", &f.c1, "--to", &f.c2, &format!("--filename={}", sb.display())]);
     assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 1, "inline delta has no part files");
     let client2 = f.client("bareuser2", "bare-user");
-    ok(ostree(&client2, &["static-delta", "apply-offline", sb.to_str().unwrap()]));
+    ostree(&client2, &["static-delta", "apply-offline", sb.to_str().unwrap()]);
     f.assert_checkout_matches(&client2, &f.c2);
 
-    ok(grove(&f.repo, &["static-delta", "generate", "--empty", "--to", &f.c2]));
+    grove(&f.repo, &["static-delta", "generate", "--empty", "--to", &f.c2]);
     let empty = f.root.join("empty");
-    ok(ostree(&empty, &["init", "--mode=bare-user"]));
-    ok(ostree(&empty, &["static-delta", "apply-offline", f.delta_dir(&f.repo, None).to_str().unwrap()]));
+    ostree(&empty, &["init", "--mode=bare-user"]);
+    ostree(&empty, &["static-delta", "apply-offline", f.delta_dir(&f.repo, None).to_str().unwrap()]);
     f.assert_checkout_matches(&empty, &f.c2);
 
     // delete
-    ok(grove(&f.repo, &["static-delta", "delete", &f.c2]));
-    assert_eq!(ok(ostree(&f.repo, &["static-delta", "list"])).trim(), name);
-    let o = grove(&f.repo, &["static-delta", "delete", &f.c2]);
+    grove(&f.repo, &["static-delta", "delete", &f.c2]);
+    assert_eq!(ostree(&f.repo, &["static-delta", "list"]).trim(), name);
+    let o = output(grove_cmd(&f.repo).args(["static-delta", "delete", &f.c2]));
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("Can't find delta"));
 }
 
@@ -196,25 +172,25 @@ fn grove_applies_ostree_and_grove_deltas() {
     let f = Fixture::new();
     // ostree's delta, in a copy of the repository
     let orepo = f.root.join("ostree-repo");
-    ok(run(Command::new("cp").arg("-a").arg(&f.repo).arg(&orepo)));
-    ok(ostree(&orepo, &["static-delta", "generate", "main"]));
-    ok(grove(&f.repo, &["static-delta", "generate", "main"]));
+    run_ok(Command::new("cp").arg("-a").arg(&f.repo).arg(&orepo));
+    ostree(&orepo, &["static-delta", "generate", "main"]);
+    grove(&f.repo, &["static-delta", "generate", "main"]);
     for mode in ["archive", "bare-user"] {
         let c = f.client(&format!("o-{mode}"), mode);
-        ok(grove(&c, &["static-delta", "apply-offline", f.delta_dir(&orepo, Some(&f.c1)).to_str().unwrap()]));
+        grove(&c, &["static-delta", "apply-offline", f.delta_dir(&orepo, Some(&f.c1)).to_str().unwrap()]);
         f.assert_checkout_matches(&c, &f.c2);
         let c = f.client(&format!("g-{mode}"), mode);
-        ok(grove(&c, &["static-delta", "apply-offline", f.delta_dir(&f.repo, Some(&f.c1)).join("superblock").to_str().unwrap()]));
+        grove(&c, &["static-delta", "apply-offline", f.delta_dir(&f.repo, Some(&f.c1)).join("superblock").to_str().unwrap()]);
         f.assert_checkout_matches(&c, &f.c2);
     }
     // ostree's scratch delta with inline parts
-    ok(ostree(&orepo, &["static-delta", "generate", "--empty", "--inline", "--to", &f.c2]));
+    ostree(&orepo, &["static-delta", "generate", "--empty", "--inline", "--to", &f.c2]);
     let e = f.root.join("g-empty");
-    ok(grove(&e, &["init", "--mode=archive"]));
-    ok(grove(&e, &["static-delta", "apply-offline", f.delta_dir(&orepo, None).to_str().unwrap()]));
+    grove(&e, &["init", "--mode=archive"]);
+    grove(&e, &["static-delta", "apply-offline", f.delta_dir(&orepo, None).to_str().unwrap()]);
     f.assert_checkout_matches(&e, &f.c2);
     // a delta whose source commit is absent is refused
-    let o = grove(&e, &["static-delta", "apply-offline", f.delta_dir(&orepo, Some(&f.c1)).to_str().unwrap()]);
+    let o = output(grove_cmd(&e).args(["static-delta", "apply-offline", f.delta_dir(&orepo, Some(&f.c1)).to_str().unwrap()]));
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not in repository"));
 }
@@ -223,17 +199,17 @@ fn grove_applies_ostree_and_grove_deltas() {
 fn indexes_match_ostree() {
     let f = Fixture::new();
     let orepo = f.root.join("ostree-repo");
-    ok(run(Command::new("cp").arg("-a").arg(&f.repo).arg(&orepo)));
+    run_ok(Command::new("cp").arg("-a").arg(&f.repo).arg(&orepo));
     for r in [&f.repo, &orepo] {
-        ok(grove(r, &["static-delta", "generate", "main"]));
-        ok(grove(r, &["static-delta", "generate", "--empty", "--to", "main"]));
+        grove(r, &["static-delta", "generate", "main"]);
+        grove(r, &["static-delta", "generate", "--empty", "--to", "main"]);
     }
-    assert_eq!(ok(grove(&f.repo, &["static-delta", "indexes"])).trim(), "(No static deltas indexes)");
-    ok(grove(&f.repo, &["static-delta", "reindex"]));
-    ok(ostree(&orepo, &["static-delta", "reindex"]));
-    assert_eq!(ok(grove(&f.repo, &["static-delta", "indexes"])), ok(ostree(&orepo, &["static-delta", "indexes"])));
-    assert_eq!(ok(ostree(&f.repo, &["static-delta", "indexes"])).trim(), f.c2);
-    assert_eq!(ok(ostree(&f.repo, &["config", "get", "core.indexed-deltas"])).trim(), "true");
+    assert_eq!(grove(&f.repo, &["static-delta", "indexes"]).trim(), "(No static deltas indexes)");
+    grove(&f.repo, &["static-delta", "reindex"]);
+    ostree(&orepo, &["static-delta", "reindex"]);
+    assert_eq!(grove(&f.repo, &["static-delta", "indexes"]), ostree(&orepo, &["static-delta", "indexes"]));
+    assert_eq!(ostree(&f.repo, &["static-delta", "indexes"]).trim(), f.c2);
+    assert_eq!(ostree(&f.repo, &["config", "get", "core.indexed-deltas"]).trim(), "true");
     // the index files differ only in the superblock digests
     let idx = |r: &Path| {
         let mut v = Vec::new();
@@ -244,10 +220,10 @@ fn indexes_match_ostree() {
     };
     assert_eq!(idx(&f.repo), idx(&orepo));
     // a reindex after deleting every delta removes the index
-    ok(grove(&f.repo, &["static-delta", "delete", &f.c2]));
-    ok(grove(&f.repo, &["static-delta", "delete", &format!("{}-{}", f.c1, f.c2)]));
-    ok(grove(&f.repo, &["static-delta", "reindex"]));
-    assert_eq!(ok(ostree(&f.repo, &["static-delta", "indexes"])).trim(), "(No static deltas indexes)");
+    grove(&f.repo, &["static-delta", "delete", &f.c2]);
+    grove(&f.repo, &["static-delta", "delete", &format!("{}-{}", f.c1, f.c2)]);
+    grove(&f.repo, &["static-delta", "reindex"]);
+    assert_eq!(ostree(&f.repo, &["static-delta", "indexes"]).trim(), "(No static deltas indexes)");
 }
 
 fn walk(d: &Path) -> Vec<PathBuf> {
@@ -266,103 +242,76 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `python3 -m http.server` serving a directory, logging to a file.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, log: PathBuf) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let logf = fs::File::create(&log).unwrap();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
-            .current_dir(dir)
-            .stdout(Stdio::from(logf.try_clone().unwrap()))
-            .stderr(Stdio::from(logf))
-            .spawn()
-            .expect("python3 is needed to serve the repository");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "http.server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Server { child, port, log }
-    }
-
-    fn take_log(&self) -> String {
-        let s = String::from_utf8_lossy(&fs::read(&self.log).unwrap()).into_owned();
-        fs::File::create(&self.log).unwrap().flush().unwrap();
-        s
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Whether a request in `log` fetched a path starting with `prefix`.
+fn fetched(log: &[Request], prefix: &str) -> bool {
+    log.iter().any(|r| r.path.starts_with(prefix))
 }
 
 #[test]
 fn ostree_pulls_grove_deltas_over_http() {
     let f = Fixture::new();
-    ok(grove(&f.repo, &["static-delta", "generate", "main"]));
-    ok(grove(&f.repo, &["static-delta", "generate", "--empty", "--to", "main"]));
-    ok(ostree(&f.repo, &["summary", "-u"]));
-    let server = Server::start(&f.repo, f.root.join("http.log"));
-    let url = format!("http://127.0.0.1:{}/", server.port);
+    grove(&f.repo, &["static-delta", "generate", "main"]);
+    grove(&f.repo, &["static-delta", "generate", "--empty", "--to", "main"]);
+    ostree(&f.repo, &["summary", "-u"]);
+    let server = HttpServer::serve(&f.repo);
+    let url = format!("{}/", server.url);
+    // The requests since the last call.
+    let mut seen = 0;
+    let mut take_log = || {
+        let all = server.requests();
+        let new = all[seen..].to_vec();
+        seen = all.len();
+        new
+    };
 
     // A client holding c1 (pulled over HTTP) updates with the FROM-TO delta.
     // ostree refuses deltas when pulling into archive repos, so clients are bare-user.
     let client = f.root.join("client");
-    ok(ostree(&client, &["init", "--mode=bare-user"]));
-    ok(ostree(&client, &["remote", "add", "--no-gpg-verify", "origin", &url]));
-    ok(ostree(&client, &["pull", "origin", &f.c1]));
-    server.take_log();
-    ok(ostree(&client, &["pull", "origin", "main"]));
-    let log = server.take_log();
+    ostree(&client, &["init", "--mode=bare-user"]);
+    ostree(&client, &["remote", "add", "--no-gpg-verify", "origin", &url]);
+    ostree(&client, &["pull", "origin", &f.c1]);
+    take_log();
+    ostree(&client, &["pull", "origin", "main"]);
+    let log = take_log();
     let rel = grove_delta_rel(Some(&f.c1), &f.c2);
-    assert!(log.contains(&format!("GET /{rel}/superblock")), "{log}");
+    assert!(fetched(&log, &format!("{rel}/superblock")), "{log:#?}");
     // A small FROM-TO delta is inlined, in three or more parts: ostree 2022.7
     // starts no fetch while three part executions are outstanding, so its scan
     // of the commit (which fetches what it does not find yet) starts only when
     // at most two parts are still being applied. At most the objects of two
     // parts can be fetched loose.
-    assert!(!log.contains(&format!("GET /{rel}/0")), "the delta should be inline:\n{log}");
-    let show = ok(grove(&f.repo, &["static-delta", "show", &format!("{}-{}", f.c1, f.c2)]));
+    assert!(!fetched(&log, &format!("{rel}/0")), "the delta should be inline:\n{log:#?}");
+    let show = grove(&f.repo, &["static-delta", "show", &format!("{}-{}", f.c1, f.c2)]);
     let mut per_part: Vec<usize> = show.lines().filter_map(|l| l.strip_prefix("PartMeta")?.split_once("nobjects=")?.1.split_whitespace().next()?.parse().ok()).collect();
     assert!(per_part.len() >= 3, "{show}");
     per_part.sort_unstable_by(|a, b| b.cmp(a));
-    let loose = log.lines().filter(|l| l.contains(".filez") || l.contains(".dirtree")).count();
-    assert!(loose <= per_part[0] + per_part[1], "{loose} objects fetched loose, parts {per_part:?}:\n{log}");
-    assert_eq!(ok(ostree(&client, &["rev-parse", "origin:main"])).trim(), f.c2);
+    let loose = log.iter().filter(|r| r.path.contains(".filez") || r.path.contains(".dirtree")).count();
+    assert!(loose <= per_part[0] + per_part[1], "{loose} objects fetched loose, parts {per_part:?}:\n{log:#?}");
+    assert_eq!(ostree(&client, &["rev-parse", "origin:main"]).trim(), f.c2);
     f.assert_checkout_matches(&client, &f.c2);
 
     // The same update through part files (--no-inline).
-    ok(grove(&f.repo, &["static-delta", "generate", "--no-inline", "main"]));
-    ok(ostree(&f.repo, &["summary", "-u"]));
+    grove(&f.repo, &["static-delta", "generate", "--no-inline", "main"]);
+    ostree(&f.repo, &["summary", "-u"]);
     bump_mtime(&f.repo.join("summary"));
     let client2 = f.root.join("client2");
-    ok(ostree(&client2, &["init", "--mode=bare-user"]));
-    ok(ostree(&client2, &["remote", "add", "--no-gpg-verify", "origin", &url]));
-    ok(ostree(&client2, &["pull", "origin", &f.c1]));
-    server.take_log();
-    ok(ostree(&client2, &["pull", "origin", "main"]));
-    let log = server.take_log();
-    assert!(log.contains(&format!("GET /{rel}/0")), "no delta part fetched:\n{log}");
+    ostree(&client2, &["init", "--mode=bare-user"]);
+    ostree(&client2, &["remote", "add", "--no-gpg-verify", "origin", &url]);
+    ostree(&client2, &["pull", "origin", &f.c1]);
+    take_log();
+    ostree(&client2, &["pull", "origin", "main"]);
+    let log = take_log();
+    assert!(fetched(&log, &format!("{rel}/0")), "no delta part fetched:\n{log:#?}");
     f.assert_checkout_matches(&client2, &f.c2);
 
     // An empty client uses the scratch delta.
     let empty = f.root.join("empty");
-    ok(ostree(&empty, &["init", "--mode=bare-user"]));
-    ok(ostree(&empty, &["remote", "add", "--no-gpg-verify", "origin", &url]));
-    ok(ostree(&empty, &["pull", "origin", "main"]));
-    let log = server.take_log();
+    ostree(&empty, &["init", "--mode=bare-user"]);
+    ostree(&empty, &["remote", "add", "--no-gpg-verify", "origin", &url]);
+    ostree(&empty, &["pull", "origin", "main"]);
+    let log = take_log();
     let rel = grove_delta_rel(None, &f.c2);
-    assert!(log.contains(&format!("GET /{rel}/0")), "no scratch delta part fetched:\n{log}");
+    assert!(fetched(&log, &format!("{rel}/0")), "no scratch delta part fetched:\n{log:#?}");
     f.assert_checkout_matches(&empty, &f.c2);
 }
 
@@ -381,7 +330,7 @@ fn assert_clean_failure(o: &Output, what: &str) {
 #[test]
 fn malformed_deltas_fail_cleanly() {
     let f = Fixture::new();
-    ok(grove(&f.repo, &["static-delta", "generate", "--no-inline", "--max-chunk-size=1", "main"]));
+    grove(&f.repo, &["static-delta", "generate", "--no-inline", "--max-chunk-size=1", "main"]);
     let src = f.delta_dir(&f.repo, Some(&f.c1));
     let sb = fs::read(src.join("superblock")).unwrap();
     let part0 = fs::read(src.join("0")).unwrap();
@@ -390,7 +339,7 @@ fn malformed_deltas_fail_cleanly() {
     let client = f.client("client", "archive");
     let reset = |sb_bytes: &[u8], part: Option<&[u8]>| {
         let _ = fs::remove_dir_all(&bad);
-        ok(run(Command::new("cp").arg("-r").arg(&src).arg(&bad)));
+        run_ok(Command::new("cp").arg("-r").arg(&src).arg(&bad));
         fs::write(bad.join("superblock"), sb_bytes).unwrap();
         if let Some(p) = part {
             fs::write(bad.join("0"), p).unwrap();
@@ -399,9 +348,9 @@ fn malformed_deltas_fail_cleanly() {
     // truncated superblocks
     for n in [0, 1, 8, 40, sb.len() / 3, sb.len() / 2, sb.len() - 1] {
         reset(&sb[..n], None);
-        let o = grove(&client, &["static-delta", "apply-offline", bad.to_str().unwrap()]);
+        let o = output(grove_cmd(&client).args(["static-delta", "apply-offline", bad.to_str().unwrap()]));
         assert_clean_failure(&o, &format!("superblock truncated to {n}"));
-        let o = grove(&client, &["static-delta", "show", bad.join("superblock").to_str().unwrap()]);
+        let o = output(grove_cmd(&client).args(["static-delta", "show", bad.join("superblock").to_str().unwrap()]));
         assert_clean_failure(&o, &format!("show of superblock truncated to {n}"));
     }
     // flipped bytes in the superblock's framing (a throwaway client: some flips are harmless)
@@ -410,14 +359,14 @@ fn malformed_deltas_fail_cleanly() {
         let mut b = sb.clone();
         b[i] ^= 0xff;
         reset(&b, None);
-        let o = grove(&client2, &["static-delta", "apply-offline", bad.to_str().unwrap()]);
+        let o = output(grove_cmd(&client2).args(["static-delta", "apply-offline", bad.to_str().unwrap()]));
         assert!(o.status.code() == Some(1) || o.status.success(), "byte {i}: {:?}", o.status);
         assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
     }
     // truncated and corrupted parts
     for n in [0, 1, 10, part0.len() / 2, part0.len() - 1] {
         reset(&sb, Some(&part0[..n]));
-        let o = grove(&client, &["static-delta", "apply-offline", bad.to_str().unwrap()]);
+        let o = output(grove_cmd(&client).args(["static-delta", "apply-offline", bad.to_str().unwrap()]));
         assert_clean_failure(&o, &format!("part truncated to {n}"));
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains("Checksum mismatch in static delta part"), "{e}");
@@ -425,13 +374,13 @@ fn malformed_deltas_fail_cleanly() {
     // a missing part
     reset(&sb, None);
     fs::remove_file(bad.join("0")).unwrap();
-    assert_clean_failure(&grove(&client, &["static-delta", "apply-offline", bad.to_str().unwrap()]), "missing part");
+    assert_clean_failure(&output(grove_cmd(&client).args(["static-delta", "apply-offline", bad.to_str().unwrap()])), "missing part");
     // nothing half-done: the TO commit is not left looking complete
-    let o = ostree(&client, &["fsck"]);
+    let o = output(ostree_cmd(&client).args(["fsck"]));
     assert!(o.status.success() || String::from_utf8_lossy(&o.stderr).contains("partial"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(client.join(format!("state/{}.commitpartial", f.c2)).exists());
     // and the real delta still applies afterwards
-    ok(grove(&client, &["static-delta", "apply-offline", src.to_str().unwrap()]));
+    grove(&client, &["static-delta", "apply-offline", src.to_str().unwrap()]);
     assert!(!client.join(format!("state/{}.commitpartial", f.c2)).exists());
     f.assert_checkout_matches(&client, &f.c2);
 }
