@@ -470,3 +470,28 @@ fn http_trusted_and_bareuseronly_files() {
         assert!(e.contains("Content object ") && e.contains(": invalid mode 0104644 with bits 04000"), "{e}");
     }
 }
+
+#[test]
+fn dry_run_reports_the_delta_as_ostree() {
+    let tmp = tempdir();
+    let (_tree, commits) = server_repo(tmp.path());
+    let srv_repo = tmp.path().join("www/repo");
+    ostree(&srv_repo, &["static-delta", "generate", REF]);
+    ostree(&srv_repo, &["summary", "-u"]);
+    let (_srv, url) = serve(&tmp.path().join("www"));
+    let mut lines = Vec::new();
+    for tool in ["ostree", "grove"] {
+        let repo = tmp.path().join(tool);
+        init_repo(&repo, "bare-user");
+        ostree(&repo, &["remote", "add", "--no-sign-verify", "origin", &url]);
+        ostree(&repo, &["pull", "origin", &format!("{REF}@{}", commits[0])]);
+        let args = ["pull", "--dry-run", "--require-static-deltas", "origin", REF];
+        let out = if tool == "grove" { grove(&repo, &args) } else { ostree(&repo, &args) };
+        lines.push(out.lines().find(|l| l.starts_with("Delta update:")).unwrap_or_default().to_string());
+        // Nothing changes.
+        assert_eq!(std::fs::read_to_string(repo.join("refs/remotes/origin").join(REF)).unwrap().trim(), commits[0]);
+        assert!(!repo.join(format!("objects/{}/{}.commit", &commits[1][..2], &commits[1][2..])).exists());
+    }
+    assert!(lines[0].starts_with("Delta update: 0/"), "{lines:?}");
+    assert_eq!(lines[0], lines[1]);
+}

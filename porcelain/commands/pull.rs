@@ -91,6 +91,9 @@ pub struct Args {
     /// Refuse any commit fetched that is older than REV
     #[arg(long, value_name = "REV")]
     timestamp_check_from_rev: Option<String>,
+    /// With --require-static-deltas: print what the deltas would fetch, change nothing
+    #[arg(long, requires = "require_static_deltas")]
+    dry_run: bool,
 }
 
 /// The summary cache of remote `name`: `--cache-dir` or `REPO/tmp/cache`.
@@ -198,6 +201,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         })
         // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.dry_run {
+        let d = grove::delta::fetch::dry_run(&remote_repo, &dst, &targets).with_context(context)?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let size = crate::format::size;
+        println!(
+            "Delta update: {}/{} parts, {}/{}, {} total uncompressed",
+            d.parts_had,
+            d.parts_total,
+            size(d.size_had),
+            size(d.size_total),
+            size(d.usize_total)
+        );
+        return Ok(());
+    }
     if let Some(b) = &bar {
         b.set_message("static deltas");
     }

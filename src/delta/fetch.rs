@@ -341,3 +341,49 @@ pub fn mirror_deltas(remote: &RemoteRepo, dst: &mut Repo, targets: &[Checksum]) 
     report.bytes = remote.fetcher.bytes_received() - start;
     Ok(report)
 }
+
+/// What `pull --dry-run --require-static-deltas` reports: the parts (and
+/// fallback objects) of the deltas a pull would use, how many of them the
+/// destination has already, and their sizes — fetching only superblocks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DeltaDryRun {
+    pub parts_total: u64,
+    pub parts_had: u64,
+    pub size_total: u64,
+    pub size_had: u64,
+    pub usize_total: u64,
+}
+
+/// Plans the delta step of a pull without writing anything: for each target
+/// the destination lacks, the delta [`choose`] picks (an error if there is
+/// none) and what of it the destination already holds.
+pub fn dry_run(remote: &RemoteRepo, dst: &Repo, targets: &[(Option<Checksum>, Checksum)]) -> Result<DeltaDryRun> {
+    let mut r = DeltaDryRun::default();
+    for &(current, to) in targets {
+        if complete(dst, to) {
+            continue;
+        }
+        let (offered, _) = offers(remote, to)?;
+        let offer = choose(dst, &offered, current, to).ok_or(PullError::NoDelta { from: current, to })?;
+        let f = fetch_superblock(remote, offer)?;
+        for p in &f.superblock.parts {
+            r.parts_total += 1;
+            r.size_total += p.size;
+            r.usize_total += p.uncompressed_size;
+            if p.objects.iter().all(|o| dst.has_object(o)) {
+                r.parts_had += 1;
+                r.size_had += p.size;
+            }
+        }
+        for fb in &f.superblock.fallbacks {
+            r.parts_total += 1;
+            r.size_total += fb.size;
+            r.usize_total += fb.uncompressed_size;
+            if dst.has_object(&fb.object) {
+                r.parts_had += 1;
+                r.size_had += fb.size;
+            }
+        }
+    }
+    Ok(r)
+}
