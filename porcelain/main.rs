@@ -12,6 +12,24 @@ use std::process::ExitCode;
 
 
 /// grove — an OSTree-compatible repository tool for build servers.
+#[cfg(test)]
+mod tests {
+    use super::hoist_nested_options;
+
+    fn hoist(args: &[&str]) -> Vec<String> {
+        hoist_nested_options(args.iter().map(|a| a.into()).collect()).into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn options_before_a_nested_subcommand_move_after_it() {
+        assert_eq!(hoist(&["grove", "--repo=r", "remote", "--set=a=b", "add", "x", "u"]), ["grove", "--repo=r", "remote", "add", "--set=a=b", "x", "u"]);
+        assert_eq!(hoist(&["grove", "--repo", "r", "remote", "--repo", "s", "list"]), ["grove", "--repo", "r", "remote", "list", "--repo", "s"]);
+        assert_eq!(hoist(&["grove", "remote", "add", "--set=a=b", "x"]), ["grove", "remote", "add", "--set=a=b", "x"]);
+        assert_eq!(hoist(&["grove", "commit", "--set", "x"]), ["grove", "commit", "--set", "x"]);
+        assert_eq!(hoist(&["grove", "remote", "--help"]), ["grove", "remote", "--help"]);
+    }
+}
+
 #[derive(clap::Parser, Debug)]
 #[command(name = "grove", version, about, propagate_version = true)]
 pub struct Cli {
@@ -68,8 +86,45 @@ fn options_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     kept
 }
 
+/// Commands whose own subcommands may come after options, as ostree's
+/// `remote --set=tls-permissive=true add NAME URL`.
+const NESTED: &[&str] = &["remote", "static-delta"];
+
+/// Moves the options written between a nested command and its subcommand
+/// to after the subcommand, where clap looks for them.
+fn hoist_nested_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let takes_value = |a: &std::ffi::OsStr| a == "--repo";
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--" {
+            return args;
+        }
+        if a.starts_with('-') {
+            i += if takes_value(&args[i]) { 2 } else { 1 };
+            continue;
+        }
+        break;
+    }
+    if i >= args.len() || !NESTED.contains(&args[i].to_string_lossy().as_ref()) {
+        return args;
+    }
+    let start = i + 1;
+    let mut j = start;
+    while j < args.len() && args[j].to_string_lossy().starts_with('-') && args[j] != "--" {
+        j += if takes_value(&args[j]) { 2 } else { 1 };
+    }
+    if j == start || j >= args.len() {
+        return args;
+    }
+    let moved: Vec<_> = args.drain(start..j).collect();
+    let sub = start + 1;
+    args.splice(sub..sub, moved);
+    args
+}
+
 fn main() -> ExitCode {
-    let args = options_after_subcommand(std::env::args_os().collect());
+    let args = hoist_nested_options(options_after_subcommand(std::env::args_os().collect()));
     let matches = last_value_wins(<Cli as clap::CommandFactory>::command()).get_matches_from(args);
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -98,6 +98,10 @@ pub struct CheckoutOptions {
     pub bareuseronly_dirs: bool,
     /// Paths to leave out: `/a/file` for files, `/a/dir/` for directories.
     pub skip_list: Option<HashSet<String>>,
+    /// Archive repositories in user mode: keep unpacked content in the
+    /// repository's `uncompressed-objects-cache/` and hardlink from it
+    /// (ostree's default for `checkout -U`; off with `--disable-cache`).
+    pub uncompressed_cache: bool,
 }
 
 impl CheckoutOptions {
@@ -245,6 +249,9 @@ pub fn checkout_tree(repo: &Repo, source: CheckoutSource, dest: &Path, opts: &Ch
         compare_xattrs: repo_mode != RepoMode::BareUserOnly && !matches!(repo.config().get_bool("core", "disable-xattrs"), Some(Ok(true))),
         canonical_compare: repo_mode == RepoMode::BareUserOnly,
         objects,
+        use_cache: repo_mode == RepoMode::Archive && user && opts.uncompressed_cache && !opts.force_copy,
+        cache: std::sync::OnceLock::new(),
+        cache_dirs: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         repo_dev,
         dest: dest.to_path_buf(),
         stats: Counters::default(),
@@ -292,6 +299,7 @@ pub fn checkout_tree(repo: &Repo, source: CheckoutSource, dest: &Path, opts: &Ch
             cx.checkout_file(dfd.as_fd(), "", &name, checksum, false)?;
         }
     }
+    cx.gc_cache()?;
     Ok(cx.stats.snapshot())
 }
 
@@ -345,10 +353,19 @@ struct Checkout<'a> {
     compare_xattrs: bool,
     canonical_compare: bool,
     objects: OwnedFd,
+    /// Archive repository, user mode: content is unpacked once into
+    /// `uncompressed-objects-cache/` and hardlinked from there.
+    use_cache: bool,
+    cache: std::sync::OnceLock<OwnedFd>,
+    /// The `XX` directories of the cache this checkout added to.
+    cache_dirs: std::sync::Mutex<std::collections::BTreeSet<String>>,
     repo_dev: u64,
     dest: PathBuf,
     stats: Counters,
 }
+
+/// The cache of unpacked archive content, beside `objects/` (as ostree's).
+const UNCOMPRESSED_CACHE: &str = "uncompressed-objects-cache";
 
 /// How one file will be placed.
 enum Placement {
@@ -430,7 +447,7 @@ impl Checkout<'_> {
         };
         let dfd = self.open_dir(parent, name, root, rel, created)?;
         let dev = self.check_device(&dfd, rel)?;
-        let can_link = self.link.is_some() && dev == self.repo_dev;
+        let can_link = (self.link.is_some() || self.use_cache) && dev == self.repo_dev;
         if created {
             bump(&self.stats.dirs_created, 1);
             if !self.user {
@@ -567,9 +584,11 @@ impl Checkout<'_> {
             }
         }
         if let Placement::Link = self.placement(&checksum, can_link)? {
-            if self.link_object(dfd, rel, name, &checksum)? {
+            if self.link_object(self.objects.as_fd(), dfd, rel, name, &checksum)? {
                 return Ok(());
             }
+        } else if can_link && self.use_cache && self.link_from_cache(dfd, rel, name, checksum)? {
+            return Ok(());
         }
         self.copy_object(dfd, rel, name, checksum).map_err(|e| match e {
             CheckoutError::Io { op, err, .. } if err.kind() != io::ErrorKind::AlreadyExists => CheckoutError::Copy { checksum, dest: path(), op, err },
@@ -577,11 +596,72 @@ impl Checkout<'_> {
         })
     }
 
+    /// The cache directory, created on first use.
+    fn cache_dir(&self) -> Result<BorrowedFd<'_>> {
+        if let Some(fd) = self.cache.get() {
+            return Ok(fd.as_fd());
+        }
+        let path = self.repo.path().join(UNCOMPRESSED_CACHE);
+        match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io_err("mkdir", path)(e)),
+        }
+        let fd = rustix::fs::open(&path, DIR_FLAGS, Mode::empty()).map_err(io_err("opendir", path))?;
+        Ok(self.cache.get_or_init(|| fd).as_fd())
+    }
+
+    /// Hardlinks a regular file from the uncompressed cache, unpacking it
+    /// there first; `Ok(false)` (copy instead) for symlinks, empty and
+    /// owner-unreadable files, which ostree never caches.
+    fn link_from_cache(&self, dfd: BorrowedFd<'_>, rel: &str, name: &str, checksum: Checksum) -> Result<bool> {
+        let cache = self.cache_dir()?;
+        let obj_rel = loose_path(&checksum);
+        if rustix::fs::statat(cache, obj_rel.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
+            let obj = self.repo.open_content(checksum)?;
+            if !obj.header.is_regular() || obj.size == 0 || obj.header.mode & S_IRUSR == 0 {
+                return Ok(false);
+            }
+            let dest = self.repo.path().join(UNCOMPRESSED_CACHE).join(&obj_rel);
+            let mut tmp = self.repo.temp_file()?;
+            let tpath = tmp.path().to_path_buf();
+            let at = |op: &'static str| move |e: io::Error| CheckoutError::Io { op, path: tpath.clone(), err: e };
+            copy_stream(obj.reader, tmp.as_file_mut(), obj.size).map_err(at("write"))?;
+            // No setuid or setgid files in the cache.
+            rustix::fs::fchmod(tmp.as_file(), Mode::from_raw_mode(obj.header.mode & 0o7777 & !(S_ISUID | S_ISGID))).map_err(io_err("fchmod", dest.clone()))?;
+            self.repo.link_into_place(tmp, &dest)?;
+            self.cache_dirs.lock().unwrap_or_else(|e| e.into_inner()).insert(obj_rel[..2].to_string());
+        }
+        self.link_object(cache, dfd, rel, name, &checksum)
+    }
+
+    /// Removes the cache entries no checkout links any more (link count 1)
+    /// in the directories this checkout added to, as `ostree_repo_checkout_gc`.
+    fn gc_cache(&self) -> Result<()> {
+        let dirs = std::mem::take(&mut *self.cache_dirs.lock().unwrap_or_else(|e| e.into_inner()));
+        let Some(cache) = self.cache.get() else { return Ok(()) };
+        for d in dirs {
+            let path = self.repo.path().join(UNCOMPRESSED_CACHE).join(&d);
+            let entries = match std::fs::read_dir(&path) {
+                Ok(e) => e,
+                Err(e) => return Err(CheckoutError::Io { op: "opendir", path, err: e }),
+            };
+            for e in entries.flatten() {
+                let rel = format!("{d}/{}", e.file_name().to_string_lossy());
+                if let Ok(st) = rustix::fs::statat(cache, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    if st.st_nlink == 1 {
+                        let _ = rustix::fs::unlinkat(cache, rel.as_str(), AtFlags::empty());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Hardlinks the object; `Ok(false)` means "copy instead".
-    fn link_object(&self, dfd: BorrowedFd<'_>, rel: &str, name: &str, checksum: &Checksum) -> Result<bool> {
+    fn link_object(&self, base: BorrowedFd<'_>, dfd: BorrowedFd<'_>, rel: &str, name: &str, checksum: &Checksum) -> Result<bool> {
         let obj = loose_path(checksum);
         let hard_err = |e: Errno| CheckoutError::Hardlink { object: obj.clone(), dest: self.path(&join_rel(rel, name)), err: e.into() };
-        match rustix::fs::linkat(&self.objects, obj.as_str(), dfd, name, AtFlags::empty()) {
+        match rustix::fs::linkat(base, obj.as_str(), dfd, name, AtFlags::empty()) {
             Ok(()) => {
                 bump(&self.stats.files_linked, 1);
                 Ok(true)
@@ -596,7 +676,7 @@ impl Checkout<'_> {
                 }
                 OverwriteMode::UnionFiles | OverwriteMode::UnionIdentical => {
                     let path = self.path(&join_rel(rel, name));
-                    let src = rustix::fs::statat(&self.objects, obj.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(&hard_err)?;
+                    let src = rustix::fs::statat(base, obj.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(&hard_err)?;
                     let dst = rustix::fs::statat(dfd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err("fstatat", path.clone()))?;
                     let mut identical = src.st_dev == dst.st_dev && src.st_ino == dst.st_ino;
                     let stbuf_equal = src.st_mode == dst.st_mode
@@ -616,7 +696,7 @@ impl Checkout<'_> {
                     // Link under a temporary name, then rename over the old entry.
                     let tmp = loop {
                         let t = temp_name();
-                        match rustix::fs::linkat(&self.objects, obj.as_str(), dfd, t.as_str(), AtFlags::empty()) {
+                        match rustix::fs::linkat(base, obj.as_str(), dfd, t.as_str(), AtFlags::empty()) {
                             Ok(()) => break t,
                             Err(Errno::EXIST) => continue,
                             Err(Errno::XDEV | Errno::MLINK | Errno::PERM) if !self.opts.require_hardlinks => return Ok(false),

@@ -136,7 +136,7 @@ fn archive_checkouts_match_ostree_and_source() {
     assert_eq!(nlink(&g.join("big.bin")), 1, "archive content is copied");
     assert_eq!(fs::metadata(g.join("emptydir")).unwrap().mtime(), 0);
 
-    // -U: ostree hardlinks from its uncompressed cache, grove copies; compare without link counts.
+    // -U: both hardlink from the repository's uncompressed cache; compare without link counts.
     let (g, _) = both(&repo, &fx, "user", &["-U"], BASIC);
     assert_eq!(grove::xattr::get_path(&g.join("xattr"), "user.grove").unwrap(), None, "no xattrs in user mode");
     { // as root (Fixture::new requires it)
@@ -147,6 +147,30 @@ fn archive_checkouts_match_ostree_and_source() {
     run_ok(grove(&repo).args(["checkout", "-C", "main"]).arg(&g));
     assert_ne!(fs::metadata(&g).unwrap().mtime(), 0);
     assert_same_tree(&g, &fx.path("normal-grove"), BASIC);
+}
+
+/// `checkout -U` from an archive repository unpacks each regular file once
+/// into `uncompressed-objects-cache/` and hardlinks it from there, as ostree
+/// does (and ostree reuses grove's cache); `--disable-cache` copies.
+#[test]
+fn archive_user_checkouts_use_the_uncompressed_cache() {
+    let fx = Fixture::new();
+    let repo = fx.repo("archive");
+    let cache = repo.join("uncompressed-objects-cache");
+    let a = fx.path("nocache");
+    run_ok(grove(&repo).args(["checkout", "-U", "--disable-cache", "main"]).arg(&a));
+    assert!(!cache.exists(), "--disable-cache created the cache");
+    assert_eq!(nlink(&a.join("big.bin")), 1);
+    let b = fx.path("cached");
+    run_ok(grove(&repo).args(["checkout", "-U", "main"]).arg(&b));
+    assert_eq!(nlink(&b.join("big.bin")), 2, "cache + checkout");
+    assert_eq!(nlink(&b.join("empty")), 1, "empty files are not cached");
+    assert_eq!(fs::metadata(b.join("bin/suid")).unwrap().permissions().mode() & 0o7777, 0o755, "no setuid in the cache");
+    assert_same_tree(&b, &a, BASIC);
+    let c = fx.path("cached-ostree");
+    run_ok(ostree(&repo).args(["checkout", "-U", "main"]).arg(&c));
+    assert_eq!(fs::metadata(c.join("big.bin")).unwrap().ino(), fs::metadata(b.join("big.bin")).unwrap().ino(), "ostree uses grove's cache entry");
+    run_ok(ostree(&repo).arg("fsck"));
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub struct Args {
     /// Do not change file ownership or initialize extended attributes
     #[arg(short = 'U', long)]
     user_mode: bool,
-    /// Do not update or use the internal repository uncompressed object cache (grove never uses it)
+    /// Do not update or use the internal repository uncompressed object cache
     #[arg(long)]
     disable_cache: bool,
     /// Checkout sub-directory PATH
@@ -128,6 +128,7 @@ fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
         },
         bareuseronly_dirs: args.bareuseronly_dirs,
         skip_list,
+        uncompressed_cache: !args.disable_cache,
     })
 }
 
