@@ -7,34 +7,29 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
-fn setup(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, [String; 2]) {
-    let home = root.join("gpg");
-    mkdir(&home, 0o700);
-    let gpg = |args: &[&str]| run_ok(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]).args(args));
-    gpg(&["--quick-gen-key", "Cache Test <c@example.org>", "rsa2048", "sign", "never"]);
-    let fpr = gpg(&["--with-colons", "--list-keys"]).lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
+fn setup(root: &Path) -> (Gpg, std::path::PathBuf, std::path::PathBuf, [String; 2]) {
+    let key = Gpg::generate(&root.join("gpg"), "Cache Test <c@example.org>", "", &[]);
     let public = root.join("public.gpg");
-    fs::write(&public, output(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--export", &fpr])).stdout).expect("write key");
+    fs::write(&public, key.public_bytes()).expect("write key");
     let upstream = root.join("upstream");
     init_repo(&upstream, "archive");
     let t = root.join("tree");
     mkdir(&t, 0o755);
     write(&t.join("f"), b"f\n", 0o644);
-    let sign = [format!("--gpg-homedir={}", home.display()), format!("--gpg-sign={fpr}")];
+    let sign = [key.homedir_arg(), format!("--gpg-sign={}", key.fpr)];
     ostree(&upstream, &["commit", "-b", "main", "-s", "one", &format!("--tree=dir={}", t.display()), &sign[0], &sign[1]]);
     ostree(&upstream, &["summary", "-u", &sign[0], &sign[1]]);
-    (upstream, public, sign)
+    (key, upstream, public, sign)
 }
 
 #[test]
 fn pull_caches_the_verified_summary_like_ostree() {
     let tmp = tempdir();
     let root = tmp.path();
-    let (upstream, public, sign) = setup(root);
+    let (_key, upstream, public, sign) = setup(root);
     let server = HttpServer::serve(&upstream);
     for tool in ["ostree", "grove"] {
         let repo = root.join(format!("client-{tool}"));
