@@ -8,7 +8,6 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use grove::objects::Commit;
@@ -23,14 +22,10 @@ fn metadata_commit(repo: &Path, rev: &str) -> (String, Commit) {
 fn summary_update_writes_the_metadata_commit_like_ostree() {
     let tmp = tempdir();
     let root = tmp.path();
-    let home = root.join("gpg");
-    mkdir(&home, 0o700);
-    let gpg = |args: &[&str]| run_ok(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""]).args(args));
-    gpg(&["--quick-gen-key", "Meta <meta@example.org>", "rsa2048", "sign", "never"]);
-    let fpr = gpg(&["--with-colons", "--list-keys"]).lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
+    let key = Gpg::generate(&root.join("gpg"), "Meta <meta@example.org>", "", &[]);
     let trusted = root.join("trusted");
     mkdir(&trusted, 0o700);
-    fs::write(trusted.join("pubring.gpg"), output(Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--export", &fpr])).stdout).expect("write key");
+    fs::write(trusted.join("pubring.gpg"), key.public_bytes()).expect("write key");
 
     let t = root.join("tree");
     mkdir(&t, 0o755);
@@ -38,11 +33,11 @@ fn summary_update_writes_the_metadata_commit_like_ostree() {
     let mut commits = Vec::new();
     for tool in ["ostree", "grove"] {
         let repo = root.join(tool);
-        run_ok(Command::new(ostree_bin()).arg(format!("--repo={}", repo.display())).args(["init", "--mode=archive", "--collection-id=org.example.Collection1"]));
+        ostree(&repo, &["init", "--mode=archive", "--collection-id=org.example.Collection1"]);
         ostree(&repo, &["commit", "-b", "main", "-s", "x", &format!("--tree=dir={}", t.display())]);
         let run = |args: &[&str]| if tool == "ostree" { ostree(&repo, args) } else { grove(&repo, args) };
         run(&["summary", "-u", "-m", "key='value'", "--add-metadata=map=@a{sv} {}", "-m", "some-int=@t 123"]);
-        run(&["summary", "-u", "-m", "key2=true", &format!("--gpg-homedir={}", home.display()), &format!("--gpg-sign={fpr}")]);
+        run(&["summary", "-u", "-m", "key2=true", &key.homedir_arg(), &format!("--gpg-sign={}", key.fpr)]);
         let refs = ostree(&repo, &["refs", "--collections"]);
         assert!(refs.lines().any(|l| l == "(org.example.Collection1, ostree-metadata)"), "{tool}: {refs}");
         let (first, c1) = metadata_commit(&repo, "ostree-metadata^");
@@ -65,5 +60,4 @@ fn summary_update_writes_the_metadata_commit_like_ostree() {
         assert_eq!((g.root_contents, g.root_meta), (o.root_contents, o.root_meta), "empty tree differs");
         assert_eq!((&g.subject, &g.body), (&o.subject, &o.body));
     }
-    let _ = Command::new("gpgconf").arg("--homedir").arg(&home).args(["--kill", "all"]).output();
 }
