@@ -8,12 +8,16 @@
 //! repository holding the FROM commit. Any panic fails the test and names
 //! the iteration. Errors are expected; panics are not.
 
+mod common;
+
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
 
 use grove::delta::{apply::execute_part, part, superblock::Superblock, GenerateOptions};
 use grove::Repo;
+
+use common::*;
 
 struct Rng(u64);
 
@@ -71,12 +75,6 @@ fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
     v
 }
 
-fn sh(args: &[&str]) -> String {
-    let o = Command::new(args[0]).args(&args[1..]).output().expect("ostree is needed (never skipped)");
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
 fn noise(seed: u64, n: usize) -> Vec<u8> {
     let mut r = Rng(seed | 1);
     (0..n).map(|_| r.next() as u8).collect()
@@ -84,19 +82,19 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
 
 #[test]
 fn mutated_deltas_never_panic() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let root = dir.path();
     let repo_p = root.join("repo");
     let tree = root.join("tree");
     let r = repo_p.to_str().unwrap();
-    sh(&["ostree", &format!("--repo={r}"), "init", "--mode=archive"]);
+    ostree(&repo_p, &["init", "--mode=archive"]);
     fs::create_dir_all(tree.join("d")).unwrap();
     let bin = noise(7, 30_000);
     fs::write(tree.join("d/bin"), &bin).unwrap();
     fs::write(tree.join("a.txt"), b"hello\n").unwrap();
     fs::write(tree.join("same"), noise(8, 3000)).unwrap();
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
-    let c1 = sh(&["ostree", &format!("--repo={r}"), "commit", "-b", "m", "--timestamp=2020-01-01", tree.to_str().unwrap()]).trim().to_string();
+    let c1 = ostree(&repo_p, &["commit", "-b", "m", "--timestamp=2020-01-01", tree.to_str().unwrap()]).trim().to_string();
     let mut bin2 = bin.clone();
     bin2[100..120].fill(1);
     fs::write(tree.join("d/bin"), &bin2).unwrap();
@@ -106,7 +104,7 @@ fn mutated_deltas_never_panic() {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tree.join("same"), fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let c2 = sh(&["ostree", &format!("--repo={r}"), "commit", "-b", "m", "--timestamp=2020-01-02", tree.to_str().unwrap()]).trim().to_string();
+    let c2 = ostree(&repo_p, &["commit", "-b", "m", "--timestamp=2020-01-02", tree.to_str().unwrap()]).trim().to_string();
 
     let repo = Repo::open(&repo_p).unwrap();
     let (from, to) = (c1.parse().unwrap(), c2.parse().unwrap());
@@ -126,8 +124,8 @@ fn mutated_deltas_never_panic() {
 
     // The target repository holds only the FROM commit.
     let target_p = root.join("target");
-    sh(&["ostree", &format!("--repo={}", target_p.display()), "init", "--mode=archive"]);
-    sh(&["ostree", &format!("--repo={}", target_p.display()), "pull-local", r, &c1]);
+    ostree(&target_p, &["init", "--mode=archive"]);
+    ostree(&target_p, &["pull-local", r, &c1]);
     let target = Repo::open(&target_p).unwrap();
     let sb0 = Superblock::from_bytes(&samples[0].0).unwrap();
     let objects = sb0.parts[0].objects.clone();
@@ -135,7 +133,7 @@ fn mutated_deltas_never_panic() {
 
     // Sanity: the unmutated payload executes and writes the part's objects.
     let scratch = root.join("scratch");
-    sh(&["cp", "-a", target_p.to_str().unwrap(), scratch.to_str().unwrap()]);
+    run_ok(Command::new("cp").arg("-a").arg(&target_p).arg(&scratch));
     let n = execute_part(&Repo::open(&scratch).unwrap(), &objects, &payload0).map_err(|e| format!("{e:?}")).unwrap();
     assert_eq!(n, objects.len());
 
