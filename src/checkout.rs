@@ -102,7 +102,13 @@ pub struct CheckoutOptions {
     /// repository's `uncompressed-objects-cache/` and hardlink from it
     /// (ostree's default for `checkout -U`; off with `--disable-cache`).
     pub uncompressed_cache: bool,
+    /// Turn `.ostree-wh.NAME` files into overlayfs whiteouts NAME
+    /// (`--process-passthrough-whiteouts`).
+    pub process_passthrough_whiteouts: bool,
 }
+
+/// How a commit stores an overlayfs whiteout (a 0:0 character device) as a plain file.
+pub const PASSTHROUGH_WHITEOUT_PREFIX: &str = ".ostree-wh.";
 
 impl CheckoutOptions {
     pub fn new() -> Self {
@@ -583,6 +589,11 @@ impl Checkout<'_> {
                 return Ok(());
             }
         }
+        if self.opts.process_passthrough_whiteouts {
+            if let Some(target) = name.strip_prefix(PASSTHROUGH_WHITEOUT_PREFIX) {
+                return self.make_overlay_whiteout(dfd, rel, target, checksum);
+            }
+        }
         if let Placement::Link = self.placement(&checksum, can_link)? {
             if self.link_object(self.objects.as_fd(), dfd, rel, name, &checksum)? {
                 return Ok(());
@@ -654,6 +665,24 @@ impl Checkout<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `--process-passthrough-whiteouts`: `.ostree-wh.NAME` becomes NAME, an
+    /// overlayfs whiteout (character device 0:0) with the file's permission
+    /// bits and, outside user mode, its owner (as ostree).
+    fn make_overlay_whiteout(&self, dfd: BorrowedFd<'_>, rel: &str, target: &str, checksum: Checksum) -> Result<()> {
+        let path = self.path(&join_rel(rel, target));
+        if !valid_name(target) {
+            return Err(CheckoutError::InvalidWhiteout { path: path.clone(), name: target.to_string() });
+        }
+        let header = self.repo.open_content(checksum)?.header;
+        rustix::fs::mknodat(dfd, target, rustix::fs::FileType::CharacterDevice, Mode::from_raw_mode(header.mode & 0o7777), 0)
+            .map_err(io_err("Creating whiteout char device", path.clone()))?;
+        if !self.user {
+            rustix::fs::chownat(dfd, target, Some(Uid::from_raw(header.uid)), Some(Gid::from_raw(header.gid)), AtFlags::SYMLINK_NOFOLLOW).map_err(io_err("fchownat", path))?;
+        }
+        bump(&self.stats.whiteouts, 1);
         Ok(())
     }
 

@@ -383,3 +383,30 @@ fn union_never_writes_through_a_symlink_out_of_the_destination() {
     let _ = Command::new(grove_bin()).arg("--repo").arg(&repo).args(["checkout", "-U", "--union", "main"]).arg(&dest).output().unwrap();
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "grove wrote outside the destination");
 }
+
+/// `--process-passthrough-whiteouts` turns `.ostree-wh.NAME` into an overlayfs
+/// whiteout NAME (character device 0:0), as ostree does; without it the file stays.
+#[test]
+fn passthrough_whiteouts_match_ostree() {
+    require_root("mknod of whiteout devices");
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("whiteouts")).unwrap();
+    fs::write(src.join("whiteouts/.ostree-wh.whiteout"), b"").unwrap();
+    fs::write(src.join("whiteouts/.ostree-wh.whiteout2"), b"").unwrap();
+    fs::set_permissions(src.join("whiteouts/.ostree-wh.whiteout2"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(src.join("whiteouts/plain"), b"plain\n").unwrap();
+    let repo = dir.path().join("repo");
+    common::init_repo(&repo, "archive");
+    run_ok(ostree(&repo).args(["commit", "-b", "main"]).arg(&src));
+    for args in [&["--process-passthrough-whiteouts"][..], &[][..]] {
+        let (g, o) = (dir.path().join(format!("g{}", args.len())), dir.path().join(format!("o{}", args.len())));
+        run_ok(grove(&repo).arg("checkout").args(args).arg("main").arg(&g));
+        run_ok(ostree(&repo).arg("checkout").args(args).arg("main").arg(&o));
+        assert_same_tree(&g, &o, "%P %y %m %U %G\n");
+    }
+    let wh = fs::symlink_metadata(dir.path().join("g1/whiteouts/whiteout")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert!(!dir.path().join("g1/whiteouts/.ostree-wh.whiteout").exists());
+}

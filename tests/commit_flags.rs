@@ -234,3 +234,18 @@ fn consume_adopts_in_bare_user_only() {
         fsck(&g);
     }
 }
+
+/// An empty key in `--add-metadata-string` is refused as ostree refuses it; an empty value is fine.
+#[test]
+fn empty_metadata_key_is_refused() {
+    let t = tempdir();
+    let w = t.path();
+    let (o, g) = repos(w, "archive");
+    mkdir(&w.join("files"), 0o755);
+    for repo in [&o, &g] {
+        let mut cmd = if repo == &o { ostree_cmd(repo) } else { grove_cmd(repo) };
+        let err = run_fail(cmd.current_dir(w).args(["commit", "-b", "m", "--tree=dir=files", "--add-metadata-string==FOO"]));
+        assert!(err.contains("Empty metadata key"), "{err}");
+    }
+    same_commit(&o, &g, &["-b", "m", "--add-metadata-string=FOO=", &w.join("files").display().to_string()]);
+}

@@ -37,6 +37,9 @@ pub struct Args {
     /// Process 'whiteout' (Docker style) entries
     #[arg(long)]
     whiteouts: bool,
+    /// Enable overlayfs whiteout extraction into char 0:0 devices
+    #[arg(long)]
+    process_passthrough_whiteouts: bool,
     /// Do nothing if specified path does not exist
     #[arg(long)]
     allow_noent: bool,
@@ -129,6 +132,7 @@ fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
         bareuseronly_dirs: args.bareuseronly_dirs,
         skip_list,
         uncompressed_cache: !args.disable_cache,
+        process_passthrough_whiteouts: args.process_passthrough_whiteouts,
     })
 }
 

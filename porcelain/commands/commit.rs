@@ -131,7 +131,11 @@ pub struct Args {
 }
 
 fn split_kv(s: &str) -> anyhow::Result<(&str, &str)> {
-    s.split_once('=').with_context(|| format!("Missing '=' in KEY=VALUE metadata '{s}'"))
+    let (k, v) = s.split_once('=').with_context(|| format!("Missing '=' in KEY=VALUE metadata '{s}'"))?;
+    if k.is_empty() {
+        bail!("Empty metadata key");
+    }
+    Ok((k, v))
 }
 
 pub fn parse_bool(s: &str) -> anyhow::Result<bool> {
