@@ -1,7 +1,8 @@
 //! `static-delta generate` against the real `ostree`: `--swap-endianness` /
 //! `--set-endianness` write the superblock's part and fallback integers
 //! big-endian as ostree does (ostree reads and applies such a delta), and
-//! the closing statistics end with ostree's `bsdiff=N objects` line.
+//! the closing statistics end with ostree's `bsdiff=N objects` line; and
+//! `pull-local --require-static-deltas` applies the deltas a source advertises.
 //! A missing `ostree` fails these tests.
 
 mod common;
@@ -63,4 +64,42 @@ fn swapped_endianness_and_statistics_match_ostree() {
     ostree(&c, &["static-delta", "apply-offline", &delta_dir.display().to_string()]);
     ostree(&c, &["ls", &to]);
     common::fsck(&c);
+}
+
+/// `pull-local --require-static-deltas` goes through the deltas the source
+/// advertises (summary or delta index), and fails as ostree does without one.
+#[test]
+fn pull_local_require_static_deltas_matches_ostree() {
+    let tmp = tempdir();
+    let files = tmp.path().join("files");
+    fs::create_dir_all(&files).unwrap();
+    let src = tmp.path().join("src");
+    ostree(&src, &["init", "--mode=archive"]);
+    let tree = format!("--tree=dir={}", files.display());
+    let mut revs = Vec::new();
+    for i in 0..3u64 {
+        fs::write(files.join("data"), common::prng_bytes(i, 50_000)).unwrap();
+        revs.push(common::checksum_of(&ostree(&src, &["commit", "-b", "main", &tree, &format!("--timestamp=2020-01-0{}", i + 1)])));
+    }
+    ostree(&src, &["static-delta", "generate", "--empty", &format!("--to={}", revs[0])]);
+    ostree(&src, &["static-delta", "generate", &format!("--from={}", revs[0]), &format!("--to={}", revs[1])]);
+    ostree(&src, &["summary", "-u"]);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for repo in [&a, &b] {
+        ostree(repo, &["init", "--mode=bare-user"]);
+    }
+    let src_arg = src.display().to_string();
+    for rev in &revs[..2] {
+        ostree(&a, &["pull-local", "--require-static-deltas", &src_arg, rev]);
+        common::grove(&b, &["pull-local", "--require-static-deltas", &src_arg, rev]);
+        ostree(&b, &["ls", "-R", rev]);
+        common::fsck(&b);
+    }
+    let missing = ["pull-local", "--require-static-deltas", &src_arg, &revs[2]];
+    let o = output(common::ostree_cmd(&a).args(missing));
+    let g = output(grove_cmd(&b).args(missing));
+    assert!(!o.status.success() && !g.status.success());
+    let wording = format!("Static deltas required, but none found for  to {}", revs[2]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&wording), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&g.stderr).contains(&wording), "{}", String::from_utf8_lossy(&g.stderr));
 }

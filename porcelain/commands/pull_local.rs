@@ -35,6 +35,9 @@ pub struct Args {
     /// Copy only the commits (and their detached metadata), not their trees
     #[arg(long)]
     commit_metadata_only: bool,
+    /// Apply the static delta the source advertises for each commit (error if there is none)
+    #[arg(long)]
+    require_static_deltas: bool,
     /// Require every commit copied to be signed by a key trusted for --remote
     #[arg(long, requires = "remote")]
     gpg_verify: bool,
@@ -81,6 +84,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let src_lock = src.lock(LockKind::Shared)?;
     let dst_lock = dst.lock(LockKind::Shared)?;
+    if args.require_static_deltas {
+        // Each commit comes through a delta the source advertises (summary
+        // or delta index); the copy below then finds its objects in place.
+        for r in &args.refs {
+            let rev = r.split_once(':').map_or(r.as_str(), |(_, name)| name);
+            let to = src.resolve_rev(rev)?;
+            let Some(name) = grove::delta::best_for_pull(&src, &dst, to) else {
+                // ostree names the ref's current local commit (nothing for a checksum).
+                let from = if rev.parse::<grove::Checksum>().is_ok() { None } else { dst.resolve_rev_opt(rev).ok().flatten() };
+                anyhow::bail!("Static deltas required, but none found for {} to {to}", from.map(|c| c.to_string()).unwrap_or_default());
+            };
+            grove::delta::apply::apply_with_fallbacks(&dst, &src.path().join(name.relative_dir())).with_context(|| format!("applying static delta {name}"))?;
+        }
+    }
     let plan = grove::pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
         // These name the ref at fault already, in ostree's words.
         PullError::RefNotFound(_) | PullError::RemoteRefInSource(_) => anyhow::Error::new(e),

@@ -175,3 +175,48 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path).map_err(|e| DeltaError::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
 }
+
+/// Delta names in a serialized `a{sv}` whose `ostree.static-deltas` key maps
+/// delta names to digests (an index file, or a summary's metadata).
+fn names_in(dict: &[u8]) -> Vec<DeltaName> {
+    let Some(entries) = crate::summary::split_vardict(dict) else { return Vec::new() };
+    let Some((_, _, inner)) = entries.iter().find(|(k, t, _)| k == "ostree.static-deltas" && t == "a{sv}") else { return Vec::new() };
+    crate::summary::split_vardict(inner).unwrap_or_default().into_iter().filter_map(|(k, _, _)| k.parse().ok()).collect()
+}
+
+/// The deltas to `to` that `src` advertises to a client, as ostree's pull
+/// finds them: those its summary lists, and those its delta index for `to`
+/// names (a delta that is only on disk is not found).
+pub fn advertised_to(src: &Repo, to: Checksum) -> Vec<DeltaName> {
+    let mut out = Vec::new();
+    if let Ok(summary) = fs::read(src.path().join("summary")) {
+        if let Some(meta) = crate::summary::Summary::from_bytes(&summary, &src.path().join("summary")).ok().map(|s| s.raw_metadata) {
+            for (k, t, v) in meta {
+                if k == "ostree.static-deltas" && t == "a{sv}" {
+                    out.extend(crate::summary::split_vardict(&v).unwrap_or_default().into_iter().filter_map(|(k, _, _)| k.parse::<DeltaName>().ok()));
+                }
+            }
+        }
+    }
+    if let Ok(index) = fs::read(src.path().join(index_path(&to))) {
+        out.extend(names_in(&index));
+    }
+    out.retain(|n| n.to == to);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The delta a pull from `src` into `dst` would use to reach `to`: one from
+/// a commit `dst` has whole (the newest such source when several), else the
+/// scratch delta; None when `src` advertises neither.
+pub fn best_for_pull(src: &Repo, dst: &Repo, to: Checksum) -> Option<DeltaName> {
+    let candidates = advertised_to(src, to);
+    let usable_from = candidates
+        .iter()
+        .filter_map(|n| n.from.map(|f| (n, f)))
+        .filter(|(_, f)| dst.has_object(&crate::checksum::ObjectName::new(*f, crate::checksum::ObjectType::Commit)) && !dst.is_partial(*f))
+        .max_by_key(|(_, f)| dst.load_commit(*f).map(|c| c.timestamp).unwrap_or(0))
+        .map(|(n, _)| *n);
+    usable_from.or_else(|| candidates.into_iter().find(|n| n.from.is_none()))
+}

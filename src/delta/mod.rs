@@ -45,7 +45,7 @@ use crate::repo::RepoError;
 
 pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
 pub use compile::{generate, GenerateOptions, GenerateStats, InlineParts};
-pub use index::{delete, list, list_indexes, reindex};
+pub use index::{advertised_to, best_for_pull, delete, list, list_indexes, reindex};
 pub use superblock::Superblock;
 
 /// Errors of static-delta generation, parsing and application.
@@ -57,7 +57,8 @@ pub enum DeltaError {
     Traverse(#[from] crate::traverse::TraverseError),
     #[error("I/O error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("Invalid delta name '{0}'")]
+    /// A delta name whose FROM or TO part (named here) is no checksum, in ostree's words.
+    #[error("Invalid rev {0}")]
     InvalidName(String),
     #[error("Can't find delta {0}")]
     NotFound(String),
@@ -141,10 +142,10 @@ impl FromStr for DeltaName {
     type Err = DeltaError;
     /// `FROM-TO` or `TO`, hex checksums (`_ostree_parse_delta_name`).
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || DeltaError::InvalidName(s.to_string());
+        let part = |p: &str| p.parse::<Checksum>().map_err(|_| DeltaError::InvalidName(p.to_string()));
         match s.split_once('-') {
-            Some((a, b)) => Ok(DeltaName { from: Some(a.parse().map_err(|_| bad())?), to: b.parse().map_err(|_| bad())? }),
-            None => Ok(DeltaName { from: None, to: s.parse().map_err(|_| bad())? }),
+            Some((a, b)) => Ok(DeltaName { from: Some(part(a)?), to: part(b)? }),
+            None => Ok(DeltaName { from: None, to: part(s)? }),
         }
     }
 }
