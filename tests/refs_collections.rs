@@ -200,3 +200,28 @@ fn remote_add_collection_id_matches_ostree() {
     grove(&b, &args);
     assert_eq!(fs::read_to_string(b.join("config")).unwrap(), fs::read_to_string(a.join("config")).unwrap());
 }
+
+/// A `file://` remote is read as a local repository in any mode (here
+/// `bare`), as ostree does: its refs land under `refs/remotes/REMOTE/` and,
+/// with the remote's collection ID, are listed as that collection's.
+#[test]
+fn pull_from_a_bare_file_remote_matches_ostree() {
+    let tmp = tempdir();
+    let remote = tmp.path().join("remote");
+    let tree = tmp.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("f"), "x\n").unwrap();
+    ostree(&remote, &["init", "--mode=bare", "--collection-id=org.example.RemoteCollection"]);
+    ostree(&remote, &["commit", "-b", "rcommit", "-s", "r", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01"]);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let url = format!("file://{}", remote.display());
+    for repo in [&a, &b] {
+        ostree(repo, &["init", "--mode=archive"]);
+        ostree(repo, &["remote", "add", "--no-gpg-verify", "--collection-id=org.example.RemoteCollection", "r", &url]);
+    }
+    ostree(&a, &["pull", "r", "rcommit"]);
+    grove(&b, &["pull", "r", "rcommit"]);
+    assert_eq!(ref_files(&b), ref_files(&a));
+    same_steps(&a, &b, &[&["refs", "--collections"], &["refs"]]);
+    common::fsck(&b);
+}

@@ -138,6 +138,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(d) = args.cache_dir.as_deref().filter(|d| !d.is_dir()) {
         anyhow::bail!("opendir({}): No such file or directory", d.display());
     }
+    // Like ostree, a file:// remote is read as a local repository, so any
+    // mode may be pulled from; only archives go through the network path.
+    if let Some(path) = url.strip_prefix("file://") {
+        if let Ok(src) = grove::Repo::open(std::path::Path::new(path)) {
+            if !src.mode().is_archive() {
+                let mut wanted: Vec<String> = first.clone().into_iter().chain(args.refs.iter().cloned()).collect();
+                if wanted.is_empty() {
+                    wanted = rem.branches.iter().map(|b| b.to_string()).collect();
+                }
+                anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
+                let items = wanted.iter().map(|r| grove::pull_local::PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
+                let opts = grove::pull_local::PullOptions {
+                    depth: args.depth,
+                    untrusted: false,
+                    remote: (!args.mirror).then(|| name.clone()),
+                    bareuseronly_files: args.bareuseronly_files,
+                    commit_only: args.commit_metadata_only,
+                    verify: keys.filter(|_| rem.gpg_verify),
+                    verify_summary: None,
+                };
+                let _src_lock = src.lock(LockKind::Shared)?;
+                let _lock = dst.lock(LockKind::Shared)?;
+                grove::pull_local::pull_local(&src, &dst, &items, &opts, &|_| {}).with_context(|| format!("pulling from remote \"{name}\""))?;
+                return Ok(());
+            }
+        }
+    }
     let cache = summary_cache(&dst, args.cache_dir.as_deref(), &name);
     let remote_repo = RemoteRepo::open_cached(&url, keys.as_ref().filter(|_| rem.gpg_verify_summary), Some(&cache)).with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
