@@ -4,24 +4,13 @@
 //! damaged; grove must report what ostree reports. A missing `ostree` binary
 //! fails these tests: they never skip.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn run(cmd: &mut Command) -> Output {
-    let shown = format!("{cmd:?}");
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is ostree installed?)"))
-}
-
-fn ostree(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new("ostree").arg(format!("--repo={}", repo.display())).args(args))
-}
-
-fn grove(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new(GROVE).arg(format!("--repo={}", repo.display())).args(args))
-}
+use common::{grove_cmd, ostree_cmd, output};
 
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
@@ -38,7 +27,7 @@ fn stderr(o: &Output) -> String {
 
 /// Copies a repository, keeping xattrs (bare-user needs `user.ostreemeta`).
 fn copy_repo(from: &Path, to: &Path) {
-    let o = run(Command::new("cp").arg("-a").arg(from).arg(to));
+    let o = output(Command::new("cp").arg("-a").arg(from).arg(to));
     assert!(o.status.success(), "cp -a failed: {}", stderr(&o));
 }
 
@@ -57,7 +46,7 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_path_buf();
         let repo = root.join("repo");
-        ok(ostree(&repo, &["init", &format!("--mode={mode}")]));
+        ok(output(ostree_cmd(&repo).args(&["init", &format!("--mode={mode}")])));
         let t = root.join("tree");
         fs::create_dir_all(t.join("sub")).unwrap();
         fs::create_dir_all(t.join("d2")).unwrap();
@@ -67,13 +56,13 @@ impl Fixture {
         fs::write(t.join("shared"), "in both commits\n").unwrap();
         std::os::unix::fs::symlink("a.txt", t.join("l")).unwrap();
         let tree = t.to_str().unwrap();
-        let c1 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "-s", "one", tree])).trim().to_string();
+        let c1 = ok(output(ostree_cmd(&repo).args(&["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "-s", "one", tree]))).trim().to_string();
         fs::write(t.join("a.txt"), "changed\n").unwrap();
         fs::remove_file(t.join("sub/b")).unwrap();
         fs::write(t.join("c"), "c\n").unwrap();
         fs::create_dir_all(t.join("nd")).unwrap();
         fs::write(t.join("nd/q"), "q\n").unwrap();
-        let c2 = ok(ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", "-s", "two", tree])).trim().to_string();
+        let c2 = ok(output(ostree_cmd(&repo).args(&["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", "-s", "two", tree]))).trim().to_string();
         Fixture { _dir: dir, root, repo, c1, c2 }
     }
 
@@ -86,7 +75,7 @@ impl Fixture {
 
     /// The checksum `ostree ls -C` shows for a path (field 5).
     fn checksum_of(&self, rev: &str, path: &str) -> String {
-        let out = ok(ostree(&self.repo, &["ls", "-d", "-C", rev, path]));
+        let out = ok(output(ostree_cmd(&self.repo).args(&["ls", "-d", "-C", rev, path])));
         out.split_whitespace().nth(4).expect("ls -C has a checksum column").to_string()
     }
 
@@ -121,14 +110,14 @@ fn corruption_line(commits: &str, csum: &str) -> String {
 fn clean_repos_match_ostree() {
     for mode in ["archive", "bare-user"] {
         let f = Fixture::new(mode);
-        let o = ostree(&f.repo, &["fsck"]);
-        let g = grove(&f.repo, &["fsck"]);
+        let o = output(ostree_cmd(&f.repo).args(&["fsck"]));
+        let g = output(grove_cmd(&f.repo).args(&["fsck"]));
         assert!(g.status.success(), "{mode}: {}", stderr(&g));
         assert_eq!(stdout(&o), stdout(&g), "{mode}");
         assert!(stdout(&g).contains("Verifying content integrity of 2 commit objects...\n"));
         assert!(stdout(&g).ends_with("object fsck of 2 commits completed successfully - no errors found.\n"));
         // -q keeps only progress lines, like ostree.
-        assert_eq!(stdout(&ostree(&f.repo, &["fsck", "-q"])), stdout(&grove(&f.repo, &["fsck", "-q"])));
+        assert_eq!(stdout(&output(ostree_cmd(&f.repo).args(&["fsck", "-q"]))), stdout(&output(grove_cmd(&f.repo).args(&["fsck", "-q"]))));
     }
 }
 
@@ -141,19 +130,19 @@ fn corrupt_filez_reports_object_and_commit() {
     flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
     let twin = f.twin();
 
-    let g = grove(&f.repo, &["fsck"]);
+    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     let err = stderr(&g);
     let line = err.lines().next().expect("an error line");
     let prefix = format!("error: {}", corruption_line(&f.c2, &csum));
     assert!(line.starts_with(&prefix), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
-    assert_same_fsck(&ostree(&twin, &["fsck", "--all"]), &grove(&f.repo, &["fsck", "--all"]));
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck", "--all"])), &output(grove_cmd(&f.repo).args(&["fsck", "--all"])));
 
     // --delete: both tools delete the object and mark the commit partial.
-    let o = ostree(&twin, &["fsck", "--delete"]);
-    let g = grove(&f.repo, &["fsck", "--delete"]);
+    let o = output(ostree_cmd(&twin).args(&["fsck", "--delete"]));
+    let g = output(grove_cmd(&f.repo).args(&["fsck", "--delete"]));
     assert_same_fsck(&o, &g);
     assert!(stderr(&g).contains(&format!("Marking commit as partial: {}\n", f.c2)));
     assert!(stderr(&g).ends_with("error: Repository corruption encountered\n"));
@@ -161,8 +150,8 @@ fn corrupt_filez_reports_object_and_commit() {
     assert_eq!(fs::read(f.repo.join("state").join(format!("{}.commitpartial", f.c2))).unwrap(), b"f");
 
     // Afterwards ostree and grove agree on the repository grove repaired.
-    let o = ostree(&f.repo, &["fsck"]);
-    let g = grove(&f.repo, &["fsck"]);
+    let o = output(ostree_cmd(&f.repo).args(&["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
     assert_same_fsck(&o, &g);
     assert!(stdout(&g).contains("1 partial commits not verified\n"));
     assert_eq!(stderr(&g), "error: 1 partial commits from fsck-detected corruption\n");
@@ -173,7 +162,7 @@ fn object_shared_by_two_commits_names_both() {
     let f = Fixture::new("archive");
     let csum = f.checksum_of("main", "/shared");
     flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
-    let g = grove(&f.repo, &["fsck", "--all"]);
+    let g = output(grove_cmd(&f.repo).args(&["fsck", "--all"]));
     assert_eq!(g.status.code(), Some(1));
     let mut commits = [f.c1.clone(), f.c2.clone()];
     commits.sort();
@@ -181,7 +170,7 @@ fn object_shared_by_two_commits_names_both() {
     let first = err.lines().next().unwrap();
     assert!(first.starts_with(&corruption_line(&commits.join(", "), &csum)), "{err}");
     // ostree lists the commits in hash order; compare as sets.
-    let o = ostree(&f.twin(), &["fsck", "--all"]);
+    let o = output(ostree_cmd(&f.twin()).args(&["fsck", "--all"]));
     let norm = |s: &str| {
         let l = s.lines().next().unwrap_or_default().to_string();
         let (head, rest) = l.split_once(": fsck").unwrap_or((&l, ""));
@@ -201,17 +190,17 @@ fn corrupt_dirtree_reported() {
         let tree = f.checksum_of(&f.c1, "/sub");
         flip_byte(&f.object_path(&f.repo, &tree, "dirtree"), 0);
         let twin = f.twin();
-        let g = grove(&f.repo, &["fsck"]);
+        let g = output(grove_cmd(&f.repo).args(&["fsck"]));
         assert_eq!(g.status.code(), Some(1), "{mode}");
         let err = stderr(&g);
         let prefix = format!("error: In commits {}: fsck {tree}.dirtree: Corrupted dirtree object; checksum expected='{tree}' actual='", f.c1);
         assert!(err.starts_with(&prefix) && err.lines().count() == 1, "{mode}: {err}");
-        assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+        assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
 
-        let o = ostree(&twin, &["fsck", "--delete"]);
-        let g = grove(&f.repo, &["fsck", "--delete"]);
+        let o = output(ostree_cmd(&twin).args(&["fsck", "--delete"]));
+        let g = output(grove_cmd(&f.repo).args(&["fsck", "--delete"]));
         assert_same_fsck(&o, &g);
-        assert_same_fsck(&ostree(&f.repo, &["fsck"]), &grove(&f.repo, &["fsck"]));
+        assert_same_fsck(&output(ostree_cmd(&f.repo).args(&["fsck"])), &output(grove_cmd(&f.repo).args(&["fsck"])));
     }
 }
 
@@ -222,12 +211,12 @@ fn truncated_bare_user_file_reported() {
     let p = f.object_path(&f.repo, &csum, "file");
     fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(1).unwrap();
     let twin = f.twin();
-    let g = grove(&f.repo, &["fsck"]);
+    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     assert!(stderr(&g).starts_with(&format!("error: In commits {}: fsck content object {csum}: Corrupted file object", f.c2)), "{}", stderr(&g));
-    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
-    assert_same_fsck(&ostree(&twin, &["fsck", "--delete"]), &grove(&f.repo, &["fsck", "--delete"]));
-    assert_same_fsck(&ostree(&f.repo, &["fsck"]), &grove(&f.repo, &["fsck"]));
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck", "--delete"])), &output(grove_cmd(&f.repo).args(&["fsck", "--delete"])));
+    assert_same_fsck(&output(ostree_cmd(&f.repo).args(&["fsck"])), &output(grove_cmd(&f.repo).args(&["fsck"])));
 }
 
 #[test]
@@ -238,10 +227,10 @@ fn corrupt_commit_behind_ref() {
     // The last root checksum byte: still a valid commit variant.
     flip_byte(&p, len - 3);
     let twin = f.twin();
-    let g = grove(&f.repo, &["fsck"]);
+    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     assert!(stderr(&g).starts_with(&format!("error: fsck {}.commit: Corrupted commit object; checksum expected='{}' actual='", f.c2, f.c2)), "{}", stderr(&g));
-    assert_same_fsck(&ostree(&twin, &["fsck"]), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
 }
 
 #[test]
@@ -250,8 +239,8 @@ fn missing_file_marks_commit_partial() {
     let csum = f.checksum_of("main", "/c");
     fs::remove_file(f.object_path(&f.repo, &csum, "filez")).unwrap();
     let twin = f.twin();
-    let o = ostree(&twin, &["fsck"]);
-    let g = grove(&f.repo, &["fsck"]);
+    let o = output(ostree_cmd(&twin).args(&["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
     assert_same_fsck(&o, &g);
     assert_eq!(
         stderr(&g),
@@ -260,8 +249,8 @@ fn missing_file_marks_commit_partial() {
 }
 
 fn assert_same_diff(repo: &Path, args: &[&str], cwd: &Path) {
-    let o = run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
-    let g = run(Command::new(GROVE).current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
+    let o = output(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
+    let g = output(Command::new(common::grove_bin()).current_dir(cwd).arg(format!("--repo={}", repo.display())).arg("diff").args(args));
     assert_eq!(o.status.code(), g.status.code(), "diff {args:?}: ostree {} / grove {}", stderr(&o), stderr(&g));
     assert_eq!(stdout(&o), stdout(&g), "diff {args:?}");
     assert_eq!(stderr(&o), stderr(&g), "diff {args:?}");
@@ -282,7 +271,7 @@ fn diff_matches_ostree() {
         assert_same_diff(r, &["main", "main"], cwd);
 
         // A checkout, then changed: content, mode, removal, addition, new dir.
-        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["checkout", "main", "co"])));
+        ok(output(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["checkout", "main", "co"])));
         let co = cwd.join("co");
         assert_same_diff(r, &["main", "./co"], cwd);
         fs::write(co.join("c"), "different\n").unwrap();
@@ -300,9 +289,9 @@ fn diff_matches_ostree() {
         assert_same_diff(r, &["main^", co.to_str().unwrap()], cwd);
         // A common object size past 1000 bytes (GLib's U+00A0 before the unit).
         fs::write(co.join("big"), vec![7u8; 5000]).unwrap();
-        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
+        ok(output(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
         fs::write(co.join("new"), "n2\n").unwrap();
-        ok(run(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
+        ok(output(Command::new("ostree").current_dir(cwd).arg(format!("--repo={}", r.display())).args(["commit", "-b", "big", "./co"])));
         assert_same_diff(r, &["--stats", "big^", "big"], cwd);
         assert_same_diff(r, &["--no-xattrs", "main", "./co"], cwd);
         assert_same_diff(r, &["--owner-uid=5", "--owner-gid=6", "main", "./co"], cwd);
@@ -334,7 +323,7 @@ fn diff_errors_match_ostree() {
     let f = Fixture::new("archive");
     assert_same_diff(&f.repo, &["nosuchref", "main"], &f.root);
     assert_same_diff(&f.repo, &[&f.c1], &f.root);
-    let g = grove(&f.repo, &["diff", "--stats", "main", "./co"]);
+    let g = output(grove_cmd(&f.repo).args(&["diff", "--stats", "main", "./co"]));
     assert_eq!(stderr(&g), "error: Invalid refspec ./co\n");
 }
 
@@ -345,8 +334,8 @@ fn missing_commit_behind_ref() {
         fs::remove_file(f.object_path(&f.repo, c, "commit")).unwrap();
     }
     let twin = f.twin();
-    let g = grove(&f.repo, &["fsck", "-q"]);
-    assert_same_fsck(&ostree(&twin, &["fsck", "-q"]), &g);
+    let g = output(grove_cmd(&f.repo).args(&["fsck", "-q"]));
+    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck", "-q"])), &g);
     assert!(stderr(&g).contains(&format!("Loading commit for ref main: No such metadata object {}.commit", f.c2)), "{}", stderr(&g));
 }
 
@@ -364,13 +353,13 @@ fn path_traversal_in_dirtree() {
     let c = repo.write_commit(&commit).unwrap();
     fs::write(f.repo.join("refs/heads/traverse"), format!("{c}\n")).unwrap();
     let twin = f.twin();
-    let g = grove(&f.repo, &["fsck", "-q"]);
+    let g = output(grove_cmd(&f.repo).args(&["fsck", "-q"]));
     assert!(!g.status.success());
     assert!(stderr(&g).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")), "{}", stderr(&g));
-    assert!(stderr(&ostree(&twin, &["fsck", "-q"])).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")));
+    assert!(stderr(&output(ostree_cmd(&twin).args(&["fsck", "-q"]))).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")));
     let dest = f.root.join("co/inner");
     fs::create_dir_all(f.root.join("co")).unwrap();
-    let g = grove(&f.repo, &["checkout", "traverse", dest.to_str().unwrap()]);
+    let g = output(grove_cmd(&f.repo).args(&["checkout", "traverse", dest.to_str().unwrap()]));
     assert!(!g.status.success() && stderr(&g).contains("Invalid / in filename ../afile"), "{}", stderr(&g));
     assert_eq!(stderr(&g).lines().count(), 1, "{}", stderr(&g));
     assert!(!f.root.join("co/afile").exists());
@@ -382,40 +371,40 @@ fn path_traversal_in_dirtree() {
 fn verify_bindings_and_back_refs() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    ok(ostree(&repo, &["init", "--mode=archive", "--collection-id=org.example.Collection"]));
+    ok(output(ostree_cmd(&repo).args(&["init", "--mode=archive", "--collection-id=org.example.Collection"])));
     let t = dir.path().join("tree");
     fs::create_dir_all(&t).unwrap();
     fs::write(t.join("f"), "f\n").unwrap();
     let tree = t.to_str().unwrap();
-    let c1 = ok(ostree(&repo, &["commit", "-b", "ref1", "--timestamp=2020-01-01T00:00:00Z", tree])).trim().to_string();
-    let c2 = ok(ostree(&repo, &["commit", "--orphan", "--bind-ref=ref2", "--add-metadata-string=ostree.collection-binding=org.example.Collection2", "--timestamp=2020-01-02T00:00:00Z", tree]))
+    let c1 = ok(output(ostree_cmd(&repo).args(&["commit", "-b", "ref1", "--timestamp=2020-01-01T00:00:00Z", tree]))).trim().to_string();
+    let c2 = ok(output(ostree_cmd(&repo).args(&["commit", "--orphan", "--bind-ref=ref2", "--add-metadata-string=ostree.collection-binding=org.example.Collection2", "--timestamp=2020-01-02T00:00:00Z", tree])))
         .trim()
         .to_string();
-    ok(ostree(&repo, &["refs", "--collections", &format!("--create=org.example.Collection2:ref2"), &c2]));
-    assert!(grove(&repo, &["fsck", "--verify-bindings", "--verify-back-refs"]).status.success());
+    ok(output(ostree_cmd(&repo).args(&["refs", "--collections", &format!("--create=org.example.Collection2:ref2"), &c2])));
+    assert!(output(grove_cmd(&repo).args(&["fsck", "--verify-bindings", "--verify-back-refs"])).status.success());
 
     let expect_same = |args: &[&str], wording: &str| {
         let twin = dir.path().join("twin");
         let _ = fs::remove_dir_all(&twin);
         copy_repo(&repo, &twin);
-        let g = grove(&repo, args);
-        let o = ostree(&twin, args);
+        let g = output(grove_cmd(&repo).args(args));
+        let o = output(ostree_cmd(&twin).args(args));
         assert!(!g.status.success() && !o.status.success(), "{args:?}");
         assert!(stderr(&g).contains(wording), "grove: {}", stderr(&g));
         assert!(stderr(&o).contains(wording), "ostree: {}", stderr(&o));
         assert_eq!(stdout(&g), stdout(&o), "{args:?}");
     };
     // A plain ref to a commit that binds another ref.
-    ok(ostree(&repo, &["refs", &format!("--create=new-ref"), &c1]));
-    assert!(grove(&repo, &["fsck"]).status.success(), "bindings are not checked by default");
+    ok(output(ostree_cmd(&repo).args(&["refs", &format!("--create=new-ref"), &c1])));
+    assert!(output(grove_cmd(&repo).args(&["fsck"])).status.success(), "bindings are not checked by default");
     expect_same(&["fsck", "--verify-bindings"], &format!("Commit {c1}: Commit has no requested ref ‘new-ref’ in ref binding metadata (‘ref1’)"));
-    ok(ostree(&repo, &["refs", "--delete", "new-ref"]));
+    ok(output(ostree_cmd(&repo).args(&["refs", "--delete", "new-ref"])));
     // A collection ref in another collection than the commit's binding.
-    ok(ostree(&repo, &["refs", "--collections", "--create=org.example.Collection2:ref1", &c1]));
+    ok(output(ostree_cmd(&repo).args(&["refs", "--collections", "--create=org.example.Collection2:ref1", &c1])));
     expect_same(&["fsck", "--verify-bindings"], "Commit has collection ID ‘org.example.Collection’ in collection binding metadata, while the remote it came from has collection ID ‘org.example.Collection2’");
     fs::remove_file(repo.join("refs/mirrors/org.example.Collection2/ref1")).unwrap();
     // A bound ref that no longer exists.
-    ok(ostree(&repo, &["refs", "--delete", "ref1"]));
-    assert!(grove(&repo, &["fsck"]).status.success());
+    ok(output(ostree_cmd(&repo).args(&["refs", "--delete", "ref1"])));
+    assert!(output(grove_cmd(&repo).args(&["fsck"])).status.success());
     expect_same(&["fsck", "--verify-back-refs"], &format!("Collection–ref (org.example.Collection, ref1) in bindings for commit {c1} does not exist"));
 }
