@@ -110,6 +110,11 @@ pub enum InlineParts {
 pub const AUTO_INLINE_MAX_BYTES: u64 = 8 << 20;
 /// How many parts [`InlineParts::Auto`] aims for when the delta may be inlined.
 pub const AUTO_INLINE_PARTS: u64 = 32;
+/// [`InlineParts::Auto`] splits a FROM→TO delta only when the objects it
+/// rebuilds add up to at least this: below it, what the 2022.7 client's race
+/// could fetch loose is smaller than the split costs, and the delta keeps
+/// ostree's layout (one part file), which ostree's test suite checks.
+pub const AUTO_SPLIT_MIN_OBJECTS: u64 = 64 << 10;
 /// Above this much raw data a delta is split into one part per core, so the
 /// parts compress in parallel (and clients fetch two at a time).
 const PARALLEL_SPLIT_MIN_RAW: u64 = 8 << 20;
@@ -549,9 +554,16 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
 
     // Pack into parts of similar client cost, compressed as they are finished.
     let raw_total: u64 = items.iter().map(raw_len).sum();
+    let objects_total: u64 = items
+        .iter()
+        .map(|i| match i {
+            Item::Meta(_, b) => b.len() as u64,
+            Item::Whole { size, .. } | Item::Reuse { size, .. } | Item::Patch { size, .. } => *size,
+        })
+        .sum();
     let may_inline = match opts.inline {
         InlineParts::Always => true,
-        InlineParts::Auto => opts.from.is_some(),
+        InlineParts::Auto => opts.from.is_some() && objects_total >= AUTO_SPLIT_MIN_OBJECTS,
         InlineParts::Never => false,
     };
     let target_parts = if may_inline && opts.from.is_some() {
