@@ -7,6 +7,8 @@
 //! `ostree fsck` must be clean and every ref must keep its retained history.
 //! A missing `ostree` binary fails these tests: they never skip.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,20 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn run(cmd: &mut Command) -> Output {
-    let shown = format!("{cmd:?}");
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is ostree installed?)"))
-}
-
-fn ostree(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new("ostree").arg(format!("--repo={}", repo.display())).args(args))
-}
-
-fn grove(repo: &Path, args: &[&str]) -> Output {
-    run(Command::new(GROVE).arg(format!("--repo={}", repo.display())).args(args))
-}
+use common::{grove_output as grove, ostree_output as ostree, output as run};
 
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));

@@ -1,31 +1,11 @@
 //! pull-local between every pair of repository modes, checked with the real ostree.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-const GROVE: &str = env!("CARGO_BIN_EXE_grove");
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is ostree installed?)"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn ostree(repo: &Path) -> Command {
-    let mut c = Command::new("ostree");
-    c.arg(format!("--repo={}", repo.display()));
-    c
-}
-
-fn grove(repo: &Path) -> Command {
-    let mut c = Command::new(GROVE);
-    c.arg(format!("--repo={}", repo.display()));
-    c
-}
+use common::{grove_cmd as grove, ostree_cmd as ostree, output as run, run_ok as ok};
 
 fn fixture(dir: &Path) {
     std::fs::create_dir_all(dir.join("usr/bin")).unwrap();

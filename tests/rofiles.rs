@@ -4,6 +4,8 @@
 //! These tests run as root and need /dev/fuse, `fusermount3` (Debian package
 //! `fuse3`) and `ostree`: when one is missing they fail, they do not skip.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -15,27 +17,17 @@ const HELLO: &[u8] = b"#!/bin/sh\necho hello\n";
 const CONF: &[u8] = b"key=value\n";
 
 fn grove() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_grove"))
+    Command::new(common::grove_bin())
 }
 
+/// Runs `cmd`, which must succeed, once; returns its output.
 fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::output(cmd);
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     out
 }
 
-fn ostree(repo: &Path) -> Command {
-    let mut c = Command::new("ostree");
-    c.arg(format!("--repo={}", repo.display()));
-    c
-}
+use common::ostree_cmd as ostree;
 
 fn check_environment() {
     assert!(Path::new("/dev/fuse").exists(), "/dev/fuse is missing");

@@ -111,6 +111,16 @@ pub fn grove_cmd(repo: &Path) -> Command {
     c
 }
 
+/// Runs the real ostree on `repo`, whatever the exit status.
+pub fn ostree_output<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> Output {
+    output(ostree_cmd(repo).args(args))
+}
+
+/// Runs grove on `repo`, whatever the exit status.
+pub fn grove_output<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> Output {
+    output(grove_cmd(repo).args(args))
+}
+
 pub fn ostree<S: AsRef<OsStr>>(repo: &Path, args: &[S]) -> String {
     run_ok(ostree_cmd(repo).args(args))
 }
