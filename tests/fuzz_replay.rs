@@ -53,7 +53,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn run(target: &str, body: &dyn Fn(&[u8]), path: &Path) {
+fn replay_one(target: &str, body: &dyn Fn(&[u8]), path: &Path) {
     let data = fs::read(path).unwrap();
     let r = catch_unwind(AssertUnwindSafe(|| body(&data)));
     assert!(r.is_ok(), "fuzz target {target} panicked on {}", path.display());
@@ -65,7 +65,7 @@ fn every_target_runs_its_seeds_clean() {
     for (name, body) in targets() {
         let seeds = files(&root().join("fuzz/seeds").join(name));
         for s in &seeds {
-            run(name, &*body, s);
+            replay_one(name, &*body, s);
         }
         ran.push((name, seeds.len()));
     }
@@ -84,7 +84,7 @@ fn saved_crash_inputs_stay_fixed() {
             .iter()
             .find(|(t, _)| name.strip_prefix(t).is_some_and(|rest| rest.starts_with('-')))
             .unwrap_or_else(|| panic!("{name}: a crash input's name starts with the target's name and '-'"));
-        run(target, &**body, &path);
+        replay_one(target, &**body, &path);
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 const HELLO: &[u8] = b"#!/bin/sh\necho hello\n";
 const CONF: &[u8] = b"key=value\n";
 
-fn grove() -> Command {
+fn grove_command() -> Command {
     Command::new(common::grove_bin())
 }
 
@@ -134,7 +134,7 @@ struct Mounted {
 impl Mounted {
     fn new(src: &Path, mnt: &Path, copyup: bool) -> Self {
         let before = st_dev(mnt);
-        let mut cmd = grove();
+        let mut cmd = grove_command();
         cmd.arg("rofiles-fuse");
         if copyup {
             cmd.arg("--copyup");
@@ -431,7 +431,7 @@ fn foreground_serves_until_signalled() {
     let co = fx.checkout("co");
     let mnt = fx.mountpoint("mnt");
     let before = st_dev(&mnt);
-    let mut child = grove()
+    let mut child = grove_command()
         .args(["rofiles-fuse", "-f"])
         .arg(&co)
         .arg(&mnt)
@@ -478,7 +478,7 @@ fn missing_source_is_one_line_error() {
     let mnt = dir.path().join("mnt");
     fs::create_dir(&mnt).unwrap();
     let missing = dir.path().join("no-such-dir");
-    let out = grove()
+    let out = grove_command()
         .arg("rofiles-fuse")
         .arg(&missing)
         .arg(&mnt)
@@ -497,7 +497,7 @@ fn missing_source_is_one_line_error() {
     fs::write(&file, b"").unwrap();
     let src = dir.path().join("src");
     fs::create_dir(&src).unwrap();
-    let out = grove()
+    let out = grove_command()
         .arg("rofiles-fuse")
         .arg(&src)
         .arg(&file)
@@ -530,7 +530,7 @@ fn require_hardlinks_across_devices() {
         (mnt.join("hardlinked"), "Unable to do hardlink checkout across devices"),
         (fx.dir.path().join("same-device"), "Bare repository mode cannot hardlink in user checkout mode"),
     ] {
-        let mut g = grove();
+        let mut g = grove_command();
         g.arg(format!("--repo={}", bare.display()));
         let out = checkout(&mut g, "-UH", &dest);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -540,7 +540,7 @@ fn require_hardlinks_across_devices() {
         let _ = fs::remove_dir_all(&dest);
     }
     assert!(!mnt.join("hardlinked").exists() && !co.join("hardlinked").exists());
-    let mut g = grove();
+    let mut g = grove_command();
     g.arg(format!("--repo={}", bare.display()));
     let out = checkout(&mut g, "-U", &mnt.join("copied"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
