@@ -64,23 +64,10 @@ impl Upstream {
 
 /// Files under `deltas/` and `delta-indexes/` of `repo`, with their bytes.
 fn delta_files(repo: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for top in ["deltas", "delta-indexes"] {
-        let mut stack = vec![repo.join(top)];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = fs::read_dir(&d) else { continue };
-            for e in rd {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.push((p.strip_prefix(repo).unwrap().display().to_string(), fs::read(&p).unwrap()));
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    ["deltas", "delta-indexes"].iter().flat_map(|top| common::files_under(repo, top)).map(|rel| {
+        let bytes = fs::read(repo.join(&rel)).unwrap();
+        (rel, bytes)
+    }).collect()
 }
 
 fn since(server: &HttpServer, mark: usize) -> Vec<Request> {

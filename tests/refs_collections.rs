@@ -17,24 +17,12 @@ use common::{grove, grove_cmd, ostree, ostree_cmd, output, run_ok, tempdir};
 
 /// Every ref file under `refs/` (heads, remotes, mirrors) with its contents.
 fn ref_files(repo: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.expect("dirent").path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(text) = fs::read_to_string(&p) {
-                let rel = p.strip_prefix(base).expect("under base").display().to_string();
-                if !rel.starts_with(".grove") {
-                    out.push(format!("{rel} {}", text.trim()));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&repo.join("refs"), &repo.join("refs"), &mut out);
-    out.sort();
-    out
+    let refs = repo.join("refs");
+    common::files_under(&refs, "")
+        .into_iter()
+        .filter(|rel| !rel.starts_with(".grove"))
+        .filter_map(|rel| fs::read_to_string(refs.join(&rel)).ok().map(|text| format!("{rel} {}", text.trim())))
+        .collect()
 }
 
 fn shown(o: &Output) -> (Option<i32>, Vec<String>, String) {

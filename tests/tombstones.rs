@@ -16,20 +16,8 @@ use common::{fsck, grove, ostree, run_ok, tempdir};
 
 /// Files under `objects/` and `deltas/`, relative to the repository, sorted.
 fn store_files(repo: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.expect("dirent").path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.push(p.strip_prefix(base).expect("under base").display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(repo, &repo.join("objects"), &mut out);
-    walk(repo, &repo.join("deltas"), &mut out);
+    let mut out = common::files_under(repo, "objects");
+    out.extend(common::files_under(repo, "deltas"));
     out.sort();
     out
 }

@@ -425,24 +425,32 @@ pub fn snapshot(dir: &Path) -> Vec<String> {
     listing(dir, false)
 }
 
-/// All refs under refs/heads (name, checksum).
-pub fn heads(repo: &Path) -> Vec<(String, String)> {
+/// Every file under `base/sub` (recursively), as paths relative to `base`, sorted.
+pub fn files_under(base: &Path, sub: &str) -> Vec<String> {
     let mut out = Vec::new();
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut stack = vec![base.join(sub)];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
         for e in rd {
             let p = e.expect("dirent").path();
             if p.is_dir() {
-                walk(base, &p, out);
+                stack.push(p);
             } else {
-                let name = p.strip_prefix(base).expect("under base").display().to_string();
-                out.push((name, fs::read_to_string(&p).expect("ref").trim().to_string()));
+                out.push(p.strip_prefix(base).expect("under base").display().to_string());
             }
         }
     }
-    walk(&repo.join("refs/heads"), &repo.join("refs/heads"), &mut out);
     out.sort();
     out
+}
+
+/// All refs under refs/heads (name, checksum).
+pub fn heads(repo: &Path) -> Vec<(String, String)> {
+    let heads = repo.join("refs/heads");
+    files_under(&heads, "").into_iter().map(|name| {
+        let c = fs::read_to_string(heads.join(&name)).expect("ref").trim().to_string();
+        (name, c)
+    }).collect()
 }
 
 /// A small tree ROOT/NAME: `a.txt` holding `content` and `sub/b`.
