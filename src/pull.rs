@@ -256,6 +256,25 @@ pub struct PullOptions {
 }
 
 impl PullOptions {
+    /// Where a pulled remote ref lands: `refs/heads/NAME` with `mirror`,
+    /// else `refs/remotes/REMOTE/NAME`.
+    pub fn dest_ref(&self, name: &RefName) -> Refspec {
+        Refspec { remote: (!self.mirror).then(|| self.remote.clone()), name: name.clone() }
+    }
+
+    /// For each item: the destination's current commit for it (none for a
+    /// commit pulled by checksum) and the commit it will get.
+    pub fn targets(&self, remote: &RemoteRepo, dst: &Repo, items: &[PullItem]) -> Result<Vec<(Option<Checksum>, Checksum)>> {
+        items
+            .iter()
+            .map(|item| match item {
+                PullItem::Commit(c) => Ok((None, *c)),
+                PullItem::RefAt(r, c) => Ok((dst.read_ref_exact(&self.dest_ref(r))?, *c)),
+                PullItem::Ref(r) => Ok((dst.read_ref_exact(&self.dest_ref(r))?, remote.resolve(r)?)),
+            })
+            .collect()
+    }
+
     /// Whether this pull leaves its commits partial (only part of their trees fetched).
     pub fn is_partial(&self) -> bool {
         self.commit_only || !self.subpaths.is_empty()
@@ -601,7 +620,7 @@ pub fn plan(remote: &RemoteRepo, dst: &Repo, items: &[PullItem], opts: &PullOpti
                     PullItem::RefAt(_, c) => *c,
                     _ => remote.resolve(name)?,
                 };
-                let dest = Refspec { remote: (!opts.mirror).then(|| opts.remote.clone()), name: name.clone() };
+                let dest = opts.dest_ref(name);
                 let current = dst.read_ref_exact(&dest)?;
                 // `main main@C main`: the last request for a ref wins.
                 match RefMove::plan(dst, &dest, c)? {

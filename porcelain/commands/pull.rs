@@ -29,7 +29,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use grove::delta::fetch::{mirror_deltas, pull_through_deltas, DeltaPolicy, DeltaReport};
 use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo, SummaryCache};
-use grove::refs::Refspec;
 use grove::remote;
 use grove::repo::LockKind;
 
@@ -213,21 +212,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         _ => DeltaPolicy::Auto,
     };
     let context = || format!("pulling from remote \"{name}\"");
-    let targets = items
-        .iter()
-        .map(|item| match item {
-            PullItem::Commit(c) => Ok((None, *c)),
-            PullItem::RefAt(r, c) => {
-                let spec = Refspec { remote: (!args.mirror).then(|| name.clone()), name: r.clone() };
-                Ok((dst.read_ref_exact(&spec)?, *c))
-            }
-            PullItem::Ref(r) => {
-                let spec = Refspec { remote: (!args.mirror).then(|| name.clone()), name: r.clone() };
-                Ok((dst.read_ref_exact(&spec)?, remote_repo.resolve(r)?))
-            }
-        })
-        // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
+    let targets = opts.targets(&remote_repo, &dst, &items)?;
     if args.dry_run {
         let d = grove::delta::fetch::dry_run(&remote_repo, &dst, &targets).with_context(context)?;
         if let Some(b) = bar {
