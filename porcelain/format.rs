@@ -4,7 +4,11 @@
 /// decimal, the unit joined by a no-break space (`19 bytes`, `1.2 kB`).
 pub fn size(n: u64) -> String {
     if n < 1000 {
-        return if n == 1 { "1 byte".into() } else { format!("{n} bytes") };
+        return if n == 1 {
+            "1 byte".into()
+        } else {
+            format!("{n} bytes")
+        };
     }
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = n as f64 / 1000.0;

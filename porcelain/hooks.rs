@@ -28,7 +28,9 @@ fn show(c: Option<Checksum>) -> String {
 /// Runs hook `name` if installed; a non-zero exit is an error naming the hook.
 pub fn run(repo: &Repo, name: &str, updates: &[RefUpdate]) -> anyhow::Result<()> {
     let path = repo.path().join("hooks").join(name);
-    let Ok(meta) = std::fs::metadata(&path) else { return Ok(()) };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(());
+    };
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Ok(());
     }
@@ -48,7 +50,9 @@ pub fn run(repo: &Repo, name: &str, updates: &[RefUpdate]) -> anyhow::Result<()>
         // A hook that does not read its input is fine.
         let _ = stdin.write_all(input.as_bytes());
     }
-    let status = child.wait().with_context(|| format!("waiting for hook {name}"))?;
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for hook {name}"))?;
     if !status.success() {
         match status.code() {
             Some(c) => bail!("hook {name} exited with status {c}"),

@@ -10,23 +10,40 @@ mod hooks;
 
 use std::process::ExitCode;
 
-
 /// grove — an OSTree-compatible repository tool for build servers.
 #[cfg(test)]
 mod tests {
     use super::hoist_nested_options;
 
     fn hoist(args: &[&str]) -> Vec<String> {
-        hoist_nested_options(args.iter().map(|a| a.into()).collect()).into_iter().map(|a| a.into_string().unwrap()).collect()
+        hoist_nested_options(args.iter().map(|a| a.into()).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
     }
 
     #[test]
     fn options_before_a_nested_subcommand_move_after_it() {
-        assert_eq!(hoist(&["grove", "--repo=r", "remote", "--set=a=b", "add", "x", "u"]), ["grove", "--repo=r", "remote", "add", "--set=a=b", "x", "u"]);
-        assert_eq!(hoist(&["grove", "--repo", "r", "remote", "--repo", "s", "list"]), ["grove", "--repo", "r", "remote", "list", "--repo", "s"]);
-        assert_eq!(hoist(&["grove", "remote", "add", "--set=a=b", "x"]), ["grove", "remote", "add", "--set=a=b", "x"]);
-        assert_eq!(hoist(&["grove", "commit", "--set", "x"]), ["grove", "commit", "--set", "x"]);
-        assert_eq!(hoist(&["grove", "remote", "--help"]), ["grove", "remote", "--help"]);
+        assert_eq!(
+            hoist(&["grove", "--repo=r", "remote", "--set=a=b", "add", "x", "u"]),
+            ["grove", "--repo=r", "remote", "add", "--set=a=b", "x", "u"]
+        );
+        assert_eq!(
+            hoist(&["grove", "--repo", "r", "remote", "--repo", "s", "list"]),
+            ["grove", "--repo", "r", "remote", "list", "--repo", "s"]
+        );
+        assert_eq!(
+            hoist(&["grove", "remote", "add", "--set=a=b", "x"]),
+            ["grove", "remote", "add", "--set=a=b", "x"]
+        );
+        assert_eq!(
+            hoist(&["grove", "commit", "--set", "x"]),
+            ["grove", "commit", "--set", "x"]
+        );
+        assert_eq!(
+            hoist(&["grove", "remote", "--help"]),
+            ["grove", "remote", "--help"]
+        );
     }
 }
 
@@ -48,7 +65,10 @@ pub struct Cli {
 /// Like ostree's GOption parsing, a repeated single-valued option takes its
 /// last value (`diff --owner-uid=0 ... --owner-uid=5`), in every subcommand.
 fn last_value_wins(cmd: clap::Command) -> clap::Command {
-    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
     let mut cmd = cmd.args_override_self(true);
     for n in names {
         cmd = cmd.mut_subcommand(n, last_value_wins);
@@ -72,7 +92,10 @@ fn options_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
             kept.extend(it);
             return kept;
         }
-        let global = matches!(&*s, "--repo" | "-v" | "--verbose" | "-h" | "--help" | "-V" | "--version") || s.starts_with("--repo=");
+        let global = matches!(
+            &*s,
+            "--repo" | "-v" | "--verbose" | "-h" | "--help" | "-V" | "--version"
+        ) || s.starts_with("--repo=");
         if s == "--repo" {
             kept.push(a);
             kept.extend(it.next());

@@ -11,11 +11,11 @@ use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::metadata::Metadata;
 use crate::objects::file_header::{unframe, ArchiveHeader};
+use crate::objects::metadata::Metadata;
+use crate::objects::summary::{split_vardict, Summary};
 use crate::objects::{Commit, DirMeta, DirTree};
-use crate::sign::{self, Keyring};
-use crate::summary::{split_vardict, Summary};
+use crate::trust::gpg::{self, Keyring};
 
 /// Target `summary`: the summary parser and its raw metadata splitter.
 pub fn summary(data: &[u8]) {
@@ -31,7 +31,8 @@ pub fn summary(data: &[u8]) {
 pub fn commit(data: &[u8]) {
     if let Ok(c) = Commit::from_bytes(data) {
         let bytes = c.to_bytes();
-        let again = Commit::from_bytes(&bytes).unwrap_or_else(|e| panic!("a parsed commit re-encodes to an invalid one: {e}"));
+        let again = Commit::from_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("a parsed commit re-encodes to an invalid one: {e}"));
         assert_eq!(again.to_bytes(), bytes, "commit encoding is not stable");
         let _ = c.version();
     }
@@ -40,11 +41,20 @@ pub fn commit(data: &[u8]) {
 /// Target `dirtree`: names of a parsed dirtree are single path components, and it round-trips.
 pub fn dirtree(data: &[u8]) {
     if let Ok(t) = DirTree::from_bytes(data) {
-        for name in t.files.iter().map(|f| &f.name).chain(t.dirs.iter().map(|d| &d.name)) {
-            assert!(!name.is_empty() && name != "." && name != ".." && !name.contains('/'), "accepted name {name:?}");
+        for name in t
+            .files
+            .iter()
+            .map(|f| &f.name)
+            .chain(t.dirs.iter().map(|d| &d.name))
+        {
+            assert!(
+                !name.is_empty() && name != "." && name != ".." && !name.contains('/'),
+                "accepted name {name:?}"
+            );
         }
         let bytes = t.to_bytes();
-        let again = DirTree::from_bytes(&bytes).unwrap_or_else(|e| panic!("a parsed dirtree re-encodes to an invalid one: {e}"));
+        let again = DirTree::from_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("a parsed dirtree re-encodes to an invalid one: {e}"));
         assert_eq!(again.to_bytes(), bytes, "dirtree encoding is not stable");
     }
 }
@@ -52,7 +62,8 @@ pub fn dirtree(data: &[u8]) {
 /// Target `dirmeta`: a parsed dirmeta round-trips.
 pub fn dirmeta(data: &[u8]) {
     if let Ok(m) = DirMeta::from_bytes(data) {
-        let again = DirMeta::from_bytes(&m.to_bytes()).unwrap_or_else(|e| panic!("a parsed dirmeta re-encodes to an invalid one: {e}"));
+        let again = DirMeta::from_bytes(&m.to_bytes())
+            .unwrap_or_else(|e| panic!("a parsed dirmeta re-encodes to an invalid one: {e}"));
         assert_eq!(again, m);
     }
 }
@@ -61,24 +72,43 @@ pub fn dirmeta(data: &[u8]) {
 /// signature check `pull` runs on them (against an empty keyring: every
 /// signature must come out as not good, never as a panic).
 pub fn commitmeta(data: &[u8]) {
-    let Ok(meta) = Metadata::from_bytes(data) else { return };
+    let Ok(meta) = Metadata::from_bytes(data) else {
+        return;
+    };
     let _ = meta.to_bytes();
-    if let Ok(sigs) = sign::gpgsigs(&meta) {
-        if let Ok(reports) = sign::verify(b"commit", &sigs, &Keyring::new(), SystemTime::UNIX_EPOCH, "fuzz") {
-            assert!(sign::invalid_reason(&reports).is_some() || reports.is_empty(), "a signature verified with no key");
+    if let Ok(sigs) = gpg::gpgsigs(&meta) {
+        if let Ok(reports) = gpg::verify(
+            b"commit",
+            &sigs,
+            &Keyring::new(),
+            SystemTime::UNIX_EPOCH,
+            "fuzz",
+        ) {
+            assert!(
+                gpg::invalid_reason(&reports).is_some() || reports.is_empty(),
+                "a signature verified with no key"
+            );
         }
     }
-    assert!(sign::require_good(b"commit", &meta, &Keyring::new(), "fuzz").is_err(), "no key, yet a good signature");
+    assert!(
+        gpg::require_good(b"commit", &meta, &Keyring::new(), "fuzz").is_err(),
+        "no key, yet a good signature"
+    );
 }
 
 /// Target `filez`: the framed archive header of a `.filez` object, then up
 /// to 64 KiB of its raw-deflate body.
 pub fn filez(data: &[u8]) {
-    let Ok((variant, offset)) = unframe(data) else { return };
+    let Ok((variant, offset)) = unframe(data) else {
+        return;
+    };
     assert!(offset <= data.len());
     if let Ok(h) = ArchiveHeader::from_variant_bytes(variant) {
-        let again = ArchiveHeader::from_variant_bytes(unframe(&h.to_stream_prefix()).expect("own frame").0)
-            .unwrap_or_else(|e| panic!("a parsed archive header re-encodes to an invalid one: {e}"));
+        let again =
+            ArchiveHeader::from_variant_bytes(unframe(&h.to_stream_prefix()).expect("own frame").0)
+                .unwrap_or_else(|e| {
+                    panic!("a parsed archive header re-encodes to an invalid one: {e}")
+                });
         assert_eq!(again, h);
         let mut body = flate2::read::DeflateDecoder::new(&data[offset..]).take(64 << 10);
         let _ = std::io::copy(&mut body, &mut std::io::sink());

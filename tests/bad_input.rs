@@ -14,7 +14,13 @@ use common::*;
 use grove::{Checksum, ObjectType};
 
 /// A tar header with raw name bytes (the `tar` crate's `set_path` refuses `..`).
-fn raw_header(name: &str, kind: tar::EntryType, size: u64, mode: u32, link: Option<&str>) -> tar::Header {
+fn raw_header(
+    name: &str,
+    kind: tar::EntryType,
+    size: u64,
+    mode: u32,
+    link: Option<&str>,
+) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     {
         let gnu = h.as_gnu_mut().expect("GNU header");
@@ -38,20 +44,47 @@ fn raw_header(name: &str, kind: tar::EntryType, size: u64, mode: u32, link: Opti
 /// A tarball with a root entry and one good file, then `bad` entries.
 fn evil_tarball(path: &Path, bad: &[(&str, tar::EntryType, Option<&str>)]) {
     let mut b = tar::Builder::new(fs::File::create(path).expect("create tarball"));
-    b.append(&raw_header("./", tar::EntryType::Directory, 0, 0o755, None), &[][..]).expect("append");
-    b.append(&raw_header("./a/", tar::EntryType::Directory, 0, 0o755, None), &[][..]).expect("append");
-    b.append(&raw_header("./good", tar::EntryType::Regular, 5, 0o644, None), &b"good\n"[..]).expect("append");
+    b.append(
+        &raw_header("./", tar::EntryType::Directory, 0, 0o755, None),
+        &[][..],
+    )
+    .expect("append");
+    b.append(
+        &raw_header("./a/", tar::EntryType::Directory, 0, 0o755, None),
+        &[][..],
+    )
+    .expect("append");
+    b.append(
+        &raw_header("./good", tar::EntryType::Regular, 5, 0o644, None),
+        &b"good\n"[..],
+    )
+    .expect("append");
     for (name, kind, link) in bad {
-        let data: &[u8] = if *kind == tar::EntryType::Regular { b"evil\n" } else { b"" };
-        b.append(&raw_header(name, *kind, data.len() as u64, 0o644, *link), data).expect("append");
+        let data: &[u8] = if *kind == tar::EntryType::Regular {
+            b"evil\n"
+        } else {
+            b""
+        };
+        b.append(
+            &raw_header(name, *kind, data.len() as u64, 0o644, *link),
+            data,
+        )
+        .expect("append");
     }
     b.into_inner().expect("finish tarball");
 }
 
 /// Everything under `dir` except the repository at `repo`.
 fn snapshot_outside(dir: &Path, repo: &Path) -> Vec<String> {
-    let rel = repo.strip_prefix(dir).expect("repo under dir").display().to_string();
-    snapshot(dir).into_iter().filter(|l| !(l.starts_with(&format!("{rel} ")) || l.starts_with(&format!("{rel}/")))).collect()
+    let rel = repo
+        .strip_prefix(dir)
+        .expect("repo under dir")
+        .display()
+        .to_string();
+    snapshot(dir)
+        .into_iter()
+        .filter(|l| !(l.starts_with(&format!("{rel} ")) || l.starts_with(&format!("{rel}/"))))
+        .collect()
 }
 
 fn escaping_tar(entry: &str, bad: &[(&str, tar::EntryType, Option<&str>)], mentions: &[&str]) {
@@ -65,33 +98,68 @@ fn escaping_tar(entry: &str, bad: &[(&str, tar::EntryType, Option<&str>)], menti
     evil_tarball(&tarball, bad);
     let before = snapshot_outside(t.path(), &repo);
     let passwd = fs::read("/etc/passwd").ok();
-    let err = grove_fail(&repo, &["commit", "-b", "main", &format!("--tree=tar={}", tarball.display())]);
-    assert!(mentions.iter().any(|m| err.contains(m)), "error for tar entry {entry} should name it (one of {mentions:?}): {err}");
-    assert_lines_eq(&format!("files outside the repository after importing {entry}"), &before, &snapshot_outside(t.path(), &repo));
+    let err = grove_fail(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            &format!("--tree=tar={}", tarball.display()),
+        ],
+    );
+    assert!(
+        mentions.iter().any(|m| err.contains(m)),
+        "error for tar entry {entry} should name it (one of {mentions:?}): {err}"
+    );
+    assert_lines_eq(
+        &format!("files outside the repository after importing {entry}"),
+        &before,
+        &snapshot_outside(t.path(), &repo),
+    );
     assert_eq!(fs::read("/etc/passwd").ok(), passwd, "/etc/passwd changed");
-    assert_eq!(heads(&repo), vec![], "a ref was written although the import of {entry} failed");
+    assert_eq!(
+        heads(&repo),
+        vec![],
+        "a ref was written although the import of {entry} failed"
+    );
     assert_objects_complete(&repo);
     fsck(&repo);
 }
 
 #[test]
 fn tar_entry_dotdot() {
-    escaping_tar("../x", &[("../x", tar::EntryType::Regular, None)], &["../x"]);
+    escaping_tar(
+        "../x",
+        &[("../x", tar::EntryType::Regular, None)],
+        &["../x"],
+    );
 }
 
 #[test]
 fn tar_entry_dotdot_inside() {
-    escaping_tar("a/../../x", &[("a/../../x", tar::EntryType::Regular, None)], &["a/../../x"]);
+    escaping_tar(
+        "a/../../x",
+        &[("a/../../x", tar::EntryType::Regular, None)],
+        &["a/../../x"],
+    );
 }
 
 #[test]
 fn tar_hardlink_escape() {
-    escaping_tar("evil -> ../../etc/passwd", &[("evil", tar::EntryType::Link, Some("../../etc/passwd"))], &["evil", "../../etc/passwd"]);
+    escaping_tar(
+        "evil -> ../../etc/passwd",
+        &[("evil", tar::EntryType::Link, Some("../../etc/passwd"))],
+        &["evil", "../../etc/passwd"],
+    );
 }
 
 #[test]
 fn tar_hardlink_absolute_outside_tree() {
-    escaping_tar("evil -> /etc/passwd", &[("evil", tar::EntryType::Link, Some("/etc/passwd"))], &["evil", "/etc/passwd"]);
+    escaping_tar(
+        "evil -> /etc/passwd",
+        &[("evil", tar::EntryType::Link, Some("/etc/passwd"))],
+        &["evil", "/etc/passwd"],
+    );
 }
 
 #[test]
@@ -100,7 +168,10 @@ fn missing_tree_ref() {
     let repo = t.path().join("repo");
     init_repo(&repo, "archive");
     let err = grove_fail(&repo, &["commit", "-b", "main", "--tree=ref=nope"]);
-    assert!(err.contains("nope"), "error should name the missing ref: {err}");
+    assert!(
+        err.contains("nope"),
+        "error should name the missing ref: {err}"
+    );
     assert_eq!(heads(&repo), vec![]);
 }
 
@@ -113,10 +184,23 @@ fn repo_is_not_a_repository() {
     mkdir(&notrepo, 0o755);
     write(&notrepo.join("unrelated.txt"), b"not a repository\n", 0o644);
     let before = snapshot(t.path());
-    let err = grove_fail(&notrepo, &["commit", "-b", "main", &src.display().to_string()]);
-    assert!(err.contains("not-a-repo"), "error should name the directory: {err}");
-    assert_lines_eq("files after a commit into a non-repository", &before, &snapshot(t.path()));
-    let err = grove_fail(&t.path().join("missing"), &["commit", "-b", "main", &src.display().to_string()]);
+    let err = grove_fail(
+        &notrepo,
+        &["commit", "-b", "main", &src.display().to_string()],
+    );
+    assert!(
+        err.contains("not-a-repo"),
+        "error should name the directory: {err}"
+    );
+    assert_lines_eq(
+        "files after a commit into a non-repository",
+        &before,
+        &snapshot(t.path()),
+    );
+    let err = grove_fail(
+        &t.path().join("missing"),
+        &["commit", "-b", "main", &src.display().to_string()],
+    );
     assert!(err.contains("missing"), "error should name the path: {err}");
 }
 
@@ -126,11 +210,18 @@ fn unknown_repo_mode() {
     let repo = t.path().join("repo");
     init_repo(&repo, "bare-user");
     let config = fs::read_to_string(repo.join("config")).expect("config");
-    fs::write(repo.join("config"), config.replace("mode=bare-user", "mode=bogus-mode")).expect("config");
+    fs::write(
+        repo.join("config"),
+        config.replace("mode=bare-user", "mode=bogus-mode"),
+    )
+    .expect("config");
     let src = t.path().join("src");
     write(&src.join("f"), b"f\n", 0o644);
     let err = grove_fail(&repo, &["commit", "-b", "main", &src.display().to_string()]);
-    assert!(err.contains("bogus-mode"), "error should name the unknown mode: {err}");
+    assert!(
+        err.contains("bogus-mode"),
+        "error should name the unknown mode: {err}"
+    );
     assert_eq!(heads(&repo), vec![]);
 }
 
@@ -143,17 +234,51 @@ fn truncated_content_object() {
     init_repo(&repo, "archive");
     let src = t.path().join("src");
     write(&src.join("data.bin"), &prng_bytes(3, 200_000), 0o644);
-    let c = checksum_of(&grove(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01", &src.display().to_string()]));
+    let c = checksum_of(&grove(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-01",
+            &src.display().to_string(),
+        ],
+    ));
     let r = grove::Repo::open(&repo).expect("open repo");
-    let files = r.list_objects(Some(ObjectType::File)).expect("list objects");
+    let files = r
+        .list_objects(Some(ObjectType::File))
+        .expect("list objects");
     assert_eq!(files.len(), 1);
     let obj = r.object_path(&files[0]);
     let len = fs::metadata(&obj).expect("stat object").len();
-    fs::OpenOptions::new().write(true).open(&obj).expect("open object").set_len(len / 2).expect("truncate");
-    let err = grove_fail(&repo, &["commit", "-b", "other", "--tree=ref=main", "--owner-uid=5", "--timestamp=2020-01-02"]);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&obj)
+        .expect("open object")
+        .set_len(len / 2)
+        .expect("truncate");
+    let err = grove_fail(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "other",
+            "--tree=ref=main",
+            "--owner-uid=5",
+            "--timestamp=2020-01-02",
+        ],
+    );
     let sum = files[0].checksum.to_string();
-    assert!(err.contains(&sum) || err.contains(&sum[2..]), "error for the truncated object {} should name it; got: {err}", obj.display());
-    assert_eq!(read_ref(&repo, "other"), None, "ref written despite the error");
+    assert!(
+        err.contains(&sum) || err.contains(&sum[2..]),
+        "error for the truncated object {} should name it; got: {err}",
+        obj.display()
+    );
+    assert_eq!(
+        read_ref(&repo, "other"),
+        None,
+        "ref written despite the error"
+    );
     assert_eq!(read_ref(&repo, "main").as_deref(), Some(c.as_str()));
 }
 
@@ -166,8 +291,15 @@ fn assert_objects_complete(repo: &Path) {
         let d = d.expect("dirent").path();
         for f in fs::read_dir(&d).expect("objects/XX") {
             let f = f.expect("dirent").path();
-            let name = format!("{}/{}", d.file_name().expect("name").to_string_lossy(), f.file_name().expect("name").to_string_lossy());
-            assert!(listed.iter().any(|o| r.object_path(o) == f), "stray file under objects/: {name} (a partial write left visible?)");
+            let name = format!(
+                "{}/{}",
+                d.file_name().expect("name").to_string_lossy(),
+                f.file_name().expect("name").to_string_lossy()
+            );
+            assert!(
+                listed.iter().any(|o| r.object_path(o) == f),
+                "stray file under objects/: {name} (a partial write left visible?)"
+            );
             count += 1;
         }
     }
@@ -175,12 +307,22 @@ fn assert_objects_complete(repo: &Path) {
     for o in &listed {
         match o.objtype {
             ObjectType::File => {
-                let actual = r.checksum_stored_content(o.checksum).unwrap_or_else(|e| panic!("reading content object {}: {e}", o.checksum));
-                assert_eq!(actual, o.checksum, "content object {} is corrupt or partial", o.checksum);
+                let actual = r
+                    .checksum_stored_content(o.checksum)
+                    .unwrap_or_else(|e| panic!("reading content object {}: {e}", o.checksum));
+                assert_eq!(
+                    actual, o.checksum,
+                    "content object {} is corrupt or partial",
+                    o.checksum
+                );
             }
             ObjectType::Commit | ObjectType::DirTree | ObjectType::DirMeta => {
                 let bytes = fs::read(r.object_path(o)).expect("read metadata object");
-                assert_eq!(Checksum::digest(&bytes), o.checksum, "metadata object {o:?} is corrupt or partial");
+                assert_eq!(
+                    Checksum::digest(&bytes),
+                    o.checksum,
+                    "metadata object {o:?} is corrupt or partial"
+                );
             }
             _ => {}
         }
@@ -197,16 +339,37 @@ fn interrupted_commit() {
     let src = w.join("big");
     // Sized for the debug build (~5 MB/s into an archive repo): far longer than 0.3 s.
     for i in 0..24u64 {
-        write(&src.join(format!("dir{}/file{i:02}.bin", i % 4)), &prng_bytes(1000 + i, 1024 * 1024 + i as usize), 0o644);
+        write(
+            &src.join(format!("dir{}/file{i:02}.bin", i % 4)),
+            &prng_bytes(1000 + i, 1024 * 1024 + i as usize),
+            0o644,
+        );
     }
     let repo = w.join("repo");
     init_repo(&repo, "archive");
-    let args = ["commit", "-b", "main", "--timestamp=2020-01-01", "-s", "big"];
-    let mut child = grove_cmd(&repo).args(args).arg(&src).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn grove");
+    let args = [
+        "commit",
+        "-b",
+        "main",
+        "--timestamp=2020-01-01",
+        "-s",
+        "big",
+    ];
+    let mut child = grove_cmd(&repo)
+        .args(args)
+        .arg(&src)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn grove");
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
     let finished = child.try_wait().expect("try_wait");
-    assert!(finished.is_none(), "grove commit finished within {:?}; the tree is too small to interrupt", start.elapsed());
+    assert!(
+        finished.is_none(),
+        "grove commit finished within {:?}; the tree is too small to interrupt",
+        start.elapsed()
+    );
     child.kill().expect("kill -9");
     child.wait().expect("wait");
 
@@ -234,18 +397,32 @@ fn errors_name_the_file_key_or_commit_at_fault() {
     let repo = dir.path().join("repo");
     init_repo(&repo, "archive");
     let e = grove_fail(&repo, &["summary", "--view"]);
-    assert!(e.contains(&format!("{}", repo.join("summary").display())), "{e}");
+    assert!(
+        e.contains(&format!("{}", repo.join("summary").display())),
+        "{e}"
+    );
 
-    grove(&repo, &["config", "set", "grove.summary-publish-delay", "soon"]);
+    grove(
+        &repo,
+        &["config", "set", "grove.summary-publish-delay", "soon"],
+    );
     let tree = dir.path().join("tree");
     write(&tree.join("a"), b"a\n", 0o644);
     grove(&repo, &["commit", "-b", "main", tree.to_str().unwrap()]);
     let e = grove_fail(&repo, &["summary", "-u"]);
-    assert!(e.contains("grove.summary-publish-delay 'soon'") && e.contains("config"), "{e}");
+    assert!(
+        e.contains("grove.summary-publish-delay 'soon'") && e.contains("config"),
+        "{e}"
+    );
     assert!(!e.contains("--publish-delay"), "{e}");
 
-    let cfg = fs::read_to_string(repo.join("config")).unwrap().replace("mode=archive-z2", "mode=sideways");
+    let cfg = fs::read_to_string(repo.join("config"))
+        .unwrap()
+        .replace("mode=archive-z2", "mode=sideways");
     fs::write(repo.join("config"), cfg).unwrap();
     let e = grove_fail(&repo, &["refs"]);
-    assert!(e.contains("sideways") && e.contains(&format!("{}", repo.join("config").display())), "{e}");
+    assert!(
+        e.contains("sideways") && e.contains(&format!("{}", repo.join("config").display())),
+        "{e}"
+    );
 }

@@ -21,7 +21,12 @@ fn fixed_env(mut c: Command) -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("status={:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status={:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Runs `args` with both tools and requires identical output.
@@ -34,13 +39,24 @@ fn same(repo: &Path, args: &[&str]) {
 /// Like [`same`], but compares stdout lines sorted.
 fn same_sorted(repo: &Path, args: &[&str]) {
     let sorted = |o: &Output| {
-        let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+        let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
         lines.sort();
-        (o.status.code(), lines, String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code(),
+            lines,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let a = output(fixed_env(ostree_cmd(repo)).args(args));
     let b = output(fixed_env(grove_cmd(repo)).args(args));
-    assert_eq!(sorted(&b), sorted(&a), "grove vs ostree differ for {args:?}");
+    assert_eq!(
+        sorted(&b),
+        sorted(&a),
+        "grove vs ostree differ for {args:?}"
+    );
 }
 
 /// A source tree with files, a subdirectory, a setuid file, symlinks and an empty file.
@@ -73,25 +89,91 @@ fn fixture() -> Fixture {
     for mode in ["archive", "bare-user"] {
         let repo = tmp.path().join(mode);
         run_ok(fixed_env(ostree_cmd(&repo)).args(["init", &format!("--mode={mode}")]));
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-01 12:00:00", "-s", "first"]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "main",
+            &tree_arg,
+            "--timestamp=2020-01-01 12:00:00",
+            "-s",
+            "first",
+        ]));
         std::fs::write(tree.join("top"), "changed\n").unwrap();
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-02", "-s", "multi\nline subj", "-m", "b1\n\nb3\n", "--add-metadata-string=version=1.0"]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "main",
+            &tree_arg,
+            "--timestamp=2020-01-02",
+            "-s",
+            "multi\nline subj",
+            "-m",
+            "b1\n\nb3\n",
+            "--add-metadata-string=version=1.0",
+        ]));
         std::fs::write(tree.join("top"), "a\n").unwrap();
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &tree_arg, "--timestamp=2020-01-03", "-s", ""]));
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "foo/bar", &tree_arg, "--timestamp=2020-01-04", "-s", "bar", "--add-detached-metadata-string=ds=bar"]));
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "foo/baz", &tree_arg, "--timestamp=2020-01-05", "-s", "baz", "--add-metadata-string=s=it's", "--generate-sizes"]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "main",
+            &tree_arg,
+            "--timestamp=2020-01-03",
+            "-s",
+            "",
+        ]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "foo/bar",
+            &tree_arg,
+            "--timestamp=2020-01-04",
+            "-s",
+            "bar",
+            "--add-detached-metadata-string=ds=bar",
+        ]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "foo/baz",
+            &tree_arg,
+            "--timestamp=2020-01-05",
+            "-s",
+            "baz",
+            "--add-metadata-string=s=it's",
+            "--generate-sizes",
+        ]));
         // Sizes past 1000 bytes: GLib joins number and unit with U+00A0.
-        let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        let big: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+            .collect();
         std::fs::write(tree.join("big"), big).unwrap();
-        run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "sized", &tree_arg, "--timestamp=2020-01-06", "-s", "sized", "--generate-sizes"]));
+        run_ok(fixed_env(ostree_cmd(&repo)).args([
+            "commit",
+            "-b",
+            "sized",
+            &tree_arg,
+            "--timestamp=2020-01-06",
+            "-s",
+            "sized",
+            "--generate-sizes",
+        ]));
         std::fs::remove_file(tree.join("big")).unwrap();
         run_ok(fixed_env(ostree_cmd(&repo)).args(["refs", "--create=origin:remote/ref", "main^"]));
         repos.push(repo);
     }
     let shallow = tmp.path().join("shallow");
     run_ok(fixed_env(ostree_cmd(&shallow)).args(["init", "--mode=archive"]));
-    run_ok(fixed_env(ostree_cmd(&shallow)).args(["pull-local", "--depth=0", &repos[0].display().to_string(), "main"]));
-    Fixture { _tmp: tmp, repos, shallow }
+    run_ok(fixed_env(ostree_cmd(&shallow)).args([
+        "pull-local",
+        "--depth=0",
+        &repos[0].display().to_string(),
+        "main",
+    ]));
+    Fixture {
+        _tmp: tmp,
+        repos,
+        shallow,
+    }
 }
 
 #[test]
@@ -104,13 +186,21 @@ fn log_and_show_match_ostree() {
             same(repo, &["show", "--raw", rev]);
             same(repo, &["log", "--raw", rev]);
         }
-        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
+        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"]))
+            .trim()
+            .to_string();
         same(repo, &["show", &main]);
         same(repo, &["show", "--print-metadata-key=version", "main^"]);
-        same(repo, &["show", "--print-metadata-key=ostree.ref-binding", "main"]);
+        same(
+            repo,
+            &["show", "--print-metadata-key=ostree.ref-binding", "main"],
+        );
         same(repo, &["show", "--print-metadata-key=s", "foo/baz"]);
         same(repo, &["show", "--print-metadata-key=nope", "main"]);
-        same(repo, &["show", "--print-detached-metadata-key=ds", "foo/bar"]);
+        same(
+            repo,
+            &["show", "--print-detached-metadata-key=ds", "foo/bar"],
+        );
         same(repo, &["show", "--print-detached-metadata-key=ds", "main"]);
         same(repo, &["show", "--print-sizes", "foo/baz"]);
         same(repo, &["show", "--print-sizes", "main"]);
@@ -175,11 +265,23 @@ fn refs_and_rev_parse_match_ostree() {
         same_sorted(repo, &["refs", "nope"]);
         same_sorted(repo, &["refs", "origin:"]);
         same_sorted(repo, &["refs", "foo/"]);
-        same(repo, &["rev-parse", "main", "main^", "foo/bar", "origin:remote/ref", "remote/ref"]);
+        same(
+            repo,
+            &[
+                "rev-parse",
+                "main",
+                "main^",
+                "foo/bar",
+                "origin:remote/ref",
+                "remote/ref",
+            ],
+        );
         same(repo, &["rev-parse", "main^^^"]);
         same(repo, &["rev-parse", "nope"]);
         same(repo, &["rev-parse", "bad ref"]);
-        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
+        let main = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"]))
+            .trim()
+            .to_string();
         same(repo, &["rev-parse", &main[..10]]);
         same(repo, &["rev-parse", &main]);
     }
@@ -193,7 +295,12 @@ fn refs_create_delete_and_reset_match_ostree() {
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
     for dest in [&a, &b] {
-        let status = Command::new("cp").arg("-a").arg(src).arg(dest).status().unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(src)
+            .arg(dest)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
     let steps: &[&[&str]] = &[
@@ -217,9 +324,16 @@ fn refs_create_delete_and_reset_match_ostree() {
         let o = output(fixed_env(ostree_cmd(&a)).args(*step));
         let g = output(fixed_env(grove_cmd(&b)).args(*step));
         let sorted = |o: &Output| {
-            let mut l: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+            let mut l: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
             l.sort();
-            (o.status.code(), l, String::from_utf8_lossy(&o.stderr).into_owned())
+            (
+                o.status.code(),
+                l,
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
         };
         assert_eq!(sorted(&g), sorted(&o), "differ for {step:?}");
     }
@@ -234,13 +348,31 @@ fn grove_improvements() {
     let repo = tmp.path().join("repo");
     // init installs the hook samples, and ostree still reads the repository.
     run_ok(fixed_env(grove_cmd(&repo)).args(["init", "--mode=archive"]));
-    for hook in ["pre-commit", "post-commit", "pre-pull-local", "post-pull-local"] {
-        assert!(repo.join("hooks").join(format!("{hook}.sample")).is_file(), "{hook}");
+    for hook in [
+        "pre-commit",
+        "post-commit",
+        "pre-pull-local",
+        "post-pull-local",
+    ] {
+        assert!(
+            repo.join("hooks").join(format!("{hook}.sample")).is_file(),
+            "{hook}"
+        );
     }
-    run_ok(fixed_env(ostree_cmd(&repo)).args(["commit", "-b", "main", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01", "-s", "s", "--add-metadata=n=uint32 5"]));
+    run_ok(fixed_env(ostree_cmd(&repo)).args([
+        "commit",
+        "-b",
+        "main",
+        &format!("--tree=dir={}", tree.display()),
+        "--timestamp=2020-01-01",
+        "-s",
+        "s",
+        "--add-metadata=n=uint32 5",
+    ]));
     // As ostree: byte-swapped on little-endian hosts, the stored value with -B.
     same(&repo, &["show", "--print-metadata-key=n", "main"]);
-    let o = output(fixed_env(grove_cmd(&repo)).args(["show", "-B", "--print-metadata-key=n", "main"]));
+    let o =
+        output(fixed_env(grove_cmd(&repo)).args(["show", "-B", "--print-metadata-key=n", "main"]));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "uint32 5\n");
     same(&repo, &["show", "-B", "--print-metadata-key=n", "main"]);
     // --json for log and refs.
@@ -270,15 +402,41 @@ fn refs_enoent_and_core_parent_match_ostree() {
 
         let shadow = repo.with_extension("shadow");
         run_ok(fixed_env(ostree_cmd(&shadow)).args(["init", &format!("--mode={shadow_mode}")]));
-        run_ok(fixed_env(ostree_cmd(&shadow)).args(["config", "set", "core.parent", &repo.display().to_string()]));
-        let rev = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"])).trim().to_string();
+        run_ok(fixed_env(ostree_cmd(&shadow)).args([
+            "config",
+            "set",
+            "core.parent",
+            &repo.display().to_string(),
+        ]));
+        let rev = run_ok(fixed_env(ostree_cmd(repo)).args(["rev-parse", "main"]))
+            .trim()
+            .to_string();
         same(&shadow, &["ls", "-R", &rev]);
         same(&shadow, &["cat", &rev, "/x/y/f"]);
         same(&shadow, &["show", &rev]);
-        let (a, b) = (shadow.with_extension("co-ostree"), shadow.with_extension("co-grove"));
-        run_ok(fixed_env(ostree_cmd(&shadow)).args(["checkout", "-U", &rev, &a.display().to_string()]));
-        run_ok(fixed_env(grove_cmd(&shadow)).args(["checkout", "-U", &rev, &b.display().to_string()]));
-        assert_eq!(std::fs::read(b.join("x/y/f")).unwrap(), std::fs::read(a.join("x/y/f")).unwrap());
-        assert_eq!(std::fs::read_link(b.join("link")).unwrap(), std::fs::read_link(a.join("link")).unwrap());
+        let (a, b) = (
+            shadow.with_extension("co-ostree"),
+            shadow.with_extension("co-grove"),
+        );
+        run_ok(fixed_env(ostree_cmd(&shadow)).args([
+            "checkout",
+            "-U",
+            &rev,
+            &a.display().to_string(),
+        ]));
+        run_ok(fixed_env(grove_cmd(&shadow)).args([
+            "checkout",
+            "-U",
+            &rev,
+            &b.display().to_string(),
+        ]));
+        assert_eq!(
+            std::fs::read(b.join("x/y/f")).unwrap(),
+            std::fs::read(a.join("x/y/f")).unwrap()
+        );
+        assert_eq!(
+            std::fs::read_link(b.join("link")).unwrap(),
+            std::fs::read_link(a.join("link")).unwrap()
+        );
     }
 }

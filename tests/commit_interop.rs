@@ -25,7 +25,12 @@ impl Pair {
         let g = work.join(format!("repo-grove-{mode}"));
         init_repo(&o, mode);
         init_repo(&g, mode);
-        Pair { work: work.to_path_buf(), o, g, mode: mode.to_string() }
+        Pair {
+            work: work.to_path_buf(),
+            o,
+            g,
+            mode: mode.to_string(),
+        }
     }
 
     /// `commit ARGS` in both repositories; the printed checksums must be
@@ -35,16 +40,37 @@ impl Pair {
         full.extend(args.iter().map(|a| a.as_ref().to_string()));
         let expected = checksum_of(&ostree(&self.o, &full));
         let actual = checksum_of(&grove(&self.g, &full));
-        assert_eq!(actual, expected, "grove and ostree checksums differ ({} repo) for: {}", self.mode, full.join(" "));
-        assert_eq!(heads(&self.g), heads(&self.o), "refs differ after: {}", full.join(" "));
+        assert_eq!(
+            actual,
+            expected,
+            "grove and ostree checksums differ ({} repo) for: {}",
+            self.mode,
+            full.join(" ")
+        );
+        assert_eq!(
+            heads(&self.g),
+            heads(&self.o),
+            "refs differ after: {}",
+            full.join(" ")
+        );
         let meta = format!("objects/{}/{}.commitmeta", &expected[..2], &expected[2..]);
-        let (mo, mg) = (fs::read(self.o.join(&meta)).ok(), fs::read(self.g.join(&meta)).ok());
-        assert_eq!(mg, mo, "detached metadata of {expected} differs after: {}", full.join(" "));
+        let (mo, mg) = (
+            fs::read(self.o.join(&meta)).ok(),
+            fs::read(self.g.join(&meta)).ok(),
+        );
+        assert_eq!(
+            mg,
+            mo,
+            "detached metadata of {expected} differs after: {}",
+            full.join(" ")
+        );
         expected
     }
 
     fn verify(&self, csum: &str, source: Option<&Path>, strict: bool) {
-        verify_grove_commit(&self.work, &self.o, &self.g, &self.mode, csum, source, strict);
+        verify_grove_commit(
+            &self.work, &self.o, &self.g, &self.mode, csum, source, strict,
+        );
     }
 }
 
@@ -64,7 +90,11 @@ fn options_sequence(mode: &str) {
     let src = w.join("src");
     build_fixture(&src, false);
     let body = w.join("body.txt");
-    write(&body, "Body from a file\n\nwith a blank line, 'quotes' and ünïcode\n".as_bytes(), 0o644);
+    write(
+        &body,
+        "Body from a file\n\nwith a blank line, 'quotes' and ünïcode\n".as_bytes(),
+        0o644,
+    );
     let p = Pair::new(w, mode);
 
     // Metadata of every kind, detached metadata, default ref binding, bare PATH argument.
@@ -120,24 +150,67 @@ fn options_sequence(mode: &str) {
     p.verify(&c3, Some(&big), true);
 
     // Ownership override, no parent.
-    let c4 = p.commit(&["-b", "owned", "--parent=none", "--owner-uid=1000", "--owner-gid=1001", "--timestamp=2022-01-02", &s(&src)]);
+    let c4 = p.commit(&[
+        "-b",
+        "owned",
+        "--parent=none",
+        "--owner-uid=1000",
+        "--owner-gid=1001",
+        "--timestamp=2022-01-02",
+        &s(&src),
+    ]);
     p.verify(&c4, Some(&src), false);
 
-    let c5 = p.commit(&["-b", "root-owned", "--owner-uid=0", "--owner-gid=0", "--timestamp=2022-01-03", &s(&src)]);
+    let c5 = p.commit(&[
+        "-b",
+        "root-owned",
+        "--owner-uid=0",
+        "--owner-gid=0",
+        "--timestamp=2022-01-03",
+        &s(&src),
+    ]);
     p.verify(&c5, Some(&src), false);
 
-    let c6 = p.commit(&["-b", "canonical", "--canonical-permissions", "--timestamp=2022-01-04", "-s", "canon", &s(&src)]);
+    let c6 = p.commit(&[
+        "-b",
+        "canonical",
+        "--canonical-permissions",
+        "--timestamp=2022-01-04",
+        "-s",
+        "canon",
+        &s(&src),
+    ]);
     p.verify(&c6, Some(&src), false);
 
-    let c7 = p.commit(&["-b", "noxattrs", "--no-xattrs", "--timestamp=2022-01-05", &s(&src)]);
+    let c7 = p.commit(&[
+        "-b",
+        "noxattrs",
+        "--no-xattrs",
+        "--timestamp=2022-01-05",
+        &s(&src),
+    ]);
     p.verify(&c7, Some(&src), false);
 
     // Re-commit a ref's tree onto the branch (parent = current main).
-    let c8 = p.commit(&["-b", "main", "--tree=ref=main", "--timestamp=2022-01-06", "-s", "from ref"]);
+    let c8 = p.commit(&[
+        "-b",
+        "main",
+        "--tree=ref=main",
+        "--timestamp=2022-01-06",
+        "-s",
+        "from ref",
+    ]);
     p.verify(&c8, Some(&big), true);
 
     // A ref's tree re-read through an ownership filter.
-    let c9 = p.commit(&["-b", "refowned", "--tree=ref=canonical", "--owner-uid=77", "--owner-gid=88", "--timestamp=2022-01-07"]);
+    let c9 = p.commit(&[
+        "-b",
+        "refowned",
+        "--tree=ref=canonical",
+        "--owner-uid=77",
+        "--owner-gid=88",
+        "--timestamp=2022-01-07",
+    ]);
     p.verify(&c9, Some(&src), false);
 }
 
@@ -168,7 +241,15 @@ fn options_bare_user_only() {
 
 fn make_tar(w: &Path, src: &Path, name: &str, extra: &[&str], members: &[&str]) -> PathBuf {
     let path = w.join(name);
-    run_ok(Command::new("tar").arg("-C").arg(src).args(extra).arg("-cf").arg(&path).args(members));
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(src)
+            .args(extra)
+            .arg("-cf")
+            .arg(&path)
+            .args(members),
+    );
     path
 }
 
@@ -179,7 +260,10 @@ fn commit_tar(p: &Pair, branch: &str, tarball: &Path, source: &Path) {
         format!("--tree=tar={}", s(tarball)),
         "--timestamp=2023-03-04 05:06:07 +0000".into(),
         "-s".into(),
-        format!("tarball {}", tarball.file_name().expect("name").to_string_lossy()),
+        format!(
+            "tarball {}",
+            tarball.file_name().expect("name").to_string_lossy()
+        ),
     ]);
     p.verify(&c, Some(source), false);
 }
@@ -191,21 +275,66 @@ fn tar_trees(mode: &str) {
     let src = w.join("src");
     build_fixture(&src, false);
     let p = Pair::new(w, mode);
-    commit_tar(&p, "plain", &make_tar(w, &src, "plain.tar", &[], &["."]), &src);
-    commit_tar(&p, "gzip", &make_tar(w, &src, "gzip.tar.gz", &["-z"], &["."]), &src);
-    commit_tar(&p, "xz", &make_tar(w, &src, "xz.tar.xz", &["-J"], &["."]), &src);
-    commit_tar(&p, "pax", &make_tar(w, &src, "pax.tar", &["--format=pax", "--numeric-owner"], &["."]), &src);
+    commit_tar(
+        &p,
+        "plain",
+        &make_tar(w, &src, "plain.tar", &[], &["."]),
+        &src,
+    );
+    commit_tar(
+        &p,
+        "gzip",
+        &make_tar(w, &src, "gzip.tar.gz", &["-z"], &["."]),
+        &src,
+    );
+    commit_tar(
+        &p,
+        "xz",
+        &make_tar(w, &src, "xz.tar.xz", &["-J"], &["."]),
+        &src,
+    );
+    commit_tar(
+        &p,
+        "pax",
+        &make_tar(
+            w,
+            &src,
+            "pax.tar",
+            &["--format=pax", "--numeric-owner"],
+            &["."],
+        ),
+        &src,
+    );
 
     // Without a root (`./`) entry ostree refuses the tree; grove must too, and move no ref.
-    let mut top: Vec<String> = fs::read_dir(&src).expect("read src").map(|e| e.expect("dirent").file_name().to_string_lossy().into_owned()).collect();
+    let mut top: Vec<String> = fs::read_dir(&src)
+        .expect("read src")
+        .map(|e| {
+            e.expect("dirent")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     top.sort();
     let top: Vec<&str> = top.iter().map(String::as_str).collect();
     let noroot = make_tar(w, &src, "noroot.tar", &[], &top);
-    let args = ["commit".to_string(), "-b".into(), "noroot".into(), format!("--tree=tar={}", s(&noroot))];
+    let args = [
+        "commit".to_string(),
+        "-b".into(),
+        "noroot".into(),
+        format!("--tree=tar={}", s(&noroot)),
+    ];
     let o = run_fail(ostree_cmd(&p.o).args(&args));
-    assert!(o.contains("Can't commit an empty tree"), "ostree's behaviour changed: {o}");
+    assert!(
+        o.contains("Can't commit an empty tree"),
+        "ostree's behaviour changed: {o}"
+    );
     let g = grove_fail(&p.g, &args);
-    assert!(g.contains("empty tree"), "grove error for a tarball without a root entry: {g}");
+    assert!(
+        g.contains("empty tree"),
+        "grove error for a tarball without a root entry: {g}"
+    );
     assert_eq!(read_ref(&p.g, "noroot"), None);
 }
 
@@ -244,11 +373,31 @@ fn tar_xattrs(mode: &str) {
     build_fixture(&src, false);
     let p = Pair::new(w, mode);
     let opts = ["--xattrs", "--xattrs-include=user.*", "--numeric-owner"];
-    commit_tar(&p, "text-xattrs", &make_tar(w, &text, "text-xattrs.tar", &opts, &["."]), &text);
-    commit_tar(&p, "binary-xattrs", &make_tar(w, &binary, "binary-xattrs.tar", &opts, &["."]), &binary);
+    commit_tar(
+        &p,
+        "text-xattrs",
+        &make_tar(w, &text, "text-xattrs.tar", &opts, &["."]),
+        &text,
+    );
+    commit_tar(
+        &p,
+        "binary-xattrs",
+        &make_tar(w, &binary, "binary-xattrs.tar", &opts, &["."]),
+        &binary,
+    );
     // A value containing a newline byte (legal in pax records, which are length-prefixed).
-    commit_tar(&p, "newline-xattrs", &make_tar(w, &newline, "newline-xattrs.tar", &opts, &["."]), &newline);
-    commit_tar(&p, "xattrs", &make_tar(w, &src, "xattrs.tar", &opts, &["."]), &src);
+    commit_tar(
+        &p,
+        "newline-xattrs",
+        &make_tar(w, &newline, "newline-xattrs.tar", &opts, &["."]),
+        &newline,
+    );
+    commit_tar(
+        &p,
+        "xattrs",
+        &make_tar(w, &src, "xattrs.tar", &opts, &["."]),
+        &src,
+    );
 }
 
 #[test]
@@ -276,14 +425,29 @@ fn overlays_and_autocreate_parents() {
     write(&over.join("dir/y"), b"over y\n", 0o644);
     write(&over.join("link"), b"now a file\n", 0o644);
     mkdir(&over.join("newdir"), 0o700);
-    run_ok(Command::new("tar").arg("-C").arg(&over).arg("-czf").arg(w.join("over.tgz")).arg("."));
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&over)
+            .arg("-czf")
+            .arg(w.join("over.tgz"))
+            .arg("."),
+    );
     let refsrc = w.join("refsrc");
     write(&refsrc.join("dir/x"), b"from ref\n", 0o644);
     write(&refsrc.join("z"), b"z\n", 0o644);
     let ac = w.join("ac");
     write(&ac.join("a/b/c.txt"), b"autocreated parents\n", 0o644);
     write(&ac.join("top.txt"), b"top\n", 0o644);
-    run_ok(Command::new("tar").arg("-C").arg(&ac).arg("--no-recursion").arg("-cf").arg(w.join("ac.tar")).args(["a/b/c.txt", "top.txt"]));
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&ac)
+            .arg("--no-recursion")
+            .arg("-cf")
+            .arg(w.join("ac.tar"))
+            .args(["a/b/c.txt", "top.txt"]),
+    );
 
     for mode in ["archive", "bare-user"] {
         let p = Pair::new(w, mode);
@@ -328,12 +492,34 @@ fn skip_if_unchanged() {
     let p = Pair::new(w, "archive");
     let c1 = p.commit(&["-b", "main", "--timestamp=2020-01-01", &s(&src)]);
     let commits_before = count_commits(&p.g);
-    let again = p.commit(&["-b", "main", "--skip-if-unchanged", "--timestamp=2024-01-01", "-s", "unchanged", &s(&src)]);
+    let again = p.commit(&[
+        "-b",
+        "main",
+        "--skip-if-unchanged",
+        "--timestamp=2024-01-01",
+        "-s",
+        "unchanged",
+        &s(&src),
+    ]);
     assert_eq!(again, c1, "--skip-if-unchanged must print the parent");
-    assert_eq!(read_ref(&p.g, "main").as_deref(), Some(c1.as_str()), "--skip-if-unchanged moved the ref");
-    assert_eq!(count_commits(&p.g), commits_before, "--skip-if-unchanged wrote a commit object");
+    assert_eq!(
+        read_ref(&p.g, "main").as_deref(),
+        Some(c1.as_str()),
+        "--skip-if-unchanged moved the ref"
+    );
+    assert_eq!(
+        count_commits(&p.g),
+        commits_before,
+        "--skip-if-unchanged wrote a commit object"
+    );
     write(&src.join("new-file"), b"changed\n", 0o644);
-    let c2 = p.commit(&["-b", "main", "--skip-if-unchanged", "--timestamp=2024-01-01", &s(&src)]);
+    let c2 = p.commit(&[
+        "-b",
+        "main",
+        "--skip-if-unchanged",
+        "--timestamp=2024-01-01",
+        &s(&src),
+    ]);
     assert_ne!(c2, c1);
     assert_eq!(read_ref(&p.g, "main").as_deref(), Some(c2.as_str()));
     p.verify(&c2, Some(&src), false);
@@ -343,7 +529,11 @@ fn count_commits(repo: &Path) -> usize {
     let mut n = 0;
     for d in fs::read_dir(repo.join("objects")).expect("objects") {
         for f in fs::read_dir(d.expect("dirent").path()).expect("objects/XX") {
-            n += f.expect("dirent").path().extension().is_some_and(|e| e == "commit") as usize;
+            n += f
+                .expect("dirent")
+                .path()
+                .extension()
+                .is_some_and(|e| e == "commit") as usize;
         }
     }
     n
@@ -361,10 +551,34 @@ fn consume() {
         run_ok(Command::new("cp").arg("-a").arg(&src).arg(d));
     }
     let p = Pair::new(w, "bare-user");
-    let expected = checksum_of(&ostree(&p.o, &["commit", "-b", "main", "--timestamp=2020-01-01", "--consume", &s(&so)]));
-    let actual = checksum_of(&grove(&p.g, &["commit", "-b", "main", "--timestamp=2020-01-01", "--consume", &s(&sg)]));
+    let expected = checksum_of(&ostree(
+        &p.o,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-01",
+            "--consume",
+            &s(&so),
+        ],
+    ));
+    let actual = checksum_of(&grove(
+        &p.g,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-01",
+            "--consume",
+            &s(&sg),
+        ],
+    ));
     assert_eq!(actual, expected, "--consume commit checksum");
-    assert!(!sg.exists(), "grove commit --consume left {} behind", sg.display());
+    assert!(
+        !sg.exists(),
+        "grove commit --consume left {} behind",
+        sg.display()
+    );
     assert!(src.exists());
     p.verify(&actual, Some(&src), false);
 }
@@ -398,9 +612,32 @@ fn link_checkout_speedup() {
             ostree(repo, &["checkout", "-U", "--union", c, &s(dest)]);
         }
     }
-    let expected = checksum_of(&ostree(&p.o, &["commit", "-b", "out", "--timestamp=2020-01-02", "--link-checkout-speedup", &s(&uo)]));
-    let actual = checksum_of(&grove(&p.g, &["commit", "-b", "out", "--timestamp=2020-01-02", "--link-checkout-speedup", &s(&ug)]));
-    assert_eq!(actual, expected, "--link-checkout-speedup checksum differs from ostree's");
+    let expected = checksum_of(&ostree(
+        &p.o,
+        &[
+            "commit",
+            "-b",
+            "out",
+            "--timestamp=2020-01-02",
+            "--link-checkout-speedup",
+            &s(&uo),
+        ],
+    ));
+    let actual = checksum_of(&grove(
+        &p.g,
+        &[
+            "commit",
+            "-b",
+            "out",
+            "--timestamp=2020-01-02",
+            "--link-checkout-speedup",
+            &s(&ug),
+        ],
+    ));
+    assert_eq!(
+        actual, expected,
+        "--link-checkout-speedup checksum differs from ostree's"
+    );
     p.verify(&actual, None, false);
     // The file objects of the union are the components' objects.
     let ls = |rev: &str| -> Vec<String> {
@@ -413,7 +650,10 @@ fn link_checkout_speedup() {
     let mut component_files = ls("c1");
     component_files.extend(ls("c2"));
     for f in ls("out") {
-        assert!(component_files.contains(&f), "file object of the union is not a component object: {f}");
+        assert!(
+            component_files.contains(&f),
+            "file object of the union is not a component object: {f}"
+        );
     }
 }
 
@@ -436,17 +676,37 @@ fn generate_sizes() {
     write(&src.join("dup/b/same"), b"same bytes\n", 0o644);
     for mode in ["archive", "bare-user"] {
         let p = Pair::new(w, mode);
-        let c1 = p.commit(&["-b", "main", "--generate-sizes", "--timestamp=2020-01-01", "--add-metadata-string=version=1", &s(&src)]);
+        let c1 = p.commit(&[
+            "-b",
+            "main",
+            "--generate-sizes",
+            "--timestamp=2020-01-01",
+            "--add-metadata-string=version=1",
+            &s(&src),
+        ]);
         p.verify(&c1, Some(&src), false);
         if mode == "archive" {
             let shown = grove(&p.g, &["show", "--print-sizes", "main"]);
             let expected = print_sizes(&p.o, "main");
-            assert!(expected.contains("Number of objects (needed/total): 0/"), "{expected}");
-            assert_eq!(print_sizes(&p.g, "main"), expected, "ostree reading grove's ostree.sizes");
+            assert!(
+                expected.contains("Number of objects (needed/total): 0/"),
+                "{expected}"
+            );
+            assert_eq!(
+                print_sizes(&p.g, "main"),
+                expected,
+                "ostree reading grove's ostree.sizes"
+            );
             assert_eq!(shown, expected, "grove show --print-sizes");
             // Objects the repository already holds are counted again.
             write(&src.join("new-file"), b"new\n", 0o644);
-            let c2 = p.commit(&["-b", "main", "--generate-sizes", "--timestamp=2020-01-02", &s(&src)]);
+            let c2 = p.commit(&[
+                "-b",
+                "main",
+                "--generate-sizes",
+                "--timestamp=2020-01-02",
+                &s(&src),
+            ]);
             assert_eq!(print_sizes(&p.g, &c2), print_sizes(&p.o, &c2));
             fs::remove_file(src.join("new-file")).expect("rm new-file");
         } else {
@@ -467,21 +727,47 @@ fn base_commit() {
     build_fixture(&src, false);
     let over = w.join("over");
     write(&over.join("overlaid-file"), b"overlaid\n", 0o644);
-    write(&over.join("data/original.txt"), b"replaced by the overlay\n", 0o644);
+    write(
+        &over.join("data/original.txt"),
+        b"replaced by the overlay\n",
+        0o644,
+    );
     write(&over.join("deep/a/new"), b"new in an existing dir\n", 0o600);
     for mode in ["archive", "bare-user"] {
         let p = Pair::new(w, mode);
         let base = p.commit(&["-b", "base", "--timestamp=2020-01-01", &s(&src)]);
-        let c = p.commit(&["-b", "over", "--base", "base", "--owner-uid=42", "--owner-gid=42", "--timestamp=2020-01-02", &s(&over)]);
+        let c = p.commit(&[
+            "-b",
+            "over",
+            "--base",
+            "base",
+            "--owner-uid=42",
+            "--owner-gid=42",
+            "--timestamp=2020-01-02",
+            &s(&over),
+        ]);
         p.verify(&c, None, false);
         // Checksum form of the base and a --tree list after it.
-        let c = p.commit(&["-b".to_string(), "over2".into(), format!("--base={base}"), "--timestamp=2020-01-03".into(), format!("--tree=dir={}", s(&over))]);
+        let c = p.commit(&[
+            "-b".to_string(),
+            "over2".into(),
+            format!("--base={base}"),
+            "--timestamp=2020-01-03".into(),
+            format!("--tree=dir={}", s(&over)),
+        ]);
         p.verify(&c, None, false);
         let listing = grove(&p.g, &["ls", "-R", "over"]);
-        assert!(listing.lines().any(|l| l.contains("/overlaid-file")) && listing.lines().any(|l| l.contains("/bin/tool")), "{listing}");
+        assert!(
+            listing.lines().any(|l| l.contains("/overlaid-file"))
+                && listing.lines().any(|l| l.contains("/bin/tool")),
+            "{listing}"
+        );
     }
     let p = Pair::new(w, "archive");
-    let err = grove_fail(&p.g, &["commit", "-b", "x", "--base", "no-such-ref", &s(&over)]);
+    let err = grove_fail(
+        &p.g,
+        &["commit", "-b", "x", "--base", "no-such-ref", &s(&over)],
+    );
     assert!(err.contains("no-such-ref"), "{err}");
 }
 
@@ -495,14 +781,22 @@ fn source_date_epoch() {
     write(&src.join("file"), b"file\n", 0o644);
     let p = Pair::new(w, "archive");
     let commit = |cmd: &mut Command, epoch: &str| {
-        cmd.env("SOURCE_DATE_EPOCH", epoch).args(["commit", "-b", "env", "-s", "env timestamp"]).arg(&src);
+        cmd.env("SOURCE_DATE_EPOCH", epoch)
+            .args(["commit", "-b", "env", "-s", "env timestamp"])
+            .arg(&src);
     };
     let mut o = ostree_cmd(&p.o);
     commit(&mut o, "1234567890");
     let mut g = grove_cmd(&p.g);
     commit(&mut g, "1234567890");
     assert_eq!(checksum_of(&run_ok(&mut g)), checksum_of(&run_ok(&mut o)));
-    for (value, wording) in [("invalid", "Failed to convert SOURCE_DATE_EPOCH"), ("12345678901234567890", "Parsing SOURCE_DATE_EPOCH: Numerical result out of range")] {
+    for (value, wording) in [
+        ("invalid", "Failed to convert SOURCE_DATE_EPOCH"),
+        (
+            "12345678901234567890",
+            "Parsing SOURCE_DATE_EPOCH: Numerical result out of range",
+        ),
+    ] {
         let mut o = ostree_cmd(&p.o);
         commit(&mut o, value);
         assert!(run_fail(&mut o).contains(wording));
@@ -546,13 +840,24 @@ fn archives_like_libarchive() {
     let foo = w.join("foo");
     libarchive_tree(&foo);
     let tgz = w.join("foo.tar.gz");
-    run_ok(Command::new("tar").arg("-C").arg(&foo).arg("-czf").arg(&tgz).arg("."));
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&foo)
+            .arg("-czf")
+            .arg(&tgz)
+            .arg("."),
+    );
     let cpio = w.join("foo.cpio");
     let list = run_ok(Command::new("find").arg(".").current_dir(&foo));
     let mut c = Command::new("sh");
-    c.arg("-c").arg(format!("cpio --quiet -o -H newc > {}", s(&cpio))).current_dir(&foo).stdin(std::process::Stdio::piped());
+    c.arg("-c")
+        .arg(format!("cpio --quiet -o -H newc > {}", s(&cpio)))
+        .current_dir(&foo)
+        .stdin(std::process::Stdio::piped());
     let mut child = c.spawn().expect("run cpio");
-    std::io::Write::write_all(child.stdin.as_mut().expect("cpio stdin"), list.as_bytes()).expect("feed cpio");
+    std::io::Write::write_all(child.stdin.as_mut().expect("cpio stdin"), list.as_bytes())
+        .expect("feed cpio");
     assert!(child.wait().expect("cpio").success());
     let so = w.join("statoverride.txt");
     write(&so, b"2048 /usr/bin/setuidme\n", 0o644);
@@ -571,40 +876,108 @@ fn archives_like_libarchive() {
     write(&files2.join("subdir/new"), b"new\n", 0o644);
     ln_s("overwriting-symlink", &files2.join("testsymlink"));
     for (d, name) in [(&files1, "files1.tar.gz"), (&files2, "files2.tar.gz")] {
-        run_ok(Command::new("tar").arg("-C").arg(d).arg("-czf").arg(w.join(name)).arg("."));
+        run_ok(
+            Command::new("tar")
+                .arg("-C")
+                .arg(d)
+                .arg("-czf")
+                .arg(w.join(name))
+                .arg("."),
+        );
     }
     let empty = w.join("empty.tar");
-    run_ok(Command::new("tar").arg("-cf").arg(&empty).arg("-T").arg("/dev/null"));
+    run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&empty)
+            .arg("-T")
+            .arg("/dev/null"),
+    );
 
     for mode in ["archive", "bare-user"] {
         let p = Pair::new(w, mode);
-        let rules = [format!("--statoverride={}", s(&so)), format!("--skip-list={}", s(&skip))];
+        let rules = [
+            format!("--statoverride={}", s(&so)),
+            format!("--skip-list={}", s(&skip)),
+        ];
         for archive in [&tgz, &cpio] {
-            let mut args = vec!["-b".to_string(), "test".into(), "--timestamp=2020-01-01".into(), format!("--tree=tar={}", s(archive))];
+            let mut args = vec![
+                "-b".to_string(),
+                "test".into(),
+                "--timestamp=2020-01-01".into(),
+                format!("--tree=tar={}", s(archive)),
+            ];
             args.extend(rules.iter().cloned());
             let c = p.commit(&args);
             p.verify(&c, None, false);
-            let co = w.join(format!("co-{mode}-{}", archive.extension().and_then(|e| e.to_str()).unwrap_or("x")));
+            let co = w.join(format!(
+                "co-{mode}-{}",
+                archive.extension().and_then(|e| e.to_str()).unwrap_or("x")
+            ));
             checkout(&p.g, mode, &c, &co);
-            let ino = |f: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(co.join(f)).expect("stat"));
-            assert_eq!(ino("usr/bin/foo"), ino("usr/local/bin/baz"), "hardlinked checkout of {}", s(archive));
-            assert_eq!(fs::read(co.join("usr/bin/bar")).expect("bar"), b"contents\n");
-            assert_eq!(fs::read_link(co.join("usr/local/bin/slhl")).expect("slhl"), Path::new("foo"));
+            let ino = |f: &str| {
+                std::os::unix::fs::MetadataExt::ino(&fs::metadata(co.join(f)).expect("stat"))
+            };
+            assert_eq!(
+                ino("usr/bin/foo"),
+                ino("usr/local/bin/baz"),
+                "hardlinked checkout of {}",
+                s(archive)
+            );
+            assert_eq!(
+                fs::read(co.join("usr/bin/bar")).expect("bar"),
+                b"contents\n"
+            );
+            assert_eq!(
+                fs::read_link(co.join("usr/local/bin/slhl")).expect("slhl"),
+                Path::new("foo")
+            );
             assert!(!co.join("usr/bin/skipme").exists());
             let ls = grove(&p.g, &["ls", &c, "/usr/bin/setuidme"]);
             assert!(ls.starts_with("-04644 "), "statoverride: {ls}");
 
             // The same archive on stdin.
-            let mut args = vec!["commit".to_string(), "--orphan".into(), "--timestamp=2020-01-01".into(), "--tree=tar=-".into()];
+            let mut args = vec![
+                "commit".to_string(),
+                "--orphan".into(),
+                "--timestamp=2020-01-01".into(),
+                "--tree=tar=-".into(),
+            ];
             args.extend(rules.iter().cloned());
-            let stdin_commit = |cmd: &mut Command| checksum_of(&run_ok(cmd.args(&args).stdin(fs::File::open(archive).expect("open archive"))));
+            let stdin_commit = |cmd: &mut Command| {
+                checksum_of(&run_ok(
+                    cmd.args(&args)
+                        .stdin(fs::File::open(archive).expect("open archive")),
+                ))
+            };
             let from_stdin = stdin_commit(&mut grove_cmd(&p.g));
             assert_eq!(from_stdin, stdin_commit(&mut ostree_cmd(&p.o)));
-            assert_eq!(grove(&p.g, &["ls", "-R", "-C", &from_stdin]), grove(&p.g, &["ls", "-R", "-C", &c]), "the same tree from stdin");
+            assert_eq!(
+                grove(&p.g, &["ls", "-R", "-C", &from_stdin]),
+                grove(&p.g, &["ls", "-R", "-C", &c]),
+                "the same tree from stdin"
+            );
         }
-        let auto = ["--tar-autocreate-parents".to_string(), "--owner-uid=1234".into(), "--owner-gid=5678".into(), "--timestamp=2020-01-02".into()];
-        for (filter, so, skip) in [("^nosuchfile/,nootherfile/", &so, &skip), ("^,foo/", &so_prefixed, &skip_prefixed), ("^usr/bin/,usr/sbin/", &so, &skip), ("/bin/,/s\\0/", &so, &skip)] {
-            let mut args = vec!["-b".to_string(), "filtered".into(), format!("--tar-pathname-filter={filter}"), format!("--statoverride={}", s(so)), format!("--skip-list={}", s(skip)), format!("--tree=tar={}", s(&tgz))];
+        let auto = [
+            "--tar-autocreate-parents".to_string(),
+            "--owner-uid=1234".into(),
+            "--owner-gid=5678".into(),
+            "--timestamp=2020-01-02".into(),
+        ];
+        for (filter, so, skip) in [
+            ("^nosuchfile/,nootherfile/", &so, &skip),
+            ("^,foo/", &so_prefixed, &skip_prefixed),
+            ("^usr/bin/,usr/sbin/", &so, &skip),
+            ("/bin/,/s\\0/", &so, &skip),
+        ] {
+            let mut args = vec![
+                "-b".to_string(),
+                "filtered".into(),
+                format!("--tar-pathname-filter={filter}"),
+                format!("--statoverride={}", s(so)),
+                format!("--skip-list={}", s(skip)),
+                format!("--tree=tar={}", s(&tgz)),
+            ];
             if filter.starts_with("^usr") || filter.starts_with("/bin") {
                 args.truncate(3);
                 args.push(format!("--tree=tar={}", s(&tgz)));
@@ -613,17 +986,45 @@ fn archives_like_libarchive() {
             let c = p.commit(&args);
             p.verify(&c, None, false);
         }
-        let c = p.commit(&["-b".to_string(), "multi".into(), "--timestamp=2020-01-03".into(), format!("--tree=tar={}", s(&w.join("files1.tar.gz"))), format!("--tree=tar={}", s(&w.join("files2.tar.gz")))]);
+        let c = p.commit(&[
+            "-b".to_string(),
+            "multi".into(),
+            "--timestamp=2020-01-03".into(),
+            format!("--tree=tar={}", s(&w.join("files1.tar.gz"))),
+            format!("--tree=tar={}", s(&w.join("files2.tar.gz"))),
+        ]);
         p.verify(&c, None, false);
-        let mut args = vec!["-b".to_string(), "empty".into(), format!("--tree=tar={}", s(&empty))];
+        let mut args = vec![
+            "-b".to_string(),
+            "empty".into(),
+            format!("--tree=tar={}", s(&empty)),
+        ];
         args.extend(auto.iter().cloned());
         p.commit(&args);
-        let c = p.commit(&["-b".to_string(), "sizes".into(), "--generate-sizes".into(), "--timestamp=2020-01-04".into(), format!("--tree=tar={}", s(&tgz))]);
+        let c = p.commit(&[
+            "-b".to_string(),
+            "sizes".into(),
+            "--generate-sizes".into(),
+            "--timestamp=2020-01-04".into(),
+            format!("--tree=tar={}", s(&tgz)),
+        ]);
         if mode == "archive" {
             assert_eq!(print_sizes(&p.g, &c), print_sizes(&p.o, &c));
         }
     }
     let p = Pair::new(w, "archive");
-    let err = grove_fail(&p.g, &["commit", "-b", "x", "--tar-pathname-filter=nocomma", &format!("--tree=tar={}", s(&tgz))]);
-    assert!(err.contains("Missing ',' in --tar-pathname-filter"), "{err}");
+    let err = grove_fail(
+        &p.g,
+        &[
+            "commit",
+            "-b",
+            "x",
+            "--tar-pathname-filter=nocomma",
+            &format!("--tree=tar={}", s(&tgz)),
+        ],
+    );
+    assert!(
+        err.contains("Missing ',' in --tar-pathname-filter"),
+        "{err}"
+    );
 }

@@ -94,7 +94,18 @@ fn mutated_deltas_never_panic() {
     fs::write(tree.join("a.txt"), b"hello\n").unwrap();
     fs::write(tree.join("same"), noise(8, 3000)).unwrap();
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
-    let c1 = ostree(&repo_p, &["commit", "-b", "m", "--timestamp=2020-01-01", tree.to_str().unwrap()]).trim().to_string();
+    let c1 = ostree(
+        &repo_p,
+        &[
+            "commit",
+            "-b",
+            "m",
+            "--timestamp=2020-01-01",
+            tree.to_str().unwrap(),
+        ],
+    )
+    .trim()
+    .to_string();
     let mut bin2 = bin.clone();
     bin2[100..120].fill(1);
     fs::write(tree.join("d/bin"), &bin2).unwrap();
@@ -104,12 +115,26 @@ fn mutated_deltas_never_panic() {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tree.join("same"), fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let c2 = ostree(&repo_p, &["commit", "-b", "m", "--timestamp=2020-01-02", tree.to_str().unwrap()]).trim().to_string();
+    let c2 = ostree(
+        &repo_p,
+        &[
+            "commit",
+            "-b",
+            "m",
+            "--timestamp=2020-01-02",
+            tree.to_str().unwrap(),
+        ],
+    )
+    .trim()
+    .to_string();
 
     let repo = Repo::open(&repo_p).unwrap();
     let (from, to) = (c1.parse().unwrap(), c2.parse().unwrap());
     let mut samples: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
-    for (i, compression) in [part::Compression::None, part::Compression::Xz].into_iter().enumerate() {
+    for (i, compression) in [part::Compression::None, part::Compression::Xz]
+        .into_iter()
+        .enumerate()
+    {
         let mut o = GenerateOptions::new(Some(from), to);
         o.compression = compression;
         o.inline = grove::delta::InlineParts::Never;
@@ -118,7 +143,9 @@ fn mutated_deltas_never_panic() {
         let s = grove::delta::generate(&repo, &o).unwrap();
         assert!(s.bsdiff_objects >= 1 && s.reused_objects >= 1, "{s:?}");
         let sb = fs::read(root.join(format!("out{i}/superblock"))).unwrap();
-        let parts = (0..s.parts).map(|p| fs::read(root.join(format!("out{i}/{p}"))).unwrap()).collect();
+        let parts = (0..s.parts)
+            .map(|p| fs::read(root.join(format!("out{i}/{p}"))).unwrap())
+            .collect();
         samples.push((sb, parts));
     }
 
@@ -134,7 +161,9 @@ fn mutated_deltas_never_panic() {
     // Sanity: the unmutated payload executes and writes the part's objects.
     let scratch = root.join("scratch");
     run_ok(Command::new("cp").arg("-a").arg(&target_p).arg(&scratch));
-    let n = execute_part(&Repo::open(&scratch).unwrap(), &objects, &payload0).map_err(|e| format!("{e:?}")).unwrap();
+    let n = execute_part(&Repo::open(&scratch).unwrap(), &objects, &payload0)
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
     assert_eq!(n, objects.len());
 
     let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -151,7 +180,14 @@ fn mutated_deltas_never_panic() {
                     let (_, parts) = &samples[rng.below(2)];
                     let m = mutate(&mut rng, &parts[0]);
                     match part::decode_part(&m).and_then(|p| part::Payload::from_bytes(&p)) {
-                        Ok(p) => part::parse_ops(&p.ops, &objects.iter().map(|o| o.objtype.is_meta()).collect::<Vec<_>>()).is_err(),
+                        Ok(p) => part::parse_ops(
+                            &p.ops,
+                            &objects
+                                .iter()
+                                .map(|o| o.objtype.is_meta())
+                                .collect::<Vec<_>>(),
+                        )
+                        .is_err(),
                         Err(_) => true,
                     }
                 }
@@ -170,7 +206,10 @@ fn mutated_deltas_never_panic() {
             Err(_) => panic!("iteration {iter} (case {which}) panicked"),
         }
     }
-    assert!(errors > 1000, "most mutations should be rejected ({errors})");
+    assert!(
+        errors > 1000,
+        "most mutations should be rejected ({errors})"
+    );
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -178,7 +217,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -189,7 +232,12 @@ fn crc32(data: &[u8]) -> u32 {
 /// dictionary made liblzma allocate 4 GiB before decoding a byte.
 #[test]
 fn xz_part_declaring_a_huge_dictionary_is_refused() {
-    let payload = part::Payload { raw: b"hello".to_vec(), ops: vec![b'S', 0, 0, 5, 0], ..Default::default() }.to_bytes();
+    let payload = part::Payload {
+        raw: b"hello".to_vec(),
+        ops: vec![b'S', 0, 0, 5, 0],
+        ..Default::default()
+    }
+    .to_bytes();
     let mut file = part::encode_part(&payload, part::Compression::Xz).unwrap();
     assert_eq!(part::decode_part(&file).unwrap(), payload);
     // 'x', 12-byte stream header, then the block header: size byte, flags,

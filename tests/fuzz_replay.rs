@@ -22,7 +22,12 @@ fn sources() -> HashMap<Checksum, Vec<u8>> {
     fs::read_dir(root().join("fuzz/sources"))
         .expect("fuzz/sources")
         .map(|e| e.expect("readable fuzz/sources"))
-        .map(|e| (e.file_name().to_str().unwrap().parse().unwrap(), fs::read(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_str().unwrap().parse().unwrap(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -31,9 +36,12 @@ fn targets() -> Vec<(&'static str, Box<dyn Fn(&[u8])>)> {
     let sources = sources();
     vec![
         ("superblock", Box::new(grove::delta::fuzz::superblock)),
-        ("part", Box::new(move |d: &[u8]| {
-            grove::delta::fuzz::part(d, &sources);
-        })),
+        (
+            "part",
+            Box::new(move |d: &[u8]| {
+                grove::delta::fuzz::part(d, &sources);
+            }),
+        ),
         ("summary", Box::new(grove::fuzz::summary)),
         ("commit", Box::new(grove::fuzz::commit)),
         ("dirtree", Box::new(grove::fuzz::dirtree)),
@@ -56,7 +64,11 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn replay_one(target: &str, body: &dyn Fn(&[u8]), path: &Path) {
     let data = fs::read(path).unwrap();
     let r = catch_unwind(AssertUnwindSafe(|| body(&data)));
-    assert!(r.is_ok(), "fuzz target {target} panicked on {}", path.display());
+    assert!(
+        r.is_ok(),
+        "fuzz target {target} panicked on {}",
+        path.display()
+    );
 }
 
 #[test]
@@ -71,8 +83,20 @@ fn every_target_runs_its_seeds_clean() {
     }
     // Real objects of a small repository (fuzz/make-corpus.sh): two commits,
     // their trees, ostree's and grove's deltas and summaries, one signature.
-    let expected = [("superblock", 6), ("part", 8), ("summary", 2), ("commit", 2), ("dirtree", 4), ("dirmeta", 1), ("commitmeta", 1), ("filez", 8)];
-    assert_eq!(ran, expected, "seeds run per target (regenerate with fuzz/make-corpus.sh and update)");
+    let expected = [
+        ("superblock", 6),
+        ("part", 8),
+        ("summary", 2),
+        ("commit", 2),
+        ("dirtree", 4),
+        ("dirmeta", 1),
+        ("commitmeta", 1),
+        ("filez", 8),
+    ];
+    assert_eq!(
+        ran, expected,
+        "seeds run per target (regenerate with fuzz/make-corpus.sh and update)"
+    );
 }
 
 #[test]
@@ -82,8 +106,13 @@ fn saved_crash_inputs_stay_fixed() {
         let name = path.file_name().unwrap().to_str().unwrap();
         let (target, body) = targets
             .iter()
-            .find(|(t, _)| name.strip_prefix(t).is_some_and(|rest| rest.starts_with('-')))
-            .unwrap_or_else(|| panic!("{name}: a crash input's name starts with the target's name and '-'"));
+            .find(|(t, _)| {
+                name.strip_prefix(t)
+                    .is_some_and(|rest| rest.starts_with('-'))
+            })
+            .unwrap_or_else(|| {
+                panic!("{name}: a crash input's name starts with the target's name and '-'")
+            });
         replay_one(target, &**body, &path);
     }
 }

@@ -23,7 +23,19 @@ fn a_mirror_copies_the_signed_summary_and_clients_verify_it() {
         let t = root.join(format!("tree-{b}"));
         mkdir(&t, 0o755);
         write(&t.join("file"), b.as_bytes(), 0o644);
-        ostree(&upstream, &["commit", "-b", b, "-s", b, &format!("--tree=dir={}", t.display()), &sign[0], &sign[1]]);
+        ostree(
+            &upstream,
+            &[
+                "commit",
+                "-b",
+                b,
+                "-s",
+                b,
+                &format!("--tree=dir={}", t.display()),
+                &sign[0],
+                &sign[1],
+            ],
+        );
     }
     ostree(&upstream, &["summary", "-u", &sign[0], &sign[1]]);
 
@@ -31,21 +43,54 @@ fn a_mirror_copies_the_signed_summary_and_clients_verify_it() {
     let mirror = root.join("mirror");
     grove(&mirror, &["init", "--mode=archive"]);
     let url = format!("file://{}", upstream.display());
-    grove(&mirror, &["remote", "add", "--set=gpg-verify-summary=true", &format!("--gpg-import={}", public.display()), "origin", &url]);
+    grove(
+        &mirror,
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", public.display()),
+            "origin",
+            &url,
+        ],
+    );
     grove(&mirror, &["pull", "--mirror", "origin"]);
     for f in ["summary", "summary.sig"] {
-        assert_eq!(fs::read(mirror.join(f)).expect(f), fs::read(upstream.join(f)).expect(f), "{f} differs from the upstream's");
+        assert_eq!(
+            fs::read(mirror.join(f)).expect(f),
+            fs::read(upstream.join(f)).expect(f),
+            "{f} differs from the upstream's"
+        );
     }
     // A real ostree client of the mirror checks the copied signature.
     let client = root.join("client");
     init_repo(&client, "archive");
-    ostree(&client, &["remote", "add", "--set=gpg-verify-summary=true", &format!("--gpg-import={}", public.display()), "m", &format!("file://{}", mirror.display())]);
+    ostree(
+        &client,
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", public.display()),
+            "m",
+            &format!("file://{}", mirror.display()),
+        ],
+    );
     ostree(&client, &["pull", "m", "other"]);
 
     // Naming a ref mirrors that ref only: the summary is not copied.
     let partial = root.join("partial");
     grove(&partial, &["init", "--mode=archive"]);
-    grove(&partial, &["remote", "add", &format!("--gpg-import={}", public.display()), "origin", &url]);
+    grove(
+        &partial,
+        &[
+            "remote",
+            "add",
+            &format!("--gpg-import={}", public.display()),
+            "origin",
+            &url,
+        ],
+    );
     grove(&partial, &["pull", "--mirror", "origin", "main"]);
     assert!(!partial.join("summary").exists());
 
@@ -53,8 +98,24 @@ fn a_mirror_copies_the_signed_summary_and_clients_verify_it() {
     fs::write(upstream.join("summary.sig"), b"x").expect("truncate");
     let plain = root.join("plain");
     grove(&plain, &["init", "--mode=archive"]);
-    grove(&plain, &["remote", "add", &format!("--gpg-import={}", public.display()), "origin", &url]);
+    grove(
+        &plain,
+        &[
+            "remote",
+            "add",
+            &format!("--gpg-import={}", public.display()),
+            "origin",
+            &url,
+        ],
+    );
     // `--repo` given twice: the last wins, as with ostree.
-    run_ok(grove_cmd(&root.join("nonexistent")).arg(format!("--repo={}", plain.display())).args(["pull", "--mirror", "origin"]));
-    assert_eq!(fs::read(plain.join("summary.sig")).expect("summary.sig"), b"x");
+    run_ok(
+        grove_cmd(&root.join("nonexistent"))
+            .arg(format!("--repo={}", plain.display()))
+            .args(["pull", "--mirror", "origin"]),
+    );
+    assert_eq!(
+        fs::read(plain.join("summary.sig")).expect("summary.sig"),
+        b"x"
+    );
 }

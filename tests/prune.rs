@@ -20,7 +20,12 @@ use std::time::{Duration, Instant};
 use common::{grove_output as grove, ostree_output as ostree, output as run};
 
 fn ok(o: Output) -> String {
-    assert!(o.status.success(), "failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).expect("utf-8 output")
 }
 
@@ -55,7 +60,13 @@ fn object_files(repo: &Path) -> BTreeSet<String> {
 
 fn fsck_clean(repo: &Path) {
     let o = ostree(repo, &["fsck"]);
-    assert!(o.status.success(), "ostree fsck failed on {}: {}{}", repo.display(), String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        o.status.success(),
+        "ostree fsck failed on {}: {}{}",
+        repo.display(),
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
 }
 
 fn rev_parse(repo: &Path, rev: &str) -> String {
@@ -65,11 +76,17 @@ fn rev_parse(repo: &Path, rev: &str) -> String {
 /// Commits on `rev`'s history that are present, newest first.
 fn history(repo: &Path, rev: &str) -> Vec<String> {
     let log = ok(ostree(repo, &["log", rev]));
-    log.lines().filter_map(|l| l.strip_prefix("commit ")).map(|s| s.trim().to_string()).collect()
+    log.lines()
+        .filter_map(|l| l.strip_prefix("commit "))
+        .map(|s| s.trim().to_string())
+        .collect()
 }
 
 fn has_commit(repo: &Path, c: &str) -> bool {
-    repo.join("objects").join(&c[..2]).join(format!("{}.commit", &c[2..])).exists()
+    repo.join("objects")
+        .join(&c[..2])
+        .join(format!("{}.commit", &c[2..]))
+        .exists()
 }
 
 struct Fixture {
@@ -91,8 +108,16 @@ fn write_tree(dir: &Path, branch: &str, i: usize) {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir.join("sub/deep")).unwrap();
     for f in 0..FILES {
-        let version = if f % 8 == i % 8 || f == (i * 5) % FILES || f == (i * 7 + 3) % FILES { i } else { 0 };
-        fs::write(dir.join(format!("f{f:02}")), format!("{branch} file {f} version {version}\n").repeat(40)).unwrap();
+        let version = if f % 8 == i % 8 || f == (i * 5) % FILES || f == (i * 7 + 3) % FILES {
+            i
+        } else {
+            0
+        };
+        fs::write(
+            dir.join(format!("f{f:02}")),
+            format!("{branch} file {f} version {version}\n").repeat(40),
+        )
+        .unwrap();
     }
     fs::write(dir.join("sub/deep/x"), format!("deep {}\n", i / 3)).unwrap();
     fs::write(dir.join("sub/shared"), "shared between branches\n").unwrap();
@@ -115,7 +140,16 @@ impl Fixture {
             write_tree(&tree, "main", i);
             let ts = day(i);
             let version = format!("version=1.{i}");
-            let mut args = vec!["commit", "-b", "os/main", "-s", "main", "--timestamp", &ts, "--tree"];
+            let mut args = vec![
+                "commit",
+                "-b",
+                "os/main",
+                "-s",
+                "main",
+                "--timestamp",
+                &ts,
+                "--tree",
+            ];
             let t = format!("dir={}", tree.display());
             args.push(&t);
             if i % 4 == 1 {
@@ -131,15 +165,60 @@ impl Fixture {
             write_tree(&tree, "dev", i);
             let ts = day(i * 2);
             let t = format!("dir={}", tree.display());
-            dev.push(ok(grove(&repo, &["commit", "-b", "os/dev", "-s", "dev", "--timestamp", &ts, "--tree", &t])).trim().to_string());
+            dev.push(
+                ok(grove(
+                    &repo,
+                    &[
+                        "commit",
+                        "-b",
+                        "os/dev",
+                        "-s",
+                        "dev",
+                        "--timestamp",
+                        &ts,
+                        "--tree",
+                        &t,
+                    ],
+                ))
+                .trim()
+                .to_string(),
+            );
         }
         write_tree(&tree, "orphan", 99);
         let t = format!("dir={}", tree.display());
-        let orphan = ok(grove(&repo, &["commit", "--orphan", "--timestamp", &day(20), "--tree", &t])).trim().to_string();
+        let orphan = ok(grove(
+            &repo,
+            &["commit", "--orphan", "--timestamp", &day(20), "--tree", &t],
+        ))
+        .trim()
+        .to_string();
         // A static delta to a middle commit of os/main, and one to its head.
-        ok(ostree(&repo, &["static-delta", "generate", &format!("--from={}", main[3]), &format!("--to={}", main[4])]));
-        ok(ostree(&repo, &["static-delta", "generate", "--empty", &format!("--to={}", main[11])]));
-        Fixture { _dir: dir, root, repo, main, dev, orphan }
+        ok(ostree(
+            &repo,
+            &[
+                "static-delta",
+                "generate",
+                &format!("--from={}", main[3]),
+                &format!("--to={}", main[4]),
+            ],
+        ));
+        ok(ostree(
+            &repo,
+            &[
+                "static-delta",
+                "generate",
+                "--empty",
+                &format!("--to={}", main[11]),
+            ],
+        ));
+        Fixture {
+            _dir: dir,
+            root,
+            repo,
+            main,
+            dev,
+            orphan,
+        }
     }
 
     /// Prunes a copy with grove and a copy with ostree; both must agree.
@@ -153,15 +232,32 @@ impl Fixture {
         let gout = ok(grove(&g, &gargs));
         let oout = ok(ostree(&o, &gargs));
         assert_eq!(gout, oout, "prune {args:?}: summary differs");
-        let objects_only = |r: &Path| object_files(r).into_iter().filter(|p| !p.starts_with("deltas/")).collect::<BTreeSet<_>>();
+        let objects_only = |r: &Path| {
+            object_files(r)
+                .into_iter()
+                .filter(|p| !p.starts_with("deltas/"))
+                .collect::<BTreeSet<_>>()
+        };
         let (go, oo) = (objects_only(&g), objects_only(&o));
         let only_g: Vec<_> = go.difference(&oo).collect();
         let only_o: Vec<_> = oo.difference(&go).collect();
         assert!(only_g.is_empty() && only_o.is_empty(), "prune {args:?}: objects differ\nonly after grove: {only_g:?}\nonly after ostree: {only_o:?}");
         // Deltas: ostree's, less those whose FROM commit is gone (grove removes
         // deltas when either end is pruned; ostree only when the target is).
-        let deltas = |r: &Path| ok(grove(r, &["static-delta", "list"])).lines().filter(|l| l.contains('-') || l.len() == 64).map(str::to_string).collect::<BTreeSet<_>>();
-        let expected: BTreeSet<String> = deltas(&o).into_iter().filter(|d| d.split_once('-').is_none_or(|(from, _)| has_commit(&g, from))).collect();
+        let deltas = |r: &Path| {
+            ok(grove(r, &["static-delta", "list"]))
+                .lines()
+                .filter(|l| l.contains('-') || l.len() == 64)
+                .map(str::to_string)
+                .collect::<BTreeSet<_>>()
+        };
+        let expected: BTreeSet<String> = deltas(&o)
+            .into_iter()
+            .filter(|d| {
+                d.split_once('-')
+                    .is_none_or(|(from, _)| has_commit(&g, from))
+            })
+            .collect();
         assert_eq!(deltas(&g), expected, "prune {args:?}: deltas differ");
         fsck_clean(&g);
         for r in ["os/main", "os/dev"] {
@@ -193,26 +289,51 @@ fn check_modes(mode: &str) {
     // Depth 2 from the refs: three commits per ref remain, the rest and
     // their detached metadata and deltas go.
     let (g, _) = f.compare("depth2", &["--refs-only", "--depth=2"]);
-    assert_eq!(history(&g, "os/main"), f.main.iter().rev().take(3).cloned().collect::<Vec<_>>());
+    assert_eq!(
+        history(&g, "os/main"),
+        f.main.iter().rev().take(3).cloned().collect::<Vec<_>>()
+    );
     assert_eq!(history(&g, "os/dev").len(), 3);
-    assert!(!g.join("objects").join(&f.main[2][..2]).join(format!("{}.commitmeta", &f.main[2][2..])).exists());
-    assert!(object_files(&g).iter().filter(|p| p.starts_with("deltas/")).all(|p| !p.contains('-')), "the delta to a pruned commit is gone");
+    assert!(!g
+        .join("objects")
+        .join(&f.main[2][..2])
+        .join(format!("{}.commitmeta", &f.main[2][2..]))
+        .exists());
+    assert!(
+        object_files(&g)
+            .iter()
+            .filter(|p| p.starts_with("deltas/"))
+            .all(|p| !p.contains('-')),
+        "the delta to a pruned commit is gone"
+    );
     // Objects only reachable from pruned commits are gone.
     let tree0 = f.root.join("t0");
     write_tree(&tree0, "main", 1);
     // f01 holds "version 1" only in commit 1.
-    let sum = ok(Command::new("ostree").args(["checksum"]).arg(tree0.join("f01")).output().unwrap()).trim().to_string();
+    let sum = ok(Command::new("ostree")
+        .args(["checksum"])
+        .arg(tree0.join("f01"))
+        .output()
+        .unwrap())
+    .trim()
+    .to_string();
     let ext = if mode == "archive" { "filez" } else { "file" };
     let p = format!("objects/{}/{}.{ext}", &sum[..2], &sum[2..]);
     assert!(all.contains(&p), "fixture holds {p}");
-    assert!(!object_files(&g).contains(&p), "{p} was only in pruned commits");
+    assert!(
+        !object_files(&g).contains(&p),
+        "{p} was only in pruned commits"
+    );
 
     // Depth without --refs-only: every commit is a root, nothing goes.
     let (g, _) = f.compare("depth-all", &["--depth=1"]);
     assert_eq!(object_files(&g), all);
 
     // The seed's dev-repo clean-up.
-    let (g, _) = f.compare("younger", &["--refs-only", "--keep-younger-than=2020-01-09T00:00:00Z"]);
+    let (g, _) = f.compare(
+        "younger",
+        &["--refs-only", "--keep-younger-than=2020-01-09T00:00:00Z"],
+    );
     assert_eq!(history(&g, "os/main").len(), 4);
     let (g, _) = f.compare("younger-all", &["--keep-younger-than=2019-01-01"]);
     assert_eq!(history(&g, "os/main").len(), 12);
@@ -221,7 +342,10 @@ fn check_modes(mode: &str) {
     let (g, _) = f.compare("delete", &[&format!("--delete-commit={}", f.main[6])]);
     assert!(!has_commit(&g, &f.main[6]));
     assert_eq!(history(&g, "os/main").len(), 5);
-    let (g, _) = f.compare("delete-refs", &["--refs-only", &format!("--delete-commit={}", f.main[6])]);
+    let (g, _) = f.compare(
+        "delete-refs",
+        &["--refs-only", &format!("--delete-commit={}", f.main[6])],
+    );
     assert_eq!(history(&g, "os/main").len(), 5);
     assert!(!has_commit(&g, &f.main[0]));
 
@@ -232,24 +356,50 @@ fn check_modes(mode: &str) {
     let (g, _) = f.compare("only", &["--only-branch=os/main", "--depth=1"]);
     assert_eq!(history(&g, "os/main").len(), 2);
     assert_eq!(history(&g, "os/dev").len(), 6);
-    let (g, _) = f.compare("only-retain", &["--only-branch=os/main", "--only-branch=os/dev", "--retain-branch-depth=os/main=1", "--depth=4"]);
+    let (g, _) = f.compare(
+        "only-retain",
+        &[
+            "--only-branch=os/main",
+            "--only-branch=os/dev",
+            "--retain-branch-depth=os/main=1",
+            "--depth=4",
+        ],
+    );
     assert_eq!(history(&g, "os/main").len(), 2);
     assert_eq!(history(&g, "os/dev").len(), 5);
     // ostree 2022.7 ignores BRANCH=0 (it stores the depth as a hash-table
     // pointer, and 0 is NULL); grove keeps exactly the ref's commit.
     let g = f.root.join("g-retain0");
     copy_repo(&f.repo, &g);
-    ok(grove(&g, &["prune", "--only-branch=os/main", "--only-branch=os/dev", "--retain-branch-depth=os/main=0", "--depth=4"]));
+    ok(grove(
+        &g,
+        &[
+            "prune",
+            "--only-branch=os/main",
+            "--only-branch=os/dev",
+            "--retain-branch-depth=os/main=0",
+            "--depth=4",
+        ],
+    ));
     assert_eq!(history(&g, "os/main").len(), 1);
     assert_eq!(history(&g, "os/dev").len(), 5);
     fsck_clean(&g);
 
     // Commit objects only.
-    let (g, _) = f.compare("commit-only", &["--commit-only", "--refs-only", "--depth=1"]);
+    let (g, _) = f.compare(
+        "commit-only",
+        &["--commit-only", "--refs-only", "--depth=1"],
+    );
     assert_eq!(history(&g, "os/main").len(), 2);
 
     // Static deltas only.
-    let (g, _) = f.compare("deltas-only", &["--static-deltas-only", &format!("--delete-commit={}", f.main[4])]);
+    let (g, _) = f.compare(
+        "deltas-only",
+        &[
+            "--static-deltas-only",
+            &format!("--delete-commit={}", f.main[4]),
+        ],
+    );
     assert!(has_commit(&g, &f.main[4]));
 }
 
@@ -267,22 +417,41 @@ fn same_as_ostree_bare_user() {
     let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
     // SAFETY: valid NUL-terminated path and name, a 1-byte value.
     let r = unsafe { libc::setxattr(c.as_ptr(), c"user.t".as_ptr(), b"1".as_ptr().cast(), 1, 0) };
-    assert_eq!(r, 0, "this filesystem has no user xattrs (needed for bare-user): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        r,
+        0,
+        "this filesystem has no user xattrs (needed for bare-user): {}",
+        std::io::Error::last_os_error()
+    );
     check_modes("bare-user");
 }
 
 #[test]
 fn tombstones_like_ostree() {
     let f = Fixture::new("archive");
-    ok(ostree(&f.repo, &["config", "set", "core.tombstone-commits", "true"]));
+    ok(ostree(
+        &f.repo,
+        &["config", "set", "core.tombstone-commits", "true"],
+    ));
     let (g, o) = f.compare("tomb", &["--refs-only", "--depth=1"]);
     for c in &f.main[..10] {
         let rel = format!("objects/{}/{}.tombstone-commit", &c[..2], &c[2..]);
-        let gb = fs::read(g.join(&rel)).unwrap_or_else(|e| panic!("grove left no tombstone {rel}: {e}"));
-        assert_eq!(gb, fs::read(o.join(&rel)).unwrap(), "tombstone bytes differ");
+        let gb =
+            fs::read(g.join(&rel)).unwrap_or_else(|e| panic!("grove left no tombstone {rel}: {e}"));
+        assert_eq!(
+            gb,
+            fs::read(o.join(&rel)).unwrap(),
+            "tombstone bytes differ"
+        );
     }
     let (g, _) = f.compare("tomb-delete", &[&format!("--delete-commit={}", f.main[3])]);
-    assert!(g.join(format!("objects/{}/{}.tombstone-commit", &f.main[3][..2], &f.main[3][2..])).exists());
+    assert!(g
+        .join(format!(
+            "objects/{}/{}.tombstone-commit",
+            &f.main[3][..2],
+            &f.main[3][2..]
+        ))
+        .exists());
     // A commit written again replaces its tombstone; ostree fsck still passes.
     fsck_clean(&g);
 }
@@ -292,19 +461,43 @@ fn errors_like_ostree() {
     let f = Fixture::new("archive");
     let head = &f.main[11];
     for (args, msg) in [
-        (vec!["--delete-commit", head.as_str()], format!("Commit '{head}' is referenced by 'os/main'")),
-        (vec!["--static-deltas-only"], "--static-deltas-only requires --delete-commit".to_string()),
-        (vec!["--retain-branch-depth=os/main"], "Invalid value os/main, must specify BRANCH=DEPTH".to_string()),
-        (vec!["--retain-branch-depth=os/main=x"], "Invalid depth x".to_string()),
-        (vec!["--only-branch=nope"], "Refspec 'nope' not found".to_string()),
-        (vec!["--keep-younger-than=garbage"], "Could not parse 'garbage'".to_string()),
-        (vec!["--no-prune", "--delete-commit", f.main[1].as_str()], "Cannot specify both --delete-commit and --no-prune".to_string()),
+        (
+            vec!["--delete-commit", head.as_str()],
+            format!("Commit '{head}' is referenced by 'os/main'"),
+        ),
+        (
+            vec!["--static-deltas-only"],
+            "--static-deltas-only requires --delete-commit".to_string(),
+        ),
+        (
+            vec!["--retain-branch-depth=os/main"],
+            "Invalid value os/main, must specify BRANCH=DEPTH".to_string(),
+        ),
+        (
+            vec!["--retain-branch-depth=os/main=x"],
+            "Invalid depth x".to_string(),
+        ),
+        (
+            vec!["--only-branch=nope"],
+            "Refspec 'nope' not found".to_string(),
+        ),
+        (
+            vec!["--keep-younger-than=garbage"],
+            "Could not parse 'garbage'".to_string(),
+        ),
+        (
+            vec!["--no-prune", "--delete-commit", f.main[1].as_str()],
+            "Cannot specify both --delete-commit and --no-prune".to_string(),
+        ),
     ] {
         let mut a = vec!["prune"];
         a.extend(args.iter().copied());
         let g = grove(&f.repo, &a);
         let o = ostree(&f.repo, &a);
-        assert!(!g.status.success() && !o.status.success(), "{a:?} must fail");
+        assert!(
+            !g.status.success() && !o.status.success(),
+            "{a:?} must fail"
+        );
         assert!(stderr(&g).contains(&msg), "grove {a:?}: {}", stderr(&g));
         assert!(stderr(&o).contains(&msg), "ostree {a:?}: {}", stderr(&o));
         assert_eq!(stderr(&g).lines().count(), 1, "one line: {}", stderr(&g));
@@ -315,14 +508,20 @@ fn errors_like_ostree() {
 #[test]
 fn lock_timeout_names_the_repo() {
     let f = Fixture::new("archive");
-    ok(ostree(&f.repo, &["config", "set", "core.lock-timeout-secs", "1"]));
+    ok(ostree(
+        &f.repo,
+        &["config", "set", "core.lock-timeout-secs", "1"],
+    ));
     let repo = grove::Repo::open(&f.repo).unwrap();
     let held = repo.lock(grove::repo::LockKind::Shared).unwrap();
     let t0 = Instant::now();
     let o = grove(&f.repo, &["prune", "--refs-only"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains(&f.repo.display().to_string()) && err.contains("lock"), "{err}");
+    assert!(
+        err.contains(&f.repo.display().to_string()) && err.contains("lock"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(t0.elapsed() < Duration::from_secs(10));
     drop(held);
@@ -332,7 +531,10 @@ fn lock_timeout_names_the_repo() {
 #[test]
 fn concurrent_commits_and_prunes() {
     let f = Fixture::new("archive");
-    ok(ostree(&f.repo, &["config", "set", "core.lock-timeout-secs", "120"]));
+    ok(ostree(
+        &f.repo,
+        &["config", "set", "core.lock-timeout-secs", "120"],
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let repo = f.repo.clone();
     let root = f.root.clone();
@@ -346,9 +548,22 @@ fn concurrent_commits_and_prunes() {
                 write_tree(&tree, "conc", 100 + n % 5);
                 let t = format!("dir={}", tree.display());
                 if n % 2 == 0 {
-                    ok(grove(&repo, &["commit", "-b", "os/main", "-s", "c", "--tree", &t]));
+                    ok(grove(
+                        &repo,
+                        &["commit", "-b", "os/main", "-s", "c", "--tree", &t],
+                    ));
                 } else {
-                    ok(ostree(&repo, &["commit", "-b", "os/other", "-s", "c", &format!("--tree={t}")]));
+                    ok(ostree(
+                        &repo,
+                        &[
+                            "commit",
+                            "-b",
+                            "os/other",
+                            "-s",
+                            "c",
+                            &format!("--tree={t}"),
+                        ],
+                    ));
                 }
                 n += 1;
             }
@@ -372,7 +587,10 @@ fn concurrent_commits_and_prunes() {
     for r in ["os/main", "os/other", "os/dev"] {
         ok(ostree(&f.repo, &["ls", "-R", r]));
         let co = f.root.join(format!("co-{}", r.replace('/', "-")));
-        ok(ostree(&f.repo, &["checkout", "-U", r, co.to_str().unwrap()]));
+        ok(ostree(
+            &f.repo,
+            &["checkout", "-U", r, co.to_str().unwrap()],
+        ));
     }
 }
 
@@ -398,7 +616,8 @@ fn policy() {
     assert!(out.contains("Would delete: "), "{out}");
     assert_eq!(object_files(&f.repo), before, "a dry run deletes nothing");
 
-    let json: serde_json::Value = serde_json::from_str(&ok(grove(&f.repo, &["prune", "--dry-run", "--json"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(grove(&f.repo, &["prune", "--dry-run", "--json"]))).unwrap();
     assert_eq!(json["dry_run"], true);
     let refs = json["refs"].as_array().unwrap();
     let main = refs.iter().find(|r| r["ref"] == "os/main").unwrap();
@@ -407,12 +626,27 @@ fn policy() {
     let would = json["objects_deleted"].as_u64().unwrap();
     assert!(would > 0 && json["bytes_freed"].as_u64().unwrap() > 0);
 
-    let json: serde_json::Value = serde_json::from_str(&ok(grove(&f.repo, &["prune", "--json"]))).unwrap();
-    assert_eq!(json["objects_deleted"].as_u64().unwrap(), would, "the dry run predicted the real run");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(grove(&f.repo, &["prune", "--json"]))).unwrap();
+    assert_eq!(
+        json["objects_deleted"].as_u64().unwrap(),
+        would,
+        "the dry run predicted the real run"
+    );
     fsck_clean(&f.repo);
-    let kept_main: Vec<&String> = f.main.iter().enumerate().filter(|(i, _)| *i >= 9 || i % 4 == 1).map(|(_, c)| c).collect();
+    let kept_main: Vec<&String> = f
+        .main
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i >= 9 || i % 4 == 1)
+        .map(|(_, c)| c)
+        .collect();
     for (i, c) in f.main.iter().enumerate() {
-        assert_eq!(has_commit(&f.repo, c), kept_main.contains(&c), "os/main commit {i}");
+        assert_eq!(
+            has_commit(&f.repo, c),
+            kept_main.contains(&c),
+            "os/main commit {i}"
+        );
     }
     for (i, c) in f.dev.iter().enumerate() {
         assert_eq!(has_commit(&f.repo, c), i >= 3, "os/dev commit {i}");
@@ -437,5 +671,9 @@ fn policy() {
     ok(grove(&f.repo, &["prune"]));
     set_config(&f.repo, "[prune \"x\"]\nkeep-lats=1\n");
     let o = grove(&f.repo, &["prune"]);
-    assert!(stderr(&o).contains("prune \"x\"") && stderr(&o).contains("keep-lats"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("prune \"x\"") && stderr(&o).contains("keep-lats"),
+        "{}",
+        stderr(&o)
+    );
 }

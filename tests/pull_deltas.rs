@@ -11,7 +11,10 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assert_one_line_error, grove, grove_cmd, ostree, prng_bytes, run_fail, run_ok, tempdir, write, HttpServer, Request, MODES};
+use common::{
+    assert_one_line_error, grove, grove_cmd, ostree, prng_bytes, run_fail, run_ok, tempdir, write,
+    HttpServer, Request, MODES,
+};
 
 /// An archive repository made by ostree with release 1 on `os`; `release2`
 /// commits release 2 (a binary edited in place, a changed and a new file).
@@ -26,12 +29,31 @@ impl Upstream {
         let tree = root.join("tree");
         common::init_repo(&repo, "archive");
         write(&tree.join("usr/bin/big"), &prng_bytes(1, 400_000), 0o755);
-        write(&tree.join("usr/lib/libx.so"), &prng_bytes(2, 120_000), 0o644);
+        write(
+            &tree.join("usr/lib/libx.so"),
+            &prng_bytes(2, 120_000),
+            0o644,
+        );
         write(&tree.join("etc/os-release"), b"VERSION=1\n", 0o644);
         for i in 0..40 {
-            write(&tree.join(format!("usr/share/doc/f{i}")), format!("doc {i}\n").as_bytes(), 0o644);
+            write(
+                &tree.join(format!("usr/share/doc/f{i}")),
+                format!("doc {i}\n").as_bytes(),
+                0o644,
+            );
         }
-        ostree(&repo, &["commit", "-b", "os", "--timestamp=2024-01-01", "--owner-uid=0", "--owner-gid=0", tree.to_str().unwrap()]);
+        ostree(
+            &repo,
+            &[
+                "commit",
+                "-b",
+                "os",
+                "--timestamp=2024-01-01",
+                "--owner-uid=0",
+                "--owner-gid=0",
+                tree.to_str().unwrap(),
+            ],
+        );
         ostree(&repo, &["summary", "-u"]);
         Upstream { repo, tree }
     }
@@ -47,7 +69,18 @@ impl Upstream {
         write(&self.tree.join("usr/bin/big"), &big, 0o755);
         write(&self.tree.join("etc/os-release"), b"VERSION=2\n", 0o644);
         write(&self.tree.join("etc/new"), b"new in 2\n", 0o644);
-        ostree(&self.repo, &["commit", "-b", "os", "--timestamp=2024-02-01", "--owner-uid=0", "--owner-gid=0", self.tree.to_str().unwrap()]);
+        ostree(
+            &self.repo,
+            &[
+                "commit",
+                "-b",
+                "os",
+                "--timestamp=2024-02-01",
+                "--owner-uid=0",
+                "--owner-gid=0",
+                self.tree.to_str().unwrap(),
+            ],
+        );
         let (from, to) = (self.rev("os^"), self.rev("os"));
         let gen = |args: &[&str]| {
             if tool == "ostree" {
@@ -56,7 +89,12 @@ impl Upstream {
                 grove(&self.repo, args)
             }
         };
-        gen(&["static-delta", "generate", &format!("--from={from}"), &format!("--to={to}")]);
+        gen(&[
+            "static-delta",
+            "generate",
+            &format!("--from={from}"),
+            &format!("--to={to}"),
+        ]);
         gen(&["static-delta", "generate", "--empty", &format!("--to={to}")]);
         ostree(&self.repo, &["summary", "-u"]);
     }
@@ -64,10 +102,14 @@ impl Upstream {
 
 /// Files under `deltas/` and `delta-indexes/` of `repo`, with their bytes.
 fn delta_files(repo: &Path) -> Vec<(String, Vec<u8>)> {
-    ["deltas", "delta-indexes"].iter().flat_map(|top| common::files_under(repo, top)).map(|rel| {
-        let bytes = fs::read(repo.join(&rel)).unwrap();
-        (rel, bytes)
-    }).collect()
+    ["deltas", "delta-indexes"]
+        .iter()
+        .flat_map(|top| common::files_under(repo, top))
+        .map(|rel| {
+            let bytes = fs::read(repo.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect()
 }
 
 fn since(server: &HttpServer, mark: usize) -> Vec<Request> {
@@ -75,7 +117,9 @@ fn since(server: &HttpServer, mark: usize) -> Vec<Request> {
 }
 
 fn count(reqs: &[Request], what: impl Fn(&str) -> bool) -> usize {
-    reqs.iter().filter(|r| r.status == 200 && what(&r.path)).count()
+    reqs.iter()
+        .filter(|r| r.status == 200 && what(&r.path))
+        .count()
 }
 
 fn is_delta(p: &str) -> bool {
@@ -95,7 +139,10 @@ fn mirror_carries_deltas_and_its_clients_update_through_them() {
         let up_server = HttpServer::serve(&up.repo);
         let mirror = root.join("mirror");
         common::init_repo(&mirror, "archive");
-        grove(&mirror, &["remote", "add", "--no-gpg-verify", "up", &up_server.url]);
+        grove(
+            &mirror,
+            &["remote", "add", "--no-gpg-verify", "up", &up_server.url],
+        );
         grove(&mirror, &["pull", "--mirror", "--depth=-1", "up:os"]);
         grove(&mirror, &["summary", "-u"]);
 
@@ -103,23 +150,49 @@ fn mirror_carries_deltas_and_its_clients_update_through_them() {
         let mirror_server = HttpServer::serve(&mirror);
         let client = root.join("client");
         common::init_repo(&client, "bare-user");
-        run_ok(common::ostree_cmd(&client).args(["remote", "add", "--no-gpg-verify", "mirror", &mirror_server.url]));
+        run_ok(common::ostree_cmd(&client).args([
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "mirror",
+            &mirror_server.url,
+        ]));
         ostree(&client, &["pull", "mirror", "os"]);
 
         // Release 2 upstream with deltas; the mirror's second pull brings only what is new.
         up.release2(tool);
         let mark = up_server.requests().len();
-        let out = grove(&mirror, &["pull", "--mirror", "--depth=-1", "--json", "up:os"]);
+        let out = grove(
+            &mirror,
+            &["pull", "--mirror", "--depth=-1", "--json", "up:os"],
+        );
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(report["static_deltas"]["deltas"].as_array().unwrap().len(), 2, "{tool}: {out}");
+        assert_eq!(
+            report["static_deltas"]["deltas"].as_array().unwrap().len(),
+            2,
+            "{tool}: {out}"
+        );
         let reqs = since(&up_server, mark);
-        assert!(!reqs.iter().any(|r| r.path == "objects/" || r.path.ends_with('/')), "{tool}: no listing");
-        assert_eq!(delta_files(&mirror), delta_files(&up.repo), "{tool}: the mirror's deltas and indexes are upstream's, byte for byte");
+        assert!(
+            !reqs
+                .iter()
+                .any(|r| r.path == "objects/" || r.path.ends_with('/')),
+            "{tool}: no listing"
+        );
+        assert_eq!(
+            delta_files(&mirror),
+            delta_files(&up.repo),
+            "{tool}: the mirror's deltas and indexes are upstream's, byte for byte"
+        );
         // Again: nothing new, no part fetched.
         let mark = up_server.requests().len();
         grove(&mirror, &["pull", "--mirror", "--depth=-1", "up:os"]);
         let again = since(&up_server, mark);
-        assert_eq!(count(&again, |p| is_delta(p) && !p.ends_with("superblock")), 0, "{tool}: {again:?}");
+        assert_eq!(
+            count(&again, |p| is_delta(p) && !p.ends_with("superblock")),
+            0,
+            "{tool}: {again:?}"
+        );
         assert_eq!(count(&again, is_content), 0, "{tool}: {again:?}");
         grove(&mirror, &["summary", "-u"]);
         ostree(&mirror, &["fsck"]);
@@ -130,18 +203,30 @@ fn mirror_carries_deltas_and_its_clients_update_through_them() {
         let mark = mirror_server.requests().len();
         ostree(&client, &["pull", "mirror", "os"]);
         let reqs = since(&mirror_server, mark);
-        assert!(count(&reqs, |p| is_delta(p) && p.ends_with("superblock")) == 1, "{tool}: the client fetched the superblock: {reqs:?}");
+        assert!(
+            count(&reqs, |p| is_delta(p) && p.ends_with("superblock")) == 1,
+            "{tool}: the client fetched the superblock: {reqs:?}"
+        );
         if tool == "ostree" {
             // ostree's delta has its part outside the superblock: the client fetched it.
-            assert!(count(&reqs, |p| is_delta(p) && p.ends_with("/0")) == 1, "{tool}: the client fetched the part: {reqs:?}");
+            assert!(
+                count(&reqs, |p| is_delta(p) && p.ends_with("/0")) == 1,
+                "{tool}: the client fetched the part: {reqs:?}"
+            );
         } else {
             // grove's is inline in several parts, which keeps the 2022.7 client from
             // also fetching the new objects loose while it applies them (ostree issue 2053).
-            assert!(count(&reqs, is_content) <= 2, "{tool}: the client fetched content loose: {reqs:?}");
+            assert!(
+                count(&reqs, is_content) <= 2,
+                "{tool}: the client fetched content loose: {reqs:?}"
+            );
         }
         ostree(&client, &["fsck"]);
         let co = root.join("co");
-        ostree(&client, &["checkout", "-U", "mirror:os", co.to_str().unwrap()]);
+        ostree(
+            &client,
+            &["checkout", "-U", "mirror:os", co.to_str().unwrap()],
+        );
         common::assert_same_content(&up.tree, &co);
     }
 }
@@ -160,7 +245,13 @@ fn pull_updates_through_a_delta_in_every_mode_fetching_no_more_than_ostree() {
             let fetched = |bin: &str| {
                 let repo = root.join(format!("{bin}-{mode}"));
                 common::init_repo(&repo, mode);
-                let cmd = |args: &[&str]| if bin == "ostree" { ostree(&repo, args) } else { grove(&repo, args) };
+                let cmd = |args: &[&str]| {
+                    if bin == "ostree" {
+                        ostree(&repo, args)
+                    } else {
+                        grove(&repo, args)
+                    }
+                };
                 cmd(&["remote", "add", "--no-gpg-verify", "up", &server.url]);
                 cmd(&["pull", "up", &r1]);
                 cmd(&["refs", "--create=up:os", &r1]);
@@ -175,8 +266,16 @@ fn pull_updates_through_a_delta_in_every_mode_fetching_no_more_than_ostree() {
             };
             let (grove_bytes, grove_reqs) = fetched("grove");
             let (ostree_bytes, ostree_reqs) = fetched("ostree");
-            assert_eq!(count(&grove_reqs, |p| is_delta(p) && p.ends_with("superblock")), 1, "{tool} {mode}: {grove_reqs:?}");
-            assert_eq!(count(&grove_reqs, is_content), 0, "{tool} {mode}: {grove_reqs:?}");
+            assert_eq!(
+                count(&grove_reqs, |p| is_delta(p) && p.ends_with("superblock")),
+                1,
+                "{tool} {mode}: {grove_reqs:?}"
+            );
+            assert_eq!(
+                count(&grove_reqs, is_content),
+                0,
+                "{tool} {mode}: {grove_reqs:?}"
+            );
             assert!(grove_bytes <= ostree_bytes, "{tool} {mode}: grove fetched {grove_bytes} bytes, ostree {ostree_bytes}: {grove_reqs:?} vs {ostree_reqs:?}");
         }
     }
@@ -191,7 +290,10 @@ fn initial_pull_uses_the_scratch_delta_and_disable_skips_deltas() {
     let server = HttpServer::serve(&up.repo);
     let repo = root.join("client");
     common::init_repo(&repo, "bare-user");
-    grove(&repo, &["remote", "add", "--no-gpg-verify", "up", &server.url]);
+    grove(
+        &repo,
+        &["remote", "add", "--no-gpg-verify", "up", &server.url],
+    );
     let out = grove(&repo, &["pull", "up", "os"]);
     assert!(out.contains("1 static deltas applied"), "{out}");
     let reqs = server.requests();
@@ -200,7 +302,10 @@ fn initial_pull_uses_the_scratch_delta_and_disable_skips_deltas() {
 
     let plain = root.join("plain");
     common::init_repo(&plain, "bare-user");
-    grove(&plain, &["remote", "add", "--no-gpg-verify", "up", &server.url]);
+    grove(
+        &plain,
+        &["remote", "add", "--no-gpg-verify", "up", &server.url],
+    );
     let mark = server.requests().len();
     grove(&plain, &["pull", "--disable-static-deltas", "up", "os"]);
     let reqs = since(&server, mark);
@@ -211,14 +316,19 @@ fn initial_pull_uses_the_scratch_delta_and_disable_skips_deltas() {
 
 /// The commit of `up:os` in `repo`.
 fn remote_ref(repo: &Path) -> Option<String> {
-    fs::read_to_string(repo.join("refs/remotes/up/os")).ok().map(|s| s.trim().to_string())
+    fs::read_to_string(repo.join("refs/remotes/up/os"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Holds release 1 of `up` under `up:os`, ready to pull release 2.
 fn client_at_release1(root: &Path, name: &str, server: &HttpServer, r1: &str) -> PathBuf {
     let repo = root.join(name);
     common::init_repo(&repo, "bare-user");
-    grove(&repo, &["remote", "add", "--no-gpg-verify", "up", &server.url]);
+    grove(
+        &repo,
+        &["remote", "add", "--no-gpg-verify", "up", &server.url],
+    );
     grove(&repo, &["pull", "up", r1]);
     grove(&repo, &["refs", "--create=up:os", r1]);
     repo
@@ -270,9 +380,20 @@ fn bad_deltas_are_one_error_line_and_leave_the_ref() {
     assert_eq!(remote_ref(&repo).as_deref(), Some(r1.as_str()));
     // Without it: a warning, then the objects.
     let repo = client_at_release1(root, "lenient", &server, &r1);
-    let out = grove_cmd(&repo).args(["pull", "up", "os"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("part 0 checksum mismatch"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = grove_cmd(&repo)
+        .args(["pull", "up", "os"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("part 0 checksum mismatch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(remote_ref(&repo).as_deref(), Some(r2.as_str()));
     ostree(&repo, &["fsck"]);
     fs::write(&part, &good).unwrap();
@@ -312,5 +433,8 @@ fn bad_deltas_are_one_error_line_and_leave_the_ref() {
     let repo = client_at_release1(root, "none", &bare_server, &r1);
     let err = run_fail(grove_cmd(&repo).args(["pull", "--require-static-deltas", "up", "os"]));
     assert_one_line_error(&err);
-    assert!(err.contains("Static deltas required, but none found"), "{err}");
+    assert!(
+        err.contains("Static deltas required, but none found"),
+        "{err}"
+    );
 }

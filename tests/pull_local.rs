@@ -11,16 +11,25 @@ fn fixture(dir: &Path) {
     std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
     std::fs::create_dir_all(dir.join("etc/empty")).unwrap();
     std::fs::write(dir.join("usr/bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
-    Command::new("chmod").args(["0755"]).arg(dir.join("usr/bin/tool")).status().unwrap();
+    Command::new("chmod")
+        .args(["0755"])
+        .arg(dir.join("usr/bin/tool"))
+        .status()
+        .unwrap();
     std::fs::write(dir.join("etc/conf"), b"key=value\n").unwrap();
     std::fs::write(dir.join("etc/empty-file"), b"").unwrap();
-    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.join("usr/big.bin"), big).unwrap();
     std::os::unix::fs::symlink("bin/tool", dir.join("usr/link")).unwrap();
 }
 
 fn tree_listing(dir: &Path) -> String {
-    ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find . -printf '%P %m %s %y %l\\n' | sort", dir.display())))
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . -printf '%P %m %s %y %l\\n' | sort",
+        dir.display()
+    )))
 }
 
 struct Env {
@@ -47,18 +56,39 @@ fn every_mode_pair_round_trips() {
     for from in modes {
         let src = e.root.join(format!("src-{from}"));
         make_repo(&src, from);
-        let c1 = ok(grove(&src).args(["commit", "-b", "main", "--timestamp=2024-01-01T00:00:00Z", "--canonical-permissions"]).arg(&src_tree)).trim().to_string();
+        let c1 = ok(grove(&src)
+            .args([
+                "commit",
+                "-b",
+                "main",
+                "--timestamp=2024-01-01T00:00:00Z",
+                "--canonical-permissions",
+            ])
+            .arg(&src_tree))
+        .trim()
+        .to_string();
         for to in modes {
             let dst = e.root.join(format!("dst-{from}-{to}"));
             make_repo(&dst, to);
             ok(grove(&dst).arg("pull-local").arg(&src).arg("main"));
-            assert_eq!(ok(ostree(&dst).args(["rev-parse", "main"])).trim(), c1, "{from} -> {to}");
+            assert_eq!(
+                ok(ostree(&dst).args(["rev-parse", "main"])).trim(),
+                c1,
+                "{from} -> {to}"
+            );
             ok(ostree(&dst).arg("fsck"));
             let co = e.root.join(format!("co-{from}-{to}"));
             ok(ostree(&dst).args(["checkout", "-U", "main"]).arg(&co));
             assert_eq!(tree_listing(&co), tree_listing(&src_tree), "{from} -> {to}");
-            let diff = run(Command::new("diff").args(["-r", "--no-dereference"]).arg(&co).arg(&src_tree));
-            assert!(diff.status.success(), "{from} -> {to}: {}", String::from_utf8_lossy(&diff.stdout));
+            let diff = run(Command::new("diff")
+                .args(["-r", "--no-dereference"])
+                .arg(&co)
+                .arg(&src_tree));
+            assert!(
+                diff.status.success(),
+                "{from} -> {to}: {}",
+                String::from_utf8_lossy(&diff.stdout)
+            );
         }
     }
 }
@@ -72,13 +102,21 @@ fn archive_to_archive_hardlinks_and_keeps_bytes() {
     make_repo(&a, "archive");
     make_repo(&b, "archive");
     ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
-    let c = ok(ostree(&a).args(["rev-parse", "main"])).trim().to_string();
+    let c = ok(ostree(&a).args(["rev-parse", "main"]))
+        .trim()
+        .to_string();
     // By checksum: the branch name never reaches the destination.
     ok(grove(&b).arg("pull-local").arg(&a).arg(&c));
     assert!(ok(ostree(&b).arg("refs")).trim().is_empty());
     ok(ostree(&b).arg("fsck"));
-    let listing = ok(Command::new("sh").arg("-c").arg(format!("find '{}/objects' -name '*.filez' -links 2 | wc -l", b.display())));
-    assert!(listing.trim().parse::<u32>().unwrap() >= 4, "content objects were not hardlinked");
+    let listing = ok(Command::new("sh").arg("-c").arg(format!(
+        "find '{}/objects' -name '*.filez' -links 2 | wc -l",
+        b.display()
+    )));
+    assert!(
+        listing.trim().parse::<u32>().unwrap() >= 4,
+        "content objects were not hardlinked"
+    );
 }
 
 #[test]
@@ -92,16 +130,39 @@ fn depth_and_remote() {
     let mut commits = Vec::new();
     for i in 0..4 {
         std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
-        commits.push(ok(grove(&a).args(["commit", "-b", "main", "-s", &format!("c{i}")]).arg(&t)).trim().to_string());
+        commits.push(
+            ok(grove(&a)
+                .args(["commit", "-b", "main", "-s", &format!("c{i}")])
+                .arg(&t))
+            .trim()
+            .to_string(),
+        );
     }
-    ok(grove(&b).args(["pull-local", "--depth=1", "--remote=origin"]).arg(&a).arg("main"));
-    assert_eq!(ok(ostree(&b).args(["rev-parse", "origin:main"])).trim(), commits[3]);
+    ok(grove(&b)
+        .args(["pull-local", "--depth=1", "--remote=origin"])
+        .arg(&a)
+        .arg("main"));
+    assert_eq!(
+        ok(ostree(&b).args(["rev-parse", "origin:main"])).trim(),
+        commits[3]
+    );
     let log = ok(ostree(&b).args(["log", "origin:main"]));
-    assert!(log.contains(&commits[2]) && !log.contains(&format!("commit {}", commits[1])), "{log}");
+    assert!(
+        log.contains(&commits[2]) && !log.contains(&format!("commit {}", commits[1])),
+        "{log}"
+    );
     assert!(log.contains("History beyond this commit not fetched"));
-    ok(grove(&b).args(["pull-local", "--depth=-1"]).arg(&a).arg("main"));
+    ok(grove(&b)
+        .args(["pull-local", "--depth=-1"])
+        .arg(&a)
+        .arg("main"));
     // refs/heads/main is written even though origin:main already holds the commit.
-    assert_eq!(std::fs::read_to_string(b.join("refs/heads/main")).unwrap().trim(), commits[3]);
+    assert_eq!(
+        std::fs::read_to_string(b.join("refs/heads/main"))
+            .unwrap()
+            .trim(),
+        commits[3]
+    );
     let log = ok(ostree(&b).args(["log", "main"]));
     for c in &commits {
         assert!(log.contains(c));
@@ -118,35 +179,55 @@ fn bad_input_leaves_destination_unchanged() {
     make_repo(&a, "archive");
     make_repo(&b, "archive");
     ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
-    ok(ostree(&b).args(["commit", "-b", "main", "-s", "old"]).arg(&t.join("etc")));
+    ok(ostree(&b)
+        .args(["commit", "-b", "main", "-s", "old"])
+        .arg(&t.join("etc")));
     let before = ok(ostree(&b).args(["rev-parse", "main"]));
 
     let out = run(grove(&b).arg("pull-local").arg(&a).arg("nope"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.contains("nope") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("nope") && err.lines().count() == 1,
+        "{err}"
+    );
 
-    let out = run(grove(&b).arg("pull-local").arg(e.root.join("tree")).arg("main"));
+    let out = run(grove(&b)
+        .arg("pull-local")
+        .arg(e.root.join("tree"))
+        .arg("main"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an OSTree repository"));
 
     // Corrupt one content object in the source: --untrusted refuses it.
-    let victim = ok(Command::new("sh").arg("-c").arg(format!("ls -S '{}'/objects/*/*.filez | head -1", a.display())));
+    let victim = ok(Command::new("sh").arg("-c").arg(format!(
+        "ls -S '{}'/objects/*/*.filez | head -1",
+        a.display()
+    )));
     let victim = victim.trim();
     let mut bytes = std::fs::read(victim).unwrap();
     let n = bytes.len();
     bytes[n - 10] ^= 0x55;
     std::fs::write(victim, bytes).unwrap();
-    let out = run(grove(&b).args(["pull-local", "--untrusted"]).arg(&a).arg("main"));
+    let out = run(grove(&b)
+        .args(["pull-local", "--untrusted"])
+        .arg(&a)
+        .arg("main"));
     assert!(!out.status.success(), "corrupt object was accepted");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
     assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), before);
     ok(ostree(&b).arg("fsck"));
 }
 
 fn object_files(repo: &Path) -> Vec<String> {
-    let out = ok(Command::new("sh").arg("-c").arg(format!("cd '{}/objects' && find . -type f | sort", repo.display())));
+    let out = ok(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}/objects' && find . -type f | sort",
+        repo.display()
+    )));
     out.lines().map(str::to_string).collect()
 }
 
@@ -159,23 +240,51 @@ fn detached_metadata_and_tombstones_are_copied() {
     make_repo(&src, "archive");
     for i in 1..=3 {
         std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
-        ok(ostree(&src).args(["commit", "-b", "main", "-s", &format!("c{i}"), &format!("--add-detached-metadata-string=release=r{i}")]).arg(&t));
+        ok(ostree(&src)
+            .args([
+                "commit",
+                "-b",
+                "main",
+                "-s",
+                &format!("c{i}"),
+                &format!("--add-detached-metadata-string=release=r{i}"),
+            ])
+            .arg(&t));
     }
-    let first = ok(ostree(&src).args(["rev-parse", "main^^"])).trim().to_string();
-    let tip = ok(ostree(&src).args(["rev-parse", "main"])).trim().to_string();
+    let first = ok(ostree(&src).args(["rev-parse", "main^^"]))
+        .trim()
+        .to_string();
+    let tip = ok(ostree(&src).args(["rev-parse", "main"]))
+        .trim()
+        .to_string();
     ok(ostree(&src).args(["config", "set", "core.tombstone-commits", "true"]));
     ok(ostree(&src).args(["prune", &format!("--delete-commit={first}")]));
     let tombstone = format!("./{}/{}.tombstone-commit", &first[..2], &first[2..]);
-    assert!(object_files(&src).contains(&tombstone), "ostree wrote no tombstone");
+    assert!(
+        object_files(&src).contains(&tombstone),
+        "ostree wrote no tombstone"
+    );
 
     let (g, o) = (e.root.join("grove-dst"), e.root.join("ostree-dst"));
     make_repo(&g, "archive");
     make_repo(&o, "archive");
-    ok(grove(&g).args(["pull-local", "--depth=-1"]).arg(&src).arg("main"));
-    ok(ostree(&o).args(["pull-local", "--depth=-1"]).arg(&src).arg("main"));
+    ok(grove(&g)
+        .args(["pull-local", "--depth=-1"])
+        .arg(&src)
+        .arg("main"));
+    ok(ostree(&o)
+        .args(["pull-local", "--depth=-1"])
+        .arg(&src)
+        .arg("main"));
     ok(ostree(&g).arg("fsck"));
-    assert_eq!(ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", &tip])).trim(), "'r3'");
-    assert_eq!(ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", "main^"])).trim(), "'r2'");
+    assert_eq!(
+        ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", &tip])).trim(),
+        "'r3'"
+    );
+    assert_eq!(
+        ok(ostree(&g).args(["show", "--print-detached-metadata-key=release", "main^"])).trim(),
+        "'r2'"
+    );
     // ostree's pull-local copies the same objects and detached metadata but
     // drops the tombstone (it reads tombstones only from remote configs).
     let mut expected = object_files(&o);
@@ -186,8 +295,13 @@ fn detached_metadata_and_tombstones_are_copied() {
     // The tombstone reaches a further hop too.
     let g2 = e.root.join("grove-dst2");
     make_repo(&g2, "bare-user");
-    ok(grove(&g2).args(["pull-local", "--depth=-1"]).arg(&g).arg("main"));
-    assert!(object_files(&g2).iter().any(|f| f.ends_with(".tombstone-commit")));
+    ok(grove(&g2)
+        .args(["pull-local", "--depth=-1"])
+        .arg(&g)
+        .arg("main"));
+    assert!(object_files(&g2)
+        .iter()
+        .any(|f| f.ends_with(".tombstone-commit")));
     ok(ostree(&g2).arg("fsck"));
 }
 
@@ -203,13 +317,17 @@ fn refs_move_only_if_unchanged_since_planning() {
     ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
     let src = grove::Repo::open(&a).unwrap();
     let dst = grove::Repo::open(&b).unwrap();
-    let items = [grove::pull_local::PullItem::parse("main").unwrap()];
-    let opts = grove::pull_local::PullOptions::default();
-    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).unwrap();
+    let items = [grove::transfer::pull_local::PullItem::parse("main").unwrap()];
+    let opts = grove::transfer::pull_local::PullOptions::default();
+    let plan = grove::transfer::pull_local::plan(&src, &dst, &items, &opts).unwrap();
     // Another writer sets the ref between planning and execution.
-    ok(ostree(&b).args(["commit", "-b", "main", "-s", "racing"]).arg(t.join("etc")));
+    ok(ostree(&b)
+        .args(["commit", "-b", "main", "-s", "racing"])
+        .arg(t.join("etc")));
     let racing = ok(ostree(&b).args(["rev-parse", "main"]));
-    let err = grove::pull_local::execute(&src, &dst, &plan, &opts, &|_| {}).unwrap_err().to_string();
+    let err = grove::transfer::pull_local::execute(&src, &dst, &plan, &opts, &|_| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("main"), "{err}");
     assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])), racing);
     ok(ostree(&b).arg("fsck"));
@@ -227,7 +345,9 @@ fn hardlinks_metadata_across_modes_and_reports_counts() {
     fixture(&t);
     let src = e.root.join("src");
     make_repo(&src, "bare-user");
-    let c = ok(grove(&src).args(["commit", "-b", "main"]).arg(&t)).trim().to_string();
+    let c = ok(grove(&src).args(["commit", "-b", "main"]).arg(&t))
+        .trim()
+        .to_string();
     let inode = |p: PathBuf| std::fs::symlink_metadata(p).unwrap().ino();
     let commit_path = format!("objects/{}/{}.commit", &c[..2], &c[2..]);
     for (mode, user_only) in [("archive", false), ("bare-user-only", true)] {
@@ -240,19 +360,34 @@ fn hardlinks_metadata_across_modes_and_reports_counts() {
         let counts = |s: &str| s.split(';').next().unwrap().to_string();
         assert_eq!(counts(&out), counts(&ostree_out));
         assert!(out.contains("content objects imported; "), "{out}");
-        assert_eq!(inode(dst.join(&commit_path)), inode(src.join(&commit_path)), "{mode}: commit not hardlinked");
+        assert_eq!(
+            inode(dst.join(&commit_path)),
+            inode(src.join(&commit_path)),
+            "{mode}: commit not hardlinked"
+        );
         let file = |repo: &Path, path: &str| {
             let line = ok(ostree(repo).args(["ls", "-C", "main", path]));
             let csum = line.split_whitespace().nth(4).unwrap().to_string();
             repo.join(format!("objects/{}/{}.file", &csum[..2], &csum[2..]))
         };
         if user_only {
-            assert_eq!(inode(file(&dst, "/etc/conf")), inode(file(&src, "/etc/conf")), "regular file not hardlinked");
-            assert_ne!(inode(file(&dst, "/usr/link")), inode(file(&src, "/usr/link")), "symlink hardlinked across bare-user");
+            assert_eq!(
+                inode(file(&dst, "/etc/conf")),
+                inode(file(&src, "/etc/conf")),
+                "regular file not hardlinked"
+            );
+            assert_ne!(
+                inode(file(&dst, "/usr/link")),
+                inode(file(&src, "/usr/link")),
+                "symlink hardlinked across bare-user"
+            );
         }
         ok(ostree(&dst).arg("fsck"));
         let again = ok(grove(&dst).arg("pull-local").arg(&src));
-        assert!(again.starts_with("0 metadata, 0 content objects imported; "), "{again}");
+        assert!(
+            again.starts_with("0 metadata, 0 content objects imported; "),
+            "{again}"
+        );
     }
 }
 
@@ -266,22 +401,59 @@ fn bareuseronly_files_refuses_setuid() {
     std::fs::write(e.root.join("statoverride.txt"), "2048 /some-setuid\n").unwrap();
     let src = e.root.join("src");
     make_repo(&src, "archive");
-    ok(ostree(&src).args(["commit", "-b", "suid", "--statoverride"]).arg(e.root.join("statoverride.txt")).arg(&t));
+    ok(ostree(&src)
+        .args(["commit", "-b", "suid", "--statoverride"])
+        .arg(e.root.join("statoverride.txt"))
+        .arg(&t));
     for (tool, dst) in [("ostree", e.root.join("o")), ("grove", e.root.join("g"))] {
         make_repo(&dst, "bare-user");
-        let mut cmd = if tool == "ostree" { ostree(&dst) } else { grove(&dst) };
-        let out = run(cmd.args(["pull-local", "--bareuseronly-files"]).arg(&src).arg("suid"));
-        assert!(!out.status.success(), "{tool} pulled a setuid file with --bareuseronly-files");
+        let mut cmd = if tool == "ostree" {
+            ostree(&dst)
+        } else {
+            grove(&dst)
+        };
+        let out = run(cmd
+            .args(["pull-local", "--bareuseronly-files"])
+            .arg(&src)
+            .arg("suid"));
+        assert!(
+            !out.status.success(),
+            "{tool} pulled a setuid file with --bareuseronly-files"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("Content object ") && err.contains(": invalid mode 0104644 with bits 04000"), "{tool}: {err}");
-        assert!(run(if tool == "ostree" { ostree(&dst) } else { grove(&dst) }.args(["rev-parse", "suid"])).status.code() != Some(0));
-        ok(if tool == "ostree" { ostree(&dst) } else { grove(&dst) }.arg("pull-local").arg(&src).arg("suid"));
+        assert!(
+            err.contains("Content object ")
+                && err.contains(": invalid mode 0104644 with bits 04000"),
+            "{tool}: {err}"
+        );
+        assert!(
+            run(if tool == "ostree" {
+                ostree(&dst)
+            } else {
+                grove(&dst)
+            }
+            .args(["rev-parse", "suid"]))
+            .status
+            .code()
+                != Some(0)
+        );
+        ok(if tool == "ostree" {
+            ostree(&dst)
+        } else {
+            grove(&dst)
+        }
+        .arg("pull-local")
+        .arg(&src)
+        .arg("suid"));
     }
 }
 
 /// Sorted `objects/` and `state/` file names of a repository.
 fn object_and_state_files(repo: &Path) -> String {
-    ok(Command::new("sh").arg("-c").arg(format!("cd '{}' && find objects state -type f | sort", repo.display())))
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find objects state -type f | sort",
+        repo.display()
+    )))
 }
 
 #[test]
@@ -293,27 +465,61 @@ fn commit_metadata_only_matches_ostree() {
     make_repo(&a, "archive");
     for i in 0..2 {
         std::fs::write(t.join("etc/conf"), format!("v{i}\n")).unwrap();
-        ok(ostree(&a).args(["commit", "-b", "main", "-s", &format!("c{i}"), "--timestamp=2024-01-01T00:00:00Z"]).arg(&t));
+        ok(ostree(&a)
+            .args([
+                "commit",
+                "-b",
+                "main",
+                "-s",
+                &format!("c{i}"),
+                "--timestamp=2024-01-01T00:00:00Z",
+            ])
+            .arg(&t));
     }
     let (g, o) = (e.root.join("g"), e.root.join("o"));
     for repo in [&g, &o] {
         make_repo(repo, "bare-user");
     }
     // The tip in full, then both commits' metadata only, then everything: ostree's steps in test-local-pull-depth.
-    for args in [&["pull-local"][..], &["pull-local", "--depth=1", "--commit-metadata-only"][..], &["pull-local", "--depth=1"][..]] {
+    for args in [
+        &["pull-local"][..],
+        &["pull-local", "--depth=1", "--commit-metadata-only"][..],
+        &["pull-local", "--depth=1"][..],
+    ] {
         ok(grove(&g).args(args).arg(&a));
         ok(ostree(&o).args(args).arg(&a));
-        assert_eq!(object_and_state_files(&g), object_and_state_files(&o), "{args:?}");
+        assert_eq!(
+            object_and_state_files(&g),
+            object_and_state_files(&o),
+            "{args:?}"
+        );
         ok(ostree(&g).arg("fsck"));
     }
     // --commit-metadata-only into an empty repository: one commit, partial, nothing else.
     let m = e.root.join("m");
     make_repo(&m, "archive");
-    ok(grove(&m).args(["pull-local", "--commit-metadata-only"]).arg(&a).arg("main"));
+    ok(grove(&m)
+        .args(["pull-local", "--commit-metadata-only"])
+        .arg(&a)
+        .arg("main"));
     let files = object_and_state_files(&m);
-    assert_eq!(files.lines().filter(|l| l.ends_with(".commit")).count(), 1, "{files}");
-    assert_eq!(files.lines().filter(|l| l.ends_with(".commitpartial")).count(), 1, "{files}");
-    assert!(!files.contains(".dirtree") && !files.contains(".filez"), "{files}");
+    assert_eq!(
+        files.lines().filter(|l| l.ends_with(".commit")).count(),
+        1,
+        "{files}"
+    );
+    assert_eq!(
+        files
+            .lines()
+            .filter(|l| l.ends_with(".commitpartial"))
+            .count(),
+        1,
+        "{files}"
+    );
+    assert!(
+        !files.contains(".dirtree") && !files.contains(".filez"),
+        "{files}"
+    );
 }
 
 #[test]
@@ -324,19 +530,38 @@ fn gpg_verify_needs_signatures_and_a_summary() {
     let (a, b) = (e.root.join("a"), e.root.join("b"));
     make_repo(&a, "archive");
     make_repo(&b, "archive");
-    ok(grove(&a).args(["commit", "-b", "main", "-s", "unsigned"]).arg(&t));
+    ok(grove(&a)
+        .args(["commit", "-b", "main", "-s", "unsigned"])
+        .arg(&t));
     ok(grove(&b).args(["remote", "add", "origin"]).arg(&a));
-    let out = run(grove(&b).args(["pull-local", "--remote=origin", "--gpg-verify"]).arg(&a).arg("main"));
+    let out = run(grove(&b)
+        .args(["pull-local", "--remote=origin", "--gpg-verify"])
+        .arg(&a)
+        .arg("main"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("GPG verification enabled, but no signatures found"), "{err}");
-    let out = run(grove(&b).args(["pull-local", "--remote=origin", "--gpg-verify-summary"]).arg(&a).arg("main"));
+    assert!(
+        err.contains("GPG verification enabled, but no signatures found"),
+        "{err}"
+    );
+    let out = run(grove(&b)
+        .args(["pull-local", "--remote=origin", "--gpg-verify-summary"])
+        .arg(&a)
+        .arg("main"));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no summary found"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no summary found"),
+        "{err}"
+    );
     assert_eq!(object_and_state_files(&b), "");
     assert!(!b.join("refs/remotes/origin/main").exists());
     // --gpg-verify names the remote whose keys it trusts.
-    assert!(!run(grove(&b).args(["pull-local", "--gpg-verify"]).arg(&a).arg("main")).status.success());
+    assert!(!run(grove(&b)
+        .args(["pull-local", "--gpg-verify"])
+        .arg(&a)
+        .arg("main"))
+    .status
+    .success());
 }
 
 #[test]
@@ -348,12 +573,19 @@ fn all_refs_of_a_source_with_remote_refs_is_refused_as_ostree() {
     make_repo(&a, "archive");
     make_repo(&b, "archive");
     ok(grove(&a).args(["commit", "-b", "local", "-s", "x"]).arg(&t));
-    ok(grove(&a).args(["pull-local", "--remote=origin"]).arg(&a).arg("local"));
+    ok(grove(&a)
+        .args(["pull-local", "--remote=origin"])
+        .arg(&a)
+        .arg("local"));
     for tool in [grove(&b), ostree(&b)] {
         let mut tool = tool;
         let out = run(tool.arg("pull-local").arg(&a));
         assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid ref name origin:local"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Invalid ref name origin:local"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     ok(grove(&b).arg("pull-local").arg(&a).arg("local"));
 }
@@ -367,7 +599,9 @@ fn trusted_local_source_is_copied_as_is_untrusted_is_checked() {
     fixture(&t);
     let src = e.root.join("src");
     make_repo(&src, "bare-user");
-    ok(ostree(&src).args(["commit", "-b", "main", "-s", "x"]).arg(&t));
+    ok(ostree(&src)
+        .args(["commit", "-b", "main", "-s", "x"])
+        .arg(&t));
     let line = ok(ostree(&src).args(["ls", "-C", "main", "/etc/conf"]));
     let csum = line.split_whitespace().nth(4).unwrap().to_string();
     let path = src.join(format!("objects/{}/{}.file", &csum[..2], &csum[2..]));
@@ -375,13 +609,33 @@ fn trusted_local_source_is_copied_as_is_untrusted_is_checked() {
     for tool in ["ostree", "grove"] {
         let dst = e.root.join(format!("{tool}-archive"));
         make_repo(&dst, "archive");
-        let cmd = |d: &Path| if tool == "ostree" { ostree(d) } else { grove(d) };
-        let out = run(cmd(&dst).args(["pull-local", "--untrusted"]).arg(&src).arg("main"));
-        assert!(!out.status.success(), "{tool}: --untrusted copied a corrupt object");
+        let cmd = |d: &Path| {
+            if tool == "ostree" {
+                ostree(d)
+            } else {
+                grove(d)
+            }
+        };
+        let out = run(cmd(&dst)
+            .args(["pull-local", "--untrusted"])
+            .arg(&src)
+            .arg("main"));
+        assert!(
+            !out.status.success(),
+            "{tool}: --untrusted copied a corrupt object"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("Corrupted file object; checksum expected='{csum}'")), "{tool}: {err}");
+        assert!(
+            err.contains(&format!(
+                "Corrupted file object; checksum expected='{csum}'"
+            )),
+            "{tool}: {err}"
+        );
         ok(cmd(&dst).arg("pull-local").arg(&src).arg("main"));
         let fsck = run(ostree(&dst).arg("fsck"));
-        assert!(!fsck.status.success(), "{tool}: the copy should carry the source's damage");
+        assert!(
+            !fsck.status.success(),
+            "{tool}: the copy should carry the source's damage"
+        );
     }
 }

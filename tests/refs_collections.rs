@@ -21,14 +21,25 @@ fn ref_files(repo: &Path) -> Vec<String> {
     common::files_under(&refs, "")
         .into_iter()
         .filter(|rel| !rel.starts_with(".grove"))
-        .filter_map(|rel| fs::read_to_string(refs.join(&rel)).ok().map(|text| format!("{rel} {}", text.trim())))
+        .filter_map(|rel| {
+            fs::read_to_string(refs.join(&rel))
+                .ok()
+                .map(|text| format!("{rel} {}", text.trim()))
+        })
         .collect()
 }
 
 fn shown(o: &Output) -> (Option<i32>, Vec<String>, String) {
-    let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     lines.sort();
-    (o.status.code(), lines, String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code(),
+        lines,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Runs each step with ostree on `a` and grove on `b`; both must agree.
@@ -37,7 +48,11 @@ fn same_steps(a: &Path, b: &Path, steps: &[&[&str]]) {
         let o = output(ostree_cmd(a).args(*step));
         let g = output(grove_cmd(b).args(*step));
         assert_eq!(shown(&g), shown(&o), "grove and ostree differ for {step:?}");
-        assert_eq!(ref_files(b), ref_files(a), "refs on disk differ after {step:?}");
+        assert_eq!(
+            ref_files(b),
+            ref_files(a),
+            "refs on disk differ after {step:?}"
+        );
     }
 }
 
@@ -48,13 +63,53 @@ fn collection_repos(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let src = tmp.join("src");
     let tree = tmp.join("tree");
     fs::create_dir_all(&tree).unwrap();
-    ostree(&src, &["init", "--mode=archive", "--collection-id=org.example.Collection"]);
-    for (i, branch) in ["test-1", "test-2", "ctest", "foo/ctest"].iter().enumerate() {
+    ostree(
+        &src,
+        &[
+            "init",
+            "--mode=archive",
+            "--collection-id=org.example.Collection",
+        ],
+    );
+    for (i, branch) in ["test-1", "test-2", "ctest", "foo/ctest"]
+        .iter()
+        .enumerate()
+    {
         fs::write(tree.join("a"), format!("{i}\n")).unwrap();
-        ostree(&src, &["commit", "-b", branch, "-s", "c", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01"]);
+        ostree(
+            &src,
+            &[
+                "commit",
+                "-b",
+                branch,
+                "-s",
+                "c",
+                &format!("--tree=dir={}", tree.display()),
+                "--timestamp=2020-01-01",
+            ],
+        );
     }
-    ostree(&src, &["remote", "add", "--no-gpg-verify", "--collection-id=org.example.RemoteCollection", "rc", "file:///nonexistent"]);
-    ostree(&src, &["remote", "add", "--no-gpg-verify", "plain", "file:///nonexistent"]);
+    ostree(
+        &src,
+        &[
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "--collection-id=org.example.RemoteCollection",
+            "rc",
+            "file:///nonexistent",
+        ],
+    );
+    ostree(
+        &src,
+        &[
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "plain",
+            "file:///nonexistent",
+        ],
+    );
     ostree(&src, &["refs", "--create=rc:rcommit", "test-1"]);
     ostree(&src, &["refs", "--create=plain:rcommit2", "test-2"]);
     let (a, b) = (tmp.join("a"), tmp.join("b"));
@@ -79,20 +134,60 @@ fn refs_with_collections_match_ostree() {
             &["refs", "--collections", "org.example.RemoteCollection"],
             &["refs", "--collections", "org.example.NonexistentID"],
             &["refs", "--collections", "not-a-collection"],
-            &["refs", "--collections", "--create=org.example.NewCollection:ctest-mirror", "ctest"],
-            &["refs", "--collections", "--create=org.example.NewCollection:ctest-mirror", "test-1"],
-            &["refs", "--collections", "--create=org.example.Collection:own", "test-2"],
-            &["refs", "--collections", "--create=org.example.Other:x", "does-not-exist"],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.NewCollection:ctest-mirror",
+                "ctest",
+            ],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.NewCollection:ctest-mirror",
+                "test-1",
+            ],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.Collection:own",
+                "test-2",
+            ],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.Other:x",
+                "does-not-exist",
+            ],
             &["refs", "--collections", "--create=bad-id:x", "ctest"],
-            &["refs", "--collections", "--create=org.example.Other:-x", "ctest"],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.Other:-x",
+                "ctest",
+            ],
             &["refs", "--collections", "--create=org.example.Other:x"],
             &["refs"],
             &["refs", "--collections"],
             &["refs", "--delete", "org.example.Collection"],
-            &["refs", "--collections", "--delete", "org.example.NewCollection"],
-            &["refs", "--collections", "--delete", "org.example.NonexistentCollection"],
+            &[
+                "refs",
+                "--collections",
+                "--delete",
+                "org.example.NewCollection",
+            ],
+            &[
+                "refs",
+                "--collections",
+                "--delete",
+                "org.example.NonexistentCollection",
+            ],
             &["refs", "--collections"],
-            &["refs", "--collections", "--delete", "org.example.Collection"],
+            &[
+                "refs",
+                "--collections",
+                "--delete",
+                "org.example.Collection",
+            ],
             &["refs"],
             &["refs", "--collections"],
         ],
@@ -106,7 +201,12 @@ fn refs_with_collections_match_ostree() {
         &b,
         &[
             &["refs", "--collections"],
-            &["refs", "--collections", "--create=org.example.NewCollection:m", "rc:rcommit"],
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.NewCollection:m",
+                "rc:rcommit",
+            ],
             &["refs", "--collections"],
         ],
     );
@@ -146,7 +246,15 @@ fn summary_collection_map_matches_ostree() {
     let tmp = tempdir();
     let (a, b) = collection_repos(tmp.path());
     for repo in [&a, &b] {
-        ostree(repo, &["refs", "--collections", "--create=org.example.OtherCollection:test-1-mirror", "test-1"]);
+        ostree(
+            repo,
+            &[
+                "refs",
+                "--collections",
+                "--create=org.example.OtherCollection:test-1-mirror",
+                "test-1",
+            ],
+        );
     }
     ostree(&a, &["summary", "-u"]);
     grove(&b, &["summary", "-u"]);
@@ -167,12 +275,37 @@ fn summary_collection_map_matches_ostree() {
         out
     };
     let from_ostree = view(ostree(&a, &["summary", "--view"]));
-    assert!(from_ostree.iter().any(|l| l == "* (org.example.OtherCollection, test-1-mirror)"), "{from_ostree:#?}");
-    assert!(from_ostree.iter().any(|l| l == "* (org.example.RemoteCollection, rcommit)"), "{from_ostree:#?}");
-    assert!(!from_ostree.iter().any(|l| l.contains("rcommit2")), "{from_ostree:#?}");
-    assert_eq!(view(ostree(&b, &["summary", "--view"])), from_ostree, "ostree reads grove's summary as its own");
-    assert_eq!(view(grove(&b, &["summary", "--view"])), from_ostree, "grove's summary --view");
-    assert_eq!(view(grove(&a, &["summary", "--view"])), from_ostree, "grove reads ostree's summary");
+    assert!(
+        from_ostree
+            .iter()
+            .any(|l| l == "* (org.example.OtherCollection, test-1-mirror)"),
+        "{from_ostree:#?}"
+    );
+    assert!(
+        from_ostree
+            .iter()
+            .any(|l| l == "* (org.example.RemoteCollection, rcommit)"),
+        "{from_ostree:#?}"
+    );
+    assert!(
+        !from_ostree.iter().any(|l| l.contains("rcommit2")),
+        "{from_ostree:#?}"
+    );
+    assert_eq!(
+        view(ostree(&b, &["summary", "--view"])),
+        from_ostree,
+        "ostree reads grove's summary as its own"
+    );
+    assert_eq!(
+        view(grove(&b, &["summary", "--view"])),
+        from_ostree,
+        "grove's summary --view"
+    );
+    assert_eq!(
+        view(grove(&a, &["summary", "--view"])),
+        from_ostree,
+        "grove reads ostree's summary"
+    );
 }
 
 /// `remote add --collection-id` writes the remote's `collection-id` as ostree does.
@@ -183,10 +316,21 @@ fn remote_add_collection_id_matches_ostree() {
     for repo in [&a, &b] {
         ostree(repo, &["init", "--mode=archive"]);
     }
-    let args = ["remote", "add", "--no-sign-verify", "--collection-id", "org.example.RemoteCollection", "r", "file:///nonexistent"];
+    let args = [
+        "remote",
+        "add",
+        "--no-sign-verify",
+        "--collection-id",
+        "org.example.RemoteCollection",
+        "r",
+        "file:///nonexistent",
+    ];
     ostree(&a, &args);
     grove(&b, &args);
-    assert_eq!(fs::read_to_string(b.join("config")).unwrap(), fs::read_to_string(a.join("config")).unwrap());
+    assert_eq!(
+        fs::read_to_string(b.join("config")).unwrap(),
+        fs::read_to_string(a.join("config")).unwrap()
+    );
 }
 
 /// A `file://` remote is read as a local repository in any mode (here
@@ -199,13 +343,41 @@ fn pull_from_a_bare_file_remote_matches_ostree() {
     let tree = tmp.path().join("tree");
     fs::create_dir_all(&tree).unwrap();
     fs::write(tree.join("f"), "x\n").unwrap();
-    ostree(&remote, &["init", "--mode=bare", "--collection-id=org.example.RemoteCollection"]);
-    ostree(&remote, &["commit", "-b", "rcommit", "-s", "r", &format!("--tree=dir={}", tree.display()), "--timestamp=2020-01-01"]);
+    ostree(
+        &remote,
+        &[
+            "init",
+            "--mode=bare",
+            "--collection-id=org.example.RemoteCollection",
+        ],
+    );
+    ostree(
+        &remote,
+        &[
+            "commit",
+            "-b",
+            "rcommit",
+            "-s",
+            "r",
+            &format!("--tree=dir={}", tree.display()),
+            "--timestamp=2020-01-01",
+        ],
+    );
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let url = format!("file://{}", remote.display());
     for repo in [&a, &b] {
         ostree(repo, &["init", "--mode=archive"]);
-        ostree(repo, &["remote", "add", "--no-gpg-verify", "--collection-id=org.example.RemoteCollection", "r", &url]);
+        ostree(
+            repo,
+            &[
+                "remote",
+                "add",
+                "--no-gpg-verify",
+                "--collection-id=org.example.RemoteCollection",
+                "r",
+                &url,
+            ],
+        );
     }
     ostree(&a, &["pull", "r", "rcommit"]);
     grove(&b, &["pull", "r", "rcommit"]);

@@ -33,18 +33,25 @@ fn component(root: &Path, name: &str, seed: u8) -> PathBuf {
     let d = root.join(format!("{name}-{seed}"));
     fs::create_dir_all(d.join("usr/lib")).expect("mkdir");
     fs::create_dir_all(d.join("usr/bin")).expect("mkdir");
-    let mut big: Vec<u8> = (0..400_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut big: Vec<u8> = (0..400_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     for i in 0..200 {
         big[i * 1000] = seed;
     }
     fs::write(d.join(format!("usr/lib/lib{name}.so")), &big).expect("write");
-    fs::write(d.join(format!("usr/bin/{name}")), format!("#!/bin/sh\necho {name} build {seed}\n")).expect("write");
+    fs::write(
+        d.join(format!("usr/bin/{name}")),
+        format!("#!/bin/sh\necho {name} build {seed}\n"),
+    )
+    .expect("write");
     d
 }
 
 fn commit_of(repo: &Path, c: &str) -> grove::objects::Commit {
     let r = Repo::open(repo).expect("open repo");
-    r.load_commit(c.parse::<Checksum>().expect("checksum")).expect("load commit")
+    r.load_commit(c.parse::<Checksum>().expect("checksum"))
+        .expect("load commit")
 }
 
 fn grove_refs(repo: &Path) -> Vec<String> {
@@ -61,19 +68,32 @@ const PROD_REF: &str = "exampleos/x86_64/standard";
 fn build(build_repo: &Path, root: &Path, n: u8, version: &str) -> String {
     for comp in ["base", "app"] {
         let dir = component(root, comp, n);
-        run_ok(grove_cmd(build_repo).args(["commit", "-b", &format!("components/{comp}"), "-s", &format!("{comp} build {n}")]).arg(format!("--tree=dir={}", dir.display())));
+        run_ok(
+            grove_cmd(build_repo)
+                .args([
+                    "commit",
+                    "-b",
+                    &format!("components/{comp}"),
+                    "-s",
+                    &format!("{comp} build {n}"),
+                ])
+                .arg(format!("--tree=dir={}", dir.display())),
+        );
     }
-    let c = grove(build_repo, &[
-        "commit",
-        "-b",
-        BUILDMAIN,
-        "-s",
-        &format!("build {n}"),
-        &format!("--timestamp=2024-01-0{n}T00:00:00Z"),
-        &format!("--add-metadata-string=version={version}"),
-        "--tree=ref=components/base",
-        "--tree=ref=components/app",
-    ]);
+    let c = grove(
+        build_repo,
+        &[
+            "commit",
+            "-b",
+            BUILDMAIN,
+            "-s",
+            &format!("build {n}"),
+            &format!("--timestamp=2024-01-0{n}T00:00:00Z"),
+            &format!("--add-metadata-string=version={version}"),
+            "--tree=ref=components/base",
+            "--tree=ref=components/app",
+        ],
+    );
     c.trim().to_string()
 }
 
@@ -81,19 +101,41 @@ fn build(build_repo: &Path, root: &Path, n: u8, version: &str) -> String {
 fn release_engineer_end_to_end() {
     let t = tempdir();
     let root = t.path();
-    let key = Gpg::generate(&root.join("gnupg"), "Release Team <release@example.com>", "", &[]);
-    let (secret, public) = (root.join("release-key.asc"), root.join("release-key.pub.asc"));
+    let key = Gpg::generate(
+        &root.join("gnupg"),
+        "Release Team <release@example.com>",
+        "",
+        &[],
+    );
+    let (secret, public) = (
+        root.join("release-key.asc"),
+        root.join("release-key.pub.asc"),
+    );
     key.export_secret(&secret);
     key.export_public(&public);
-    let (build_repo, dev, prod, client) = (root.join("repo-build"), root.join("repo-dev"), root.join("repo-prod"), root.join("client"));
+    let (build_repo, dev, prod, client) = (
+        root.join("repo-build"),
+        root.join("repo-dev"),
+        root.join("repo-prod"),
+        root.join("client"),
+    );
     let key_arg = secret.display().to_string();
     let keyring = format!("--keyring={}", public.display());
 
     // --- The build server and the dev repository.
     grove(&build_repo, &["init", "--mode=bare-user"]);
     grove(&dev, &["init", "--mode=archive"]);
-    for s in ["pre-promote", "post-promote", "pre-prune", "post-prune", "post-summary"] {
-        assert!(dev.join(format!("hooks/{s}.sample")).is_file(), "init did not install {s}.sample");
+    for s in [
+        "pre-promote",
+        "post-promote",
+        "pre-prune",
+        "post-prune",
+        "post-summary",
+    ] {
+        assert!(
+            dev.join(format!("hooks/{s}.sample")).is_file(),
+            "init did not install {s}.sample"
+        );
     }
     grove(&dev, &["config", "set", "grove.sign-key", &key_arg]);
     grove(&dev, &["config", "set", "grove.summary-publish-delay", "0"]);
@@ -102,61 +144,146 @@ fn release_engineer_end_to_end() {
     install_sample(&dev, "pre-commit");
 
     let b1 = build(&build_repo, root, 1, "1.0");
-    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    run_ok(
+        grove_cmd(&dev)
+            .arg("pull-local")
+            .arg(&build_repo)
+            .arg(BUILDMAIN),
+    );
     assert_eq!(tip(&dev, BUILDMAIN), b1);
-    assert!(dev.join("summary").is_file() && dev.join("summary.sig").is_file(), "post-pull-local did not publish a signed summary");
+    assert!(
+        dev.join("summary").is_file() && dev.join("summary.sig").is_file(),
+        "post-pull-local did not publish a signed summary"
+    );
     grove(&dev, &["gpg-verify", "--summary", &keyring]);
 
     let b2 = build(&build_repo, root, 2, "1.1");
-    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
-    assert!(grove(&dev, &["static-delta", "list"]).contains(&format!("{b1}-{b2}")), "post-pull-local made no delta {b1}-{b2}");
+    run_ok(
+        grove_cmd(&dev)
+            .arg("pull-local")
+            .arg(&build_repo)
+            .arg(BUILDMAIN),
+    );
+    assert!(
+        grove(&dev, &["static-delta", "list"]).contains(&format!("{b1}-{b2}")),
+        "post-pull-local made no delta {b1}-{b2}"
+    );
     let view = grove(&dev, &["summary", "--view"]);
-    assert!(view.contains(&b2), "dev summary does not list {b2}:\n{view}");
+    assert!(
+        view.contains(&b2),
+        "dev summary does not list {b2}:\n{view}"
+    );
 
     // pre-commit (policy) refuses an unversioned commit; post-commit signs a versioned one.
     let hotfix = root.join("hotfix");
     fs::create_dir_all(hotfix.join("etc")).expect("mkdir");
     fs::write(hotfix.join("etc/motd"), "hotfix\n").expect("write");
-    let tree_args = [format!("--tree=ref={BUILDMAIN}"), format!("--tree=dir={}", hotfix.display())];
-    let e = run_fail(grove_cmd(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix"]).args(&tree_args));
+    let tree_args = [
+        format!("--tree=ref={BUILDMAIN}"),
+        format!("--tree=dir={}", hotfix.display()),
+    ];
+    let e = run_fail(
+        grove_cmd(&dev)
+            .args(["commit", "-b", BUILDMAIN, "-s", "hotfix"])
+            .args(&tree_args),
+    );
     assert!(e.contains("hook pre-commit exited with status 1"), "{e}");
     assert_eq!(tip(&dev, BUILDMAIN), b2, "a refused commit moved the ref");
-    let hf = run_ok(grove_cmd(&dev).args(["commit", "-b", BUILDMAIN, "-s", "hotfix", "--timestamp=2024-01-02T12:00:00Z", "--add-metadata-string=version=1.1.1"]).args(&tree_args)).trim().to_string();
+    let hf = run_ok(
+        grove_cmd(&dev)
+            .args([
+                "commit",
+                "-b",
+                BUILDMAIN,
+                "-s",
+                "hotfix",
+                "--timestamp=2024-01-02T12:00:00Z",
+                "--add-metadata-string=version=1.1.1",
+            ])
+            .args(&tree_args),
+    )
+    .trim()
+    .to_string();
     grove(&dev, &["gpg-verify", &keyring, &hf]);
     assert!(grove(&dev, &["sign", &hf]).contains("already signed"));
 
     // --- Promotion inside dev: buildmain → smoketested.
-    let s1 = grove(&dev, &["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", "--expect=none"]).trim().to_string();
+    let s1 = grove(
+        &dev,
+        &[
+            "promote",
+            BUILDMAIN,
+            SMOKETESTED,
+            "-s",
+            "Passed tests",
+            "--expect=none",
+        ],
+    )
+    .trim()
+    .to_string();
     let (src, dst) = (commit_of(&dev, &hf), commit_of(&dev, &s1));
-    assert_eq!((dst.root_contents, dst.root_meta), (src.root_contents, src.root_meta), "promotion changed the tree");
+    assert_eq!(
+        (dst.root_contents, dst.root_meta),
+        (src.root_contents, src.root_meta),
+        "promotion changed the tree"
+    );
     assert_eq!(dst.metadata.get_str("version").as_deref(), Some("1.1.1"));
     assert_eq!(dst.metadata.get_str("grove.promotion-of"), Some(hf.clone()));
     assert_eq!(dst.subject, "Passed tests");
     grove(&dev, &["gpg-verify", &keyring, &s1]); // promote signs with the configured key
-    // Same tree again: nothing to promote, no new commit.
+                                                 // Same tree again: nothing to promote, no new commit.
     let o = output(grove_cmd(&dev).args(["promote", BUILDMAIN, SMOKETESTED]));
-    assert!(o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nothing to promote"));
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nothing to promote")
+    );
     assert_eq!(tip(&dev, SMOKETESTED), s1);
     // An older build is a non-fast-forward; a stale --expect is refused.
     let e = run_fail(grove_cmd(&dev).args(["promote", &b1, SMOKETESTED]));
     assert!(e.contains("non-fast-forward"), "{e}");
-    let e = run_fail(grove_cmd(&dev).args(["promote", BUILDMAIN, SMOKETESTED, &format!("--expect={b1}")]));
+    let e = run_fail(grove_cmd(&dev).args([
+        "promote",
+        BUILDMAIN,
+        SMOKETESTED,
+        &format!("--expect={b1}"),
+    ]));
     assert!(e.contains("not at the expected"), "{e}");
     assert_eq!(tip(&dev, SMOKETESTED), s1);
 
     // --- Promotion to prod.
     grove(&prod, &["init", "--mode=archive"]);
     grove(&prod, &["config", "set", "grove.sign-key", &key_arg]);
-    grove(&prod, &["config", "set", "grove.summary-publish-delay", "0"]);
+    grove(
+        &prod,
+        &["config", "set", "grove.summary-publish-delay", "0"],
+    );
     grove(&prod, &["config", "set", "grove.delta-depth", "2"]);
     install_sample(&prod, "pre-promote");
     let from = format!("--from={}:{SMOKETESTED}", dev.display());
-    let p1 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.2.3", "-s", "Release 1.2.3"]).trim().to_string();
-    assert_eq!(grove_refs(&prod), vec![PROD_REF.to_string()], "a dev branch name reached prod");
+    let p1 = grove(
+        &prod,
+        &[
+            "promote",
+            &from,
+            &format!("--to={PROD_REF}"),
+            "--version=1.2.3",
+            "-s",
+            "Release 1.2.3",
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(
+        grove_refs(&prod),
+        vec![PROD_REF.to_string()],
+        "a dev branch name reached prod"
+    );
     let pc = commit_of(&prod, &p1);
     assert_eq!(pc.metadata.get_str("version").as_deref(), Some("1.2.3"));
     assert_eq!(pc.metadata.get_str("grove.promotion-of"), Some(s1.clone()));
-    assert_eq!((pc.root_contents, pc.root_meta), (src.root_contents, src.root_meta));
+    assert_eq!(
+        (pc.root_contents, pc.root_meta),
+        (src.root_contents, src.root_meta)
+    );
     ostree(&prod, &["fsck"]);
     grove(&prod, &["gpg-verify", &keyring, &p1]);
     grove(&prod, &["gpg-verify", "--summary", &keyring]);
@@ -165,30 +292,73 @@ fn release_engineer_end_to_end() {
     let server = HttpServer::serve(&prod);
     let url = format!("{}/", server.url);
     ostree(&client, &["init", "--mode=bare-user"]);
-    ostree(&client, &[
-        "remote",
-        "add",
-        "--set=gpg-verify=true",
-        "--set=gpg-verify-summary=true",
-        &format!("--gpg-import={}", public.display()),
-        "origin",
-        &url,
-    ]);
+    ostree(
+        &client,
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", public.display()),
+            "origin",
+            &url,
+        ],
+    );
     ostree(&client, &["pull", "origin", PROD_REF]);
-    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p1);
+    assert_eq!(
+        ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(),
+        p1
+    );
     assert!(ostree(&client, &["show", &p1]).contains("1.2.3"));
-    assert_eq!(ostree(&client, &["cat", &p1, "/usr/bin/app"]), "#!/bin/sh\necho app build 2\n");
+    assert_eq!(
+        ostree(&client, &["cat", &p1, "/usr/bin/app"]),
+        "#!/bin/sh\necho app build 2\n"
+    );
 
     // --- The second release travels as a delta.
     let b3 = build(&build_repo, root, 3, "1.3");
-    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    run_ok(
+        grove_cmd(&dev)
+            .arg("pull-local")
+            .arg(&build_repo)
+            .arg(BUILDMAIN),
+    );
     assert_eq!(tip(&dev, BUILDMAIN), b3);
-    let s2 = grove(&dev, &["promote", BUILDMAIN, SMOKETESTED, "-s", "Passed tests", &format!("--expect={s1}")]).trim().to_string();
-    let p2 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.3.0", "-s", "Release 1.3.0", &format!("--expect={p1}")])
-        .trim()
-        .to_string();
-    assert_eq!(commit_of(&prod, &p2).parent.map(|c| c.to_string()), Some(p1.clone()));
-    assert_eq!(commit_of(&prod, &p2).metadata.get_str("grove.promotion-of"), Some(s2));
+    let s2 = grove(
+        &dev,
+        &[
+            "promote",
+            BUILDMAIN,
+            SMOKETESTED,
+            "-s",
+            "Passed tests",
+            &format!("--expect={s1}"),
+        ],
+    )
+    .trim()
+    .to_string();
+    let p2 = grove(
+        &prod,
+        &[
+            "promote",
+            &from,
+            &format!("--to={PROD_REF}"),
+            "--version=1.3.0",
+            "-s",
+            "Release 1.3.0",
+            &format!("--expect={p1}"),
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(
+        commit_of(&prod, &p2).parent.map(|c| c.to_string()),
+        Some(p1.clone())
+    );
+    assert_eq!(
+        commit_of(&prod, &p2).metadata.get_str("grove.promotion-of"),
+        Some(s2)
+    );
     assert!(grove(&prod, &["static-delta", "list"]).contains(&format!("{p1}-{p2}")));
     let status = grove(&prod, &["status", "--json"]);
     let st: serde_json::Value = serde_json::from_str(&status).expect("status json");
@@ -200,46 +370,107 @@ fn release_engineer_end_to_end() {
 
     let before = server.requests();
     ostree(&client, &["pull", "origin", PROD_REF]);
-    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
-    assert_eq!(ostree(&client, &["cat", &p2, "/usr/bin/base"]), "#!/bin/sh\necho base build 3\n");
+    assert_eq!(
+        ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(),
+        p2
+    );
+    assert_eq!(
+        ostree(&client, &["cat", &p2, "/usr/bin/base"]),
+        "#!/bin/sh\necho base build 3\n"
+    );
     let log = server.requests();
     let second = &log[before.len()..];
-    assert!(second.iter().any(|r| r.path.starts_with("deltas/")), "the second pull fetched no delta:\n{second:#?}");
+    assert!(
+        second.iter().any(|r| r.path.starts_with("deltas/")),
+        "the second pull fetched no delta:\n{second:#?}"
+    );
     ostree(&client, &["fsck"]);
 
     // --- A pre-promote hook vetoes: prod is unchanged.
     build(&build_repo, root, 4, "1.4");
-    run_ok(grove_cmd(&dev).arg("pull-local").arg(&build_repo).arg(BUILDMAIN));
+    run_ok(
+        grove_cmd(&dev)
+            .arg("pull-local")
+            .arg(&build_repo)
+            .arg(BUILDMAIN),
+    );
     grove(&dev, &["promote", BUILDMAIN, SMOKETESTED]);
-    install_hook(&prod, "pre-promote", "#!/bin/sh\ncat >/dev/null\necho 'release freeze' >&2\nexit 7\n");
+    install_hook(
+        &prod,
+        "pre-promote",
+        "#!/bin/sh\ncat >/dev/null\necho 'release freeze' >&2\nexit 7\n",
+    );
     let summary_before = fs::read(prod.join("summary")).expect("summary");
     let deltas_before = grove(&prod, &["static-delta", "list"]);
-    let e = run_fail(grove_cmd(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
+    let e = run_fail(grove_cmd(&prod).args([
+        "promote",
+        &from,
+        &format!("--to={PROD_REF}"),
+        "--version=1.4.0",
+    ]));
     assert!(e.contains("hook pre-promote exited with status 7"), "{e}");
     assert!(e.contains("release freeze"), "{e}");
     assert_eq!(tip(&prod, PROD_REF), p2, "a vetoed promotion moved the ref");
-    assert_eq!(fs::read(prod.join("summary")).expect("summary"), summary_before, "a vetoed promotion changed the summary");
+    assert_eq!(
+        fs::read(prod.join("summary")).expect("summary"),
+        summary_before,
+        "a vetoed promotion changed the summary"
+    );
     assert_eq!(grove(&prod, &["static-delta", "list"]), deltas_before);
     ostree(&client, &["pull", "origin", PROD_REF]);
-    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
+    assert_eq!(
+        ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(),
+        p2
+    );
 
     // --- All or nothing: a summary that cannot be published puts the ref back.
     fs::remove_file(prod.join("hooks/pre-promote")).expect("remove hook");
     let sig_before = fs::read(prod.join("summary.sig")).expect("summary.sig");
     fs::remove_file(prod.join("summary.sig")).expect("remove summary.sig");
     fs::create_dir_all(prod.join("summary.sig/blocker")).expect("mkdir");
-    let e = run_fail(grove_cmd(&prod).args(["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]));
-    assert!(e.contains("publishing the summary failed") && e.contains("put back"), "{e}");
-    assert_eq!(tip(&prod, PROD_REF), p2, "a promotion whose summary failed left the ref moved");
-    assert_eq!(fs::read(prod.join("summary")).expect("summary"), summary_before);
+    let e = run_fail(grove_cmd(&prod).args([
+        "promote",
+        &from,
+        &format!("--to={PROD_REF}"),
+        "--version=1.4.0",
+    ]));
+    assert!(
+        e.contains("publishing the summary failed") && e.contains("put back"),
+        "{e}"
+    );
+    assert_eq!(
+        tip(&prod, PROD_REF),
+        p2,
+        "a promotion whose summary failed left the ref moved"
+    );
+    assert_eq!(
+        fs::read(prod.join("summary")).expect("summary"),
+        summary_before
+    );
     fs::remove_dir_all(prod.join("summary.sig")).expect("rmdir");
     fs::write(prod.join("summary.sig"), sig_before).expect("restore summary.sig");
     ostree(&client, &["pull", "origin", PROD_REF]);
-    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p2);
-    let p3 = grove(&prod, &["promote", &from, &format!("--to={PROD_REF}"), "--version=1.4.0"]).trim().to_string();
+    assert_eq!(
+        ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(),
+        p2
+    );
+    let p3 = grove(
+        &prod,
+        &[
+            "promote",
+            &from,
+            &format!("--to={PROD_REF}"),
+            "--version=1.4.0",
+        ],
+    )
+    .trim()
+    .to_string();
     assert_eq!(tip(&prod, PROD_REF), p3);
     ostree(&client, &["pull", "origin", PROD_REF]);
-    assert_eq!(ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(), p3);
+    assert_eq!(
+        ostree(&client, &["rev-parse", &format!("origin:{PROD_REF}")]).trim(),
+        p3
+    );
     ostree(&client, &["fsck"]);
 }
 
@@ -256,10 +487,30 @@ fn prune_summary_and_promote_hooks() {
     for i in 0..3 {
         fs::write(tree.join("f"), format!("{i}\n")).expect("write");
         let ts = format!("--timestamp=2024-02-0{}T00:00:00Z", i + 1);
-        commits.push(run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", &ts, "--add-metadata-string=version=1"]).arg(&tree)).trim().to_string());
+        commits.push(
+            run_ok(
+                grove_cmd(&repo)
+                    .args([
+                        "commit",
+                        "-b",
+                        "dev/main",
+                        &ts,
+                        "--add-metadata-string=version=1",
+                    ])
+                    .arg(&tree),
+            )
+            .trim()
+            .to_string(),
+        );
     }
     let log = "#!/bin/sh\n{ echo \"$0\"; cat; } >> hooks.log\n";
-    for h in ["pre-prune", "post-prune", "post-summary", "pre-promote", "post-promote"] {
+    for h in [
+        "pre-prune",
+        "post-prune",
+        "post-summary",
+        "pre-promote",
+        "post-promote",
+    ] {
         install_hook(&repo, h, log);
     }
     let mut cfg = fs::read_to_string(repo.join("config")).expect("config");
@@ -272,45 +523,114 @@ fn prune_summary_and_promote_hooks() {
     grove(&repo, &["prune"]);
     let head = &commits[2];
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
-    assert!(logged.contains(&format!("hooks/pre-prune\n{head} {head} dev/main\n")), "{logged}");
-    assert!(logged.contains(&format!("hooks/post-prune\n{head} {head} dev/main\n")), "{logged}");
-    assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[0].parse().expect("hex"), grove::ObjectType::Commit)));
+    assert!(
+        logged.contains(&format!("hooks/pre-prune\n{head} {head} dev/main\n")),
+        "{logged}"
+    );
+    assert!(
+        logged.contains(&format!("hooks/post-prune\n{head} {head} dev/main\n")),
+        "{logged}"
+    );
+    assert!(!Repo::open(&repo)
+        .expect("open")
+        .has_object(&grove::ObjectName::new(
+            commits[0].parse().expect("hex"),
+            grove::ObjectType::Commit
+        )));
 
     // A failing pre-prune deletes nothing; --no-verify skips it.
     fs::write(tree.join("f"), "3\n").expect("write");
-    run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--timestamp=2024-02-04T00:00:00Z", "--add-metadata-string=version=1"]).arg(&tree));
+    run_ok(
+        grove_cmd(&repo)
+            .args([
+                "commit",
+                "-b",
+                "dev/main",
+                "--timestamp=2024-02-04T00:00:00Z",
+                "--add-metadata-string=version=1",
+            ])
+            .arg(&tree),
+    );
     install_hook(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\nexit 4\n");
     let e = run_fail(grove_cmd(&repo).arg("prune"));
     assert!(e.contains("hook pre-prune exited with status 4"), "{e}");
-    assert!(Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
+    assert!(Repo::open(&repo)
+        .expect("open")
+        .has_object(&grove::ObjectName::new(
+            commits[1].parse().expect("hex"),
+            grove::ObjectType::Commit
+        )));
     grove(&repo, &["prune", "--no-verify"]);
-    assert!(!Repo::open(&repo).expect("open").has_object(&grove::ObjectName::new(commits[1].parse().expect("hex"), grove::ObjectType::Commit)));
+    assert!(!Repo::open(&repo)
+        .expect("open")
+        .has_object(&grove::ObjectName::new(
+            commits[1].parse().expect("hex"),
+            grove::ObjectType::Commit
+        )));
 
     // post-summary runs after `grove summary --publish`.
     fs::remove_file(repo.join("hooks.log")).expect("rm");
     grove(&repo, &["summary", "--publish"]);
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
-    assert!(logged.ends_with("hooks/post-summary\n") && logged.lines().count() == 1, "{logged}");
+    assert!(
+        logged.ends_with("hooks/post-summary\n") && logged.lines().count() == 1,
+        "{logged}"
+    );
 
     // pre-promote sees OLD NEW REF; a veto leaves the ref alone; --no-verify skips it.
-    install_hook(&repo, "pre-promote", "#!/bin/sh\ncat > promote.in\nexit 1\n");
+    install_hook(
+        &repo,
+        "pre-promote",
+        "#!/bin/sh\ncat > promote.in\nexit 1\n",
+    );
     let e = run_fail(grove_cmd(&repo).args(["promote", "dev/main", "rel/main"]));
     assert!(e.contains("hook pre-promote exited with status 1"), "{e}");
     let line = fs::read_to_string(repo.join("promote.in")).expect("promote.in");
-    assert!(line.starts_with(&format!("{} ", "0".repeat(64))) && line.ends_with(" rel/main\n"), "{line}");
+    assert!(
+        line.starts_with(&format!("{} ", "0".repeat(64))) && line.ends_with(" rel/main\n"),
+        "{line}"
+    );
     assert!(!repo.join("refs/heads/rel/main").exists());
-    let p = grove(&repo, &["promote", "--no-verify", "dev/main", "rel/main"]).trim().to_string();
+    let p = grove(&repo, &["promote", "--no-verify", "dev/main", "rel/main"])
+        .trim()
+        .to_string();
     assert_eq!(tip(&repo, "rel/main"), p);
     let logged = fs::read_to_string(repo.join("hooks.log")).expect("hooks.log");
-    assert!(logged.contains(&format!("hooks/post-promote\n{} {p} rel/main\n", "0".repeat(64))), "{logged}");
+    assert!(
+        logged.contains(&format!(
+            "hooks/post-promote\n{} {p} rel/main\n",
+            "0".repeat(64)
+        )),
+        "{logged}"
+    );
 
     // The post-promote sample prunes by policy when the config has rules.
     install_sample(&repo, "post-promote");
     install_hook(&repo, "pre-prune", "#!/bin/sh\ncat >/dev/null\n");
     fs::write(tree.join("f"), "5\n").expect("write");
-    run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=2"]).arg(&tree));
+    run_ok(
+        grove_cmd(&repo)
+            .args([
+                "commit",
+                "-b",
+                "dev/main",
+                "--add-metadata-string=version=2",
+            ])
+            .arg(&tree),
+    );
     fs::write(tree.join("f"), "6\n").expect("write");
-    let newest = run_ok(grove_cmd(&repo).args(["commit", "-b", "dev/main", "--add-metadata-string=version=3"]).arg(&tree)).trim().to_string();
+    let newest = run_ok(
+        grove_cmd(&repo)
+            .args([
+                "commit",
+                "-b",
+                "dev/main",
+                "--add-metadata-string=version=3",
+            ])
+            .arg(&tree),
+    )
+    .trim()
+    .to_string();
     install_hook(&repo, "pre-promote", "#!/bin/sh\ncat >/dev/null\n");
     grove(&repo, &["promote", "dev/main", "rel/main"]);
     let r = Repo::open(&repo).expect("open");

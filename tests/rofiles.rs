@@ -23,7 +23,12 @@ fn grove_command() -> Command {
 /// Runs `cmd`, which must succeed, once; returns its output.
 fn run_ok(cmd: &mut Command) -> Output {
     let out = common::output(cmd);
-    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -524,26 +529,46 @@ fn require_hardlinks_across_devices() {
     let mnt = fx.mountpoint("mnt");
     let m = Mounted::new(&co, &mnt, false);
     let checkout = |tool: &mut Command, flags: &str, dest: &Path| -> Output {
-        tool.args(["checkout", flags, "main"]).arg(dest).output().expect("run checkout")
+        tool.args(["checkout", flags, "main"])
+            .arg(dest)
+            .output()
+            .expect("run checkout")
     };
     for (dest, wording) in [
-        (mnt.join("hardlinked"), "Unable to do hardlink checkout across devices"),
-        (fx.dir.path().join("same-device"), "Bare repository mode cannot hardlink in user checkout mode"),
+        (
+            mnt.join("hardlinked"),
+            "Unable to do hardlink checkout across devices",
+        ),
+        (
+            fx.dir.path().join("same-device"),
+            "Bare repository mode cannot hardlink in user checkout mode",
+        ),
     ] {
         let mut g = grove_command();
         g.arg(format!("--repo={}", bare.display()));
         let out = checkout(&mut g, "-UH", &dest);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.lines().count() == 1 && err.contains(wording), "{err}");
+        assert!(
+            !out.status.success() && err.lines().count() == 1 && err.contains(wording),
+            "{err}"
+        );
         let ours = checkout(&mut ostree(&bare), "-UH", &dest);
-        assert!(String::from_utf8_lossy(&ours.stderr).contains(wording), "ostree: {}", String::from_utf8_lossy(&ours.stderr));
+        assert!(
+            String::from_utf8_lossy(&ours.stderr).contains(wording),
+            "ostree: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
         let _ = fs::remove_dir_all(&dest);
     }
     assert!(!mnt.join("hardlinked").exists() && !co.join("hardlinked").exists());
     let mut g = grove_command();
     g.arg(format!("--repo={}", bare.display()));
     let out = checkout(&mut g, "-U", &mnt.join("copied"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(fs::read(co.join("copied/etc/conf")).unwrap(), CONF);
     m.unmount();
 }

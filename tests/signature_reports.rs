@@ -16,7 +16,11 @@ use common::*;
 /// Runs with a fixed time zone and a UTF-8 C locale, so that grove and
 /// ostree format signature times the same way.
 fn in_c_utf8(cmd: &mut Command) -> &mut Command {
-    cmd.env("TZ", "UTC").env("LANG", "C.UTF-8").env_remove("LC_ALL").env_remove("LC_CTYPE").env_remove("LC_TIME")
+    cmd.env("TZ", "UTC")
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_CTYPE")
+        .env_remove("LC_TIME")
 }
 
 /// Every key standing a verifier can meet — good, good by a signing subkey,
@@ -40,10 +44,23 @@ fn every_key_standing_is_reported_like_ostree() {
     let repo = root.join("repo");
     ostree(&repo, &["init", "--mode=archive"]);
     let t = small_tree(root, "t", "one\n");
-    let branches = ["good", "sub", "exp", "rev", "unknown", "bad", "sigexp", "multi"];
+    let branches = [
+        "good", "sub", "exp", "rev", "unknown", "bad", "sigexp", "multi",
+    ];
     let mut commits = std::collections::BTreeMap::new();
     for b in branches {
-        let c = ostree(&repo, &["commit", "-b", b, "-s", b, "--timestamp=2020-01-01T00:00:00Z", t.to_str().expect("utf-8")]);
+        let c = ostree(
+            &repo,
+            &[
+                "commit",
+                "-b",
+                b,
+                "-s",
+                b,
+                "--timestamp=2020-01-01T00:00:00Z",
+                t.to_str().expect("utf-8"),
+            ],
+        );
         commits.insert(b, c.trim().to_string());
     }
     let sign = |b: &str, k: &Gpg| grove(&repo, &["gpg-sign", &k.homedir_arg(), b, &k.fpr]);
@@ -55,18 +72,46 @@ fn every_key_standing_is_reported_like_ostree() {
     sign("multi", &stranger);
     sign("multi", &good);
     // A signature by a trusted key over other data: good's signature on "bad".
-    fs::copy(commitmeta_path(&repo, &commits["good"]), commitmeta_path(&repo, &commits["bad"])).expect("copy commitmeta");
+    fs::copy(
+        commitmeta_path(&repo, &commits["good"]),
+        commitmeta_path(&repo, &commits["bad"]),
+    )
+    .expect("copy commitmeta");
     // A signature that expires one second after it is made (gpg makes it; grove cannot).
     let sig = root.join("sigexp.sig");
-    good.gpg(&["-u", &good.fpr, "--default-sig-expire", "seconds=1", "--detach-sign", "-o", sig.to_str().expect("utf-8"), commit_object_path(&repo, &commits["sigexp"]).to_str().expect("utf-8")]);
-    fs::write(commitmeta_path(&repo, &commits["sigexp"]), grove::sign::gpgsigs_dict_bytes(&[fs::read(&sig).expect("sig")])).expect("write commitmeta");
+    good.gpg(&[
+        "-u",
+        &good.fpr,
+        "--default-sig-expire",
+        "seconds=1",
+        "--detach-sign",
+        "-o",
+        sig.to_str().expect("utf-8"),
+        commit_object_path(&repo, &commits["sigexp"])
+            .to_str()
+            .expect("utf-8"),
+    ]);
+    fs::write(
+        commitmeta_path(&repo, &commits["sigexp"]),
+        grove::trust::gpg::gpgsigs_dict_bytes(&[fs::read(&sig).expect("sig")]),
+    )
+    .expect("write commitmeta");
 
     // After signing: exp's key gets an expiry one second from now, rev's key
     // is revoked with the certificate GnuPG made when it generated the key.
     exp.gpg(&["--quick-set-expire", &exp.fpr, "seconds=1"]);
     let revocation = root.join("rev.asc");
-    let text = fs::read_to_string(rev.home.join("openpgp-revocs.d").join(format!("{}.rev", rev.fpr))).expect("revocation certificate");
-    fs::write(&revocation, text.replace(":-----BEGIN PGP", "-----BEGIN PGP")).expect("write");
+    let text = fs::read_to_string(
+        rev.home
+            .join("openpgp-revocs.d")
+            .join(format!("{}.rev", rev.fpr)),
+    )
+    .expect("revocation certificate");
+    fs::write(
+        &revocation,
+        text.replace(":-----BEGIN PGP", "-----BEGIN PGP"),
+    )
+    .expect("write");
     rev.gpg(&["--import", revocation.to_str().expect("utf-8")]);
     std::thread::sleep(Duration::from_millis(2200));
 
@@ -86,33 +131,107 @@ fn every_key_standing_is_reported_like_ostree() {
     // branch -> (exit 0?, lines stdout must hold, what the error line must say)
     let who = |n: &str| format!("\"{n} <{n}@example.org>\"");
     let cases: Vec<(&str, bool, Vec<String>, String)> = vec![
-        ("good", true, vec![format!("Good signature from {}", who("good"))], String::new()),
-        ("sub", true, vec![format!("Good signature from {}", who("sub")), format!("Primary key ID {}", key_id(&sub)), "Key expires ".into()], String::new()),
-        ("multi", true, vec!["Found 2 signatures:".into(), "Can't check signature: public key not found".into(), format!("Good signature from {}", who("good"))], String::new()),
-        ("exp", false, vec![format!("BAD signature from {}", who("exp")), "Key expired ".into()], format!("BAD signature by key {}: Key expired", key_id(&exp))),
-        ("rev", false, vec!["  Key revoked\n".into()], format!("signature by key {}: Key revoked", key_id(&rev))),
-        ("unknown", false, vec!["Can't check signature: public key not found".into()], format!("signature by key {}: Can't check signature: public key not found", key_id(&stranger))),
-        ("bad", false, vec![format!("BAD signature from {}", who("good"))], format!("BAD signature by key {}", key_id(&good))),
-        ("sigexp", false, vec![format!("Expired signature from {}", who("good")), "Signature expired ".into()], format!("signature by key {}: Signature expired", key_id(&good))),
+        (
+            "good",
+            true,
+            vec![format!("Good signature from {}", who("good"))],
+            String::new(),
+        ),
+        (
+            "sub",
+            true,
+            vec![
+                format!("Good signature from {}", who("sub")),
+                format!("Primary key ID {}", key_id(&sub)),
+                "Key expires ".into(),
+            ],
+            String::new(),
+        ),
+        (
+            "multi",
+            true,
+            vec![
+                "Found 2 signatures:".into(),
+                "Can't check signature: public key not found".into(),
+                format!("Good signature from {}", who("good")),
+            ],
+            String::new(),
+        ),
+        (
+            "exp",
+            false,
+            vec![
+                format!("BAD signature from {}", who("exp")),
+                "Key expired ".into(),
+            ],
+            format!("BAD signature by key {}: Key expired", key_id(&exp)),
+        ),
+        (
+            "rev",
+            false,
+            vec!["  Key revoked\n".into()],
+            format!("signature by key {}: Key revoked", key_id(&rev)),
+        ),
+        (
+            "unknown",
+            false,
+            vec!["Can't check signature: public key not found".into()],
+            format!(
+                "signature by key {}: Can't check signature: public key not found",
+                key_id(&stranger)
+            ),
+        ),
+        (
+            "bad",
+            false,
+            vec![format!("BAD signature from {}", who("good"))],
+            format!("BAD signature by key {}", key_id(&good)),
+        ),
+        (
+            "sigexp",
+            false,
+            vec![
+                format!("Expired signature from {}", who("good")),
+                "Signature expired ".into(),
+            ],
+            format!("signature by key {}: Signature expired", key_id(&good)),
+        ),
     ];
     let mut errors = Vec::new();
     for (b, valid, lines, why) in &cases {
         for trust in [&keyring_arg, &homedir_arg] {
-            let o = output(in_c_utf8(grove_cmd(&repo).args(["gpg-verify", trust.as_str(), b])));
+            let o = output(in_c_utf8(grove_cmd(&repo).args([
+                "gpg-verify",
+                trust.as_str(),
+                b,
+            ])));
             let out = String::from_utf8_lossy(&o.stdout).into_owned();
             let err = String::from_utf8_lossy(&o.stderr).into_owned();
             assert!(out.starts_with("Found "), "{b}: {out}");
             for l in lines {
-                assert!(out.contains(l.as_str()), "{b} ({trust}): expected {l:?} in\n{out}");
+                assert!(
+                    out.contains(l.as_str()),
+                    "{b} ({trust}): expected {l:?} in\n{out}"
+                );
             }
-            assert_eq!(o.status.success(), *valid, "{b} ({trust}): exit {:?}\n{out}{err}", o.status.code());
+            assert_eq!(
+                o.status.success(),
+                *valid,
+                "{b} ({trust}): exit {:?}\n{out}{err}",
+                o.status.code()
+            );
             if *valid {
                 assert!(err.is_empty(), "{b}: {err}");
             } else {
                 assert_eq!(o.status.code(), Some(1), "{b}");
                 let e: Vec<&str> = err.lines().collect();
                 assert_eq!(e.len(), 1, "{b}: one error line: {err}");
-                assert!(e[0].starts_with("error: ") && e[0].contains(&commits[b]) && e[0].contains(why.as_str()), "{b}: {err}");
+                assert!(
+                    e[0].starts_with("error: ")
+                        && e[0].contains(&commits[b])
+                        && e[0].contains(why.as_str()),
+                    "{b}: {err}"
+                );
                 if trust == &keyring_arg {
                     errors.push(e[0].replace(&commits[b], "COMMIT"));
                 }
@@ -127,8 +246,16 @@ fn every_key_standing_is_reported_like_ostree() {
             // issuer's key id: ostree prints time 0, "[unknown name]" for the
             // algorithm and a "Primary key ID" line. grove prints what the
             // signature says; the status line is the same.
-            let status = |s: &str| s.lines().filter(|l| l.contains("signature")).map(str::to_string).collect::<Vec<_>>();
-            assert!(theirs.contains("Thu Jan \u{2007}1 00:00:00 1970 using [unknown name]"), "{theirs}");
+            let status = |s: &str| {
+                s.lines()
+                    .filter(|l| l.contains("signature"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            assert!(
+                theirs.contains("Thu Jan \u{2007}1 00:00:00 1970 using [unknown name]"),
+                "{theirs}"
+            );
             assert_eq!(status(&ours)[1..], status(&theirs)[1..], "{ours}\n{theirs}");
         } else {
             assert_eq!(ours, theirs, "grove show {b} differs from ostree show");
@@ -139,10 +266,24 @@ fn every_key_standing_is_reported_like_ostree() {
     assert_eq!(distinct.len(), errors.len(), "{errors:#?}");
 
     // A remote's keyring, as `ostree remote add --gpg-import` writes it.
-    ostree(&repo, &["remote", "add", "--set=gpg-verify=true", &format!("--gpg-import={}", kh.join("pubring.gpg").display()), "origin", "http://127.0.0.1:1"]);
+    ostree(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            &format!("--gpg-import={}", kh.join("pubring.gpg").display()),
+            "origin",
+            "http://127.0.0.1:1",
+        ],
+    );
     for b in ["good", "rev"] {
         let args = ["show", "--gpg-verify-remote=origin", b];
-        assert_eq!(run_ok(in_c_utf8(grove_cmd(&repo).args(args))), run_ok(in_c_utf8(ostree_cmd(&repo).args(args))), "show --gpg-verify-remote {b}");
+        assert_eq!(
+            run_ok(in_c_utf8(grove_cmd(&repo).args(args))),
+            run_ok(in_c_utf8(ostree_cmd(&repo).args(args))),
+            "show --gpg-verify-remote {b}"
+        );
     }
     // Now the remote's keyring is trusted by default too.
     grove(&repo, &["gpg-verify", "good"]);
@@ -168,9 +309,37 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     let sign = format!("--gpg-sign={}", key.fpr);
     let t1 = small_tree(root, "t1", "one\n");
     let t1 = t1.to_str().expect("utf-8");
-    let c1 = grove(&up, &["commit", "-b", "main", "-s", "one", &sign, &key.homedir_arg(), t1]).trim().to_string();
+    let c1 = grove(
+        &up,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "-s",
+            "one",
+            &sign,
+            &key.homedir_arg(),
+            t1,
+        ],
+    )
+    .trim()
+    .to_string();
     grove(&up, &["commit", "-b", "unsigned", "-s", "plain", t1]);
-    let c3 = grove(&up, &["commit", "-b", "tampered", "-s", "three", &sign, &key.homedir_arg(), t1]).trim().to_string();
+    let c3 = grove(
+        &up,
+        &[
+            "commit",
+            "-b",
+            "tampered",
+            "-s",
+            "three",
+            &sign,
+            &key.homedir_arg(),
+            t1,
+        ],
+    )
+    .trim()
+    .to_string();
     tamper(&commitmeta_path(&up, &c3), 200);
     grove(&up, &["summary", "-u"]);
     let http = HttpServer::serve(&up);
@@ -183,9 +352,15 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     grove(&m, &["pull", "--mirror", "up:main"]);
     assert_eq!(grove(&m, &["rev-parse", "main"]).trim(), c1);
     let e = run_fail(grove_cmd(&m).args(&["pull", "--mirror", "up:unsigned"]));
-    assert!(e.contains("no signatures found") && e.lines().count() == 1, "{e}");
+    assert!(
+        e.contains("no signatures found") && e.lines().count() == 1,
+        "{e}"
+    );
     let e = run_fail(grove_cmd(&m).args(&["pull", "--mirror", "up:tampered"]));
-    assert!(e.contains(&c3) && e.contains("GPG verification failed"), "{e}");
+    assert!(
+        e.contains(&c3) && e.contains("GPG verification failed"),
+        "{e}"
+    );
     for r in ["unsigned", "tampered"] {
         run_fail(grove_cmd(&m).args(&["rev-parse", r]));
     }
@@ -212,17 +387,39 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     // gpg-verify-summary=true: the summary must be signed by a trusted key.
     let v = root.join("summary-verifying");
     grove(&v, &["init", "--mode=archive"]);
-    grove(&v, &["remote", "add", &import(&pubkey), "--set=gpg-verify-summary=true", "up", &http.url]);
+    grove(
+        &v,
+        &[
+            "remote",
+            "add",
+            &import(&pubkey),
+            "--set=gpg-verify-summary=true",
+            "up",
+            &http.url,
+        ],
+    );
     let e = run_fail(grove_cmd(&v).args(&["pull", "--mirror", "up:main"]));
     assert!(e.contains("no summary.sig found"), "{e}");
-    grove(&up, &["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=0"]);
+    grove(
+        &up,
+        &[
+            "summary",
+            "-u",
+            &sign,
+            &key.homedir_arg(),
+            "--publish-delay=0",
+        ],
+    );
     grove(&v, &["pull", "--mirror", "up:main"]);
     assert_eq!(grove(&v, &["rev-parse", "main"]).trim(), c1);
     let good_sig = fs::read(up.join("summary.sig")).expect("summary.sig");
     tamper(&up.join("summary.sig"), 200);
     let e = run_fail(grove_cmd(&v).args(&["pull", "--mirror", "up:main"]));
     assert!(e.contains("summary: GPG verification failed"), "{e}");
-    ostree(&o, &["config", "set", "remote \"up\".gpg-verify-summary", "true"]);
+    ostree(
+        &o,
+        &["config", "set", "remote \"up\".gpg-verify-summary", "true"],
+    );
     run_fail(ostree_cmd(&o).args(&["pull", "up", "main"]));
     fs::write(up.join("summary.sig"), good_sig).expect("restore summary.sig");
     grove(&v, &["pull", "--mirror", "up:main"]);

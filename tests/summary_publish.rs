@@ -22,7 +22,15 @@ fn client(root: &Path, name: &str, url: &str, pubkey: &Path) -> PathBuf {
     ostree(&c, &["init", "--mode=archive"]);
     ostree(
         &c,
-        &["remote", "add", "--set=gpg-verify=true", "--set=gpg-verify-summary=true", &format!("--gpg-import={}", pubkey.display()), "origin", url],
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", pubkey.display()),
+            "origin",
+            url,
+        ],
     );
     c
 }
@@ -38,12 +46,48 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     let repo = root.join("repo");
     grove(&repo, &["init", "--mode=archive"]);
     let t = small_tree(root, "t1", "one\n");
-    let c1 = grove(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "-s", "one", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), t.to_str().expect("utf-8")]);
+    let c1 = grove(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-01T00:00:00Z",
+            "-s",
+            "one",
+            &format!("--gpg-sign={}", key.fpr),
+            &key.homedir_arg(),
+            t.to_str().expect("utf-8"),
+        ],
+    );
     let c1 = c1.trim().to_string();
-    grove(&repo, &["summary", "-u", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), "--publish-delay=0"]);
+    grove(
+        &repo,
+        &[
+            "summary",
+            "-u",
+            &format!("--gpg-sign={}", key.fpr),
+            &key.homedir_arg(),
+            "--publish-delay=0",
+        ],
+    );
     // grove and ostree agree the signatures are good.
-    grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"]);
-    grove(&repo, &["gpg-verify", "--summary", &format!("--keyring={}", pubkey.display())]);
+    grove(
+        &repo,
+        &[
+            "gpg-verify",
+            &format!("--keyring={}", pubkey.display()),
+            "main",
+        ],
+    );
+    grove(
+        &repo,
+        &[
+            "gpg-verify",
+            "--summary",
+            &format!("--keyring={}", pubkey.display()),
+        ],
+    );
 
     let http = HttpServer::serve(&repo);
     let c = client(root, "client", &http.url, &pubkey);
@@ -61,7 +105,12 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     let c2 = client(root, "client2", &http.url, &pubkey);
     let err = run_fail(ostree_cmd(&c2).args(&["pull", "origin", "main"]));
     assert!(!err.is_empty());
-    assert!(run_fail(grove_cmd(&repo).args(&["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"])).contains("error:"));
+    assert!(run_fail(grove_cmd(&repo).args(&[
+        "gpg-verify",
+        &format!("--keyring={}", pubkey.display()),
+        "main"
+    ]))
+    .contains("error:"));
     fs::write(&meta, &good_meta).expect("restore");
 
     // A tampered summary.sig: the client refuses the summary.
@@ -75,16 +124,45 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
 
     // A second summary update: once published, summary.sig holds the new summary's signature alone, as ostree leaves it.
     let t2 = small_tree(root, "t2", "two\n");
-    grove(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), t2.to_str().expect("utf-8")]);
+    grove(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-02T00:00:00Z",
+            &format!("--gpg-sign={}", key.fpr),
+            &key.homedir_arg(),
+            t2.to_str().expect("utf-8"),
+        ],
+    );
     let old_summary = fs::read(repo.join("summary")).expect("summary");
-    grove(&repo, &["summary", "-u", &format!("--gpg-sign={}", key.fpr), &key.homedir_arg(), "--publish-delay=0"]);
-    let kr = grove::sign::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub").expect("keyring");
+    grove(
+        &repo,
+        &[
+            "summary",
+            "-u",
+            &format!("--gpg-sign={}", key.fpr),
+            &key.homedir_arg(),
+            "--publish-delay=0",
+        ],
+    );
+    let kr = grove::trust::gpg::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub")
+        .expect("keyring");
     // (During the update the old summary's signature rode along; the final
     // step drops it.)
     let sigs = read_sigs(&repo.join("summary.sig"));
     assert_eq!(sigs.len(), 1);
-    let good = |data: &[u8], sigs: &[Vec<u8>]| grove::sign::verify(data, sigs, &kr, SystemTime::now(), "t").expect("verify").iter().any(|s| s.status == grove::sign::SigStatus::Good);
-    assert!(good(&fs::read(repo.join("summary")).expect("summary"), &sigs));
+    let good = |data: &[u8], sigs: &[Vec<u8>]| {
+        grove::trust::gpg::verify(data, sigs, &kr, SystemTime::now(), "t")
+            .expect("verify")
+            .iter()
+            .any(|s| s.status == grove::trust::gpg::SigStatus::Good)
+    };
+    assert!(good(
+        &fs::read(repo.join("summary")).expect("summary"),
+        &sigs
+    ));
     assert!(!good(&old_summary, &sigs));
     ostree(&c, &["pull", "origin", "main"]);
 }
@@ -104,24 +182,73 @@ fn a_client_that_pulled_mid_publication_gets_the_new_summary_next() {
     grove(&repo, &["init", "--mode=archive"]);
     let sign = format!("--gpg-sign={}", key.fpr);
     let t1 = small_tree(root, "t1", "one\n");
-    let c1 = grove(&repo, &["commit", "-b", "main", "-s", "one", &sign, &key.homedir_arg(), t1.to_str().expect("utf-8")]).trim().to_string();
-    grove(&repo, &["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=0"]);
+    let c1 = grove(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "-s",
+            "one",
+            &sign,
+            &key.homedir_arg(),
+            t1.to_str().expect("utf-8"),
+        ],
+    )
+    .trim()
+    .to_string();
+    grove(
+        &repo,
+        &[
+            "summary",
+            "-u",
+            &sign,
+            &key.homedir_arg(),
+            "--publish-delay=0",
+        ],
+    );
     let http = HttpServer::serve(&repo);
     let c = client(root, "client", &http.url, &pubkey);
     ostree(&c, &["pull", "origin", "main"]);
 
     let t2 = small_tree(root, "t2", "two\n");
-    let c2 = grove(&repo, &["commit", "-b", "main", "-s", "two", &sign, &key.homedir_arg(), t2.to_str().expect("utf-8")]).trim().to_string();
-    let (sig0, summary0) = (fs::read(repo.join("summary.sig")).expect("sig"), fs::read(repo.join("summary")).expect("summary"));
+    let c2 = grove(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "-s",
+            "two",
+            &sign,
+            &key.homedir_arg(),
+            t2.to_str().expect("utf-8"),
+        ],
+    )
+    .trim()
+    .to_string();
+    let (sig0, summary0) = (
+        fs::read(repo.join("summary.sig")).expect("sig"),
+        fs::read(repo.join("summary")).expect("summary"),
+    );
     // The publisher waits out the delay since the previous publication by itself.
     let mut update = grove_cmd(&repo)
-        .args(["summary", "-u", &sign, &key.homedir_arg(), "--publish-delay=3"])
+        .args([
+            "summary",
+            "-u",
+            &sign,
+            &key.homedir_arg(),
+            "--publish-delay=3",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("grove summary -u");
     let start = Instant::now();
     while fs::read(repo.join("summary.sig")).expect("sig") == sig0 {
-        assert!(start.elapsed() < Duration::from_secs(60), "summary.sig never changed");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "summary.sig never changed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Half-way: the new signature is out, the old summary is still served. The
@@ -129,18 +256,26 @@ fn a_client_that_pulled_mid_publication_gets_the_new_summary_next() {
     // open however slow the machine: no timing assumption.
     let pid = rustix::process::Pid::from_child(&update);
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP");
-    assert_eq!(fs::read(repo.join("summary")).expect("summary"), summary0, "the publisher did not stop inside its window");
+    assert_eq!(
+        fs::read(repo.join("summary")).expect("summary"),
+        summary0,
+        "the publisher did not stop inside its window"
+    );
     ostree(&c, &["pull", "origin", "main"]);
     assert_eq!(ostree(&c, &["rev-parse", "origin:main"]).trim(), c1);
     rustix::process::kill_process(pid, rustix::process::Signal::CONT).expect("SIGCONT");
     assert!(update.wait().expect("wait").success());
     ostree(&c, &["pull", "origin", "main"]);
-    assert_eq!(ostree(&c, &["rev-parse", "origin:main"]).trim(), c2, "the client kept its cached old summary");
+    assert_eq!(
+        ostree(&c, &["rev-parse", "origin:main"]).trim(),
+        c2,
+        "the client kept its cached old summary"
+    );
 }
 
 fn read_sigs(path: &Path) -> Vec<Vec<u8>> {
     let m = grove::Metadata::from_bytes(&fs::read(path).expect("sig")).expect("a{sv}");
-    grove::sign::gpgsigs(&m).expect("aay")
+    grove::trust::gpg::gpgsigs(&m).expect("aay")
 }
 
 #[test]
@@ -153,26 +288,75 @@ fn grove_verifies_ostree_signatures_and_matches_ostree_summary() {
     let repo = root.join("repo");
     ostree(&repo, &["init", "--mode=archive"]);
     let t = small_tree(root, "t1", "one\n");
-    ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-01T00:00:00Z", "--add-metadata-string=version=1.0", t.to_str().expect("utf-8")]);
+    ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-01T00:00:00Z",
+            "--add-metadata-string=version=1.0",
+            t.to_str().expect("utf-8"),
+        ],
+    );
     let t2 = small_tree(root, "t2", "two\n");
-    ostree(&repo, &["commit", "-b", "main", "--timestamp=2020-01-02T00:00:00Z", "--add-metadata-string=version=2.0", t2.to_str().expect("utf-8")]);
-    ostree(&repo, &["commit", "-b", "other/x", "--timestamp=2020-01-02T00:00:00Z", t2.to_str().expect("utf-8")]);
+    ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            "--timestamp=2020-01-02T00:00:00Z",
+            "--add-metadata-string=version=2.0",
+            t2.to_str().expect("utf-8"),
+        ],
+    );
+    ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "other/x",
+            "--timestamp=2020-01-02T00:00:00Z",
+            t2.to_str().expect("utf-8"),
+        ],
+    );
     ostree(&repo, &["static-delta", "generate", "main"]);
     ostree(&repo, &["static-delta", "generate", "--empty", "main"]);
     ostree(&repo, &["gpg-sign", &key.homedir_arg(), "main", &key.fpr]);
 
-    let out = grove(&repo, &["gpg-verify", &format!("--keyring={}", pubkey.display()), "main"]);
-    assert!(out.contains("Good signature from \"ostree <ostree@example.org>\""), "{out}");
+    let out = grove(
+        &repo,
+        &[
+            "gpg-verify",
+            &format!("--keyring={}", pubkey.display()),
+            "main",
+        ],
+    );
+    assert!(
+        out.contains("Good signature from \"ostree <ostree@example.org>\""),
+        "{out}"
+    );
     grove(&repo, &["gpg-verify", &key.homedir_arg(), "main"]);
 
     // ostree summary -u --gpg-sign, verified by grove.
-    let meta: Vec<String> = ["-m", "foo='bar'", "-m", "num=5"].iter().map(|s| s.to_string()).collect();
+    let meta: Vec<String> = ["-m", "foo='bar'", "-m", "num=5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut args = vec!["summary", "-u", "--gpg-sign", &key.fpr];
     let home = key.homedir_arg();
     args.push(&home);
     args.extend(meta.iter().map(String::as_str));
     ostree(&repo, &args);
-    grove(&repo, &["gpg-verify", "--summary", &format!("--keyring={}", pubkey.display())]);
+    grove(
+        &repo,
+        &[
+            "gpg-verify",
+            "--summary",
+            &format!("--keyring={}", pubkey.display()),
+        ],
+    );
     let theirs = fs::read(repo.join("summary")).expect("summary");
     let their_index: Vec<(PathBuf, Vec<u8>)> = index_files(&repo);
     let their_view = ostree(&repo, &["summary", "--view"]);
@@ -182,18 +366,29 @@ fn grove_verifies_ostree_signatures_and_matches_ostree_summary() {
     gargs.extend(meta.iter().map(String::as_str));
     grove(&repo, &gargs);
     let ours = fs::read(repo.join("summary")).expect("summary");
-    assert!(!repo.join("summary.sig").exists(), "an unsigned update removes summary.sig");
+    assert!(
+        !repo.join("summary.sig").exists(),
+        "an unsigned update removes summary.sig"
+    );
     assert_eq!(mask_last_modified(&ours), mask_last_modified(&theirs));
     assert_eq!(index_files(&repo), their_index);
     let our_view = grove(&repo, &["summary", "--view"]);
-    let strip = |s: &str| s.lines().filter(|l| !l.starts_with("Last-Modified")).collect::<Vec<_>>().join("\n");
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("Last-Modified"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(strip(&our_view), strip(&their_view));
     assert_eq!(ostree(&repo, &["summary", "--view"]), our_view);
 }
 
 fn index_files(repo: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    for d in fs::read_dir(repo.join("delta-indexes")).expect("delta-indexes").flatten() {
+    for d in fs::read_dir(repo.join("delta-indexes"))
+        .expect("delta-indexes")
+        .flatten()
+    {
         for f in fs::read_dir(d.path()).expect("dir").flatten() {
             out.push((f.path(), fs::read(f.path()).expect("read")));
         }
@@ -204,7 +399,10 @@ fn index_files(repo: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 fn mask_last_modified(b: &[u8]) -> Vec<u8> {
     let key = b"ostree.summary.last-modified\0";
-    let i = b.windows(key.len()).position(|w| w == key).expect("last-modified key");
+    let i = b
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("last-modified key");
     let at = (i + key.len()).div_ceil(8) * 8;
     let mut v = b.to_vec();
     v[at..at + 8].fill(0);
@@ -227,7 +425,8 @@ fn concurrent_summary_updates_always_publish_verifiable_pairs() {
     let sign_key = format!("--sign-key={}", secret.display());
     grove(&repo, &["summary", "-u", &sign_key, "--publish-delay=0"]);
 
-    let kr = grove::sign::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub").expect("keyring");
+    let kr = grove::trust::gpg::Keyring::from_bytes(&fs::read(&pubkey).expect("pub"), "pub")
+        .expect("keyring");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
         let (repo, stop) = (repo.clone(), stop.clone());
@@ -238,15 +437,26 @@ fn concurrent_summary_updates_always_publish_verifiable_pairs() {
                 let sig_first = pairs % 2 == 0;
                 let (sig, summary) = if sig_first {
                     let s = fs::read(repo.join("summary.sig")).expect("summary.sig always exists");
-                    (s, fs::read(repo.join("summary")).expect("summary always exists"))
+                    (
+                        s,
+                        fs::read(repo.join("summary")).expect("summary always exists"),
+                    )
                 } else {
                     let m = fs::read(repo.join("summary")).expect("summary always exists");
-                    (fs::read(repo.join("summary.sig")).expect("summary.sig always exists"), m)
+                    (
+                        fs::read(repo.join("summary.sig")).expect("summary.sig always exists"),
+                        m,
+                    )
                 };
                 let m = grove::Metadata::from_bytes(&sig).expect("summary.sig is never torn");
-                let sigs = grove::sign::gpgsigs(&m).expect("aay");
-                let r = grove::sign::verify(&summary, &sigs, &kr, SystemTime::now(), "hammer").expect("parse");
-                if !r.iter().any(|s| s.status == grove::sign::SigStatus::Good) {
+                let sigs = grove::trust::gpg::gpgsigs(&m).expect("aay");
+                let r =
+                    grove::trust::gpg::verify(&summary, &sigs, &kr, SystemTime::now(), "hammer")
+                        .expect("parse");
+                if !r
+                    .iter()
+                    .any(|s| s.status == grove::trust::gpg::SigStatus::Good)
+                {
                     bad.push(pairs);
                 }
                 pairs += 1;
@@ -260,7 +470,10 @@ fn concurrent_summary_updates_always_publish_verifiable_pairs() {
             std::thread::spawn(move || {
                 for j in 0..3 {
                     let m = format!("--add-metadata=writer='{i}-{j}'");
-                    grove(&repo, &["summary", "-u", &sign_key, "--publish-delay=0.3", &m]);
+                    grove(
+                        &repo,
+                        &["summary", "-u", &sign_key, "--publish-delay=0.3", &m],
+                    );
                 }
             })
         })
@@ -271,8 +484,16 @@ fn concurrent_summary_updates_always_publish_verifiable_pairs() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (pairs, bad) = reader.join().expect("reader");
     assert!(pairs > 10, "reader read only {pairs} pairs");
-    assert!(bad.is_empty(), "{} of {pairs} pairs did not verify", bad.len());
+    assert!(
+        bad.is_empty(),
+        "{} of {pairs} pairs did not verify",
+        bad.len()
+    );
     // Never a stray temporary file left behind.
-    let leftovers: Vec<_> = fs::read_dir(&repo).expect("ls").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+    let leftovers: Vec<_> = fs::read_dir(&repo)
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }

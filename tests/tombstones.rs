@@ -36,11 +36,30 @@ fn shallow_pair(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ostree(&src, &["init", "--mode=archive"]);
     for i in 0..5 {
         fs::write(tree.join("a"), "a\n".repeat(i + 1)).unwrap();
-        ostree(&src, &["commit", "-b", "test", "-s", "test", &format!("--tree=dir={}", tree.display()), &format!("--timestamp=2020-01-0{} 00:00:00", i + 1)]);
+        ostree(
+            &src,
+            &[
+                "commit",
+                "-b",
+                "test",
+                "-s",
+                "test",
+                &format!("--tree=dir={}", tree.display()),
+                &format!("--timestamp=2020-01-0{} 00:00:00", i + 1),
+            ],
+        );
     }
     let a = tmp.join("a");
     ostree(&a, &["init", "--mode=archive"]);
-    ostree(&a, &["pull-local", "--depth=1", &src.display().to_string(), "test"]);
+    ostree(
+        &a,
+        &[
+            "pull-local",
+            "--depth=1",
+            &src.display().to_string(),
+            "test",
+        ],
+    );
     let b = tmp.join("b");
     run_ok(Command::new("cp").arg("-a").arg(&a).arg(&b));
     (src, a, b)
@@ -52,20 +71,28 @@ fn fsck_add_tombstones_matches_ostree() {
     let (src, a, b) = shallow_pair(tmp.path());
     let from_ostree = ostree(&a, &["fsck", "--add-tombstones"]);
     let from_grove = grove(&b, &["fsck", "--add-tombstones"]);
-    assert!(from_ostree.contains("Adding tombstone for commit "), "{from_ostree}");
+    assert!(
+        from_ostree.contains("Adding tombstone for commit "),
+        "{from_ostree}"
+    );
     assert_eq!(from_grove, from_ostree);
     let files = store_files(&b);
     assert_eq!(files, store_files(&a));
     assert_eq!(count(&files, ".tombstone-commit"), 1);
     assert_eq!(count(&files, ".commit"), 1);
-    assert!(fs::read_to_string(b.join("config")).unwrap().contains("tombstone-commits=true"));
+    assert!(fs::read_to_string(b.join("config"))
+        .unwrap()
+        .contains("tombstone-commits=true"));
     fsck(&b);
 
     // Pulled again with the whole history, a deleted commit loses its
     // tombstone (as ostree's pull writes it; its pull-local copies and keeps it).
     let server = common::HttpServer::serve(&src);
     for repo in [&a, &b] {
-        ostree(repo, &["remote", "add", "--no-gpg-verify", "origin", &server.url]);
+        ostree(
+            repo,
+            &["remote", "add", "--no-gpg-verify", "origin", &server.url],
+        );
     }
     ostree(&a, &["pull", "--depth=-1", "origin", "test"]);
     grove(&b, &["pull", "--depth=-1", "origin", "test"]);
@@ -87,7 +114,15 @@ fn prune_static_deltas_only_of_a_referenced_commit_matches_ostree() {
     let tmp = tempdir();
     let (src, a, b) = shallow_pair(tmp.path());
     for repo in [&a, &b] {
-        ostree(repo, &["pull-local", "--depth=-1", &src.display().to_string(), "test"]);
+        ostree(
+            repo,
+            &[
+                "pull-local",
+                "--depth=-1",
+                &src.display().to_string(),
+                "test",
+            ],
+        );
         ostree(repo, &["static-delta", "generate", "test^"]);
         ostree(repo, &["static-delta", "generate", "test"]);
     }
@@ -98,6 +133,12 @@ fn prune_static_deltas_only_of_a_referenced_commit_matches_ostree() {
     assert_eq!(from_grove, from_ostree);
     let files = store_files(&b);
     assert_eq!(files, store_files(&a));
-    assert_eq!(files.iter().filter(|f| f.ends_with("/superblock")).count(), 1);
-    assert_eq!(grove(&b, &["static-delta", "list"]), ostree(&a, &["static-delta", "list"]));
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with("/superblock")).count(),
+        1
+    );
+    assert_eq!(
+        grove(&b, &["static-delta", "list"]),
+        ostree(&a, &["static-delta", "list"])
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use grove::tree_path::{self, Node, TreeEntry};
+use grove::tree::path::{self, Node, TreeEntry};
 
 use super::log::{load_error, usage_error};
 use crate::ctx::Ctx;
@@ -22,7 +22,10 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (Some(rev), false) = (args.commit, args.paths.is_empty()) else {
-        return Err(usage_error("cat", "A COMMIT and at least one PATH argument are required"));
+        return Err(usage_error(
+            "cat",
+            "A COMMIT and at least one PATH argument are required",
+        ));
     };
     let repo = ctx.open_repo()?;
     let checksum = repo.resolve_rev(&rev)?;
@@ -31,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for p in &args.paths {
-        let e = tree_path::resolve_following(&repo, &root, p)?;
+        let e = path::resolve_following(&repo, &root, p)?;
         let Node::File { checksum } = e.node else {
             anyhow::bail!("Can't open directory");
         };

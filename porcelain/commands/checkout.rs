@@ -1,15 +1,17 @@
 //! `grove checkout`: check out a commit into a filesystem tree.
 //!
 //! Same options and errors as `ostree checkout` (ot-builtin-checkout.c);
-//! the work is [`grove::checkout::checkout_tree`].
+//! the work is [`grove::tree::checkout::checkout_tree`].
 
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::checkout::{checkout_tree, CheckoutMode, CheckoutOptions, CheckoutSource, OverwriteMode};
 use grove::repo::LockKind;
+use grove::tree::checkout::{
+    checkout_tree, CheckoutMode, CheckoutOptions, CheckoutSource, OverwriteMode,
+};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -112,12 +114,22 @@ fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
     let skip_list = match &args.skip_list {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading skip list {}", p.display()))?;
-            Some(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect::<HashSet<_>>())
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading skip list {}", p.display()))?;
+            Some(
+                text.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect::<HashSet<_>>(),
+            )
         }
     };
     Ok(CheckoutOptions {
-        mode: if args.user_mode { CheckoutMode::User } else { CheckoutMode::Normal },
+        mode: if args.user_mode {
+            CheckoutMode::User
+        } else {
+            CheckoutMode::Normal
+        },
         overwrite,
         subpath: args.subpath.clone(),
         allow_noent: args.allow_noent,
@@ -136,7 +148,13 @@ fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
     })
 }
 
-fn checkout_one(ctx: &Ctx, repo: &Repo, rev: &str, opts: &CheckoutOptions, dest: &Path) -> anyhow::Result<()> {
+fn checkout_one(
+    ctx: &Ctx,
+    repo: &Repo,
+    rev: &str,
+    opts: &CheckoutOptions,
+    dest: &Path,
+) -> anyhow::Result<()> {
     let commit = repo.resolve_rev(rev)?;
     let stats = checkout_tree(repo, CheckoutSource::Commit(commit), dest, opts)?;
     if ctx.verbose {
@@ -174,7 +192,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 input = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
             }
             None => {
-                std::io::stdin().read_to_end(&mut input).context("reading standard input")?;
+                std::io::stdin()
+                    .read_to_end(&mut input)
+                    .context("reading standard input")?;
             }
         }
         let mut fields = input.split(|&b| b == 0);
@@ -183,16 +203,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 break;
             }
             let rev = std::str::from_utf8(rev).context("revision is not UTF-8")?;
-            let subpath = fields.next().map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default();
+            let subpath = fields
+                .next()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_default();
             let commit = repo.resolve_rev(rev)?;
             let mut o = opts.clone();
             o.subpath = Some(subpath);
-            checkout_tree(&repo, CheckoutSource::Commit(commit), &dest, &o).with_context(|| format!("Processing tree {commit}"))?;
+            checkout_tree(&repo, CheckoutSource::Commit(commit), &dest, &o)
+                .with_context(|| format!("Processing tree {commit}"))?;
         }
         return Ok(());
     }
 
-    let dest = args.destination.clone().unwrap_or_else(|| PathBuf::from(first));
+    let dest = args
+        .destination
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(first));
     checkout_one(ctx, &repo, first, &opts, &dest)
 }
 
@@ -204,6 +231,9 @@ mod tests {
     fn booleans() {
         assert!(parse_boolean("YES").unwrap());
         assert!(!parse_boolean("none").unwrap());
-        assert_eq!(parse_boolean("bogus").unwrap_err().to_string(), "Invalid boolean argument 'bogus'");
+        assert_eq!(
+            parse_boolean("bogus").unwrap_err().to_string(),
+            "Invalid boolean argument 'bogus'"
+        );
     }
 }

@@ -37,16 +37,35 @@ fn strerror(e: &std::io::Error) -> String {
 /// The checksum of the file or directory at `path`.
 pub(crate) fn checksum_path(path: &Path, ignore_xattrs: bool) -> std::io::Result<Checksum> {
     let st = std::fs::symlink_metadata(path)?;
-    let xattrs = if ignore_xattrs { Xattrs::new() } else { grove::xattr::read_path(path)? };
+    let xattrs = if ignore_xattrs {
+        Xattrs::new()
+    } else {
+        grove::tree::xattr::read_path(path)?
+    };
     if st.is_dir() {
-        return Ok(DirMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), xattrs }.checksum());
+        return Ok(DirMeta {
+            uid: st.uid(),
+            gid: st.gid(),
+            mode: st.mode(),
+            xattrs,
+        }
+        .checksum());
     }
     let symlink_target = if st.file_type().is_symlink() {
-        std::fs::read_link(path)?.into_os_string().into_string().map_err(|_| std::io::Error::other("symlink target is not UTF-8"))?
+        std::fs::read_link(path)?
+            .into_os_string()
+            .into_string()
+            .map_err(|_| std::io::Error::other("symlink target is not UTF-8"))?
     } else {
         String::new()
     };
-    let header = FileHeader { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target, xattrs };
+    let header = FileHeader {
+        uid: st.uid(),
+        gid: st.gid(),
+        mode: st.mode(),
+        symlink_target,
+        xattrs,
+    };
     if header.is_regular() {
         let mut f = std::fs::File::open(path)?;
         checksum_content(&header, &mut f)
@@ -65,7 +84,11 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Err(e) if args.ignore_xattrs => anyhow::bail!("fstatat({p}): {}", strerror(&e)),
         Err(e) => {
             let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            anyhow::bail!("Error when getting information for file “{}”: {}", abs.display(), strerror(&e))
+            anyhow::bail!(
+                "Error when getting information for file “{}”: {}",
+                abs.display(),
+                strerror(&e)
+            )
         }
     }
     Ok(())

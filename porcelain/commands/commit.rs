@@ -3,13 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use grove::commit::{add_bindings, import_commit_tree, import_dir, write_commit, CommitError, CommitFilter, CommitSpec, DevInoCache, ImportOptions, ImportStats, PathRules};
-use grove::git::SourceSpec;
-use grove::mtree::MutableTree;
-use grove::provenance::{ConfigFile, Provenance};
-use grove::refs::Refspec;
+use grove::lifecycle::provenance::{ConfigFile, Provenance};
+use grove::repo::refs::Refspec;
 use grove::repo::LockKind;
-use grove::tar_import::{import_tar, TarOptions};
+use grove::tree::commit::{
+    add_bindings, import_commit_tree, import_dir, write_commit, CommitError, CommitFilter,
+    CommitSpec, DevInoCache, ImportOptions, ImportStats, PathRules,
+};
+use grove::tree::git::SourceSpec;
+use grove::tree::mtree::MutableTree;
+use grove::tree::tar_import::{import_tar, TarOptions};
 use grove::{Checksum, Metadata};
 
 use crate::ctx::Ctx;
@@ -36,7 +39,10 @@ pub struct Args {
     #[arg(long)]
     parent: Option<String>,
     /// Overlay the given tree: dir=PATH, tar=TARFILE, ref=COMMIT or git=[NAME=]PATH[@REV][:SUBDIR] (repeatable, applied in order)
-    #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=REV|git=PATH[@REV][:SUBDIR]")]
+    #[arg(
+        long = "tree",
+        value_name = "dir=PATH|tar=FILE|ref=REV|git=PATH[@REV][:SUBDIR]"
+    )]
     trees: Vec<String>,
     /// Start from the given commit as a base (no modifiers apply)
     #[arg(long, value_name = "REV")]
@@ -131,7 +137,9 @@ pub struct Args {
 }
 
 fn split_kv(s: &str) -> anyhow::Result<(&str, &str)> {
-    let (k, v) = s.split_once('=').with_context(|| format!("Missing '=' in KEY=VALUE metadata '{s}'"))?;
+    let (k, v) = s
+        .split_once('=')
+        .with_context(|| format!("Missing '=' in KEY=VALUE metadata '{s}'"))?;
     if k.is_empty() {
         bail!("Empty metadata key");
     }
@@ -183,18 +191,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut metadata = Metadata::new();
     for s in &args.metadata_strings {
         let (k, v) = split_kv(s)?;
-        metadata.push(k, grove::metadata::owned(v.to_string()));
+        metadata.push(k, grove::objects::metadata::owned(v.to_string()));
     }
     for s in &args.metadata_variants {
         let (k, v) = split_kv(s)?;
-        let value = grove::variant_text::parse(v).with_context(|| format!("Parsing {s}"))?;
+        let value = grove::gvariant::text::parse(v).with_context(|| format!("Parsing {s}"))?;
         metadata.push(k, value);
     }
     if let Some(p) = parent {
         if !args.keep_metadata.is_empty() {
             let pc = repo.load_commit(p)?;
             for key in &args.keep_metadata {
-                let v = pc.metadata.get(key).with_context(|| format!("Missing metadata key '{key}' from commit '{p}'"))?;
+                let v = pc
+                    .metadata
+                    .get(key)
+                    .with_context(|| format!("Missing metadata key '{key}' from commit '{p}'"))?;
                 metadata.push(key.clone(), v.try_clone()?);
             }
         }
@@ -203,7 +214,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut provenance = Provenance::default();
     for spec in &args.sources {
         let spec = SourceSpec::parse(spec, false).with_context(|| format!("--source={spec}"))?;
-        provenance.sources.push(grove::git::read_source(&spec)?);
+        provenance
+            .sources
+            .push(grove::tree::git::read_source(&spec)?);
     }
     for f in &args.source_configs {
         provenance.config.push(ConfigFile::read(f)?);
@@ -214,7 +227,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let mut d = Metadata::new();
         for s in &args.detached_strings {
             let (k, v) = split_kv(s)?;
-            d.push(k, grove::metadata::owned(v.to_string()));
+            d.push(k, grove::objects::metadata::owned(v.to_string()));
         }
         Some(d)
     };
@@ -225,11 +238,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let paths = if args.statoverride.is_some() || args.skip_list.is_some() {
         let mut rules = PathRules::new();
         if let Some(f) = &args.statoverride {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             rules.add_statoverride(&text)?;
         }
         if let Some(f) = &args.skip_list {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             rules.add_skip_list(&text);
         }
         Some(std::sync::Arc::new(rules))
@@ -245,11 +260,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         paths: paths.clone(),
     }
     .for_repo(&repo);
-    let devino = if args.link_checkout_speedup || args.devino_canonical { Some(DevInoCache::scan(&repo)?) } else { None };
-    let import = ImportOptions { filter: filter.clone(), devino, devino_canonical: args.devino_canonical, consume: args.consume };
+    let devino = if args.link_checkout_speedup || args.devino_canonical {
+        Some(DevInoCache::scan(&repo)?)
+    } else {
+        None
+    };
+    let import = ImportOptions {
+        filter: filter.clone(),
+        devino,
+        devino_canonical: args.devino_canonical,
+        consume: args.consume,
+    };
     let mut stats = ImportStats::default();
-    let pathname_filter = args.tar_pathname_filter.as_deref().map(str::parse).transpose()?;
-    let tar_opts = TarOptions { filter: filter.clone(), autocreate_parents: args.tar_autocreate_parents, pathname_filter };
+    let pathname_filter = args
+        .tar_pathname_filter
+        .as_deref()
+        .map(str::parse)
+        .transpose()?;
+    let tar_opts = TarOptions {
+        filter: filter.clone(),
+        autocreate_parents: args.tar_autocreate_parents,
+        pathname_filter,
+    };
 
     let mut trees = args.trees.clone();
     if trees.is_empty() {
@@ -263,23 +295,30 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         import_commit_tree(&repo, &mut mtree, c, &CommitFilter::default())?;
     }
     for t in &trees {
-        let (kind, value) = t.split_once('=').with_context(|| format!("Missing type in tree specification '{t}'"))?;
+        let (kind, value) = t
+            .split_once('=')
+            .with_context(|| format!("Missing type in tree specification '{t}'"))?;
         match kind {
             "dir" => {
-                let s = import_dir(&repo, &mut mtree, value.as_ref(), &import).with_context(|| format!("committing directory {value}"))?;
+                let s = import_dir(&repo, &mut mtree, value.as_ref(), &import)
+                    .with_context(|| format!("committing directory {value}"))?;
                 stats.add(&s);
                 consumed.push(PathBuf::from(value));
             }
-            "tar" => import_tar(&repo, &mut mtree, value.as_ref(), &tar_opts).with_context(|| format!("importing {value}"))?,
+            "tar" => import_tar(&repo, &mut mtree, value.as_ref(), &tar_opts)
+                .with_context(|| format!("importing {value}"))?,
             "ref" => {
                 let c = repo.resolve_rev(value)?;
                 import_commit_tree(&repo, &mut mtree, c, &filter)?;
             }
             "git" => {
                 let spec = SourceSpec::parse(value, true).with_context(|| format!("--tree={t}"))?;
-                let done = grove::git::import_tree(&repo, &mut mtree, &spec, &filter)?;
+                let done = grove::tree::git::import_tree(&repo, &mut mtree, &spec, &filter)?;
                 for s in &done.submodules {
-                    eprintln!("warning: {}: submodule '{s}' committed as an empty directory", spec.path.display());
+                    eprintln!(
+                        "warning: {}: submodule '{s}' committed as an empty directory",
+                        spec.path.display()
+                    );
                 }
                 provenance.sources.push(done.source);
             }
@@ -289,8 +328,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(rules) = &paths {
         if let Err(e) = rules.check_all_matched() {
             match &e {
-                CommitError::UnmatchedStatoverride(p) => p.iter().for_each(|p| eprintln!("Unmatched statoverride path: {p}")),
-                CommitError::UnmatchedSkipList(p) => p.iter().for_each(|p| eprintln!("Unmatched skip-list path: {p}")),
+                CommitError::UnmatchedStatoverride(p) => p
+                    .iter()
+                    .for_each(|p| eprintln!("Unmatched statoverride path: {p}")),
+                CommitError::UnmatchedSkipList(p) => p
+                    .iter()
+                    .for_each(|p| eprintln!("Unmatched skip-list path: {p}")),
                 _ => {}
             }
             return Err(e.into());
@@ -316,19 +359,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
 
     if args.bootable {
-        metadata = grove::bootable::add_bootable_metadata(&repo, root, metadata)?;
+        metadata = grove::tree::bootable::add_bootable_metadata(&repo, root, metadata)?;
     }
     let timestamp = match &args.timestamp {
-        Some(t) => grove::date::parse_date(t)?,
+        Some(t) => grove::lifecycle::date::parse_date(t)?,
         None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => grove::date::parse_source_date_epoch(&v)?,
+            Ok(v) => grove::lifecycle::date::parse_source_date_epoch(&v)?,
             Err(_) => chrono::Utc::now().timestamp(),
         },
     };
     let spec = CommitSpec {
         subject: args.subject.clone().unwrap_or_default(),
         body: match &args.body_file {
-            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+            Some(f) => {
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+            }
             None => args.body.clone().unwrap_or_default(),
         },
         parent,
@@ -340,23 +385,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let checksum = write_commit(&repo, root, &spec)?;
     if !sign_keys.is_empty() {
-        grove::sign::sign_commit(&repo, checksum, &mut sign_keys).with_context(|| format!("signing commit {checksum}"))?;
+        grove::trust::gpg::sign_commit(&repo, checksum, &mut sign_keys)
+            .with_context(|| format!("signing commit {checksum}"))?;
     }
-    let updates = [RefUpdate { old: branch_now, new: Some(checksum), name: branch.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "-".into()) }];
+    let updates = [RefUpdate {
+        old: branch_now,
+        new: Some(checksum),
+        name: branch
+            .as_ref()
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "-".into()),
+    }];
     if !args.no_verify {
         // The commit object exists (the hook can inspect it); the ref has not moved.
         hooks::run(&repo, "pre-commit", &updates)?;
     }
     repo.sync()?;
     if let Some(b) = &branch {
-        repo.set_ref(b, Some(checksum), Some(branch_now)).with_context(|| format!("updating ref {b}"))?;
+        repo.set_ref(b, Some(checksum), Some(branch_now))
+            .with_context(|| format!("updating ref {b}"))?;
     }
     // Hooks may run grove on this repository, including commands that need the exclusive lock.
     drop(lock);
     hooks::run(&repo, "post-commit", &updates)?;
     if args.consume {
         for dir in consumed {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("consuming {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("consuming {}", dir.display()))?;
         }
     }
     if args.table_output {

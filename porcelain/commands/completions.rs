@@ -29,8 +29,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 pub fn man(args: ManArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let cmd = Cli::command();
-    clap_mangen::generate_to(cmd, &args.dir).with_context(|| format!("writing man pages to {}", args.dir.display()))?;
+    clap_mangen::generate_to(cmd, &args.dir)
+        .with_context(|| format!("writing man pages to {}", args.dir.display()))?;
     Ok(())
 }

@@ -37,7 +37,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         "set" | "get" | "unset" => match (&args.group, key_arg) {
             (Some(g), Some(k)) => (g.clone(), k.clone()),
             (None, Some(k)) => split_key(k)?,
-            (Some(_), None) if op == "set" => anyhow::bail!("GROUP name, KEY and VALUE must be specified"),
+            (Some(_), None) if op == "set" => {
+                anyhow::bail!("GROUP name, KEY and VALUE must be specified")
+            }
             (None, None) if op == "set" => anyhow::bail!("KEY and VALUE must be specified"),
             (Some(_), None) => anyhow::bail!("Group name and key must be specified"),
             (None, None) => anyhow::bail!("KEY must be specified"),
@@ -83,8 +85,14 @@ mod tests {
 
     #[test]
     fn keys_split_at_first_dot() {
-        assert_eq!(split_key("core.mode").unwrap(), ("core".into(), "mode".into()));
-        assert_eq!(split_key("remote \"a.b\".url").unwrap(), ("remote \"a".into(), "b\".url".into()));
+        assert_eq!(
+            split_key("core.mode").unwrap(),
+            ("core".into(), "mode".into())
+        );
+        assert_eq!(
+            split_key("remote \"a.b\".url").unwrap(),
+            ("remote \"a".into(), "b\".url".into())
+        );
         assert!(split_key("nodot").is_err());
     }
 }

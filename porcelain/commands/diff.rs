@@ -11,8 +11,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::diff::{diff, diff_stats, is_dir_arg, DiffOptions, Side};
-use grove::provenance::{diff_sources, Provenance, SourceChange};
+use grove::lifecycle::provenance::{diff_sources, Provenance, SourceChange};
+use grove::tree::diff::{diff, diff_stats, is_dir_arg, DiffOptions, Side};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -56,7 +56,9 @@ fn owner(v: i64, what: &str) -> anyhow::Result<Option<u32>> {
     if v < 0 {
         return Ok(None);
     }
-    u32::try_from(v).map(Some).with_context(|| format!("{what} out of range: {v}"))
+    u32::try_from(v)
+        .map(Some)
+        .with_context(|| format!("{what} out of range: {v}"))
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -97,7 +99,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         writeln!(out, "[A] Object Count: {}", s.a_objects)?;
         writeln!(out, "[B] Object Count: {}", s.b_objects)?;
         writeln!(out, "Common Object Count: {}", s.common_objects)?;
-        writeln!(out, "Common Object Size: {}", crate::format::size(s.common_size))?;
+        writeln!(
+            out,
+            "Common Object Size: {}",
+            crate::format::size(s.common_size)
+        )?;
     }
     out.flush()?;
     Ok(())
@@ -105,29 +111,58 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
 /// `--source`: `M`/`A`/`D` lines per source, with the source commits between
 /// the two revisions under an `M` line when a clone of it is named.
-fn source_diff(repo: &Repo, a: &str, b: &str, repos: &[String], out: &mut dyn Write) -> anyhow::Result<()> {
-    let prov = |rev: &str| -> anyhow::Result<Provenance> { Ok(Provenance::from_metadata(&repo.load_commit(repo.resolve_rev(rev)?)?.metadata)) };
+fn source_diff(
+    repo: &Repo,
+    a: &str,
+    b: &str,
+    repos: &[String],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let prov = |rev: &str| -> anyhow::Result<Provenance> {
+        Ok(Provenance::from_metadata(
+            &repo.load_commit(repo.resolve_rev(rev)?)?.metadata,
+        ))
+    };
     let (old, new) = (prov(a)?, prov(b)?);
     let mut clones = std::collections::HashMap::new();
     for r in repos {
-        let (name, path) = r.split_once('=').with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
+        let (name, path) = r
+            .split_once('=')
+            .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
         clones.insert(name.to_string(), PathBuf::from(path));
     }
     for change in diff_sources(&old, &new) {
         match &change {
-            SourceChange::Added { new } => writeln!(out, "A    {} {}", new.name, new.revision_text())?,
-            SourceChange::Removed { old } => writeln!(out, "D    {} {}", old.name, old.revision_text())?,
+            SourceChange::Added { new } => {
+                writeln!(out, "A    {} {}", new.name, new.revision_text())?
+            }
+            SourceChange::Removed { old } => {
+                writeln!(out, "D    {} {}", old.name, old.revision_text())?
+            }
             SourceChange::Changed { old, new } => {
-                let dirty = |s: &grove::provenance::Source| if s.dirty { ", dirty" } else { "" };
-                writeln!(out, "M    {} {}{} -> {}{}", new.name, old.revision_text(), dirty(old), new.revision_text(), dirty(new))?;
+                let dirty =
+                    |s: &grove::lifecycle::provenance::Source| if s.dirty { ", dirty" } else { "" };
+                writeln!(
+                    out,
+                    "M    {} {}{} -> {}{}",
+                    new.name,
+                    old.revision_text(),
+                    dirty(old),
+                    new.revision_text(),
+                    dirty(new)
+                )?;
                 if let Some(path) = clones.get(&new.name) {
-                    match grove::git::log_between(path, &old.commit, &new.commit)? {
+                    match grove::tree::git::log_between(path, &old.commit, &new.commit)? {
                         Some(commits) => {
                             for c in commits {
                                 writeln!(out, "     {} {}", c.short, c.subject)?;
                             }
                         }
-                        None => writeln!(out, "     ({} does not have both revisions)", path.display())?,
+                        None => writeln!(
+                            out,
+                            "     ({} does not have both revisions)",
+                            path.display()
+                        )?,
                     }
                 }
             }

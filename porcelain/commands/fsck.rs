@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use grove::fsck::{Fsck, FsckError, FsckOptions, Problem};
+use grove::lifecycle::fsck::{Fsck, FsckError, FsckOptions, Problem};
 
 use crate::ctx::Ctx;
 
@@ -47,7 +47,11 @@ fn print_problem(p: &Problem) {
 /// itself, which becomes the `error:` line) and converts the error.
 fn fail(f: &Fsck, e: FsckError) -> anyhow::Error {
     let problems = f.problems();
-    let shown = if matches!(e, FsckError::Corrupt(_)) { problems.len().saturating_sub(1) } else { problems.len() };
+    let shown = if matches!(e, FsckError::Corrupt(_)) {
+        problems.len().saturating_sub(1)
+    } else {
+        problems.len()
+    };
     problems[..shown].iter().for_each(print_problem);
     anyhow::Error::new(e)
 }
@@ -64,12 +68,18 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
-                indicatif::ProgressStyle::with_template("fsck objects {bar:40} {pos}/{len} ({percent}%) {eta}")
-                    .expect("valid progress template"),
+                indicatif::ProgressStyle::with_template(
+                    "fsck objects {bar:40} {pos}/{len} ({percent}%) {eta}",
+                )
+                .expect("valid progress template"),
             );
             b
         });
-        Progress { lines: !std::io::stdout().is_terminal(), bar, last: Mutex::new((None, 0)) }
+        Progress {
+            lines: !std::io::stdout().is_terminal(),
+            bar,
+            last: Mutex::new((None, 0)),
+        }
     }
 
     fn update(&self, done: usize, total: usize) {
@@ -79,14 +89,21 @@ impl Progress {
         if !self.lines {
             return;
         }
-        let Ok(mut last) = self.last.lock() else { return };
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
         let now = Instant::now();
-        let due = last.0.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        let due = last
+            .0
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
         if done > last.1 && (due || done == total) {
             last.0 = Some(now);
             last.1 = done;
             let pct = done * 100 / total.max(1);
-            let _ = writeln!(std::io::stdout().lock(), "fsck objects ({done}/{total}) {pct}%");
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "fsck objects ({done}/{total}) {pct}%"
+            );
         }
     }
 
@@ -104,7 +121,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             println!("{s}");
         }
     };
-    let mut f = Fsck::new(&repo, FsckOptions { delete: args.delete, all: args.all, find_missing_parents: args.add_tombstones, verify_bindings: args.verify_bindings, verify_back_refs: args.verify_back_refs });
+    let mut f = Fsck::new(
+        &repo,
+        FsckOptions {
+            delete: args.delete,
+            all: args.all,
+            find_missing_parents: args.add_tombstones,
+            verify_bindings: args.verify_bindings,
+            verify_back_refs: args.verify_back_refs,
+        },
+    );
 
     say("Validating refs...");
     if let Err(e) = f.validate_refs() {
@@ -119,13 +145,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Ok(n) => n,
         Err(e) => return Err(fail(&f, e)),
     };
-    say(&format!("Verifying content integrity of {n} commit objects..."));
+    say(&format!(
+        "Verifying content integrity of {n} commit objects..."
+    ));
     let _ = std::io::stdout().flush();
 
     let progress: Mutex<Option<Progress>> = Mutex::new(None);
     let cb = |done: usize, total: usize| {
         if let Ok(mut p) = progress.lock() {
-            p.get_or_insert_with(|| Progress::new(total)).update(done, total);
+            p.get_or_insert_with(|| Progress::new(total))
+                .update(done, total);
         }
     };
     let res = f.verify(Some(&cb));
@@ -142,7 +171,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         for c in &report.parent_missing {
             println!("Adding tombstone for commit {c}");
         }
-        grove::prune::tombstone_commits(&mut repo, &report.parent_missing)?;
+        grove::lifecycle::prune::tombstone_commits(&mut repo, &report.parent_missing)?;
     } else if report.partial_commits > 0 {
         println!("{} partial commits not verified", report.partial_commits);
     }
@@ -151,9 +180,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     if report.fsck_partial_commits > 0 {
         // ostree counts all partial commits in this message.
-        anyhow::bail!("{} partial commits from fsck-detected corruption", report.partial_commits);
+        anyhow::bail!(
+            "{} partial commits from fsck-detected corruption",
+            report.partial_commits
+        );
     }
     // Like ostree, printed even with --quiet.
-    println!("object fsck of {} commits completed successfully - no errors found.", report.commits_verified);
+    println!(
+        "object fsck of {} commits completed successfully - no errors found.",
+        report.commits_verified
+    );
     Ok(())
 }

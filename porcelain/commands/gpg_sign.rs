@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
-use grove::sign::{Keyring, SigningKey};
+use grove::trust::gpg::{Keyring, SigningKey};
 
 use crate::ctx::Ctx;
 
@@ -69,8 +69,11 @@ impl SignArgs {
 }
 
 fn read_passphrase(src: &KeySource) -> anyhow::Result<Option<String>> {
-    let Some(p) = &src.passphrase_file else { return Ok(None) };
-    let text = std::fs::read_to_string(p).with_context(|| format!("reading passphrase file {}", p.display()))?;
+    let Some(p) = &src.passphrase_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("reading passphrase file {}", p.display()))?;
     Ok(Some(text.lines().next().unwrap_or("").to_string()))
 }
 
@@ -86,14 +89,20 @@ pub fn run_gpg(homedir: Option<&Path>, args: &[&str], what: &str) -> anyhow::Res
     cmd.args(["--batch", "--no-tty", "--quiet"]).args(args);
     let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!("{what}: gpg is not installed (Debian package gnupg); use --sign-key=FILE")
+            anyhow::anyhow!(
+                "{what}: gpg is not installed (Debian package gnupg); use --sign-key=FILE"
+            )
         } else {
             anyhow::anyhow!("{what}: running gpg: {e}")
         }
     })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().map(|l| l.trim_start_matches("gpg: ").trim()).find(|l| !l.is_empty() && !l.starts_with("WARNING")).unwrap_or("failed");
+        let last = err
+            .lines()
+            .map(|l| l.trim_start_matches("gpg: ").trim())
+            .find(|l| !l.is_empty() && !l.starts_with("WARNING"))
+            .unwrap_or("failed");
         if err.contains("No passphrase given") || err.contains("Bad passphrase") {
             bail!("{what}: the secret key is protected by a passphrase; give it with --passphrase-file=FILE ({last})");
         }
@@ -128,17 +137,33 @@ fn load_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningK
     if !src.sign_key.is_empty() {
         let mut all = Keyring::new();
         for f in &src.sign_key {
-            let bytes = std::fs::read(f).with_context(|| format!("reading key file {}", f.display()))?;
+            let bytes =
+                std::fs::read(f).with_context(|| format!("reading key file {}", f.display()))?;
             let origin = f.display().to_string();
             let kr = Keyring::from_bytes(&bytes, &origin)?;
             if key_ids.is_empty() {
-                keys.push(SigningKey::from_keyring(&kr, None, passphrase.as_deref(), &origin)?);
+                keys.push(SigningKey::from_keyring(
+                    &kr,
+                    None,
+                    passphrase.as_deref(),
+                    &origin,
+                )?);
             }
             all.extend(kr);
         }
-        let origin = src.sign_key.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        let origin = src
+            .sign_key
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         for id in key_ids {
-            keys.push(SigningKey::from_keyring(&all, Some(id), passphrase.as_deref(), &origin)?);
+            keys.push(SigningKey::from_keyring(
+                &all,
+                Some(id),
+                passphrase.as_deref(),
+                &origin,
+            )?);
         }
         return Ok(keys);
     }
@@ -160,7 +185,12 @@ fn load_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningK
             bail!("No gpg key found with ID {id} ({})", home_name(home));
         }
         let kr = Keyring::from_bytes(&bytes, &home_name(home))?;
-        keys.push(SigningKey::from_keyring(&kr, Some(id), passphrase.as_deref(), &home_name(home))?);
+        keys.push(SigningKey::from_keyring(
+            &kr,
+            Some(id),
+            passphrase.as_deref(),
+            &home_name(home),
+        )?);
     }
     Ok(keys)
 }
@@ -180,7 +210,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         return Err(super::log::usage_error("gpg-sign", "Need a COMMIT to sign"));
     };
     if args.key_ids.is_empty() && (args.delete || args.keys.sign_key.is_empty()) {
-        return Err(super::log::usage_error("gpg-sign", "Need at least one GPG KEY-ID to sign with"));
+        return Err(super::log::usage_error(
+            "gpg-sign",
+            "Need at least one GPG KEY-ID to sign with",
+        ));
     }
     let repo = ctx.open_repo()?;
     let checksum = repo.resolve_rev(commit)?;
@@ -189,11 +222,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         if args.keys.gpg_homedir.is_some() {
             keyring = gnupg_public_keys(args.keys.gpg_homedir.as_deref()).unwrap_or_default();
         }
-        let n = grove::sign::delete_signatures(&repo, checksum, &args.key_ids, &keyring)?;
+        let n = grove::trust::gpg::delete_signatures(&repo, checksum, &args.key_ids, &keyring)?;
         println!("Signatures deleted: {n}");
         return Ok(());
     }
     let mut keys = load_signing_keys(&args.key_ids, &args.keys)?;
-    grove::sign::sign_commit(&repo, checksum, &mut keys)?;
+    grove::trust::gpg::sign_commit(&repo, checksum, &mut keys)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
-use grove::sign::{Keyring, SigStatus, SignatureReport};
+use grove::trust::gpg::{Keyring, SigStatus, SignatureReport};
 
 use crate::ctx::Ctx;
 
@@ -38,19 +38,28 @@ pub struct Args {
 /// set (as ostree reads it), else `/usr/share/ostree/trusted.gpg.d`; and
 /// `/etc/ostree/trusted.gpg.d`.
 fn global_keyring_dirs() -> Vec<PathBuf> {
-    let first = std::env::var_os("OSTREE_GPG_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/share/ostree/trusted.gpg.d"));
+    let first = std::env::var_os("OSTREE_GPG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/ostree/trusted.gpg.d"));
     vec![first, PathBuf::from("/etc/ostree/trusted.gpg.d")]
 }
 
 /// The keyring files of a keyring directory, as ostree picks them: regular
 /// files named `*.gpg`, except `trustdb.gpg` and `secring.gpg`.
 fn keyring_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = rd
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "gpg") && !p.file_name().is_some_and(|n| n == "trustdb.gpg" || n == "secring.gpg"))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "gpg")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n == "trustdb.gpg" || n == "secring.gpg")
+        })
         .collect();
     v.sort();
     v
@@ -59,7 +68,11 @@ fn keyring_files(dir: &Path) -> Vec<PathBuf> {
 /// The keys to trust: the given keyrings and GnuPG home, or else the
 /// repository's remote keyrings (`REPO/*.trustedkeys.gpg`) and the system
 /// ones (see [`global_keyring_dirs`]).
-pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path>) -> anyhow::Result<Keyring> {
+pub fn load_keyring(
+    repo: &grove::Repo,
+    files: &[PathBuf],
+    homedir: Option<&Path>,
+) -> anyhow::Result<Keyring> {
     let mut kr = Keyring::new();
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("keyring {}", f.display()))?;
@@ -71,7 +84,11 @@ pub fn load_keyring(repo: &grove::Repo, files: &[PathBuf], homedir: Option<&Path
     if files.is_empty() && homedir.is_none() {
         let mut candidates = Vec::new();
         if let Ok(rd) = std::fs::read_dir(repo.path()) {
-            candidates.extend(rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".trustedkeys.gpg")));
+            candidates.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().ends_with(".trustedkeys.gpg")),
+            );
         }
         for d in global_keyring_dirs() {
             candidates.extend(keyring_files(&d));
@@ -123,7 +140,10 @@ pub fn remote_keyring(repo: &grove::Repo, name: &str) -> anyhow::Result<Keyring>
     } else {
         for d in global_keyring_dirs() {
             for p in keyring_files(&d) {
-                if let Ok(k) = std::fs::read(&p).map_err(|_| ()).and_then(|b| Keyring::from_bytes(&b, &p.display().to_string()).map_err(|_| ())) {
+                if let Ok(k) = std::fs::read(&p)
+                    .map_err(|_| ())
+                    .and_then(|b| Keyring::from_bytes(&b, &p.display().to_string()).map_err(|_| ()))
+                {
                     kr.extend(k);
                 }
             }
@@ -140,7 +160,10 @@ pub fn remote_keyring(repo: &grove::Repo, name: &str) -> anyhow::Result<Keyring>
 /// The entries of a `gpgkeypath` value, split as ostree splits it: on `;`
 /// or on `,` (not both), a trailing separator ignored, an empty entry kept.
 fn gpgkeypath_list(value: &str) -> anyhow::Result<Vec<String>> {
-    let seps: Vec<char> = [';', ','].into_iter().filter(|c| value.contains(*c)).collect();
+    let seps: Vec<char> = [';', ',']
+        .into_iter()
+        .filter(|c| value.contains(*c))
+        .collect();
     match seps.as_slice() {
         [] => Ok(vec![value.to_string()]),
         [sep] => {
@@ -160,10 +183,18 @@ fn gpgkeypath_list(value: &str) -> anyhow::Result<Vec<String>> {
 fn keyfile_path_keys(p: &Path) -> anyhow::Result<Keyring> {
     let mut kr = Keyring::new();
     if !p.exists() {
-        bail!("gpgkeypath: opendir({}): No such file or directory", p.display());
+        bail!(
+            "gpgkeypath: opendir({}): No such file or directory",
+            p.display()
+        );
     }
     if p.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p).with_context(|| format!("gpgkeypath: opendir({})", p.display()))?.flatten().map(|e| e.path()).filter(|f| f.is_file()).collect();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("gpgkeypath: opendir({})", p.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| f.is_file())
+            .collect();
         v.sort();
         for f in v {
             let bytes = std::fs::read(&f).with_context(|| format!("gpgkeypath {}", f.display()))?;
@@ -189,18 +220,31 @@ fn format_time(t: SystemTime) -> String {
         (true, true) => "\u{2007}",
         (true, false) => " ",
     };
-    format!("{} {pad}{} {}", dt.format("%a %b"), dt.day(), dt.format("%H:%M:%S %Y"))
+    format!(
+        "{} {pad}{} {}",
+        dt.format("%a %b"),
+        dt.day(),
+        dt.format("%H:%M:%S %Y")
+    )
 }
 
 /// Whether the locale's character set is UTF-8 (`LC_ALL`, else `LC_CTYPE`, else `LANG`).
 fn utf8_locale() -> bool {
-    let v = ["LC_ALL", "LC_CTYPE", "LANG"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_default().to_ascii_lowercase();
+    let v = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     v.contains("utf-8") || v.contains("utf8")
 }
 
 /// `"Name <email>"` as ostree quotes a signer (GnuPG's name and email of the uid).
 fn who(r: &SignatureReport) -> String {
-    format!("\"{} <{}>\"", r.user_name.as_deref().unwrap_or(""), r.user_email.as_deref().unwrap_or(""))
+    format!(
+        "\"{} <{}>\"",
+        r.user_name.as_deref().unwrap_or(""),
+        r.user_email.as_deref().unwrap_or("")
+    )
 }
 
 /// The line saying what a signature's check found, worded as ostree words it
@@ -213,40 +257,80 @@ pub fn status_line(r: &SignatureReport) -> String {
         SigStatus::MissingKey => "Can't check signature: public key not found".to_string(),
         SigStatus::KeyRevoked => "Key revoked".to_string(),
         SigStatus::SigExpired => format!("Expired signature from {}", who(r)),
-        SigStatus::Bad | SigStatus::KeyExpired | SigStatus::WeakHash => format!("BAD signature from {}", who(r)),
+        SigStatus::Bad | SigStatus::KeyExpired | SigStatus::WeakHash => {
+            format!("BAD signature from {}", who(r))
+        }
     }
 }
 
 /// Prints `Found N signature(s):` and each signature, as `ostree show` does:
 /// when it was made and by which key, the status line, the primary key of a
 /// subkey, and the signature's and keys' expiry (judged at `now`).
-pub fn print_signatures(out: &mut dyn Write, reports: &[SignatureReport], now: SystemTime) -> std::io::Result<()> {
+pub fn print_signatures(
+    out: &mut dyn Write,
+    reports: &[SignatureReport],
+    now: SystemTime,
+) -> std::io::Result<()> {
     let n = reports.len();
     writeln!(out, "Found {n} signature{}:", if n == 1 { "" } else { "s" })?;
     print_signature_list(out, reports, now)
 }
 
 /// Each signature as [`print_signatures`] prints it, without the count line.
-pub fn print_signature_list(out: &mut dyn Write, reports: &[SignatureReport], now: SystemTime) -> std::io::Result<()> {
+pub fn print_signature_list(
+    out: &mut dyn Write,
+    reports: &[SignatureReport],
+    now: SystemTime,
+) -> std::io::Result<()> {
     for r in reports {
         writeln!(out)?;
         match r.created {
-            Some(t) => writeln!(out, "  Signature made {} using {} key ID {}", format_time(t), r.algo, r.key_id())?,
-            None => writeln!(out, "  Signature made (unknown time) using {} key ID {}", r.algo, r.key_id())?,
+            Some(t) => writeln!(
+                out,
+                "  Signature made {} using {} key ID {}",
+                format_time(t),
+                r.algo,
+                r.key_id()
+            )?,
+            None => writeln!(
+                out,
+                "  Signature made (unknown time) using {} key ID {}",
+                r.algo,
+                r.key_id()
+            )?,
         }
         writeln!(out, "  {}", status_line(r))?;
         if r.status == SigStatus::WeakHash {
-            writeln!(out, "  Signature digest {} rejected: its collisions are practical", r.hash)?;
+            writeln!(
+                out,
+                "  Signature digest {} rejected: its collisions are practical",
+                r.hash
+            )?;
         }
         if let (true, Some(p)) = (r.by_subkey(), r.primary_key_id()) {
             writeln!(out, "  Primary key ID {p}")?;
         }
-        let expiry = |what: &str, t: SystemTime, expired: bool| format!("  {what} {} {}", if expired { "expired" } else { "expires" }, format_time(t));
+        let expiry = |what: &str, t: SystemTime, expired: bool| {
+            format!(
+                "  {what} {} {}",
+                if expired { "expired" } else { "expires" },
+                format_time(t)
+            )
+        };
         if let Some(t) = r.sig_expires {
-            writeln!(out, "{}", expiry("Signature", t, r.status == SigStatus::SigExpired || t <= now))?;
+            writeln!(
+                out,
+                "{}",
+                expiry(
+                    "Signature",
+                    t,
+                    r.status == SigStatus::SigExpired || t <= now
+                )
+            )?;
         }
         // As in ostree, one "key expired" flag serves both key lines.
-        let key_expired = r.key_expires.is_some_and(|t| t <= now) || r.primary_key_expires.is_some_and(|t| t <= now);
+        let key_expired = r.key_expires.is_some_and(|t| t <= now)
+            || r.primary_key_expires.is_some_and(|t| t <= now);
         if let Some(t) = r.key_expires {
             writeln!(out, "{}", expiry("Key", t, key_expired))?;
         }
@@ -259,7 +343,7 @@ pub fn print_signature_list(out: &mut dyn Write, reports: &[SignatureReport], no
 
 /// Fails unless some signature is good; the error names the last one's problem.
 pub fn require_valid(what: &str, reports: &[SignatureReport]) -> anyhow::Result<()> {
-    match grove::sign::invalid_reason(reports) {
+    match grove::trust::gpg::invalid_reason(reports) {
         None => Ok(()),
         Some(why) => bail!("{what}: {why}"),
     }
@@ -274,13 +358,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let summary = std::fs::read(&sp).with_context(|| format!("reading {}", sp.display()))?;
         let gp = repo.path().join("summary.sig");
         let sig = std::fs::read(&gp).with_context(|| format!("reading {}", gp.display()))?;
-        let meta = grove::Metadata::from_bytes(&sig).with_context(|| format!("corrupt {}", gp.display()))?;
-        let sigs = grove::sign::gpgsigs(&meta).map_err(|e| anyhow::anyhow!("corrupt {}: {e}", gp.display()))?;
-        ("summary".to_string(), grove::sign::verify(&summary, &sigs, &keyring, now, "summary.sig")?)
+        let meta = grove::Metadata::from_bytes(&sig)
+            .with_context(|| format!("corrupt {}", gp.display()))?;
+        let sigs = grove::trust::gpg::gpgsigs(&meta)
+            .map_err(|e| anyhow::anyhow!("corrupt {}: {e}", gp.display()))?;
+        (
+            "summary".to_string(),
+            grove::trust::gpg::verify(&summary, &sigs, &keyring, now, "summary.sig")?,
+        )
     } else {
-        let rev = args.commit.as_deref().expect("clap requires COMMIT without --summary");
+        let rev = args
+            .commit
+            .as_deref()
+            .expect("clap requires COMMIT without --summary");
         let checksum = repo.resolve_rev(rev)?;
-        (format!("commit {checksum}"), grove::sign::verify_commit(&repo, checksum, &keyring, now)?)
+        (
+            format!("commit {checksum}"),
+            grove::trust::gpg::verify_commit(&repo, checksum, &keyring, now)?,
+        )
     };
     if !reports.is_empty() {
         let mut out = std::io::stdout().lock();

@@ -16,7 +16,10 @@ const HOOK_SAMPLES: &[(&str, &str)] = &[
     ("pre-commit", include_str!("../../hooks/pre-commit")),
     ("post-commit", include_str!("../../hooks/post-commit")),
     ("pre-pull-local", include_str!("../../hooks/pre-pull-local")),
-    ("post-pull-local", include_str!("../../hooks/post-pull-local")),
+    (
+        "post-pull-local",
+        include_str!("../../hooks/post-pull-local"),
+    ),
     ("pre-promote", include_str!("../../hooks/pre-promote")),
     ("post-promote", include_str!("../../hooks/post-promote")),
     ("pre-prune", include_str!("../../hooks/pre-prune")),
@@ -64,10 +67,17 @@ fn install_hook_samples(repo: &Path) -> anyhow::Result<()> {
         if dest.symlink_metadata().is_ok() {
             continue;
         }
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-hook-").tempfile_in(&dir).with_context(|| format!("writing {}", dest.display()))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).with_context(|| format!("writing {}", dest.display()))?;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o755)).with_context(|| format!("writing {}", dest.display()))?;
-        tmp.persist(&dest).with_context(|| format!("writing {}", dest.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-hook-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("writing {}", dest.display()))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())
+            .with_context(|| format!("writing {}", dest.display()))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("writing {}", dest.display()))?;
+        tmp.persist(&dest)
+            .with_context(|| format!("writing {}", dest.display()))?;
     }
     Ok(())
 }
@@ -89,7 +99,10 @@ mod tests {
         install_hook_samples(d.path()).unwrap();
         std::fs::write(d.path().join("hooks/pre-commit.sample"), "mine").unwrap();
         install_hook_samples(d.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(d.path().join("hooks/pre-commit.sample")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("hooks/pre-commit.sample")).unwrap(),
+            "mine"
+        );
         assert!(d.path().join("hooks/post-pull-local.sample").is_file());
     }
 }

@@ -14,8 +14,8 @@
 use std::io::Write;
 
 use clap::CommandFactory as _;
+use grove::lifecycle::provenance::Provenance;
 use grove::objects::{Commit, DirMeta, DirTree, Xattrs};
-use grove::provenance::Provenance;
 use grove::repo::RepoError;
 use grove::{Checksum, Metadata};
 use zgvariant::Variant;
@@ -115,7 +115,10 @@ pub(crate) fn content_checksum(commit: &Commit) -> Checksum {
 
 /// `2026-11-26 10:12:42 +0000`: always UTC, whatever `TZ` says.
 pub(crate) fn format_date(timestamp: u64) -> String {
-    match i64::try_from(timestamp).ok().and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
+    match i64::try_from(timestamp)
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    {
         Some(dt) => dt.format("%Y-%m-%d %H:%M:%S +0000").to_string(),
         None => format!("(invalid timestamp {timestamp})"),
     }
@@ -179,11 +182,11 @@ pub(crate) fn dump_commit(out: &mut dyn Write, commit: &Commit) -> std::io::Resu
 
 /// A byte array as GVariant text (`[byte 0x01, ...]`, `b'text'` or `@ay []`).
 pub(crate) fn bytes_text(bytes: &[u8], annotate: bool) -> String {
-    grove::variant_text::print(&Variant::from(bytes.to_vec()), annotate)
+    grove::gvariant::text::print(&Variant::from(bytes.to_vec()), annotate)
 }
 
 fn string_text(s: &str) -> String {
-    grove::variant_text::print(&Variant::from(s), false)
+    grove::gvariant::text::print(&Variant::from(s), false)
 }
 
 /// An `a{sv}` as GVariant text, keys in stored order.
@@ -191,7 +194,16 @@ pub(crate) fn metadata_text(m: &Metadata) -> String {
     if m.is_empty() {
         return "@a{sv} {}".into();
     }
-    let items: Vec<String> = m.iter().map(|(k, v)| format!("{}: <{}>", string_text(k), grove::variant_text::print(v, true))).collect();
+    let items: Vec<String> = m
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}: <{}>",
+                string_text(k),
+                grove::gvariant::text::print(v, true)
+            )
+        })
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
@@ -221,7 +233,18 @@ pub(crate) fn raw_commit_text(c: &Commit) -> String {
     let related = if c.related.is_empty() {
         "@a(say) []".to_string()
     } else {
-        let items: Vec<String> = c.related.iter().enumerate().map(|(i, (n, cs))| format!("({}, {})", string_text(n), bytes_text(cs.as_bytes(), i == 0))).collect();
+        let items: Vec<String> = c
+            .related
+            .iter()
+            .enumerate()
+            .map(|(i, (n, cs))| {
+                format!(
+                    "({}, {})",
+                    string_text(n),
+                    bytes_text(cs.as_bytes(), i == 0)
+                )
+            })
+            .collect();
         format!("[{}]", items.join(", "))
     };
     format!(
@@ -238,14 +261,31 @@ pub(crate) fn raw_commit_text(c: &Commit) -> String {
 }
 
 pub(crate) fn raw_dirmeta_text(m: &DirMeta) -> String {
-    format!("(uint32 {}, uint32 {}, uint32 {}, {})", m.uid, m.gid, m.mode, xattrs_text(&m.xattrs))
+    format!(
+        "(uint32 {}, uint32 {}, uint32 {}, {})",
+        m.uid,
+        m.gid,
+        m.mode,
+        xattrs_text(&m.xattrs)
+    )
 }
 
 pub(crate) fn raw_dirtree_text(t: &DirTree) -> String {
     let files = if t.files.is_empty() {
         "@a(say) []".to_string()
     } else {
-        let items: Vec<String> = t.files.iter().enumerate().map(|(i, f)| format!("({}, {})", string_text(&f.name), bytes_text(f.checksum.as_bytes(), i == 0))).collect();
+        let items: Vec<String> = t
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                format!(
+                    "({}, {})",
+                    string_text(&f.name),
+                    bytes_text(f.checksum.as_bytes(), i == 0)
+                )
+            })
+            .collect();
         format!("[{}]", items.join(", "))
     };
     let dirs = if t.dirs.is_empty() {
@@ -255,7 +295,14 @@ pub(crate) fn raw_dirtree_text(t: &DirTree) -> String {
             .dirs
             .iter()
             .enumerate()
-            .map(|(i, d)| format!("({}, {}, {})", string_text(&d.name), bytes_text(d.tree.as_bytes(), i == 0), bytes_text(d.meta.as_bytes(), i == 0)))
+            .map(|(i, d)| {
+                format!(
+                    "({}, {}, {})",
+                    string_text(&d.name),
+                    bytes_text(d.tree.as_bytes(), i == 0),
+                    bytes_text(d.meta.as_bytes(), i == 0)
+                )
+            })
             .collect();
         format!("[{}]", items.join(", "))
     };
@@ -264,8 +311,16 @@ pub(crate) fn raw_dirtree_text(t: &DirTree) -> String {
 
 /// One commit as a JSON object for `--json`.
 pub(crate) fn commit_json(checksum: Checksum, c: &Commit) -> serde_json::Value {
-    let metadata: serde_json::Map<String, serde_json::Value> =
-        c.metadata.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(grove::variant_text::print(v, true)))).collect();
+    let metadata: serde_json::Map<String, serde_json::Value> = c
+        .metadata
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::Value::String(grove::gvariant::text::print(v, true)),
+            )
+        })
+        .collect();
     serde_json::json!({
         "checksum": checksum.to_string(),
         "parent": c.parent.map(|p| p.to_string()),
@@ -312,7 +367,10 @@ mod tests {
         c.metadata.insert_str("version", "1.0");
         c.parent = Some(Checksum::digest(b"p"));
         let t = commit_text(&c);
-        assert!(t.starts_with(&format!("Parent:  {}\nContentChecksum:  ", Checksum::digest(b"p"))));
+        assert!(t.starts_with(&format!(
+            "Parent:  {}\nContentChecksum:  ",
+            Checksum::digest(b"p")
+        )));
         assert!(t.contains("+0000\nVersion: 1.0\n\n    s\n\n"), "{t}");
     }
 
@@ -327,14 +385,34 @@ mod tests {
     #[test]
     fn raw_texts() {
         assert_eq!(xattrs_text(&Xattrs::new()), "@a(ayay) []");
-        let x = Xattrs::from_pairs([(b"user.foo".to_vec(), b"bar\0".to_vec()), (b"user.a".to_vec(), b"v".to_vec())]);
-        assert_eq!(xattrs_text(&x), "[(b'user.a', [byte 0x76]), (b'user.foo', b'bar')]");
-        assert_eq!(raw_dirtree_text(&DirTree::default()), "(@a(say) [], @a(sayay) [])");
-        let m = DirMeta { uid: 0, gid: 0, mode: 0o40755, xattrs: Xattrs::new() };
-        assert_eq!(raw_dirmeta_text(&m), "(uint32 0, uint32 0, uint32 16877, @a(ayay) [])");
+        let x = Xattrs::from_pairs([
+            (b"user.foo".to_vec(), b"bar\0".to_vec()),
+            (b"user.a".to_vec(), b"v".to_vec()),
+        ]);
+        assert_eq!(
+            xattrs_text(&x),
+            "[(b'user.a', [byte 0x76]), (b'user.foo', b'bar')]"
+        );
+        assert_eq!(
+            raw_dirtree_text(&DirTree::default()),
+            "(@a(say) [], @a(sayay) [])"
+        );
+        let m = DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: 0o40755,
+            xattrs: Xattrs::new(),
+        };
+        assert_eq!(
+            raw_dirmeta_text(&m),
+            "(uint32 0, uint32 0, uint32 16877, @a(ayay) [])"
+        );
         let c = commit("s", "");
         let t = raw_commit_text(&c);
-        assert!(t.starts_with("(@a{sv} {}, @ay [], @a(say) [], 's', '', uint64 1795687962, [byte 0x"), "{t}");
+        assert!(
+            t.starts_with("(@a{sv} {}, @ay [], @a(say) [], 's', '', uint64 1795687962, [byte 0x"),
+            "{t}"
+        );
     }
 
     #[test]

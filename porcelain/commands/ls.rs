@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use grove::objects::file_header::{S_IFMT, S_IFREG};
 use grove::objects::Xattrs;
-use grove::tree_path::{self, Node, TreeEntry};
+use grove::tree::path::{self, Node, TreeEntry};
 use grove::Repo;
 
 use super::log::{load_error, usage_error, xattrs_text};
@@ -67,14 +67,26 @@ impl<W: Write> Lister<'_, W> {
         Ok(match e.node {
             Node::Dir { meta, .. } => {
                 let m = self.repo.load_dirmeta(meta).map_err(load_error)?;
-                Info { type_char: 'd', mode: m.mode, uid: m.uid, gid: m.gid, size: 0, xattrs: m.xattrs, target: None }
+                Info {
+                    type_char: 'd',
+                    mode: m.mode,
+                    uid: m.uid,
+                    gid: m.gid,
+                    size: 0,
+                    xattrs: m.xattrs,
+                    target: None,
+                }
             }
             Node::File { checksum } => {
                 let obj = match self.repo.open_content(checksum) {
                     Ok(o) => o,
                     // A partial commit (pull --subpath) lacks content: ostree's words.
-                    Err(grove::repo::RepoError::ObjectMissing(_)) => anyhow::bail!("Couldn't find file object '{checksum}'"),
-                    Err(e) => return Err(e).with_context(|| format!("Opening content object {checksum}")),
+                    Err(grove::repo::RepoError::ObjectMissing(_)) => {
+                        anyhow::bail!("Couldn't find file object '{checksum}'")
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("Opening content object {checksum}"))
+                    }
                 };
                 let h = obj.header;
                 let regular = h.mode & S_IFMT == S_IFREG;
@@ -98,7 +110,14 @@ impl<W: Write> Lister<'_, W> {
             return Ok(());
         }
         let i = self.info(e)?;
-        let mut line = format!("{}0{:04o} {} {} {:6} ", i.type_char, i.mode & !S_IFMT, i.uid, i.gid, i.size);
+        let mut line = format!(
+            "{}0{:04o} {} {} {:6} ",
+            i.type_char,
+            i.mode & !S_IFMT,
+            i.uid,
+            i.gid,
+            i.size
+        );
         if self.args.checksum {
             match e.node {
                 Node::Dir { tree, meta } => line.push_str(&format!("{tree} {meta} ")),
@@ -120,13 +139,26 @@ impl<W: Write> Lister<'_, W> {
 
     /// Prints a directory's entries: files then subdirectories, recursing while `depth` allows.
     fn print_dir(&mut self, dir: &TreeEntry, recursive: bool) -> anyhow::Result<()> {
-        let Node::Dir { tree, .. } = dir.node else { return Ok(()) };
+        let Node::Dir { tree, .. } = dir.node else {
+            return Ok(());
+        };
         let t = self.repo.load_dirtree(tree).map_err(load_error)?;
         for f in &t.files {
-            self.print_one(&TreeEntry { path: dir.child_path(&f.name), node: Node::File { checksum: f.checksum } })?;
+            self.print_one(&TreeEntry {
+                path: dir.child_path(&f.name),
+                node: Node::File {
+                    checksum: f.checksum,
+                },
+            })?;
         }
         for d in &t.dirs {
-            let child = TreeEntry { path: dir.child_path(&d.name), node: Node::Dir { tree: d.tree, meta: d.meta } };
+            let child = TreeEntry {
+                path: dir.child_path(&d.name),
+                node: Node::Dir {
+                    tree: d.tree,
+                    meta: d.meta,
+                },
+            };
             self.print_one(&child)?;
             if recursive {
                 self.print_dir(&child, true)?;
@@ -144,11 +176,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let checksum = repo.resolve_rev(&rev)?;
     let commit = repo.load_commit(checksum).map_err(load_error)?;
     let root = TreeEntry::root(&commit);
-    let paths = if args.paths.is_empty() { vec!["/".to_string()] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec!["/".to_string()]
+    } else {
+        args.paths.clone()
+    };
     let stdout = std::io::stdout();
-    let mut l = Lister { repo: &repo, args: &args, out: std::io::BufWriter::new(stdout.lock()) };
+    let mut l = Lister {
+        repo: &repo,
+        args: &args,
+        out: std::io::BufWriter::new(stdout.lock()),
+    };
     for p in &paths {
-        let e = tree_path::lookup(&repo, &root, p).with_context(|| format!("Inspecting path '{p}'"))?;
+        let e = path::lookup(&repo, &root, p).with_context(|| format!("Inspecting path '{p}'"))?;
         l.print_one(&e)?;
         if e.is_dir() && !args.dironly {
             l.print_dir(&e, args.recursive)?;

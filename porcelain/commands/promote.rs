@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::commit::{add_bindings, write_commit, CommitSpec};
 use grove::delta::{DeltaName, GenerateOptions};
-use grove::provenance::Provenance;
-use grove::pull_local::{PullItem, PullOptions};
-use grove::refs::Refspec;
+use grove::lifecycle::provenance::Provenance;
+use grove::repo::refs::Refspec;
 use grove::repo::LockKind;
+use grove::transfer::pull_local::{PullItem, PullOptions};
+use grove::tree::commit::{add_bindings, write_commit, CommitSpec};
 use grove::{Checksum, Metadata, Repo};
 
 use crate::ctx::Ctx;
@@ -60,7 +60,12 @@ pub struct Args {
     #[arg(short = 'm', long)]
     body: Option<String>,
     /// Commit message read from a file
-    #[arg(short = 'F', long = "body-file", value_name = "FILE", conflicts_with = "body")]
+    #[arg(
+        short = 'F',
+        long = "body-file",
+        value_name = "FILE",
+        conflicts_with = "body"
+    )]
     body_file: Option<PathBuf>,
     /// Refuse unless DEST-REF is at REV now ("none": DEST-REF must not exist)
     #[arg(long, value_name = "REV")]
@@ -99,7 +104,9 @@ fn split_from(s: &str) -> anyhow::Result<(PathBuf, String)> {
         }
     }
     match cuts.first() {
-        Some(&i) if i > 0 && i + 1 < s.len() => Ok((PathBuf::from(&s[..i]), s[i + 1..].to_string())),
+        Some(&i) if i > 0 && i + 1 < s.len() => {
+            Ok((PathBuf::from(&s[..i]), s[i + 1..].to_string()))
+        }
         _ => bail!("--from={s}: expected DEV-REPO:REF"),
     }
 }
@@ -126,22 +133,35 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // Keys first: a bad key changes nothing.
     let mut keys = super::sign::configured_keys(&repo)?;
     let publish = args.publish || from.is_some();
-    let delta_depth = if publish { super::sign::delta_depth(&repo)? } else { 0 };
+    let delta_depth = if publish {
+        super::sign::delta_depth(&repo)?
+    } else {
+        0
+    };
     let lock = repo.lock(LockKind::Shared)?;
 
     // The source commit, in this repository.
     let dev = match &from {
-        Some((path, _)) => Some(Repo::open(path).with_context(|| format!("opening source repo {}", path.display()))?),
+        Some((path, _)) => Some(
+            Repo::open(path).with_context(|| format!("opening source repo {}", path.display()))?,
+        ),
         None => None,
     };
     let source = match (&from, &dev) {
         (Some((path, rev)), Some(dev)) => {
             let c = dev.resolve_rev(rev)?;
             let _dev_lock = dev.lock(LockKind::Shared)?;
-            let opts = PullOptions { depth: 0, untrusted: false, remote: None, ..Default::default() };
+            let opts = PullOptions {
+                depth: 0,
+                untrusted: false,
+                remote: None,
+                ..Default::default()
+            };
             let what = || format!("pulling {c} from {}", path.display());
-            let plan = grove::pull_local::plan(dev, &repo, &[PullItem::Commit(c)], &opts).with_context(what)?;
-            grove::pull_local::execute(dev, &repo, &plan, &opts, &|_| {}).with_context(what)?;
+            let plan = grove::transfer::pull_local::plan(dev, &repo, &[PullItem::Commit(c)], &opts)
+                .with_context(what)?;
+            grove::transfer::pull_local::execute(dev, &repo, &plan, &opts, &|_| {})
+                .with_context(what)?;
             c
         }
         _ => repo.resolve_rev(args.src.as_deref().expect("one-repository mode has SRC"))?,
@@ -152,16 +172,30 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(exp) = &args.expect {
         let want = parse_expect(&repo, exp)?;
         if tip != want {
-            let show = |c: Option<Checksum>| c.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into());
-            bail!("{dest} is at {}, not at the expected {}", show(tip), show(want));
+            let show =
+                |c: Option<Checksum>| c.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into());
+            bail!(
+                "{dest} is at {}, not at the expected {}",
+                show(tip),
+                show(want)
+            );
         }
     }
     if let Some(t) = tip {
-        let tc = repo.load_commit(t).with_context(|| format!("loading {dest} ({t})"))?;
+        let tc = repo
+            .load_commit(t)
+            .with_context(|| format!("loading {dest} ({t})"))?;
         if (tc.root_contents, tc.root_meta) == (src_commit.root_contents, src_commit.root_meta) {
-            eprintln!("nothing to promote: {dest} ({}) already has the tree of {}", short(t), short(source));
+            eprintln!(
+                "nothing to promote: {dest} ({}) already has the tree of {}",
+                short(t),
+                short(source)
+            );
             if args.json {
-                println!("{}", serde_json::json!({"ref": dest.to_string(), "commit": t.to_string(), "source": source.to_string(), "promoted": false}));
+                println!(
+                    "{}",
+                    serde_json::json!({"ref": dest.to_string(), "commit": t.to_string(), "source": source.to_string(), "promoted": false})
+                );
             } else {
                 println!("{t}");
             }
@@ -169,10 +203,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         if !args.force {
             // What DEST-REF holds: the commit it was promoted from, else its own commit.
-            let (what, baseline) = match tc.metadata.get_str(PROMOTION_OF).and_then(|s| s.parse::<Checksum>().ok()) {
+            let (what, baseline) = match tc
+                .metadata
+                .get_str(PROMOTION_OF)
+                .and_then(|s| s.parse::<Checksum>().ok())
+            {
                 Some(pf) => {
-                    let found = repo.load_commit(pf).ok().or_else(|| dev.as_ref().and_then(|d| d.load_commit(pf).ok()));
-                    (format!("{} (promoted to {dest} as {})", short(pf), short(t)), found.map(|c| c.timestamp))
+                    let found = repo
+                        .load_commit(pf)
+                        .ok()
+                        .or_else(|| dev.as_ref().and_then(|d| d.load_commit(pf).ok()));
+                    (
+                        format!("{} (promoted to {dest} as {})", short(pf), short(t)),
+                        found.map(|c| c.timestamp),
+                    )
                 }
                 None => (format!("{} ({dest})", short(t)), Some(tc.timestamp)),
             };
@@ -186,7 +230,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let version = args.version.clone().or_else(|| src_commit.metadata.get_str("version"));
+    let version = args
+        .version
+        .clone()
+        .or_else(|| src_commit.metadata.get_str("version"));
     let mut metadata = Metadata::new();
     if let Some(v) = &version {
         metadata.insert_str("version", v);
@@ -197,27 +244,42 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let notes = if args.notes {
         let mut repos = HashMap::new();
         for r in &args.source_repos {
-            let (name, path) = r.split_once('=').with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
+            let (name, path) = r
+                .split_once('=')
+                .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
             repos.insert(name.to_string(), PathBuf::from(path));
         }
         let previous = match tip {
             Some(t) => Some(Provenance::from_metadata(&repo.load_commit(t)?.metadata)),
             None => None,
         };
-        grove::git::release_notes(previous.as_ref(), &Provenance::from_metadata(&src_commit.metadata), &repos)?
+        grove::tree::git::release_notes(
+            previous.as_ref(),
+            &Provenance::from_metadata(&src_commit.metadata),
+            &repos,
+        )?
     } else {
         Vec::new()
     };
     add_bindings(&repo, &mut metadata, &[dest.name.to_string()]);
     let timestamp = match &args.timestamp {
-        Some(t) => u64::try_from(grove::date::parse_date(t)?).context("timestamp before 1970")?,
+        Some(t) => u64::try_from(grove::lifecycle::date::parse_date(t)?)
+            .context("timestamp before 1970")?,
         None => chrono::Utc::now().timestamp().max(0) as u64,
     };
     let mut body = match &args.body_file {
-        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
-        None => args.body.clone().unwrap_or_else(|| if args.subject.is_some() { String::new() } else { src_commit.body.clone() }),
+        Some(f) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        }
+        None => args.body.clone().unwrap_or_else(|| {
+            if args.subject.is_some() {
+                String::new()
+            } else {
+                src_commit.body.clone()
+            }
+        }),
     };
-    let notes_text = grove::provenance::notes_text(&notes);
+    let notes_text = grove::lifecycle::provenance::notes_text(&notes);
     if !notes_text.is_empty() {
         if !body.is_empty() {
             body = format!("{}\n\n", body.trim_end());
@@ -225,7 +287,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         body.push_str(&notes_text);
     }
     let spec = CommitSpec {
-        subject: args.subject.clone().unwrap_or_else(|| src_commit.subject.clone()),
+        subject: args
+            .subject
+            .clone()
+            .unwrap_or_else(|| src_commit.subject.clone()),
         body,
         parent: tip,
         timestamp,
@@ -233,12 +298,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         detached: None,
         generate_sizes: false,
     };
-    let new = write_commit(&repo, (src_commit.root_contents, src_commit.root_meta), &spec)?;
+    let new = write_commit(
+        &repo,
+        (src_commit.root_contents, src_commit.root_meta),
+        &spec,
+    )?;
     let mut signed_with = Vec::new();
     if !keys.is_empty() {
         signed_with = super::sign::sign_if_unsigned(&repo, new, &mut keys)?;
     }
-    let updates = [RefUpdate { old: tip, new: Some(new), name: dest.to_string() }];
+    let updates = [RefUpdate {
+        old: tip,
+        new: Some(new),
+        name: dest.to_string(),
+    }];
     if !args.no_verify {
         hooks::run(&repo, "pre-promote", &updates)?;
     }
@@ -249,18 +322,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let mut cur = tip;
         for _ in 0..delta_depth {
             let Some(from_c) = cur else { break };
-            let Ok(fc) = repo.load_commit(from_c) else { break };
+            let Ok(fc) = repo.load_commit(from_c) else {
+                break;
+            };
             let name = DeltaName::new(Some(from_c), new);
             if !repo.path().join(name.superblock_path()).exists() {
                 grove::delta::generate(&repo, &GenerateOptions::new(Some(from_c), new))
-                    .with_context(|| format!("generating the static delta {name}; {dest} was not moved"))?;
+                    .with_context(|| {
+                        format!("generating the static delta {name}; {dest} was not moved")
+                    })?;
             }
             deltas.push(name.to_string());
             cur = fc.parent;
         }
     }
     repo.sync()?;
-    repo.set_ref(&dest, Some(new), Some(tip)).with_context(|| format!("updating ref {dest}"))?;
+    repo.set_ref(&dest, Some(new), Some(tip))
+        .with_context(|| format!("updating ref {dest}"))?;
     drop(lock);
 
     // The summary names the new commit only once the ref holds it; if it
@@ -272,14 +350,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             Err(e) => {
                 let undo = repo.set_ref(&dest, tip, Some(Some(new)));
                 return Err(match undo {
-                    Ok(()) => e.context(format!("publishing the summary failed; {dest} was put back to {}", tip.map(|t| t.to_string()).unwrap_or_else(|| "(none)".into()))),
-                    Err(u) => e.context(format!("publishing the summary failed, and {dest} could not be put back ({u})")),
+                    Ok(()) => e.context(format!(
+                        "publishing the summary failed; {dest} was put back to {}",
+                        tip.map(|t| t.to_string())
+                            .unwrap_or_else(|| "(none)".into())
+                    )),
+                    Err(u) => e.context(format!(
+                        "publishing the summary failed, and {dest} could not be put back ({u})"
+                    )),
                 });
             }
         }
         hooks::run(&repo, "post-summary", &[])?;
     }
-    eprintln!("promoted {} to {dest}: {new}{}", short(source), version.as_ref().map(|v| format!(" (version {v})")).unwrap_or_default());
+    eprintln!(
+        "promoted {} to {dest}: {new}{}",
+        short(source),
+        version
+            .as_ref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default()
+    );
     hooks::run(&repo, "post-promote", &updates)?;
     if args.json {
         println!(

@@ -1,9 +1,9 @@
 //! `grove prune`: delete unreachable objects (`ostree prune`), or, with no
 //! plumbing flag, apply the retention policy of the repository config
-//! (`[prune "REF-PATTERN"]` groups). The work is `grove::prune`.
+//! (`[prune "REF-PATTERN"]` groups). The work is `grove::lifecycle::prune`.
 
-use grove::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
-use grove::refs::Refspec;
+use grove::lifecycle::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
+use grove::repo::refs::Refspec;
 use serde_json::json;
 
 use crate::ctx::Ctx;
@@ -11,7 +11,15 @@ use crate::hooks::{self, RefUpdate};
 
 /// Hook input: `HEAD HEAD REF` for each ref whose history the plan truncates.
 fn truncated(plan: &RetentionPlan) -> Vec<RefUpdate> {
-    plan.refs.iter().filter(|r| !r.delete.is_empty()).map(|r| RefUpdate { old: Some(r.head), new: Some(r.head), name: r.refspec.to_string() }).collect()
+    plan.refs
+        .iter()
+        .filter(|r| !r.delete.is_empty())
+        .map(|r| RefUpdate {
+            old: Some(r.head),
+            new: Some(r.head),
+            name: r.refspec.to_string(),
+        })
+        .collect()
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,14 +84,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.policy && args.plumbing() {
         anyhow::bail!("--policy cannot be combined with ostree prune options");
     }
-    let policy = if args.plumbing() { RetentionPolicy::default() } else { RetentionPolicy::from_config(repo.config())? };
+    let policy = if args.plumbing() {
+        RetentionPolicy::default()
+    } else {
+        RetentionPolicy::from_config(repo.config())?
+    };
     if args.policy || !policy.rules.is_empty() {
         if policy.rules.is_empty() {
-            anyhow::bail!("no [prune \"REF-PATTERN\"] rule in {}/config", repo.path().display());
+            anyhow::bail!(
+                "no [prune \"REF-PATTERN\"] rule in {}/config",
+                repo.path().display()
+            );
         }
         if !args.dry_run && !args.no_verify {
             // The plan as it stands now; apply_retention re-plans under its lock.
-            hooks::run(&repo, "pre-prune", &truncated(&prune::plan_retention(&repo, &policy)?))?;
+            hooks::run(
+                &repo,
+                "pre-prune",
+                &truncated(&prune::plan_retention(&repo, &policy)?),
+            )?;
         }
         let (plan, report) = prune::apply_retention(&repo, &policy, args.dry_run)?;
         if !args.dry_run {
@@ -94,7 +113,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
     if !args.dry_run {
         // As ostree's prune: drop cached summaries of remotes no longer configured.
-        grove::pull::prune_summary_cache(&repo.path().join("tmp/cache"), &grove::remote::list(repo.config()))?;
+        grove::transfer::pull::prune_summary_cache(
+            &repo.path().join("tmp/cache"),
+            &grove::repo::remote::list(repo.config()),
+        )?;
     }
     let mut opts = PruneOptions {
         no_prune: args.no_prune || args.dry_run,
@@ -108,10 +130,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         opts.delete_commit = Some(repo.resolve_rev(rev)?);
     }
     if let Some(date) = &args.keep_younger_than {
-        opts.keep_younger_than = Some(grove::date::parse_date(date)?);
+        opts.keep_younger_than = Some(grove::lifecycle::date::parse_date(date)?);
     }
     for bd in &args.retain_branch_depth {
-        opts.retain_branch_depth.push(prune::parse_branch_depth(bd)?);
+        opts.retain_branch_depth
+            .push(prune::parse_branch_depth(bd)?);
     }
     for b in &args.only_branch {
         let spec: Refspec = b.parse()?;
@@ -155,9 +178,17 @@ fn print_summary(r: &PruneReport) {
     if r.objects_pruned == 0 {
         println!("No unreachable objects");
     } else if r.dry_run {
-        println!("Would delete: {} objects, freeing {}", r.objects_pruned, crate::format::size(r.bytes_freed));
+        println!(
+            "Would delete: {} objects, freeing {}",
+            r.objects_pruned,
+            crate::format::size(r.bytes_freed)
+        );
     } else {
-        println!("Deleted {} objects, {} freed", r.objects_pruned, crate::format::size(r.bytes_freed));
+        println!(
+            "Deleted {} objects, {} freed",
+            r.objects_pruned,
+            crate::format::size(r.bytes_freed)
+        );
     }
 }
 
@@ -183,9 +214,19 @@ fn render_policy(plan: &RetentionPlan, report: &PruneReport, as_json: bool) -> a
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let verb = if report.dry_run { "would delete" } else { "deleted" };
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     for r in &plan.refs {
-        println!("{}: keep {}, {verb} {} (rules: {})", r.refspec, r.keep.len(), r.delete.len(), r.rules.join(", "));
+        println!(
+            "{}: keep {}, {verb} {} (rules: {})",
+            r.refspec,
+            r.keep.len(),
+            r.delete.len(),
+            r.rules.join(", ")
+        );
         for c in &r.delete {
             println!("  - {c}");
         }

@@ -28,9 +28,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use grove::delta::fetch::{mirror_deltas, pull_through_deltas, DeltaPolicy, DeltaReport};
-use grove::pull::{execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo, SummaryCache};
-use grove::remote;
+use grove::repo::remote;
 use grove::repo::LockKind;
+use grove::transfer::pull::{
+    execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo, SummaryCache,
+};
 
 use crate::ctx::Ctx;
 
@@ -61,7 +63,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<std::path::PathBuf>,
     /// Fetch objects only: no static deltas (with --mirror: do not copy the remote's deltas)
-    #[arg(long, alias = "no-static-deltas", conflicts_with = "require_static_deltas")]
+    #[arg(
+        long,
+        alias = "no-static-deltas",
+        conflicts_with = "require_static_deltas"
+    )]
     disable_static_deltas: bool,
     /// Update only through static deltas: a missing or bad delta is an error
     #[arg(long)]
@@ -98,10 +104,17 @@ pub struct Args {
 /// The summary cache of remote `name`: `--cache-dir` or `REPO/tmp/cache`.
 /// `OSTREE_REPO_TEST_ERROR=invalid-cache` (ostree's test hook) makes a
 /// cached summary that fails verification an error.
-pub fn summary_cache(repo: &grove::Repo, cache_dir: Option<&std::path::Path>, name: &str) -> SummaryCache {
-    let dir = cache_dir.map(std::path::Path::to_path_buf).unwrap_or_else(|| repo.path().join("tmp/cache"));
+pub fn summary_cache(
+    repo: &grove::Repo,
+    cache_dir: Option<&std::path::Path>,
+    name: &str,
+) -> SummaryCache {
+    let dir = cache_dir
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| repo.path().join("tmp/cache"));
     let mut c = SummaryCache::new(&dir, name);
-    c.fail_on_invalid = std::env::var("OSTREE_REPO_TEST_ERROR").is_ok_and(|v| v.split([',', ':', ';', ' ']).any(|f| f == "invalid-cache"));
+    c.fail_on_invalid = std::env::var("OSTREE_REPO_TEST_ERROR")
+        .is_ok_and(|v| v.split([',', ':', ';', ' ']).any(|f| f == "invalid-cache"));
     c
 }
 
@@ -122,12 +135,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     let keys = if (rem.gpg_verify || rem.gpg_verify_summary) && !args.no_gpg_verify {
-        let keys = crate::commands::gpg_verify::remote_keyring(keys_repo.as_ref().unwrap_or(&dst), &name)?;
+        let keys =
+            crate::commands::gpg_verify::remote_keyring(keys_repo.as_ref().unwrap_or(&dst), &name)?;
         anyhow::ensure!(
             !keys.is_empty(),
             "remote \"{name}\" has GPG verification on but no trusted keys ({} or the system keyrings): \
              add the remote with --gpg-import=KEYFILE, or pass --no-gpg-verify",
-            grove::remote::keyring_path(&dst, &name).display()
+            grove::repo::remote::keyring_path(&dst, &name).display()
         );
         Some(keys)
     } else {
@@ -142,13 +156,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(path) = url.strip_prefix("file://") {
         if let Ok(src) = grove::Repo::open(std::path::Path::new(path)) {
             if !src.mode().is_archive() {
-                let mut wanted: Vec<String> = first.clone().into_iter().chain(args.refs.iter().cloned()).collect();
+                let mut wanted: Vec<String> = first
+                    .clone()
+                    .into_iter()
+                    .chain(args.refs.iter().cloned())
+                    .collect();
                 if wanted.is_empty() {
                     wanted = rem.branches.iter().map(|b| b.to_string()).collect();
                 }
                 anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
-                let items = wanted.iter().map(|r| grove::pull_local::PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
-                let opts = grove::pull_local::PullOptions {
+                let items = wanted
+                    .iter()
+                    .map(|r| grove::transfer::pull_local::PullItem::parse(r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let opts = grove::transfer::pull_local::PullOptions {
                     depth: args.depth,
                     untrusted: false,
                     remote: (!args.mirror).then(|| name.clone()),
@@ -159,13 +180,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 };
                 let _src_lock = src.lock(LockKind::Shared)?;
                 let _lock = dst.lock(LockKind::Shared)?;
-                grove::pull_local::pull_local(&src, &dst, &items, &opts, &|_| {}).with_context(|| format!("pulling from remote \"{name}\""))?;
+                grove::transfer::pull_local::pull_local(&src, &dst, &items, &opts, &|_| {})
+                    .with_context(|| format!("pulling from remote \"{name}\""))?;
                 return Ok(());
             }
         }
     }
     let cache = summary_cache(&dst, args.cache_dir.as_deref(), &name);
-    let remote_repo = RemoteRepo::open_cached(&url, keys.as_ref().filter(|_| rem.gpg_verify_summary), Some(&cache)).with_context(|| format!("pulling from remote \"{name}\""))?;
+    let remote_repo = RemoteRepo::open_cached(
+        &url,
+        keys.as_ref().filter(|_| rem.gpg_verify_summary),
+        Some(&cache),
+    )
+    .with_context(|| format!("pulling from remote \"{name}\""))?;
     let mut wanted: Vec<String> = first.into_iter().chain(args.refs.iter().cloned()).collect();
     if wanted.is_empty() {
         wanted = rem.branches.iter().map(|b| b.to_string()).collect();
@@ -173,12 +200,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // A mirror of every ref (none named, no `branches`) copies the summary too, as ostree's.
     let mirror_all = wanted.is_empty() && args.mirror;
     if mirror_all {
-        wanted = remote_repo.summary_refs().iter().map(|b| b.to_string()).collect();
+        wanted = remote_repo
+            .summary_refs()
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
     }
-    anyhow::ensure!(!wanted.is_empty(), "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\"");
-    let items = wanted.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(
+        !wanted.is_empty(),
+        "No refs to pull: name REMOTE:REF, or configure 'branches' for remote \"{name}\""
+    );
+    let items = wanted
+        .iter()
+        .map(|r| PullItem::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
     for p in &args.subpath {
-        anyhow::ensure!(p.starts_with('/'), "--subpath: expected an absolute path, got '{p}'");
+        anyhow::ensure!(
+            p.starts_with('/'),
+            "--subpath: expected an absolute path, got '{p}'"
+        );
     }
     let opts = PullOptions {
         remote: name.clone(),
@@ -195,17 +235,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         http_trusted: args.http_trusted,
         bareuseronly_files: args.bareuseronly_files,
     };
-    anyhow::ensure!(!(args.require_static_deltas && dst.mode().is_archive() && !args.mirror), "Can't use static deltas in an archive repo");
+    anyhow::ensure!(
+        !(args.require_static_deltas && dst.mode().is_archive() && !args.mirror),
+        "Can't use static deltas in an archive repo"
+    );
     let _lock = dst.lock(LockKind::Shared)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} pull {pos}/{len} objects {msg} {elapsed}").expect("static template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} pull {pos}/{len} objects {msg} {elapsed}",
+            )
+            .expect("static template"),
+        );
         b
     });
     if let Some(b) = &bar {
         b.set_message("scanning metadata");
     }
-    let policy = match (args.disable_static_deltas || opts.is_partial(), args.require_static_deltas) {
+    let policy = match (
+        args.disable_static_deltas || opts.is_partial(),
+        args.require_static_deltas,
+    ) {
         // A delta brings whole trees: no use for commits only or subpaths (as ostree).
         (true, _) => DeltaPolicy::Disabled,
         (_, true) => DeltaPolicy::Required,
@@ -236,7 +287,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut deltas = if args.mirror {
         DeltaReport::default()
     } else {
-        pull_through_deltas(&remote_repo, &dst, &targets, policy, opts.verify.as_ref()).with_context(context)?
+        pull_through_deltas(&remote_repo, &dst, &targets, policy, opts.verify.as_ref())
+            .with_context(context)?
     };
     for why in &deltas.fallbacks {
         eprintln!("warning: {why}; fetching objects instead");
@@ -250,7 +302,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         if let Some(b) = &bar {
             b.set_length(p.total);
             b.set_position(p.done);
-            b.set_message(format!("{} ({} of it static deltas)", indicatif::HumanBytes(p.bytes), indicatif::HumanBytes(delta_bytes)));
+            b.set_message(format!(
+                "{} ({} of it static deltas)",
+                indicatif::HumanBytes(p.bytes),
+                indicatif::HumanBytes(delta_bytes)
+            ));
         }
     };
     let stats = execute(&remote_repo, &dst, &p, &progress).with_context(context)?;
@@ -262,17 +318,29 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         deltas = mirror_deltas(&remote_repo, &mut dst, &tips).with_context(context)?;
     }
     if mirror_all {
-        remote_repo.write_mirror_summary(&dst).with_context(context)?;
+        remote_repo
+            .write_mirror_summary(&dst)
+            .with_context(context)?;
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "objects": stats, "static_deltas": deltas }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "objects": stats, "static_deltas": deltas })
+            )?
+        );
     } else if !args.quiet {
         if !deltas.deltas.is_empty() {
             let verb = if args.mirror { "copied" } else { "applied" };
-            println!("{} static deltas {verb} ({} parts, {})", deltas.deltas.len(), deltas.parts_fetched, crate::format::size(deltas.bytes));
+            println!(
+                "{} static deltas {verb} ({} parts, {})",
+                deltas.deltas.len(),
+                deltas.parts_fetched,
+                crate::format::size(deltas.bytes)
+            );
         }
         println!(
             "{} metadata, {} content objects fetched; {} transferred in {} seconds; {} content written",

@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::pull_local::{execute, PullError, PullItem, PullOptions, PullProgress};
 use grove::repo::LockKind;
+use grove::transfer::pull_local::{execute, PullError, PullItem, PullOptions, PullProgress};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -60,16 +60,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.disable_fsync {
         dst.set_disable_fsync(true);
     }
-    let src = Repo::open(&args.src).with_context(|| format!("opening source repo {}", args.src.display()))?;
-    let items = args.refs.iter().map(|r| PullItem::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let src = Repo::open(&args.src)
+        .with_context(|| format!("opening source repo {}", args.src.display()))?;
+    let items = args
+        .refs
+        .iter()
+        .map(|r| PullItem::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
     let keys = match (&args.remote, args.gpg_verify || args.gpg_verify_summary) {
         (Some(name), true) => {
-            let rem = grove::remote::find(&dst, name)?;
+            let rem = grove::repo::remote::find(&dst, name)?;
             let keys_repo = match &rem.defined_in {
                 Some(p) if p != dst.path() => Some(Repo::open(p)?),
                 _ => None,
             };
-            Some(crate::commands::gpg_verify::remote_keyring(keys_repo.as_ref().unwrap_or(&dst), name)?)
+            Some(crate::commands::gpg_verify::remote_keyring(
+                keys_repo.as_ref().unwrap_or(&dst),
+                name,
+            )?)
         }
         _ => None,
     };
@@ -92,27 +100,45 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let to = src.resolve_rev(rev)?;
             let Some(name) = grove::delta::best_for_pull(&src, &dst, to) else {
                 // ostree names the ref's current local commit (nothing for a checksum).
-                let from = if rev.parse::<grove::Checksum>().is_ok() { None } else { dst.resolve_rev_opt(rev).ok().flatten() };
-                anyhow::bail!("Static deltas required, but none found for {} to {to}", from.map(|c| c.to_string()).unwrap_or_default());
+                let from = if rev.parse::<grove::Checksum>().is_ok() {
+                    None
+                } else {
+                    dst.resolve_rev_opt(rev).ok().flatten()
+                };
+                anyhow::bail!(
+                    "Static deltas required, but none found for {} to {to}",
+                    from.map(|c| c.to_string()).unwrap_or_default()
+                );
             };
-            grove::delta::apply::apply_with_fallbacks(&dst, &src.path().join(name.relative_dir())).with_context(|| format!("applying static delta {name}"))?;
+            grove::delta::apply::apply_with_fallbacks(&dst, &src.path().join(name.relative_dir()))
+                .with_context(|| format!("applying static delta {name}"))?;
         }
     }
-    let plan = grove::pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
-        // These name the ref at fault already, in ostree's words.
-        PullError::RefNotFound(_) | PullError::RemoteRefInSource(_) => anyhow::Error::new(e),
-        e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
-    })?;
+    let plan =
+        grove::transfer::pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
+            // These name the ref at fault already, in ostree's words.
+            PullError::RefNotFound(_) | PullError::RemoteRefInSource(_) => anyhow::Error::new(e),
+            e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
+        })?;
     let mut updates = Vec::new();
     for (spec, m) in &plan.refs {
-        updates.push(RefUpdate { old: m.old, new: Some(m.new), name: spec.to_string() });
+        updates.push(RefUpdate {
+            old: m.old,
+            new: Some(m.new),
+            name: spec.to_string(),
+        });
     }
     if !args.no_verify {
         hooks::run(&dst, "pre-pull-local", &updates)?;
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} pull-local {pos}/{len} objects {bytes} {elapsed}").expect("static template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} pull-local {pos}/{len} objects {bytes} {elapsed}",
+            )
+            .expect("static template"),
+        );
         b
     });
     let progress = |p: PullProgress| {
@@ -122,7 +148,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             b.set_message(indicatif::HumanBytes(p.bytes).to_string());
         }
     };
-    let stats = execute(&src, &dst, &plan, &opts, &progress).with_context(|| format!("pulling from {}", args.src.display()))?;
+    let stats = execute(&src, &dst, &plan, &opts, &progress)
+        .with_context(|| format!("pulling from {}", args.src.display()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -134,7 +161,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|(r, old, new)| serde_json::json!({"ref": r.to_string(), "old": old.map(|c| c.to_string()), "new": new.to_string()}))
             .collect();
-        println!("{}", serde_json::json!({"commits": stats.commits, "objects_copied": stats.objects_copied, "objects_linked": stats.objects_linked, "bytes_written": stats.bytes_written, "refs": refs}));
+        println!(
+            "{}",
+            serde_json::json!({"commits": stats.commits, "objects_copied": stats.objects_copied, "objects_linked": stats.objects_linked, "bytes_written": stats.bytes_written, "refs": refs})
+        );
     } else {
         // ostree's closing status line for a local import.
         println!(

@@ -5,10 +5,10 @@
 //! directory of refs, the prefix is stripped unless `--list` is given; a
 //! PREFIX that names a ref prints that ref's full name.
 
-use std::io::Write;
-use grove::collections::{CollectionId, CollectionRef, CollectionSources};
-use grove::refs::{RefError, RefName, Refspec};
+use grove::repo::collections::{CollectionId, CollectionRef, CollectionSources};
+use grove::repo::refs::{RefError, RefName, Refspec};
 use grove::Repo;
+use std::io::Write;
 
 use crate::ctx::Ctx;
 
@@ -67,19 +67,36 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     }
     let repo = ctx.open_repo()?;
-    let prefixes: Vec<Option<&str>> = if args.prefixes.is_empty() { vec![None] } else { args.prefixes.iter().map(|p| Some(p.as_str())).collect() };
+    let prefixes: Vec<Option<&str>> = if args.prefixes.is_empty() {
+        vec![None]
+    } else {
+        args.prefixes.iter().map(|p| Some(p.as_str())).collect()
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut json = Vec::new();
     for prefix in prefixes {
         if args.collections {
             if let Some(new) = &args.create {
-                create_collection_ref(&repo, &args, new, prefix.expect("checked above: --create needs a rev"))?;
+                create_collection_ref(
+                    &repo,
+                    &args,
+                    new,
+                    prefix.expect("checked above: --create needs a rev"),
+                )?;
                 continue;
             }
             // With --collections, PREFIX is a collection ID.
-            let only = prefix.map(|p| p.parse::<CollectionId>().map_err(|e| anyhow::anyhow!("Listing refs: {e}"))).transpose()?;
-            for cref in repo.list_collection_refs(only.as_ref(), CollectionSources::ALL)?.into_keys() {
+            let only = prefix
+                .map(|p| {
+                    p.parse::<CollectionId>()
+                        .map_err(|e| anyhow::anyhow!("Listing refs: {e}"))
+                })
+                .transpose()?;
+            for cref in repo
+                .list_collection_refs(only.as_ref(), CollectionSources::ALL)?
+                .into_keys()
+            {
                 if args.delete {
                     repo.set_collection_ref(&cref, None)?;
                 } else if args.json {
@@ -89,7 +106,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
             }
         } else if let Some(new) = &args.create {
-            create(&repo, &args, new, prefix.expect("checked above: --create needs a rev"))?;
+            create(
+                &repo,
+                &args,
+                new,
+                prefix.expect("checked above: --create needs a rev"),
+            )?;
         } else if args.delete {
             for r in list(&repo, prefix, true, false)? {
                 let spec: Refspec = r.name.parse()?;
@@ -117,34 +139,78 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 }
 
 /// Refs (or, with `aliases`, only aliases) under `prefix`, sorted by printed name.
-fn list(repo: &Repo, prefix: Option<&str>, full_names: bool, aliases: bool) -> anyhow::Result<Vec<Listed>> {
+fn list(
+    repo: &Repo,
+    prefix: Option<&str>,
+    full_names: bool,
+    aliases: bool,
+) -> anyhow::Result<Vec<Listed>> {
     let all: Vec<(Refspec, String)> = if aliases {
-        repo.list_aliases()?.into_iter().map(|(a, t)| (Refspec { remote: None, name: a }, t.to_string())).collect()
+        repo.list_aliases()?
+            .into_iter()
+            .map(|(a, t)| {
+                (
+                    Refspec {
+                        remote: None,
+                        name: a,
+                    },
+                    t.to_string(),
+                )
+            })
+            .collect()
     } else {
-        repo.list_refs()?.into_iter().map(|(s, c)| (s, c.to_string())).collect()
+        repo.list_refs()?
+            .into_iter()
+            .map(|(s, c)| (s, c.to_string()))
+            .collect()
     };
     let mut out: Vec<Listed> = match prefix {
-        None => all.into_iter().map(|(s, value)| Listed { name: s.to_string(), value }).collect(),
+        None => all
+            .into_iter()
+            .map(|(s, value)| Listed {
+                name: s.to_string(),
+                value,
+            })
+            .collect(),
         Some(p) => filter_prefix(repo, p, all, full_names)?,
     };
     out.sort();
     Ok(out)
 }
 
-fn filter_prefix(repo: &Repo, prefix: &str, all: Vec<(Refspec, String)>, full_names: bool) -> anyhow::Result<Vec<Listed>> {
+fn filter_prefix(
+    repo: &Repo,
+    prefix: &str,
+    all: Vec<(Refspec, String)>,
+    full_names: bool,
+) -> anyhow::Result<Vec<Listed>> {
     // `REMOTE:` lists everything of that remote.
-    if let Some(remote) = prefix.strip_suffix(':').or_else(|| prefix.strip_suffix(":.")) {
+    if let Some(remote) = prefix
+        .strip_suffix(':')
+        .or_else(|| prefix.strip_suffix(":."))
+    {
         if !remote.is_empty() && !remote.contains(['/', ':']) {
-            return Ok(all.into_iter().filter(|(s, _)| s.remote.as_deref() == Some(remote)).map(|(s, value)| Listed { name: s.to_string(), value }).collect());
+            return Ok(all
+                .into_iter()
+                .filter(|(s, _)| s.remote.as_deref() == Some(remote))
+                .map(|(s, value)| Listed {
+                    name: s.to_string(),
+                    value,
+                })
+                .collect());
         }
     }
-    let spec: Refspec = prefix.parse().map_err(|e: RefError| anyhow::anyhow!("Listing refs: {e}"))?;
+    let spec: Refspec = prefix
+        .parse()
+        .map_err(|e: RefError| anyhow::anyhow!("Listing refs: {e}"))?;
     let base = match &spec.remote {
         Some(r) => repo.path().join("refs/remotes").join(r),
         None => repo.path().join("refs/heads"),
     };
     let path = base.join(spec.name.as_str());
-    let Ok(meta) = std::fs::metadata(&path) else { return Ok(Vec::new()) };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     if meta.is_dir() {
         let dir_prefix = format!("{}/", spec.name);
@@ -152,7 +218,9 @@ fn filter_prefix(repo: &Repo, prefix: &str, all: Vec<(Refspec, String)>, full_na
             if s.remote != spec.remote {
                 continue;
             }
-            let Some(rest) = s.name.as_str().strip_prefix(&dir_prefix) else { continue };
+            let Some(rest) = s.name.as_str().strip_prefix(&dir_prefix) else {
+                continue;
+            };
             let name = match (full_names, &s.remote) {
                 (true, _) => s.to_string(),
                 (false, Some(r)) => format!("{r}:{rest}"),
@@ -161,7 +229,14 @@ fn filter_prefix(repo: &Repo, prefix: &str, all: Vec<(Refspec, String)>, full_na
             out.push(Listed { name, value });
         }
     } else {
-        out.extend(all.into_iter().filter(|(s, _)| *s == spec).map(|(s, value)| Listed { name: s.to_string(), value }));
+        out.extend(
+            all.into_iter()
+                .filter(|(s, _)| *s == spec)
+                .map(|(s, value)| Listed {
+                    name: s.to_string(),
+                    value,
+                }),
+        );
     }
     Ok(out)
 }
@@ -173,7 +248,10 @@ fn create(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result
         Err(RefError::Unreadable(_, why)) if why == "Is a directory" => None,
         Err(e) => return Err(e.into()),
     };
-    let replacing_alias = args.alias && new.parse::<RefName>().is_ok_and(|n| repo.list_aliases().is_ok_and(|a| a.contains_key(&n)));
+    let replacing_alias = args.alias
+        && new
+            .parse::<RefName>()
+            .is_ok_and(|n| repo.list_aliases().is_ok_and(|a| a.contains_key(&n)));
     if !replacing_alias && !args.force && current.is_some() {
         anyhow::bail!("--create specified but ref {new} already exists");
     }
@@ -196,7 +274,12 @@ fn create(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result
 
 /// `--collections --create=COLLECTION:REF EXISTING`: a ref of the repository's
 /// own collection is a local ref, any other a mirrored one (`refs/mirrors`).
-fn create_collection_ref(repo: &Repo, args: &Args, new: &str, existing: &str) -> anyhow::Result<()> {
+fn create_collection_ref(
+    repo: &Repo,
+    args: &Args,
+    new: &str,
+    existing: &str,
+) -> anyhow::Result<()> {
     let current = match repo.resolve_rev_exact_opt(new) {
         Ok(c) => c,
         Err(RefError::Unreadable(_, why)) if why == "Is a directory" => None,

@@ -4,7 +4,7 @@
 //! `ostree remote add` writes them, so either tool reads the other's.
 
 use anyhow::Context as _;
-use grove::remote::{self, AddOptions};
+use grove::repo::remote::{self, AddOptions};
 
 use crate::ctx::Ctx;
 
@@ -63,7 +63,10 @@ struct GpgImportArgs {
 
 /// `Imported N GPG key(s) to remote "NAME"`, as ostree words it.
 fn print_imported(n: usize, name: &str) {
-    println!("Imported {n} GPG key{} to remote \"{name}\"", if n == 1 { "" } else { "s" });
+    println!(
+        "Imported {n} GPG key{} to remote \"{name}\"",
+        if n == 1 { "" } else { "s" }
+    );
 }
 
 #[derive(clap::Args, Debug)]
@@ -135,19 +138,32 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let mut repo = ctx.open_repo()?;
             let mut set = Vec::new();
             for kv in &a.set {
-                let (k, v) = kv.split_once('=').with_context(|| format!("--set: expected KEY=VALUE, got '{kv}'"))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--set: expected KEY=VALUE, got '{kv}'"))?;
                 anyhow::ensure!(!k.is_empty(), "--set: empty key in '{kv}'");
                 set.push((k.to_string(), v.to_string()));
             }
-            let branches = a.branches.iter().map(|b| b.parse()).collect::<Result<Vec<_>, _>>()?;
+            let branches = a
+                .branches
+                .iter()
+                .map(|b| b.parse())
+                .collect::<Result<Vec<_>, _>>()?;
             let gpg_import = match &a.gpg_import {
                 Some(f) => {
-                    let bytes = std::fs::read(f).with_context(|| format!("--gpg-import {}", f.display()))?;
-                    Some(grove::sign::Keyring::from_bytes(&bytes, &f.display().to_string())?)
+                    let bytes = std::fs::read(f)
+                        .with_context(|| format!("--gpg-import {}", f.display()))?;
+                    Some(grove::trust::gpg::Keyring::from_bytes(
+                        &bytes,
+                        &f.display().to_string(),
+                    )?)
                 }
                 None => None,
             };
-            anyhow::ensure!(a.url.is_some() || a.custom_backend.is_some(), "NAME and URL must be specified");
+            anyhow::ensure!(
+                a.url.is_some() || a.custom_backend.is_some(),
+                "NAME and URL must be specified"
+            );
             let imported = gpg_import.as_ref().map(|k| k.len());
             let opts = AddOptions {
                 no_gpg_verify: a.no_gpg_verify,
@@ -172,7 +188,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
             for n in &names {
                 if a.show_urls {
-                    let url = remote::find(&repo, n).ok().and_then(|r| r.url).unwrap_or_default();
+                    let url = remote::find(&repo, n)
+                        .ok()
+                        .and_then(|r| r.url)
+                        .unwrap_or_default();
                     println!("{n:<width$}  {url}");
                 } else {
                     println!("{n}");
@@ -187,16 +206,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let repo = ctx.open_repo()?;
             let source = if a.stdin {
                 let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).context("reading keys from standard input")?;
-                grove::sign::Keyring::from_bytes(&bytes, "standard input")?
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                    .context("reading keys from standard input")?;
+                grove::trust::gpg::Keyring::from_bytes(&bytes, "standard input")?
             } else if a.keyring.is_empty() {
                 // As ostree's library without a source: the user's own keyring.
                 super::gpg_sign::gnupg_public_keys(None)?
             } else {
-                let mut k = grove::sign::Keyring::new();
+                let mut k = grove::trust::gpg::Keyring::new();
                 for f in &a.keyring {
-                    let bytes = std::fs::read(f).with_context(|| format!("--keyring {}", f.display()))?;
-                    k.extend(grove::sign::Keyring::from_bytes(&bytes, &f.display().to_string())?);
+                    let bytes =
+                        std::fs::read(f).with_context(|| format!("--keyring {}", f.display()))?;
+                    k.extend(grove::trust::gpg::Keyring::from_bytes(
+                        &bytes,
+                        &f.display().to_string(),
+                    )?);
                 }
                 k
             };
@@ -211,7 +235,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Cmd::Refs(a) => {
             let repo = ctx.open_repo()?;
             let rem = remote::find(&repo, &a.name)?;
-            let remote_repo = grove::pull::RemoteRepo::open(rem.url()?).with_context(|| format!("remote \"{}\"", a.name))?;
+            let remote_repo = grove::transfer::pull::RemoteRepo::open(rem.url()?)
+                .with_context(|| format!("remote \"{}\"", a.name))?;
             for r in remote_repo.list_refs()? {
                 println!("{}:{r}", a.name);
             }
@@ -227,19 +252,46 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
     let rem = remote::find(&repo, &a.name)?;
-    let keys = if rem.gpg_verify_summary { Some(super::gpg_verify::remote_keyring(&repo, &a.name)?) } else { None };
+    let keys = if rem.gpg_verify_summary {
+        Some(super::gpg_verify::remote_keyring(&repo, &a.name)?)
+    } else {
+        None
+    };
     let cache = super::pull::summary_cache(&repo, a.cache_dir.as_deref(), &a.name);
-    let remote_repo = grove::pull::RemoteRepo::open_cached(rem.pull_url()?, keys.as_ref(), Some(&cache)).with_context(|| format!("remote \"{}\"", a.name))?;
-    let Some(summary) = &remote_repo.summary else { anyhow::bail!("Remote server has no summary file") };
-    print!("{}", if a.raw { super::summary::raw_text(summary) } else { super::summary::view_text(summary) });
-    if let (Some(keys), Some(bytes), Some(sig), false) = (&keys, remote_repo.summary_bytes(), remote_repo.summary_sig(), a.raw) {
+    let remote_repo = grove::transfer::pull::RemoteRepo::open_cached(
+        rem.pull_url()?,
+        keys.as_ref(),
+        Some(&cache),
+    )
+    .with_context(|| format!("remote \"{}\"", a.name))?;
+    let Some(summary) = &remote_repo.summary else {
+        anyhow::bail!("Remote server has no summary file")
+    };
+    print!(
+        "{}",
+        if a.raw {
+            super::summary::raw_text(summary)
+        } else {
+            super::summary::view_text(summary)
+        }
+    );
+    if let (Some(keys), Some(bytes), Some(sig), false) = (
+        &keys,
+        remote_repo.summary_bytes(),
+        remote_repo.summary_sig(),
+        a.raw,
+    ) {
         let meta = grove::Metadata::from_bytes(sig).unwrap_or_default();
-        let sigs = grove::sign::gpgsigs(&meta).map_err(|e| anyhow::anyhow!("summary.sig: {e}"))?;
+        let sigs =
+            grove::trust::gpg::gpgsigs(&meta).map_err(|e| anyhow::anyhow!("summary.sig: {e}"))?;
         let now = std::time::SystemTime::now();
-        let reports = grove::sign::verify(bytes, &sigs, keys, now, "summary.sig")?;
+        let reports = grove::trust::gpg::verify(bytes, &sigs, keys, now, "summary.sig")?;
         let n = reports.len();
         println!();
-        println!("GPG: Verification enabled, found {n} signature{}:", if n == 1 { "" } else { "s" });
+        println!(
+            "GPG: Verification enabled, found {n} signature{}:",
+            if n == 1 { "" } else { "s" }
+        );
         super::gpg_verify::print_signature_list(&mut std::io::stdout().lock(), &reports, now)?;
     }
     Ok(())

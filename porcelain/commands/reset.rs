@@ -3,7 +3,7 @@
 //! Like ostree there is no ancestry check: any commit is accepted. The ref is
 //! moved compare-and-swap, so a concurrent update is reported, not lost.
 
-use grove::refs::Refspec;
+use grove::repo::refs::Refspec;
 
 use super::log::usage_error;
 use crate::ctx::Ctx;
@@ -21,7 +21,10 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (Some(refname), Some(target)) = (args.refname, args.commit) else {
-        return Err(usage_error("reset", "A REF and COMMIT argument is required"));
+        return Err(usage_error(
+            "reset",
+            "A REF and COMMIT argument is required",
+        ));
     };
     let repo = ctx.open_repo()?;
     let refs = repo.list_refs()?;

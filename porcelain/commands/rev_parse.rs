@@ -21,7 +21,10 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.single {
         if !args.revs.is_empty() {
-            return Err(usage_error("rev-parse", "Cannot specify arguments with --single"));
+            return Err(usage_error(
+                "rev-parse",
+                "Cannot specify arguments with --single",
+            ));
         }
         let repo = ctx.open_repo()?;
         let commits = repo.list_objects(Some(ObjectType::Commit))?;

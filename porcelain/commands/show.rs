@@ -12,7 +12,10 @@ use grove::objects::file_header::{S_IFMT, S_IFREG};
 use grove::objects::sizes::{SizeEntry, SIZES_KEY};
 use grove::{Checksum, ObjectName, ObjectType};
 
-use super::log::{dump_commit, load_error, raw_commit_text, raw_dirmeta_text, raw_dirtree_text, usage_error, xattrs_text};
+use super::log::{
+    dump_commit, load_error, raw_commit_text, raw_dirmeta_text, raw_dirtree_text, usage_error,
+    xattrs_text,
+};
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
@@ -78,19 +81,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let commit = repo.resolve_rev(&object)?;
         let (key, meta) = match &args.print_detached_metadata_key {
             Some(key) => {
-                let meta = repo.read_detached_metadata(commit)?.ok_or_else(|| anyhow::anyhow!("No detached metadata for commit {commit}"))?;
+                let meta = repo
+                    .read_detached_metadata(commit)?
+                    .ok_or_else(|| anyhow::anyhow!("No detached metadata for commit {commit}"))?;
                 (key, meta)
             }
             None => {
-                let key = args.print_metadata_key.as_ref().expect("one of the two keys is set");
+                let key = args
+                    .print_metadata_key
+                    .as_ref()
+                    .expect("one of the two keys is set");
                 (key, repo.load_commit(commit).map_err(load_error)?.metadata)
             }
         };
-        let value = meta.get(key).ok_or_else(|| anyhow::anyhow!("No such metadata key '{key}'"))?;
+        let value = meta
+            .get(key)
+            .ok_or_else(|| anyhow::anyhow!("No such metadata key '{key}'"))?;
         let text = if args.no_byteswap || cfg!(target_endian = "big") {
-            grove::variant_text::print(value, true)
+            grove::gvariant::text::print(value, true)
         } else {
-            grove::variant_text::print_byteswapped(value, true)
+            grove::gvariant::text::print_byteswapped(value, true)
         };
         writeln!(out, "{text}")?;
     } else if args.print_related {
@@ -107,7 +117,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let commit = repo.resolve_rev(&object)?;
         print_sizes(&repo, commit, &mut out)?;
     } else {
-        let trust = Trust { homedir: args.gpg_homedir, remote: args.gpg_verify_remote, keyrings: args.keyring };
+        let trust = Trust {
+            homedir: args.gpg_homedir,
+            remote: args.gpg_verify_remote,
+            keyrings: args.keyring,
+        };
         match object.parse::<Checksum>() {
             Ok(checksum) => show_by_checksum(&repo, checksum, args.raw, &trust, &mut out)?,
             Err(_) => {
@@ -121,9 +135,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 }
 
 fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> anyhow::Result<()> {
-    let commit = repo.load_commit(checksum).map_err(load_error).context("Failed to read commit")?;
-    let entries = commit.metadata.get_bytes_list(SIZES_KEY).ok_or_else(|| anyhow::anyhow!("No metadata key {SIZES_KEY} in commit"))?;
-    let (mut archived, mut unpacked, mut new_archived, mut new_unpacked, mut new_objects) = (0u64, 0u64, 0u64, 0u64, 0usize);
+    let commit = repo
+        .load_commit(checksum)
+        .map_err(load_error)
+        .context("Failed to read commit")?;
+    let entries = commit
+        .metadata
+        .get_bytes_list(SIZES_KEY)
+        .ok_or_else(|| anyhow::anyhow!("No metadata key {SIZES_KEY} in commit"))?;
+    let (mut archived, mut unpacked, mut new_archived, mut new_unpacked, mut new_objects) =
+        (0u64, 0u64, 0u64, 0u64, 0usize);
     for e in &entries {
         let e = SizeEntry::from_bytes(e)?;
         archived += e.archived;
@@ -134,9 +155,23 @@ fn print_sizes(repo: &grove::Repo, checksum: Checksum, out: &mut dyn Write) -> a
             new_objects += 1;
         }
     }
-    writeln!(out, "Compressed size (needed/total): {}/{}", crate::format::size(new_archived), crate::format::size(archived))?;
-    writeln!(out, "Unpacked size (needed/total): {}/{}", crate::format::size(new_unpacked), crate::format::size(unpacked))?;
-    writeln!(out, "Number of objects (needed/total): {new_objects}/{}", entries.len())?;
+    writeln!(
+        out,
+        "Compressed size (needed/total): {}/{}",
+        crate::format::size(new_archived),
+        crate::format::size(archived)
+    )?;
+    writeln!(
+        out,
+        "Unpacked size (needed/total): {}/{}",
+        crate::format::size(new_unpacked),
+        crate::format::size(unpacked)
+    )?;
+    writeln!(
+        out,
+        "Number of objects (needed/total): {new_objects}/{}",
+        entries.len()
+    )?;
     Ok(())
 }
 
@@ -151,19 +186,29 @@ impl Trust {
     /// As `ostree show`: a remote's keys with `--gpg-verify-remote`; else
     /// the repository's remote keyrings and the system ones, plus
     /// `--gpg-homedir` and (grove) `--keyring` files.
-    fn keyring(&self, repo: &grove::Repo) -> anyhow::Result<grove::sign::Keyring> {
+    fn keyring(&self, repo: &grove::Repo) -> anyhow::Result<grove::trust::gpg::Keyring> {
         if let Some(r) = &self.remote {
             return super::gpg_verify::remote_keyring(repo, r);
         }
         let mut kr = super::gpg_verify::load_keyring(repo, &[], None)?;
         if self.homedir.is_some() || !self.keyrings.is_empty() {
-            kr.extend(super::gpg_verify::load_keyring(repo, &self.keyrings, self.homedir.as_deref())?);
+            kr.extend(super::gpg_verify::load_keyring(
+                repo,
+                &self.keyrings,
+                self.homedir.as_deref(),
+            )?);
         }
         Ok(kr)
     }
 }
 
-fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust, out: &mut dyn Write) -> anyhow::Result<()> {
+fn show_commit(
+    repo: &grove::Repo,
+    checksum: Checksum,
+    raw: bool,
+    trust: &Trust,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let commit = repo.load_commit(checksum).map_err(load_error)?;
     writeln!(out, "commit {checksum}")?;
     if raw {
@@ -173,7 +218,7 @@ fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust,
     }
     // Then its signatures, as ostree does; a commit without any shows none.
     let signed = match repo.read_detached_metadata(checksum) {
-        Ok(Some(m)) => m.get(grove::sign::GPGSIGS_KEY).is_some(),
+        Ok(Some(m)) => m.get(grove::trust::gpg::GPGSIGS_KEY).is_some(),
         Ok(None) => false,
         // A corrupt .commitmeta: verify_commit below reports it.
         Err(_) => true,
@@ -181,7 +226,7 @@ fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust,
     if signed {
         let keyring = trust.keyring(repo)?;
         let now = SystemTime::now();
-        let reports = grove::sign::verify_commit(repo, checksum, &keyring, now)?;
+        let reports = grove::trust::gpg::verify_commit(repo, checksum, &keyring, now)?;
         if !reports.is_empty() {
             super::gpg_verify::print_signatures(out, &reports, now)?;
         }
@@ -189,7 +234,13 @@ fn show_commit(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust,
     Ok(())
 }
 
-fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &Trust, out: &mut dyn Write) -> anyhow::Result<()> {
+fn show_by_checksum(
+    repo: &grove::Repo,
+    checksum: Checksum,
+    raw: bool,
+    trust: &Trust,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if repo.has_object(&ObjectName::new(checksum, ObjectType::Commit)) {
         return show_commit(repo, checksum, raw, trust, out);
     }
@@ -214,7 +265,9 @@ fn show_by_checksum(repo: &grove::Repo, checksum: Checksum, raw: bool, trust: &T
             anyhow::bail!("Couldn't find file object '{checksum}'")
         }
         Err(grove::repo::RepoError::ObjectMissing(_)) => {
-            anyhow::bail!("Opening content object {checksum}: Couldn't find file object '{checksum}'")
+            anyhow::bail!(
+                "Opening content object {checksum}: Couldn't find file object '{checksum}'"
+            )
         }
         Err(e) => return Err(e).with_context(|| format!("Opening content object {checksum}")),
     };

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _};
-use grove::sign::{Keyring, SigningKey};
-use grove::summary::{self, BuildOptions, Published, UpdateOptions};
+use grove::objects::summary::{self, BuildOptions, Published, UpdateOptions};
+use grove::trust::gpg::{Keyring, SigningKey};
 use grove::{Checksum, Repo};
 
 use super::gpg_sign::{KeySource, SignArgs};
@@ -60,19 +60,38 @@ fn repo_relative(repo: &Repo, p: &str) -> PathBuf {
 }
 
 fn get<'a>(repo: &'a Repo, key: &str) -> Option<&'a str> {
-    repo.config().get(GROUP, key).map(str::trim).filter(|v| !v.is_empty())
+    repo.config()
+        .get(GROUP, key)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// The configured key source and key ids; `None` when no key is configured.
 fn configured_source(repo: &Repo) -> Option<(Vec<String>, KeySource)> {
     let passphrase_file = get(repo, "sign-passphrase-file").map(|p| repo_relative(repo, p));
     if let Some(f) = get(repo, "sign-key") {
-        let ids = get(repo, "gpg-key-id").map(|s| vec![s.to_string()]).unwrap_or_default();
-        return Some((ids, KeySource { gpg_homedir: None, sign_key: vec![repo_relative(repo, f)], passphrase_file }));
+        let ids = get(repo, "gpg-key-id")
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_default();
+        return Some((
+            ids,
+            KeySource {
+                gpg_homedir: None,
+                sign_key: vec![repo_relative(repo, f)],
+                passphrase_file,
+            },
+        ));
     }
     let id = get(repo, "gpg-key-id")?;
     let home = get(repo, "gpg-homedir").map(|h| repo_relative(repo, h));
-    Some((vec![id.to_string()], KeySource { gpg_homedir: home, sign_key: Vec::new(), passphrase_file }))
+    Some((
+        vec![id.to_string()],
+        KeySource {
+            gpg_homedir: home,
+            sign_key: Vec::new(),
+            passphrase_file,
+        },
+    ))
 }
 
 /// Whether the repository config names a signing key.
@@ -82,8 +101,15 @@ pub fn key_configured(repo: &Repo) -> bool {
 
 /// The signing keys of `[grove] sign-key` / `gpg-key-id`; empty if none is configured.
 pub fn configured_keys(repo: &Repo) -> anyhow::Result<Vec<SigningKey>> {
-    let Some((ids, src)) = configured_source(repo) else { return Ok(Vec::new()) };
-    super::gpg_sign::load_signing_keys(&ids, &src).with_context(|| format!("loading the signing key configured in {}/config", repo.path().display()))
+    let Some((ids, src)) = configured_source(repo) else {
+        return Ok(Vec::new());
+    };
+    super::gpg_sign::load_signing_keys(&ids, &src).with_context(|| {
+        format!(
+            "loading the signing key configured in {}/config",
+            repo.path().display()
+        )
+    })
 }
 
 /// Explicit signing flags win; else the configured key.
@@ -96,19 +122,29 @@ pub fn keys_or_configured(repo: &Repo, explicit: &SignArgs) -> anyhow::Result<Ve
 
 /// Public keys of the configured signing key (for checking signatures), if any.
 pub fn configured_keyring(repo: &Repo) -> anyhow::Result<Option<Keyring>> {
-    let Some((_, src)) = configured_source(repo) else { return Ok(None) };
+    let Some((_, src)) = configured_source(repo) else {
+        return Ok(None);
+    };
     if let Some(f) = src.sign_key.first() {
-        let bytes = std::fs::read(f).with_context(|| format!("reading key file {}", f.display()))?;
+        let bytes =
+            std::fs::read(f).with_context(|| format!("reading key file {}", f.display()))?;
         return Ok(Some(Keyring::from_bytes(&bytes, &f.display().to_string())?));
     }
-    Ok(Some(super::gpg_sign::gnupg_public_keys(src.gpg_homedir.as_deref())?))
+    Ok(Some(super::gpg_sign::gnupg_public_keys(
+        src.gpg_homedir.as_deref(),
+    )?))
 }
 
 /// `[grove] delta-depth` (default 1).
 pub fn delta_depth(repo: &Repo) -> anyhow::Result<u32> {
     match get(repo, "delta-depth") {
         None => Ok(1),
-        Some(v) => v.parse().with_context(|| format!("invalid {GROUP}.delta-depth '{v}' in {}/config", repo.path().display())),
+        Some(v) => v.parse().with_context(|| {
+            format!(
+                "invalid {GROUP}.delta-depth '{v}' in {}/config",
+                repo.path().display()
+            )
+        }),
     }
 }
 
@@ -122,7 +158,10 @@ pub fn publish_delay(repo: &Repo, explicit: Option<f64>, signed: bool) -> anyhow
     match get(repo, "summary-publish-delay") {
         Some(v) => match v.parse::<f64>() {
             Ok(s) if valid(s) => Ok(Duration::from_secs_f64(s)),
-            _ => bail!("invalid {GROUP}.summary-publish-delay '{v}' in {}/config: seconds, 0 or more", repo.path().display()),
+            _ => bail!(
+                "invalid {GROUP}.summary-publish-delay '{v}' in {}/config: seconds, 0 or more",
+                repo.path().display()
+            ),
         },
         None if signed => Ok(Duration::from_secs(1)),
         None => Ok(Duration::ZERO),
@@ -131,24 +170,43 @@ pub fn publish_delay(repo: &Repo, explicit: Option<f64>, signed: bool) -> anyhow
 
 /// Regenerates, signs with `keys` and publishes the summary, then runs the
 /// `post-summary` hook (no input lines).
-pub fn publish_summary(repo: &mut Repo, keys: &mut [SigningKey], additional: Vec<(String, summary::RawValue)>, delay: Option<f64>) -> anyhow::Result<Published> {
+pub fn publish_summary(
+    repo: &mut Repo,
+    keys: &mut [SigningKey],
+    additional: Vec<(String, summary::RawValue)>,
+    delay: Option<f64>,
+) -> anyhow::Result<Published> {
     let published = update_summary(repo, keys, additional, delay)?;
     hooks::run(repo, "post-summary", &[])?;
     Ok(published)
 }
 
 /// [`publish_summary`] without the `post-summary` hook.
-pub fn update_summary(repo: &mut Repo, keys: &mut [SigningKey], additional: Vec<(String, summary::RawValue)>, delay: Option<f64>) -> anyhow::Result<Published> {
+pub fn update_summary(
+    repo: &mut Repo,
+    keys: &mut [SigningKey],
+    additional: Vec<(String, summary::RawValue)>,
+    delay: Option<f64>,
+) -> anyhow::Result<Published> {
     let grace = publish_delay(repo, delay, !keys.is_empty())?;
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let opts = UpdateOptions { build: BuildOptions { additional, now }, grace };
+    let opts = UpdateOptions {
+        build: BuildOptions { additional, now },
+        grace,
+    };
     summary::update(repo, &opts, keys).context("updating summary")
 }
 
 /// Signs `commit` with each key that has not signed it yet; returns the key ids used.
-pub fn sign_if_unsigned(repo: &Repo, commit: Checksum, keys: &mut [SigningKey]) -> anyhow::Result<Vec<String>> {
+pub fn sign_if_unsigned(
+    repo: &Repo,
+    commit: Checksum,
+    keys: &mut [SigningKey],
+) -> anyhow::Result<Vec<String>> {
     let existing = match repo.read_detached_metadata(commit)? {
-        Some(m) => grove::sign::gpgsigs(&m).map_err(|why| anyhow::anyhow!("corrupt detached metadata of commit {commit}: {why}"))?,
+        Some(m) => grove::trust::gpg::gpgsigs(&m).map_err(|why| {
+            anyhow::anyhow!("corrupt detached metadata of commit {commit}: {why}")
+        })?,
         None => Vec::new(),
     };
     let mut used = Vec::new();
@@ -156,7 +214,8 @@ pub fn sign_if_unsigned(repo: &Repo, commit: Checksum, keys: &mut [SigningKey]) 
         if existing.iter().any(|s| k.made(s)) {
             continue;
         }
-        grove::sign::sign_commit(repo, commit, std::slice::from_mut(k)).with_context(|| format!("signing commit {commit}"))?;
+        grove::trust::gpg::sign_commit(repo, commit, std::slice::from_mut(k))
+            .with_context(|| format!("signing commit {commit}"))?;
         used.push(k.key_id());
     }
     Ok(used)
@@ -193,10 +252,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 if used.is_empty() {
                     println!("{c} ({}): already signed", names.join(", "));
                 } else {
-                    println!("{c} ({}): signed with {}", names.join(", "), used.join(", "));
+                    println!(
+                        "{c} ({}): signed with {}",
+                        names.join(", "),
+                        used.join(", ")
+                    );
                 }
             }
-            results.push(serde_json::json!({"commit": c.to_string(), "names": names, "signed_with": used}));
+            results.push(
+                serde_json::json!({"commit": c.to_string(), "names": names, "signed_with": used}),
+            );
         }
     }
     let mut summary = serde_json::Value::Null;
@@ -208,7 +273,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         summary = serde_json::json!({"signatures": p.signatures});
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"commits": results, "summary": summary}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"commits": results, "summary": summary})
+            )?
+        );
     }
     Ok(())
 }

@@ -140,7 +140,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Sub::ApplyOffline { path, .. } => {
             let repo = ctx.open_repo()?;
             let _lock = repo.lock(LockKind::Shared)?;
-            delta::apply_offline(&repo, &path).with_context(|| format!("applying {}", path.display()))?;
+            delta::apply_offline(&repo, &path)
+                .with_context(|| format!("applying {}", path.display()))?;
             Ok(())
         }
         Sub::Generate(g) => generate(ctx, g),
@@ -149,7 +150,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
 fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else { bail!("TO revision must be specified") };
+    let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else {
+        bail!("TO revision must be specified")
+    };
     if g.empty && g.from.is_some() {
         bail!("Cannot specify both --empty and --from=REV");
     }
@@ -160,7 +163,11 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         Some(e) => bail!("Invalid endianness '{e}'"),
     };
     if g.swap_endianness {
-        endianness = if endianness == Endianness::Big { Endianness::Little } else { Endianness::Big };
+        endianness = if endianness == Endianness::Big {
+            Endianness::Little
+        } else {
+            Endianness::Big
+        };
     }
     let from = if g.empty {
         None
@@ -195,7 +202,11 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         opts.max_chunk_size = mb * 1000 * 1000;
     }
     println!("Generating static delta:");
-    println!("  From: {}", from.map(|c| c.to_string()).unwrap_or_else(|| "empty".into()));
+    println!(
+        "  From: {}",
+        from.map(|c| c.to_string())
+            .unwrap_or_else(|| "empty".into())
+    );
     println!("  To:   {to}");
     let _lock = repo.lock(LockKind::Shared)?;
     let s = delta::generate(&repo, &opts).with_context(|| format!("generating delta {name}"))?;
@@ -203,10 +214,17 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         "parts={}{} objects: metadata={} content={} bsdiff={} reused={} fallback={}",
         s.parts,
         if s.inline { " (inline)" } else { "" },
-        s.metadata_objects, s.content_objects, s.bsdiff_objects, s.reused_objects, s.fallback_objects
+        s.metadata_objects,
+        s.content_objects,
+        s.bsdiff_objects,
+        s.reused_objects,
+        s.fallback_objects
     );
     // ostree's closing statistics (grove has no rollsum matching: always 0).
-    eprintln!("uncompressed={} compressed={} loose={}", s.uncompressed_size, s.compressed_size, s.loose_size);
+    eprintln!(
+        "uncompressed={} compressed={} loose={}",
+        s.uncompressed_size, s.compressed_size, s.loose_size
+    );
     eprintln!("rollsum=0 objects, 0 bytes");
     eprintln!("bsdiff={} objects", s.bsdiff_objects);
     Ok(())
@@ -216,7 +234,10 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
     let (sb_path, part_dir, label) = if id.contains('/') {
         let p = PathBuf::from(id);
-        let dir = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = p
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         (p, dir, id.to_string())
     } else {
         let name: DeltaName = id.parse()?;
@@ -238,7 +259,14 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         delta::superblock::Endianness::Big => "big",
         delta::superblock::Endianness::Invalid => "invalid",
     };
-    println!("Endianness: {e}{}", if guessed && e != "invalid" { " (heuristic)" } else { "" });
+    println!(
+        "Endianness: {e}{}",
+        if guessed && e != "invalid" {
+            " (heuristic)"
+        } else {
+            ""
+        }
+    );
     println!("Timestamp: {}", sb.timestamp);
     println!("Number of parents: 0");
     println!("Number of fallback entries: {}", sb.fallbacks.len());
@@ -248,22 +276,42 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         fsize += f.size;
         fusize += f.uncompressed_size;
     }
-    println!("Total Fallback Size: {fsize} ({})", crate::format::size(fsize));
-    println!("Total Fallback Uncompressed Size: {fusize} ({})", crate::format::size(fusize));
+    println!(
+        "Total Fallback Size: {fsize} ({})",
+        crate::format::size(fsize)
+    );
+    println!(
+        "Total Fallback Uncompressed Size: {fusize} ({})",
+        crate::format::size(fusize)
+    );
     println!("Number of parts: {}", parts.len());
     let (mut size, mut usize_) = (0u64, 0u64);
     for (i, p) in parts.iter().enumerate() {
         size += p.header.size;
         usize_ += p.header.uncompressed_size;
-        println!("PartMeta{i}: nobjects={} size={} usize={}", p.header.objects.len(), p.header.size, p.header.uncompressed_size);
-        println!("PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}", p.n_modes, p.n_xattrs, p.blob_size, p.ops_size);
+        println!(
+            "PartMeta{i}: nobjects={} size={} usize={}",
+            p.header.objects.len(),
+            p.header.size,
+            p.header.uncompressed_size
+        );
+        println!(
+            "PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}",
+            p.n_modes, p.n_xattrs, p.blob_size, p.ops_size
+        );
         let n = p.op_counts;
         println!("PartPayloadOps{i}: openspliceclose={} open={} write={} setread={} unsetread={} close={} bspatch={}", n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
     }
     println!("Total Part Size: {size} ({})", crate::format::size(size));
-    println!("Total Part Uncompressed Size: {usize_} ({})", crate::format::size(usize_));
+    println!(
+        "Total Part Uncompressed Size: {usize_} ({})",
+        crate::format::size(usize_)
+    );
     let (all, uall) = (size + fsize, usize_ + fusize);
     println!("Total Size: {all} ({})", crate::format::size(all));
-    println!("Total Uncompressed Size: {uall} ({})", crate::format::size(uall));
+    println!(
+        "Total Uncompressed Size: {uall} ({})",
+        crate::format::size(uall)
+    );
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use grove::delta::DeltaName;
-use grove::sign::{Keyring, SigStatus};
-use grove::summary::Summary;
+use grove::objects::summary::Summary;
+use grove::trust::gpg::{Keyring, SigStatus};
 use grove::{Checksum, Repo};
 use serde_json::json;
 
@@ -24,8 +24,12 @@ pub struct Args {
 }
 
 /// Signature state of a commit, as `status` reports it.
-fn signature_state(repo: &Repo, commit: Checksum, keyring: &Keyring) -> anyhow::Result<(String, Option<String>)> {
-    let reports = grove::sign::verify_commit(repo, commit, keyring, SystemTime::now());
+fn signature_state(
+    repo: &Repo,
+    commit: Checksum,
+    keyring: &Keyring,
+) -> anyhow::Result<(String, Option<String>)> {
+    let reports = grove::trust::gpg::verify_commit(repo, commit, keyring, SystemTime::now());
     let reports = match reports {
         Ok(r) => r,
         Err(e) => return Ok(("bad".into(), Some(e.to_string()))),
@@ -36,7 +40,10 @@ fn signature_state(repo: &Repo, commit: Checksum, keyring: &Keyring) -> anyhow::
     if let Some(r) = reports.iter().find(|r| r.status == SigStatus::Good) {
         return Ok(("signed".into(), Some(r.key_id().to_string())));
     }
-    if let Some(r) = reports.iter().find(|r| matches!(r.status, SigStatus::Bad | SigStatus::WeakHash)) {
+    if let Some(r) = reports
+        .iter()
+        .find(|r| matches!(r.status, SigStatus::Bad | SigStatus::WeakHash))
+    {
         return Ok(("bad".into(), Some(r.key_id().to_string())));
     }
     let r = &reports[0];
@@ -52,8 +59,14 @@ fn signature_state(repo: &Repo, commit: Checksum, keyring: &Keyring) -> anyhow::
 }
 
 fn disk_size(repo: &Repo, commit: Checksum) -> Option<u64> {
-    let objects = grove::traverse::traverse_commit(repo, commit, 0).ok()?;
-    Some(objects.iter().filter_map(|o| std::fs::symlink_metadata(repo.object_path(o)).ok()).map(|m| m.len()).sum())
+    let objects = grove::tree::traverse::traverse_commit(repo, commit, 0).ok()?;
+    Some(
+        objects
+            .iter()
+            .filter_map(|o| std::fs::symlink_metadata(repo.object_path(o)).ok())
+            .map(|m| m.len())
+            .sum(),
+    )
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -76,12 +89,17 @@ fn age_text(secs: u64) -> String {
 }
 
 fn installed_hooks(repo: &Repo) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(repo.path().join("hooks")) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(repo.path().join("hooks")) else {
+        return Vec::new();
+    };
     let mut out: Vec<String> = rd
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            !name.ends_with(".sample") && !name.starts_with('.') && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            !name.ends_with(".sample")
+                && !name.starts_with('.')
+                && std::fs::metadata(e.path())
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
@@ -97,7 +115,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         keyring.extend(k);
     }
     let now = SystemTime::now();
-    let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
     let refs = repo.list_refs()?;
     let summary_path = repo.path().join("summary");
     let summary_time = mtime(&summary_path);
@@ -110,10 +131,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
     let mut out_refs = Vec::new();
     // Refs often share a commit (aliases, promoted stages): walk each tip once.
-    let mut sizes: std::collections::HashMap<Checksum, Option<u64>> = std::collections::HashMap::new();
+    let mut sizes: std::collections::HashMap<Checksum, Option<u64>> =
+        std::collections::HashMap::new();
     for (spec, c) in &refs {
         let ref_file = match &spec.remote {
-            Some(r) => repo.path().join("refs/remotes").join(r).join(spec.name.as_str()),
+            Some(r) => repo
+                .path()
+                .join("refs/remotes")
+                .join(r)
+                .join(spec.name.as_str()),
             None => repo.path().join("refs/heads").join(spec.name.as_str()),
         };
         if spec.remote.is_none() {
@@ -121,7 +147,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         let commit = repo.load_commit(*c).ok();
         let version = commit.as_ref().and_then(|k| k.metadata.get_str("version"));
-        let sources = commit.as_ref().map(|k| grove::provenance::Provenance::from_metadata(&k.metadata).sources).unwrap_or_default();
+        let sources = commit
+            .as_ref()
+            .map(|k| grove::lifecycle::provenance::Provenance::from_metadata(&k.metadata).sources)
+            .unwrap_or_default();
         let timestamp = commit.as_ref().map(|k| k.timestamp);
         let (sig, key) = signature_state(&repo, *c, &keyring)?;
         let size = *sizes.entry(*c).or_insert_with(|| disk_size(&repo, *c));
@@ -129,7 +158,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let mut cur = commit.as_ref().and_then(|k| k.parent);
         for _ in 0..depth {
             let Some(from) = cur else { break };
-            let Ok(fc) = repo.load_commit(from) else { break };
+            let Ok(fc) = repo.load_commit(from) else {
+                break;
+            };
             let name = DeltaName::new(Some(from), *c);
             let sb = repo.path().join(name.superblock_path());
             let present = sb.exists();
@@ -160,8 +191,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             let mut why = Vec::new();
             match Summary::read(&repo) {
                 Ok(s) => {
-                    let listed: BTreeSet<(String, Checksum)> = s.refs.iter().map(|r| (r.name.clone(), r.checksum)).collect();
-                    let local: BTreeSet<(String, Checksum)> = refs.iter().filter(|(r, _)| r.remote.is_none()).map(|(r, c)| (r.name.to_string(), *c)).collect();
+                    let listed: BTreeSet<(String, Checksum)> = s
+                        .refs
+                        .iter()
+                        .map(|r| (r.name.clone(), r.checksum))
+                        .collect();
+                    let local: BTreeSet<(String, Checksum)> = refs
+                        .iter()
+                        .filter(|(r, _)| r.remote.is_none())
+                        .map(|(r, c)| (r.name.to_string(), *c))
+                        .collect();
                     if listed != local {
                         why.push("its refs differ from the repository's".to_string());
                     }
@@ -204,41 +243,88 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 }
 
 fn print_human(out: &serde_json::Value) {
-    println!("repository {} ({})", out["repo"].as_str().unwrap_or(""), out["mode"].as_str().unwrap_or(""));
+    println!(
+        "repository {} ({})",
+        out["repo"].as_str().unwrap_or(""),
+        out["mode"].as_str().unwrap_or("")
+    );
     let refs = out["refs"].as_array().cloned().unwrap_or_default();
     if refs.is_empty() {
         println!("no refs");
     }
     for r in &refs {
-        let version = r["version"].as_str().map(|v| format!(" version {v}")).unwrap_or_default();
-        let age = r["age_seconds"].as_u64().map(age_text).unwrap_or_else(|| "commit missing".into());
+        let version = r["version"]
+            .as_str()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
+        let age = r["age_seconds"]
+            .as_u64()
+            .map(age_text)
+            .unwrap_or_else(|| "commit missing".into());
         let sig = match r["signed_by"].as_str() {
             Some(k) if r["signature"] == "signed" => format!("signed by {k}"),
             Some(k) => format!("{} ({k})", r["signature"].as_str().unwrap_or("")),
             None => r["signature"].as_str().unwrap_or("").to_string(),
         };
-        let size = r["size"].as_u64().map(crate::format::size).unwrap_or_else(|| "?".into());
-        println!("{}  {}{version}  {age}  {sig}  {size}", r["ref"].as_str().unwrap_or(""), &r["commit"].as_str().unwrap_or("")[..10.min(r["commit"].as_str().unwrap_or("").len())]);
+        let size = r["size"]
+            .as_u64()
+            .map(crate::format::size)
+            .unwrap_or_else(|| "?".into());
+        println!(
+            "{}  {}{version}  {age}  {sig}  {size}",
+            r["ref"].as_str().unwrap_or(""),
+            &r["commit"].as_str().unwrap_or("")[..10.min(r["commit"].as_str().unwrap_or("").len())]
+        );
         for src in r["sources"].as_array().into_iter().flatten() {
-            let rev = serde_json::from_value::<grove::provenance::Source>(src.clone()).map(|s| s.revision_text()).unwrap_or_default();
+            let rev = serde_json::from_value::<grove::lifecycle::provenance::Source>(src.clone())
+                .map(|s| s.revision_text())
+                .unwrap_or_default();
             let dirty = if src["dirty"] == true { ", dirty" } else { "" };
-            println!("    source {}: {rev}{dirty}", src["name"].as_str().unwrap_or(""));
+            println!(
+                "    source {}: {rev}{dirty}",
+                src["name"].as_str().unwrap_or("")
+            );
         }
         for d in r["deltas"].as_array().into_iter().flatten() {
             let from = d["from"].as_str().unwrap_or("");
-            println!("    delta from {}: {}", &from[..10.min(from.len())], if d["present"] == true { "present" } else { "missing" });
+            println!(
+                "    delta from {}: {}",
+                &from[..10.min(from.len())],
+                if d["present"] == true {
+                    "present"
+                } else {
+                    "missing"
+                }
+            );
         }
     }
     let s = &out["summary"];
     let signed = if s["signed"] == true { ", signed" } else { "" };
     match s["state"].as_str() {
         Some("stale") => {
-            let why: Vec<&str> = s["reasons"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+            let why: Vec<&str> = s["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
             println!("summary: stale{signed} ({})", why.join("; "));
         }
         Some(state) => println!("summary: {state}{signed}"),
         None => {}
     }
-    let hooks: Vec<&str> = out["hooks"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
-    println!("hooks: {}", if hooks.is_empty() { "none".to_string() } else { hooks.join(", ") });
+    let hooks: Vec<&str> = out["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    println!(
+        "hooks: {}",
+        if hooks.is_empty() {
+            "none".to_string()
+        } else {
+            hooks.join(", ")
+        }
+    );
 }

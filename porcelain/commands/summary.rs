@@ -9,7 +9,7 @@
 //! grove prints every field's true value, decoding the big-endian ones.
 
 use anyhow::bail;
-use grove::summary::{self, RawValue, Summary};
+use grove::objects::summary::{self, RawValue, Summary};
 use grove::Metadata;
 use zgvariant::Variant;
 
@@ -49,8 +49,11 @@ pub struct Args {
 fn parse_metadata(args: &[String]) -> anyhow::Result<Vec<(String, RawValue)>> {
     let mut out = Vec::new();
     for a in args {
-        let Some((k, v)) = a.split_once('=') else { bail!("Missing '=' in KEY=VALUE metadata '{a}'") };
-        let value = grove::variant_text::parse(v).map_err(|e| anyhow::anyhow!("Error parsing variant ‘{v}’: {e}"))?;
+        let Some((k, v)) = a.split_once('=') else {
+            bail!("Missing '=' in KEY=VALUE metadata '{a}'")
+        };
+        let value = grove::gvariant::text::parse(v)
+            .map_err(|e| anyhow::anyhow!("Error parsing variant ‘{v}’: {e}"))?;
         out.push((k.to_string(), RawValue::from_variant(&value)));
     }
     Ok(out)
@@ -69,7 +72,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let repo = ctx.open_repo()?;
     let s = Summary::read(&repo)?;
-    let text = if args.raw { raw_text(&s) } else { view_text(&s) };
+    let text = if args.raw {
+        raw_text(&s)
+    } else {
+        view_text(&s)
+    };
     print!("{text}");
     Ok(())
 }
@@ -91,14 +98,25 @@ fn be_u64(v: &Variant<'_>) -> Option<u64> {
 pub fn view_text(s: &Summary) -> String {
     let mut out = String::new();
     let main_cid = s.metadata.get_str(summary::KEY_COLLECTION_ID);
-    let main = s.refs.iter().zip(&s.ref_extra).map(|(r, extra)| (main_cid.clone(), r, extra));
-    let mapped = s.collection_refs.iter().flat_map(|(c, entries)| entries.iter().map(move |(r, extra)| (Some(c.clone()), r, extra)));
+    let main = s
+        .refs
+        .iter()
+        .zip(&s.ref_extra)
+        .map(|(r, extra)| (main_cid.clone(), r, extra));
+    let mapped = s.collection_refs.iter().flat_map(|(c, entries)| {
+        entries
+            .iter()
+            .map(move |(r, extra)| (Some(c.clone()), r, extra))
+    });
     for (collection, r, extra) in main.chain(mapped) {
         match &collection {
             Some(c) => out.push_str(&format!("* ({c}, {})\n", r.name)),
             None => out.push_str(&format!("* {}\n", r.name)),
         }
-        out.push_str(&format!("    Latest Commit ({}):\n", crate::format::size(r.commit_size)));
+        out.push_str(&format!(
+            "    Latest Commit ({}):\n",
+            crate::format::size(r.commit_size)
+        ));
         out.push_str(&format!("      {}\n", r.checksum));
         for (k, v) in extra.iter() {
             if k == summary::KEY_COMMIT_TIMESTAMP {
@@ -107,11 +125,14 @@ pub fn view_text(s: &Summary) -> String {
             } else if k == summary::KEY_COMMIT_VERSION {
                 let t = match v {
                     Variant::Str(s) => s.as_str().to_string(),
-                    other => grove::variant_text::print(other, false),
+                    other => grove::gvariant::text::print(other, false),
                 };
                 out.push_str(&format!("    Version ({k}): {t}\n"));
             } else {
-                out.push_str(&format!("    {k}: {}\n", grove::variant_text::print(v, false)));
+                out.push_str(&format!(
+                    "    {k}: {}\n",
+                    grove::gvariant::text::print(v, false)
+                ));
             }
         }
         out.push('\n');
@@ -119,17 +140,35 @@ pub fn view_text(s: &Summary) -> String {
     for (k, v) in s.metadata.iter() {
         let (pretty, value) = match k {
             summary::KEY_STATIC_DELTAS => (Some("Static Deltas"), deltas_text(s, v)),
-            summary::KEY_LAST_MODIFIED => (Some("Last-Modified"), be_u64(v).map(iso8601).unwrap_or_default()),
+            summary::KEY_LAST_MODIFIED => (
+                Some("Last-Modified"),
+                be_u64(v).map(iso8601).unwrap_or_default(),
+            ),
             summary::KEY_EXPIRES => (Some("Expires"), be_u64(v).map(iso8601).unwrap_or_default()),
-            summary::KEY_COLLECTION_ID => (Some("Collection ID"), s.metadata.get_str(k).unwrap_or_default()),
+            summary::KEY_COLLECTION_ID => (
+                Some("Collection ID"),
+                s.metadata.get_str(k).unwrap_or_default(),
+            ),
             summary::KEY_COLLECTION_MAP => (Some("Collection Map"), "(printed above)".to_string()),
             summary::KEY_MODE => {
                 let m = s.metadata.get_str(k).unwrap_or_default();
-                let shown = if grove::RepoMode::parse(&m).is_some() { m } else { format!("Invalid (‘{m}’)") };
+                let shown = if grove::RepoMode::parse(&m).is_some() {
+                    m
+                } else {
+                    format!("Invalid (‘{m}’)")
+                };
                 (Some("Repository Mode"), shown)
             }
-            summary::KEY_TOMBSTONE_COMMITS => (Some("Has Tombstone Commits"), if matches!(v, Variant::Bool(true)) { "Yes" } else { "No" }.to_string()),
-            _ => (None, grove::variant_text::print(v, false)),
+            summary::KEY_TOMBSTONE_COMMITS => (
+                Some("Has Tombstone Commits"),
+                if matches!(v, Variant::Bool(true)) {
+                    "Yes"
+                } else {
+                    "No"
+                }
+                .to_string(),
+            ),
+            _ => (None, grove::gvariant::text::print(v, false)),
         };
         match pretty {
             Some(p) => out.push_str(&format!("{p} ({k}): {value}\n")),
@@ -144,7 +183,11 @@ fn bytes_text(b: &[u8], annotate: bool) -> String {
     if items.is_empty() {
         return "@ay []".to_string();
     }
-    format!("[{}{}]", if annotate { "byte " } else { "" }, items.join(", "))
+    format!(
+        "[{}{}]",
+        if annotate { "byte " } else { "" },
+        items.join(", ")
+    )
 }
 
 fn dict_text(m: &Metadata, be_keys: &[&str]) -> String {
@@ -156,7 +199,7 @@ fn dict_text(m: &Metadata, be_keys: &[&str]) -> String {
         .map(|(k, v)| {
             let value = match be_u64(v) {
                 Some(t) if be_keys.contains(&k) => format!("uint64 {t}"),
-                _ => grove::variant_text::print(v, true),
+                _ => grove::gvariant::text::print(v, true),
             };
             format!("'{k}': <{value}>")
         })
@@ -182,19 +225,37 @@ pub fn raw_text(s: &Summary) -> String {
             )
         })
         .collect();
-    let refs = if refs.is_empty() { "@a(s(taya{sv})) []".to_string() } else { format!("[{}]", refs.join(", ")) };
-    format!("({refs}, {})\n", dict_text(&s.metadata, &[summary::KEY_LAST_MODIFIED, summary::KEY_EXPIRES]))
+    let refs = if refs.is_empty() {
+        "@a(s(taya{sv})) []".to_string()
+    } else {
+        format!("[{}]", refs.join(", "))
+    };
+    format!(
+        "({refs}, {})\n",
+        dict_text(
+            &s.metadata,
+            &[summary::KEY_LAST_MODIFIED, summary::KEY_EXPIRES]
+        )
+    )
 }
 
 /// The static-delta dictionary in stored order (zgvariant's dict sorts keys).
 fn deltas_text(s: &Summary, v: &Variant<'_>) -> String {
-    let raw = s.raw_metadata.iter().find(|(k, _, _)| k == summary::KEY_STATIC_DELTAS);
-    let entries = raw.filter(|(_, sig, _)| sig == "a{sv}").and_then(|(_, _, b)| summary::split_vardict(b));
+    let raw = s
+        .raw_metadata
+        .iter()
+        .find(|(k, _, _)| k == summary::KEY_STATIC_DELTAS);
+    let entries = raw
+        .filter(|(_, sig, _)| sig == "a{sv}")
+        .and_then(|(_, _, b)| summary::split_vardict(b));
     match entries {
         Some(e) if e.iter().all(|(_, sig, _)| sig == "ay") && !e.is_empty() => {
-            let items: Vec<String> = e.iter().map(|(k, _, b)| format!("'{k}': <{}>", bytes_text(b, true))).collect();
+            let items: Vec<String> = e
+                .iter()
+                .map(|(k, _, b)| format!("'{k}': <{}>", bytes_text(b, true)))
+                .collect();
             format!("{{{}}}", items.join(", "))
         }
-        _ => grove::variant_text::print(v, false),
+        _ => grove::gvariant::text::print(v, false),
     }
 }

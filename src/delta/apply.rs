@@ -21,9 +21,9 @@ use rayon::prelude::*;
 use super::part::{self, check_range, Op};
 use super::superblock::{PartHeader, Superblock, DELTAPART_VERSION};
 use super::{io_err, DeltaError, DeltaName, Result};
-use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::file_header::{S_IFLNK, S_IFMT, S_IFREG};
-use crate::metadata::Metadata;
+use crate::objects::metadata::Metadata;
 use crate::objects::{FileHeader, Xattrs};
 use crate::repo::{Repo, RepoError};
 
@@ -39,13 +39,25 @@ pub struct ApplyStats {
 /// Reads and parses a superblock file.
 pub fn read_superblock(path: &Path) -> Result<Superblock> {
     let data = fs::read(path).map_err(io_err(path))?;
-    Superblock::from_bytes(&data).map_err(|why| DeltaError::Superblock { path: path.to_path_buf(), why })
+    Superblock::from_bytes(&data).map_err(|why| DeltaError::Superblock {
+        path: path.to_path_buf(),
+        why,
+    })
 }
 
 /// Applies the delta at `path` (its directory, or its superblock file) to
 /// `repo`. A delta with fallback objects cannot be applied offline.
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
-    let (dir, sb_path) = if path.is_dir() { (path.to_path_buf(), path.join("superblock")) } else { (path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), path.to_path_buf()) };
+    let (dir, sb_path) = if path.is_dir() {
+        (path.to_path_buf(), path.join("superblock"))
+    } else {
+        (
+            path.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            path.to_path_buf(),
+        )
+    };
     apply_dir(repo, &dir, &sb_path, false)
 }
 
@@ -60,7 +72,10 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
     let sb_path = sb_path.to_path_buf();
     let sb = read_superblock(&sb_path)?;
     let name = DeltaName::new(sb.from, sb.to);
-    let mut stats = ApplyStats { name: Some(name), ..Default::default() };
+    let mut stats = ApplyStats {
+        name: Some(name),
+        ..Default::default()
+    };
 
     if let Some(from) = sb.from {
         if !repo.has_object(&ObjectName::new(from, ObjectType::Commit)) {
@@ -74,11 +89,20 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
     if wrote_commit {
         let actual = Checksum::digest(&sb.commit);
         if actual != sb.to {
-            return Err(DeltaError::Corrupted { name: commit_name, actual });
+            return Err(DeltaError::Corrupted {
+                name: commit_name,
+                actual,
+            });
         }
-        crate::objects::Commit::from_bytes(&sb.commit).map_err(|e| DeltaError::Superblock { path: sb_path.clone(), why: format!("commit: {e}") })?;
+        crate::objects::Commit::from_bytes(&sb.commit).map_err(|e| DeltaError::Superblock {
+            path: sb_path.clone(),
+            why: format!("commit: {e}"),
+        })?;
         if let Some(meta) = sb.meta(&name.commitmeta_key(), "a{sv}") {
-            let m = Metadata::from_bytes(meta).map_err(|e| DeltaError::Superblock { path: sb_path.clone(), why: format!("detached metadata: {e}") })?;
+            let m = Metadata::from_bytes(meta).map_err(|e| DeltaError::Superblock {
+                path: sb_path.clone(),
+                why: format!("detached metadata: {e}"),
+            })?;
             repo.write_detached_metadata(sb.to, Some(&m))?;
         }
         repo.set_partial(sb.to, true, false)?;
@@ -88,11 +112,19 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
         return Err(DeltaError::HasFallbacks);
     }
 
-    let todo: Vec<(usize, &PartHeader)> = sb.parts.iter().enumerate().filter(|(_, h)| !h.objects.iter().all(|o| repo.has_object(o))).collect();
+    let todo: Vec<(usize, &PartHeader)> = sb
+        .parts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.objects.iter().all(|o| repo.has_object(o)))
+        .collect();
     stats.parts_skipped = sb.parts.len() - todo.len();
     for (i, h) in &todo {
         if h.version > DELTAPART_VERSION {
-            return Err(DeltaError::PartVersion { part: i.to_string(), version: h.version });
+            return Err(DeltaError::PartVersion {
+                part: i.to_string(),
+                version: h.version,
+            });
         }
     }
     let written: Vec<usize> = todo
@@ -101,19 +133,32 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
             let key = name.part_path(i);
             let payload = match sb.meta(&key, "(yay)") {
                 // Inline parts are covered by the superblock; ostree does not checksum them.
-                Some(bytes) => part::decode_part(bytes).map_err(|why| DeltaError::Part { part: i.to_string(), why })?,
+                Some(bytes) => part::decode_part(bytes).map_err(|why| DeltaError::Part {
+                    part: i.to_string(),
+                    why,
+                })?,
                 None => {
                     let p = dir.join(i.to_string());
                     let data = fs::read(&p).map_err(io_err(&p))?;
                     let actual = Checksum::digest(&data);
                     if actual != h.checksum {
-                        return Err(DeltaError::PartChecksum { part: i.to_string(), expected: h.checksum, actual });
+                        return Err(DeltaError::PartChecksum {
+                            part: i.to_string(),
+                            expected: h.checksum,
+                            actual,
+                        });
                     }
-                    part::decode_part(&data).map_err(|why| DeltaError::Part { part: i.to_string(), why })?
+                    part::decode_part(&data).map_err(|why| DeltaError::Part {
+                        part: i.to_string(),
+                        why,
+                    })?
                 }
             };
             execute_part(repo, &h.objects, &payload).map_err(|e| match e {
-                ExecError::Bad(why) => DeltaError::Execute { part: i.to_string(), why },
+                ExecError::Bad(why) => DeltaError::Execute {
+                    part: i.to_string(),
+                    why,
+                },
                 ExecError::Repo(e) => DeltaError::Repo(e),
             })
         })
@@ -160,17 +205,38 @@ struct Open {
 }
 
 fn header_for(payload: &part::Payload, mode: u64, xattr: u64) -> Result<FileHeader, String> {
-    let &(uid, gid, mode) = usize::try_from(mode).ok().and_then(|m| payload.modes.get(m)).ok_or_else(|| format!("Invalid mode index {mode}"))?;
-    let xb = usize::try_from(xattr).ok().and_then(|x| payload.xattrs.get(x)).ok_or_else(|| format!("Invalid xattr index {xattr}"))?;
+    let &(uid, gid, mode) = usize::try_from(mode)
+        .ok()
+        .and_then(|m| payload.modes.get(m))
+        .ok_or_else(|| format!("Invalid mode index {mode}"))?;
+    let xb = usize::try_from(xattr)
+        .ok()
+        .and_then(|x| payload.xattrs.get(x))
+        .ok_or_else(|| format!("Invalid xattr index {xattr}"))?;
     let xattrs = decode_xattrs(xb)?;
-    Ok(FileHeader { uid, gid, mode, symlink_target: String::new(), xattrs })
+    Ok(FileHeader {
+        uid,
+        gid,
+        mode,
+        symlink_target: String::new(),
+        xattrs,
+    })
 }
 
 fn decode_xattrs(b: &[u8]) -> Result<Xattrs, String> {
     let mut pairs = Vec::new();
-    for e in super::gv::var_array(b, 1).map_err(|e| format!("xattrs: {e}"))? {
-        let m = super::gv::tuple(e, &[super::gv::var(1), super::gv::var(1)]).map_err(|e| format!("xattrs: {e}"))?;
-        let name = m[0].strip_suffix(&[0]).ok_or("xattr name is not NUL-terminated")?;
+    for e in crate::gvariant::reader::var_array(b, 1).map_err(|e| format!("xattrs: {e}"))? {
+        let m = crate::gvariant::reader::tuple(
+            e,
+            &[
+                crate::gvariant::reader::var(1),
+                crate::gvariant::reader::var(1),
+            ],
+        )
+        .map_err(|e| format!("xattrs: {e}"))?;
+        let name = m[0]
+            .strip_suffix(&[0])
+            .ok_or("xattr name is not NUL-terminated")?;
         pairs.push((name.to_vec(), m[1].to_vec()));
     }
     Ok(Xattrs::from_ordered_pairs(pairs))
@@ -189,7 +255,13 @@ pub trait ObjectStore {
     /// Stores a metadata object, checking that `bytes` hash to its name.
     fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError>;
     /// Stores a content object, checking that header and data hash to its name.
-    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, data: &[u8]) -> Result<(), ExecError>;
+    fn store_content(
+        &self,
+        name: ObjectName,
+        header: &FileHeader,
+        size: u64,
+        data: &[u8],
+    ) -> Result<(), ExecError>;
 }
 
 impl ObjectStore for Repo {
@@ -200,25 +272,42 @@ impl ObjectStore for Repo {
     fn read_source(&self, c: Checksum) -> Result<Vec<u8>, ExecError> {
         let mut obj = self.open_content(c)?;
         if !obj.header.is_regular() {
-            return Err(ExecError::Bad(format!("opcode set-read-source: {c} is not a regular file")));
+            return Err(ExecError::Bad(format!(
+                "opcode set-read-source: {c} is not a regular file"
+            )));
         }
         let mut data = Vec::with_capacity(obj.size.min(1 << 30) as usize);
-        obj.reader.read_to_end(&mut data).map_err(|e| RepoError::Io { path: self.content_path(c), source: e })?;
+        obj.reader
+            .read_to_end(&mut data)
+            .map_err(|e| RepoError::Io {
+                path: self.content_path(c),
+                source: e,
+            })?;
         Ok(data)
     }
 
     fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError> {
         let actual = Checksum::digest(bytes);
         if actual != name.checksum {
-            return Err(ExecError::Bad(format!("Corrupted metadata object {name}; actual checksum {actual}")));
+            return Err(ExecError::Bad(format!(
+                "Corrupted metadata object {name}; actual checksum {actual}"
+            )));
         }
         Ok(self.write_metadata_as(name, bytes)?)
     }
 
-    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, mut data: &[u8]) -> Result<(), ExecError> {
+    fn store_content(
+        &self,
+        name: ObjectName,
+        header: &FileHeader,
+        size: u64,
+        mut data: &[u8],
+    ) -> Result<(), ExecError> {
         match self.write_content_known(name.checksum, header, size, &mut data) {
             Ok(()) => Ok(()),
-            Err(RepoError::Corrupted { name, actual }) => Err(ExecError::Bad(format!("Corrupted object {name}; actual checksum {actual}"))),
+            Err(RepoError::Corrupted { name, actual }) => Err(ExecError::Bad(format!(
+                "Corrupted object {name}; actual checksum {actual}"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -226,7 +315,7 @@ impl ObjectStore for Repo {
 
 /// The checksum of a content object made of `header` and `data`.
 fn content_checksum(header: &FileHeader, data: &[u8]) -> Checksum {
-    let mut h = crate::checksum::Hasher::new();
+    let mut h = crate::objects::checksum::Hasher::new();
     h.update(&header.to_stream_prefix());
     h.update(data);
     h.finish()
@@ -252,9 +341,12 @@ impl MemoryStore {
             return Ok(());
         }
         if self.verify {
-            return Err(ExecError::Bad(format!("Corrupted object {name}; actual checksum {actual}")));
+            return Err(ExecError::Bad(format!(
+                "Corrupted object {name}; actual checksum {actual}"
+            )));
         }
-        self.mismatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.mismatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -265,11 +357,17 @@ impl MemoryStore {
 
 impl ObjectStore for MemoryStore {
     fn has_object(&self, name: &ObjectName) -> bool {
-        (name.objtype == ObjectType::File && self.sources.contains_key(&name.checksum)) || self.written().iter().any(|(n, _)| n == name)
+        (name.objtype == ObjectType::File && self.sources.contains_key(&name.checksum))
+            || self.written().iter().any(|(n, _)| n == name)
     }
 
     fn read_source(&self, c: Checksum) -> Result<Vec<u8>, ExecError> {
-        self.sources.get(&c).cloned().ok_or_else(|| ExecError::Repo(RepoError::ObjectMissing(ObjectName::new(c, ObjectType::File))))
+        self.sources.get(&c).cloned().ok_or_else(|| {
+            ExecError::Repo(RepoError::ObjectMissing(ObjectName::new(
+                c,
+                ObjectType::File,
+            )))
+        })
     }
 
     fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError> {
@@ -278,9 +376,18 @@ impl ObjectStore for MemoryStore {
         Ok(())
     }
 
-    fn store_content(&self, name: ObjectName, header: &FileHeader, size: u64, data: &[u8]) -> Result<(), ExecError> {
+    fn store_content(
+        &self,
+        name: ObjectName,
+        header: &FileHeader,
+        size: u64,
+        data: &[u8],
+    ) -> Result<(), ExecError> {
         if data.len() as u64 != size {
-            return Err(ExecError::Bad(format!("content object {name}: {} bytes, expected {size}", data.len())));
+            return Err(ExecError::Bad(format!(
+                "content object {name}: {} bytes, expected {size}",
+                data.len()
+            )));
         }
         self.check(name, content_checksum(header, data))?;
         self.written().push((name, data.to_vec()));
@@ -289,13 +396,21 @@ impl ObjectStore for MemoryStore {
 }
 
 /// Runs one part's program against `repo`; returns the number of objects written.
-pub fn execute_part(repo: &Repo, objects: &[ObjectName], payload_bytes: &[u8]) -> Result<usize, ExecError> {
+pub fn execute_part(
+    repo: &Repo,
+    objects: &[ObjectName],
+    payload_bytes: &[u8],
+) -> Result<usize, ExecError> {
     execute_part_with(repo, objects, payload_bytes)
 }
 
 /// [`execute_part`] against any [`ObjectStore`].
 #[doc(hidden)]
-pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payload_bytes: &[u8]) -> Result<usize, ExecError> {
+pub fn execute_part_with(
+    store: &dyn ObjectStore,
+    objects: &[ObjectName],
+    payload_bytes: &[u8],
+) -> Result<usize, ExecError> {
     if objects.is_empty() {
         return Ok(0);
     }
@@ -307,7 +422,14 @@ pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payloa
     let mut source: Option<(Checksum, Vec<u8>)> = None;
     let mut open: Option<Open> = None;
     let mut written = 0usize;
-    let next = |index: usize| objects.get(index).copied().ok_or_else(|| ExecError::Bad(format!("object index {index} beyond the part's {} objects", objects.len())));
+    let next = |index: usize| {
+        objects.get(index).copied().ok_or_else(|| {
+            ExecError::Bad(format!(
+                "object index {index} beyond the part's {} objects",
+                objects.len()
+            ))
+        })
+    };
     for op in ops {
         match op {
             Op::SpliceMeta { len, offset } => {
@@ -320,20 +442,31 @@ pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payloa
                 index += 1;
                 source = None;
             }
-            Op::SpliceContent { mode, xattr, len, offset } => {
+            Op::SpliceContent {
+                mode,
+                xattr,
+                len,
+                offset,
+            } => {
                 let name = next(index)?;
                 let mut header = header_for(&payload, mode, xattr)?;
                 let bytes = &raw[check_range(offset, len, raw.len())?];
                 let size = match header.mode & S_IFMT {
                     S_IFREG => len,
                     S_IFLNK => {
-                        header.symlink_target = String::from_utf8(bytes.to_vec()).map_err(|_| "symlink target is not UTF-8".to_string())?;
-                        if header.symlink_target.is_empty() || header.symlink_target.contains('\0') {
+                        header.symlink_target = String::from_utf8(bytes.to_vec())
+                            .map_err(|_| "symlink target is not UTF-8".to_string())?;
+                        if header.symlink_target.is_empty() || header.symlink_target.contains('\0')
+                        {
                             return Err(ExecError::Bad("invalid symlink target".into()));
                         }
                         0
                     }
-                    m => return Err(ExecError::Bad(format!("Invalid mode {m:o} for content object {name}"))),
+                    m => {
+                        return Err(ExecError::Bad(format!(
+                            "Invalid mode {m:o} for content object {name}"
+                        )))
+                    }
                 };
                 if !store.has_object(&ObjectName::new(name.checksum, ObjectType::File)) {
                     store.store_content(name, &header, size, if size > 0 { bytes } else { &[] })?;
@@ -344,41 +477,68 @@ pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payloa
             }
             Op::Open { mode, xattr, size } => {
                 if open.is_some() {
-                    return Err(ExecError::Bad("opcode open: an object is already open".into()));
+                    return Err(ExecError::Bad(
+                        "opcode open: an object is already open".into(),
+                    ));
                 }
                 let name = next(index)?;
                 if name.objtype != ObjectType::File {
-                    return Err(ExecError::Bad(format!("opcode open: {name} is not a content object")));
+                    return Err(ExecError::Bad(format!(
+                        "opcode open: {name} is not a content object"
+                    )));
                 }
                 let header = header_for(&payload, mode, xattr)?;
                 if header.mode & S_IFMT != S_IFREG {
-                    return Err(ExecError::Bad(format!("opcode open: invalid mode {:o}", header.mode)));
+                    return Err(ExecError::Bad(format!(
+                        "opcode open: invalid mode {:o}",
+                        header.mode
+                    )));
                 }
                 let have = store.has_object(&name);
-                open = Some(Open { name, header, size, have, buf: Vec::new() });
+                open = Some(Open {
+                    name,
+                    header,
+                    size,
+                    have,
+                    buf: Vec::new(),
+                });
             }
             Op::Write { len, offset } => {
-                let o = open.as_mut().ok_or_else(|| ExecError::Bad("opcode write: no object open".into()))?;
+                let o = open
+                    .as_mut()
+                    .ok_or_else(|| ExecError::Bad("opcode write: no object open".into()))?;
                 let data: &[u8] = match &source {
-                    Some((c, src)) => &src[check_range(offset, len, src.len()).map_err(|_| format!("opcode write: Unexpected EOF reading object {c}"))?],
+                    Some((c, src)) => {
+                        &src[check_range(offset, len, src.len()).map_err(|_| {
+                            format!("opcode write: Unexpected EOF reading object {c}")
+                        })?]
+                    }
                     None => &raw[check_range(offset, len, raw.len())?],
                 };
                 if o.buf.len() as u64 + len > o.size {
-                    return Err(ExecError::Bad(format!("opcode write: more than the declared {} bytes", o.size)));
+                    return Err(ExecError::Bad(format!(
+                        "opcode write: more than the declared {} bytes",
+                        o.size
+                    )));
                 }
                 if !o.have {
                     o.buf.extend_from_slice(data);
                 }
             }
             Op::SetReadSource { offset } => {
-                let c = Checksum::from_slice(&raw[check_range(offset, 32, raw.len())?]).map_err(|e| e.to_string())?;
+                let c = Checksum::from_slice(&raw[check_range(offset, 32, raw.len())?])
+                    .map_err(|e| e.to_string())?;
                 source = Some((c, store.read_source(c)?));
             }
             Op::UnsetReadSource => source = None,
             Op::Bspatch { offset, len } => {
                 let patch_bytes = &raw[check_range(offset, len, raw.len())?];
-                let o = open.as_mut().ok_or_else(|| ExecError::Bad("opcode bspatch: no object open".into()))?;
-                let (_, src) = source.as_ref().ok_or_else(|| ExecError::Bad("opcode bspatch: no read source".into()))?;
+                let o = open
+                    .as_mut()
+                    .ok_or_else(|| ExecError::Bad("opcode bspatch: no object open".into()))?;
+                let (_, src) = source
+                    .as_ref()
+                    .ok_or_else(|| ExecError::Bad("opcode bspatch: no read source".into()))?;
                 if !o.have {
                     o.buf = super::bsdiff::patch(src, patch_bytes, o.size)?;
                 }
@@ -387,7 +547,12 @@ pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payloa
                 if let Some(o) = open.take() {
                     if !o.have {
                         if o.buf.len() as u64 != o.size {
-                            return Err(ExecError::Bad(format!("opcode close: {} has {} of {} bytes", o.name, o.buf.len(), o.size)));
+                            return Err(ExecError::Bad(format!(
+                                "opcode close: {} has {} of {} bytes",
+                                o.name,
+                                o.buf.len(),
+                                o.size
+                            )));
                         }
                         store.store_content(o.name, &o.header, o.size, &o.buf)?;
                         written += 1;
@@ -399,7 +564,9 @@ pub fn execute_part_with(store: &dyn ObjectStore, objects: &[ObjectName], payloa
         }
     }
     if open.is_some() {
-        return Err(ExecError::Bad("part ended with an object still open".into()));
+        return Err(ExecError::Bad(
+            "part ended with an object still open".into(),
+        ));
     }
     Ok(written)
 }
@@ -428,16 +595,28 @@ pub fn describe(superblock_path: &Path, part_dir: &Path) -> Result<(Superblock, 
 /// [`describe`] from memory: parses the superblock and every part (inline,
 /// or the bytes `part_file(i)` returns), touching no files.
 #[doc(hidden)]
-pub fn describe_bytes(superblock: &[u8], part_file: impl FnMut(usize) -> Result<Vec<u8>>) -> Result<(Superblock, Vec<PartInfo>)> {
-    let sb = Superblock::from_bytes(superblock).map_err(|why| DeltaError::Superblock { path: PathBuf::from("(memory)"), why })?;
+pub fn describe_bytes(
+    superblock: &[u8],
+    part_file: impl FnMut(usize) -> Result<Vec<u8>>,
+) -> Result<(Superblock, Vec<PartInfo>)> {
+    let sb = Superblock::from_bytes(superblock).map_err(|why| DeltaError::Superblock {
+        path: PathBuf::from("(memory)"),
+        why,
+    })?;
     describe_parts(sb, part_file)
 }
 
-fn describe_parts(sb: Superblock, mut part_file: impl FnMut(usize) -> Result<Vec<u8>>) -> Result<(Superblock, Vec<PartInfo>)> {
+fn describe_parts(
+    sb: Superblock,
+    mut part_file: impl FnMut(usize) -> Result<Vec<u8>>,
+) -> Result<(Superblock, Vec<PartInfo>)> {
     let name = DeltaName::new(sb.from, sb.to);
     let mut infos = Vec::new();
     for (i, h) in sb.parts.iter().enumerate() {
-        let bad = |why: String| DeltaError::Part { part: i.to_string(), why };
+        let bad = |why: String| DeltaError::Part {
+            part: i.to_string(),
+            why,
+        };
         let payload = match sb.meta(&name.part_path(i), "(yay)") {
             Some(b) => part::decode_part(b).map_err(bad)?,
             None => part::decode_part(&part_file(i)?).map_err(bad)?,
@@ -445,7 +624,14 @@ fn describe_parts(sb: Superblock, mut part_file: impl FnMut(usize) -> Result<Vec
         let pl = part::Payload::from_bytes(&payload).map_err(bad)?;
         let is_meta: Vec<bool> = h.objects.iter().map(|o| o.objtype.is_meta()).collect();
         let ops = part::parse_ops(&pl.ops, &is_meta).map_err(bad)?;
-        infos.push(PartInfo { header: h.clone(), n_modes: pl.modes.len(), n_xattrs: pl.xattrs.len(), blob_size: pl.raw.len(), ops_size: pl.ops.len(), op_counts: part::count_ops(&ops) });
+        infos.push(PartInfo {
+            header: h.clone(),
+            n_modes: pl.modes.len(),
+            n_xattrs: pl.xattrs.len(),
+            blob_size: pl.raw.len(),
+            ops_size: pl.ops.len(),
+            op_counts: part::count_ops(&ops),
+        });
     }
     Ok((sb, infos))
 }

@@ -75,7 +75,8 @@ pub fn diff(old: &[u8], new: &[u8]) -> Vec<u8> {
             let overlap = (last_scan + lenf) - (scan - lenb);
             let (mut s, mut best, mut lens) = (0isize, 0isize, 0usize);
             for i in 0..overlap {
-                s += (new[last_scan + lenf - overlap + i] == old[last_pos + lenf - overlap + i]) as isize;
+                s += (new[last_scan + lenf - overlap + i] == old[last_pos + lenf - overlap + i])
+                    as isize;
                 s -= (new[scan - lenb + i] == old[pos - lenb + i]) as isize;
                 if s > best {
                     best = s;
@@ -121,8 +122,15 @@ fn longest_match(sa: &[i32], old: &[u8], needle: &[u8]) -> (usize, usize) {
         }
     }
     let (a, b) = (sa[lo] as usize, sa[hi] as usize);
-    let (la, lb) = (common_prefix(&old[a..], needle), common_prefix(&old[b..], needle));
-    if la > lb { (la, a) } else { (lb, b) }
+    let (la, lb) = (
+        common_prefix(&old[a..], needle),
+        common_prefix(&old[b..], needle),
+    );
+    if la > lb {
+        (la, a)
+    } else {
+        (lb, b)
+    }
 }
 
 /// Length of the common prefix of two byte strings, eight bytes at a time.
@@ -130,7 +138,8 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
-        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes")) ^ u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"))
+            ^ u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         if x != 0 {
             return i + (x.trailing_zeros() / 8) as usize;
         }
@@ -145,11 +154,18 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// Applies a patch; the result must be exactly `expected_len` bytes.
 /// Malformed patches are an error (the output can never outgrow the patch).
 pub fn patch(old: &[u8], patch: &[u8], expected_len: u64) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity((expected_len as usize).min(patch.len().saturating_mul(2)).min(1 << 30));
+    let mut out = Vec::with_capacity(
+        (expected_len as usize)
+            .min(patch.len().saturating_mul(2))
+            .min(1 << 30),
+    );
     let mut r = patch;
     bsdiff::patch(old, &mut r, &mut out).map_err(|e| format!("bsdiff patch failed: {e}"))?;
     if out.len() as u64 != expected_len {
-        return Err(format!("bsdiff patch failed: produced {} bytes, expected {expected_len}", out.len()));
+        return Err(format!(
+            "bsdiff patch failed: produced {} bytes, expected {expected_len}",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -161,7 +177,10 @@ pub fn literal_bytes(patch: &[u8]) -> u64 {
     let mut pos = 0usize;
     let mut literal = 0u64;
     while pos + 24 <= patch.len() {
-        let rd = |o: usize| u64::from_le_bytes(patch[pos + o..pos + o + 8].try_into().expect("8 bytes")) & !(1 << 63);
+        let rd = |o: usize| {
+            u64::from_le_bytes(patch[pos + o..pos + o + 8].try_into().expect("8 bytes"))
+                & !(1 << 63)
+        };
         let (mix, copy) = (rd(0) as usize, rd(8) as usize);
         pos += 24;
         let mix_end = pos.saturating_add(mix).min(patch.len());
@@ -224,7 +243,13 @@ mod tests {
         ];
         for (old, new) in cases {
             let p = diff(&old, &new);
-            assert_eq!(patch(&old, &p, new.len() as u64).unwrap(), new, "old {} new {}", old.len(), new.len());
+            assert_eq!(
+                patch(&old, &p, new.len() as u64).unwrap(),
+                new,
+                "old {} new {}",
+                old.len(),
+                new.len()
+            );
         }
     }
 
@@ -245,7 +270,11 @@ mod tests {
             let old: Vec<u8> = (0..n).map(|_| (next() % alphabet) as u8).collect();
             let mut new = old.clone();
             for _ in 0..next() % 8 {
-                let at = if new.is_empty() { 0 } else { next() as usize % new.len() };
+                let at = if new.is_empty() {
+                    0
+                } else {
+                    next() as usize % new.len()
+                };
                 match next() % 3 {
                     0 => {
                         let k = (next() % 64) as usize;
@@ -264,7 +293,11 @@ mod tests {
                 }
             }
             let p = diff(&old, &new);
-            assert_eq!(patch(&old, &p, new.len() as u64).unwrap(), new, "case {case}");
+            assert_eq!(
+                patch(&old, &p, new.len() as u64).unwrap(),
+                new,
+                "case {case}"
+            );
         }
     }
 
@@ -287,6 +320,11 @@ mod tests {
         let mut reference = Vec::new();
         ::bsdiff::diff(&old, &new, &mut reference).unwrap();
         assert_eq!(literal_bytes(&ours), literal_bytes(&reference));
-        assert!(ours.len() <= reference.len() + 48, "ours {} reference {}", ours.len(), reference.len());
+        assert!(
+            ours.len() <= reference.len() + 48,
+            "ours {} reference {}",
+            ours.len(),
+            reference.len()
+        );
     }
 }

@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::part::{self, write_varint, Compression, Payload};
-use super::superblock::{Endianness, Fallback, MetaValue, PartHeader, Superblock, DELTAPART_VERSION};
+use super::superblock::{
+    Endianness, Fallback, MetaValue, PartHeader, Superblock, DELTAPART_VERSION,
+};
 use super::{bsdiff, index::write_file_atomic, io_err, DeltaName, Result};
-use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::FileHeader;
 use crate::repo::{Repo, RepoError};
 
@@ -144,9 +146,24 @@ pub struct GenerateStats {
 /// A new object and how it will be rebuilt.
 enum Item {
     Meta(ObjectName, Vec<u8>),
-    Whole { checksum: Checksum, header: FileHeader, size: u64 },
-    Reuse { checksum: Checksum, header: FileHeader, size: u64, source: Checksum },
-    Patch { checksum: Checksum, header: FileHeader, size: u64, source: Checksum, patch: Vec<u8> },
+    Whole {
+        checksum: Checksum,
+        header: FileHeader,
+        size: u64,
+    },
+    Reuse {
+        checksum: Checksum,
+        header: FileHeader,
+        size: u64,
+        source: Checksum,
+    },
+    Patch {
+        checksum: Checksum,
+        header: FileHeader,
+        size: u64,
+        source: Checksum,
+        patch: Vec<u8>,
+    },
 }
 
 /// Header and size of a content object.
@@ -158,13 +175,19 @@ struct Info {
 
 fn info(repo: &Repo, c: Checksum) -> Result<Info> {
     let o = repo.open_content(c)?;
-    Ok(Info { header: o.header, size: o.size })
+    Ok(Info {
+        header: o.header,
+        size: o.size,
+    })
 }
 
 fn read_all(repo: &Repo, c: Checksum) -> Result<Vec<u8>> {
     let mut o = repo.open_content(c)?;
     let mut v = Vec::with_capacity(o.size.min(1 << 30) as usize);
-    o.reader.read_to_end(&mut v).map_err(|e| RepoError::Io { path: repo.content_path(c), source: e })?;
+    o.reader.read_to_end(&mut v).map_err(|e| RepoError::Io {
+        path: repo.content_path(c),
+        source: e,
+    })?;
     Ok(v)
 }
 
@@ -193,14 +216,28 @@ fn basename(p: &str) -> &str {
 fn diffable_names(paths: &[&str]) -> bool {
     !paths.iter().any(|p| {
         let b = basename(p);
-        b.rsplit_once('.').is_some_and(|(_, ext)| ext == "xz" || ext == "bz2")
+        b.rsplit_once('.')
+            .is_some_and(|(_, ext)| ext == "xz" || ext == "bz2")
     })
 }
 
 /// Pairs each new regular file with an old one to diff against.
-fn match_similar(from_files: &[(String, Checksum)], from_info: &HashMap<Checksum, Info>, new_paths: &HashMap<Checksum, Vec<&str>>, new_info: &HashMap<Checksum, Info>) -> HashMap<Checksum, Checksum> {
-    let usable = |c: &Checksum| from_info.get(c).is_some_and(|i| i.header.is_regular() && i.size > 0 && i.header.mode & 0o004 != 0);
-    let by_path: HashMap<&str, Checksum> = from_files.iter().filter(|(_, c)| usable(c)).map(|(p, c)| (p.as_str(), *c)).collect();
+fn match_similar(
+    from_files: &[(String, Checksum)],
+    from_info: &HashMap<Checksum, Info>,
+    new_paths: &HashMap<Checksum, Vec<&str>>,
+    new_info: &HashMap<Checksum, Info>,
+) -> HashMap<Checksum, Checksum> {
+    let usable = |c: &Checksum| {
+        from_info
+            .get(c)
+            .is_some_and(|i| i.header.is_regular() && i.size > 0 && i.header.mode & 0o004 != 0)
+    };
+    let by_path: HashMap<&str, Checksum> = from_files
+        .iter()
+        .filter(|(_, c)| usable(c))
+        .map(|(p, c)| (p.as_str(), *c))
+        .collect();
     let mut by_name: HashMap<&str, Vec<Checksum>> = HashMap::new();
     let mut by_stem: HashMap<&str, Vec<Checksum>> = HashMap::new();
     for (p, c) in from_files.iter().filter(|(_, c)| usable(c)) {
@@ -210,10 +247,11 @@ fn match_similar(from_files: &[(String, Checksum)], from_info: &HashMap<Checksum
             by_stem.entry(stem).or_default().push(*c);
         }
     }
-    let from_names: HashMap<Checksum, Vec<&str>> = from_files.iter().fold(HashMap::new(), |mut m, (p, c)| {
-        m.entry(*c).or_insert_with(Vec::new).push(p.as_str());
-        m
-    });
+    let from_names: HashMap<Checksum, Vec<&str>> =
+        from_files.iter().fold(HashMap::new(), |mut m, (p, c)| {
+            m.entry(*c).or_insert_with(Vec::new).push(p.as_str());
+            m
+        });
     let mut out = HashMap::new();
     let mut keys: Vec<&Checksum> = new_paths.keys().collect();
     keys.sort();
@@ -242,9 +280,16 @@ fn match_similar(from_files: &[(String, Checksum)], from_info: &HashMap<Checksum
                 .min_by_key(|(c, s)| (s.abs_diff(ti.size), *c))
                 .map(|(c, _)| c)
         };
-        let found = paths.iter().find_map(|p| pick(by_name.get(basename(p)))).or_else(|| {
-            paths.iter().find_map(|p| basename(p).split_once('.').and_then(|(stem, _)| pick(by_stem.get(stem))))
-        });
+        let found = paths
+            .iter()
+            .find_map(|p| pick(by_name.get(basename(p))))
+            .or_else(|| {
+                paths.iter().find_map(|p| {
+                    basename(p)
+                        .split_once('.')
+                        .and_then(|(stem, _)| pick(by_stem.get(stem)))
+                })
+            });
         if let Some(f) = found {
             out.insert(*to, f);
         }
@@ -293,27 +338,53 @@ impl PartBuilder {
                 self.objects.push(*name);
                 self.uncompressed += bytes.len() as u64;
                 self.payload.raw.extend_from_slice(bytes);
-                self.op(part::OP_OPEN_SPLICE_AND_CLOSE, &[bytes.len() as u64, raw_start]);
+                self.op(
+                    part::OP_OPEN_SPLICE_AND_CLOSE,
+                    &[bytes.len() as u64, raw_start],
+                );
             }
-            Item::Whole { checksum, header, size } => {
-                self.objects.push(ObjectName::new(*checksum, ObjectType::File));
+            Item::Whole {
+                checksum,
+                header,
+                size,
+            } => {
+                self.objects
+                    .push(ObjectName::new(*checksum, ObjectType::File));
                 let (m, x) = self.mode_xattr(header);
                 let len = if header.is_symlink() {
-                    self.payload.raw.extend_from_slice(header.symlink_target.as_bytes());
+                    self.payload
+                        .raw
+                        .extend_from_slice(header.symlink_target.as_bytes());
                     header.symlink_target.len() as u64
                 } else {
                     let mut o = repo.open_content(*checksum)?;
-                    let n = (&mut o.reader).take(*size).read_to_end(&mut self.payload.raw).map_err(|e| RepoError::Io { path: repo.content_path(*checksum), source: e })?;
+                    let n = (&mut o.reader)
+                        .take(*size)
+                        .read_to_end(&mut self.payload.raw)
+                        .map_err(|e| RepoError::Io {
+                            path: repo.content_path(*checksum),
+                            source: e,
+                        })?;
                     if n as u64 != *size {
-                        return Err(RepoError::Io { path: repo.content_path(*checksum), source: std::io::ErrorKind::UnexpectedEof.into() }.into());
+                        return Err(RepoError::Io {
+                            path: repo.content_path(*checksum),
+                            source: std::io::ErrorKind::UnexpectedEof.into(),
+                        }
+                        .into());
                     }
                     *size
                 };
                 self.uncompressed += len;
                 self.op(part::OP_OPEN_SPLICE_AND_CLOSE, &[m, x, len, raw_start]);
             }
-            Item::Reuse { checksum, header, size, source } => {
-                self.objects.push(ObjectName::new(*checksum, ObjectType::File));
+            Item::Reuse {
+                checksum,
+                header,
+                size,
+                source,
+            } => {
+                self.objects
+                    .push(ObjectName::new(*checksum, ObjectType::File));
                 let (m, x) = self.mode_xattr(header);
                 self.uncompressed += size;
                 self.payload.raw.extend_from_slice(source.as_bytes());
@@ -322,8 +393,15 @@ impl PartBuilder {
                 self.op(part::OP_WRITE, &[*size, 0]);
                 self.op(part::OP_CLOSE, &[]);
             }
-            Item::Patch { checksum, header, size, source, patch } => {
-                self.objects.push(ObjectName::new(*checksum, ObjectType::File));
+            Item::Patch {
+                checksum,
+                header,
+                size,
+                source,
+                patch,
+            } => {
+                self.objects
+                    .push(ObjectName::new(*checksum, ObjectType::File));
                 let (m, x) = self.mode_xattr(header);
                 self.uncompressed += size;
                 self.payload.raw.extend_from_slice(source.as_bytes());
@@ -343,7 +421,13 @@ impl PartBuilder {
 fn raw_len(item: &Item) -> u64 {
     match item {
         Item::Meta(_, b) => b.len() as u64,
-        Item::Whole { header, size, .. } => if header.is_symlink() { header.symlink_target.len() as u64 } else { *size },
+        Item::Whole { header, size, .. } => {
+            if header.is_symlink() {
+                header.symlink_target.len() as u64
+            } else {
+                *size
+            }
+        }
         Item::Reuse { .. } => 32,
         Item::Patch { patch, .. } => 32 + patch.len() as u64,
     }
@@ -353,7 +437,13 @@ fn raw_len(item: &Item) -> u64 {
 fn weight(item: &Item) -> u64 {
     512 + match item {
         Item::Meta(_, b) => b.len() as u64,
-        Item::Whole { header, size, .. } => if header.is_symlink() { header.symlink_target.len() as u64 } else { *size },
+        Item::Whole { header, size, .. } => {
+            if header.is_symlink() {
+                header.symlink_target.len() as u64
+            } else {
+                *size
+            }
+        }
         Item::Reuse { size, .. } | Item::Patch { size, .. } => *size,
     }
 }
@@ -370,7 +460,10 @@ struct BuiltPart {
 /// them as they come. At most one part per worker waits, which bounds the
 /// raw bytes held in memory. Returns the parts in the order they were emitted;
 /// an empty part is dropped unless it is the only one.
-fn compress_pipelined(compression: Compression, pack: impl FnOnce(&mut dyn FnMut(PartBuilder)) -> Result<()>) -> Result<Vec<BuiltPart>> {
+fn compress_pipelined(
+    compression: Compression,
+    pack: impl FnOnce(&mut dyn FnMut(PartBuilder)) -> Result<()>,
+) -> Result<Vec<BuiltPart>> {
     let workers = rayon::current_num_threads().max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, PartBuilder)>(workers);
     let rx = std::sync::Mutex::new(rx);
@@ -378,15 +471,25 @@ fn compress_pipelined(compression: Compression, pack: impl FnOnce(&mut dyn FnMut
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
-                let Ok((i, b)) = rx.lock().expect("part queue").recv() else { break };
+                let Ok((i, b)) = rx.lock().expect("part queue").recv() else {
+                    break;
+                };
                 let file = part::encode_part(&b.payload.to_bytes(), compression);
-                done.lock().expect("parts").push((i, file.map(|file| BuiltPart { objects: b.objects, uncompressed: b.uncompressed, file })));
+                done.lock().expect("parts").push((
+                    i,
+                    file.map(|file| BuiltPart {
+                        objects: b.objects,
+                        uncompressed: b.uncompressed,
+                        file,
+                    }),
+                ));
             });
         }
         let mut n = 0;
         let packed = pack(&mut |b: PartBuilder| {
             if !b.objects.is_empty() || n == 0 {
-                tx.send((n, b)).expect("compression workers run until the queue closes");
+                tx.send((n, b))
+                    .expect("compression workers run until the queue closes");
                 n += 1;
             }
         });
@@ -395,11 +498,15 @@ fn compress_pipelined(compression: Compression, pack: impl FnOnce(&mut dyn FnMut
     })?;
     let mut done = done.into_inner().expect("parts");
     done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r.map_err(io_err("xz"))).collect()
+    done.into_iter()
+        .map(|(_, r)| r.map_err(io_err("xz")))
+        .collect()
 }
 
 fn storage_size(repo: &Repo, name: &ObjectName) -> u64 {
-    fs::symlink_metadata(repo.object_path(name)).map(|m| m.len()).unwrap_or(0)
+    fs::symlink_metadata(repo.object_path(name))
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 /// Generates a delta and writes it into the repository (or `opts.filename`).
@@ -407,18 +514,32 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     let name = DeltaName::new(opts.from, opts.to);
     let commit_name = ObjectName::new(opts.to, ObjectType::Commit);
     let commit_bytes = repo.read_metadata(&commit_name)?;
-    let to_reach = crate::traverse::traverse_commit(repo, opts.to, 0)?;
+    let to_reach = crate::tree::traverse::traverse_commit(repo, opts.to, 0)?;
     let from_reach = match opts.from {
-        Some(f) => crate::traverse::traverse_commit(repo, f, 0)?,
+        Some(f) => crate::tree::traverse::traverse_commit(repo, f, 0)?,
         None => HashSet::new(),
     };
-    let mut new: Vec<ObjectName> = to_reach.difference(&from_reach).copied().filter(|o| *o != commit_name).collect();
+    let mut new: Vec<ObjectName> = to_reach
+        .difference(&from_reach)
+        .copied()
+        .filter(|o| *o != commit_name)
+        .collect();
     new.sort();
-    let mut stats = GenerateStats { name: Some(name), ..Default::default() };
+    let mut stats = GenerateStats {
+        name: Some(name),
+        ..Default::default()
+    };
     stats.loose_size = new.iter().map(|o| storage_size(repo, o)).sum();
 
-    let new_content: Vec<Checksum> = new.iter().filter(|o| o.objtype == ObjectType::File).map(|o| o.checksum).collect();
-    let new_info: HashMap<Checksum, Info> = new_content.par_iter().map(|c| Ok((*c, info(repo, *c)?))).collect::<Result<_>>()?;
+    let new_content: Vec<Checksum> = new
+        .iter()
+        .filter(|o| o.objtype == ObjectType::File)
+        .map(|o| o.checksum)
+        .collect();
+    let new_info: HashMap<Checksum, Info> = new_content
+        .par_iter()
+        .map(|c| Ok((*c, info(repo, *c)?)))
+        .collect::<Result<_>>()?;
 
     // Pair new regular files with old ones.
     let mut pairs: HashMap<Checksum, Checksum> = HashMap::new();
@@ -434,14 +555,23 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         let from_files = tree_files(repo, from)?;
         let uniq: HashSet<Checksum> = from_files.iter().map(|(_, c)| *c).collect();
         let uniq: Vec<Checksum> = uniq.into_iter().collect();
-        from_info = uniq.par_iter().map(|c| Ok((*c, info(repo, *c)?))).collect::<Result<_>>()?;
+        from_info = uniq
+            .par_iter()
+            .map(|c| Ok((*c, info(repo, *c)?)))
+            .collect::<Result<_>>()?;
         pairs = match_similar(&from_files, &from_info, &new_paths, &new_info);
     }
     // Whole files are packed in path order, as a tar of the tree would hold
     // them: neighbouring files are often alike, which xz rewards. (Grouping
     // by extension first saved 0.2% on a scratch delta of libc6 and systemd
     // but cost 15% more xz time.)
-    let pack_key = |c: &Checksum| -> &str { new_paths.get(c).and_then(|v| v.iter().min()).copied().unwrap_or("") };
+    let pack_key = |c: &Checksum| -> &str {
+        new_paths
+            .get(c)
+            .and_then(|v| v.iter().min())
+            .copied()
+            .unwrap_or("")
+    };
 
     // Diff (or recognise as identical) each pair, in parallel.
     // Largest pairs first, so no big bsdiff starts last and runs alone on one core.
@@ -486,18 +616,38 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     // Identical bytes under a different header, without a path or name match.
     let mut reuse_extra: HashMap<Checksum, Checksum> = HashMap::new();
     if opts.from.is_some() {
-        let unmatched: Vec<Checksum> = new_content.iter().copied().filter(|c| !matches!(plans.get(c), Some(Plan::Reuse(_) | Plan::Patch(..)))).filter(|c| new_info[c].header.is_regular() && new_info[c].size >= 1024).collect();
+        let unmatched: Vec<Checksum> = new_content
+            .iter()
+            .copied()
+            .filter(|c| !matches!(plans.get(c), Some(Plan::Reuse(_) | Plan::Patch(..))))
+            .filter(|c| new_info[c].header.is_regular() && new_info[c].size >= 1024)
+            .collect();
         let sizes: HashSet<u64> = unmatched.iter().map(|c| new_info[c].size).collect();
-        let mut cands: Vec<Checksum> = from_info.iter().filter(|(_, i)| i.header.is_regular() && i.header.mode & 0o004 != 0 && sizes.contains(&i.size)).map(|(c, _)| *c).collect();
+        let mut cands: Vec<Checksum> = from_info
+            .iter()
+            .filter(|(_, i)| {
+                i.header.is_regular() && i.header.mode & 0o004 != 0 && sizes.contains(&i.size)
+            })
+            .map(|(c, _)| *c)
+            .collect();
         cands.sort();
         if !cands.is_empty() {
             let hash = |c: &Checksum| -> Result<(Checksum, (u64, Checksum))> {
                 let mut o = repo.open_content(*c)?;
-                let mut h = crate::checksum::Hasher::new();
-                std::io::copy(&mut o.reader, &mut h).map_err(|e| RepoError::Io { path: repo.content_path(*c), source: e })?;
+                let mut h = crate::objects::checksum::Hasher::new();
+                std::io::copy(&mut o.reader, &mut h).map_err(|e| RepoError::Io {
+                    path: repo.content_path(*c),
+                    source: e,
+                })?;
                 Ok((*c, (o.size, h.finish())))
             };
-            let old: HashMap<(u64, Checksum), Checksum> = cands.par_iter().map(hash).collect::<Result<Vec<_>>>()?.into_iter().map(|(c, k)| (k, c)).collect();
+            let old: HashMap<(u64, Checksum), Checksum> = cands
+                .par_iter()
+                .map(hash)
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .map(|(c, k)| (k, c))
+                .collect();
             for (c, k) in unmatched.par_iter().map(hash).collect::<Result<Vec<_>>>()? {
                 if let Some(src) = old.get(&k) {
                     reuse_extra.insert(c, *src);
@@ -522,26 +672,54 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         match plans.remove(c) {
             Some(Plan::Reuse(source)) => {
                 stats.reused_objects += 1;
-                items.push(Item::Reuse { checksum: *c, header: i.header, size: i.size, source });
+                items.push(Item::Reuse {
+                    checksum: *c,
+                    header: i.header,
+                    size: i.size,
+                    source,
+                });
                 continue;
             }
             Some(Plan::Patch(source, patch)) => {
                 stats.bsdiff_objects += 1;
-                items.push(Item::Patch { checksum: *c, header: i.header, size: i.size, source, patch });
+                items.push(Item::Patch {
+                    checksum: *c,
+                    header: i.header,
+                    size: i.size,
+                    source,
+                    patch,
+                });
                 continue;
             }
             _ => {}
         }
         if let Some(&source) = reuse_extra.get(c) {
             stats.reused_objects += 1;
-            items.push(Item::Reuse { checksum: *c, header: i.header, size: i.size, source });
+            items.push(Item::Reuse {
+                checksum: *c,
+                header: i.header,
+                size: i.size,
+                source,
+            });
         } else if i.header.is_symlink() {
-            symlinks.push(Item::Whole { checksum: *c, header: i.header, size: 0 });
+            symlinks.push(Item::Whole {
+                checksum: *c,
+                header: i.header,
+                size: 0,
+            });
         } else if opts.min_fallback_size > 0 && i.size > opts.min_fallback_size {
             let name = ObjectName::new(*c, ObjectType::File);
-            fallbacks.push(Fallback { object: name, size: storage_size(repo, &name), uncompressed_size: i.size });
+            fallbacks.push(Fallback {
+                object: name,
+                size: storage_size(repo, &name),
+                uncompressed_size: i.size,
+            });
         } else {
-            wholes.push(Item::Whole { checksum: *c, header: i.header, size: i.size });
+            wholes.push(Item::Whole {
+                checksum: *c,
+                header: i.header,
+                size: i.size,
+            });
         }
     }
     wholes.sort_by_cached_key(|i| match i {
@@ -578,7 +756,10 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
         let mut cur = PartBuilder::default();
         let mut cur_weight = 0u64;
         for item in &items {
-            if !cur.objects.is_empty() && (cur.payload.raw.len() as u64 + raw_len(item) > opts.max_chunk_size || cur_weight + weight(item) / 2 > part_weight) {
+            if !cur.objects.is_empty()
+                && (cur.payload.raw.len() as u64 + raw_len(item) > opts.max_chunk_size
+                    || cur_weight + weight(item) / 2 > part_weight)
+            {
                 emit(std::mem::take(&mut cur));
                 cur_weight = 0;
             }
@@ -598,31 +779,81 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
     stats.inline = inline;
 
     // The superblock.
-    let endian_char = if opts.endianness == Endianness::Big { b'B' } else { b'l' };
-    let mut metadata = vec![("ostree.endianness".to_string(), MetaValue { bytes: vec![endian_char], ty: "y".into() })];
+    let endian_char = if opts.endianness == Endianness::Big {
+        b'B'
+    } else {
+        b'l'
+    };
+    let mut metadata = vec![(
+        "ostree.endianness".to_string(),
+        MetaValue {
+            bytes: vec![endian_char],
+            ty: "y".into(),
+        },
+    )];
     let mut headers = Vec::new();
     for (i, p) in built.iter().enumerate() {
-        headers.push(PartHeader { version: DELTAPART_VERSION, checksum: Checksum::digest(&p.file), size: p.file.len() as u64, uncompressed_size: p.uncompressed, objects: p.objects.clone() });
+        headers.push(PartHeader {
+            version: DELTAPART_VERSION,
+            checksum: Checksum::digest(&p.file),
+            size: p.file.len() as u64,
+            uncompressed_size: p.uncompressed,
+            objects: p.objects.clone(),
+        });
         stats.compressed_size += p.file.len() as u64;
         stats.uncompressed_size += p.uncompressed;
         if inline {
-            metadata.push((name.part_path(i), MetaValue { bytes: p.file.clone(), ty: "(yay)".into() }));
+            metadata.push((
+                name.part_path(i),
+                MetaValue {
+                    bytes: p.file.clone(),
+                    ty: "(yay)".into(),
+                },
+            ));
         }
     }
     if let Some(detached) = repo.read_detached_metadata(opts.to)? {
-        metadata.push((name.commitmeta_key(), MetaValue { bytes: detached.to_bytes(), ty: "a{sv}".into() }));
+        metadata.push((
+            name.commitmeta_key(),
+            MetaValue {
+                bytes: detached.to_bytes(),
+                ty: "a{sv}".into(),
+            },
+        ));
     }
-    let timestamp = opts.timestamp.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
-    let sb = Superblock { metadata, timestamp, from: opts.from, to: opts.to, commit: commit_bytes, parts: headers, fallbacks, signed: false, endianness: (opts.endianness, false) };
+    let timestamp = opts.timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
+    let sb = Superblock {
+        metadata,
+        timestamp,
+        from: opts.from,
+        to: opts.to,
+        commit: commit_bytes,
+        parts: headers,
+        fallbacks,
+        signed: false,
+        endianness: (opts.endianness, false),
+    };
     let sb_bytes = sb.to_bytes();
     stats.parts = built.len();
     stats.superblock_size = sb_bytes.len() as u64;
 
     // Write: parts first, the superblock last.
-    let parts: Vec<&[u8]> = if inline { Vec::new() } else { built.iter().map(|p| p.file.as_slice()).collect() };
+    let parts: Vec<&[u8]> = if inline {
+        Vec::new()
+    } else {
+        built.iter().map(|p| p.file.as_slice()).collect()
+    };
     stats.superblock_path = match &opts.filename {
         Some(f) => {
-            let dir = f.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = f
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             for (i, p) in parts.iter().enumerate() {
                 write_file_atomic(&dir.join(i.to_string()), p)?;
             }
@@ -635,22 +866,37 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
 }
 
 /// Builds the delta in a temporary directory beside its final place, then swaps it in.
-fn write_into_repo(repo: &Repo, name: &DeltaName, parts: &[&[u8]], superblock: &[u8]) -> Result<PathBuf> {
+fn write_into_repo(
+    repo: &Repo,
+    name: &DeltaName,
+    parts: &[&[u8]],
+    superblock: &[u8],
+) -> Result<PathBuf> {
     let final_dir = repo.path().join(name.relative_dir());
     let parent = final_dir.parent().expect("delta dirs have a parent");
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let tmp = tempfile::Builder::new().prefix(".tmp-delta-").tempdir_in(parent).map_err(io_err(parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-delta-")
+        .tempdir_in(parent)
+        .map_err(io_err(parent))?;
     for (i, p) in parts.iter().enumerate() {
         write_file_atomic(&tmp.path().join(i.to_string()), p)?;
     }
     write_file_atomic(&tmp.path().join("superblock"), superblock)?;
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).map_err(io_err(tmp.path()))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_err(tmp.path()))?;
     }
     let tmp_path = tmp.keep();
     if final_dir.exists() {
-        let trash = parent.join(format!(".old-{}", tmp_path.file_name().and_then(|n| n.to_str()).unwrap_or("delta")));
+        let trash = parent.join(format!(
+            ".old-{}",
+            tmp_path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("delta")
+        ));
         fs::rename(&final_dir, &trash).map_err(io_err(&final_dir))?;
         fs::rename(&tmp_path, &final_dir).map_err(io_err(&final_dir))?;
         let _ = fs::remove_dir_all(&trash);
@@ -659,4 +905,3 @@ fn write_into_repo(repo: &Repo, name: &DeltaName, parts: &[&[u8]], superblock: &
     }
     Ok(final_dir.join("superblock"))
 }
-

@@ -26,15 +26,15 @@ use std::fs;
 use std::io::Read;
 
 use super::apply::{self, ApplyStats};
-use super::gv;
 use super::index::{index_path, write_file_atomic};
 use super::superblock::Superblock;
 use super::DeltaName;
-use crate::checksum::{Checksum, ObjectName, ObjectType};
-use crate::metadata::Metadata;
-use crate::pull::{object_rel, PullError, RemoteRepo};
+use crate::gvariant::reader as gv;
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::metadata::Metadata;
+use crate::objects::summary::{KEY_INDEXED_DELTAS, KEY_STATIC_DELTAS};
 use crate::repo::Repo;
-use crate::summary::{KEY_INDEXED_DELTAS, KEY_STATIC_DELTAS};
+use crate::transfer::pull::{object_rel, PullError, RemoteRepo};
 
 type Result<T, E = PullError> = std::result::Result<T, E>;
 
@@ -83,18 +83,29 @@ pub struct DeltaReport {
 }
 
 fn bad(name: DeltaName, why: impl Into<String>) -> PullError {
-    PullError::Delta { name, why: why.into() }
+    PullError::Delta {
+        name,
+        why: why.into(),
+    }
 }
 
 /// Parses an `a{sv}` of delta name → `ay` superblock digest (the summary's
 /// `ostree.static-deltas`, and the same key of an index file).
-fn parse_delta_dict(bytes: &[u8], to: Option<Checksum>, out: &mut BTreeMap<DeltaName, Option<Checksum>>) -> std::result::Result<(), String> {
+fn parse_delta_dict(
+    bytes: &[u8],
+    to: Option<Checksum>,
+    out: &mut BTreeMap<DeltaName, Option<Checksum>>,
+) -> std::result::Result<(), String> {
     for (key, value, sig) in gv::vardict(bytes).map_err(|e| e.to_string())? {
-        let Ok(name) = key.parse::<DeltaName>() else { continue };
+        let Ok(name) = key.parse::<DeltaName>() else {
+            continue;
+        };
         if to.is_some_and(|t| t != name.to) {
             continue;
         }
-        let digest = (sig == "ay").then(|| Checksum::from_slice(value).ok()).flatten();
+        let digest = (sig == "ay")
+            .then(|| Checksum::from_slice(value).ok())
+            .flatten();
         let slot = out.entry(name).or_insert(None);
         if slot.is_none() {
             *slot = digest;
@@ -107,58 +118,117 @@ fn parse_delta_dict(bytes: &[u8], to: Option<Checksum>, out: &mut BTreeMap<Delta
 pub fn summary_offers(remote: &RemoteRepo) -> Result<Vec<Offer>> {
     let mut found = BTreeMap::new();
     if let Some(s) = &remote.summary {
-        if let Some((_, _, bytes)) = s.raw_metadata.iter().find(|(k, sig, _)| k == KEY_STATIC_DELTAS && sig == "a{sv}") {
-            parse_delta_dict(bytes, None, &mut found).map_err(|why| PullError::Summary(format!("{}: {KEY_STATIC_DELTAS}: {why}", remote.fetcher.url("summary"))))?;
+        if let Some((_, _, bytes)) = s
+            .raw_metadata
+            .iter()
+            .find(|(k, sig, _)| k == KEY_STATIC_DELTAS && sig == "a{sv}")
+        {
+            parse_delta_dict(bytes, None, &mut found).map_err(|why| {
+                PullError::Summary(format!(
+                    "{}: {KEY_STATIC_DELTAS}: {why}",
+                    remote.fetcher.url("summary")
+                ))
+            })?;
         }
     }
-    Ok(found.into_iter().map(|(name, digest)| Offer { name, digest }).collect())
+    Ok(found
+        .into_iter()
+        .map(|(name, digest)| Offer { name, digest })
+        .collect())
 }
 
 /// The deltas the remote offers to `to`: its summary's, and its delta index
 /// for `to` when the summary says it keeps indexes (or there is no summary).
 /// Returns also whether an index for `to` was found.
 pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
-    let mut found: BTreeMap<DeltaName, Option<Checksum>> = summary_offers(remote)?.into_iter().filter(|o| o.name.to == to).map(|o| (o.name, o.digest)).collect();
+    let mut found: BTreeMap<DeltaName, Option<Checksum>> = summary_offers(remote)?
+        .into_iter()
+        .filter(|o| o.name.to == to)
+        .map(|o| (o.name, o.digest))
+        .collect();
     let indexed = match &remote.summary {
         None => true,
-        Some(s) => s.raw_metadata.iter().any(|(k, sig, v)| k == KEY_INDEXED_DELTAS && sig == "b" && v.first() == Some(&1)),
+        Some(s) => s
+            .raw_metadata
+            .iter()
+            .any(|(k, sig, v)| k == KEY_INDEXED_DELTAS && sig == "b" && v.first() == Some(&1)),
     };
     let mut has_index = false;
     if indexed {
         let rel = index_path(&to);
-        if let Some(bytes) = remote.fetcher.get(&rel, crate::pull::MAX_SUMMARY)? {
+        if let Some(bytes) = remote
+            .fetcher
+            .get(&rel, crate::transfer::pull::MAX_SUMMARY)?
+        {
             has_index = true;
             let url = remote.fetcher.url(&rel);
-            let corrupt = |why: String| PullError::Fetch { url: url.clone(), why: format!("invalid delta index: {why}") };
+            let corrupt = |why: String| PullError::Fetch {
+                url: url.clone(),
+                why: format!("invalid delta index: {why}"),
+            };
             let outer = gv::vardict(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            if let Some((_, inner, _)) = outer.iter().find(|(k, _, sig)| *k == KEY_STATIC_DELTAS && *sig == "a{sv}") {
+            if let Some((_, inner, _)) = outer
+                .iter()
+                .find(|(k, _, sig)| *k == KEY_STATIC_DELTAS && *sig == "a{sv}")
+            {
                 parse_delta_dict(inner, Some(to), &mut found).map_err(corrupt)?;
             }
         }
     }
-    Ok((found.into_iter().map(|(name, digest)| Offer { name, digest }).collect(), has_index))
+    Ok((
+        found
+            .into_iter()
+            .map(|(name, digest)| Offer { name, digest })
+            .collect(),
+        has_index,
+    ))
 }
 
 /// Fetches and checks the superblock of `offer`.
 pub fn fetch_superblock(remote: &RemoteRepo, offer: Offer) -> Result<Fetched> {
     let name = offer.name;
     let rel = name.superblock_path();
-    let bytes = remote.fetcher.get(&rel, crate::pull::MAX_METADATA_OBJECT)?.ok_or_else(|| bad(name, format!("no superblock at {}", remote.fetcher.url(&rel))))?;
+    let bytes = remote
+        .fetcher
+        .get(&rel, crate::transfer::pull::MAX_METADATA_OBJECT)?
+        .ok_or_else(|| {
+            bad(
+                name,
+                format!("no superblock at {}", remote.fetcher.url(&rel)),
+            )
+        })?;
     if let Some(expected) = offer.digest {
         let actual = Checksum::digest(&bytes);
         if actual != expected {
-            return Err(bad(name, format!("superblock checksum mismatch: expected {expected}, actual {actual}")));
+            return Err(bad(
+                name,
+                format!("superblock checksum mismatch: expected {expected}, actual {actual}"),
+            ));
         }
     }
-    let superblock = Superblock::from_bytes(&bytes).map_err(|why| bad(name, format!("invalid superblock: {why}")))?;
+    let superblock = Superblock::from_bytes(&bytes)
+        .map_err(|why| bad(name, format!("invalid superblock: {why}")))?;
     if superblock.from != name.from || superblock.to != name.to {
-        return Err(bad(name, format!("superblock is for {}", DeltaName::new(superblock.from, superblock.to))));
+        return Err(bad(
+            name,
+            format!(
+                "superblock is for {}",
+                DeltaName::new(superblock.from, superblock.to)
+            ),
+        ));
     }
     let actual = Checksum::digest(&superblock.commit);
     if actual != name.to {
-        return Err(bad(name, format!("superblock carries commit {actual}, not {}", name.to)));
+        return Err(bad(
+            name,
+            format!("superblock carries commit {actual}, not {}", name.to),
+        ));
     }
-    Ok(Fetched { offer, bytes, superblock })
+    Ok(Fetched {
+        offer,
+        bytes,
+        superblock,
+    })
 }
 
 /// Fetches part `i` of a delta, at the size and checksum its header gives.
@@ -167,23 +237,50 @@ fn fetch_part(remote: &RemoteRepo, f: &Fetched, i: usize) -> Result<Vec<u8>> {
     let h = &f.superblock.parts[i];
     let rel = name.part_path(i);
     let url = remote.fetcher.url(&rel);
-    let r = remote.fetcher.open(&rel)?.ok_or_else(|| bad(name, format!("no part {i} at {url}")))?;
+    let r = remote
+        .fetcher
+        .open(&rel)?
+        .ok_or_else(|| bad(name, format!("no part {i} at {url}")))?;
     let mut data = Vec::with_capacity(h.size.min(64 << 20) as usize);
-    r.take(h.size.saturating_add(1)).read_to_end(&mut data).map_err(|source| PullError::Read { url: url.clone(), source })?;
+    r.take(h.size.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|source| PullError::Read {
+            url: url.clone(),
+            source,
+        })?;
     remote.fetcher.count_received(data.len() as u64);
     if data.len() as u64 != h.size {
-        return Err(bad(name, format!("part {i} is {} bytes, the superblock says {}", data.len(), h.size)));
+        return Err(bad(
+            name,
+            format!(
+                "part {i} is {} bytes, the superblock says {}",
+                data.len(),
+                h.size
+            ),
+        ));
     }
     let actual = Checksum::digest(&data);
     if actual != h.checksum {
-        return Err(bad(name, format!("part {i} checksum mismatch: expected {}, actual {actual}", h.checksum)));
+        return Err(bad(
+            name,
+            format!(
+                "part {i} checksum mismatch: expected {}, actual {actual}",
+                h.checksum
+            ),
+        ));
     }
     Ok(data)
 }
 
 /// The part files (not inline) of a delta.
 fn external_parts(f: &Fetched) -> Vec<usize> {
-    (0..f.superblock.parts.len()).filter(|&i| f.superblock.meta(&f.offer.name.part_path(i), "(yay)").is_none()).collect()
+    (0..f.superblock.parts.len())
+        .filter(|&i| {
+            f.superblock
+                .meta(&f.offer.name.part_path(i), "(yay)")
+                .is_none()
+        })
+        .collect()
 }
 
 /// Whether `dst` holds `commit` complete.
@@ -194,17 +291,35 @@ fn complete(dst: &Repo, commit: Checksum) -> bool {
 /// The delta a pull of `to` uses, among `offers`: FROM→TO from `current`
 /// (the ref's commit in `dst`), else from another commit `dst` holds
 /// complete, else — when `current` is `None` — the scratch delta.
-pub fn choose(dst: &Repo, offers: &[Offer], current: Option<Checksum>, to: Checksum) -> Option<Offer> {
+pub fn choose(
+    dst: &Repo,
+    offers: &[Offer],
+    current: Option<Checksum>,
+    to: Checksum,
+) -> Option<Offer> {
     let to_me = |o: &&Offer| o.name.to == to;
     if let Some(c) = current {
         if let Some(o) = offers.iter().filter(to_me).find(|o| o.name.from == Some(c)) {
             return Some(*o);
         }
     }
-    if let Some(o) = offers.iter().filter(to_me).find(|o| o.name.from.is_some_and(|f| complete(dst, f))) {
+    if let Some(o) = offers
+        .iter()
+        .filter(to_me)
+        .find(|o| o.name.from.is_some_and(|f| complete(dst, f)))
+    {
         return Some(*o);
     }
-    current.is_none().then(|| offers.iter().filter(to_me).find(|o| o.name.from.is_none()).copied()).flatten()
+    current
+        .is_none()
+        .then(|| {
+            offers
+                .iter()
+                .filter(to_me)
+                .find(|o| o.name.from.is_none())
+                .copied()
+        })
+        .flatten()
 }
 
 /// Applies a fetched delta to `dst`: signature first (with `verify`, a good
@@ -214,24 +329,49 @@ pub fn choose(dst: &Repo, offers: &[Offer], current: Option<Checksum>, to: Check
 /// every object hashed as it is stored. Fallback objects are left to the
 /// object pull that follows, so the TO commit stays marked partial until it
 /// has them.
-pub fn apply_fetched(remote: &RemoteRepo, dst: &Repo, f: &Fetched, verify: Option<&crate::sign::Keyring>) -> Result<ApplyStats> {
+pub fn apply_fetched(
+    remote: &RemoteRepo,
+    dst: &Repo,
+    f: &Fetched,
+    verify: Option<&crate::trust::gpg::Keyring>,
+) -> Result<ApplyStats> {
     let name = f.offer.name;
     let to = name.to;
     let meta_key = name.commitmeta_key();
     let detached: Option<Vec<u8>> = match f.superblock.meta(&meta_key, "a{sv}") {
         Some(m) => Some(m.to_vec()),
-        None => remote.fetcher.get(&object_rel(&ObjectName::new(to, ObjectType::CommitMeta)), crate::pull::MAX_METADATA_OBJECT)?,
+        None => remote.fetcher.get(
+            &object_rel(&ObjectName::new(to, ObjectType::CommitMeta)),
+            crate::transfer::pull::MAX_METADATA_OBJECT,
+        )?,
     };
     let parsed = match &detached {
-        Some(b) => Some(Metadata::from_bytes(b).map_err(|source| PullError::Format { name: ObjectName::new(to, ObjectType::CommitMeta), source })?),
+        Some(b) => Some(Metadata::from_bytes(b).map_err(|source| PullError::Format {
+            name: ObjectName::new(to, ObjectType::CommitMeta),
+            source,
+        })?),
         None => None,
     };
     if let Some(keyring) = verify {
         let meta = parsed.as_ref().ok_or(PullError::Unsigned { commit: to })?;
-        crate::sign::require_good(&f.superblock.commit, meta, keyring, &format!("commit {to}")).map_err(|why| PullError::Signature { commit: to, why })?;
+        crate::trust::gpg::require_good(
+            &f.superblock.commit,
+            meta,
+            keyring,
+            &format!("commit {to}"),
+        )
+        .map_err(|why| PullError::Signature { commit: to, why })?;
     }
-    let dir = tempfile::Builder::new().prefix("delta-").tempdir_in(dst.tmp_dir()).map_err(|source| crate::repo::RepoError::Io { path: dst.tmp_dir(), source })?;
-    let io = |path: std::path::PathBuf| move |source| PullError::Repo(crate::repo::RepoError::Io { path, source });
+    let dir = tempfile::Builder::new()
+        .prefix("delta-")
+        .tempdir_in(dst.tmp_dir())
+        .map_err(|source| crate::repo::RepoError::Io {
+            path: dst.tmp_dir(),
+            source,
+        })?;
+    let io = |path: std::path::PathBuf| {
+        move |source| PullError::Repo(crate::repo::RepoError::Io { path, source })
+    };
     for i in external_parts(f) {
         let data = fetch_part(remote, f, i)?;
         let p = dir.path().join(i.to_string());
@@ -239,7 +379,8 @@ pub fn apply_fetched(remote: &RemoteRepo, dst: &Repo, f: &Fetched, verify: Optio
     }
     let sb_path = dir.path().join("superblock");
     fs::write(&sb_path, &f.bytes).map_err(io(sb_path.clone()))?;
-    let stats = apply::apply_with_fallbacks(dst, dir.path()).map_err(|e| bad(name, e.to_string()))?;
+    let stats =
+        apply::apply_with_fallbacks(dst, dir.path()).map_err(|e| bad(name, e.to_string()))?;
     if let Some(m) = &parsed {
         dst.write_detached_metadata(to, Some(m))?;
     }
@@ -251,7 +392,13 @@ pub fn apply_fetched(remote: &RemoteRepo, dst: &Repo, f: &Fetched, verify: Optio
 /// before the object pull, which then only fetches what the delta did not
 /// bring. With [`DeltaPolicy::Auto`] a missing or bad delta is noted in the
 /// report and left to the object pull; with `Required` it is the error.
-pub fn pull_through_deltas(remote: &RemoteRepo, dst: &Repo, targets: &[(Option<Checksum>, Checksum)], policy: DeltaPolicy, verify: Option<&crate::sign::Keyring>) -> Result<DeltaReport> {
+pub fn pull_through_deltas(
+    remote: &RemoteRepo,
+    dst: &Repo,
+    targets: &[(Option<Checksum>, Checksum)],
+    policy: DeltaPolicy,
+    verify: Option<&crate::trust::gpg::Keyring>,
+) -> Result<DeltaReport> {
     let mut report = DeltaReport::default();
     if policy == DeltaPolicy::Disabled {
         return Ok(report);
@@ -268,7 +415,12 @@ pub fn pull_through_deltas(remote: &RemoteRepo, dst: &Repo, targets: &[(Option<C
             }
             continue;
         };
-        let step = fetch_superblock(remote, offer).and_then(|f| Ok((external_parts(&f).len(), apply_fetched(remote, dst, &f, verify)?)));
+        let step = fetch_superblock(remote, offer).and_then(|f| {
+            Ok((
+                external_parts(&f).len(),
+                apply_fetched(remote, dst, &f, verify)?,
+            ))
+        });
         match step {
             Ok((parts, stats)) => {
                 report.deltas.push(offer.name.to_string());
@@ -291,10 +443,17 @@ pub fn pull_through_deltas(remote: &RemoteRepo, dst: &Repo, targets: &[(Option<C
 /// delta; skips those it has already (same superblock). Part files are
 /// written before the superblock; then the delta index of each target the
 /// remote indexes is rewritten from what `dst` has.
-pub fn mirror_deltas(remote: &RemoteRepo, dst: &mut Repo, targets: &[Checksum]) -> Result<DeltaReport> {
+pub fn mirror_deltas(
+    remote: &RemoteRepo,
+    dst: &mut Repo,
+    targets: &[Checksum],
+) -> Result<DeltaReport> {
     let start = remote.fetcher.bytes_received();
     let mut report = DeltaReport::default();
-    let mut offered: BTreeMap<DeltaName, Offer> = summary_offers(remote)?.into_iter().map(|o| (o.name, o)).collect();
+    let mut offered: BTreeMap<DeltaName, Offer> = summary_offers(remote)?
+        .into_iter()
+        .map(|o| (o.name, o))
+        .collect();
     let mut indexed = Vec::new();
     for &to in targets {
         let (more, has_index) = offers(remote, to)?;
@@ -320,15 +479,27 @@ pub fn mirror_deltas(remote: &RemoteRepo, dst: &mut Repo, targets: &[Checksum]) 
         if fs::read(&sb_path).is_ok_and(|have| have == f.bytes) {
             continue;
         }
-        if let Some(fb) = f.superblock.fallbacks.iter().find(|fb| !dst.has_object(&fb.object)) {
-            return Err(bad(name, format!("fallback object {} is not in the mirror", fb.object)));
+        if let Some(fb) = f
+            .superblock
+            .fallbacks
+            .iter()
+            .find(|fb| !dst.has_object(&fb.object))
+        {
+            return Err(bad(
+                name,
+                format!("fallback object {} is not in the mirror", fb.object),
+            ));
         }
         let dir = dst.path().join(name.relative_dir());
-        fs::create_dir_all(&dir).map_err(|source| crate::repo::RepoError::Io { path: dir.clone(), source })?;
+        fs::create_dir_all(&dir).map_err(|source| crate::repo::RepoError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let parts = external_parts(&f);
         for &i in &parts {
             let data = fetch_part(remote, &f, i)?;
-            write_file_atomic(&dir.join(i.to_string()), &data).map_err(|e| bad(name, e.to_string()))?;
+            write_file_atomic(&dir.join(i.to_string()), &data)
+                .map_err(|e| bad(name, e.to_string()))?;
         }
         dst.sync()?;
         write_file_atomic(&sb_path, &f.bytes).map_err(|e| bad(name, e.to_string()))?;
@@ -336,7 +507,10 @@ pub fn mirror_deltas(remote: &RemoteRepo, dst: &mut Repo, targets: &[Checksum]) 
         report.deltas.push(name.to_string());
     }
     for to in indexed {
-        super::index::reindex(dst, Some(to)).map_err(|e| PullError::Fetch { url: dst.path().display().to_string(), why: format!("writing the delta index of {to}: {e}") })?;
+        super::index::reindex(dst, Some(to)).map_err(|e| PullError::Fetch {
+            url: dst.path().display().to_string(),
+            why: format!("writing the delta index of {to}: {e}"),
+        })?;
     }
     report.bytes = remote.fetcher.bytes_received() - start;
     Ok(report)
@@ -357,14 +531,19 @@ pub struct DeltaDryRun {
 /// Plans the delta step of a pull without writing anything: for each target
 /// the destination lacks, the delta [`choose`] picks (an error if there is
 /// none) and what of it the destination already holds.
-pub fn dry_run(remote: &RemoteRepo, dst: &Repo, targets: &[(Option<Checksum>, Checksum)]) -> Result<DeltaDryRun> {
+pub fn dry_run(
+    remote: &RemoteRepo,
+    dst: &Repo,
+    targets: &[(Option<Checksum>, Checksum)],
+) -> Result<DeltaDryRun> {
     let mut r = DeltaDryRun::default();
     for &(current, to) in targets {
         if complete(dst, to) {
             continue;
         }
         let (offered, _) = offers(remote, to)?;
-        let offer = choose(dst, &offered, current, to).ok_or(PullError::NoDelta { from: current, to })?;
+        let offer =
+            choose(dst, &offered, current, to).ok_or(PullError::NoDelta { from: current, to })?;
         let f = fetch_superblock(remote, offer)?;
         for p in &f.superblock.parts {
             r.parts_total += 1;

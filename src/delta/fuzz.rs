@@ -7,15 +7,27 @@
 use std::collections::HashMap;
 
 use super::apply::{describe_bytes, execute_part_with, MemoryStore};
-use super::gv::{self, fixed, var};
 use super::{part, DeltaError, DeltaName, Superblock};
-use crate::checksum::Checksum;
+use crate::gvariant::reader::{self as gv, fixed, var};
+use crate::objects::checksum::Checksum;
 
 /// Target `superblock`: a superblock file, to the raw GVariant readers, to
 /// [`Superblock::from_bytes`] (whose result must survive a round trip) and
 /// to [`describe_bytes`] (inline parts and their op streams).
 pub fn superblock(data: &[u8]) {
-    if let Ok(m) = gv::tuple(data, &[var(8), fixed(8, 8), var(1), var(1), var(8), var(1), var(8), var(8)]) {
+    if let Ok(m) = gv::tuple(
+        data,
+        &[
+            var(8),
+            fixed(8, 8),
+            var(1),
+            var(1),
+            var(8),
+            var(1),
+            var(8),
+            var(8),
+        ],
+    ) {
         let _ = gv::vardict(m[0]);
         for p in gv::var_array(m[6], 8).unwrap_or_default() {
             let _ = gv::tuple(p, &[fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)]);
@@ -30,14 +42,19 @@ pub fn superblock(data: &[u8]) {
             Ok(a) => a,
             Err(e) => panic!("a parsed superblock re-serializes to an invalid one: {e}"),
         };
-        assert_eq!((&again.from, &again.to, &again.commit, &again.metadata), (&sb.from, &sb.to, &sb.commit, &sb.metadata));
+        assert_eq!(
+            (&again.from, &again.to, &again.commit, &again.metadata),
+            (&sb.from, &sb.to, &sb.commit, &sb.metadata)
+        );
         assert_eq!(again.parts.len(), sb.parts.len());
         assert_eq!(again.fallbacks.len(), sb.fallbacks.len());
         for (a, b) in again.parts.iter().zip(&sb.parts) {
             assert_eq!((&a.checksum, &a.objects), (&b.checksum, &b.objects));
         }
     }
-    let _ = describe_bytes(data, |i| Err(DeltaError::NotFound(format!("part {i} is not inline"))));
+    let _ = describe_bytes(data, |i| {
+        Err(DeltaError::NotFound(format!("part {i} is not inline")))
+    });
 }
 
 /// Target `part`: `u32` LE length `n`, an `n`-byte superblock, then the
@@ -45,10 +62,14 @@ pub fn superblock(data: &[u8]) {
 /// parsed and executed against a [`MemoryStore`] holding `sources`, without
 /// checksum verification. Returns the number of objects written.
 pub fn part(data: &[u8], sources: &HashMap<Checksum, Vec<u8>>) -> usize {
-    let Some((len, rest)) = data.split_first_chunk::<4>() else { return 0 };
+    let Some((len, rest)) = data.split_first_chunk::<4>() else {
+        return 0;
+    };
     let n = (u32::from_le_bytes(*len) as usize).min(rest.len());
     let (sb, part0) = rest.split_at(n);
-    let Ok(sb) = Superblock::from_bytes(sb) else { return 0 };
+    let Ok(sb) = Superblock::from_bytes(sb) else {
+        return 0;
+    };
     let name = DeltaName::new(sb.from, sb.to);
     let mut written = 0;
     for (i, h) in sb.parts.iter().enumerate() {
@@ -57,12 +78,17 @@ pub fn part(data: &[u8], sources: &HashMap<Checksum, Vec<u8>>) -> usize {
             None if i == 0 => part0,
             None => continue,
         };
-        let Ok(payload) = part::decode_part(file) else { continue };
+        let Ok(payload) = part::decode_part(file) else {
+            continue;
+        };
         if let Ok(p) = part::Payload::from_bytes(&payload) {
             let is_meta: Vec<bool> = h.objects.iter().map(|o| o.objtype.is_meta()).collect();
             let _ = part::parse_ops(&p.ops, &is_meta);
         }
-        let store = MemoryStore { sources: sources.clone(), ..Default::default() };
+        let store = MemoryStore {
+            sources: sources.clone(),
+            ..Default::default()
+        };
         written += execute_part_with(&store, &h.objects, &payload).unwrap_or(0);
     }
     written

@@ -15,15 +15,20 @@ use std::fs;
 use std::path::Path;
 
 use super::{b64_decode, b64_encode, io_err, DeltaError, DeltaName, Result};
-use crate::checksum::Checksum;
 use crate::gvariant::{Array, Tuple};
+use crate::objects::checksum::Checksum;
 use crate::repo::Repo;
 
 fn subdirs(dir: &Path) -> Result<Vec<String>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(DeltaError::Io { path: dir.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(DeltaError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
     };
     let mut out = Vec::new();
     for e in rd {
@@ -49,7 +54,9 @@ pub fn list(repo: &Repo) -> Result<Vec<DeltaName>> {
             }
             let full = format!("{d1}{d2}");
             let name = match full.split_once('-') {
-                Some((a, b)) => b64_decode(a).zip(b64_decode(b)).map(|(f, t)| DeltaName::new(Some(f), t)),
+                Some((a, b)) => b64_decode(a)
+                    .zip(b64_decode(b))
+                    .map(|(f, t)| DeltaName::new(Some(f), t)),
                 None => b64_decode(&full).map(|t| DeltaName::new(None, t)),
             };
             if let Some(n) = name {
@@ -84,8 +91,12 @@ pub fn list_indexes(repo: &Repo) -> Result<Vec<Checksum>> {
         let dir = base.join(&d1);
         for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let e = e.map_err(io_err(&dir))?;
-            let Some(n) = e.file_name().to_str().map(str::to_string) else { continue };
-            let Some(rest) = n.strip_suffix(".index").filter(|r| r.len() == 41) else { continue };
+            let Some(n) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Some(rest) = n.strip_suffix(".index").filter(|r| r.len() == 41) else {
+                continue;
+            };
             if let Some(c) = b64_decode(&format!("{d1}{rest}")) {
                 out.push(c);
             }
@@ -122,7 +133,10 @@ pub fn index_bytes(repo: &Repo, names: &[DeltaName]) -> Result<Vec<u8>> {
 /// Regenerates delta indexes, for every target or only `to`
 /// (`ostree_repo_static_delta_reindex`). Sets `core.indexed-deltas=true`.
 pub fn reindex(repo: &mut Repo, to: Option<Checksum>) -> Result<()> {
-    if !matches!(repo.config().get_bool("core", "indexed-deltas"), Some(Ok(true))) {
+    if !matches!(
+        repo.config().get_bool("core", "indexed-deltas"),
+        Some(Ok(true))
+    ) {
         let mut cfg = repo.config().clone();
         cfg.set("core", "indexed-deltas", "true");
         repo.write_config(cfg)?;
@@ -149,7 +163,9 @@ pub fn reindex(repo: &mut Repo, to: Option<Checksum>) -> Result<()> {
         let path = repo.path().join(&rel);
         if names.is_empty() {
             match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(DeltaError::Io { path, source: e }),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(DeltaError::Io { path, source: e })
+                }
                 _ => continue,
             }
         }
@@ -169,19 +185,38 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().expect("a file path has a parent");
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io_err(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| DeltaError::Io { path: path.to_path_buf(), source: e.error })?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_err(tmp.path()))?;
+    tmp.persist(path).map_err(|e| DeltaError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
 /// Delta names in a serialized `a{sv}` whose `ostree.static-deltas` key maps
 /// delta names to digests (an index file, or a summary's metadata).
 fn names_in(dict: &[u8]) -> Vec<DeltaName> {
-    let Some(entries) = crate::summary::split_vardict(dict) else { return Vec::new() };
-    let Some((_, _, inner)) = entries.iter().find(|(k, t, _)| k == "ostree.static-deltas" && t == "a{sv}") else { return Vec::new() };
-    crate::summary::split_vardict(inner).unwrap_or_default().into_iter().filter_map(|(k, _, _)| k.parse().ok()).collect()
+    let Some(entries) = crate::objects::summary::split_vardict(dict) else {
+        return Vec::new();
+    };
+    let Some((_, _, inner)) = entries
+        .iter()
+        .find(|(k, t, _)| k == "ostree.static-deltas" && t == "a{sv}")
+    else {
+        return Vec::new();
+    };
+    crate::objects::summary::split_vardict(inner)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, _, _)| k.parse().ok())
+        .collect()
 }
 
 /// The deltas to `to` that `src` advertises to a client, as ostree's pull
@@ -190,10 +225,19 @@ fn names_in(dict: &[u8]) -> Vec<DeltaName> {
 pub fn advertised_to(src: &Repo, to: Checksum) -> Vec<DeltaName> {
     let mut out = Vec::new();
     if let Ok(summary) = fs::read(src.path().join("summary")) {
-        if let Some(meta) = crate::summary::Summary::from_bytes(&summary, &src.path().join("summary")).ok().map(|s| s.raw_metadata) {
+        if let Some(meta) =
+            crate::objects::summary::Summary::from_bytes(&summary, &src.path().join("summary"))
+                .ok()
+                .map(|s| s.raw_metadata)
+        {
             for (k, t, v) in meta {
                 if k == "ostree.static-deltas" && t == "a{sv}" {
-                    out.extend(crate::summary::split_vardict(&v).unwrap_or_default().into_iter().filter_map(|(k, _, _)| k.parse::<DeltaName>().ok()));
+                    out.extend(
+                        crate::objects::summary::split_vardict(&v)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|(k, _, _)| k.parse::<DeltaName>().ok()),
+                    );
                 }
             }
         }
@@ -215,7 +259,12 @@ pub fn best_for_pull(src: &Repo, dst: &Repo, to: Checksum) -> Option<DeltaName> 
     let usable_from = candidates
         .iter()
         .filter_map(|n| n.from.map(|f| (n, f)))
-        .filter(|(_, f)| dst.has_object(&crate::checksum::ObjectName::new(*f, crate::checksum::ObjectType::Commit)) && !dst.is_partial(*f))
+        .filter(|(_, f)| {
+            dst.has_object(&crate::objects::checksum::ObjectName::new(
+                *f,
+                crate::objects::checksum::ObjectType::Commit,
+            )) && !dst.is_partial(*f)
+        })
         .max_by_key(|(_, f)| dst.load_commit(*f).map(|c| c.timestamp).unwrap_or(0))
         .map(|(n, _)| *n);
     usable_from.or_else(|| candidates.into_iter().find(|n| n.from.is_none()))

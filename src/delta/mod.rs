@@ -30,8 +30,6 @@ pub mod compile;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzz;
-#[doc(hidden)]
-pub mod gv;
 pub mod index;
 pub mod part;
 pub mod superblock;
@@ -40,7 +38,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::checksum::{Checksum, ObjectName};
+use crate::objects::checksum::{Checksum, ObjectName};
 use crate::repo::RepoError;
 
 pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
@@ -54,9 +52,12 @@ pub enum DeltaError {
     #[error("{0}")]
     Repo(#[from] RepoError),
     #[error("{0}")]
-    Traverse(#[from] crate::traverse::TraverseError),
+    Traverse(#[from] crate::tree::traverse::TraverseError),
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A delta name whose FROM or TO part (named here) is no checksum, in ostree's words.
     #[error("Invalid rev {0}")]
     InvalidName(String),
@@ -73,7 +74,11 @@ pub enum DeltaError {
     #[error("Cannot execute delta offline: contains nonempty http fallback entries")]
     HasFallbacks,
     #[error("Checksum mismatch in static delta part {part}; expected={expected} actual={actual}")]
-    PartChecksum { part: String, expected: Checksum, actual: Checksum },
+    PartChecksum {
+        part: String,
+        expected: Checksum,
+        actual: Checksum,
+    },
     #[error("Delta part {part} has too new version {version}")]
     PartVersion { part: String, version: u32 },
     #[error("Object {0} listed by the delta was not written by it")]
@@ -142,10 +147,19 @@ impl FromStr for DeltaName {
     type Err = DeltaError;
     /// `FROM-TO` or `TO`, hex checksums (`_ostree_parse_delta_name`).
     fn from_str(s: &str) -> Result<Self> {
-        let part = |p: &str| p.parse::<Checksum>().map_err(|_| DeltaError::InvalidName(p.to_string()));
+        let part = |p: &str| {
+            p.parse::<Checksum>()
+                .map_err(|_| DeltaError::InvalidName(p.to_string()))
+        };
         match s.split_once('-') {
-            Some((a, b)) => Ok(DeltaName { from: Some(part(a)?), to: part(b)? }),
-            None => Ok(DeltaName { from: None, to: part(s)? }),
+            Some((a, b)) => Ok(DeltaName {
+                from: Some(part(a)?),
+                to: part(b)?,
+            }),
+            None => Ok(DeltaName {
+                from: None,
+                to: part(s)?,
+            }),
         }
     }
 }
@@ -157,7 +171,10 @@ pub fn b64_encode(c: &Checksum) -> String {
     let b = c.as_bytes();
     let mut out = String::with_capacity(44);
     for chunk in b.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &x)| n | (x as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &x)| n | (x as u32) << (16 - 8 * i));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -214,15 +231,27 @@ mod tests {
 
     #[test]
     fn b64_matches_the_ostree_docs() {
-        let c: Checksum = "1a94f265a56eb768d714f5a73b82c988a11d453bcec3f985502b48296d4d217d".parse().unwrap();
-        assert_eq!(b64_encode(&c), "GpTyZaVut2jXFPWnO4LJiKEdRTvOw_mFUCtIKW1NIX0");
-        assert_eq!(b64_decode("GpTyZaVut2jXFPWnO4LJiKEdRTvOw_mFUCtIKW1NIX0"), Some(c));
-        let to: Checksum = "2fc7fe5550e410128d73535c77e98352b495478132c9b4060a4b8ab640e74f09".parse().unwrap();
+        let c: Checksum = "1a94f265a56eb768d714f5a73b82c988a11d453bcec3f985502b48296d4d217d"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            b64_encode(&c),
+            "GpTyZaVut2jXFPWnO4LJiKEdRTvOw_mFUCtIKW1NIX0"
+        );
+        assert_eq!(
+            b64_decode("GpTyZaVut2jXFPWnO4LJiKEdRTvOw_mFUCtIKW1NIX0"),
+            Some(c)
+        );
+        let to: Checksum = "2fc7fe5550e410128d73535c77e98352b495478132c9b4060a4b8ab640e74f09"
+            .parse()
+            .unwrap();
         let name = DeltaName::new(Some(c), to);
         assert_eq!(name.relative_dir(), "deltas/Gp/TyZaVut2jXFPWnO4LJiKEdRTvOw_mFUCtIKW1NIX0-L8f+VVDkEBKNc1Ncd+mDUrSVR4EyybQGCkuKtkDnTwk");
         assert_eq!(name.to_string().parse::<DeltaName>().unwrap(), name);
-        assert_eq!(DeltaName::new(None, to).relative_dir(), "deltas/L8/f+VVDkEBKNc1Ncd+mDUrSVR4EyybQGCkuKtkDnTwk");
+        assert_eq!(
+            DeltaName::new(None, to).relative_dir(),
+            "deltas/L8/f+VVDkEBKNc1Ncd+mDUrSVR4EyybQGCkuKtkDnTwk"
+        );
         assert!(b64_decode("short").is_none());
     }
-
 }

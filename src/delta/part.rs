@@ -27,7 +27,7 @@
 
 use std::io::{Read, Write};
 
-use super::gv::{self, fixed, var};
+use crate::gvariant::reader::{self as gv, fixed, var};
 use crate::gvariant::{Array, Tuple};
 pub use crate::objects::varint::{read_varint, write_varint};
 
@@ -78,7 +78,10 @@ impl Payload {
             xattrs.push(x, 1);
         }
         let mut t = Tuple::new();
-        t.var(&modes.finish(), 4).var(&xattrs.finish(), 1).bytes(&self.raw).bytes(&self.ops);
+        t.var(&modes.finish(), 4)
+            .var(&xattrs.finish(), 1)
+            .bytes(&self.raw)
+            .bytes(&self.ops);
         t.finish()
     }
 
@@ -88,13 +91,23 @@ impl Payload {
             .map_err(|e| format!("modes: {e}"))?
             .into_iter()
             .map(|r| {
-                let f = gv::tuple(r, &[fixed(4, 4), fixed(4, 4), fixed(4, 4)]).map_err(|e| e.to_string())?;
+                let f = gv::tuple(r, &[fixed(4, 4), fixed(4, 4), fixed(4, 4)])
+                    .map_err(|e| e.to_string())?;
                 let be = |b: &[u8]| gv::u32_le(b).map(u32::from_be).map_err(|e| e.to_string());
                 Ok((be(f[0])?, be(f[1])?, be(f[2])?))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let xattrs = gv::var_array(m[1], 1).map_err(|e| format!("xattrs: {e}"))?.into_iter().map(|x| x.to_vec()).collect();
-        Ok(Payload { modes, xattrs, raw: m[2].to_vec(), ops: m[3].to_vec() })
+        let xattrs = gv::var_array(m[1], 1)
+            .map_err(|e| format!("xattrs: {e}"))?
+            .into_iter()
+            .map(|x| x.to_vec())
+            .collect();
+        Ok(Payload {
+            modes,
+            xattrs,
+            raw: m[2].to_vec(),
+            ops: m[3].to_vec(),
+        })
     }
 }
 
@@ -116,12 +129,19 @@ pub fn encode_part(payload: &[u8], compression: Compression) -> std::io::Result<
             // (as `xz` does for a file of known size): the same output, but
             // without allocating and faulting in a 32 MiB dictionary's match
             // finder for every small part.
-            let mut opts = liblzma::stream::LzmaOptions::new_preset(8).map_err(std::io::Error::other)?;
-            let fit = (payload.len() as u64).next_power_of_two().clamp(4096, XZ_PRESET8_DICT as u64) as u32;
+            let mut opts =
+                liblzma::stream::LzmaOptions::new_preset(8).map_err(std::io::Error::other)?;
+            let fit = (payload.len() as u64)
+                .next_power_of_two()
+                .clamp(4096, XZ_PRESET8_DICT as u64) as u32;
             opts.dict_size(fit);
             let mut filters = liblzma::stream::Filters::new();
             filters.lzma2(&opts);
-            let stream = liblzma::stream::Stream::new_stream_encoder(&filters, liblzma::stream::Check::Crc64).map_err(std::io::Error::other)?;
+            let stream = liblzma::stream::Stream::new_stream_encoder(
+                &filters,
+                liblzma::stream::Check::Crc64,
+            )
+            .map_err(std::io::Error::other)?;
             let mut enc = liblzma::write::XzEncoder::new_stream(&mut out, stream);
             enc.write_all(payload)?;
             enc.finish()?;
@@ -138,10 +158,13 @@ pub fn decode_part(part: &[u8]) -> Result<Vec<u8>, String> {
     match kind {
         0 => Ok(rest.to_vec()),
         b'x' => {
-            let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0).map_err(|e| e.to_string())?;
+            let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0)
+                .map_err(|e| e.to_string())?;
             let dec = liblzma::read::XzDecoder::new_stream(rest, stream);
             let mut out = Vec::new();
-            dec.take(MAX_PAYLOAD + 1).read_to_end(&mut out).map_err(|e| format!("decompressing: {e}"))?;
+            dec.take(MAX_PAYLOAD + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("decompressing: {e}"))?;
             if out.len() as u64 > MAX_PAYLOAD {
                 return Err("decompressed part too large".into());
             }
@@ -155,15 +178,35 @@ pub fn decode_part(part: &[u8]) -> Result<Vec<u8>, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Metadata object from `raw[offset..offset+len]`.
-    SpliceMeta { len: u64, offset: u64 },
+    SpliceMeta {
+        len: u64,
+        offset: u64,
+    },
     /// Content object: file bytes or symlink target from `raw[offset..offset+len]`.
-    SpliceContent { mode: u64, xattr: u64, len: u64, offset: u64 },
-    Open { mode: u64, xattr: u64, size: u64 },
-    Write { len: u64, offset: u64 },
-    SetReadSource { offset: u64 },
+    SpliceContent {
+        mode: u64,
+        xattr: u64,
+        len: u64,
+        offset: u64,
+    },
+    Open {
+        mode: u64,
+        xattr: u64,
+        size: u64,
+    },
+    Write {
+        len: u64,
+        offset: u64,
+    },
+    SetReadSource {
+        offset: u64,
+    },
     UnsetReadSource,
     Close,
-    Bspatch { offset: u64, len: u64 },
+    Bspatch {
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Op {
@@ -195,24 +238,44 @@ pub fn parse_ops(ops: &[u8], objects_are_meta: &[bool]) -> Result<Vec<Op>, Strin
         let op = match code {
             OP_OPEN_SPLICE_AND_CLOSE => {
                 let Some(&meta) = objects_are_meta.get(index) else {
-                    return Err(format!("opcode open-splice-and-close at {at}: no object left to write"));
+                    return Err(format!(
+                        "opcode open-splice-and-close at {at}: no object left to write"
+                    ));
                 };
                 index += 1;
                 if meta {
-                    Op::SpliceMeta { len: v()?, offset: v()? }
+                    Op::SpliceMeta {
+                        len: v()?,
+                        offset: v()?,
+                    }
                 } else {
-                    Op::SpliceContent { mode: v()?, xattr: v()?, len: v()?, offset: v()? }
+                    Op::SpliceContent {
+                        mode: v()?,
+                        xattr: v()?,
+                        len: v()?,
+                        offset: v()?,
+                    }
                 }
             }
-            OP_OPEN => Op::Open { mode: v()?, xattr: v()?, size: v()? },
-            OP_WRITE => Op::Write { len: v()?, offset: v()? },
+            OP_OPEN => Op::Open {
+                mode: v()?,
+                xattr: v()?,
+                size: v()?,
+            },
+            OP_WRITE => Op::Write {
+                len: v()?,
+                offset: v()?,
+            },
             OP_SET_READ_SOURCE => Op::SetReadSource { offset: v()? },
             OP_UNSET_READ_SOURCE => Op::UnsetReadSource,
             OP_CLOSE => {
                 index += 1;
                 Op::Close
             }
-            OP_BSPATCH => Op::Bspatch { offset: v()?, len: v()? },
+            OP_BSPATCH => Op::Bspatch {
+                offset: v()?,
+                len: v()?,
+            },
             other => return Err(format!("Unknown opcode {other} at offset {at}")),
         };
         out.push(op);
@@ -255,7 +318,12 @@ mod tests {
 
     #[test]
     fn payload_round_trip_both_compressions() {
-        let p = Payload { modes: vec![(0, 0, 0o100644), (1000, 1000, 0o120777)], xattrs: vec![Vec::new(), b"ab".to_vec()], raw: b"hello".to_vec(), ops: vec![b'S', 0, 0, 5, 0] };
+        let p = Payload {
+            modes: vec![(0, 0, 0o100644), (1000, 1000, 0o120777)],
+            xattrs: vec![Vec::new(), b"ab".to_vec()],
+            raw: b"hello".to_vec(),
+            ops: vec![b'S', 0, 0, 5, 0],
+        };
         let bytes = p.to_bytes();
         assert_eq!(Payload::from_bytes(&bytes).unwrap(), p);
         for c in [Compression::None, Compression::Xz] {
@@ -263,7 +331,15 @@ mod tests {
             assert_eq!(decode_part(&part).unwrap(), bytes);
         }
         let ops = parse_ops(&p.ops, &[false]).unwrap();
-        assert_eq!(ops, vec![Op::SpliceContent { mode: 0, xattr: 0, len: 5, offset: 0 }]);
+        assert_eq!(
+            ops,
+            vec![Op::SpliceContent {
+                mode: 0,
+                xattr: 0,
+                len: 5,
+                offset: 0
+            }]
+        );
         assert!(parse_ops(&p.ops, &[]).is_err());
         assert!(parse_ops(b"Z", &[]).is_err());
         assert!(check_range(u64::MAX, 2, 10).is_err());

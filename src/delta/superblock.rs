@@ -20,9 +20,9 @@
 //! may be wrapped in the signed form `(taya{sv})` starting with the magic
 //! `OSTSGNDT`; that wrapper is unwrapped on reading.
 
-use super::gv::{self, fixed, var};
-use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::gvariant::reader::{self as gv, fixed, var};
 use crate::gvariant::{Array, Tuple};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 
 /// The part format version grove writes and accepts (`OSTREE_DELTAPART_VERSION`).
 pub const DELTAPART_VERSION: u32 = 0;
@@ -99,7 +99,8 @@ pub fn parse_object_records(b: &[u8]) -> Result<Vec<ObjectName>, String> {
     }
     b.chunks(33)
         .map(|r| {
-            let t = ObjectType::from_u8(r[0]).ok_or_else(|| format!("Invalid object type {}", r[0]))?;
+            let t =
+                ObjectType::from_u8(r[0]).ok_or_else(|| format!("Invalid object type {}", r[0]))?;
             let c = Checksum::from_slice(&r[1..]).map_err(|e| e.to_string())?;
             Ok(ObjectName::new(c, t))
         })
@@ -109,7 +110,10 @@ pub fn parse_object_records(b: &[u8]) -> Result<Vec<ObjectName>, String> {
 impl Superblock {
     /// Looks up a metadata value of the given type.
     pub fn meta(&self, key: &str, ty: &str) -> Option<&[u8]> {
-        self.metadata.iter().find(|(k, v)| k == key && v.ty == ty).map(|(_, v)| v.bytes.as_slice())
+        self.metadata
+            .iter()
+            .find(|(k, v)| k == key && v.ty == ty)
+            .map(|(_, v)| v.bytes.as_slice())
     }
 
     /// Serializes in normal form (never signed), the part and fallback
@@ -133,13 +137,20 @@ impl Superblock {
         let mut parts = Array::new(false);
         for p in &self.parts {
             let mut t = Tuple::new();
-            t.u32(s32(p.version)).bytes(p.checksum.as_bytes()).u64(s64(p.size)).u64(s64(p.uncompressed_size)).bytes(&object_records(&p.objects));
+            t.u32(s32(p.version))
+                .bytes(p.checksum.as_bytes())
+                .u64(s64(p.size))
+                .u64(s64(p.uncompressed_size))
+                .bytes(&object_records(&p.objects));
             parts.push(&t.finish(), 8);
         }
         let mut fallbacks = Array::new(false);
         for f in &self.fallbacks {
             let mut t = Tuple::new();
-            t.fixed(&[f.object.objtype.to_u8()], 1).bytes(f.object.checksum.as_bytes()).u64(s64(f.size)).u64(s64(f.uncompressed_size));
+            t.fixed(&[f.object.objtype.to_u8()], 1)
+                .bytes(f.object.checksum.as_bytes())
+                .u64(s64(f.size))
+                .u64(s64(f.uncompressed_size));
             fallbacks.push(&t.finish(), 8);
         }
         let mut t = Tuple::new();
@@ -157,34 +168,79 @@ impl Superblock {
     /// Parses a superblock file (plain or signed). Every offset is checked.
     pub fn from_bytes(data: &[u8]) -> Result<Superblock, String> {
         let (data, signed) = unwrap_signed(data)?;
-        let m = gv::tuple(data, &[var(8), fixed(8, 8), var(1), var(1), var(8), var(1), var(8), var(8)]).map_err(|e| e.to_string())?;
+        let m = gv::tuple(
+            data,
+            &[
+                var(8),
+                fixed(8, 8),
+                var(1),
+                var(1),
+                var(8),
+                var(1),
+                var(8),
+                var(8),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
         let mut metadata = Vec::new();
         for (k, v, ty) in gv::vardict(m[0]).map_err(|e| format!("metadata: {e}"))? {
-            metadata.push((k.to_string(), MetaValue { bytes: v.to_vec(), ty: ty.to_string() }));
+            metadata.push((
+                k.to_string(),
+                MetaValue {
+                    bytes: v.to_vec(),
+                    ty: ty.to_string(),
+                },
+            ));
         }
-        let timestamp = u64::from_be_bytes(m[1].try_into().map_err(|_| "bad timestamp".to_string())?);
+        let timestamp =
+            u64::from_be_bytes(m[1].try_into().map_err(|_| "bad timestamp".to_string())?);
         let from = match m[2].len() {
             0 => None,
             _ => Some(Checksum::from_slice(m[2]).map_err(|e| format!("from checksum: {e}"))?),
         };
         let to = Checksum::from_slice(m[3]).map_err(|e| format!("to checksum: {e}"))?;
         let commit = m[4].to_vec();
-        let mut sb = Superblock { metadata, timestamp, from, to, commit, parts: Vec::new(), fallbacks: Vec::new(), signed, endianness: (Endianness::Little, false) };
+        let mut sb = Superblock {
+            metadata,
+            timestamp,
+            from,
+            to,
+            commit,
+            parts: Vec::new(),
+            fallbacks: Vec::new(),
+            signed,
+            endianness: (Endianness::Little, false),
+        };
         let raw_parts = gv::var_array(m[6], 8).map_err(|e| format!("part headers: {e}"))?;
         let raw_fallbacks = gv::var_array(m[7], 8).map_err(|e| format!("fallbacks: {e}"))?;
         let mut parts = Vec::with_capacity(raw_parts.len());
         for (i, p) in raw_parts.into_iter().enumerate() {
-            let f = gv::tuple(p, &[fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)]).map_err(|e| format!("part header {i}: {e}"))?;
-            let checksum = Checksum::from_slice(f[1]).map_err(|e| format!("part header {i}: {e}"))?;
-            let objects = parse_object_records(f[4]).map_err(|e| format!("part header {i}: {e}"))?;
-            parts.push((gv::u32_le(f[0]).map_err(|e| e.to_string())?, checksum, gv::u64_le(f[2]).map_err(|e| e.to_string())?, gv::u64_le(f[3]).map_err(|e| e.to_string())?, objects));
+            let f = gv::tuple(p, &[fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)])
+                .map_err(|e| format!("part header {i}: {e}"))?;
+            let checksum =
+                Checksum::from_slice(f[1]).map_err(|e| format!("part header {i}: {e}"))?;
+            let objects =
+                parse_object_records(f[4]).map_err(|e| format!("part header {i}: {e}"))?;
+            parts.push((
+                gv::u32_le(f[0]).map_err(|e| e.to_string())?,
+                checksum,
+                gv::u64_le(f[2]).map_err(|e| e.to_string())?,
+                gv::u64_le(f[3]).map_err(|e| e.to_string())?,
+                objects,
+            ));
         }
         let mut fallbacks = Vec::new();
         for (i, fb) in raw_fallbacks.into_iter().enumerate() {
-            let f = gv::tuple(fb, &[fixed(1, 1), var(1), fixed(8, 8), fixed(8, 8)]).map_err(|e| format!("fallback {i}: {e}"))?;
-            let objtype = ObjectType::from_u8(f[0][0]).ok_or_else(|| format!("fallback {i}: invalid object type {}", f[0][0]))?;
+            let f = gv::tuple(fb, &[fixed(1, 1), var(1), fixed(8, 8), fixed(8, 8)])
+                .map_err(|e| format!("fallback {i}: {e}"))?;
+            let objtype = ObjectType::from_u8(f[0][0])
+                .ok_or_else(|| format!("fallback {i}: invalid object type {}", f[0][0]))?;
             let checksum = Checksum::from_slice(f[1]).map_err(|e| format!("fallback {i}: {e}"))?;
-            fallbacks.push((ObjectName::new(checksum, objtype), gv::u64_le(f[2]).map_err(|e| e.to_string())?, gv::u64_le(f[3]).map_err(|e| e.to_string())?));
+            fallbacks.push((
+                ObjectName::new(checksum, objtype),
+                gv::u64_le(f[2]).map_err(|e| e.to_string())?,
+                gv::u64_le(f[3]).map_err(|e| e.to_string())?,
+            ));
         }
         // Byte order of the part integers (`_ostree_delta_get_endianness`).
         let endianness = match sb.meta("ostree.endianness", "y") {
@@ -205,14 +261,37 @@ impl Superblock {
                 if !swapped && nobj > 0 && total / nobj > u32::MAX as u64 {
                     swapped = true;
                 }
-                (if swapped { Endianness::Big } else { Endianness::Invalid }, true)
+                (
+                    if swapped {
+                        Endianness::Big
+                    } else {
+                        Endianness::Invalid
+                    },
+                    true,
+                )
             }
         };
         let swap = endianness.0 == Endianness::Big;
         let s32 = |v: u32| if swap { v.swap_bytes() } else { v };
         let s64 = |v: u64| if swap { v.swap_bytes() } else { v };
-        sb.parts = parts.into_iter().map(|(version, checksum, size, us, objects)| PartHeader { version: s32(version), checksum, size: s64(size), uncompressed_size: s64(us), objects }).collect();
-        sb.fallbacks = fallbacks.into_iter().map(|(object, size, us)| Fallback { object, size: s64(size), uncompressed_size: s64(us) }).collect();
+        sb.parts = parts
+            .into_iter()
+            .map(|(version, checksum, size, us, objects)| PartHeader {
+                version: s32(version),
+                checksum,
+                size: s64(size),
+                uncompressed_size: s64(us),
+                objects,
+            })
+            .collect();
+        sb.fallbacks = fallbacks
+            .into_iter()
+            .map(|(object, size, us)| Fallback {
+                object,
+                size: s64(size),
+                uncompressed_size: s64(us),
+            })
+            .collect();
         sb.endianness = endianness;
         Ok(sb)
     }
@@ -220,8 +299,10 @@ impl Superblock {
 
 /// Returns the plain superblock inside a signed wrapper, or the data itself.
 fn unwrap_signed(data: &[u8]) -> Result<(&[u8], bool), String> {
-    if data.len() >= 8 && u64::from_be_bytes(data[..8].try_into().expect("8 bytes")) == SIGNED_MAGIC {
-        let m = gv::tuple(data, &[fixed(8, 8), var(1), var(8)]).map_err(|e| format!("signed superblock: {e}"))?;
+    if data.len() >= 8 && u64::from_be_bytes(data[..8].try_into().expect("8 bytes")) == SIGNED_MAGIC
+    {
+        let m = gv::tuple(data, &[fixed(8, 8), var(1), var(8)])
+            .map_err(|e| format!("signed superblock: {e}"))?;
         return Ok((m[1], true));
     }
     Ok((data, false))
@@ -235,13 +316,29 @@ mod tests {
     fn round_trip() {
         let c = Checksum::digest(b"x");
         let sb = Superblock {
-            metadata: vec![("ostree.endianness".into(), MetaValue { bytes: vec![b'l'], ty: "y".into() })],
+            metadata: vec![(
+                "ostree.endianness".into(),
+                MetaValue {
+                    bytes: vec![b'l'],
+                    ty: "y".into(),
+                },
+            )],
             timestamp: 1_700_000_000,
             from: Some(Checksum::digest(b"a")),
             to: c,
             commit: b"commit-bytes-here".to_vec(),
-            parts: vec![PartHeader { version: 0, checksum: c, size: 123, uncompressed_size: 456, objects: vec![ObjectName::new(c, ObjectType::File)] }],
-            fallbacks: vec![Fallback { object: ObjectName::new(c, ObjectType::File), size: 1, uncompressed_size: 2 }],
+            parts: vec![PartHeader {
+                version: 0,
+                checksum: c,
+                size: 123,
+                uncompressed_size: 456,
+                objects: vec![ObjectName::new(c, ObjectType::File)],
+            }],
+            fallbacks: vec![Fallback {
+                object: ObjectName::new(c, ObjectType::File),
+                size: 1,
+                uncompressed_size: 2,
+            }],
             signed: false,
             endianness: (Endianness::Little, false),
         };

@@ -9,8 +9,8 @@ use zgvariant::Type;
 
 use super::{decode, FormatError};
 use crate::gvariant::{Array, Tuple};
-use crate::checksum::Checksum;
-use crate::metadata::Metadata;
+use crate::objects::checksum::Checksum;
+use crate::objects::metadata::Metadata;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Commit {
@@ -26,7 +26,16 @@ pub struct Commit {
 }
 
 #[derive(Deserialize, Type)]
-struct Wire(Metadata, ByteBuf, Vec<(String, ByteBuf)>, String, String, u64, ByteBuf, ByteBuf);
+struct Wire(
+    Metadata,
+    ByteBuf,
+    Vec<(String, ByteBuf)>,
+    String,
+    String,
+    u64,
+    ByteBuf,
+    ByteBuf,
+);
 
 fn csum(what: &'static str, b: &[u8]) -> Result<Checksum, FormatError> {
     Checksum::from_slice(b).map_err(|e| FormatError::malformed(what, e))
@@ -57,9 +66,17 @@ impl Commit {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
-        let Wire(metadata, parent, related, subject, body, ts, root, meta) = decode("commit", bytes)?;
-        let parent = if parent.is_empty() { None } else { Some(csum("commit", &parent)?) };
-        let related = related.into_iter().map(|(n, c)| Ok((n, csum("commit", &c)?))).collect::<Result<_, FormatError>>()?;
+        let Wire(metadata, parent, related, subject, body, ts, root, meta) =
+            decode("commit", bytes)?;
+        let parent = if parent.is_empty() {
+            None
+        } else {
+            Some(csum("commit", &parent)?)
+        };
+        let related = related
+            .into_iter()
+            .map(|(n, c)| Ok((n, csum("commit", &c)?)))
+            .collect::<Result<_, FormatError>>()?;
         Ok(Commit {
             metadata,
             parent,

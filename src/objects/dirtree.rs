@@ -8,7 +8,7 @@ use zgvariant::Type;
 
 use super::{decode, FormatError};
 use crate::gvariant::{Array, Tuple};
-use crate::checksum::Checksum;
+use crate::objects::checksum::Checksum;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirTreeFile {
@@ -49,7 +49,9 @@ impl DirTree {
         let mut da = Array::new(false);
         for d in dirs {
             let mut t = Tuple::new();
-            t.str(&d.name).bytes(d.tree.as_bytes()).bytes(d.meta.as_bytes());
+            t.str(&d.name)
+                .bytes(d.tree.as_bytes())
+                .bytes(d.meta.as_bytes());
             da.push(&t.finish(), 1);
         }
         let mut t = Tuple::new();
@@ -63,13 +65,16 @@ impl DirTree {
         let mut out = DirTree::default();
         for (name, csum) in files {
             validate_name(&name)?;
-            let checksum = Checksum::from_slice(&csum).map_err(|e| FormatError::malformed("dirtree", e))?;
+            let checksum =
+                Checksum::from_slice(&csum).map_err(|e| FormatError::malformed("dirtree", e))?;
             out.files.push(DirTreeFile { name, checksum });
         }
         for (name, tree, meta) in dirs {
             validate_name(&name)?;
-            let tree = Checksum::from_slice(&tree).map_err(|e| FormatError::malformed("dirtree", e))?;
-            let meta = Checksum::from_slice(&meta).map_err(|e| FormatError::malformed("dirtree", e))?;
+            let tree =
+                Checksum::from_slice(&tree).map_err(|e| FormatError::malformed("dirtree", e))?;
+            let meta =
+                Checksum::from_slice(&meta).map_err(|e| FormatError::malformed("dirtree", e))?;
             out.dirs.push(DirTreeDir { name, tree, meta });
         }
         Ok(out)
@@ -102,22 +107,57 @@ mod tests {
     fn round_trip_and_sorting() {
         let c = Checksum::digest(b"x");
         let t = DirTree {
-            files: vec![DirTreeFile { name: "b".into(), checksum: c }, DirTreeFile { name: "a".into(), checksum: c }],
-            dirs: vec![DirTreeDir { name: "d".into(), tree: c, meta: c }],
+            files: vec![
+                DirTreeFile {
+                    name: "b".into(),
+                    checksum: c,
+                },
+                DirTreeFile {
+                    name: "a".into(),
+                    checksum: c,
+                },
+            ],
+            dirs: vec![DirTreeDir {
+                name: "d".into(),
+                tree: c,
+                meta: c,
+            }],
         };
         let back = DirTree::from_bytes(&t.to_bytes()).unwrap();
         assert_eq!(back.files[0].name, "a");
         assert_eq!(back.dirs, t.dirs);
         // Empty tree is the well-known OSTree empty dirtree.
-        assert_eq!(DirTree::default().checksum().to_string(), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+        assert_eq!(
+            DirTree::default().checksum().to_string(),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
     }
 
     #[test]
     fn rejects_dotdot() {
         let c = Checksum::digest(b"x");
-        let t = DirTree { files: vec![DirTreeFile { name: "..".into(), checksum: c }], dirs: vec![] };
-        assert_eq!(DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(), "Invalid path uplink filename '..'");
-        let t = DirTree { files: vec![], dirs: vec![DirTreeDir { name: "../afile".into(), tree: c, meta: c }] };
-        assert_eq!(DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(), "Invalid / in filename ../afile");
+        let t = DirTree {
+            files: vec![DirTreeFile {
+                name: "..".into(),
+                checksum: c,
+            }],
+            dirs: vec![],
+        };
+        assert_eq!(
+            DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(),
+            "Invalid path uplink filename '..'"
+        );
+        let t = DirTree {
+            files: vec![],
+            dirs: vec![DirTreeDir {
+                name: "../afile".into(),
+                tree: c,
+                meta: c,
+            }],
+        };
+        assert_eq!(
+            DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string(),
+            "Invalid / in filename ../afile"
+        );
     }
 }

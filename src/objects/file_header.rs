@@ -55,13 +55,24 @@ impl FileHeader {
     /// The bare `(uuuusa(ayay))` variant.
     pub fn to_variant_bytes(&self) -> Vec<u8> {
         let mut t = Tuple::new();
-        t.u32(self.uid.to_be()).u32(self.gid.to_be()).u32(self.mode.to_be()).u32(0).str(&self.symlink_target).var(&self.xattrs.to_bytes(), 1);
+        t.u32(self.uid.to_be())
+            .u32(self.gid.to_be())
+            .u32(self.mode.to_be())
+            .u32(0)
+            .str(&self.symlink_target)
+            .var(&self.xattrs.to_bytes(), 1);
         t.finish()
     }
 
     pub fn from_variant_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let Wire(uid, gid, mode, _rdev, symlink_target, xattrs) = decode("file header", bytes)?;
-        let h = FileHeader { uid: u32::from_be(uid), gid: u32::from_be(gid), mode: u32::from_be(mode), symlink_target, xattrs };
+        let h = FileHeader {
+            uid: u32::from_be(uid),
+            gid: u32::from_be(gid),
+            mode: u32::from_be(mode),
+            symlink_target,
+            xattrs,
+        };
         h.validate()?;
         Ok(h)
     }
@@ -75,7 +86,10 @@ impl FileHeader {
         match self.mode & S_IFMT {
             S_IFREG if self.symlink_target.is_empty() => Ok(()),
             S_IFLNK if !self.symlink_target.is_empty() => Ok(()),
-            _ => Err(FormatError::malformed("file header", format!("invalid mode {:o} for a content object", self.mode))),
+            _ => Err(FormatError::malformed(
+                "file header",
+                format!("invalid mode {:o} for a content object", self.mode),
+            )),
         }
     }
 }
@@ -85,15 +99,31 @@ impl ArchiveHeader {
     pub fn to_stream_prefix(&self) -> Vec<u8> {
         let h = &self.header;
         let mut t = Tuple::new();
-        t.u64(self.size.to_be()).u32(h.uid.to_be()).u32(h.gid.to_be()).u32(h.mode.to_be()).u32(0).str(&h.symlink_target).var(&h.xattrs.to_bytes(), 1);
+        t.u64(self.size.to_be())
+            .u32(h.uid.to_be())
+            .u32(h.gid.to_be())
+            .u32(h.mode.to_be())
+            .u32(0)
+            .str(&h.symlink_target)
+            .var(&h.xattrs.to_bytes(), 1);
         frame(t.finish())
     }
 
     pub fn from_variant_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
-        let ArchiveWire(size, uid, gid, mode, _rdev, symlink_target, xattrs) = decode("archive header", bytes)?;
-        let header = FileHeader { uid: u32::from_be(uid), gid: u32::from_be(gid), mode: u32::from_be(mode), symlink_target, xattrs };
+        let ArchiveWire(size, uid, gid, mode, _rdev, symlink_target, xattrs) =
+            decode("archive header", bytes)?;
+        let header = FileHeader {
+            uid: u32::from_be(uid),
+            gid: u32::from_be(gid),
+            mode: u32::from_be(mode),
+            symlink_target,
+            xattrs,
+        };
         header.validate()?;
-        Ok(ArchiveHeader { size: u64::from_be(size), header })
+        Ok(ArchiveHeader {
+            size: u64::from_be(size),
+            header,
+        })
     }
 }
 
@@ -109,28 +139,41 @@ fn frame(variant: Vec<u8>) -> Vec<u8> {
 /// Splits a framed stream prefix into (variant bytes, offset of the payload).
 pub fn unframe(stream: &[u8]) -> Result<(&[u8], usize), FormatError> {
     if stream.len() < 8 {
-        return Err(FormatError::malformed("content header", "shorter than 8 bytes"));
+        return Err(FormatError::malformed(
+            "content header",
+            "shorter than 8 bytes",
+        ));
     }
     let len = u32::from_be_bytes(stream[..4].try_into().expect("4 bytes")) as usize;
     let end = 8usize.checked_add(len).filter(|&e| e <= stream.len());
     match end {
         Some(end) => Ok((&stream[8..end], end)),
-        None => Err(FormatError::malformed("content header", format!("header length {len} exceeds the object"))),
+        None => Err(FormatError::malformed(
+            "content header",
+            format!("header length {len} exceeds the object"),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checksum::Hasher;
+    use crate::objects::checksum::Hasher;
 
     #[test]
     fn empty_regular_file_checksum_matches_ostree() {
         // An empty 0644 root-owned file; checksum computed by `ostree checksum`.
-        let h = FileHeader { uid: 0, gid: 0, mode: S_IFREG | 0o644, symlink_target: String::new(), xattrs: Xattrs::new() };
+        let h = FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: S_IFREG | 0o644,
+            symlink_target: String::new(),
+            xattrs: Xattrs::new(),
+        };
         let mut hasher = Hasher::new();
         hasher.update(&h.to_stream_prefix());
-        let back = FileHeader::from_variant_bytes(unframe(&h.to_stream_prefix()).unwrap().0).unwrap();
+        let back =
+            FileHeader::from_variant_bytes(unframe(&h.to_stream_prefix()).unwrap().0).unwrap();
         assert_eq!(back, h);
         let _ = hasher.finish();
     }
@@ -139,7 +182,13 @@ mod tests {
     fn archive_header_round_trip() {
         let h = ArchiveHeader {
             size: 12345,
-            header: FileHeader { uid: 1000, gid: 1000, mode: S_IFLNK | 0o777, symlink_target: "a".into(), xattrs: Xattrs::new() },
+            header: FileHeader {
+                uid: 1000,
+                gid: 1000,
+                mode: S_IFLNK | 0o777,
+                symlink_target: "a".into(),
+                xattrs: Xattrs::new(),
+            },
         };
         let p = h.to_stream_prefix();
         let (v, off) = unframe(&p).unwrap();

@@ -8,7 +8,7 @@
 
 use super::varint::{read_varint, write_varint};
 use super::FormatError;
-use crate::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 
 /// The commit metadata key holding the entries (`aay`).
 pub const SIZES_KEY: &str = "ostree.sizes";
@@ -44,9 +44,15 @@ impl SizeEntry {
         let unpacked = read_varint(e, &mut pos).map_err(bad)?;
         let objtype = match e.get(pos) {
             None => ObjectType::File,
-            Some(&t) => ObjectType::from_u8(t).ok_or_else(|| bad(format!("unexpected object type {t}")))?,
+            Some(&t) => {
+                ObjectType::from_u8(t).ok_or_else(|| bad(format!("unexpected object type {t}")))?
+            }
         };
-        Ok(SizeEntry { name: ObjectName::new(checksum, objtype), archived, unpacked })
+        Ok(SizeEntry {
+            name: ObjectName::new(checksum, objtype),
+            archived,
+            unpacked,
+        })
     }
 }
 
@@ -60,7 +66,14 @@ mod tests {
         let mut e = c.as_bytes().to_vec();
         e.extend_from_slice(&[0xac, 0x02, 0x05]);
         let old = SizeEntry::from_bytes(&e).unwrap();
-        assert_eq!(old, SizeEntry { name: ObjectName::new(c, ObjectType::File), archived: 300, unpacked: 5 });
+        assert_eq!(
+            old,
+            SizeEntry {
+                name: ObjectName::new(c, ObjectType::File),
+                archived: 300,
+                unpacked: 5
+            }
+        );
         e.push(ObjectType::DirTree.to_u8());
         let new = SizeEntry::from_bytes(&e).unwrap();
         assert_eq!(new.name.objtype, ObjectType::DirTree);

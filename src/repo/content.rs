@@ -22,7 +22,7 @@ use flate2::write::DeflateEncoder;
 use flate2::Compression;
 
 use super::{set_mode, IoContext, Repo, RepoError, RepoMode, Result};
-use crate::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, Hasher, ObjectName, ObjectType};
 use crate::objects::file_header::{unframe, S_IFLNK, S_IFMT};
 use crate::objects::{ArchiveHeader, DirMeta, FileHeader, Xattrs};
 
@@ -57,7 +57,12 @@ fn copy_content(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path) -> Re
     BUF.with(|b| copy_with(reader, writer, tmp, &mut b.borrow_mut()))
 }
 
-fn copy_with(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path, buf: &mut [u8]) -> Result<u64> {
+fn copy_with(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    tmp: &Path,
+    buf: &mut [u8],
+) -> Result<u64> {
     let mut total = 0u64;
     loop {
         let n = match reader.read(buf) {
@@ -66,7 +71,12 @@ fn copy_with(reader: &mut dyn Read, writer: &mut dyn Write, tmp: &Path, buf: &mu
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(source) => return Err(RepoError::ContentRead { source }),
         };
-        writer.write_all(&buf[..n]).map_err(|source| RepoError::Io { path: tmp.to_path_buf(), source })?;
+        writer
+            .write_all(&buf[..n])
+            .map_err(|source| RepoError::Io {
+                path: tmp.to_path_buf(),
+                source,
+            })?;
         total += n as u64;
     }
 }
@@ -101,7 +111,10 @@ fn start_writeback(f: &File) {
 }
 
 fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
-    move |source| RepoError::Io { path: path.to_path_buf(), source }
+    move |source| RepoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Repo {
@@ -115,13 +128,19 @@ impl Repo {
 
     /// The archive compression level (`archive.zlib-level`, 1–9, default 6).
     fn zlib_level(&self) -> u32 {
-        self.config().get("archive", "zlib-level").and_then(|v| v.trim().parse::<u32>().ok()).map(|l| l.clamp(1, 9)).unwrap_or(6)
+        self.config()
+            .get("archive", "zlib-level")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map(|l| l.clamp(1, 9))
+            .unwrap_or(6)
     }
 
     /// Opens a content object.
     pub fn open_content(&self, checksum: Checksum) -> Result<ContentObject> {
         match self.open_own_content(checksum) {
-            Err(RepoError::ObjectMissing(_)) if self.parent().is_some() => self.parent().expect("checked").open_content(checksum),
+            Err(RepoError::ObjectMissing(_)) if self.parent().is_some() => {
+                self.parent().expect("checked").open_content(checksum)
+            }
             r => r,
         }
     }
@@ -129,56 +148,140 @@ impl Repo {
     fn open_own_content(&self, checksum: Checksum) -> Result<ContentObject> {
         let name = ObjectName::new(checksum, ObjectType::File);
         let path = self.object_path(&name);
-        let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { RepoError::ObjectMissing(name) } else { RepoError::Io { path: path.clone(), source: e } };
+        let missing = |e: io::Error| {
+            if e.kind() == io::ErrorKind::NotFound {
+                RepoError::ObjectMissing(name)
+            } else {
+                RepoError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            }
+        };
         let format = |e| RepoError::Format { name, source: e };
         match self.mode() {
             RepoMode::Archive => {
-                let mut f = BufReader::with_capacity(64 * 1024, File::open(&path).map_err(missing)?);
+                let mut f =
+                    BufReader::with_capacity(64 * 1024, File::open(&path).map_err(missing)?);
                 let mut pre = [0u8; 8];
-                f.read_exact(&mut pre).map_err(|_| format(crate::objects::FormatError::malformed("content header", "truncated object")))?;
+                f.read_exact(&mut pre).map_err(|_| {
+                    format(crate::objects::FormatError::malformed(
+                        "content header",
+                        "truncated object",
+                    ))
+                })?;
                 let len = u32::from_be_bytes(pre[..4].try_into().expect("4 bytes")) as usize;
                 if len > 16 * 1024 * 1024 {
-                    return Err(format(crate::objects::FormatError::malformed("content header", format!("header length {len} too large"))));
+                    return Err(format(crate::objects::FormatError::malformed(
+                        "content header",
+                        format!("header length {len} too large"),
+                    )));
                 }
                 let mut hv = vec![0u8; len];
-                f.read_exact(&mut hv).map_err(|_| format(crate::objects::FormatError::malformed("content header", "truncated header")))?;
+                f.read_exact(&mut hv).map_err(|_| {
+                    format(crate::objects::FormatError::malformed(
+                        "content header",
+                        "truncated header",
+                    ))
+                })?;
                 let ah = ArchiveHeader::from_variant_bytes(&hv).map_err(format)?;
-                let reader: Box<dyn Read + Send> = if ah.header.is_regular() { Box::new(DeflateDecoder::new(f).take(ah.size)) } else { Box::new(io::empty()) };
-                Ok(ContentObject { size: if ah.header.is_regular() { ah.size } else { 0 }, header: ah.header, reader })
+                let reader: Box<dyn Read + Send> = if ah.header.is_regular() {
+                    Box::new(DeflateDecoder::new(f).take(ah.size))
+                } else {
+                    Box::new(io::empty())
+                };
+                Ok(ContentObject {
+                    size: if ah.header.is_regular() { ah.size } else { 0 },
+                    header: ah.header,
+                    reader,
+                })
             }
             RepoMode::BareUser => {
                 let f = File::open(&path).map_err(missing)?;
-                let meta = crate::xattr::get_fd(&f, OSTREEMETA_XATTR).map_err(io_at(&path))?.ok_or_else(|| {
-                    format(crate::objects::FormatError::malformed("bare-user object", format!("{} has no {OSTREEMETA_XATTR} xattr", path.display())))
-                })?;
+                let meta = crate::tree::xattr::get_fd(&f, OSTREEMETA_XATTR)
+                    .map_err(io_at(&path))?
+                    .ok_or_else(|| {
+                        format(crate::objects::FormatError::malformed(
+                            "bare-user object",
+                            format!("{} has no {OSTREEMETA_XATTR} xattr", path.display()),
+                        ))
+                    })?;
                 let m = DirMeta::from_bytes(&meta).map_err(format)?;
-                let mut header = FileHeader { uid: m.uid, gid: m.gid, mode: m.mode, symlink_target: String::new(), xattrs: m.xattrs };
+                let mut header = FileHeader {
+                    uid: m.uid,
+                    gid: m.gid,
+                    mode: m.mode,
+                    symlink_target: String::new(),
+                    xattrs: m.xattrs,
+                };
                 if header.mode & S_IFMT == S_IFLNK {
                     let mut target = Vec::new();
                     (&f).read_to_end(&mut target).map_err(io_at(&path))?;
                     if target.last() == Some(&0) {
                         target.pop();
                     }
-                    header.symlink_target = String::from_utf8(target).map_err(|_| format(crate::objects::FormatError::malformed("bare-user symlink", "target is not UTF-8")))?;
-                    return Ok(ContentObject { header, size: 0, reader: Box::new(io::empty()) });
+                    header.symlink_target = String::from_utf8(target).map_err(|_| {
+                        format(crate::objects::FormatError::malformed(
+                            "bare-user symlink",
+                            "target is not UTF-8",
+                        ))
+                    })?;
+                    return Ok(ContentObject {
+                        header,
+                        size: 0,
+                        reader: Box::new(io::empty()),
+                    });
                 }
                 let size = f.metadata().map_err(io_at(&path))?.len();
-                Ok(ContentObject { header, size, reader: Box::new(f) })
+                Ok(ContentObject {
+                    header,
+                    size,
+                    reader: Box::new(f),
+                })
             }
             RepoMode::Bare | RepoMode::BareUserOnly => {
                 let st = fs::symlink_metadata(&path).map_err(missing)?;
                 let bare = self.mode() == RepoMode::Bare;
-                let xattrs = if bare { crate::xattr::read_path(&path).map_err(io_at(&path))? } else { Xattrs::new() };
+                let xattrs = if bare {
+                    crate::tree::xattr::read_path(&path).map_err(io_at(&path))?
+                } else {
+                    Xattrs::new()
+                };
                 let (uid, gid) = if bare { (st.uid(), st.gid()) } else { (0, 0) };
                 if st.file_type().is_symlink() {
                     let target = fs::read_link(&path).map_err(io_at(&path))?;
-                    let target = target.into_os_string().into_string().map_err(|_| format(crate::objects::FormatError::malformed("symlink", "target is not UTF-8")))?;
-                    let header = FileHeader { uid, gid, mode: S_IFLNK | 0o777, symlink_target: target, xattrs };
-                    return Ok(ContentObject { header, size: 0, reader: Box::new(io::empty()) });
+                    let target = target.into_os_string().into_string().map_err(|_| {
+                        format(crate::objects::FormatError::malformed(
+                            "symlink",
+                            "target is not UTF-8",
+                        ))
+                    })?;
+                    let header = FileHeader {
+                        uid,
+                        gid,
+                        mode: S_IFLNK | 0o777,
+                        symlink_target: target,
+                        xattrs,
+                    };
+                    return Ok(ContentObject {
+                        header,
+                        size: 0,
+                        reader: Box::new(io::empty()),
+                    });
                 }
                 let f = File::open(&path).map_err(missing)?;
-                let header = FileHeader { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs };
-                Ok(ContentObject { header, size: st.len(), reader: Box::new(f) })
+                let header = FileHeader {
+                    uid,
+                    gid,
+                    mode: st.mode(),
+                    symlink_target: String::new(),
+                    xattrs,
+                };
+                Ok(ContentObject {
+                    header,
+                    size: st.len(),
+                    reader: Box::new(f),
+                })
             }
         }
     }
@@ -188,8 +291,14 @@ impl Repo {
         let mut obj = self.open_content(checksum)?;
         let path = self.content_path(checksum);
         checksum_content(&obj.header, &mut obj.reader).map_err(|e| {
-            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
-                RepoError::Format { name: ObjectName::new(checksum, ObjectType::File), source: crate::objects::FormatError::malformed("compressed content", e) }
+            if e.kind() == io::ErrorKind::InvalidInput
+                || e.kind() == io::ErrorKind::InvalidData
+                || e.kind() == io::ErrorKind::UnexpectedEof
+            {
+                RepoError::Format {
+                    name: ObjectName::new(checksum, ObjectType::File),
+                    source: crate::objects::FormatError::malformed("compressed content", e),
+                }
             } else {
                 RepoError::Io { path, source: e }
             }
@@ -199,13 +308,22 @@ impl Repo {
     /// Writes a content object whose checksum the caller already knows
     /// (computed with [`checksum_content`]); present objects cost nothing.
     /// The bytes are hashed again on the way in and must match.
-    pub fn write_content_known(&self, checksum: Checksum, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<()> {
+    pub fn write_content_known(
+        &self,
+        checksum: Checksum,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<()> {
         if self.has_content(checksum) {
             return Ok(());
         }
         let actual = self.write_content_unchecked(header, size, content, Some(checksum))?;
         if actual != checksum {
-            return Err(RepoError::Corrupted { name: ObjectName::new(checksum, ObjectType::File), actual });
+            return Err(RepoError::Corrupted {
+                name: ObjectName::new(checksum, ObjectType::File),
+                actual,
+            });
         }
         Ok(())
     }
@@ -213,28 +331,60 @@ impl Repo {
     /// Writes a content object under `checksum` without checking that the
     /// bytes hash to it: for a trusted local source (ostree's `pull-local`
     /// without `--untrusted`), whose object may already be corrupt there.
-    pub fn write_content_trusted(&self, checksum: Checksum, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<()> {
+    pub fn write_content_trusted(
+        &self,
+        checksum: Checksum,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<()> {
         if self.has_content(checksum) {
             return Ok(());
         }
-        self.write_content_inner(header, size, content, Some(checksum), true).map(|_| ())
+        self.write_content_inner(header, size, content, Some(checksum), true)
+            .map(|_| ())
     }
 
     /// Writes a content object of `size` bytes (0 for symlinks), hashing
     /// while writing; returns its checksum.
-    pub fn write_content(&self, header: &FileHeader, size: u64, content: &mut dyn Read) -> Result<Checksum> {
+    pub fn write_content(
+        &self,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<Checksum> {
         self.write_content_unchecked(header, size, content, None)
     }
 
-    fn write_content_unchecked(&self, header: &FileHeader, size: u64, content: &mut dyn Read, expected: Option<Checksum>) -> Result<Checksum> {
+    fn write_content_unchecked(
+        &self,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+        expected: Option<Checksum>,
+    ) -> Result<Checksum> {
         self.write_content_inner(header, size, content, expected, false)
     }
 
     /// With `trusted`, the object lands under `expected` whatever its bytes hash to.
-    fn write_content_inner(&self, header: &FileHeader, size: u64, content: &mut dyn Read, expected: Option<Checksum>, trusted: bool) -> Result<Checksum> {
+    fn write_content_inner(
+        &self,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+        expected: Option<Checksum>,
+        trusted: bool,
+    ) -> Result<Checksum> {
         let mode = self.mode();
-        if mode == RepoMode::BareUserOnly && header.mode & !S_IFMT & !0o775 != 0 && header.is_regular() {
-            return Err(RepoError::InvalidContentMode { checksum: expected.unwrap_or_default(), mode: header.mode, repo_mode: mode });
+        if mode == RepoMode::BareUserOnly
+            && header.mode & !S_IFMT & !0o775 != 0
+            && header.is_regular()
+        {
+            return Err(RepoError::InvalidContentMode {
+                checksum: expected.unwrap_or_default(),
+                mode: header.mode,
+                repo_mode: mode,
+            });
         }
         let prefix = header.to_stream_prefix();
         // Symlinks in bare and bare-user-only repos are real symlinks.
@@ -242,7 +392,14 @@ impl Repo {
             let mut h = Hasher::new();
             h.update(&prefix);
             let checksum = h.finish();
-            self.write_symlink_object(if trusted { expected.unwrap_or(checksum) } else { checksum }, header)?;
+            self.write_symlink_object(
+                if trusted {
+                    expected.unwrap_or(checksum)
+                } else {
+                    checksum
+                },
+                header,
+            )?;
             return Ok(checksum);
         }
         let mut tmp = self.temp_file()?;
@@ -253,16 +410,29 @@ impl Repo {
         match mode {
             RepoMode::Archive => {
                 let size = if header.is_regular() { size } else { 0 };
-                let ah = ArchiveHeader { size, header: header.clone() };
+                let ah = ArchiveHeader {
+                    size,
+                    header: header.clone(),
+                };
                 let file = tmp.as_file_mut();
                 let mut w = io::BufWriter::with_capacity(128 * 1024, file);
                 w.write_all(&ah.to_stream_prefix()).map_err(&at)?;
                 if header.is_regular() {
                     let enc = DeflateEncoder::new(&mut w, Compression::new(self.zlib_level()));
-                    let mut hw = HashingWriter { inner: enc, hasher, written: 0 };
+                    let mut hw = HashingWriter {
+                        inner: enc,
+                        hasher,
+                        written: 0,
+                    };
                     copy_content(content, &mut hw, &tpath)?;
                     if hw.written != size {
-                        return Err(RepoError::Io { path: tpath.clone(), source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("content is {} bytes, expected {size}", hw.written)) });
+                        return Err(RepoError::Io {
+                            path: tpath.clone(),
+                            source: io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                format!("content is {} bytes, expected {size}", hw.written),
+                            ),
+                        });
                     }
                     hasher = hw.hasher;
                     hw.inner.finish().map_err(&at)?;
@@ -275,10 +445,15 @@ impl Repo {
                 let file = tmp.as_file_mut();
                 if header.is_symlink() {
                     // bare-user only: a regular file holding the target and a NUL.
-                    file.write_all(header.symlink_target.as_bytes()).map_err(&at)?;
+                    file.write_all(header.symlink_target.as_bytes())
+                        .map_err(&at)?;
                     file.write_all(&[0]).map_err(&at)?;
                 } else {
-                    let mut w = HashingWriter { inner: io::BufWriter::with_capacity(128 * 1024, &mut *file), hasher, written: 0 };
+                    let mut w = HashingWriter {
+                        inner: io::BufWriter::with_capacity(128 * 1024, &mut *file),
+                        hasher,
+                        written: 0,
+                    };
                     copy_content(content, &mut w, &tpath)?;
                     w.flush().map_err(&at)?;
                     hasher = w.hasher;
@@ -286,26 +461,54 @@ impl Repo {
                 let f = tmp.as_file();
                 match mode {
                     RepoMode::BareUser => {
-                        let perm = if header.is_symlink() { 0o644 } else { (header.mode & 0o775) | 0o400 };
+                        let perm = if header.is_symlink() {
+                            0o644
+                        } else {
+                            (header.mode & 0o775) | 0o400
+                        };
                         set_mode(f, perm).map_err(&at)?;
-                        let meta = DirMeta { uid: header.uid, gid: header.gid, mode: header.mode, xattrs: header.xattrs.clone() };
-                        crate::xattr::set_fd(f, OSTREEMETA_XATTR.as_bytes(), &meta.to_bytes()).map_err(&at)?;
+                        let meta = DirMeta {
+                            uid: header.uid,
+                            gid: header.gid,
+                            mode: header.mode,
+                            xattrs: header.xattrs.clone(),
+                        };
+                        crate::tree::xattr::set_fd(
+                            f,
+                            OSTREEMETA_XATTR.as_bytes(),
+                            &meta.to_bytes(),
+                        )
+                        .map_err(&at)?;
                     }
                     RepoMode::Bare => {
-                        rustix::fs::fchown(f, Some(rustix::process::Uid::from_raw(header.uid)), Some(rustix::process::Gid::from_raw(header.gid))).map_err(io::Error::from).map_err(&at)?;
+                        rustix::fs::fchown(
+                            f,
+                            Some(rustix::process::Uid::from_raw(header.uid)),
+                            Some(rustix::process::Gid::from_raw(header.gid)),
+                        )
+                        .map_err(io::Error::from)
+                        .map_err(&at)?;
                         set_mode(f, header.mode & 0o7777).map_err(&at)?;
                         for (n, v) in header.xattrs.iter() {
-                            crate::xattr::set_fd(f, n, v).map_err(&at)?;
+                            crate::tree::xattr::set_fd(f, n, v).map_err(&at)?;
                         }
                     }
                     _ => set_mode(f, header.mode & 0o7777).map_err(&at)?,
                 }
                 if header.is_regular() {
                     let zero = rustix::fs::Timestamps {
-                        last_access: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT as _ },
-                        last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 },
+                        last_access: rustix::fs::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: rustix::fs::UTIME_OMIT as _,
+                        },
+                        last_modification: rustix::fs::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 0,
+                        },
                     };
-                    rustix::fs::futimens(f, &zero).map_err(io::Error::from).map_err(&at)?;
+                    rustix::fs::futimens(f, &zero)
+                        .map_err(io::Error::from)
+                        .map_err(&at)?;
                 }
             }
         }
@@ -327,14 +530,23 @@ impl Repo {
     /// with `header`, into a bare or bare-user-only store by renaming it
     /// (`ostree commit --consume`); true when it became the object. When the
     /// object exists already the source is left for the caller to remove.
-    pub fn adopt_content(&self, checksum: Checksum, header: &FileHeader, src: &Path) -> Result<bool> {
-        debug_assert!(matches!(self.mode(), RepoMode::Bare | RepoMode::BareUserOnly));
+    pub fn adopt_content(
+        &self,
+        checksum: Checksum,
+        header: &FileHeader,
+        src: &Path,
+    ) -> Result<bool> {
+        debug_assert!(matches!(
+            self.mode(),
+            RepoMode::Bare | RepoMode::BareUserOnly
+        ));
         if self.has_content(checksum) {
             return Ok(false);
         }
         let dest = self.content_path(checksum);
         if self.mode() == RepoMode::BareUserOnly {
-            fs::set_permissions(src, fs::Permissions::from_mode(header.mode & 0o755)).map_err(io_at(src))?;
+            fs::set_permissions(src, fs::Permissions::from_mode(header.mode & 0o755))
+                .map_err(io_at(src))?;
         }
         let dir = dest.parent().expect("object paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
@@ -347,19 +559,24 @@ impl Repo {
         if fs::symlink_metadata(&dest).is_ok() {
             return Ok(());
         }
-        let tmpname = self.tmp_dir().join(format!("tmplink-{}-{}", std::process::id(), checksum));
+        let tmpname = self
+            .tmp_dir()
+            .join(format!("tmplink-{}-{}", std::process::id(), checksum));
         let _ = fs::remove_file(&tmpname);
         std::os::unix::fs::symlink(&header.symlink_target, &tmpname).at(&tmpname)?;
         if self.mode() == RepoMode::Bare {
             std::os::unix::fs::lchown(&tmpname, Some(header.uid), Some(header.gid)).at(&tmpname)?;
             for (n, v) in header.xattrs.iter() {
-                crate::xattr::set_path(&tmpname, n, v).at(&tmpname)?;
+                crate::tree::xattr::set_path(&tmpname, n, v).at(&tmpname)?;
             }
         }
         let dir = dest.parent().expect("object path has a parent");
         fs::create_dir_all(dir).at(dir)?;
         let r = match fs::hard_link(&tmpname, &dest) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(RepoError::Io { path: dest, source: e }),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(RepoError::Io {
+                path: dest,
+                source: e,
+            }),
             _ => Ok(()),
         };
         let _ = fs::remove_file(&tmpname);
@@ -368,7 +585,9 @@ impl Repo {
 }
 
 /// Parses the framed header at the start of an archive object (for tools that read raw bytes).
-pub fn parse_archive_prefix(bytes: &[u8]) -> std::result::Result<(ArchiveHeader, usize), crate::objects::FormatError> {
+pub fn parse_archive_prefix(
+    bytes: &[u8],
+) -> std::result::Result<(ArchiveHeader, usize), crate::objects::FormatError> {
     let (v, off) = unframe(bytes)?;
     Ok((ArchiveHeader::from_variant_bytes(v)?, off))
 }

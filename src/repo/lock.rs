@@ -28,7 +28,11 @@ fn ofd_lock(file: &File, typ: libc::c_short, wait: bool) -> std::io::Result<()> 
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = typ;
     fl.l_whence = libc::SEEK_SET as libc::c_short;
-    let cmd = if wait { libc::F_OFD_SETLKW } else { libc::F_OFD_SETLK };
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
     // SAFETY: valid fd and a pointer to an initialised flock struct.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
     if r == -1 {
@@ -40,8 +44,18 @@ fn ofd_lock(file: &File, typ: libc::c_short, wait: bool) -> std::io::Result<()> 
 
 impl RepoLock {
     /// Takes the lock, retrying each 100 ms until `timeout` (None: wait forever).
-    pub fn acquire(repo: &Path, kind: LockKind, timeout: Option<Duration>) -> std::io::Result<RepoLock> {
-        let file = OpenOptions::new().read(true).write(true).create(true).mode(0o660).custom_flags(libc::O_CLOEXEC).open(repo.join(".lock"))?;
+    pub fn acquire(
+        repo: &Path,
+        kind: LockKind,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<RepoLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o660)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(repo.join(".lock"))?;
         let typ = match kind {
             LockKind::Shared => libc::F_RDLCK as libc::c_short,
             LockKind::Exclusive => libc::F_WRLCK as libc::c_short,
@@ -52,9 +66,14 @@ impl RepoLock {
             Some(t) => loop {
                 match ofd_lock(&file, typ, false) {
                     Ok(()) => break,
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) =>
+                    {
                         if start.elapsed() >= t {
-                            return Err(std::io::Error::new(std::io::ErrorKind::WouldBlock, format!("repository lock busy after {}s", t.as_secs())));
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::WouldBlock,
+                                format!("repository lock busy after {}s", t.as_secs()),
+                            ));
                         }
                         std::thread::sleep(Duration::from_millis(100));
                     }

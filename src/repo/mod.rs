@@ -9,18 +9,22 @@
 //! sees a partial object.
 //! Content objects are in [`content`]; the lock is in [`lock`].
 
+pub mod collections;
 pub mod content;
+pub mod keyfile;
 pub mod lock;
+pub mod refs;
+pub mod remote;
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checksum::{Checksum, ObjectName, ObjectType};
-use crate::keyfile::KeyFile;
-use crate::metadata::Metadata;
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::metadata::Metadata;
 use crate::objects::{Commit, DirMeta, DirTree, FormatError};
+use crate::repo::keyfile::KeyFile;
 
 pub use lock::{LockKind, RepoLock};
 
@@ -73,7 +77,10 @@ impl std::fmt::Display for RepoMode {
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not an OSTree repository: {why}", path.display())]
     NotARepo { path: PathBuf, why: String },
     #[error("{}: invalid mode '{mode}' in the repository configuration", path.display())]
@@ -86,16 +93,26 @@ pub enum RepoError {
     #[error("Corrupted {} object {}; checksum expected='{}' actual='{actual}'", name.objtype, name.checksum, name.checksum)]
     Corrupted { name: ObjectName, actual: Checksum },
     #[error("{name}: {source}")]
-    Format { name: ObjectName, source: FormatError },
+    Format {
+        name: ObjectName,
+        source: FormatError,
+    },
     /// ostree's wording: the mode and the bits a bare-user-only repository cannot hold.
     #[error("Content object {checksum}: invalid mode 0{mode:04o} with bits 0{:04o}", .mode & 0o7777 & !0o775)]
-    InvalidContentMode { checksum: Checksum, mode: u32, repo_mode: RepoMode },
+    InvalidContentMode {
+        checksum: Checksum,
+        mode: u32,
+        repo_mode: RepoMode,
+    },
     /// Reading the content being stored failed (the caller knows which
     /// object or file it was, and names it).
     #[error("reading content: {source}")]
     ContentRead { source: std::io::Error },
     #[error("locking repository {}: {source}", path.display())]
-    Lock { path: PathBuf, source: std::io::Error },
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
@@ -112,7 +129,11 @@ fn missing_message(name: &ObjectName) -> String {
 /// any permission bit outside `0775` (setuid, setgid, sticky, world-writable).
 pub fn check_bare_user_only_mode(checksum: Checksum, mode: u32) -> Result<()> {
     if mode & 0o170000 == 0o100000 && mode & 0o7777 & !0o775 != 0 {
-        return Err(RepoError::InvalidContentMode { checksum, mode, repo_mode: RepoMode::BareUserOnly });
+        return Err(RepoError::InvalidContentMode {
+            checksum,
+            mode,
+            repo_mode: RepoMode::BareUserOnly,
+        });
     }
     Ok(())
 }
@@ -124,7 +145,10 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
-        self.map_err(|source| RepoError::Io { path: path.to_path_buf(), source })
+        self.map_err(|source| RepoError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -142,7 +166,17 @@ pub struct Repo {
 /// How deep a chain of `core.parent` repositories may go (a loop would never end).
 const MAX_PARENT_DEPTH: usize = 32;
 
-const REPO_DIRS: &[&str] = &["tmp", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes", "objects", "tmp/cache"];
+const REPO_DIRS: &[&str] = &[
+    "tmp",
+    "extensions",
+    "state",
+    "refs",
+    "refs/heads",
+    "refs/mirrors",
+    "refs/remotes",
+    "objects",
+    "tmp/cache",
+];
 
 impl Repo {
     /// Creates a repository (or opens it unchanged if `objects/` already exists, as ostree).
@@ -165,7 +199,11 @@ impl Repo {
                 Err(e) => return Err(RepoError::Io { path: p, source: e }),
             }
         }
-        write_atomic(&path.join("config"), config.to_text().as_bytes(), &path.join("tmp"))?;
+        write_atomic(
+            &path.join("config"),
+            config.to_text().as_bytes(),
+            &path.join("tmp"),
+        )?;
         Repo::open(path)
     }
 
@@ -177,34 +215,70 @@ impl Repo {
     fn open_at_depth(path: &Path, depth: usize) -> Result<Repo> {
         let path = std::path::absolute(path).at(path)?;
         if !path.is_dir() {
-            return Err(RepoError::NotARepo { path, why: "no such directory".into() });
+            return Err(RepoError::NotARepo {
+                path,
+                why: "no such directory".into(),
+            });
         }
         if !path.join("objects").is_dir() {
-            return Err(RepoError::NotARepo { path, why: "no objects/ directory".into() });
+            return Err(RepoError::NotARepo {
+                path,
+                why: "no objects/ directory".into(),
+            });
         }
         let cfg_path = path.join("config");
         let text = match fs::read_to_string(&cfg_path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RepoError::NotARepo { path, why: "no config file".into() }),
-            Err(e) => return Err(RepoError::Io { path: cfg_path, source: e }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RepoError::NotARepo {
+                    path,
+                    why: "no config file".into(),
+                })
+            }
+            Err(e) => {
+                return Err(RepoError::Io {
+                    path: cfg_path,
+                    source: e,
+                })
+            }
         };
-        let config = KeyFile::parse(&text).map_err(|e| RepoError::Config { path: cfg_path.clone(), why: e.to_string() })?;
+        let config = KeyFile::parse(&text).map_err(|e| RepoError::Config {
+            path: cfg_path.clone(),
+            why: e.to_string(),
+        })?;
         match config.get("core", "repo_version") {
             Some("1") => {}
-            other => return Err(RepoError::Config { path: cfg_path, why: format!("unsupported repo_version {}", other.unwrap_or("(missing)")) }),
+            other => {
+                return Err(RepoError::Config {
+                    path: cfg_path,
+                    why: format!("unsupported repo_version {}", other.unwrap_or("(missing)")),
+                })
+            }
         }
         let mode_s = config.get("core", "mode").unwrap_or("bare");
-        let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode { path: cfg_path.clone(), mode: mode_s.to_string() })?;
+        let mode = RepoMode::parse(mode_s).ok_or_else(|| RepoError::InvalidMode {
+            path: cfg_path.clone(),
+            mode: mode_s.to_string(),
+        })?;
         let disable_fsync = matches!(config.get_bool("core", "fsync"), Some(Ok(false)));
         let _ = fs::create_dir_all(path.join("tmp/cache"));
         let parent = match config.get("core", "parent") {
             Some(p) if depth >= MAX_PARENT_DEPTH => {
-                return Err(RepoError::Config { path: cfg_path, why: format!("core.parent chain deeper than {MAX_PARENT_DEPTH} at {p}") })
+                return Err(RepoError::Config {
+                    path: cfg_path,
+                    why: format!("core.parent chain deeper than {MAX_PARENT_DEPTH} at {p}"),
+                })
             }
             Some(p) => Some(Box::new(Repo::open_at_depth(Path::new(p), depth + 1)?)),
             None => None,
         };
-        Ok(Repo { path, mode, config, disable_fsync, parent })
+        Ok(Repo {
+            path,
+            mode,
+            config,
+            disable_fsync,
+            parent,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -221,7 +295,11 @@ impl Repo {
 
     /// Replaces the configuration and writes it atomically.
     pub fn write_config(&mut self, config: KeyFile) -> Result<()> {
-        write_atomic(&self.path.join("config"), config.to_text().as_bytes(), &self.tmp_dir())?;
+        write_atomic(
+            &self.path.join("config"),
+            config.to_text().as_bytes(),
+            &self.tmp_dir(),
+        )?;
         self.config = config;
         Ok(())
     }
@@ -244,9 +322,22 @@ impl Repo {
         if matches!(self.config.get_bool("core", "locking"), Some(Ok(false))) {
             return Ok(None);
         }
-        let secs: i64 = self.config.get("core", "lock-timeout-secs").and_then(|s| s.trim().parse().ok()).unwrap_or(30);
-        let timeout = if secs < 0 { None } else { Some(Duration::from_secs(secs as u64)) };
-        RepoLock::acquire(&self.path, kind, timeout).map(Some).map_err(|source| RepoError::Lock { path: self.path.clone(), source })
+        let secs: i64 = self
+            .config
+            .get("core", "lock-timeout-secs")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(30);
+        let timeout = if secs < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(secs as u64))
+        };
+        RepoLock::acquire(&self.path, kind, timeout)
+            .map(Some)
+            .map_err(|source| RepoError::Lock {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Flushes written objects to disk before refs are moved (unless fsync is disabled).
@@ -255,7 +346,9 @@ impl Repo {
             return Ok(());
         }
         let f = fs::File::open(self.path.join("objects")).at(&self.path)?;
-        rustix::fs::syncfs(&f).map_err(std::io::Error::from).at(&self.path)
+        rustix::fs::syncfs(&f)
+            .map_err(std::io::Error::from)
+            .at(&self.path)
     }
 
     /// The path of a loose object.
@@ -263,7 +356,11 @@ impl Repo {
         let hex = name.checksum.to_hex();
         let mut p = self.path.join("objects");
         p.push(&hex[..2]);
-        p.push(format!("{}.{}", &hex[2..], name.objtype.extension(self.mode.is_archive())));
+        p.push(format!(
+            "{}.{}",
+            &hex[2..],
+            name.objtype.extension(self.mode.is_archive())
+        ));
         p
     }
 
@@ -274,7 +371,8 @@ impl Repo {
 
     /// Whether this repository or its `core.parent` chain has the object.
     pub fn has_object(&self, name: &ObjectName) -> bool {
-        fs::symlink_metadata(self.object_path(name)).is_ok() || self.parent.as_ref().is_some_and(|p| p.has_object(name))
+        fs::symlink_metadata(self.object_path(name)).is_ok()
+            || self.parent.as_ref().is_some_and(|p| p.has_object(name))
     }
 
     /// Reads a metadata object's bytes (from the `core.parent` chain when missing here).
@@ -290,7 +388,12 @@ impl Repo {
         }
     }
 
-    fn load<T>(&self, checksum: Checksum, objtype: ObjectType, parse: fn(&[u8]) -> Result<T, FormatError>) -> Result<T> {
+    fn load<T>(
+        &self,
+        checksum: Checksum,
+        objtype: ObjectType,
+        parse: fn(&[u8]) -> Result<T, FormatError>,
+    ) -> Result<T> {
         let name = ObjectName::new(checksum, objtype);
         let bytes = self.read_metadata(&name)?;
         parse(&bytes).map_err(|source| RepoError::Format { name, source })
@@ -327,9 +430,15 @@ impl Repo {
             self.link_into_place(tmp, &dest)?;
         }
         if name.objtype == ObjectType::Commit {
-            let tombstone = self.object_path(&ObjectName::new(name.checksum, ObjectType::TombstoneCommit));
+            let tombstone =
+                self.object_path(&ObjectName::new(name.checksum, ObjectType::TombstoneCommit));
             match fs::remove_file(&tombstone) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(RepoError::Io { path: tombstone, source: e }),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RepoError::Io {
+                        path: tombstone,
+                        source: e,
+                    })
+                }
                 _ => {}
             }
         }
@@ -352,7 +461,9 @@ impl Repo {
     pub fn read_detached_metadata(&self, commit: Checksum) -> Result<Option<Metadata>> {
         let name = ObjectName::new(commit, ObjectType::CommitMeta);
         match self.read_metadata(&name) {
-            Ok(b) => Metadata::from_bytes(&b).map(Some).map_err(|source| RepoError::Format { name, source }),
+            Ok(b) => Metadata::from_bytes(&b)
+                .map(Some)
+                .map_err(|source| RepoError::Format { name, source }),
             Err(RepoError::ObjectMissing(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -365,7 +476,10 @@ impl Repo {
             None => match fs::remove_file(&dest) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(RepoError::Io { path: dest, source: e }),
+                Err(e) => Err(RepoError::Io {
+                    path: dest,
+                    source: e,
+                }),
             },
             Some(m) => {
                 if let Some(dir) = dest.parent() {
@@ -378,7 +492,10 @@ impl Repo {
 
     /// A temporary file in `tmp/`, removed when dropped (spooling).
     pub fn spool_file(&self) -> Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix("tmpobject-").tempfile_in(self.tmp_dir()).at(&self.tmp_dir())
+        tempfile::Builder::new()
+            .prefix("tmpobject-")
+            .tempfile_in(self.tmp_dir())
+            .at(&self.tmp_dir())
     }
 
     /// A file for a new object: unnamed (`O_TMPFILE` in `tmp/`, as ostree's
@@ -387,10 +504,22 @@ impl Repo {
     /// nothing behind; else a named temporary file in `tmp/`.
     pub fn temp_file(&self) -> Result<TempObject> {
         let dir = self.tmp_dir();
-        match rustix::fs::open(&dir, rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::from_raw_mode(0o600)) {
-            Ok(fd) => Ok(TempObject::Unnamed { file: fs::File::from(fd), dir }),
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL) => Ok(TempObject::Named(self.spool_file()?)),
-            Err(e) => Err(RepoError::Io { path: dir, source: e.into() }),
+        match rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => Ok(TempObject::Unnamed {
+                file: fs::File::from(fd),
+                dir,
+            }),
+            Err(
+                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL,
+            ) => Ok(TempObject::Named(self.spool_file()?)),
+            Err(e) => Err(RepoError::Io {
+                path: dir,
+                source: e.into(),
+            }),
         }
     }
 
@@ -401,7 +530,15 @@ impl Repo {
             TempObject::Unnamed { file, .. } => {
                 use std::os::fd::AsRawFd;
                 let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
-                let link = || rustix::fs::linkat(rustix::fs::CWD, proc.as_str(), rustix::fs::CWD, dest, rustix::fs::AtFlags::SYMLINK_FOLLOW);
+                let link = || {
+                    rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        proc.as_str(),
+                        rustix::fs::CWD,
+                        dest,
+                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                    )
+                };
                 let r = match link() {
                     Err(rustix::io::Errno::NOENT) => {
                         fs::create_dir_all(dir).at(dir)?;
@@ -411,7 +548,10 @@ impl Repo {
                 };
                 match r {
                     Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                    Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.into() }),
+                    Err(e) => Err(RepoError::Io {
+                        path: dest.to_path_buf(),
+                        source: e.into(),
+                    }),
                 }
             }
             TempObject::Named(tmp) => match tmp.persist_noclobber(dest) {
@@ -422,10 +562,16 @@ impl Repo {
                     match e.file.persist_noclobber(dest) {
                         Ok(_) => Ok(()),
                         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                        Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+                        Err(e) => Err(RepoError::Io {
+                            path: dest.to_path_buf(),
+                            source: e.error,
+                        }),
                     }
                 }
-                Err(e) => Err(RepoError::Io { path: dest.to_path_buf(), source: e.error }),
+                Err(e) => Err(RepoError::Io {
+                    path: dest.to_path_buf(),
+                    source: e.error,
+                }),
             },
         }
     }
@@ -437,14 +583,25 @@ impl Repo {
         for entry in fs::read_dir(&objdir).at(&objdir)? {
             let entry = entry.at(&objdir)?;
             let prefix = entry.file_name();
-            let Some(prefix) = prefix.to_str().filter(|p| p.len() == 2 && Checksum::is_hex_prefix(p)) else { continue };
+            let Some(prefix) = prefix
+                .to_str()
+                .filter(|p| p.len() == 2 && Checksum::is_hex_prefix(p))
+            else {
+                continue;
+            };
             let sub = entry.path();
             for obj in fs::read_dir(&sub).at(&sub)? {
                 let obj = obj.at(&sub)?;
                 let fname = obj.file_name();
-                let Some(fname) = fname.to_str() else { continue };
-                let Some((rest, ext)) = fname.split_once('.') else { continue };
-                let Some(objtype) = ObjectType::from_extension(ext) else { continue };
+                let Some(fname) = fname.to_str() else {
+                    continue;
+                };
+                let Some((rest, ext)) = fname.split_once('.') else {
+                    continue;
+                };
+                let Some(objtype) = ObjectType::from_extension(ext) else {
+                    continue;
+                };
                 if only.is_some_and(|t| t != objtype) {
                     continue;
                 }
@@ -467,7 +624,9 @@ impl Repo {
     }
 
     fn partial_path(&self, commit: Checksum) -> PathBuf {
-        self.path.join("state").join(format!("{commit}.commitpartial"))
+        self.path
+            .join("state")
+            .join(format!("{commit}.commitpartial"))
     }
 
     /// Whether a commit is marked partial (`state/CHECKSUM.commitpartial`).
@@ -477,7 +636,9 @@ impl Repo {
 
     /// Whether a partial marker says fsck found the commit corrupt (content `f`).
     pub fn is_fsck_partial(&self, commit: Checksum) -> bool {
-        fs::read(self.partial_path(commit)).map(|b| b == b"f").unwrap_or(false)
+        fs::read(self.partial_path(commit))
+            .map(|b| b == b"f")
+            .unwrap_or(false)
     }
 
     /// Marks or unmarks a commit as partial; `fsck` markers hold `f`.
@@ -488,7 +649,9 @@ impl Repo {
             fs::write(&p, if from_fsck { &b"f"[..] } else { &b""[..] }).at(&p)
         } else {
             match fs::remove_file(&p) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::Io { path: p, source: e }),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(RepoError::Io { path: p, source: e })
+                }
                 _ => Ok(()),
             }
         }
@@ -536,11 +699,21 @@ impl std::io::Write for TempObject {
 
 /// Writes a file atomically: a temporary file in `tmpdir`, then rename.
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8], tmpdir: &Path) -> Result<()> {
-    let dir = if tmpdir.is_dir() { tmpdir } else { dest.parent().unwrap_or(Path::new(".")) };
-    let mut tmp = tempfile::Builder::new().prefix("tmp-").tempfile_in(dir).at(dir)?;
+    let dir = if tmpdir.is_dir() {
+        tmpdir
+    } else {
+        dest.parent().unwrap_or(Path::new("."))
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix("tmp-")
+        .tempfile_in(dir)
+        .at(dir)?;
     tmp.write_all(bytes).at(tmp.path())?;
     set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
-    tmp.persist(dest).map_err(|e| RepoError::Io { path: dest.to_path_buf(), source: e.error })?;
+    tmp.persist(dest).map_err(|e| RepoError::Io {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 

@@ -20,17 +20,37 @@ impl Gpg {
     /// `ROOT/gpg-NAME` with one key, user id `NAME <NAME@example.org>`,
     /// protected by `passphrase` (empty: unprotected).
     pub fn new(root: &Path, name: &str, passphrase: &str) -> Gpg {
-        Gpg::generate(&root.join(format!("gpg-{name}")), &format!("{name} <{name}@example.org>"), passphrase, &[])
+        Gpg::generate(
+            &root.join(format!("gpg-{name}")),
+            &format!("{name} <{name}@example.org>"),
+            passphrase,
+            &[],
+        )
     }
 
     /// A new home at `home` with one key for `uid`; `extra` goes to gpg
     /// before `--quick-gen-key` (e.g. `--cert-digest-algo SHA1`).
     pub fn generate(home: &Path, uid: &str, passphrase: &str, extra: &[&str]) -> Gpg {
         mkdir(home, 0o700);
-        let mut gpg = Gpg { home: home.to_path_buf(), fpr: String::new(), passphrase: passphrase.to_string() };
-        run_ok(gpg.command().args(["--pinentry-mode", "loopback", "--passphrase", passphrase]).args(extra).args(["--quick-gen-key", uid, "rsa2048", "sign", "never"]));
+        let mut gpg = Gpg {
+            home: home.to_path_buf(),
+            fpr: String::new(),
+            passphrase: passphrase.to_string(),
+        };
+        run_ok(
+            gpg.command()
+                .args(["--pinentry-mode", "loopback", "--passphrase", passphrase])
+                .args(extra)
+                .args(["--quick-gen-key", uid, "rsa2048", "sign", "never"]),
+        );
         let list = run_ok(gpg.command().args(["--with-colons", "--list-keys"]));
-        let fpr = list.lines().find_map(|l| l.strip_prefix("fpr:").map(|r| r.trim_matches(':').to_string())).expect("fingerprint");
+        let fpr = list
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|r| r.trim_matches(':').to_string())
+            })
+            .expect("fingerprint");
         gpg.fpr = fpr;
         gpg
     }
@@ -45,7 +65,11 @@ impl Gpg {
     /// Runs gpg in this home with `args` (empty passphrase, loopback
     /// pinentry); panics unless it succeeds. Returns stdout.
     pub fn gpg(&self, args: &[&str]) -> String {
-        run_ok(self.command().args(["--pinentry-mode", "loopback", "--passphrase", ""]).args(args))
+        run_ok(
+            self.command()
+                .args(["--pinentry-mode", "loopback", "--passphrase", ""])
+                .args(args),
+        )
     }
 
     /// Makes one more unprotected key for `uid` in this home.
@@ -60,19 +84,35 @@ impl Gpg {
 
     /// Writes the armored public key to `to`.
     pub fn export_public(&self, to: &Path) {
-        fs::write(to, run_ok(self.command().args(["--armor", "--export", &self.fpr]))).expect("write public key");
+        fs::write(
+            to,
+            run_ok(self.command().args(["--armor", "--export", &self.fpr])),
+        )
+        .expect("write public key");
     }
 
     /// Writes the armored secret key (with its passphrase, if any) to `to`.
     pub fn export_secret(&self, to: &Path) {
-        let out = run_ok(self.command().args(["--pinentry-mode", "loopback", "--passphrase", &self.passphrase, "--armor", "--export-secret-keys", &self.fpr]));
+        let out = run_ok(self.command().args([
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            &self.passphrase,
+            "--armor",
+            "--export-secret-keys",
+            &self.fpr,
+        ]));
         fs::write(to, out).expect("write secret key");
     }
 
     /// The binary public key (as ostree's keyring files and directories want it).
     pub fn public_bytes(&self) -> Vec<u8> {
         let o = output(self.command().args(["--export", &self.fpr]));
-        assert!(o.status.success() && !o.stdout.is_empty(), "gpg --export: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success() && !o.stdout.is_empty(),
+            "gpg --export: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         o.stdout
     }
 
@@ -84,6 +124,10 @@ impl Gpg {
 
 impl Drop for Gpg {
     fn drop(&mut self) {
-        let _ = Command::new("gpgconf").arg("--homedir").arg(&self.home).args(["--kill", "all"]).output();
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(&self.home)
+            .args(["--kill", "all"])
+            .output();
     }
 }

@@ -19,7 +19,13 @@ mod gpg;
 pub use gpg::Gpg;
 
 /// The repository modes `ostree init --mode=` accepts.
-pub const MODES: &[&str] = &["archive", "archive-z2", "bare", "bare-user", "bare-user-only"];
+pub const MODES: &[&str] = &[
+    "archive",
+    "archive-z2",
+    "bare",
+    "bare-user",
+    "bare-user-only",
+];
 
 pub fn grove_bin() -> &'static str {
     env!("CARGO_BIN_EXE_grove")
@@ -27,8 +33,17 @@ pub fn grove_bin() -> &'static str {
 
 /// Path of the real `ostree` binary; panics (fails the test) when absent.
 pub fn ostree_bin() -> PathBuf {
-    let candidates = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("ostree")).collect::<Vec<_>>()).unwrap_or_default();
-    for c in candidates.into_iter().chain([PathBuf::from("/usr/bin/ostree")]) {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("ostree"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for c in candidates
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin/ostree")])
+    {
         if c.is_file() {
             return c;
         }
@@ -40,7 +55,10 @@ pub fn ostree_bin() -> PathBuf {
 }
 
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("grove-test-").tempdir().expect("creating a temporary directory")
+    tempfile::Builder::new()
+        .prefix("grove-test-")
+        .tempdir()
+        .expect("creating a temporary directory")
 }
 
 fn describe(cmd: &Command) -> String {
@@ -54,7 +72,10 @@ fn describe(cmd: &Command) -> String {
 
 fn shell_quote(a: &OsStr) -> String {
     let s = a.to_string_lossy();
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:@,+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=./:@,+".contains(c))
+    {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -63,7 +84,8 @@ fn shell_quote(a: &OsStr) -> String {
 
 /// Runs `cmd`, returning its output whatever the exit status.
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("could not run {}: {e}", describe(cmd)))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", describe(cmd)))
 }
 
 /// Runs `cmd` and panics (showing stdout and stderr) unless it exits 0. Returns stdout.
@@ -107,7 +129,14 @@ pub fn grove_cmd(repo: &Path) -> Command {
     let mut c = Command::new(grove_bin());
     c.arg(format!("--repo={}", repo.display()));
     let dir = Path::new(grove_bin()).parent().expect("grove's directory");
-    c.env("PATH", format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default()));
+    c.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
     c
 }
 
@@ -151,24 +180,38 @@ pub fn install_hook(repo: &Path, name: &str, body: &str) {
 }
 
 pub fn init_repo(path: &Path, mode: &str) {
-    run_ok(Command::new(ostree_bin()).arg(format!("--repo={}", path.display())).arg("init").arg(format!("--mode={mode}")));
+    run_ok(
+        Command::new(ostree_bin())
+            .arg(format!("--repo={}", path.display()))
+            .arg("init")
+            .arg(format!("--mode={mode}")),
+    );
 }
 
 pub fn fsck(repo: &Path) {
     let out = ostree(repo, &["fsck"]);
-    assert!(out.contains("no errors found"), "ostree fsck of {} did not report success:\n{out}", repo.display());
+    assert!(
+        out.contains("no errors found"),
+        "ostree fsck of {} did not report success:\n{out}",
+        repo.display()
+    );
 }
 
 /// The single checksum a commit command printed.
 pub fn checksum_of(stdout: &str) -> String {
     let s = stdout.trim();
-    assert!(s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()), "expected one checksum on stdout, got {stdout:?}");
+    assert!(
+        s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+        "expected one checksum on stdout, got {stdout:?}"
+    );
     s.to_string()
 }
 
 /// Reads a ref file directly (refs/heads/NAME), None if absent.
 pub fn read_ref(repo: &Path, name: &str) -> Option<String> {
-    fs::read_to_string(repo.join("refs/heads").join(name)).ok().map(|s| s.trim().to_string())
+    fs::read_to_string(repo.join("refs/heads").join(name))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), no /dev/urandom needed.
@@ -199,7 +242,8 @@ pub fn mkdir(path: &Path, mode: u32) {
 }
 
 pub fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
 pub fn ln_s(target: &str, link: &Path) {
@@ -207,7 +251,8 @@ pub fn ln_s(target: &str, link: &Path) {
 }
 
 pub fn set_xattr(path: &Path, name: &str, value: &[u8]) {
-    grove::xattr::set_path(path, name.as_bytes(), value).unwrap_or_else(|e| panic!("setting xattr {name} on {}: {e}", path.display()));
+    grove::tree::xattr::set_path(path, name.as_bytes(), value)
+        .unwrap_or_else(|e| panic!("setting xattr {name} on {}: {e}", path.display()));
 }
 
 pub fn is_root() -> bool {
@@ -217,7 +262,10 @@ pub fn is_root() -> bool {
 /// The one policy for root-only checks: CI runs as root, so a test that
 /// needs root fails with this message when it is not, never passes silently.
 pub fn require_root(what: &str) {
-    assert!(is_root(), "{what} needs root: run the test suite as root (CI does)");
+    assert!(
+        is_root(),
+        "{what} needs root: run the test suite as root (CI does)"
+    );
 }
 
 /// Builds the standard fixture at `root` (which must not exist): executables,
@@ -229,8 +277,16 @@ pub fn build_fixture(root: &Path, big: bool) {
     mkdir(root, 0o755);
     write(&root.join("README"), b"the fixture tree\n", 0o644);
     write(&root.join("bin/tool"), b"#!/bin/sh\necho tool\n", 0o755);
-    write(&root.join("bin/suid-tool"), b"#!/bin/sh\necho suid\n", 0o4755);
-    write(&root.join("bin/sgid-tool"), b"#!/bin/sh\necho sgid\n", 0o2711);
+    write(
+        &root.join("bin/suid-tool"),
+        b"#!/bin/sh\necho suid\n",
+        0o4755,
+    );
+    write(
+        &root.join("bin/sgid-tool"),
+        b"#!/bin/sh\necho sgid\n",
+        0o2711,
+    );
     chmod(&root.join("bin"), 0o755);
     write(&root.join("etc/secret"), b"password=hunter2\n", 0o600);
     write(&root.join("etc/empty.conf"), b"", 0o644);
@@ -255,14 +311,30 @@ pub fn build_fixture(root: &Path, big: bool) {
     ln_s("relative", &root.join("links/chain"));
 
     // Hardlinks (three names for one inode, across directories).
-    write(&root.join("data/original.txt"), b"hardlinked content\n", 0o644);
-    fs::hard_link(root.join("data/original.txt"), root.join("data/second-name.txt")).expect("hard link");
+    write(
+        &root.join("data/original.txt"),
+        b"hardlinked content\n",
+        0o644,
+    );
+    fs::hard_link(
+        root.join("data/original.txt"),
+        root.join("data/second-name.txt"),
+    )
+    .expect("hard link");
     fs::hard_link(root.join("data/original.txt"), root.join("bin/third-name")).expect("hard link");
     chmod(&root.join("data"), 0o755);
 
     // Names: non-ASCII, spaces, a long one (> 100 bytes, needs GNU longname / pax in tar).
-    write(&root.join("names/ünïcødé-файл-日本語.txt"), "ÿ€\n".as_bytes(), 0o644);
-    write(&root.join("names/with space/and more spaces.txt"), b"spaces\n", 0o644);
+    write(
+        &root.join("names/ünïcødé-файл-日本語.txt"),
+        "ÿ€\n".as_bytes(),
+        0o644,
+    );
+    write(
+        &root.join("names/with space/and more spaces.txt"),
+        b"spaces\n",
+        0o644,
+    );
     chmod(&root.join("names/with space"), 0o755);
     let long = format!("names/{}.txt", "long-name-".repeat(12));
     write(&root.join(long), b"long\n", 0o644);
@@ -271,13 +343,25 @@ pub fn build_fixture(root: &Path, big: bool) {
     // Extended attributes on files and directories (user namespace only;
     // symlinks cannot carry user.* xattrs on Linux).
     set_xattr(&root.join("etc/secret"), "user.comment", b"top secret");
-    set_xattr(&root.join("etc/secret"), "user.binary", &[0, 1, 2, 0xff, 0xfe, b'\n']);
+    set_xattr(
+        &root.join("etc/secret"),
+        "user.binary",
+        &[0, 1, 2, 0xff, 0xfe, b'\n'],
+    );
     set_xattr(&root.join("bin/tool"), "user.a", b"1");
     set_xattr(&root.join("data"), "user.dir-attr", b"on a directory");
-    set_xattr(&root.join("data/original.txt"), "user.on-hardlink", b"shared");
+    set_xattr(
+        &root.join("data/original.txt"),
+        "user.on-hardlink",
+        b"shared",
+    );
 
     if big {
-        write(&root.join("blob/random.bin"), &prng_bytes(42, 2 * 1024 * 1024 + 17), 0o644);
+        write(
+            &root.join("blob/random.bin"),
+            &prng_bytes(42, 2 * 1024 * 1024 + 17),
+            0o644,
+        );
         chmod(&root.join("blob"), 0o755);
     }
 
@@ -304,7 +388,11 @@ pub fn chown(path: &Path, uid: u32, gid: u32) {
 /// blanked: they depend on the filesystem's allocation history). With
 /// `owners`, `%U %G` are appended.
 pub fn listing(dir: &Path, owners: bool) -> Vec<String> {
-    let fmt = if owners { "%P|%m|%s|%y|%l|%U|%G\\n" } else { "%P|%m|%s|%y|%l\\n" };
+    let fmt = if owners {
+        "%P|%m|%s|%y|%l|%U|%G\\n"
+    } else {
+        "%P|%m|%s|%y|%l\\n"
+    };
     let out = run_ok(Command::new("find").arg(dir).arg("-printf").arg(fmt));
     let mut lines: Vec<String> = out
         .lines()
@@ -324,18 +412,29 @@ pub fn listing(dir: &Path, owners: bool) -> Vec<String> {
 pub fn xattr_listing(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).expect("read_dir").map(|e| e.expect("dirent").path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("dirent").path())
+            .collect();
         entries.sort();
         for p in entries {
             let st = fs::symlink_metadata(&p).expect("lstat");
             if st.file_type().is_symlink() {
                 continue;
             }
-            let rel = p.strip_prefix(base).expect("under base").display().to_string();
-            let x = grove::xattr::read_path(&p).expect("reading xattrs");
+            let rel = p
+                .strip_prefix(base)
+                .expect("under base")
+                .display()
+                .to_string();
+            let x = grove::tree::xattr::read_path(&p).expect("reading xattrs");
             for (name, value) in x.iter() {
                 if name.starts_with(b"user.") {
-                    out.push(format!("{rel} {} {}", String::from_utf8_lossy(name), hex::encode(value)));
+                    out.push(format!(
+                        "{rel} {} {}",
+                        String::from_utf8_lossy(name),
+                        hex::encode(value)
+                    ));
                 }
             }
             if st.is_dir() {
@@ -362,7 +461,13 @@ pub fn assert_lines_eq(what: &str, expected: &[String], actual: &[String]) {
 
 /// `diff -r --no-dereference a b` must report no difference.
 pub fn assert_same_content(a: &Path, b: &Path) {
-    let out = output(Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b));
+    let out = output(
+        Command::new("diff")
+            .arg("-r")
+            .arg("--no-dereference")
+            .arg(a)
+            .arg(b),
+    );
     assert!(
         out.status.success(),
         "diff -r --no-dereference {} {} found differences:\n{}{}",
@@ -395,7 +500,15 @@ pub fn checkout(repo: &Path, mode: &str, rev: &str, dest: &Path) {
 /// (listing with owners and xattrs for bare), and equals `source` in content.
 /// With `strict_source` (bare mode, no ownership/permission filters) the
 /// checkout listing must equal the source listing including uid/gid.
-pub fn verify_grove_commit(work: &Path, ostree_repo: &Path, grove_repo: &Path, mode: &str, csum: &str, source: Option<&Path>, strict_source: bool) {
+pub fn verify_grove_commit(
+    work: &Path,
+    ostree_repo: &Path,
+    grove_repo: &Path,
+    mode: &str,
+    csum: &str,
+    source: Option<&Path>,
+    strict_source: bool,
+) {
     fsck(grove_repo);
     let n = fs::read_dir(work).map(|d| d.count()).unwrap_or(0);
     let co_g = work.join(format!("co-grove-{n}"));
@@ -403,16 +516,32 @@ pub fn verify_grove_commit(work: &Path, ostree_repo: &Path, grove_repo: &Path, m
     checkout(grove_repo, mode, csum, &co_g);
     checkout(ostree_repo, mode, csum, &co_o);
     let owners = mode == "bare" && is_root();
-    assert_lines_eq(&format!("checkout listing of {csum} ({mode}) grove repo vs ostree repo"), &listing(&co_o, owners), &listing(&co_g, owners));
+    assert_lines_eq(
+        &format!("checkout listing of {csum} ({mode}) grove repo vs ostree repo"),
+        &listing(&co_o, owners),
+        &listing(&co_g, owners),
+    );
     assert_same_content(&co_o, &co_g);
     if owners {
-        assert_lines_eq(&format!("xattrs of checkout of {csum} ({mode})"), &xattr_listing(&co_o), &xattr_listing(&co_g));
+        assert_lines_eq(
+            &format!("xattrs of checkout of {csum} ({mode})"),
+            &xattr_listing(&co_o),
+            &xattr_listing(&co_g),
+        );
     }
     if let Some(src) = source {
         assert_same_content(src, &co_g);
         if strict_source && owners {
-            assert_lines_eq(&format!("checkout of {csum} vs source {}", src.display()), &listing(src, true), &listing(&co_g, true));
-            assert_lines_eq(&format!("xattrs of checkout of {csum} vs source"), &xattr_listing(src), &xattr_listing(&co_g));
+            assert_lines_eq(
+                &format!("checkout of {csum} vs source {}", src.display()),
+                &listing(src, true),
+                &listing(&co_g, true),
+            );
+            assert_lines_eq(
+                &format!("xattrs of checkout of {csum} vs source"),
+                &xattr_listing(src),
+                &xattr_listing(&co_g),
+            );
         }
     }
     let _ = fs::remove_dir_all(&co_g);
@@ -436,7 +565,12 @@ pub fn files_under(base: &Path, sub: &str) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push(p.strip_prefix(base).expect("under base").display().to_string());
+                out.push(
+                    p.strip_prefix(base)
+                        .expect("under base")
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }
@@ -447,10 +581,16 @@ pub fn files_under(base: &Path, sub: &str) -> Vec<String> {
 /// All refs under refs/heads (name, checksum).
 pub fn heads(repo: &Path) -> Vec<(String, String)> {
     let heads = repo.join("refs/heads");
-    files_under(&heads, "").into_iter().map(|name| {
-        let c = fs::read_to_string(heads.join(&name)).expect("ref").trim().to_string();
-        (name, c)
-    }).collect()
+    files_under(&heads, "")
+        .into_iter()
+        .map(|name| {
+            let c = fs::read_to_string(heads.join(&name))
+                .expect("ref")
+                .trim()
+                .to_string();
+            (name, c)
+        })
+        .collect()
 }
 
 /// A small tree ROOT/NAME: `a.txt` holding `content` and `sub/b`.
@@ -464,12 +604,16 @@ pub fn small_tree(root: &Path, name: &str, content: &str) -> PathBuf {
 
 /// Where an archive or bare repository keeps the `.commit` object of `commit`.
 pub fn commit_object_path(repo: &Path, commit: &str) -> PathBuf {
-    repo.join("objects").join(&commit[..2]).join(format!("{}.commit", &commit[2..]))
+    repo.join("objects")
+        .join(&commit[..2])
+        .join(format!("{}.commit", &commit[2..]))
 }
 
 /// Where a repository keeps the detached metadata (signatures) of `commit`.
 pub fn commitmeta_path(repo: &Path, commit: &str) -> PathBuf {
-    repo.join("objects").join(&commit[..2]).join(format!("{}.commitmeta", &commit[2..]))
+    repo.join("objects")
+        .join(&commit[..2])
+        .join(format!("{}.commitmeta", &commit[2..]))
 }
 
 /// Flips a byte inside the first signature's MPI (well past packet headers).
@@ -500,10 +644,22 @@ pub struct Request {
 impl HttpServer {
     /// Serves `dir` with `python3 -m http.server` on loopback, logging requests.
     pub fn serve(dir: &Path) -> HttpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
         let log = tempfile::NamedTempFile::new().expect("request log");
         let child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
             .arg(dir)
             .stdout(std::process::Stdio::null())
             .stderr(log.reopen().expect("request log"))
@@ -511,10 +667,18 @@ impl HttpServer {
             .expect("python3 is needed for the HTTP server (refusing to skip)");
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "HTTP server did not start");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "HTTP server did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        HttpServer { child, url: format!("http://127.0.0.1:{port}"), root: dir.to_path_buf(), log }
+        HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            root: dir.to_path_buf(),
+            log,
+        }
     }
 
     /// Every GET answered so far, in order (the server logs a request once answered).
@@ -525,14 +689,25 @@ impl HttpServer {
                 let (_, rest) = l.split_once("\"GET /")?;
                 let (path, rest) = rest.split_once(' ')?;
                 let status = rest.split_once("\" ")?.1.split(' ').next()?.parse().ok()?;
-                Some(Request { path: path.to_string(), status })
+                Some(Request {
+                    path: path.to_string(),
+                    status,
+                })
             })
             .collect()
     }
 
     /// Bytes of the files served with status 200 among `requests`.
     pub fn bytes_served(&self, requests: &[Request]) -> u64 {
-        requests.iter().filter(|r| r.status == 200).map(|r| fs::metadata(self.root.join(&r.path)).map(|m| m.len()).unwrap_or(0)).sum()
+        requests
+            .iter()
+            .filter(|r| r.status == 200)
+            .map(|r| {
+                fs::metadata(self.root.join(&r.path))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 }
 

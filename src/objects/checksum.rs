@@ -1,0 +1,259 @@
+//! SHA-256 object checksums and object types.
+//!
+//! Owns the typed names of everything in the object store: [`Checksum`],
+//! [`ObjectType`] and [`ObjectName`]. The same concepts live in OSTree's
+//! `ostree-core.h` (`OstreeObjectType`, `ostree_validate_checksum_string`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 checksum naming an object.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Checksum([u8; 32]);
+
+/// A string or byte slice that is not a valid checksum.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChecksumError {
+    #[error("invalid checksum '{0}': expected 64 lowercase hex digits")]
+    Hex(String),
+    #[error("invalid checksum: expected 32 bytes, got {0}")]
+    Length(usize),
+}
+
+impl Checksum {
+    /// Wraps 32 raw bytes.
+    pub const fn from_array(bytes: [u8; 32]) -> Self {
+        Checksum(bytes)
+    }
+
+    /// Checks and wraps a 32-byte slice, as found in dirtree and commit objects.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, ChecksumError> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ChecksumError::Length(bytes.len()))?;
+        Ok(Checksum(arr))
+    }
+
+    /// The SHA-256 of `data`.
+    pub fn digest(data: &[u8]) -> Self {
+        Checksum(Sha256::digest(data).into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Whether `s` could be a (possibly partial) checksum: lowercase hex, at most 64 digits.
+    pub fn is_hex_prefix(s: &str) -> bool {
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+}
+
+impl FromStr for Checksum {
+    type Err = ChecksumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 64 || !Checksum::is_hex_prefix(s) {
+            return Err(ChecksumError::Hex(s.to_string()));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| ChecksumError::Hex(s.to_string()))?;
+        Ok(Checksum(out))
+    }
+}
+
+/// Serialized as its 64-character hex form (in `--json` reports).
+impl serde::Serialize for Checksum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).expect("64-byte buffer for 32 bytes");
+        f.write_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
+    }
+}
+
+impl fmt::Debug for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Checksum({self})")
+    }
+}
+
+/// A streaming SHA-256 computation that yields a [`Checksum`].
+#[derive(Clone, Default)]
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    pub fn new() -> Self {
+        Hasher(Sha256::new())
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    pub fn finish(self) -> Checksum {
+        Checksum(self.0.finalize().into())
+    }
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The kinds of object in the store (`OstreeObjectType`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum ObjectType {
+    File,
+    DirTree,
+    DirMeta,
+    Commit,
+    TombstoneCommit,
+    CommitMeta,
+}
+
+impl ObjectType {
+    /// Metadata objects are GVariants held whole in memory; content objects are streamed.
+    pub fn is_meta(self) -> bool {
+        !matches!(self, ObjectType::File)
+    }
+
+    /// The file-name suffix of a loose object, given whether the repo is an archive.
+    pub fn extension(self, archive: bool) -> &'static str {
+        match self {
+            ObjectType::File if archive => "filez",
+            ObjectType::File => "file",
+            ObjectType::DirTree => "dirtree",
+            ObjectType::DirMeta => "dirmeta",
+            ObjectType::Commit => "commit",
+            ObjectType::TombstoneCommit => "tombstone-commit",
+            ObjectType::CommitMeta => "commitmeta",
+        }
+    }
+
+    /// Parses a loose-object suffix (`file` and `filez` both mean [`ObjectType::File`]).
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        Some(match ext {
+            "file" | "filez" => ObjectType::File,
+            "dirtree" => ObjectType::DirTree,
+            "dirmeta" => ObjectType::DirMeta,
+            "commit" => ObjectType::Commit,
+            "tombstone-commit" => ObjectType::TombstoneCommit,
+            "commitmeta" => ObjectType::CommitMeta,
+            _ => return None,
+        })
+    }
+
+    /// The name OSTree prints for the type (`ostree_object_type_to_string`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectType::File => "file",
+            ObjectType::DirTree => "dirtree",
+            ObjectType::DirMeta => "dirmeta",
+            ObjectType::Commit => "commit",
+            ObjectType::TombstoneCommit => "tombstone-commit",
+            ObjectType::CommitMeta => "commitmeta",
+        }
+    }
+
+    /// The numeric value OSTree uses in summaries and deltas.
+    pub fn to_u8(self) -> u8 {
+        match self {
+            ObjectType::File => 1,
+            ObjectType::DirTree => 2,
+            ObjectType::DirMeta => 3,
+            ObjectType::Commit => 4,
+            ObjectType::TombstoneCommit => 5,
+            ObjectType::CommitMeta => 6,
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => ObjectType::File,
+            2 => ObjectType::DirTree,
+            3 => ObjectType::DirMeta,
+            4 => ObjectType::Commit,
+            5 => ObjectType::TombstoneCommit,
+            6 => ObjectType::CommitMeta,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A checksum together with its object type: the full name of an object.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct ObjectName {
+    pub checksum: Checksum,
+    pub objtype: ObjectType,
+}
+
+impl ObjectName {
+    pub fn new(checksum: Checksum, objtype: ObjectType) -> Self {
+        ObjectName { checksum, objtype }
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.checksum, self.objtype.extension(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let s = "7a5d6f9bef91d4ab91bc250e918953269c6733d98385f4091befe7755210204c";
+        let c: Checksum = s.parse().unwrap();
+        assert_eq!(c.to_string(), s);
+        assert_eq!(c.to_hex(), s);
+        assert!("7A5D".parse::<Checksum>().is_err());
+        assert!(s[..63].parse::<Checksum>().is_err());
+        assert!(format!("{}g", &s[..63]).parse::<Checksum>().is_err());
+    }
+
+    #[test]
+    fn digest_matches_known_value() {
+        assert_eq!(
+            Checksum::digest(b"").to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn extensions() {
+        for t in [
+            ObjectType::File,
+            ObjectType::DirTree,
+            ObjectType::DirMeta,
+            ObjectType::Commit,
+            ObjectType::TombstoneCommit,
+            ObjectType::CommitMeta,
+        ] {
+            assert_eq!(ObjectType::from_extension(t.extension(true)), Some(t));
+            assert_eq!(ObjectType::from_u8(t.to_u8()), Some(t));
+        }
+    }
+}

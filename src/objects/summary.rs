@@ -1,0 +1,810 @@
+//! The repository summary: `REPO/summary` and its signatures
+//! `REPO/summary.sig`. (The static-delta indexes under `REPO/delta-indexes/`
+//! are [`crate::delta::index`]'s.)
+//!
+//! The summary is the GVariant `(a(s(taya{sv}))a{sv})`: for every local ref,
+//! sorted by name, the commit object's size, its checksum bytes and
+//! `{ostree.commit.timestamp: <big-endian t>, ostree.commit.version: <s>}`;
+//! then repository metadata (`ostree.static-deltas`, `ostree.summary.*`,
+//! the collection id, and any extra keys the caller gives). Upstream:
+//! `ostree_repo_regenerate_summary` and `summary_add_ref_entry` in
+//! `ostree-repo.c`, `ostree_repo_static_delta_reindex` and
+//! `ostree_repo_list_static_delta_names` in `ostree-repo-static-delta-core.c`,
+//! key names in `ostree-repo-private.h`. ostree builds the dictionaries with
+//! `GVariantDict`, whose key order is GLib hash-table order; grove
+//! reproduces that order so its summaries are byte-identical to ostree's
+//! for the same repository and time.
+//!
+//! Publication is atomic per file and consistent across the pair: see
+//! [`publish`] and `docs/signing.md`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use zgvariant::Variant;
+
+use crate::delta::DeltaName;
+use crate::gvariant::{string, Array, Tuple};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::metadata::Metadata;
+use crate::repo::collections::{CollectionId, CollectionSources};
+use crate::repo::{Repo, RepoError};
+use crate::trust::gpg::{self, SigningKey};
+
+pub const KEY_LAST_MODIFIED: &str = "ostree.summary.last-modified";
+pub const KEY_EXPIRES: &str = "ostree.summary.expires";
+pub const KEY_COLLECTION_ID: &str = "ostree.summary.collection-id";
+pub const KEY_COLLECTION_MAP: &str = "ostree.summary.collection-map";
+pub const KEY_MODE: &str = "ostree.summary.mode";
+pub const KEY_TOMBSTONE_COMMITS: &str = "ostree.summary.tombstone-commits";
+pub const KEY_INDEXED_DELTAS: &str = "ostree.summary.indexed-deltas";
+pub const KEY_STATIC_DELTAS: &str = "ostree.static-deltas";
+pub const KEY_COMMIT_TIMESTAMP: &str = "ostree.commit.timestamp";
+pub const KEY_COMMIT_VERSION: &str = "ostree.commit.version";
+
+/// Errors from building, reading and publishing the summary.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Delta(#[from] crate::delta::DeltaError),
+    #[error("corrupt summary {path}: {why}")]
+    Corrupt { path: PathBuf, why: String },
+    #[error("{}: No such file or directory", path.display())]
+    Missing { path: PathBuf },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Sign(#[from] gpg::SignError),
+    #[error(transparent)]
+    Refs(#[from] crate::repo::refs::RefError),
+}
+
+pub type Result<T, E = SummaryError> = std::result::Result<T, E>;
+
+trait At<T> {
+    fn at(self, p: &Path) -> Result<T>;
+}
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, p: &Path) -> Result<T> {
+        self.map_err(|source| SummaryError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A raw a{sv}: values already serialised, with their type string.
+
+/// A value ready to be boxed in a `v`: its normal-form bytes and type string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawValue {
+    pub sig: String,
+    pub bytes: Vec<u8>,
+}
+
+impl RawValue {
+    pub fn new(sig: &str, bytes: Vec<u8>) -> Self {
+        RawValue {
+            sig: sig.to_string(),
+            bytes,
+        }
+    }
+    pub fn string(s: &str) -> Self {
+        RawValue::new("s", string(s))
+    }
+    pub fn boolean(b: bool) -> Self {
+        RawValue::new("b", vec![b as u8])
+    }
+    /// A `t` holding `v` big-endian, as ostree stores timestamps.
+    pub fn u64_be(v: u64) -> Self {
+        RawValue::new("t", v.to_be_bytes().to_vec())
+    }
+    pub fn bytes(b: &[u8]) -> Self {
+        RawValue::new("ay", b.to_vec())
+    }
+    pub fn from_variant(v: &Variant<'_>) -> Self {
+        RawValue::new(
+            &v.value_signature().to_string(),
+            crate::gvariant::encode_value(v),
+        )
+    }
+    fn boxed(&self) -> Vec<u8> {
+        let mut out = self.bytes.clone();
+        out.push(0);
+        out.extend_from_slice(self.sig.as_bytes());
+        out
+    }
+}
+
+/// An `a{sv}` built like a `GVariantDict`: inserting an existing key
+/// replaces its value; serialisation follows GLib hash-table order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VarDict {
+    entries: Vec<(String, RawValue)>,
+}
+
+impl VarDict {
+    pub fn new() -> Self {
+        VarDict::default()
+    }
+    pub fn insert(&mut self, key: &str, value: RawValue) {
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value,
+            None => self.entries.push((key.to_string(), value)),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// Normal-form `a{sv}` bytes, keys in `GHashTable` iteration order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let keys: Vec<&str> = self.entries.iter().map(|(k, _)| k.as_str()).collect();
+        let mut arr = Array::new(false);
+        for i in crate::gvariant::vardict::ghash_order(&keys) {
+            let (k, v) = &self.entries[i];
+            let mut t = Tuple::new();
+            t.str(k).var(&v.boxed(), 8);
+            arr.push(&t.finish(), 8);
+        }
+        arr.finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Static deltas: names, listing and indexes are `crate::delta`'s.
+
+fn superblock_digest(repo: &Repo, d: &DeltaName) -> Result<Checksum> {
+    let p = repo.path().join(d.superblock_path());
+    let bytes = fs::read(&p).at(&p)?;
+    Ok(Checksum::digest(&bytes))
+}
+
+// ---------------------------------------------------------------------------
+// Building the summary.
+
+/// One ref entry of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRef {
+    pub name: String,
+    pub commit_size: u64,
+    pub checksum: Checksum,
+    pub timestamp: Option<u64>,
+    pub version: Option<String>,
+}
+
+impl SummaryRef {
+    fn encode(&self) -> Vec<u8> {
+        let mut meta = VarDict::new();
+        if let Some(ts) = self.timestamp {
+            meta.insert(KEY_COMMIT_TIMESTAMP, RawValue::u64_be(ts));
+        }
+        if let Some(v) = &self.version {
+            meta.insert(KEY_COMMIT_VERSION, RawValue::string(v));
+        }
+        let mut inner = Tuple::new();
+        inner
+            .u64(self.commit_size)
+            .bytes(self.checksum.as_bytes())
+            .var(&meta.to_bytes(), 8);
+        let mut t = Tuple::new();
+        t.str(&self.name).var(&inner.finish(), 8);
+        t.finish()
+    }
+}
+
+fn encode_refs(refs: &[SummaryRef]) -> Vec<u8> {
+    let mut arr = Array::new(false);
+    for r in refs {
+        arr.push(&r.encode(), 8);
+    }
+    arr.finish()
+}
+
+fn ref_entry(repo: &Repo, name: &str, checksum: Checksum) -> Result<SummaryRef> {
+    let bytes = repo.read_metadata(&ObjectName::new(checksum, ObjectType::Commit))?;
+    let commit =
+        crate::objects::Commit::from_bytes(&bytes).map_err(|source| RepoError::Format {
+            name: ObjectName::new(checksum, ObjectType::Commit),
+            source,
+        })?;
+    // GLib refuses dates past year 9999; ostree then omits the timestamp.
+    let timestamp = (commit.timestamp <= 253_402_300_799).then_some(commit.timestamp);
+    Ok(SummaryRef {
+        name: name.to_string(),
+        commit_size: bytes.len() as u64,
+        checksum,
+        timestamp,
+        version: commit.version(),
+    })
+}
+
+fn walk_ref_dir(base: &Path, dir: &Path, out: &mut BTreeMap<String, Checksum>) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(SummaryError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    for e in rd {
+        let e = e.at(dir)?;
+        let p = e.path();
+        let ft = e.file_type().at(&p)?;
+        if ft.is_dir() {
+            walk_ref_dir(base, &p, out)?;
+        } else if ft.is_file() {
+            let text = fs::read_to_string(&p).at(&p)?;
+            if let Ok(c) = text.trim().parse::<Checksum>() {
+                let rel = p
+                    .strip_prefix(base)
+                    .expect("walked under base")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, c);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Options for [`build`].
+#[derive(Debug, Default)]
+pub struct BuildOptions {
+    /// Extra metadata (`summary -m KEY=VALUE`), first in the dictionary.
+    pub additional: Vec<(String, RawValue)>,
+    /// Seconds since the epoch for `ostree.summary.last-modified`.
+    pub now: u64,
+}
+
+/// Serialises the summary for the repository as it is now (the bytes
+/// `ostree summary -u` would write at time `opts.now`).
+pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<Vec<u8>> {
+    let mut meta = VarDict::new();
+    for (k, v) in &opts.additional {
+        meta.insert(k, v.clone());
+    }
+    // Collection refs: those of the repository's own collection go into the
+    // main refs list, the others (mirrored, or of remotes with a collection
+    // ID) into the collection map, as ostree does.
+    let main_cid = repo.collection();
+    let mut collections: BTreeMap<CollectionId, BTreeMap<String, Checksum>> = BTreeMap::new();
+    for (cref, c) in repo.list_collection_refs(None, CollectionSources::ALL)? {
+        collections
+            .entry(cref.collection)
+            .or_default()
+            .insert(cref.name.to_string(), c);
+    }
+    let heads = match &main_cid {
+        Some(own) => collections.remove(own).unwrap_or_default(),
+        None => {
+            // Local refs (refs/heads); remote refs never go into a summary.
+            let mut heads = BTreeMap::new();
+            let hp = repo.path().join("refs/heads");
+            walk_ref_dir(&hp, &hp, &mut heads)?;
+            heads
+        }
+    };
+    let mut refs = Vec::new();
+    for (name, c) in &heads {
+        refs.push(ref_entry(repo, name, *c)?);
+    }
+    refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+
+    if !matches!(
+        repo.config().get_bool("core", "no-deltas-in-summary"),
+        Some(Ok(true))
+    ) && !deltas.is_empty()
+    {
+        let mut dict = VarDict::new();
+        for d in deltas {
+            dict.insert(
+                &d.to_string(),
+                RawValue::bytes(superblock_digest(repo, d)?.as_bytes()),
+            );
+        }
+        meta.insert(KEY_STATIC_DELTAS, RawValue::new("a{sv}", dict.to_bytes()));
+    }
+    meta.insert(KEY_LAST_MODIFIED, RawValue::u64_be(opts.now));
+    meta.insert(
+        KEY_MODE,
+        RawValue::string(repo.config().get("core", "mode").unwrap_or("bare")),
+    );
+    let tombstones = matches!(
+        repo.config().get_bool("core", "tombstone-commits"),
+        Some(Ok(true))
+    );
+    meta.insert(KEY_TOMBSTONE_COMMITS, RawValue::boolean(tombstones));
+    meta.insert(KEY_INDEXED_DELTAS, RawValue::boolean(true));
+
+    if let Some(cid) = &main_cid {
+        meta.insert(KEY_COLLECTION_ID, RawValue::string(cid.as_str()));
+    }
+    let mut cmap = Array::new(false);
+    let mut n_map = 0;
+    for (cid, m) in &collections {
+        let mut entries = Vec::new();
+        for (name, c) in m {
+            entries.push(ref_entry(repo, name, *c)?);
+        }
+        entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        n_map += entries.len();
+        let mut t = Tuple::new();
+        t.str(cid.as_str()).var(&encode_refs(&entries), 8);
+        cmap.push(&t.finish(), 8);
+    }
+    if n_map > 0 {
+        meta.insert(
+            KEY_COLLECTION_MAP,
+            RawValue::new("a{sa(s(taya{sv}))}", cmap.finish()),
+        );
+    }
+
+    let mut top = Tuple::new();
+    top.var(&encode_refs(&refs), 8).var(&meta.to_bytes(), 8);
+    Ok(top.finish())
+}
+
+/// The ref of the repository metadata commit (ostree's `OSTREE_REPO_METADATA_REF`).
+pub const METADATA_REF: &str = "ostree-metadata";
+
+/// In a repository with a collection ID, writes a new commit on
+/// [`METADATA_REF`] (`refs/heads/ostree-metadata`), as `ostree summary -u`
+/// does before it regenerates the summary: an empty tree (a root directory
+/// owned by 0:0, mode 0755), no subject or body, the previous metadata
+/// commit as parent, and as metadata the additional `-m` entries plus the
+/// ref and collection bindings, in `GVariantDict` order; signed by each of
+/// `keys`. Returns the new commit, or `None` without a collection ID.
+pub fn write_metadata_commit(
+    repo: &Repo,
+    opts: &BuildOptions,
+    keys: &mut [SigningKey],
+) -> Result<Option<Checksum>> {
+    let Some(cid) = repo.collection_id().map(str::to_string) else {
+        return Ok(None);
+    };
+    let name: crate::repo::refs::RefName = METADATA_REF.parse()?;
+    let spec = crate::repo::refs::Refspec { remote: None, name };
+    let parent = repo.read_ref_exact(&spec)?;
+    let mut dict = VarDict::new();
+    for (k, v) in &opts.additional {
+        dict.insert(k, v.clone());
+    }
+    dict.insert("ostree.collection-binding", RawValue::string(&cid));
+    dict.insert(
+        "ostree.ref-binding",
+        RawValue::from_variant(&crate::objects::metadata::owned(vec![
+            METADATA_REF.to_string()
+        ])),
+    );
+    let metadata = Metadata::from_bytes(&dict.to_bytes()).map_err(|e| SummaryError::Corrupt {
+        path: PathBuf::from(METADATA_REF),
+        why: e.to_string(),
+    })?;
+    let root_meta = repo.write_dirmeta(&crate::objects::DirMeta {
+        uid: 0,
+        gid: 0,
+        mode: 0o040755,
+        xattrs: Default::default(),
+    })?;
+    let root_contents = repo.write_dirtree(&crate::objects::DirTree::default())?;
+    let commit = crate::objects::Commit {
+        metadata,
+        parent,
+        related: Vec::new(),
+        subject: String::new(),
+        body: String::new(),
+        timestamp: opts.now,
+        root_contents,
+        root_meta,
+    };
+    let c = repo.write_commit(&commit)?;
+    if !keys.is_empty() {
+        gpg::sign_commit(repo, c, keys)?;
+    }
+    repo.set_ref(&spec, Some(c), Some(parent))?;
+    Ok(Some(c))
+}
+
+// ---------------------------------------------------------------------------
+// Reading a summary.
+
+fn read_offset(b: &[u8], at: usize, w: usize) -> usize {
+    let mut v = 0usize;
+    for (i, byte) in b[at..at + w].iter().enumerate() {
+        v |= (*byte as usize) << (8 * i);
+    }
+    v
+}
+
+fn offset_size(len: usize) -> usize {
+    match len {
+        0..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xffff_ffff => 4,
+        _ => 8,
+    }
+}
+
+/// Splits serialised `a{sv}` bytes into `(key, type string, value bytes)` in
+/// stored order (decoders that build maps lose the order ostree wrote).
+pub fn split_vardict(b: &[u8]) -> Option<Vec<(String, String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if b.is_empty() {
+        return Some(out);
+    }
+    let w = offset_size(b.len());
+    let table = read_offset(b, b.len().checked_sub(w)?, w);
+    if table > b.len() || (b.len() - table) % w != 0 {
+        return None;
+    }
+    let n = (b.len() - table) / w;
+    let mut start = 0usize;
+    for i in 0..n {
+        let end = read_offset(b, table + i * w, w);
+        if end < start || end > table {
+            return None;
+        }
+        let e = &b[start..end];
+        let ew = offset_size(e.len());
+        let key_end = read_offset(e, e.len().checked_sub(ew)?, ew);
+        let key = std::str::from_utf8(e.get(..key_end)?.strip_suffix(&[0])?)
+            .ok()?
+            .to_string();
+        let vstart = key_end.div_ceil(8) * 8;
+        let v = e.get(vstart..e.len() - ew)?;
+        let nul = v.iter().rposition(|&c| c == 0)?;
+        out.push((
+            key,
+            std::str::from_utf8(&v[nul + 1..]).ok()?.to_string(),
+            v[..nul].to_vec(),
+        ));
+        start = end.div_ceil(8) * 8;
+    }
+    Some(out)
+}
+
+/// A decoded summary.
+#[derive(Debug)]
+pub struct Summary {
+    pub refs: Vec<SummaryRef>,
+    /// Other metadata of each ref entry beyond timestamp and version.
+    pub ref_extra: Vec<Metadata>,
+    /// `ostree.summary.collection-map`: refs of other collections, by
+    /// collection ID, each with the other metadata of its entry.
+    pub collection_refs: Vec<(String, Vec<(SummaryRef, Metadata)>)>,
+    pub metadata: Metadata,
+    /// The metadata as stored: `(key, type string, value bytes)` in file order.
+    pub raw_metadata: Vec<(String, String, Vec<u8>)>,
+}
+
+type WireRef = (String, (u64, serde_bytes::ByteBuf, Metadata));
+
+#[derive(serde::Deserialize, zgvariant::Type)]
+struct Wire(Vec<WireRef>, Metadata);
+
+fn decode_ref(w: WireRef) -> std::result::Result<(SummaryRef, Metadata), String> {
+    let (name, (size, csum, meta)) = w;
+    let checksum = Checksum::from_slice(&csum).map_err(|e| format!("ref {name}: {e}"))?;
+    let timestamp = match meta.get(KEY_COMMIT_TIMESTAMP).map(|v| &**v) {
+        Some(Variant::U64(t)) => Some(u64::from_be(*t)),
+        _ => None,
+    };
+    let version = meta.get_str(KEY_COMMIT_VERSION);
+    Ok((
+        SummaryRef {
+            name,
+            commit_size: size,
+            checksum,
+            timestamp,
+            version,
+        },
+        meta,
+    ))
+}
+
+impl Summary {
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Summary> {
+        use zgvariant::serialized::{Context, Data};
+        let corrupt = |why: String| SummaryError::Corrupt {
+            path: path.to_path_buf(),
+            why,
+        };
+        let data = Data::new(bytes, Context::new(zgvariant::LE, 0));
+        let (wire, _): (Wire, _) = data.deserialize().map_err(|e| corrupt(e.to_string()))?;
+        let mut refs = Vec::new();
+        let mut ref_extra = Vec::new();
+        for w in wire.0 {
+            let (r, m) = decode_ref(w).map_err(corrupt)?;
+            refs.push(r);
+            ref_extra.push(m);
+        }
+        let w = offset_size(bytes.len());
+        let refs_end = read_offset(bytes, bytes.len() - w, w);
+        let meta_bytes = bytes
+            .get(refs_end.div_ceil(8) * 8..bytes.len() - w)
+            .unwrap_or_default();
+        let raw_metadata = split_vardict(meta_bytes)
+            .ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
+        let mut collection_refs = Vec::new();
+        if let Some((_, _, map)) = raw_metadata
+            .iter()
+            .find(|(k, t, _)| k == KEY_COLLECTION_MAP && t == "a{sa(s(taya{sv}))}")
+        {
+            let data = Data::new(&map[..], Context::new(zgvariant::LE, 0));
+            let (decoded, _): (BTreeMap<String, Vec<WireRef>>, _) = data
+                .deserialize()
+                .map_err(|e| corrupt(format!("{KEY_COLLECTION_MAP}: {e}")))?;
+            for (collection, wire_refs) in decoded {
+                let entries = wire_refs
+                    .into_iter()
+                    .map(decode_ref)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(corrupt)?;
+                collection_refs.push((collection, entries));
+            }
+        }
+        Ok(Summary {
+            refs,
+            ref_extra,
+            collection_refs,
+            metadata: wire.1,
+            raw_metadata,
+        })
+    }
+
+    /// Reads `REPO/summary`.
+    pub fn read(repo: &Repo) -> Result<Summary> {
+        let p = repo.path().join("summary");
+        let bytes = match fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SummaryError::Missing { path: p })
+            }
+            Err(e) => return Err(SummaryError::Io { path: p, source: e }),
+        };
+        Summary::from_bytes(&bytes, &p)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Publishing.
+
+/// Options for [`update`].
+#[derive(Debug)]
+pub struct UpdateOptions {
+    pub build: BuildOptions,
+    /// Minimum time between publishing a new `summary.sig` and the matching
+    /// `summary`, and between two publications (see `docs/signing.md`).
+    pub grace: Duration,
+}
+
+/// What [`update`] published.
+#[derive(Debug)]
+pub struct Published {
+    pub summary: Vec<u8>,
+    pub signatures: usize,
+}
+
+fn write_replace(repo: &Repo, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().expect("repository files have a parent");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-summary-")
+        .tempfile_in(dir)
+        .at(dir)?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    crate::repo::set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
+    let _ = repo;
+    // HTTP servers send Last-Modified in whole seconds and answer a client's
+    // If-Modified-Since with 304 when the second has not advanced, so a file
+    // replaced within the same second would reach a caching client (ostree
+    // caches the summary this way) as the old one. Keep each new version's
+    // mtime at least one second past the one it replaces.
+    if let Ok(old) = fs::metadata(dest).and_then(|m| m.modified()) {
+        let now = tmp
+            .as_file()
+            .metadata()
+            .and_then(|m| m.modified())
+            .at(tmp.path())?;
+        let secs = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        if secs(now) <= secs(old) {
+            let bumped = SystemTime::UNIX_EPOCH + Duration::from_secs(secs(old) + 1);
+            tmp.as_file().set_modified(bumped).at(tmp.path())?;
+        }
+    }
+    tmp.as_file().sync_data().at(tmp.path())?;
+    tmp.persist(dest).map_err(|e| SummaryError::Io {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Serialises `summary -u` runs of all processes: an exclusive `flock` on
+/// `REPO/.summary-lock`, released on drop.
+pub struct SummaryLock {
+    _file: fs::File,
+}
+
+impl SummaryLock {
+    pub fn acquire(repo: &Repo) -> Result<SummaryLock> {
+        let p = repo.path().join(".summary-lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&p)
+            .at(&p)?;
+        rustix::fs::flock(file.as_fd(), rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .at(&p)?;
+        Ok(SummaryLock { _file: file })
+    }
+}
+
+/// Regenerates and publishes the summary (and, with `keys`, its signatures).
+///
+/// Under the summary lock: reindex deltas, build the new summary S1, sign
+/// it, and sign the summary being replaced, S0. Then
+/// 1. publish `summary.sig` = [signatures over S0, then over S1] (rename):
+///    the served pair (S0, sig) still verifies for every reader, and a reader
+///    that accepts any good signature also verifies S1 with it;
+/// 2. wait `grace`, publish S1 (rename), and at once `summary.sig` =
+///    [signatures over S1, then over S0];
+/// 3. wait `grace` again, and publish `summary.sig` = [signatures over S1].
+///
+/// GnuPG readers fail only when their two reads straddle step 2 (the window
+/// `ostree summary -u` has too); readers that accept any good signature fail
+/// only when their reads are more than `grace` apart. Without keys,
+/// `summary.sig` is removed first (as ostree does) and the summary published.
+pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) -> Result<Published> {
+    let _lock = SummaryLock::acquire(repo)?;
+    let _repo_lock = repo.lock(crate::repo::lock::LockKind::Shared)?;
+    write_metadata_commit(repo, &opts.build, keys)?;
+    let deltas = crate::delta::index::list(repo)?;
+    crate::delta::index::reindex(repo, None)?;
+    let new = build(repo, &opts.build, &deltas)?;
+    let summary_path = repo.path().join("summary");
+    let sig_path = repo.path().join("summary.sig");
+    if keys.is_empty() {
+        match fs::remove_file(&sig_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(SummaryError::Io {
+                    path: sig_path,
+                    source: e,
+                })
+            }
+        }
+        write_replace(repo, &summary_path, &new)?;
+        return Ok(Published {
+            summary: new,
+            signatures: 0,
+        });
+    }
+    let mut sigs = Vec::new();
+    for k in keys.iter_mut() {
+        sigs.push(k.sign(&new)?);
+    }
+    let n_new = sigs.len();
+    let old = match fs::read(&summary_path) {
+        Ok(b) => Some(b).filter(|o| *o != new),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(SummaryError::Io {
+                path: summary_path,
+                source: e,
+            })
+        }
+    };
+    let mut old_sigs = Vec::new();
+    if let Some(old) = &old {
+        for k in keys.iter_mut() {
+            old_sigs.push(k.sign(old)?);
+        }
+    }
+    // Keep publications at least `grace` apart, so a reader never sees two.
+    if let Ok(mtime) = fs::metadata(&summary_path).and_then(|m| m.modified()) {
+        if let Ok(age) = SystemTime::now().duration_since(mtime) {
+            if age < opts.grace {
+                std::thread::sleep(opts.grace - age);
+            }
+        }
+    }
+    // GnuPG in batch mode (as GPGME, and so every ostree client, runs it)
+    // stops at the first signature that does not match, so the signatures of
+    // the summary being served come first. While the old summary is still served, its signatures lead and
+    // the new one's follow (readers that accept any good signature — grove —
+    // then verify either summary); once the new summary is in place, its
+    // signatures lead. The second write also changes summary.sig's bytes, so
+    // a client that cached the old summary with the interim summary.sig
+    // fetches the new summary on its next pull.
+    let ordered = |first: &[Vec<u8>], then: &[Vec<u8>]| {
+        let all: Vec<Vec<u8>> = first.iter().chain(then).cloned().collect();
+        gpg::gpgsigs_dict_bytes(&all)
+    };
+    if old.is_some() {
+        write_replace(repo, &sig_path, &ordered(&old_sigs, &sigs))?;
+        std::thread::sleep(opts.grace);
+    }
+    write_replace(repo, &summary_path, &new)?;
+    write_replace(repo, &sig_path, &ordered(&sigs, &old_sigs))?;
+    if old.is_some() {
+        // Once no reader can still hold S0, the signatures of S1 alone: the
+        // state `ostree summary -u` leaves (one signature per key).
+        std::thread::sleep(opts.grace);
+        write_replace(repo, &sig_path, &ordered(&sigs, &[]))?;
+    }
+    Ok(Published {
+        summary: new,
+        signatures: n_new,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64_roundtrip() {
+        let c: Checksum = "a0dfaf6c8e3d7c1b54d97cfeb18a551b5dae8e1ec3edc3595b13d63e8f683d1a"
+            .parse()
+            .expect("hex");
+        let b = crate::delta::b64_encode(&c);
+        assert_eq!(b, "oN+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo");
+        assert_eq!(crate::delta::b64_decode(&b), Some(c));
+        let d = DeltaName::new(None, c);
+        assert_eq!(
+            d.relative_dir(),
+            "deltas/oN/+vbI49fBtU2Xz+sYpVG12ujh7D7cNZWxPWPo9oPRo"
+        );
+    }
+
+    #[test]
+    fn hash_order_matches_glib_for_summary_keys() {
+        // Order observed from ostree 2022.7 `summary -u -m foo=… -m num=…` with deltas.
+        let keys = [
+            "foo",
+            "num",
+            KEY_STATIC_DELTAS,
+            KEY_LAST_MODIFIED,
+            KEY_MODE,
+            KEY_TOMBSTONE_COMMITS,
+            KEY_INDEXED_DELTAS,
+        ];
+        let order: Vec<&str> = crate::gvariant::vardict::ghash_order(&keys)
+            .into_iter()
+            .map(|i| keys[i])
+            .collect();
+        assert_eq!(
+            order,
+            [
+                KEY_MODE,
+                "num",
+                KEY_LAST_MODIFIED,
+                KEY_STATIC_DELTAS,
+                KEY_TOMBSTONE_COMMITS,
+                KEY_INDEXED_DELTAS,
+                "foo"
+            ]
+        );
+    }
+}

@@ -1,0 +1,593 @@
+//! Refs: branch names pointing at commits, and rev-parse.
+//!
+//! `refs/heads/NAME` for local branches, `refs/remotes/REMOTE/NAME` for
+//! remote refs, `refs/mirrors/COLLECTION/NAME` for mirrored collection refs;
+//! each file holds a checksum and a newline. An alias is a symlink inside
+//! `refs/heads`. Upstream: `ostree-repo-refs.c` and `ostree-core.c`
+//! (`ostree_validate_rev`, `ostree_parse_refspec`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::objects::checksum::{Checksum, ObjectType};
+use crate::repo::{Repo, RepoError};
+
+/// Errors from ref handling and rev-parse.
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error("Invalid refspec {0}")]
+    Invalid(String),
+    #[error("Refspec '{0}' not found")]
+    NotFound(String),
+    #[error("Refspec {0} not unique")]
+    Ambiguous(String),
+    #[error("Commit {0} has no parent")]
+    NoParent(Checksum),
+    #[error("ref {name} moved: expected {expected}, found {found}")]
+    Conflict {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    #[error("Ref '{0}' has an active alias: '{1}'")]
+    HasAlias(String, String),
+    #[error("Cannot create alias to non-existent ref: {0}")]
+    AliasTarget(String),
+    #[error("Couldn't open ref '{0}': {1}")]
+    Unreadable(String, String),
+    #[error("Invalid collection ID {0}")]
+    InvalidCollectionId(String),
+    #[error("Conflict: {existing} exists under {name} when attempting write")]
+    DirectoryInUse { name: String, existing: String },
+    /// `refs/heads` or `refs/remotes` cannot be read (ostree's wording).
+    #[error("Listing refs: opendir({dir}): {why}")]
+    Listing { dir: &'static str, why: String },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type Result<T, E = RefError> = std::result::Result<T, E>;
+
+/// A validated ref name such as `exampleos/x86_64/standard`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefName(String);
+
+fn valid_fragment(s: &str) -> bool {
+    let mut chars = s.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+    first_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+impl RefName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for RefName {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self> {
+        if !s.is_empty() && s.split('/').all(valid_fragment) {
+            Ok(RefName(s.to_string()))
+        } else {
+            Err(RefError::Invalid(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for RefName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A ref with an optional remote: `[REMOTE:]REF`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Refspec {
+    pub remote: Option<String>,
+    pub name: RefName,
+}
+
+impl FromStr for Refspec {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            Some((remote, name)) => {
+                if remote.is_empty() || remote.contains('/') || !valid_fragment(remote) {
+                    return Err(RefError::Invalid(s.to_string()));
+                }
+                Ok(Refspec {
+                    remote: Some(remote.to_string()),
+                    name: name.parse().map_err(|_| RefError::Invalid(s.to_string()))?,
+                })
+            }
+            None => Ok(Refspec {
+                remote: None,
+                name: s.parse()?,
+            }),
+        }
+    }
+}
+
+/// Serialized as `REMOTE:NAME` or `NAME` (in `--json` reports).
+impl serde::Serialize for Refspec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for Refspec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.remote {
+            Some(r) => write!(f, "{r}:{}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
+    match fs::read_to_string(path) {
+        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
+            RefError::Unreadable(
+                display.to_string(),
+                format!("invalid checksum in {}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Err(RefError::Unreadable(
+            display.to_string(),
+            "Is a directory".into(),
+        )),
+        Err(e) => Err(RefError::Repo(RepoError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })),
+    }
+}
+
+impl Repo {
+    fn ref_path(&self, spec: &Refspec) -> PathBuf {
+        match &spec.remote {
+            Some(r) => self
+                .path()
+                .join("refs/remotes")
+                .join(r)
+                .join(spec.name.as_str()),
+            None => self.path().join("refs/heads").join(spec.name.as_str()),
+        }
+    }
+
+    /// The commit in exactly this ref's file (`refs/heads/NAME` or
+    /// `refs/remotes/REMOTE/NAME`), without ostree's lookup fallbacks: the
+    /// value a compare-and-swap [`Repo::set_ref`] compares against.
+    pub fn read_ref_exact(&self, spec: &Refspec) -> Result<Option<Checksum>> {
+        read_ref_file(&self.ref_path(spec), &spec.to_string())
+    }
+
+    /// The commit a ref points at, or None if the ref does not exist.
+    /// An unqualified name is looked up in heads, then remotes, as ostree does.
+    pub fn read_ref(&self, spec: &Refspec) -> Result<Option<Checksum>> {
+        let shown = spec.to_string();
+        if let Some(c) = read_ref_file(&self.ref_path(spec), &shown)? {
+            return Ok(Some(c));
+        }
+        if spec.remote.is_none() {
+            if let Some(c) = read_ref_file(
+                &self.path().join("refs/remotes").join(spec.name.as_str()),
+                &shown,
+            )? {
+                return Ok(Some(c));
+            }
+            let remotes = self.path().join("refs/remotes");
+            if let Ok(rd) = fs::read_dir(&remotes) {
+                let mut names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+                names.sort();
+                for r in names {
+                    if let Some(c) = read_ref_file(&r.join(spec.name.as_str()), &shown)? {
+                        return Ok(Some(c));
+                    }
+                }
+            }
+            if let Ok(rd) = fs::read_dir(self.path().join("refs/mirrors")) {
+                for coll in rd.filter_map(|e| e.ok()) {
+                    if let Some(c) = read_ref_file(&coll.path().join(spec.name.as_str()), &shown)? {
+                        return Ok(Some(c));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves a revision: a full or partial commit checksum, a refspec,
+    /// or either followed by `^` (parent) any number of times.
+    pub fn resolve_rev(&self, rev: &str) -> Result<Checksum> {
+        self.resolve_rev_opt(rev)?
+            .ok_or_else(|| RefError::NotFound(rev.trim_end_matches('^').to_string()))
+    }
+
+    /// Like [`Repo::resolve_rev`], but a missing ref is `Ok(None)`.
+    pub fn resolve_rev_opt(&self, rev: &str) -> Result<Option<Checksum>> {
+        self.resolve_rev_impl(rev, true)
+    }
+
+    /// Like [`Repo::resolve_rev_opt`], but a ref name is looked up only where
+    /// it lives (`refs/heads/NAME`, or `refs/remotes/REMOTE/NAME`), without
+    /// the fallback to remotes and mirrors (ostree's `resolve_rev_ext`): what
+    /// `refs --create` checks before it writes a ref.
+    pub fn resolve_rev_exact_opt(&self, rev: &str) -> Result<Option<Checksum>> {
+        self.resolve_rev_impl(rev, false)
+    }
+
+    fn resolve_rev_impl(&self, rev: &str, fallback: bool) -> Result<Option<Checksum>> {
+        if let Ok(c) = rev.parse::<Checksum>() {
+            return Ok(Some(c));
+        }
+        if Checksum::is_hex_prefix(rev) {
+            let matches = self.commits_with_prefix(rev)?;
+            match matches.len() {
+                0 => {}
+                1 => return Ok(Some(matches[0])),
+                _ => return Err(RefError::Ambiguous(rev.to_string())),
+            }
+        }
+        if let Some(base) = rev.strip_suffix('^') {
+            let Some(c) = self.resolve_rev_opt(base)? else {
+                return Ok(None);
+            };
+            let commit = self.load_commit(c)?;
+            return commit.parent.map(Some).ok_or(RefError::NoParent(c));
+        }
+        let spec: Refspec = rev.parse()?;
+        if fallback {
+            self.read_ref(&spec)
+        } else {
+            self.read_ref_exact(&spec)
+        }
+    }
+
+    fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<Checksum>> {
+        let dir = self
+            .path()
+            .join("objects")
+            .join(&prefix[..prefix.len().min(2)]);
+        let mut out = Vec::new();
+        if prefix.len() < 2 {
+            for name in self.list_objects(Some(ObjectType::Commit))? {
+                if name.checksum.to_hex().starts_with(prefix) {
+                    out.push(name.checksum);
+                }
+            }
+            return Ok(out);
+        }
+        let Ok(rd) = fs::read_dir(&dir) else {
+            return Ok(out);
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let fname = e.file_name();
+            let Some(fname) = fname.to_str() else {
+                continue;
+            };
+            if let Some(rest) = fname.strip_suffix(".commit") {
+                let hex = format!("{}{rest}", &prefix[..2]);
+                if hex.starts_with(prefix) {
+                    if let Ok(c) = hex.parse() {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// All refs, as `refspec → commit`; remote refs are named `REMOTE:REF`.
+    pub fn list_refs(&self) -> Result<BTreeMap<Refspec, Checksum>> {
+        let mut out = BTreeMap::new();
+        for dir in ["refs/heads", "refs/remotes"] {
+            if let Err(e) = fs::read_dir(self.path().join(dir)) {
+                return Err(RefError::Listing {
+                    dir,
+                    why: crate::tree::checkout::strerror(&e),
+                });
+            }
+        }
+        let heads = self.path().join("refs/heads");
+        walk_refs(&heads, &heads, &mut |name, c| {
+            out.insert(Refspec { remote: None, name }, c);
+        })?;
+        let remotes = self.path().join("refs/remotes");
+        if let Ok(rd) = fs::read_dir(&remotes) {
+            for r in rd.filter_map(|e| e.ok()) {
+                let Some(remote) = r.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let base = r.path();
+                walk_refs(&base, &base, &mut |name, c| {
+                    out.insert(
+                        Refspec {
+                            remote: Some(remote.clone()),
+                            name,
+                        },
+                        c,
+                    );
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Local refs that are aliases (symlinks), as `alias → target ref`.
+    pub fn list_aliases(&self) -> Result<BTreeMap<RefName, RefName>> {
+        let heads = self.path().join("refs/heads");
+        let mut out = BTreeMap::new();
+        let mut stack = vec![heads.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for e in rd.filter_map(|e| e.ok()) {
+                let p = e.path();
+                let ft = fs::symlink_metadata(&p).map(|m| m.file_type());
+                match ft {
+                    Ok(t) if t.is_symlink() => {
+                        let target = fs::read_link(&p).map_err(|e| RepoError::Io {
+                            path: p.clone(),
+                            source: e,
+                        })?;
+                        let abs = p.parent().expect("inside heads").join(&target);
+                        let abs = normalize(&abs);
+                        let (Ok(a), Ok(t)) = (p.strip_prefix(&heads), abs.strip_prefix(&heads))
+                        else {
+                            continue;
+                        };
+                        if let (Ok(a), Ok(t)) =
+                            (a.to_string_lossy().parse(), t.to_string_lossy().parse())
+                        {
+                            out.insert(a, t);
+                        }
+                    }
+                    Ok(t) if t.is_dir() => stack.push(p),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Points a ref at a commit (None deletes it), atomically.
+    /// With `expected`, the move happens only if the ref still holds that
+    /// value (`Some(None)`: the ref must not exist) — compare-and-swap.
+    pub fn set_ref(
+        &self,
+        spec: &Refspec,
+        target: Option<Checksum>,
+        expected: Option<Option<Checksum>>,
+    ) -> Result<()> {
+        let path = self.ref_path(spec);
+        let _guard = RefUpdateLock::take(self)?;
+        if let Some(exp) = expected {
+            let cur = read_ref_file(&path, &spec.to_string())?;
+            if cur != exp {
+                let show = |c: Option<Checksum>| {
+                    c.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into())
+                };
+                return Err(RefError::Conflict {
+                    name: spec.to_string(),
+                    expected: show(exp),
+                    found: show(cur),
+                });
+            }
+        }
+        match target {
+            None => {
+                if spec.remote.is_none() {
+                    if let Some((alias, _)) = self
+                        .list_aliases()?
+                        .into_iter()
+                        .find(|(_, t)| *t == spec.name)
+                    {
+                        return Err(RefError::HasAlias(spec.name.to_string(), alias.to_string()));
+                    }
+                }
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(RepoError::Io { path, source: e }.into())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Some(c) => self.write_ref_file(&path, spec.name.as_str(), c),
+        }
+    }
+
+    /// Points `refs/mirrors/COLLECTION/REF` at a commit (None deletes it).
+    pub(crate) fn set_mirror_ref(
+        &self,
+        cref: &crate::repo::collections::CollectionRef,
+        target: Option<Checksum>,
+    ) -> Result<()> {
+        let path = self
+            .path()
+            .join("refs/mirrors")
+            .join(cref.collection.as_str())
+            .join(cref.name.as_str());
+        let _guard = RefUpdateLock::take(self)?;
+        match target {
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(RepoError::Io { path, source: e }.into())
+                }
+                _ => Ok(()),
+            },
+            Some(c) => self.write_ref_file(&path, cref.name.as_str(), c),
+        }
+    }
+
+    /// Writes a ref file atomically. A directory in the ref's place (left by
+    /// refs that were deleted) is replaced if no ref remains under it.
+    fn write_ref_file(&self, path: &Path, shown: &str, c: Checksum) -> Result<()> {
+        let dir = path.parent().expect("ref path has a parent");
+        fs::create_dir_all(dir).map_err(|e| RepoError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let mut existing = None;
+            walk_refs(path, path, &mut |name, _| {
+                existing.get_or_insert(name);
+            })?;
+            if let Some(name) = existing {
+                return Err(RefError::DirectoryInUse {
+                    name: shown.to_string(),
+                    existing: name.to_string(),
+                });
+            }
+            fs::remove_dir_all(path).map_err(|e| RepoError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix("tmpref-")
+            .tempfile_in(self.tmp_dir())
+            .map_err(|e| RepoError::Io {
+                path: self.tmp_dir(),
+                source: e,
+            })?;
+        writeln!(tmp, "{c}").map_err(|e| RepoError::Io {
+            path: tmp.path().to_path_buf(),
+            source: e,
+        })?;
+        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|e| RepoError::Io {
+            path: tmp.path().to_path_buf(),
+            source: e,
+        })?;
+        tmp.persist(path).map_err(|e| RepoError::Io {
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(())
+    }
+
+    /// Creates `alias` as a symlink to the local ref `target`.
+    pub fn set_alias(&self, alias: &RefName, target: &RefName) -> Result<()> {
+        let heads = self.path().join("refs/heads");
+        if !heads.join(target.as_str()).is_file() {
+            return Err(RefError::AliasTarget(target.to_string()));
+        }
+        let apath = heads.join(alias.as_str());
+        let dir = apath.parent().expect("inside heads");
+        fs::create_dir_all(dir).map_err(|e| RepoError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let depth = alias.as_str().matches('/').count();
+        let rel: PathBuf = std::iter::repeat_n("..", depth)
+            .collect::<PathBuf>()
+            .join(target.as_str());
+        let tmp = dir.join(format!(".tmpalias-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&rel, &tmp).map_err(|e| RepoError::Io {
+            path: tmp.clone(),
+            source: e,
+        })?;
+        fs::rename(&tmp, &apath).map_err(|e| RepoError::Io {
+            path: apath,
+            source: e,
+        })?;
+        Ok(())
+    }
+}
+
+/// Serialises ref updates within the repository (`refs/.grove-refs-lock`)
+/// so compare-and-swap holds across processes.
+struct RefUpdateLock(#[allow(dead_code)] fs::File);
+
+impl RefUpdateLock {
+    fn take(repo: &Repo) -> Result<RefUpdateLock> {
+        let p = repo.path().join("refs/.grove-update-lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| RepoError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+            RepoError::Io {
+                path: p,
+                source: e.into(),
+            }
+        })?;
+        Ok(RefUpdateLock(f))
+    }
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+pub(crate) fn walk_refs(
+    base: &Path,
+    dir: &Path,
+    f: &mut dyn FnMut(RefName, Checksum),
+) -> Result<()> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let p = e.path();
+        let Ok(meta) = fs::metadata(&p) else { continue };
+        if meta.is_dir() {
+            walk_refs(base, &p, f)?;
+        } else if meta.is_file() {
+            let rel = p
+                .strip_prefix(base)
+                .expect("under base")
+                .to_string_lossy()
+                .into_owned();
+            let Ok(name) = rel.parse::<RefName>() else {
+                continue;
+            };
+            if let Some(c) = read_ref_file(&p, &rel)? {
+                f(name, c);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        for ok in ["main", "exampleos/x86_64/standard", "a.b-c_d", "_x"] {
+            assert!(ok.parse::<RefName>().is_ok(), "{ok}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "-a", ".a", "a b", "a/../b", "a:b"] {
+            assert!(bad.parse::<RefName>().is_err(), "{bad}");
+        }
+        let r: Refspec = "origin:a/b".parse().unwrap();
+        assert_eq!(r.remote.as_deref(), Some("origin"));
+        assert_eq!(r.to_string(), "origin:a/b");
+        assert!(":a".parse::<Refspec>().is_err());
+    }
+}

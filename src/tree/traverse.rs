@@ -1,0 +1,510 @@
+//! Reachability: the set of objects a commit (and its ancestors) needs.
+//!
+//! A commit reaches itself, its root dirtree and dirmeta, and recursively
+//! every dirtree, dirmeta and content object below them; with a depth it
+//! also reaches that many parent commits. Detached metadata (`.commitmeta`)
+//! is not part of the set, as in OSTree's `ostree-repo-traverse.c`
+//! (`ostree_repo_traverse_commit_union_with_parents`), which this mirrors.
+//!
+//! Built for large repositories (prune, pull-local, fsck): each dirtree is
+//! read and parsed once however many commits share it, and dirtrees are
+//! loaded level by level in parallel. A [`Traversal`] can also record the
+//! parent edges (object → dirtree or commit that names it), so fsck can say
+//! which commits reach a broken object.
+//!
+//! Rules taken from OSTree:
+//! - a parent commit that is not in the repository ends the walk quietly
+//!   (most repositories hold only part of the history);
+//! - under a partial commit (`state/C.commitpartial`) a missing dirtree is
+//!   skipped with its whole subtree;
+//! - content objects and dirmeta are not opened, only named.
+//!
+//! Unlike OSTree, a *starting* commit that is missing is an error.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::DirTree;
+use crate::repo::{Repo, RepoError};
+
+/// Errors while walking commits and dirtrees.
+#[derive(Debug, thiserror::Error)]
+pub enum TraverseError {
+    #[error("Loading commit {commit}: {source}")]
+    Commit { commit: Checksum, source: RepoError },
+    #[error("Traversing commit {commit}: {source}")]
+    DirTree { commit: Checksum, source: RepoError },
+    #[error("Listing refs: {0}")]
+    Refs(#[from] crate::repo::refs::RefError),
+}
+
+pub type Result<T, E = TraverseError> = std::result::Result<T, E>;
+
+/// The objects that name a given object: usually one, sometimes many.
+#[derive(Clone, Debug)]
+enum Parents {
+    One(ObjectName),
+    Many(Vec<ObjectName>),
+}
+
+impl Parents {
+    fn add(&mut self, p: ObjectName) {
+        match self {
+            Parents::One(q) if *q == p => {}
+            Parents::One(q) => *self = Parents::Many(vec![*q, p]),
+            Parents::Many(v) => {
+                if !v.contains(&p) {
+                    v.push(p)
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[ObjectName] {
+        match self {
+            Parents::One(p) => std::slice::from_ref(p),
+            Parents::Many(v) => v,
+        }
+    }
+}
+
+/// A dirtree that could not be read during a lenient traversal.
+#[derive(Debug)]
+pub struct UnreadableTree {
+    pub checksum: Checksum,
+    pub error: RepoError,
+}
+
+/// An accumulating walk over one or more commits.
+///
+/// ```no_run
+/// # fn f(repo: &grove::Repo, a: grove::Checksum, b: grove::Checksum) -> Result<(), grove::tree::traverse::TraverseError> {
+/// let mut t = grove::tree::traverse::Traversal::new(repo);
+/// t.add_commits(&[a, b], -1)?;
+/// let live = t.into_reachable();
+/// # Ok(()) }
+/// ```
+pub struct Traversal<'r> {
+    repo: &'r Repo,
+    reachable: HashSet<ObjectName>,
+    /// Dirtrees already expanded (or queued): never parsed twice.
+    visited_trees: HashSet<Checksum>,
+    /// For each commit walked: how many more parents we followed from it
+    /// (`i64::MAX` = all), so a deeper request re-walks only what is new.
+    commit_depth: HashMap<Checksum, i64>,
+    parents: Option<HashMap<ObjectName, Parents>>,
+    lenient: bool,
+    unreadable: Vec<UnreadableTree>,
+}
+
+/// One dirtree to expand: its checksum, who named it, and whether a missing
+/// object is tolerated (the commit is partial).
+#[derive(Clone, Copy)]
+struct Pending {
+    tree: Checksum,
+    commit: Checksum,
+    partial: bool,
+}
+
+impl<'r> Traversal<'r> {
+    pub fn new(repo: &'r Repo) -> Self {
+        Traversal {
+            repo,
+            reachable: HashSet::new(),
+            visited_trees: HashSet::new(),
+            commit_depth: HashMap::new(),
+            parents: None,
+            lenient: false,
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// Also records, for every object, which dirtrees/commits name it
+    /// (needed by [`Traversal::commits_reaching`]).
+    pub fn with_parents(mut self) -> Self {
+        self.parents = Some(HashMap::new());
+        self
+    }
+
+    /// A dirtree that is missing or does not parse is recorded (see
+    /// [`Traversal::unreadable`]) and kept in the reachable set instead of
+    /// failing the walk; its children are then unknown. Used by fsck.
+    pub fn lenient(mut self) -> Self {
+        self.lenient = true;
+        self
+    }
+
+    pub fn reachable(&self) -> &HashSet<ObjectName> {
+        &self.reachable
+    }
+
+    pub fn into_reachable(self) -> HashSet<ObjectName> {
+        self.reachable
+    }
+
+    /// Dirtrees that could not be read in a lenient walk.
+    pub fn unreadable(&self) -> &[UnreadableTree] {
+        &self.unreadable
+    }
+
+    fn add_parent(&mut self, child: ObjectName, parent: ObjectName) {
+        if let Some(map) = &mut self.parents {
+            map.entry(child)
+                .and_modify(|p| p.add(parent))
+                .or_insert(Parents::One(parent));
+        }
+    }
+
+    /// Adds everything reachable from `commit`, following `depth` parents
+    /// (-1: all of them).
+    pub fn add_commit(&mut self, commit: Checksum, depth: i32) -> Result<()> {
+        self.add_commits(&[commit], depth)
+    }
+
+    /// Adds everything reachable from each of `commits` (each followed
+    /// `depth` parents, -1 for all). Shared dirtrees are expanded once and the
+    /// dirtrees of all commits are loaded together, in parallel.
+    pub fn add_commits(&mut self, commits: &[Checksum], depth: i32) -> Result<()> {
+        let mut roots: Vec<Pending> = Vec::new();
+        for &start in commits {
+            self.walk_history(start, depth, &mut roots)?;
+        }
+        self.expand(roots)
+    }
+
+    /// Follows the parent chain of `start`, adding commits and their root
+    /// dirmeta, and queueing root dirtrees that are new.
+    fn walk_history(
+        &mut self,
+        start: Checksum,
+        depth: i32,
+        roots: &mut Vec<Pending>,
+    ) -> Result<()> {
+        let mut remaining: i64 = if depth < 0 { i64::MAX } else { depth as i64 };
+        let mut current = start;
+        let mut first = true;
+        loop {
+            if self
+                .commit_depth
+                .get(&current)
+                .is_some_and(|&d| d >= remaining)
+            {
+                break;
+            }
+            let commit = match self.repo.load_commit(current) {
+                Ok(c) => c,
+                Err(RepoError::ObjectMissing(_)) if !first => break,
+                Err(source) => {
+                    return Err(TraverseError::Commit {
+                        commit: current,
+                        source,
+                    })
+                }
+            };
+            first = false;
+            let already = self.commit_depth.insert(current, remaining).is_some();
+            let cname = ObjectName::new(current, ObjectType::Commit);
+            if !already {
+                self.reachable.insert(cname);
+                let partial = self.repo.is_partial(current);
+                let meta = ObjectName::new(commit.root_meta, ObjectType::DirMeta);
+                let tree = ObjectName::new(commit.root_contents, ObjectType::DirTree);
+                self.reachable.insert(meta);
+                self.reachable.insert(tree);
+                self.add_parent(meta, cname);
+                self.add_parent(tree, cname);
+                if self.visited_trees.insert(commit.root_contents) {
+                    roots.push(Pending {
+                        tree: commit.root_contents,
+                        commit: current,
+                        partial,
+                    });
+                }
+            }
+            match commit.parent {
+                Some(p) if remaining > 0 => {
+                    if remaining != i64::MAX {
+                        remaining -= 1;
+                    }
+                    current = p;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Breadth-first expansion of queued dirtrees; each level is loaded and
+    /// parsed in parallel a bounded chunk at a time (a level of many thousand
+    /// trees is never held parsed at once), then merged in order.
+    fn expand(&mut self, mut frontier: Vec<Pending>) -> Result<()> {
+        const CHUNK: usize = 256;
+        let repo = self.repo;
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for chunk in frontier.chunks(CHUNK) {
+                let loaded: Vec<(Pending, Result<DirTree, RepoError>)> = chunk
+                    .par_iter()
+                    .map(|p| (*p, repo.load_dirtree(p.tree)))
+                    .collect();
+                for (pending, res) in loaded {
+                    let tname = ObjectName::new(pending.tree, ObjectType::DirTree);
+                    let tree = match res {
+                        Ok(t) => t,
+                        Err(RepoError::ObjectMissing(_)) if pending.partial => continue,
+                        Err(error) if self.lenient => {
+                            self.unreadable.push(UnreadableTree {
+                                checksum: pending.tree,
+                                error,
+                            });
+                            continue;
+                        }
+                        Err(source) => {
+                            return Err(TraverseError::DirTree {
+                                commit: pending.commit,
+                                source,
+                            })
+                        }
+                    };
+                    for f in &tree.files {
+                        let n = ObjectName::new(f.checksum, ObjectType::File);
+                        self.reachable.insert(n);
+                        self.add_parent(n, tname);
+                    }
+                    for d in &tree.dirs {
+                        let m = ObjectName::new(d.meta, ObjectType::DirMeta);
+                        let t = ObjectName::new(d.tree, ObjectType::DirTree);
+                        self.reachable.insert(m);
+                        self.reachable.insert(t);
+                        self.add_parent(m, tname);
+                        self.add_parent(t, tname);
+                        if self.visited_trees.insert(d.tree) {
+                            next.push(Pending {
+                                tree: d.tree,
+                                ..pending
+                            });
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(())
+    }
+
+    /// The commits through which `object` was reached, sorted. Empty unless
+    /// the traversal was built [`with_parents`](Traversal::with_parents).
+    /// A commit object reaches itself.
+    pub fn commits_reaching(&self, object: &ObjectName) -> Vec<Checksum> {
+        let Some(map) = &self.parents else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seen: HashSet<ObjectName> = HashSet::new();
+        let mut stack = vec![*object];
+        while let Some(o) = stack.pop() {
+            if !seen.insert(o) {
+                continue;
+            }
+            if o.objtype == ObjectType::Commit {
+                out.push(o.checksum);
+                continue;
+            }
+            if let Some(ps) = map.get(&o) {
+                stack.extend(ps.as_slice().iter().copied());
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Everything reachable from `commit`, following `depth` parents (-1: all).
+pub fn traverse_commit(repo: &Repo, commit: Checksum, depth: i32) -> Result<HashSet<ObjectName>> {
+    let mut t = Traversal::new(repo);
+    t.add_commit(commit, depth)?;
+    Ok(t.into_reachable())
+}
+
+/// The union of what each commit reaches, walking shared dirtrees once.
+pub fn traverse_commits(
+    repo: &Repo,
+    commits: &[Checksum],
+    depth: i32,
+) -> Result<HashSet<ObjectName>> {
+    let mut t = Traversal::new(repo);
+    t.add_commits(commits, depth)?;
+    Ok(t.into_reachable())
+}
+
+/// Everything reachable from every ref (local and remote), as prune keeps it.
+pub fn reachable_from_refs(repo: &Repo, depth: i32) -> Result<HashSet<ObjectName>> {
+    let mut commits: Vec<Checksum> = repo.list_refs()?.into_values().collect();
+    commits.sort();
+    commits.dedup();
+    traverse_commits(repo, &commits, depth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::{Commit, DirMeta, DirTreeDir, DirTreeFile, FileHeader};
+    use crate::repo::RepoMode;
+    use crate::Metadata;
+
+    fn file(repo: &Repo, data: &[u8]) -> Checksum {
+        let h = FileHeader {
+            uid: 0,
+            gid: 0,
+            mode: 0o100644,
+            symlink_target: String::new(),
+            xattrs: Default::default(),
+        };
+        repo.write_content(&h, data.len() as u64, &mut &data[..])
+            .unwrap()
+    }
+
+    fn commit(
+        repo: &Repo,
+        parent: Option<Checksum>,
+        files: &[(&str, Checksum)],
+        sub: Option<(Checksum, Checksum)>,
+    ) -> Checksum {
+        let meta = repo
+            .write_dirmeta(&DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o40755,
+                xattrs: Default::default(),
+            })
+            .unwrap();
+        let tree = DirTree {
+            files: files
+                .iter()
+                .map(|(n, c)| DirTreeFile {
+                    name: n.to_string(),
+                    checksum: *c,
+                })
+                .collect(),
+            dirs: sub
+                .map(|(t, m)| DirTreeDir {
+                    name: "sub".into(),
+                    tree: t,
+                    meta: m,
+                })
+                .into_iter()
+                .collect(),
+        };
+        let root = repo.write_dirtree(&tree).unwrap();
+        let c = Commit {
+            metadata: Metadata::default(),
+            parent,
+            related: vec![],
+            subject: String::new(),
+            body: String::new(),
+            timestamp: parent.map(|_| 2).unwrap_or(1),
+            root_contents: root,
+            root_meta: meta,
+        };
+        repo.write_commit(&c).unwrap()
+    }
+
+    #[test]
+    fn depth_sharing_and_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
+        let a = file(&repo, b"a");
+        let b = file(&repo, b"b");
+        let meta = repo
+            .write_dirmeta(&DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o40755,
+                xattrs: Default::default(),
+            })
+            .unwrap();
+        let subtree = repo
+            .write_dirtree(&DirTree {
+                files: vec![DirTreeFile {
+                    name: "x".into(),
+                    checksum: b,
+                }],
+                dirs: vec![],
+            })
+            .unwrap();
+        let c1 = commit(&repo, None, &[("a", a)], Some((subtree, meta)));
+        let c2 = commit(&repo, Some(c1), &[("a", b)], Some((subtree, meta)));
+
+        let only2 = traverse_commit(&repo, c2, 0).unwrap();
+        assert!(only2.contains(&ObjectName::new(c2, ObjectType::Commit)));
+        assert!(!only2.contains(&ObjectName::new(c1, ObjectType::Commit)));
+        assert!(!only2.contains(&ObjectName::new(a, ObjectType::File)));
+        // commit, root tree, dirmeta (shared root+sub), subtree, file b
+        assert_eq!(only2.len(), 5);
+
+        let all = traverse_commit(&repo, c2, -1).unwrap();
+        assert!(all.contains(&ObjectName::new(a, ObjectType::File)));
+        assert_eq!(all.len(), 8);
+        assert_eq!(traverse_commit(&repo, c2, 1).unwrap(), all);
+
+        let mut t = Traversal::new(&repo).with_parents();
+        t.add_commits(&[c2, c1], 0).unwrap();
+        let mut both = vec![c1, c2];
+        both.sort();
+        assert_eq!(
+            t.commits_reaching(&ObjectName::new(b, ObjectType::File)),
+            both
+        );
+        assert_eq!(
+            t.commits_reaching(&ObjectName::new(a, ObjectType::File)),
+            vec![c1]
+        );
+        assert_eq!(
+            t.commits_reaching(&ObjectName::new(c2, ObjectType::Commit)),
+            vec![c2]
+        );
+
+        // A deeper request after a shallow one still reaches the parents.
+        let mut t = Traversal::new(&repo);
+        t.add_commit(c2, 0).unwrap();
+        t.add_commit(c2, -1).unwrap();
+        assert_eq!(t.into_reachable(), all);
+
+        // A missing parent ends the walk; a missing start is an error.
+        repo.delete_object(&ObjectName::new(c1, ObjectType::Commit))
+            .unwrap();
+        assert_eq!(traverse_commit(&repo, c2, -1).unwrap(), only2);
+        assert!(traverse_commit(&repo, c1, 0).is_err());
+    }
+
+    #[test]
+    fn missing_tree_partial_and_lenient() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
+        let meta = repo
+            .write_dirmeta(&DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o40755,
+                xattrs: Default::default(),
+            })
+            .unwrap();
+        let ghost = Checksum::digest(b"no such tree");
+        let c = commit(&repo, None, &[], Some((ghost, meta)));
+        assert!(traverse_commit(&repo, c, 0).is_err());
+
+        let mut t = Traversal::new(&repo).lenient();
+        t.add_commit(c, 0).unwrap();
+        assert_eq!(t.unreadable().len(), 1);
+        assert!(t
+            .reachable()
+            .contains(&ObjectName::new(ghost, ObjectType::DirTree)));
+
+        repo.set_partial(c, true, false).unwrap();
+        assert!(traverse_commit(&repo, c, 0)
+            .unwrap()
+            .contains(&ObjectName::new(ghost, ObjectType::DirTree)));
+    }
+}
