@@ -11,6 +11,7 @@ pub mod fuzz;
 pub mod gvariant;
 pub mod lifecycle;
 pub mod objects;
+pub mod progress;
 pub mod repo;
 pub mod rofiles;
 pub mod transfer;

@@ -15,6 +15,7 @@ pub mod keyfile;
 pub mod lock;
 pub mod refs;
 pub mod remote;
+pub mod transaction;
 
 use std::fs;
 use std::io::Write;

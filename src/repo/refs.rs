@@ -367,8 +367,18 @@ impl Repo {
         target: Option<Checksum>,
         expected: Option<Option<Checksum>>,
     ) -> Result<()> {
-        let path = self.ref_path(spec);
         let _guard = RefUpdateLock::take(self)?;
+        self.set_ref_locked(spec, target, expected)
+    }
+
+    /// [`Repo::set_ref`] for a caller that holds the [`RefUpdateLock`].
+    pub(crate) fn set_ref_locked(
+        &self,
+        spec: &Refspec,
+        target: Option<Checksum>,
+        expected: Option<Option<Checksum>>,
+    ) -> Result<()> {
+        let path = self.ref_path(spec);
         if let Some(exp) = expected {
             let cur = read_ref_file(&path, &spec.to_string())?;
             if cur != exp {
@@ -505,10 +515,10 @@ impl Repo {
 
 /// Serialises ref updates within the repository (`refs/.grove-refs-lock`)
 /// so compare-and-swap holds across processes.
-struct RefUpdateLock(#[allow(dead_code)] fs::File);
+pub(crate) struct RefUpdateLock(#[allow(dead_code)] fs::File);
 
 impl RefUpdateLock {
-    fn take(repo: &Repo) -> Result<RefUpdateLock> {
+    pub(crate) fn take(repo: &Repo) -> Result<RefUpdateLock> {
         let p = repo.path().join("refs/.grove-update-lock");
         let f = fs::OpenOptions::new()
             .create(true)
