@@ -11,6 +11,7 @@
 
 pub mod collections;
 pub mod content;
+pub mod history;
 pub mod keyfile;
 pub mod lock;
 pub mod refs;
