@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/scale.sh: a large generated repository, and ostree and grove timed side
+# by side on it (issue 16: Fedora-scale repositories).
+#
+#   bench/scale.sh [WORKDIR]
+#
+# Parameters (environment), deterministic from SEED:
+#   FILES=100000   files in the tree (in FILES/100 directories of 100 files)
+#   COMMITS=30     commits on the main ref, each rewriting REWRITE of the files
+#   REWRITE=0.02   fraction of files rewritten per commit
+#   REFS=5000      extra refs, pointing round-robin at the commits
+#   SEED=1         the random seed for paths rewritten and file sizes
+#   RUNS=1         runs per step (the best wall time is kept)
+#   GROVE=target/release/grove
+#
+# FILES=100000 gives about 164k objects; FILES=600000 about 1M.
+# Every step runs each tool on its own copy of the same input (a hardlink
+# copy: no step rewrites an object file in place). Prints a table of wall
+# time, CPU (user+sys) and peak RSS per tool, and grove/ostree.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+GROVE=${GROVE:-$here/target/release/grove}
+FILES=${FILES:-100000} COMMITS=${COMMITS:-30} REWRITE=${REWRITE:-0.02} REFS=${REFS:-5000} SEED=${SEED:-1} RUNS=${RUNS:-1}
+work=${1:-$here/bench-work/scale-$FILES}
+REF=exampleos/x86_64/standard
+[ -x "$GROVE" ] || (cd "$here" && cargo build --release)
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+mkdir -p "$work"
+cd "$work"
+
+# ---- generation: base tree, then each commit overlays only the rewritten files
+gen() {
+  rm -rf src tree overlay
+  ostree --repo=src init --mode=archive
+  python3 - tree "$FILES" "$SEED" <<'PY'
+import os, sys, random
+root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+for i in range(n):
+    d = os.path.join(root, "d%05d" % (i // 100))
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    size = int(r.lognormvariate(7.5, 1.2)) % 262144
+    with open(os.path.join(d, "f%07d" % i), "wb") as f:
+        f.write(r.randbytes(size // 4) * 4)
+PY
+  ostree --repo=src commit -b $REF --timestamp=@1600000000 -s c1 --tree=dir=tree >/dev/null
+  for c in $(seq 2 "$COMMITS"); do
+    rm -rf overlay
+    python3 - overlay "$FILES" "$REWRITE" "$SEED" "$c" <<'PY'
+import os, sys, random
+root, n, frac, seed, c = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+r = random.Random(seed * 1000003 + c)
+for i in r.sample(range(n), int(n * frac)):
+    d = os.path.join(root, "d%05d" % (i // 100))
+    os.makedirs(d, exist_ok=True)
+    size = int(r.lognormvariate(7.5, 1.2)) % 262144
+    with open(os.path.join(d, "f%07d" % i), "wb") as f:
+        f.write(r.randbytes(size // 4) * 4)
+PY
+    ostree --repo=src commit -b $REF --timestamp=@$((1600000000 + c * 86400)) -s "c$c" \
+      --tree=ref=$REF --tree=dir=overlay >/dev/null
+  done
+  # Extra refs, written as ref files (what `ostree refs --create` writes).
+  ostree --repo=src log $REF | awk '/^commit /{print $2}' > commits
+  python3 - src/refs/heads "$REFS" commits <<'PY'
+import os, sys
+heads, n, commits = sys.argv[1], int(sys.argv[2]), open(sys.argv[3]).read().split()
+for i in range(n):
+    d = os.path.join(heads, "branch", "g%02d" % (i % 50))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "r%05d" % i), "w") as f:
+        f.write(commits[i % len(commits)] + "\n")
+PY
+  # A bare-user copy of the tip, for checkout and the whole-tree commit.
+  ostree --repo=bu init --mode=bare-user
+  ostree --repo=bu pull-local src $REF >/dev/null
+  rm -rf co; ostree --repo=bu checkout $REF co
+  echo "$FILES $COMMITS $REWRITE $REFS $SEED" > params
+}
+want="$FILES $COMMITS $REWRITE $REFS $SEED"
+if [ "$(cat params 2>/dev/null)" != "$want" ]; then
+  echo "== generating ($want)" >&2
+  t0=$(date +%s); gen; echo "   $(( $(date +%s) - t0 )) s" >&2
+fi
+objects=$(find src/objects -type f | wc -l)
+echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type f | wc -l) refs" >&2
+
+T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
+copy() { rm -rf "$2"; cp -al "$1" "$2"; }
+rows=()
+# step NAME SETUP RUN: SETUP and RUN are shell snippets with $B (the tool) and $W (its directory)
+step() {
+  local name=$1 setup=$2 run=$3 line="" ratio_t="" ratio_m=""
+  declare -A wall cpu rss
+  for tool in ostree grove; do
+    local best="" bcpu="" mrss=0
+    for _ in $(seq "$RUNS"); do
+      local W="$work/run-$tool" B; B=$(T $tool)
+      rm -rf "$W"; mkdir -p "$W"
+      (cd "$W" && B=$B W=$W bash -c "$setup") >/dev/null 2>&1
+      sync
+      (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" bash -c "$run") >/dev/null 2>"$work/err" \
+        || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; }
+      read -r e u s m < <(tail -1 "$work/time")
+      if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then best=$e; bcpu=$(echo "$u + $s" | bc); fi
+      [ "$m" -gt "$mrss" ] && mrss=$m
+    done
+    wall[$tool]=$best cpu[$tool]=$(printf "%.2f" "$bcpu") rss[$tool]=$mrss
+  done
+  ratio_t=$(echo "scale=2; ${wall[grove]} / ${wall[ostree]}" | bc 2>/dev/null || echo -)
+  ratio_m=$(echo "scale=2; ${rss[grove]} / ${rss[ostree]}" | bc 2>/dev/null || echo -)
+  line=$(printf '| %s | %s s | %s s | %s s | %s s | %d | %d | %s | %s |' "$name" \
+    "${wall[ostree]}" "${wall[grove]}" "${cpu[ostree]}" "${cpu[grove]}" \
+    $((rss[ostree] / 1024)) $((rss[grove] / 1024)) "$ratio_t" "$ratio_m")
+  echo "$line"
+  rows+=("$line")
+}
+S=$work/src
+export S REF
+echo "| step | ostree wall | grove wall | ostree CPU | grove CPU | ostree MiB | grove MiB | time × | RSS × |"
+echo "|---|---|---|---|---|---|---|---|---|"
+step "summary -u" "cp -al $S repo" '$B --repo=repo summary -u'
+step "fsck" "cp -al $S repo" '$B --repo=repo fsck'
+step "log" "cp -al $S repo" '$B --repo=repo log $REF'
+step "static-delta generate" "cp -al $S repo" '$B --repo=repo static-delta generate --from=$REF^ --to=$REF'
+step "prune (nothing to prune)" "cp -al $S repo" '$B --repo=repo prune'
+step "prune --refs-only --depth=5" "cp -al $S repo" '$B --repo=repo prune --refs-only --depth=5'
+step "prune, every ref deleted" "cp -al $S repo && rm -rf repo/refs/heads/*" '$B --repo=repo prune --refs-only'
+step "pull-local archive→archive" "ostree --repo=dst init --mode=archive" '$B --repo=dst pull-local $S $REF'
+step "pull-local archive→bare-user" "ostree --repo=dst init --mode=bare-user" '$B --repo=dst pull-local $S $REF'
+step "checkout (bare-user, hardlinks)" "cp -al $work/bu repo" '$B --repo=repo checkout -U $REF out'
+step "commit of the whole tree" "ostree --repo=repo init --mode=bare-user" '$B --repo=repo commit -b x --timestamp=@1600000000 --tree=dir='"$work/co"
+step "status (ostree: refs + summary --view)" "cp -al $S repo && ostree --repo=repo summary -u" \
+  'if [ "$(basename $B)" = ostree ]; then $B --repo=repo refs >/dev/null && $B --repo=repo summary --view >/dev/null; else $B --repo=repo status >/dev/null; fi'
+rm -rf "$work/run-ostree" "$work/run-grove"
