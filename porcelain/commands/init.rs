@@ -59,7 +59,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
 /// Writes each sample as `hooks/NAME.sample` (mode 0755) unless it exists.
 fn install_hook_samples(repo: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = repo.join("hooks");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, text) in HOOK_SAMPLES {
@@ -67,16 +66,9 @@ fn install_hook_samples(repo: &Path) -> anyhow::Result<()> {
         if dest.symlink_metadata().is_ok() {
             continue;
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-hook-")
-            .tempfile_in(&dir)
-            .with_context(|| format!("writing {}", dest.display()))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())
-            .with_context(|| format!("writing {}", dest.display()))?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("writing {}", dest.display()))?;
-        tmp.persist(&dest)
+        grove::repo::atomic::Replace::new(&dest, grove::repo::atomic::Fsync::Never)
+            .mode(0o755)
+            .write(text.as_bytes())
             .with_context(|| format!("writing {}", dest.display()))?;
     }
     Ok(())

@@ -175,28 +175,21 @@ pub fn reindex(repo: &mut Repo, to: Option<Checksum>) -> Result<()> {
         }
         let dir = path.parent().expect("index paths have a parent");
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        write_file_atomic(&path, &bytes)?;
+        // As ostree's index writer: synced only when it replaces an index.
+        crate::repo::atomic::write_atomic(
+            &path,
+            &bytes,
+            crate::repo::atomic::Fsync::WhenReplacing,
+        )?;
     }
     Ok(())
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same directory (mode 0644).
+/// Writes a delta part or superblock atomically, mode 0644,
+/// without a sync ([`Fsync::Never`](crate::repo::atomic::Fsync::Never)):
+/// delta files are regenerable, and ostree writes them without one too.
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().expect("a file path has a parent");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(0o644))
-        .map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| DeltaError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
+    crate::repo::atomic::write_atomic(path, bytes, crate::repo::atomic::Fsync::Never)?;
     Ok(())
 }
 

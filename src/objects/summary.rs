@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -598,41 +597,12 @@ pub struct Published {
     pub signatures: usize,
 }
 
+/// Replaces `summary` or `summary.sig`: synced as the repository's refs
+/// are, with an mtime that moves past the old one's second.
 fn write_replace(repo: &Repo, dest: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = dest.parent().expect("repository files have a parent");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-summary-")
-        .tempfile_in(dir)
-        .at(dir)?;
-    tmp.write_all(bytes).at(tmp.path())?;
-    crate::repo::set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
-    let _ = repo;
-    // HTTP servers send Last-Modified in whole seconds and answer a client's
-    // If-Modified-Since with 304 when the second has not advanced, so a file
-    // replaced within the same second would reach a caching client (ostree
-    // caches the summary this way) as the old one. Keep each new version's
-    // mtime at least one second past the one it replaces.
-    if let Ok(old) = fs::metadata(dest).and_then(|m| m.modified()) {
-        let now = tmp
-            .as_file()
-            .metadata()
-            .and_then(|m| m.modified())
-            .at(tmp.path())?;
-        let secs = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        };
-        if secs(now) <= secs(old) {
-            let bumped = SystemTime::UNIX_EPOCH + Duration::from_secs(secs(old) + 1);
-            tmp.as_file().set_modified(bumped).at(tmp.path())?;
-        }
-    }
-    tmp.as_file().sync_data().at(tmp.path())?;
-    tmp.persist(dest).map_err(|e| SummaryError::Io {
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
+    crate::repo::atomic::Replace::new(dest, repo.fsync_policy())
+        .increasing_mtime()
+        .write(bytes)?;
     Ok(())
 }
 

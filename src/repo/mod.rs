@@ -9,6 +9,7 @@
 //! sees a partial object.
 //! Content objects are in [`content`]; the lock is in [`lock`].
 
+pub mod atomic;
 pub mod collections;
 pub mod content;
 pub mod history;
@@ -201,11 +202,10 @@ impl Repo {
                 Err(e) => return Err(RepoError::Io { path: p, source: e }),
             }
         }
-        write_atomic(
-            &path.join("config"),
-            config.to_text().as_bytes(),
-            &path.join("tmp"),
-        )?;
+        let config_path = path.join("config");
+        atomic::Replace::new(&config_path, atomic::Fsync::WhenReplacing)
+            .tmp_dir(&path.join("tmp"))
+            .write(config.to_text().as_bytes())?;
         Repo::open(path)
     }
 
@@ -297,11 +297,9 @@ impl Repo {
 
     /// Replaces the configuration and writes it atomically.
     pub fn write_config(&mut self, config: KeyFile) -> Result<()> {
-        write_atomic(
-            &self.path.join("config"),
-            config.to_text().as_bytes(),
-            &self.tmp_dir(),
-        )?;
+        atomic::Replace::new(&self.path.join("config"), atomic::Fsync::WhenReplacing)
+            .tmp_dir(&self.tmp_dir())
+            .write(config.to_text().as_bytes())?;
         self.config = config;
         Ok(())
     }
@@ -313,6 +311,17 @@ impl Repo {
     /// Skips `syncfs` before refs move (`--disable-fsync`, `core.fsync=false`).
     pub fn set_disable_fsync(&mut self, disable: bool) {
         self.disable_fsync = disable;
+    }
+
+    /// How refs, the summary and its signatures are flushed before they
+    /// replace the old file: always, unless fsync is disabled (ostree's
+    /// `_ostree_repo_file_replace_contents`).
+    pub fn fsync_policy(&self) -> atomic::Fsync {
+        if self.disable_fsync {
+            atomic::Fsync::Never
+        } else {
+            atomic::Fsync::Always
+        }
     }
 
     pub fn tmp_dir(&self) -> PathBuf {
@@ -487,7 +496,9 @@ impl Repo {
                 if let Some(dir) = dest.parent() {
                     fs::create_dir_all(dir).at(dir)?;
                 }
-                write_atomic(&dest, &m.to_bytes(), &self.tmp_dir())
+                atomic::Replace::new(&dest, atomic::Fsync::WhenReplacing)
+                    .tmp_dir(&self.tmp_dir())
+                    .write(&m.to_bytes())
             }
         }
     }
@@ -699,24 +710,12 @@ impl std::io::Write for TempObject {
     }
 }
 
-/// Writes a file atomically: a temporary file in `tmpdir`, then rename.
+/// Writes a file atomically (a temporary file in `tmpdir`, then rename),
+/// synced when it replaces one: [`atomic::Fsync::WhenReplacing`].
 pub(crate) fn write_atomic(dest: &Path, bytes: &[u8], tmpdir: &Path) -> Result<()> {
-    let dir = if tmpdir.is_dir() {
-        tmpdir
-    } else {
-        dest.parent().unwrap_or(Path::new("."))
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix("tmp-")
-        .tempfile_in(dir)
-        .at(dir)?;
-    tmp.write_all(bytes).at(tmp.path())?;
-    set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
-    tmp.persist(dest).map_err(|e| RepoError::Io {
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    atomic::Replace::new(dest, atomic::Fsync::WhenReplacing)
+        .tmp_dir(tmpdir)
+        .write(bytes)
 }
 
 pub(crate) fn set_mode(f: &fs::File, mode: u32) -> std::io::Result<()> {

@@ -9,12 +9,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::objects::checksum::{Checksum, ObjectType};
-use crate::repo::{Repo, RepoError};
+use crate::repo::{atomic, Repo, RepoError};
 
 /// Errors from ref handling and rev-parse.
 #[derive(Debug, thiserror::Error)]
@@ -461,25 +460,9 @@ impl Repo {
                 source: e,
             })?;
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix("tmpref-")
-            .tempfile_in(self.tmp_dir())
-            .map_err(|e| RepoError::Io {
-                path: self.tmp_dir(),
-                source: e,
-            })?;
-        writeln!(tmp, "{c}").map_err(|e| RepoError::Io {
-            path: tmp.path().to_path_buf(),
-            source: e,
-        })?;
-        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(|e| RepoError::Io {
-            path: tmp.path().to_path_buf(),
-            source: e,
-        })?;
-        tmp.persist(path).map_err(|e| RepoError::Io {
-            path: path.to_path_buf(),
-            source: e.error,
-        })?;
+        crate::repo::atomic::Replace::new(path, self.fsync_policy())
+            .tmp_dir(&self.tmp_dir())
+            .write(format!("{c}\n").as_bytes())?;
         Ok(())
     }
 
@@ -499,16 +482,20 @@ impl Repo {
         let rel: PathBuf = std::iter::repeat_n("..", depth)
             .collect::<PathBuf>()
             .join(target.as_str());
-        let tmp = dir.join(format!(".tmpalias-{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&rel, &tmp).map_err(|e| RepoError::Io {
-            path: tmp.clone(),
+        let dirfd = fs::File::open(dir).map_err(|e| RepoError::Io {
+            path: dir.to_path_buf(),
             source: e,
         })?;
-        fs::rename(&tmp, &apath).map_err(|e| RepoError::Io {
-            path: apath,
-            source: e,
-        })?;
+        let io = |e: rustix::io::Errno| RepoError::Io {
+            path: apath.clone(),
+            source: e.into(),
+        };
+        let (tmp, ()) = atomic::create_temp_at("tmpalias", |t| {
+            rustix::fs::symlinkat(rel.as_path(), &dirfd, t)
+        })
+        .map_err(io)?;
+        let name = apath.file_name().expect("a ref name has a last component");
+        atomic::rename_over_at(&dirfd, tmp, name).map_err(io)?;
         Ok(())
     }
 }

@@ -35,6 +35,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use crate::repo::atomic;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -196,7 +198,7 @@ pub fn break_hardlink(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
             let from = proc_path(dir, name);
-            let to = proc_path(dir, &tmp_name);
+            let to = proc_path(dir, OsStr::new(&tmp_name));
             crate::tree::xattr::copy_path(&from, &to)?;
             rustix::fs::utimensat(dir, &tmp_name, &stat_times(&st), AtFlags::SYMLINK_NOFOLLOW)?;
             Ok(())
@@ -207,40 +209,19 @@ pub fn break_hardlink(dir: &impl AsFd, name: &OsStr) -> io::Result<()> {
     }
 }
 
-/// Creates something under a fresh temporary name, retrying on `EEXIST`.
-fn make_temp<T>(
-    mut create: impl FnMut(&OsStr) -> rustix::io::Result<T>,
-) -> io::Result<(OsString, T)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let pid = std::process::id();
-    for _ in 0..100 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = OsString::from(format!(".rofiles-copyup.{pid}.{n}.{nanos:08x}"));
-        match create(&name) {
-            Ok(v) => return Ok((name, v)),
-            Err(rustix::io::Errno::EXIST) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(io::Error::from_raw_os_error(libc::EEXIST))
+fn make_temp<T>(create: impl FnMut(&str) -> rustix::io::Result<T>) -> io::Result<(String, T)> {
+    Ok(atomic::create_temp_at("rofiles-copyup", create)?)
 }
 
 /// Renames the finished temporary over `name`, or removes it on error.
-fn finish_temp(
-    dir: &impl AsFd,
-    tmp: &OsStr,
-    name: &OsStr,
-    result: io::Result<()>,
-) -> io::Result<()> {
-    let result = result.and_then(|()| Ok(rustix::fs::renameat(dir, tmp, dir, name)?));
-    if result.is_err() {
-        let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
+fn finish_temp(dir: &impl AsFd, tmp: &str, name: &OsStr, result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Ok(()) => Ok(atomic::rename_over_at(dir, tmp, name)?),
+        Err(e) => {
+            atomic::discard_at(dir, tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 fn stat_times(st: &Stat) -> Timestamps {

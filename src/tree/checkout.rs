@@ -43,7 +43,7 @@ use crate::objects::checksum::Checksum;
 use crate::objects::file_header::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::objects::{DirMeta, FileHeader, Xattrs};
 use crate::repo::content::{checksum_content, OSTREEMETA_XATTR};
-use crate::repo::{Repo, RepoError, RepoMode};
+use crate::repo::{atomic, Repo, RepoError, RepoMode};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
@@ -471,16 +471,8 @@ fn loose_path(checksum: &Checksum) -> String {
     format!("{}/{}.file", &hex[..2], &hex[2..])
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn temp_name() -> String {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(".grove-checkout-{}-{n}-{nanos:x}", std::process::id())
-}
+/// The prefix of checkout's temporary names (union modes replace entries through them).
+const TEMP_PREFIX: &str = "grove-checkout";
 
 const DIR_FLAGS: OFlags = OFlags::DIRECTORY
     .union(OFlags::RDONLY)
@@ -977,24 +969,17 @@ impl Checkout<'_> {
                         return Err(hard_err(Errno::EXIST));
                     }
                     // Link under a temporary name, then rename over the old entry.
-                    let tmp = loop {
-                        let t = temp_name();
-                        match rustix::fs::linkat(
-                            base,
-                            obj.as_str(),
-                            dfd,
-                            t.as_str(),
-                            AtFlags::empty(),
-                        ) {
-                            Ok(()) => break t,
-                            Err(Errno::EXIST) => continue,
-                            Err(Errno::XDEV | Errno::MLINK | Errno::PERM)
-                                if !self.opts.require_hardlinks =>
-                            {
-                                return Ok(false)
-                            }
-                            Err(e) => return Err(hard_err(e)),
+                    let linked = atomic::create_temp_at(TEMP_PREFIX, |t| {
+                        rustix::fs::linkat(base, obj.as_str(), dfd, t, AtFlags::empty())
+                    });
+                    let tmp = match linked {
+                        Ok((t, ())) => t,
+                        Err(Errno::XDEV | Errno::MLINK | Errno::PERM)
+                            if !self.opts.require_hardlinks =>
+                        {
+                            return Ok(false)
                         }
+                        Err(e) => return Err(hard_err(e)),
                     };
                     self.replace_with(dfd, &tmp, name, &path)?;
                     bump(&self.stats.files_linked, 1);
@@ -1016,11 +1001,10 @@ impl Checkout<'_> {
                     err: e,
                 })?;
             }
-            rustix::fs::renameat(dfd, tmp, dfd, name)
-                .map_err(io_err("renameat", path.to_path_buf()))
+            atomic::rename_over_at(dfd, tmp, name).map_err(io_err("renameat", path.to_path_buf()))
         })();
         if r.is_err() {
-            let _ = rustix::fs::unlinkat(dfd, tmp, AtFlags::empty());
+            atomic::discard_at(dfd, tmp);
         }
         r
     }
@@ -1052,18 +1036,21 @@ impl Checkout<'_> {
             }
         }
         let replace = overwrite == OverwriteMode::UnionFiles;
-        let target = if replace {
-            temp_name()
-        } else {
-            name.to_string()
+        let create = |n: &str| {
+            rustix::fs::openat(
+                dfd,
+                n,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
         };
-        let fd = match rustix::fs::openat(
-            dfd,
-            target.as_str(),
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        ) {
-            Ok(fd) => fd,
+        let created = if replace {
+            atomic::create_temp_at(TEMP_PREFIX, create)
+        } else {
+            create(name).map(|fd| (name.to_string(), fd))
+        };
+        let (target, fd) = match created {
+            Ok(created) => created,
             Err(Errno::EXIST) if overwrite == OverwriteMode::AddFiles => {
                 bump(&self.stats.existing_kept, 1);
                 return Ok(());
@@ -1137,7 +1124,7 @@ impl Checkout<'_> {
         })();
         drop(out);
         if let Err(e) = written {
-            let _ = rustix::fs::unlinkat(dfd, target.as_str(), AtFlags::empty());
+            atomic::discard_at(dfd, &target);
             return Err(e);
         }
         if replace {
@@ -1179,16 +1166,12 @@ impl Checkout<'_> {
                     return Err(io_err("symlinkat", path.to_path_buf())(Errno::EXIST));
                 }
                 OverwriteMode::UnionFiles => {
-                    let tmp = loop {
-                        let t = temp_name();
-                        match rustix::fs::symlinkat(target, dfd, t.as_str()) {
-                            Ok(()) => break t,
-                            Err(Errno::EXIST) => continue,
-                            Err(e) => return Err(io_err("symlinkat", path.to_path_buf())(e)),
-                        }
-                    };
+                    let (tmp, ()) = atomic::create_temp_at(TEMP_PREFIX, |t| {
+                        rustix::fs::symlinkat(target, dfd, t)
+                    })
+                    .map_err(io_err("symlinkat", path.to_path_buf()))?;
                     if let Err(e) = self.symlink_owner(dfd, &tmp, header, path) {
-                        let _ = rustix::fs::unlinkat(dfd, tmp.as_str(), AtFlags::empty());
+                        atomic::discard_at(dfd, &tmp);
                         return Err(e);
                     }
                     self.replace_with(dfd, &tmp, name, path)?;
