@@ -17,6 +17,9 @@ use std::process::{Command, Output};
 mod gpg;
 #[allow(unused_imports)]
 pub use gpg::Gpg;
+mod s3;
+#[allow(unused_imports)]
+pub use s3::{S3Request, S3Server, Trap};
 
 /// The repository modes `ostree init --mode=` accepts.
 pub const MODES: &[&str] = &[
