@@ -19,6 +19,7 @@ pub mod log;
 pub mod ls;
 pub mod promote;
 pub mod prune;
+pub mod publish;
 pub mod pull;
 pub mod pull_local;
 pub mod refs;
@@ -98,6 +99,8 @@ pub enum Command {
     Sign(sign::Args),
     /// Show refs, signatures, deltas, summary freshness and hooks
     Status(status::Args),
+    /// Publish the repository to object storage or a directory, in a client-safe order
+    Publish(publish::Args),
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
@@ -126,6 +129,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
         Command::Remote(a) => remote::run(ctx, a),
         Command::Pull(a) => pull::run(ctx, a),
         Command::PullLocal(a) => pull_local::run(ctx, a),
+        Command::Publish(a) => publish::run(ctx, a),
         Command::RofilesFuse(a) => rofiles_fuse::run(ctx, a),
         Command::Promote(a) => promote::run(ctx, a),
         Command::Sign(a) => sign::run(ctx, a),

@@ -78,7 +78,7 @@ pub fn delete(repo: &Repo, name: &DeltaName) -> Result<()> {
 }
 
 /// `delta-indexes/XX/REST.index`: the index of the deltas to `to`.
-pub(crate) fn index_path(to: &Checksum) -> String {
+pub fn index_path(to: &Checksum) -> String {
     let b = b64_encode(to);
     format!("delta-indexes/{}/{}.index", &b[..2], &b[2..])
 }
@@ -108,13 +108,22 @@ pub fn list_indexes(repo: &Repo) -> Result<Vec<Checksum>> {
 
 /// The serialized index for the deltas `names` (all to the same commit).
 pub fn index_bytes(repo: &Repo, names: &[DeltaName]) -> Result<Vec<u8>> {
-    let mut inner = Array::new(false);
-    let mut sorted: Vec<&DeltaName> = names.iter().collect();
-    // As ostree orders them: the scratch delta first, then by source checksum.
-    sorted.sort_by_key(|n| n.from.map(|c| c.to_hex()));
-    for n in sorted {
+    let mut with = Vec::new();
+    for n in names {
         let p = repo.path().join(n.superblock_path());
-        let digest = Checksum::digest(&fs::read(&p).map_err(io_err(&p))?);
+        with.push((*n, Checksum::digest(&fs::read(&p).map_err(io_err(&p))?)));
+    }
+    Ok(index_bytes_from(&with))
+}
+
+/// The serialized index for deltas (all to the same commit) given with the
+/// SHA-256 of each superblock.
+pub fn index_bytes_from(names: &[(DeltaName, Checksum)]) -> Vec<u8> {
+    let mut inner = Array::new(false);
+    let mut sorted: Vec<&(DeltaName, Checksum)> = names.iter().collect();
+    // As ostree orders them: the scratch delta first, then by source checksum.
+    sorted.sort_by_key(|(n, _)| n.from.map(|c| c.to_hex()));
+    for (n, digest) in sorted {
         let mut boxed = digest.as_bytes().to_vec();
         boxed.extend_from_slice(b"\0ay");
         let mut e = Tuple::new();
@@ -127,7 +136,7 @@ pub fn index_bytes(repo: &Repo, names: &[DeltaName]) -> Result<Vec<u8>> {
     e.str("ostree.static-deltas").var(&boxed, 8);
     let mut outer = Array::new(false);
     outer.push(&e.finish(), 8);
-    Ok(outer.finish())
+    outer.finish()
 }
 
 /// Regenerates delta indexes, for every target or only `to`

@@ -6,3 +6,4 @@ pub mod date;
 pub mod fsck;
 pub mod provenance;
 pub mod prune;
+pub mod publish;

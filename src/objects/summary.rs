@@ -211,20 +211,71 @@ fn encode_refs(refs: &[SummaryRef]) -> Vec<u8> {
 
 fn ref_entry(repo: &Repo, name: &str, checksum: Checksum) -> Result<SummaryRef> {
     let bytes = repo.read_metadata(&ObjectName::new(checksum, ObjectType::Commit))?;
-    let commit =
-        crate::objects::Commit::from_bytes(&bytes).map_err(|source| RepoError::Format {
+    SummaryRef::for_commit(name, checksum, &bytes).map_err(|source| {
+        RepoError::Format {
             name: ObjectName::new(checksum, ObjectType::Commit),
             source,
-        })?;
-    // GLib refuses dates past year 9999; ostree then omits the timestamp.
-    let timestamp = (commit.timestamp <= 253_402_300_799).then_some(commit.timestamp);
-    Ok(SummaryRef {
-        name: name.to_string(),
-        commit_size: bytes.len() as u64,
-        checksum,
-        timestamp,
-        version: commit.version(),
+        }
+        .into()
     })
+}
+
+impl SummaryRef {
+    /// The entry of ref `name` at commit `checksum`, whose object is `bytes`.
+    pub fn for_commit(
+        name: &str,
+        checksum: Checksum,
+        bytes: &[u8],
+    ) -> std::result::Result<SummaryRef, crate::objects::FormatError> {
+        let commit = crate::objects::Commit::from_bytes(bytes)?;
+        // GLib refuses dates past year 9999; ostree then omits the timestamp.
+        let timestamp = (commit.timestamp <= 253_402_300_799).then_some(commit.timestamp);
+        Ok(SummaryRef {
+            name: name.to_string(),
+            commit_size: bytes.len() as u64,
+            checksum,
+            timestamp,
+            version: commit.version(),
+        })
+    }
+}
+
+/// A summary described without a repository on disk (a published copy's).
+#[derive(Clone, Debug)]
+pub struct SummaryContents {
+    pub refs: Vec<SummaryRef>,
+    /// Deltas and the SHA-256 of each superblock.
+    pub deltas: Vec<(DeltaName, Checksum)>,
+    /// `ostree.summary.last-modified`.
+    pub now: u64,
+    /// `ostree.summary.mode`.
+    pub mode: String,
+    pub tombstones: bool,
+    pub collection_id: Option<String>,
+}
+
+/// Serialises a summary from its parts, with the keys and order of [`build`].
+pub fn encode(c: &SummaryContents) -> Vec<u8> {
+    let mut refs = c.refs.clone();
+    refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let mut meta = VarDict::new();
+    if !c.deltas.is_empty() {
+        let mut dict = VarDict::new();
+        for (d, digest) in &c.deltas {
+            dict.insert(&d.to_string(), RawValue::bytes(digest.as_bytes()));
+        }
+        meta.insert(KEY_STATIC_DELTAS, RawValue::new("a{sv}", dict.to_bytes()));
+    }
+    meta.insert(KEY_LAST_MODIFIED, RawValue::u64_be(c.now));
+    meta.insert(KEY_MODE, RawValue::string(&c.mode));
+    meta.insert(KEY_TOMBSTONE_COMMITS, RawValue::boolean(c.tombstones));
+    meta.insert(KEY_INDEXED_DELTAS, RawValue::boolean(true));
+    if let Some(cid) = &c.collection_id {
+        meta.insert(KEY_COLLECTION_ID, RawValue::string(cid));
+    }
+    let mut top = Tuple::new();
+    top.var(&encode_refs(&refs), 8).var(&meta.to_bytes(), 8);
+    top.finish()
 }
 
 fn walk_ref_dir(base: &Path, dir: &Path, out: &mut BTreeMap<String, Checksum>) -> Result<()> {

@@ -81,17 +81,19 @@ fn copy_with(
     }
 }
 
-/// A writer that hashes what passes through it.
+/// A writer that hashes what passes through it (when it has a hasher) and counts it.
 struct HashingWriter<W> {
     inner: W,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     written: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.written += n as u64;
         Ok(n)
     }
@@ -108,6 +110,50 @@ fn start_writeback(f: &File) {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid open descriptor; the call only schedules I/O.
     unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+/// Writes the archive (`.filez`) form of a content object to `out`: the
+/// framed archive header, then (for a regular file) its `size` bytes from
+/// `content`, raw-deflated at `level`. With a `hasher`, the uncompressed
+/// bytes are hashed on the way (a commit or pull into an archive
+/// repository); without, they are only compressed (a publish from a bare
+/// repository). `at` names the destination in errors.
+fn encode_archive(
+    out: &mut dyn Write,
+    header: &FileHeader,
+    size: u64,
+    content: &mut dyn Read,
+    level: u32,
+    hasher: &mut Option<Hasher>,
+    at: &Path,
+) -> Result<()> {
+    let size = if header.is_regular() { size } else { 0 };
+    let ah = ArchiveHeader {
+        size,
+        header: header.clone(),
+    };
+    out.write_all(&ah.to_stream_prefix()).map_err(io_at(at))?;
+    if header.is_regular() {
+        let enc = DeflateEncoder::new(&mut *out, Compression::new(level));
+        let mut hw = HashingWriter {
+            inner: enc,
+            hasher: hasher.take(),
+            written: 0,
+        };
+        copy_content(content, &mut hw, at)?;
+        *hasher = hw.hasher.take();
+        if hw.written != size {
+            return Err(RepoError::Io {
+                path: at.to_path_buf(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("content is {} bytes, expected {size}", hw.written),
+                ),
+            });
+        }
+        hw.inner.finish().map_err(io_at(at))?;
+    }
+    Ok(())
 }
 
 fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
@@ -305,6 +351,46 @@ impl Repo {
         })
     }
 
+    /// Writes content object `checksum` to `out` as an archive repository
+    /// stores it (`objects/XX/REST.filez`): an archive repository's file is
+    /// copied as it is, any other mode's is compressed on the way, with the
+    /// same encoder (and `archive.zlib-level`) a pull into an archive
+    /// repository uses. Returns the bytes written.
+    pub fn write_archive_object(&self, checksum: Checksum, out: &mut dyn Write) -> Result<u64> {
+        let name = ObjectName::new(checksum, ObjectType::File);
+        let path = self.object_path(&name);
+        let mut counted = HashingWriter {
+            inner: out,
+            hasher: None,
+            written: 0,
+        };
+        if self.mode() == RepoMode::Archive {
+            let mut f = File::open(&path).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    RepoError::ObjectMissing(name)
+                } else {
+                    RepoError::Io {
+                        path: path.clone(),
+                        source: e,
+                    }
+                }
+            })?;
+            io::copy(&mut f, &mut counted).map_err(io_at(&path))?;
+            return Ok(counted.written);
+        }
+        let mut obj = self.open_content(checksum)?;
+        encode_archive(
+            &mut counted,
+            &obj.header,
+            obj.size,
+            &mut obj.reader,
+            self.zlib_level(),
+            &mut None,
+            &path,
+        )?;
+        Ok(counted.written)
+    }
+
     /// Writes a content object whose checksum the caller already knows
     /// (computed with [`checksum_content`]); present objects cost nothing.
     /// The bytes are hashed again on the way in and must match.
@@ -409,34 +495,19 @@ impl Repo {
         hasher.update(&prefix);
         match mode {
             RepoMode::Archive => {
-                let size = if header.is_regular() { size } else { 0 };
-                let ah = ArchiveHeader {
-                    size,
-                    header: header.clone(),
-                };
                 let file = tmp.as_file_mut();
                 let mut w = io::BufWriter::with_capacity(128 * 1024, file);
-                w.write_all(&ah.to_stream_prefix()).map_err(&at)?;
-                if header.is_regular() {
-                    let enc = DeflateEncoder::new(&mut w, Compression::new(self.zlib_level()));
-                    let mut hw = HashingWriter {
-                        inner: enc,
-                        hasher,
-                        written: 0,
-                    };
-                    copy_content(content, &mut hw, &tpath)?;
-                    if hw.written != size {
-                        return Err(RepoError::Io {
-                            path: tpath.clone(),
-                            source: io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                format!("content is {} bytes, expected {size}", hw.written),
-                            ),
-                        });
-                    }
-                    hasher = hw.hasher;
-                    hw.inner.finish().map_err(&at)?;
-                }
+                let mut h = Some(hasher);
+                encode_archive(
+                    &mut w,
+                    header,
+                    size,
+                    content,
+                    self.zlib_level(),
+                    &mut h,
+                    &tpath,
+                )?;
+                hasher = h.expect("encode_archive gives the hasher back");
                 w.flush().map_err(&at)?;
                 drop(w);
                 set_mode(tmp.as_file(), 0o644).map_err(&at)?;
@@ -451,12 +522,12 @@ impl Repo {
                 } else {
                     let mut w = HashingWriter {
                         inner: io::BufWriter::with_capacity(128 * 1024, &mut *file),
-                        hasher,
+                        hasher: Some(hasher),
                         written: 0,
                     };
                     copy_content(content, &mut w, &tpath)?;
                     w.flush().map_err(&at)?;
-                    hasher = w.hasher;
+                    hasher = w.hasher.expect("the writer was given a hasher");
                 }
                 let f = tmp.as_file();
                 match mode {

@@ -17,6 +17,7 @@ pub mod keyfile;
 pub mod lock;
 pub mod refs;
 pub mod remote;
+pub mod target;
 pub mod transaction;
 
 use std::fs;

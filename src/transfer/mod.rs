@@ -5,3 +5,4 @@
 
 pub mod pull;
 pub mod pull_local;
+pub mod store;

@@ -1,0 +1,271 @@
+//! `grove publish`: publish targets in the config (`add`, `list`, `delete`)
+//! and `grove publish NAME [REF…]`, which uploads the repository to the
+//! target in the order of `grove::lifecycle::publish` (docs/publishing.md).
+//! Between plan and execute the `pre-publish` hook may veto (nothing is
+//! uploaded); `post-publish` runs after the summary is out. Both get an
+//! `OLD NEW REF` line per target ref that moves.
+//!
+//! Credentials come from the standard AWS chain, read here (the library
+//! reads no environment): `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+//! (`AWS_SESSION_TOKEN`), else the `AWS_PROFILE` (or `default`) section of
+//! `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/credentials`).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use grove::lifecycle::publish::{self, PublishOptions};
+use grove::repo::target::{self, Credentials};
+use grove::transfer::store::Store;
+
+use super::gpg_sign::SignArgs;
+use crate::ctx::Ctx;
+use crate::hooks::{self, RefUpdate};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_precedence_over_arg = true
+)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+
+    /// The target to publish to
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+
+    /// Refs to publish (default: the target's refs= patterns, or every ref)
+    #[arg(value_name = "REF")]
+    refs: Vec<String>,
+
+    /// List the target's objects and deltas and upload whatever is missing
+    #[arg(long)]
+    verify: bool,
+
+    /// Delete what nothing on the target reaches any more, once unreachable for the grace period
+    #[arg(long)]
+    prune: bool,
+
+    /// Show what would be uploaded; write nothing
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print the outcome as JSON
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    sign: SignArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Add a publish target: s3://BUCKET[/PREFIX] or file:///PATH
+    Add {
+        name: String,
+        url: String,
+        /// Set a target option (region, endpoint, path-style, allow-http, refs, prune-grace, jobs, depth, summary-delay)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// List publish targets
+    List {
+        /// Show URLs
+        #[arg(short = 'u', long)]
+        show_urls: bool,
+    },
+    /// Delete a publish target
+    Delete { name: String },
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Some(Cmd::Add { name, url, set }) => {
+            let mut repo = ctx.open_repo()?;
+            let mut kv = Vec::new();
+            for s in &set {
+                let Some((k, v)) = s.split_once('=') else {
+                    bail!("--set '{s}': expected KEY=VALUE");
+                };
+                kv.push((k.to_string(), v.to_string()));
+            }
+            target::add(&mut repo, &name, &url, &kv)?;
+            Ok(())
+        }
+        Some(Cmd::List { show_urls }) => {
+            let repo = ctx.open_repo()?;
+            for n in target::list(repo.config()) {
+                if show_urls {
+                    let t = target::get(repo.config(), &n)?;
+                    println!("{n}  {}", t.url);
+                } else {
+                    println!("{n}");
+                }
+            }
+            Ok(())
+        }
+        Some(Cmd::Delete { name }) => {
+            let mut repo = ctx.open_repo()?;
+            target::delete(&mut repo, &name)?;
+            Ok(())
+        }
+        None => {
+            let Some(name) = args.name.clone() else {
+                bail!("which target? grove publish NAME [REF…] (targets: grove publish list)");
+            };
+            publish_to(ctx, &name, &args)
+        }
+    }
+}
+
+/// The standard AWS chain: environment, then the shared credentials file.
+fn credentials() -> anyhow::Result<Option<Credentials>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(Some(Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: env("AWS_SESSION_TOKEN"),
+        }));
+    }
+    let path = match env("AWS_SHARED_CREDENTIALS_FILE") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => match env("HOME") {
+            Some(h) => std::path::Path::new(&h).join(".aws/credentials"),
+            None => return Ok(None),
+        },
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    let (mut id, mut secret, mut token) = (None, None, None);
+    let mut in_profile = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(g) = l.strip_prefix('[').and_then(|g| g.strip_suffix(']')) {
+            in_profile = g.trim() == profile;
+        } else if in_profile {
+            if let Some((k, v)) = l.split_once('=') {
+                let v = Some(v.trim().to_string());
+                match k.trim() {
+                    "aws_access_key_id" => id = v,
+                    "aws_secret_access_key" => secret = v,
+                    "aws_session_token" => token = v,
+                    _ => {}
+                }
+            }
+        }
+    }
+    match (id, secret) {
+        (Some(a), Some(s)) => Ok(Some(Credentials {
+            access_key_id: a,
+            secret_access_key: s,
+            session_token: token,
+        })),
+        _ => Ok(None),
+    }
+}
+
+fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
+    let repo = ctx.open_repo()?;
+    let target = target::find(&repo, name)?;
+    let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
+    let refs = args
+        .refs
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<_>, _>>()?;
+    let creds = match target.url {
+        target::TargetUrl::S3 { .. } => credentials()?,
+        _ => None,
+    };
+    let store = Store::open(&target, creds.as_ref())?;
+    let delay = target.summary_delay.unwrap_or(if keys.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    });
+    let opts = PublishOptions {
+        refs,
+        verify: args.verify,
+        prune: args.prune,
+        summary_delay: delay,
+        now: chrono::Utc::now().timestamp().max(0) as u64,
+    };
+    let plan = publish::plan(&repo, &store, &target, &opts, keys.len())
+        .with_context(|| format!("publishing to {name}"))?;
+    let updates: Vec<RefUpdate> = plan
+        .refs
+        .iter()
+        .map(|e| RefUpdate {
+            old: e.old,
+            new: e.new,
+            name: e.name.to_string(),
+        })
+        .collect();
+    if args.dry_run {
+        let outcome = plan.preview(&store);
+        return render(&outcome, args.json, true);
+    }
+    hooks::run(&repo, "pre-publish", &updates)?;
+    let outcome = publish::execute(
+        &repo,
+        &store,
+        &target,
+        plan,
+        &opts,
+        &mut keys,
+        &grove::progress::Control::default(),
+    )
+    .with_context(|| format!("publishing to {name}"))?;
+    hooks::run(&repo, "post-publish", &updates)?;
+    render(&outcome, args.json, false)
+}
+
+fn render(o: &publish::PublishOutcome, json: bool, dry_run: bool) -> anyhow::Result<()> {
+    if json {
+        let mut v = serde_json::to_value(o)?;
+        v["dry_run"] = serde_json::Value::Bool(dry_run);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let zero = "0".repeat(64);
+    for e in &o.refs {
+        let show = |c: Option<grove::Checksum>| c.map(|c| c.to_string()).unwrap_or(zero.clone());
+        println!("{} {} {}", show(e.old), show(e.new), e.name);
+    }
+    let verb = if dry_run { "Would upload" } else { "Uploaded" };
+    let (n, b) = o
+        .uploaded
+        .values()
+        .fold((0, 0), |(n, b), k| (n + k.objects, b + k.bytes));
+    let mut kinds: Vec<String> = o
+        .uploaded
+        .iter()
+        .map(|(k, c)| format!("{} {k}", c.objects))
+        .collect();
+    if kinds.is_empty() {
+        kinds.push("nothing".into());
+    }
+    println!(
+        "{verb} to {}: {} ({n} files, {}); {} already there{}",
+        o.target,
+        kinds.join(", "),
+        crate::format::size(b),
+        o.already_present,
+        if o.summary { "; summary updated" } else { "" }
+    );
+    if let Some(m) = o.missing {
+        println!("Verify: {m} reachable objects were missing");
+    }
+    if let Some(p) = &o.prune {
+        println!(
+            "Prune: {} unreachable, {} deleted, {} within the grace period",
+            p.unreachable,
+            p.deleted.len(),
+            p.waiting
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! Publish targets: the `[publish "NAME"]` groups of a repository's
+//! `config`, where `grove publish NAME` uploads the repository for clients.
+//!
+//! A target has a `url` — `s3://BUCKET[/PREFIX]` (any S3-compatible store)
+//! or `file:///PATH` (a plain directory: a web server's docroot, an NFS
+//! mount) — and optional keys:
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `region` | S3 region | `us-east-1` |
+//! | `endpoint` | S3 endpoint URL (a non-AWS store) | AWS |
+//! | `path-style` | `https://ENDPOINT/BUCKET/KEY` addressing | `false` |
+//! | `allow-http` | allow a plain `http://` endpoint (loopback tests) | `false` |
+//! | `refs` | `;`-separated ref patterns (`*` any run of characters) published by default | every ref |
+//! | `prune-grace` | how long an unreachable object stays before `--prune` deletes it (`90s`, `30m`, `12h`, `1d`, plain seconds) | `1d` |
+//! | `jobs` | uploads in flight | `16` |
+//! | `depth` | parent commits published per ref (`-1` all that the repository has) | `-1` |
+//! | `summary-delay` | seconds between the steps of the signed summary publication (docs/signing.md) | `1` when signing |
+//!
+//! Credentials are never stored here: they come from the standard AWS
+//! environment and profile chain, which the porcelain reads (the library
+//! reads no environment) and hands over as [`Credentials`].
+//!
+//! ostree has no equivalent (its maintainers point to `rsync`); the group
+//! layout follows `[remote "NAME"]` (`crate::repo::remote`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::repo::keyfile::KeyFile;
+use crate::repo::refs::RefName;
+use crate::repo::{Repo, RepoError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("publish target \"{0}\" not found")]
+    NotFound(String),
+    #[error("publish target \"{0}\" already exists")]
+    Exists(String),
+    #[error("invalid publish target name '{0}'")]
+    InvalidName(String),
+    #[error("publish target \"{0}\" has no url")]
+    NoUrl(String),
+    #[error("publish target URL '{0}': expected s3://BUCKET[/PREFIX] or file:///PATH")]
+    InvalidUrl(String),
+    #[error("publish target \"{name}\": invalid {key} '{value}'")]
+    InvalidValue {
+        name: String,
+        key: String,
+        value: String,
+    },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type Result<T, E = TargetError> = std::result::Result<T, E>;
+
+/// Where a target's repository lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetUrl {
+    /// `s3://BUCKET/PREFIX` (prefix without leading or trailing `/`, maybe empty).
+    S3 { bucket: String, prefix: String },
+    /// `file:///PATH`.
+    File { path: PathBuf },
+}
+
+impl std::str::FromStr for TargetUrl {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || TargetError::InvalidUrl(s.to_string());
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid_bucket = bucket.len() >= 3
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            let prefix = prefix.trim_matches('/');
+            if !valid_bucket
+                || prefix.split('/').any(|p| p == "." || p == "..")
+                || prefix.contains("//")
+            {
+                return Err(bad());
+            }
+            return Ok(TargetUrl::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+            });
+        }
+        if let Some(path) = s.strip_prefix("file://") {
+            if !path.starts_with('/') || path.split('/').any(|p| p == "..") {
+                return Err(bad());
+            }
+            return Ok(TargetUrl::File {
+                path: PathBuf::from(path),
+            });
+        }
+        Err(bad())
+    }
+}
+
+impl std::fmt::Display for TargetUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetUrl::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            TargetUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            TargetUrl::File { path } => write!(f, "file://{}", path.display()),
+        }
+    }
+}
+
+/// A ref pattern of `refs=`: literal characters and `*` (any run, `/` included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefPattern(String);
+
+impl RefPattern {
+    pub fn new(p: &str) -> Self {
+        RefPattern(p.to_string())
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        fn m(p: &[u8], s: &[u8]) -> bool {
+            match p.split_first() {
+                None => s.is_empty(),
+                Some((b'*', rest)) => (0..=s.len()).any(|i| m(rest, &s[i..])),
+                Some((c, rest)) => s.first() == Some(c) && m(rest, &s[1..]),
+            }
+        }
+        m(self.0.as_bytes(), name.as_bytes())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A publish target as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub name: String,
+    pub url: TargetUrl,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+    pub allow_http: bool,
+    /// Refs published when none are named; empty: every ref.
+    pub refs: Vec<RefPattern>,
+    pub prune_grace: Duration,
+    pub jobs: usize,
+    pub depth: i32,
+    /// `summary-delay`, if set.
+    pub summary_delay: Option<Duration>,
+}
+
+impl Target {
+    /// Whether `name` is published when no refs are named.
+    pub fn publishes(&self, name: &RefName) -> bool {
+        self.refs.is_empty() || self.refs.iter().any(|p| p.matches(name.as_str()))
+    }
+}
+
+/// Keys from the standard AWS credential chain (the porcelain reads them).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The config group of a target.
+pub fn group_name(name: &str) -> String {
+    format!("publish \"{name}\"")
+}
+
+/// Target names are one ref fragment, as remote names.
+pub fn validate_name(name: &str) -> Result<()> {
+    if name.contains('/') || name.parse::<RefName>().is_err() {
+        return Err(TargetError::InvalidName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// `90`, `90s`, `30m`, `12h`, `1d`, `2w`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" | "sec" | "seconds" => 1.0,
+        "m" | "min" | "minutes" => 60.0,
+        "h" | "hours" => 3600.0,
+        "d" | "days" => 86400.0,
+        "w" | "weeks" => 7.0 * 86400.0,
+        _ => return None,
+    };
+    (n.is_finite() && n >= 0.0).then(|| Duration::from_secs_f64(n * mult))
+}
+
+/// Names of the configured targets, sorted.
+pub fn list(config: &KeyFile) -> Vec<String> {
+    let mut names: Vec<String> = config
+        .groups()
+        .into_iter()
+        .filter_map(|g| {
+            g.strip_prefix("publish \"")
+                .and_then(|r| r.strip_suffix('"'))
+        })
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Reads one target's configuration.
+pub fn get(config: &KeyFile, name: &str) -> Result<Target> {
+    let group = group_name(name);
+    if !config.has_group(&group) {
+        return Err(TargetError::NotFound(name.to_string()));
+    }
+    let invalid = |key: &str, value: &str| TargetError::InvalidValue {
+        name: name.to_string(),
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    let url: TargetUrl = config
+        .get(&group, "url")
+        .ok_or_else(|| TargetError::NoUrl(name.to_string()))?
+        .parse()?;
+    let boolean = |key: &str| -> Result<bool> {
+        match config.get_bool(&group, key) {
+            None => Ok(false),
+            Some(Ok(b)) => Ok(b),
+            Some(Err(v)) => Err(invalid(key, &v)),
+        }
+    };
+    let prune_grace = match config.get(&group, "prune-grace") {
+        None => Duration::from_secs(86400),
+        Some(v) => parse_duration(v).ok_or_else(|| invalid("prune-grace", v))?,
+    };
+    let summary_delay = match config.get(&group, "summary-delay") {
+        None => None,
+        Some(v) => Some(parse_duration(v).ok_or_else(|| invalid("summary-delay", v))?),
+    };
+    let jobs = match config.get(&group, "jobs") {
+        None => 16,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&j| j > 0)
+            .ok_or_else(|| invalid("jobs", v))?,
+    };
+    let depth = match config.get(&group, "depth") {
+        None => -1,
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|&d| d >= -1)
+            .ok_or_else(|| invalid("depth", v))?,
+    };
+    let refs = config
+        .get_list(&group, "refs")
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| RefPattern::new(p))
+        .collect();
+    Ok(Target {
+        name: name.to_string(),
+        url,
+        region: config
+            .get(&group, "region")
+            .unwrap_or("us-east-1")
+            .to_string(),
+        endpoint: config.get(&group, "endpoint").map(str::to_string),
+        path_style: boolean("path-style")?,
+        allow_http: boolean("allow-http")?,
+        refs,
+        prune_grace,
+        jobs,
+        depth,
+        summary_delay,
+    })
+}
+
+/// Reads target `name` from the repository's config.
+pub fn find(repo: &Repo, name: &str) -> Result<Target> {
+    get(repo.config(), name)
+}
+
+/// Adds target `name` with `url` and extra `key=value` settings; the
+/// result must read back as a valid target, or nothing is written.
+pub fn add(repo: &mut Repo, name: &str, url: &str, set: &[(String, String)]) -> Result<Target> {
+    validate_name(name)?;
+    url.parse::<TargetUrl>()?;
+    let group = group_name(name);
+    let mut config = repo.config().clone();
+    if config.has_group(&group) {
+        return Err(TargetError::Exists(name.to_string()));
+    }
+    config.set(&group, "url", url);
+    for (k, v) in set {
+        config.set(&group, k, v);
+    }
+    let target = get(&config, name)?;
+    repo.write_config(config)?;
+    Ok(target)
+}
+
+/// Deletes target `name`.
+pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
+    let mut config = repo.config().clone();
+    if !config.remove_group(&group_name(name)) {
+        return Err(TargetError::NotFound(name.to_string()));
+    }
+    repo.write_config(config)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            "s3://bucket/a/b/".parse::<TargetUrl>().unwrap(),
+            TargetUrl::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert_eq!(
+            "s3://bucket".parse::<TargetUrl>().unwrap().to_string(),
+            "s3://bucket"
+        );
+        assert!("s3://B/x".parse::<TargetUrl>().is_err());
+        assert!("s3://bucket/../x".parse::<TargetUrl>().is_err());
+        assert!("file://relative".parse::<TargetUrl>().is_err());
+        assert!("http://x".parse::<TargetUrl>().is_err());
+        assert_eq!(
+            "file:///srv/repo".parse::<TargetUrl>().unwrap(),
+            TargetUrl::File {
+                path: "/srv/repo".into()
+            }
+        );
+    }
+
+    #[test]
+    fn patterns_and_durations() {
+        let p = RefPattern::new("exampleos/*/stable");
+        assert!(p.matches("exampleos/x86_64/stable"));
+        assert!(!p.matches("exampleos/x86_64/devel"));
+        assert!(RefPattern::new("*").matches("a/b"));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn config_roundtrip() {
+        let k = KeyFile::parse(
+            "[core]\nmode=archive-z2\n\n[publish \"cdn\"]\nurl=s3://bkt/repo\nendpoint=http://127.0.0.1:9000\nallow-http=true\nrefs=os/*;other;\nprune-grace=2h\n",
+        )
+        .unwrap();
+        assert_eq!(list(&k), ["cdn"]);
+        let t = get(&k, "cdn").unwrap();
+        assert!(t.allow_http && !t.path_style);
+        assert_eq!(t.prune_grace, Duration::from_secs(7200));
+        assert_eq!(t.refs.len(), 2);
+        assert!(t.publishes(&"os/a".parse().unwrap()));
+        assert!(!t.publishes(&"x".parse().unwrap()));
+        assert!(matches!(get(&k, "nope"), Err(TargetError::NotFound(_))));
+    }
+}
