@@ -208,6 +208,7 @@ fn pull_and_check(s3: &S3Server, client: &Path, commit: &str, tree: &Path) {
         commit
     );
     let co = client.with_extension(format!("co-{}", &commit[..8]));
+    let _ = fs::remove_dir_all(&co);
     ostree(client, &["checkout", "-U", commit, co.to_str().unwrap()]);
     assert_same_content(tree, &co);
 }
@@ -301,4 +302,231 @@ fn ostree_pulls_releases_and_delta_from_s3() {
         "{:?}",
         f.s3.requests()
     );
+}
+
+fn target_ref(s3: &S3Server) -> Option<String> {
+    s3.get("repo/refs/heads/os/stable")
+        .map(|b| String::from_utf8(b).unwrap().trim().to_string())
+}
+
+/// What the target's summary says os/stable is.
+fn summary_ref(f: &Fixture, name: &str) -> String {
+    let d = f.root.join(format!("summary-{name}"));
+    fs::create_dir_all(&d).unwrap();
+    let sum = d.join("summary");
+    fs::write(&sum, f.s3.get("repo/summary").expect("summary")).unwrap();
+    init_repo(&d.join("r"), "archive");
+    fs::copy(&sum, d.join("r/summary")).unwrap();
+    let view = ostree(&d.join("r"), &["summary", "--view"]);
+    view.lines()
+        .skip_while(|l| !l.contains("os/stable"))
+        .nth(2)
+        .expect("os/stable in the summary")
+        .trim()
+        .to_string()
+}
+
+/// kill -9 of the publisher after the content, between delta parts and
+/// superblock, and after the refs before the summary: each time the target
+/// passes `ostree fsck` (on a copy) and the real client pulls what its
+/// summary names; the next publish completes.
+#[test]
+fn publish_killed_at_any_point_leaves_a_usable_target_and_completes_next_time() {
+    let f = Fixture::new("killed");
+    let (c1, t1) = f.release(1);
+    f.publish(&[]);
+    let client = f.client("client");
+    pull_and_check(&f.s3, &client, &c1, &t1);
+
+    let mut prev = (c1, t1);
+    for (n, point) in [
+        (2u64, "after content"),
+        (3, "mid-deltas"),
+        (4, "after refs"),
+    ] {
+        let (c, t) = f.release(n);
+        ostree(
+            &f.repo,
+            &["static-delta", "generate", "--from", &prev.0, "--to", &c],
+        );
+        let trap = match point {
+            "after content" => f.s3.trap(1, |r| r.is_put() && r.key.ends_with(".dirtree")),
+            "mid-deltas" => {
+                f.s3.trap(1, |r| r.is_put() && r.key.ends_with("/superblock"))
+            }
+            _ => f.s3.trap(1, |r| {
+                r.is_put() && (r.key == "repo/summary" || r.key == "repo/summary.sig")
+            }),
+        };
+        let mut child = f
+            .publish_cmd(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn grove publish");
+        trap.kill_at(&mut child, point);
+
+        let on_target = target_ref(&f.s3).expect("a ref");
+        if point == "after refs" {
+            assert_eq!(on_target, c, "{point}: the ref moved before the summary");
+        } else {
+            assert_eq!(on_target, prev.0, "{point}: the ref moved too early");
+        }
+        // The summary still names the previous release: clients get it, whole.
+        assert_eq!(summary_ref(&f, point), prev.0, "{point}");
+        f.fsck_copy(&format!("copy-{n}"));
+        pull_and_check(&f.s3, &client, &prev.0, &prev.1);
+
+        // Publishing again completes.
+        f.publish(&[]);
+        assert_eq!(target_ref(&f.s3).as_deref(), Some(c.as_str()));
+        assert_eq!(summary_ref(&f, &format!("{point}-again")), c);
+        pull_and_check(&f.s3, &client, &c, &t);
+        f.fsck_copy(&format!("copy-{n}-again"));
+        prev = (c, t);
+    }
+}
+
+/// Two publishers race on one target: the one whose ref write comes second
+/// stops with an error naming the ref; the winner's release is intact.
+#[test]
+fn racing_publishers_one_wins_the_other_stops() {
+    let f = Fixture::new("race");
+    f.release(1);
+    f.publish(&[]);
+
+    // A second build machine with its own release 2 on the same ref.
+    let other = f.root.join("other");
+    init_repo(&other, "bare-user");
+    let t_other = small_tree(&f.root, "other-tree", "the other machine\n");
+    ostree(
+        &other,
+        &["pull-local", f.repo.to_str().unwrap(), "os/stable"],
+    );
+    let c_other = checksum_of(&ostree(
+        &other,
+        &[
+            "commit",
+            "-b",
+            "os/stable",
+            &format!("--tree=dir={}", t_other.display()),
+            "--timestamp=2026-02-01T00:00:00Z",
+            &format!("--gpg-sign={}", f.gpg.fpr),
+            &f.gpg.homedir_arg(),
+        ],
+    ));
+    // The same target configured there.
+    fs::copy(f.repo.join("config"), other.join("config")).unwrap();
+
+    // Ours is held at its ref write while the other publishes.
+    f.release(2);
+    let trap =
+        f.s3.trap(1, |r| r.is_put() && r.key == "repo/refs/heads/os/stable");
+    let mut ours = f
+        .publish_cmd(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    trap.wait(&mut ours, "our ref write");
+    let mut theirs = grove_cmd(&other);
+    theirs.args([
+        "publish",
+        "cdn",
+        &format!("--gpg-sign={}", f.gpg.fpr),
+        &f.gpg.homedir_arg(),
+    ]);
+    f.s3.credentials(&mut theirs);
+    run_ok(&mut theirs);
+    trap.forward();
+    let out = ours.wait_with_output().expect("our publish");
+    assert!(
+        !out.status.success(),
+        "the second writer of the ref succeeded"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_one_line_error(&err);
+    assert!(err.contains("os/stable") && err.contains("moved"), "{err}");
+
+    // Nothing lost: the winner's release is on the target and pulls whole.
+    assert_eq!(target_ref(&f.s3).as_deref(), Some(c_other.as_str()));
+    assert_eq!(summary_ref(&f, "race"), c_other);
+    let client = f.client("client");
+    pull_and_check(&f.s3, &client, &c_other, &t_other);
+    f.fsck_copy("copy-race");
+}
+
+/// `--prune` keeps what a deleted ref reached until the grace period has
+/// passed, then deletes exactly that.
+#[test]
+fn prune_waits_out_the_grace_period() {
+    let f = Fixture::new("grace");
+    let (c1, _) = f.release(1);
+    let (c2, t2) = f.release(2);
+    f.publish(&[]);
+    let objects = |s3: &S3Server| s3.keys("repo/objects/");
+    let before_old = objects(&f.s3);
+
+    // A ref published, then deleted.
+    let t_old = small_tree(&f.root, "old-tree", "only on the old ref\n");
+    ostree(
+        &f.repo,
+        &[
+            "commit",
+            "-b",
+            "os/old",
+            &format!("--tree=dir={}", t_old.display()),
+        ],
+    );
+    f.publish(&[]);
+    let with_old = objects(&f.s3);
+    let only_old: Vec<String> = with_old
+        .iter()
+        .filter(|k| !before_old.contains(k))
+        .cloned()
+        .collect();
+    assert!(only_old.len() >= 4, "{only_old:?}");
+    ostree(&f.repo, &["refs", "--delete", "os/old"]);
+
+    // Within the grace period (the default day): recorded, kept.
+    let out = f.publish(&["--prune", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["prune"]["deleted"].as_array().unwrap().len(),
+        0,
+        "{out}"
+    );
+    assert_eq!(report["prune"]["waiting"], only_old.len(), "{out}");
+    assert!(f.s3.get("repo/refs/heads/os/old").is_none());
+    assert_eq!(objects(&f.s3), with_old);
+    let out = f.publish(&["--prune", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["prune"]["deleted"].as_array().unwrap().len(),
+        0,
+        "{out}"
+    );
+
+    // A one-second grace, once a second has passed since they were recorded.
+    let cfg = f.repo.join("config");
+    let text = fs::read_to_string(&cfg).unwrap();
+    fs::write(&cfg, format!("{}prune-grace=1s\n", text)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = f.publish(&["--prune", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut deleted: Vec<String> = report["prune"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("repo/{}", v.as_str().unwrap()))
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, only_old, "{out}");
+    assert_eq!(objects(&f.s3), before_old);
+
+    // History and the current release are whole.
+    let client = f.client("client");
+    pull_and_check(&f.s3, &client, &c2, &t2);
+    ostree(&client, &["pull", "cdn", &c1]);
+    f.fsck_copy("copy-grace");
 }

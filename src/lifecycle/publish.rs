@@ -588,7 +588,7 @@ pub fn plan(
     let mut walk = Walk::default();
     let mut new_commits: Vec<Checksum> = Vec::new();
     let mut tombstones = Vec::new();
-    let mut reached_commits: HashSet<Checksum> = known_commits.clone();
+    let mut queued: HashSet<Checksum> = known_commits.clone();
     for c in final_refs.values() {
         let (commits, missing_parent) = chain(&meta, repo, *c, target.depth, &known_commits)?;
         if let Some(p) = missing_parent {
@@ -597,7 +597,7 @@ pub fn plan(
             }
         }
         for (cc, commit) in commits.into_iter().rev() {
-            if reached_commits.insert(cc) || !known_commits.contains(&cc) {
+            if queued.insert(cc) || !known_commits.contains(&cc) {
                 if !new_commits.contains(&cc) {
                     new_commits.push(cc);
                 }
@@ -668,6 +668,11 @@ pub fn plan(
         .collect();
 
     // Deltas: the repository's deltas to a commit the final refs reach.
+    let mut reached_commits: HashSet<Checksum> = HashSet::new();
+    for c in final_refs.values() {
+        let (commits, _) = chain(&meta, repo, *c, target.depth, &reached_commits)?;
+        reached_commits.extend(commits.into_iter().map(|(c, _)| c));
+    }
     let mut final_deltas: BTreeMap<DeltaName, Checksum> = state
         .deltas
         .iter()
@@ -731,14 +736,27 @@ pub fn plan(
         },
     };
 
-    let mut reachable = known;
-    reachable.extend(walk.seen.iter().copied());
-    for c in &reached_commits {
-        reachable.insert(ObjectName::new(*c, ObjectType::Commit));
-        reachable.insert(ObjectName::new(*c, ObjectType::CommitMeta));
-    }
-    for t in &tombstones {
-        reachable.insert(ObjectName::new(*t, ObjectType::TombstoneCommit));
+    // What the final refs reach, for a prune: walked afresh (the target's
+    // old refs, some of which may go, do not count).
+    let mut reachable = HashSet::new();
+    if opts.prune {
+        let mut all = Walk::default();
+        let mut commits = HashSet::new();
+        for c in final_refs.values() {
+            let (chain_commits, missing_parent) = chain(&meta, repo, *c, target.depth, &commits)?;
+            if let Some(p) = missing_parent {
+                reachable.insert(ObjectName::new(p, ObjectType::TombstoneCommit));
+            }
+            for (cc, commit) in chain_commits {
+                commits.insert(cc);
+                all.tree(&meta, commit.root_contents, commit.root_meta, &none)?;
+            }
+        }
+        reachable.extend(all.seen);
+        for c in commits {
+            reachable.insert(ObjectName::new(c, ObjectType::Commit));
+            reachable.insert(ObjectName::new(c, ObjectType::CommitMeta));
+        }
     }
     let remote_meta = meta.remote.into_inner().expect("no panics");
     Ok(PublishPlan {

@@ -56,13 +56,13 @@ struct TrapState {
     pred: Box<Pred>,
     remaining: usize,
     hit: Option<mpsc::Sender<()>>,
-    release: Option<mpsc::Receiver<()>>,
+    release: Option<mpsc::Receiver<bool>>,
 }
 
 /// A request held by the proxy: the Nth one matching the trap's predicate.
 pub struct Trap {
     hit: mpsc::Receiver<()>,
-    release: mpsc::Sender<()>,
+    release: mpsc::Sender<bool>,
 }
 
 impl Trap {
@@ -88,7 +88,32 @@ impl Trap {
         }
         child.kill().expect("kill -9 the publisher");
         child.wait().expect("reaping the publisher");
-        let _ = self.release.send(());
+        let _ = self.release.send(false);
+    }
+
+    /// Waits until the trapped request arrives while `child` runs (see
+    /// [`Trap::kill_at`]); the request stays held until [`Trap::forward`].
+    pub fn wait(&self, child: &mut Child, what: &str) {
+        let start = Instant::now();
+        loop {
+            match self.hit.recv_timeout(Duration::from_millis(20)) {
+                Ok(()) => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the S3 proxy stopped"),
+            }
+            if let Some(status) = child.try_wait().expect("waiting for the publisher") {
+                panic!("the publisher exited ({status}) before {what}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "no request for {what} within 5 minutes"
+            );
+        }
+    }
+
+    /// Lets the held request go on to the server.
+    pub fn forward(self) {
+        let _ = self.release.send(true);
     }
 }
 
@@ -441,14 +466,14 @@ fn serve(
             }
         };
         if let Some((hit, release)) = held {
-            log.lock().expect("log").push(rec);
             if let Some(hit) = hit {
                 let _ = hit.send(());
             }
-            if let Some(release) = release {
-                let _ = release.recv();
+            let forward = release.and_then(|r| r.recv().ok()).unwrap_or(false);
+            if !forward {
+                log.lock().expect("log").push(rec);
+                return Ok(());
             }
-            return Ok(());
         }
 
         let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
