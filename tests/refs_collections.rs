@@ -308,6 +308,47 @@ fn summary_collection_map_matches_ostree() {
     );
 }
 
+/// A summary without a collection ID lists aliases as refs, and a file in
+/// `refs/heads` whose name is no ref (a sync tool's `.rsync_info`) is passed
+/// over by the summary and by `refs`, as ostree's ref walk does.
+#[test]
+fn summary_lists_aliases_and_passes_over_non_ref_files_as_ostree() {
+    let tmp = tempdir();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let tree = common::small_tree(tmp.path(), "tree", "hello");
+    for repo in [&a, &b] {
+        common::init_repo(repo, "archive");
+        ostree(
+            repo,
+            &[
+                "commit",
+                "-b",
+                "os/main",
+                "--timestamp=2020-01-01",
+                tree.to_str().unwrap(),
+            ],
+        );
+        ostree(repo, &["refs", "--alias", "--create=stable", "os/main"]);
+        fs::write(repo.join("refs/heads/os/.rsync_info"), "not a ref").unwrap();
+    }
+    same_steps(&a, &b, &[&["refs"], &["refs", "--alias"]]);
+    ostree(&a, &["summary", "-u"]);
+    grove(&b, &["summary", "-u"]);
+    let view = |o: String| {
+        o.lines()
+            .filter(|l| !l.starts_with("Last-Modified"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let from_ostree = view(ostree(&a, &["summary", "--view"]));
+    assert!(
+        from_ostree.iter().any(|l| l == "* stable"),
+        "{from_ostree:#?}"
+    );
+    assert_eq!(view(ostree(&b, &["summary", "--view"])), from_ostree);
+}
+
 /// `remote add --collection-id` writes the remote's `collection-id` as ostree does.
 #[test]
 fn remote_add_collection_id_matches_ostree() {

@@ -278,38 +278,6 @@ pub fn encode(c: &SummaryContents) -> Vec<u8> {
     top.finish()
 }
 
-fn walk_ref_dir(base: &Path, dir: &Path, out: &mut BTreeMap<String, Checksum>) -> Result<()> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(SummaryError::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })
-        }
-    };
-    for e in rd {
-        let e = e.at(dir)?;
-        let p = e.path();
-        let ft = e.file_type().at(&p)?;
-        if ft.is_dir() {
-            walk_ref_dir(base, &p, out)?;
-        } else if ft.is_file() {
-            let text = fs::read_to_string(&p).at(&p)?;
-            if let Ok(c) = text.trim().parse::<Checksum>() {
-                let rel = p
-                    .strip_prefix(base)
-                    .expect("walked under base")
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, c);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Options for [`build`].
 #[derive(Debug, Default)]
 pub struct BuildOptions {
@@ -341,9 +309,11 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
         Some(own) => collections.remove(own).unwrap_or_default(),
         None => {
             // Local refs (refs/heads); remote refs never go into a summary.
+            // Aliases are refs here too, as in ostree's summary.
             let mut heads = BTreeMap::new();
-            let hp = repo.path().join("refs/heads");
-            walk_ref_dir(&hp, &hp, &mut heads)?;
+            crate::repo::refs::read_refs_under(&repo.path().join("refs/heads"), &mut |name, c| {
+                heads.insert(name.to_string(), c);
+            })?;
             heads
         }
     };

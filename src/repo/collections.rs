@@ -128,7 +128,7 @@ impl Repo {
         let mut out = BTreeMap::new();
         let wanted = |c: &CollectionId| only.is_none_or(|o| o == c);
         let mut add_dir = |collection: &CollectionId, dir: &std::path::Path| -> refs::Result<()> {
-            refs::walk_refs(dir, dir, &mut |name, c| {
+            refs::read_refs_under(dir, &mut |name, c| {
                 out.insert(
                     CollectionRef {
                         collection: collection.clone(),
@@ -142,7 +142,7 @@ impl Repo {
             add_dir(&own, &self.path().join("refs/heads"))?;
         }
         if sources.mirrors {
-            for (name, dir) in subdirs(&self.path().join("refs/mirrors")) {
+            for (name, dir) in refs::ref_subdirs(&self.path().join("refs/mirrors"))? {
                 if let Ok(collection) = name.parse::<CollectionId>() {
                     if wanted(&collection) {
                         add_dir(&collection, &dir)?;
@@ -151,7 +151,7 @@ impl Repo {
             }
         }
         if sources.remotes {
-            for (remote, dir) in subdirs(&self.path().join("refs/remotes")) {
+            for (remote, dir) in refs::ref_subdirs(&self.path().join("refs/remotes"))? {
                 let configured = self
                     .config()
                     .get(&crate::repo::remote::group_name(&remote), "collection-id");
@@ -185,20 +185,6 @@ impl Repo {
         }
         self.set_mirror_ref(cref, target)
     }
-}
-
-/// Subdirectories of `dir` by name (none if `dir` is missing).
-fn subdirs(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<_> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-        .collect();
-    out.sort();
-    out
 }
 
 #[cfg(test)]

@@ -183,19 +183,9 @@ impl Repo {
             )? {
                 return Ok(Some(c));
             }
-            let remotes = self.path().join("refs/remotes");
-            if let Ok(rd) = fs::read_dir(&remotes) {
-                let mut names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-                names.sort();
-                for r in names {
-                    if let Some(c) = read_ref_file(&r.join(spec.name.as_str()), &shown)? {
-                        return Ok(Some(c));
-                    }
-                }
-            }
-            if let Ok(rd) = fs::read_dir(self.path().join("refs/mirrors")) {
-                for coll in rd.filter_map(|e| e.ok()) {
-                    if let Some(c) = read_ref_file(&coll.path().join(spec.name.as_str()), &shown)? {
+            for dir in ["refs/remotes", "refs/mirrors"] {
+                for (_, sub) in ref_subdirs(&self.path().join(dir))? {
+                    if let Some(c) = read_ref_file(&sub.join(spec.name.as_str()), &shown)? {
                         return Ok(Some(c));
                     }
                 }
@@ -265,11 +255,19 @@ impl Repo {
             }
             return Ok(out);
         }
-        let Ok(rd) = fs::read_dir(&dir) else {
-            return Ok(out);
+        let io = |source| {
+            RefError::Repo(RepoError::Io {
+                path: dir.clone(),
+                source,
+            })
         };
-        for e in rd.filter_map(|e| e.ok()) {
-            let fname = e.file_name();
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(e)),
+        };
+        for e in rd {
+            let fname = e.map_err(io)?.file_name();
             let Some(fname) = fname.to_str() else {
                 continue;
             };
@@ -296,27 +294,19 @@ impl Repo {
                 });
             }
         }
-        let heads = self.path().join("refs/heads");
-        walk_refs(&heads, &heads, &mut |name, c| {
+        read_refs_under(&self.path().join("refs/heads"), &mut |name, c| {
             out.insert(Refspec { remote: None, name }, c);
         })?;
-        let remotes = self.path().join("refs/remotes");
-        if let Ok(rd) = fs::read_dir(&remotes) {
-            for r in rd.filter_map(|e| e.ok()) {
-                let Some(remote) = r.file_name().to_str().map(str::to_string) else {
-                    continue;
-                };
-                let base = r.path();
-                walk_refs(&base, &base, &mut |name, c| {
-                    out.insert(
-                        Refspec {
-                            remote: Some(remote.clone()),
-                            name,
-                        },
-                        c,
-                    );
-                })?;
-            }
+        for (remote, dir) in ref_subdirs(&self.path().join("refs/remotes"))? {
+            read_refs_under(&dir, &mut |name, c| {
+                out.insert(
+                    Refspec {
+                        remote: Some(remote.clone()),
+                        name,
+                    },
+                    c,
+                );
+            })?;
         }
         Ok(out)
     }
@@ -325,35 +315,24 @@ impl Repo {
     pub fn list_aliases(&self) -> Result<BTreeMap<RefName, RefName>> {
         let heads = self.path().join("refs/heads");
         let mut out = BTreeMap::new();
-        let mut stack = vec![heads.clone()];
-        while let Some(dir) = stack.pop() {
-            let Ok(rd) = fs::read_dir(&dir) else { continue };
-            for e in rd.filter_map(|e| e.ok()) {
-                let p = e.path();
-                let ft = fs::symlink_metadata(&p).map(|m| m.file_type());
-                match ft {
-                    Ok(t) if t.is_symlink() => {
-                        let target = fs::read_link(&p).map_err(|e| RepoError::Io {
-                            path: p.clone(),
-                            source: e,
-                        })?;
-                        let abs = p.parent().expect("inside heads").join(&target);
-                        let abs = normalize(&abs);
-                        let (Ok(a), Ok(t)) = (p.strip_prefix(&heads), abs.strip_prefix(&heads))
-                        else {
-                            continue;
-                        };
-                        if let (Ok(a), Ok(t)) =
-                            (a.to_string_lossy().parse(), t.to_string_lossy().parse())
-                        {
-                            out.insert(a, t);
-                        }
-                    }
-                    Ok(t) if t.is_dir() => stack.push(p),
-                    _ => {}
-                }
+        walk_ref_dir(&heads, &mut |f| {
+            if !f.alias {
+                return Ok(());
             }
-        }
+            let target = fs::read_link(&f.path).map_err(|e| RepoError::Io {
+                path: f.path.clone(),
+                source: e,
+            })?;
+            let abs = normalize(&f.path.parent().expect("inside heads").join(&target));
+            if let Some(t) = abs
+                .strip_prefix(&heads)
+                .ok()
+                .and_then(|t| t.to_str()?.parse().ok())
+            {
+                out.insert(f.name, t);
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -446,8 +425,9 @@ impl Repo {
         })?;
         if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let mut existing = None;
-            walk_refs(path, path, &mut |name, _| {
-                existing.get_or_insert(name);
+            walk_ref_dir(path, &mut |f| {
+                existing.get_or_insert(f.name);
+                Ok(())
             })?;
             if let Some(name) = existing {
                 return Err(RefError::DirectoryInUse {
@@ -540,34 +520,105 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-pub(crate) fn walk_refs(
-    base: &Path,
+/// A ref file found by [`walk_ref_dir`].
+pub(crate) struct RefFile {
+    /// Its path under the walked directory, which is the ref's name.
+    pub name: RefName,
+    pub path: PathBuf,
+    /// A symlink: an alias of another ref (in `refs/heads`).
+    pub alias: bool,
+}
+
+/// The one walk over a ref directory (`refs/heads`, `refs/remotes/REMOTE`,
+/// `refs/mirrors/COLLECTION`), as ostree's `enumerate_refs_recurse`:
+/// directories are descended, regular files and symlinks are refs, and an
+/// entry whose name is no valid ref fragment (a tool's `.rsync_info`, a
+/// temporary file) is passed over. Entries come in name order. A directory
+/// that does not exist (or vanished while walked) holds no refs; every other
+/// I/O error is returned, naming its path.
+pub(crate) fn walk_ref_dir(base: &Path, f: &mut dyn FnMut(RefFile) -> Result<()>) -> Result<()> {
+    walk_ref_dir_under(base, "", f)
+}
+
+fn walk_ref_dir_under(
     dir: &Path,
-    f: &mut dyn FnMut(RefName, Checksum),
+    prefix: &str,
+    f: &mut dyn FnMut(RefFile) -> Result<()>,
 ) -> Result<()> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Ok(());
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RefError::Repo(RepoError::Io { path, source })
     };
-    for e in rd.filter_map(|e| e.ok()) {
-        let p = e.path();
-        let Ok(meta) = fs::metadata(&p) else { continue };
-        if meta.is_dir() {
-            walk_refs(base, &p, f)?;
-        } else if meta.is_file() {
-            let rel = p
-                .strip_prefix(base)
-                .expect("under base")
-                .to_string_lossy()
-                .into_owned();
-            let Ok(name) = rel.parse::<RefName>() else {
-                continue;
-            };
-            if let Some(c) = read_ref_file(&p, &rel)? {
-                f(name, c);
-            }
+    let mut entries = match fs::read_dir(dir) {
+        Ok(rd) => rd.collect::<std::io::Result<Vec<_>>>().map_err(io(dir))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let fname = e.file_name();
+        let Some(fname) = fname.to_str().filter(|n| valid_fragment(n)) else {
+            continue;
+        };
+        let name = if prefix.is_empty() {
+            fname.to_string()
+        } else {
+            format!("{prefix}/{fname}")
+        };
+        let path = e.path();
+        let ft = match e.file_type() {
+            Ok(ft) => ft,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        if ft.is_dir() {
+            walk_ref_dir_under(&path, &name, f)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            f(RefFile {
+                name: RefName(name),
+                path,
+                alias: ft.is_symlink(),
+            })?;
         }
     }
     Ok(())
+}
+
+/// Every ref under `dir` with the commit it holds ([`walk_ref_dir`]; an
+/// alias holds its target's commit; a dangling alias is passed over).
+pub(crate) fn read_refs_under(dir: &Path, f: &mut dyn FnMut(RefName, Checksum)) -> Result<()> {
+    walk_ref_dir(dir, &mut |r| {
+        if let Some(c) = read_ref_file(&r.path, r.name.as_str())? {
+            f(r.name, c);
+        }
+        Ok(())
+    })
+}
+
+/// The subdirectories of `refs/remotes` or `refs/mirrors` (one per remote
+/// or collection), by name; none when `dir` does not exist. I/O errors are
+/// returned, naming the path.
+pub(crate) fn ref_subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RefError::Repo(RepoError::Io { path, source })
+    };
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(io(dir))?;
+        if e.file_type().map_err(io(&e.path()))?.is_dir() {
+            if let Some(name) = e.file_name().to_str() {
+                out.push((name.to_string(), e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
