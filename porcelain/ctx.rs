@@ -50,3 +50,30 @@ pub fn one_line(e: &anyhow::Error) -> String {
     }
     parts.join(": ").replace('\n', " ")
 }
+
+/// Prints a subcommand's help to stderr and returns the error that follows it,
+/// as ostree's `ot_util_usage_error` does.
+pub fn usage_error(command: &str, msg: &str) -> anyhow::Error {
+    use clap::CommandFactory as _;
+    let mut cli = crate::Cli::command();
+    cli.build();
+    if let Some(sub) = cli.find_subcommand_mut(command) {
+        let help = sub.render_help().to_string();
+        eprint!("{help}");
+        if !help.ends_with('\n') {
+            eprintln!();
+        }
+        eprintln!();
+    }
+    anyhow::anyhow!("{msg}")
+}
+
+/// Renders a failure to load a metadata object with ostree's wording.
+pub fn load_error(e: grove::repo::RepoError) -> anyhow::Error {
+    match e {
+        grove::repo::RepoError::ObjectMissing(name) => {
+            anyhow::anyhow!("No such metadata object {name}")
+        }
+        e => e.into(),
+    }
+}

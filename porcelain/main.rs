@@ -7,6 +7,8 @@ mod commands;
 mod ctx;
 mod format;
 mod hooks;
+mod keys;
+mod signatures;
 
 use std::process::ExitCode;
 

@@ -1,16 +1,10 @@
 //! `grove checksum`: the OSTree checksum of a file or directory on disk
-//! (upstream `ot-builtin-checksum.c`, `ostree_checksum_file_at`).
-//!
-//! A file's checksum covers its header (uid, gid, mode, symlink target,
-//! xattrs) and content; a directory's is the checksum of its dirmeta.
-//! Symlinks are not followed. No repository is needed.
+//! (upstream `ot-builtin-checksum.c`): `grove::tree::checksum::checksum_path`,
+//! with ostree's error wording. No repository is needed.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use grove::objects::{DirMeta, FileHeader, Xattrs};
-use grove::repo::content::checksum_content;
-use grove::Checksum;
+use grove::tree::checksum::checksum_path;
 
 use crate::ctx::Ctx;
 
@@ -31,46 +25,6 @@ fn strerror(e: &std::io::Error) -> String {
     match s.rfind(" (os error ") {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s,
-    }
-}
-
-/// The checksum of the file or directory at `path`.
-pub(crate) fn checksum_path(path: &Path, ignore_xattrs: bool) -> std::io::Result<Checksum> {
-    let st = std::fs::symlink_metadata(path)?;
-    let xattrs = if ignore_xattrs {
-        Xattrs::new()
-    } else {
-        grove::tree::xattr::read_path(path)?
-    };
-    if st.is_dir() {
-        return Ok(DirMeta {
-            uid: st.uid(),
-            gid: st.gid(),
-            mode: st.mode(),
-            xattrs,
-        }
-        .checksum());
-    }
-    let symlink_target = if st.file_type().is_symlink() {
-        std::fs::read_link(path)?
-            .into_os_string()
-            .into_string()
-            .map_err(|_| std::io::Error::other("symlink target is not UTF-8"))?
-    } else {
-        String::new()
-    };
-    let header = FileHeader {
-        uid: st.uid(),
-        gid: st.gid(),
-        mode: st.mode(),
-        symlink_target,
-        xattrs,
-    };
-    if header.is_regular() {
-        let mut f = std::fs::File::open(path)?;
-        checksum_content(&header, &mut f)
-    } else {
-        checksum_content(&header, &mut std::io::empty())
     }
 }
 

@@ -11,8 +11,9 @@ use grove::objects::Xattrs;
 use grove::tree::path::{self, Node, TreeEntry};
 use grove::Repo;
 
-use super::log::{load_error, usage_error, xattrs_text};
+use super::log::{load_error, usage_error};
 use crate::ctx::Ctx;
+use grove::objects::text::xattrs_text;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -131,13 +131,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut repo = ctx.open_repo()?;
     let dest: Refspec = dest_arg.parse()?;
     // Keys first: a bad key changes nothing.
-    let mut keys = super::sign::configured_keys(&repo)?;
+    let config = grove::lifecycle::config::ReleaseConfig::read(&repo)?;
+    let mut keys = crate::keys::configured_keys(&repo, &config)?;
     let publish = args.publish || from.is_some();
-    let delta_depth = if publish {
-        super::sign::delta_depth(&repo)?
-    } else {
-        0
-    };
+    let delta_depth = if publish { config.delta_depth } else { 0 };
     let lock = repo.lock(LockKind::Shared)?;
 
     // The source commit, in this repository.
@@ -305,7 +302,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     )?;
     let mut signed_with = Vec::new();
     if !keys.is_empty() {
-        signed_with = super::sign::sign_if_unsigned(&repo, new, &mut keys)?;
+        signed_with = grove::trust::gpg::sign_if_unsigned(&repo, new, &mut keys)
+            .with_context(|| format!("signing commit {new}"))?;
     }
     let updates = [RefUpdate {
         old: tip,
@@ -345,7 +343,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // cannot be published, the ref goes back: all or nothing.
     let mut summary_sigs = None;
     if publish {
-        match super::sign::update_summary(&mut repo, &mut keys, Vec::new(), None) {
+        let opts = grove::objects::summary::UpdateOptions {
+            build: grove::objects::summary::BuildOptions {
+                additional: Vec::new(),
+                now: chrono::Utc::now().timestamp().max(0) as u64,
+            },
+            grace: config.publish_grace(None, !keys.is_empty()),
+        };
+        match grove::objects::summary::update(&mut repo, &opts, &mut keys)
+            .context("updating summary")
+        {
             Ok(p) => summary_sigs = Some(p.signatures),
             Err(e) => {
                 let undo = repo.set_ref(&dest, tip, Some(Some(new)));

@@ -170,7 +170,8 @@ fn credentials() -> anyhow::Result<Option<Credentials>> {
 fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
     let target = target::find(&repo, name)?;
-    let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
+    let config = grove::lifecycle::config::ReleaseConfig::read(&repo)?;
+    let mut keys = args.sign.load_or_configured(&repo, &config)?;
     let refs = args
         .refs
         .iter()

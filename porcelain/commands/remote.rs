@@ -211,7 +211,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 grove::trust::gpg::Keyring::from_bytes(&bytes, "standard input")?
             } else if a.keyring.is_empty() {
                 // As ostree's library without a source: the user's own keyring.
-                super::gpg_sign::gnupg_public_keys(None)?
+                crate::keys::gnupg_public_keys(None)?
             } else {
                 let mut k = grove::trust::gpg::Keyring::new();
                 for f in &a.keyring {
@@ -253,7 +253,7 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
     let rem = remote::find(&repo, &a.name)?;
     let keys = if rem.gpg_verify_summary {
-        Some(super::gpg_verify::remote_keyring(&repo, &a.name)?)
+        Some(crate::keys::remote_keyring(&repo, &a.name)?)
     } else {
         None
     };
@@ -292,7 +292,7 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
             "GPG: Verification enabled, found {n} signature{}:",
             if n == 1 { "" } else { "s" }
         );
-        super::gpg_verify::print_signature_list(&mut std::io::stdout().lock(), &reports, now)?;
+        crate::signatures::print_signature_list(&mut std::io::stdout().lock(), &reports, now)?;
     }
     Ok(())
 }

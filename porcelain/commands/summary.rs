@@ -1,20 +1,22 @@
 //! `grove summary`: regenerate (`-u`), sign and show the summary file.
 //! `-u` (or its porcelain spelling `--publish`) signs with the key configured
-//! in `[grove]` (see `sign.rs`) when no `--gpg-sign`/`--sign-key` is given,
-//! and runs the `post-summary` hook. With no flag it fails, as ostree does.
+//! in `[grove]` (`grove::lifecycle::config`) when no `--gpg-sign`/`--sign-key`
+//! is given, and runs the `post-summary` hook.
 //!
 //! `--view` prints as `ostree summary --view` (upstream `ot-dump.c`,
 //! `ot_dump_summary_bytes`). `--raw` prints the GVariant text; unlike ostree,
 //! which byte-swaps the whole value (so native integers come out swapped),
 //! grove prints every field's true value, decoding the big-endian ones.
 
-use anyhow::bail;
-use grove::objects::summary::{self, RawValue, Summary};
-use grove::Metadata;
+use anyhow::{bail, Context as _};
+use grove::lifecycle::config::ReleaseConfig;
+use grove::objects::summary::{self, BuildOptions, Published, RawValue, Summary, UpdateOptions};
+use grove::trust::gpg::SigningKey;
+use grove::{Metadata, Repo};
 use zgvariant::Variant;
 
-use super::gpg_sign::SignArgs;
 use crate::ctx::Ctx;
+use crate::keys::SignArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -65,9 +67,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // then the post-summary hook.
     if args.update || args.publish || !(args.view || args.raw) {
         let additional = parse_metadata(&args.metadata)?;
+        let delay = match args.publish_delay {
+            Some(s) => Some(
+                grove::lifecycle::config::seconds(s)
+                    .ok_or_else(|| anyhow::anyhow!("Invalid --publish-delay '{s}'"))?,
+            ),
+            None => None,
+        };
         let mut repo = ctx.open_repo()?;
-        let mut keys = super::sign::keys_or_configured(&repo, &args.sign)?;
-        super::sign::publish_summary(&mut repo, &mut keys, additional, args.publish_delay)?;
+        let config = ReleaseConfig::read(&repo)?;
+        let mut keys = args.sign.load_or_configured(&repo, &config)?;
+        publish(&mut repo, &config, &mut keys, additional, delay)?;
         return Ok(());
     }
     let repo = ctx.open_repo()?;
@@ -79,6 +89,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     print!("{text}");
     Ok(())
+}
+
+/// Regenerates, signs with `keys` and publishes the summary (the grace
+/// between `summary.sig` and `summary` from `delay`, else the config), then
+/// runs the `post-summary` hook (no input lines).
+pub fn publish(
+    repo: &mut Repo,
+    config: &ReleaseConfig,
+    keys: &mut [SigningKey],
+    additional: Vec<(String, RawValue)>,
+    delay: Option<std::time::Duration>,
+) -> anyhow::Result<Published> {
+    let opts = UpdateOptions {
+        build: BuildOptions {
+            additional,
+            now: chrono::Utc::now().timestamp().max(0) as u64,
+        },
+        grace: config.publish_grace(delay, !keys.is_empty()),
+    };
+    let published = summary::update(repo, &opts, keys).context("updating summary")?;
+    crate::hooks::run(repo, "post-summary", &[])?;
+    Ok(published)
 }
 
 fn iso8601(secs: u64) -> String {

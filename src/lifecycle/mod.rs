@@ -1,9 +1,15 @@
-//! A repository's life cycle after commit: checking it (`fsck`,
-//! `ot-builtin-fsck.c`), pruning it (`ostree-repo-prune.c`), and the
-//! provenance a build records for later releases.
+//! A repository's life cycle after commit, as a build server drives it
+//! without the CLI: the `[grove]` release config ([`config`]), status
+//! ([`status`]), commit display values ([`log`]), publishing to object
+//! storage ([`publish`]), checking (`fsck`, `ot-builtin-fsck.c`), pruning
+//! (`ostree-repo-prune.c`), and the provenance a build records for later
+//! releases.
 
+pub mod config;
 pub mod date;
 pub mod fsck;
+pub mod log;
 pub mod provenance;
 pub mod prune;
 pub mod publish;
+pub mod status;

@@ -97,6 +97,17 @@ impl Commit {
     pub fn version(&self) -> Option<String> {
         self.metadata.get_str("version")
     }
+
+    /// The checksum of the commit's content alone: SHA-256 over the root
+    /// dirtree checksum bytes followed by the root dirmeta checksum bytes
+    /// (`ostree_commit_get_content_checksum`). Two commits of the same tree
+    /// share it whatever their metadata.
+    pub fn content_checksum(&self) -> Checksum {
+        let mut buf = [0u8; 64];
+        buf[..32].copy_from_slice(self.root_contents.as_bytes());
+        buf[32..].copy_from_slice(self.root_meta.as_bytes());
+        Checksum::digest(&buf)
+    }
 }
 
 /// A tombstone left where a commit was deleted (`.commit-tombstone`).

@@ -15,6 +15,7 @@ pub mod file_header;
 pub mod metadata;
 pub mod sizes;
 pub mod summary;
+pub mod text;
 pub mod varint;
 mod xattrs;
 

@@ -151,7 +151,7 @@ fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
 }
 
 impl Repo {
-    fn ref_path(&self, spec: &Refspec) -> PathBuf {
+    pub(crate) fn ref_path(&self, spec: &Refspec) -> PathBuf {
         match &spec.remote {
             Some(r) => self
                 .path()

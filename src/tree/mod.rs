@@ -8,6 +8,7 @@
 
 pub mod bootable;
 pub mod checkout;
+pub mod checksum;
 pub mod commit;
 pub mod cpio;
 pub mod diff;

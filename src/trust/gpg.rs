@@ -59,6 +59,12 @@ pub enum SignError {
     CorruptDetached { commit: Checksum, why: String },
     #[error("corrupt signature data in {what}: {why}")]
     CorruptSignature { what: String, why: String },
+    #[error("reading {}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -750,6 +756,27 @@ pub fn sign_commit(repo: &Repo, commit: Checksum, keys: &mut [SigningKey]) -> Re
     Ok(())
 }
 
+/// Signs `commit` with each key that has not signed it yet (a key that
+/// already has is skipped, not an error as in [`sign_commit`]); returns the
+/// key ids that signed now. This is how `grove sign` and `promote` sign:
+/// running them again changes nothing.
+pub fn sign_if_unsigned(
+    repo: &Repo,
+    commit: Checksum,
+    keys: &mut [SigningKey],
+) -> Result<Vec<String>> {
+    let (_, existing) = read_commit_sigs(repo, commit)?;
+    let mut used = Vec::new();
+    for k in keys.iter_mut() {
+        if existing.iter().any(|s| k.made(s)) {
+            continue;
+        }
+        sign_commit(repo, commit, std::slice::from_mut(k))?;
+        used.push(k.key_id());
+    }
+    Ok(used)
+}
+
 /// Removes the signatures whose issuer matches one of `key_ids` (fingerprint
 /// or key id suffix, or any key of a matching certificate in `keyring`).
 /// Returns how many were removed.
@@ -804,6 +831,27 @@ pub fn verify_commit(
         SignError::CorruptSignature { why, .. } => SignError::CorruptDetached { commit, why },
         other => other,
     })
+}
+
+/// Checks `REPO/summary` against the signatures in `REPO/summary.sig`.
+pub fn verify_summary(
+    repo: &Repo,
+    keyring: &Keyring,
+    now: SystemTime,
+) -> Result<Vec<SignatureReport>> {
+    let read = |name: &str| {
+        let path = repo.path().join(name);
+        std::fs::read(&path).map_err(|source| SignError::Read { path, source })
+    };
+    let summary = read("summary")?;
+    let sig = read("summary.sig")?;
+    let corrupt = |why: String| SignError::CorruptSignature {
+        what: repo.path().join("summary.sig").display().to_string(),
+        why,
+    };
+    let meta = Metadata::from_bytes(&sig).map_err(|e| corrupt(e.to_string()))?;
+    let sigs = gpgsigs(&meta).map_err(corrupt)?;
+    verify(&summary, &sigs, keyring, now, "summary.sig")
 }
 
 #[cfg(test)]
