@@ -530,3 +530,149 @@ fn prune_waits_out_the_grace_period() {
     ostree(&client, &["pull", "cdn", &c1]);
     f.fsck_copy("copy-grace");
 }
+
+/// A `file://` target goes through the same code: a static web server in
+/// front of the directory serves the real client, GPG-verified.
+#[test]
+fn file_target_served_over_http_pulls_and_verify_repairs() {
+    let dir = tempdir();
+    let root = dir.path();
+    let repo = root.join("build");
+    init_repo(&repo, "bare-user");
+    let gpg = Gpg::new(root, "release", "");
+    let tree = small_tree(root, "tree", "published to a directory\n");
+    let c = checksum_of(&ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "os/stable",
+            &format!("--tree=dir={}", tree.display()),
+            &format!("--gpg-sign={}", gpg.fpr),
+            &gpg.homedir_arg(),
+        ],
+    ));
+    let web = root.join("docroot/repo");
+    grove(
+        &repo,
+        &[
+            "publish",
+            "add",
+            "web",
+            &format!("file://{}", web.display()),
+            "--set=summary-delay=0",
+        ],
+    );
+    assert_eq!(grove(&repo, &["publish", "list"]).trim(), "web");
+    let sign = [format!("--gpg-sign={}", gpg.fpr), gpg.homedir_arg()];
+    let publish = |extra: &[&str]| {
+        let mut c = grove_cmd(&repo);
+        c.args(["publish", "web"]).args(&sign).args(extra);
+        run_ok(&mut c)
+    };
+    publish(&[]);
+    let server = HttpServer::serve(&web);
+    let client = root.join("client");
+    init_repo(&client, "bare-user");
+    let key = root.join("release.gpg");
+    fs::write(&key, gpg.public_bytes()).unwrap();
+    ostree(
+        &client,
+        &[
+            "remote",
+            "add",
+            "--set=gpg-verify=true",
+            "--set=gpg-verify-summary=true",
+            &format!("--gpg-import={}", key.display()),
+            "cdn",
+            &server.url,
+        ],
+    );
+    ostree(&client, &["pull", "cdn", "os/stable"]);
+    let co = root.join("co");
+    ostree(&client, &["checkout", "-U", &c, co.to_str().unwrap()]);
+    assert_same_content(&tree, &co);
+
+    // Someone deletes an object by hand: a plain publish trusts the ref and
+    // uploads nothing; --verify lists, finds it missing and puts it back.
+    let victim = files_under(&web, "objects")
+        .into_iter()
+        .find(|p| p.ends_with(".filez"))
+        .expect("a content object");
+    fs::remove_file(web.join(&victim)).unwrap();
+    let out = publish(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["uploaded"].as_object().unwrap().is_empty(), "{out}");
+    let out = publish(&["--verify", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["missing"], 1, "{out}");
+    assert_eq!(report["uploaded"]["content"]["objects"], 1, "{out}");
+    assert!(web.join(&victim).is_file());
+    let copy = root.join("copy");
+    run_ok(Command::new("cp").arg("-a").arg(&web).arg(&copy));
+    for sub in ["refs/remotes", "refs/mirrors", "tmp", "state"] {
+        fs::create_dir_all(copy.join(sub)).unwrap();
+    }
+    fsck(&copy);
+}
+
+/// `pre-publish` sees `OLD NEW REF` for the target's refs and can veto:
+/// nothing is uploaded. `post-publish` runs after the summary.
+#[test]
+fn publish_hooks_veto_and_follow() {
+    let dir = tempdir();
+    let root = dir.path();
+    let repo = root.join("build");
+    init_repo(&repo, "archive");
+    let tree = small_tree(root, "tree", "hooked\n");
+    let c = checksum_of(&ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "os/stable",
+            &format!("--tree=dir={}", tree.display()),
+        ],
+    ));
+    let web = root.join("web");
+    grove(
+        &repo,
+        &[
+            "publish",
+            "add",
+            "web",
+            &format!("file://{}", web.display()),
+        ],
+    );
+    let seen = root.join("seen");
+    install_hook(
+        &repo,
+        "pre-publish",
+        &format!("#!/bin/sh\ncat > {}\nexit 3\n", seen.display()),
+    );
+    let err = grove_fail(&repo, &["publish", "web"]);
+    assert!(err.contains("pre-publish"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        format!("{} {c} os/stable\n", "0".repeat(64))
+    );
+    assert!(!web.join("refs/heads/os/stable").exists());
+    assert!(files_under(&web, "objects").is_empty());
+
+    fs::remove_file(repo.join("hooks/pre-publish")).unwrap();
+    let post = root.join("post");
+    install_hook(
+        &repo,
+        "post-publish",
+        &format!(
+            "#!/bin/sh\n{{ cat; test -f {}/summary && echo summary-there; }} > {}\n",
+            web.display(),
+            post.display()
+        ),
+    );
+    grove(&repo, &["publish", "web"]);
+    assert_eq!(
+        fs::read_to_string(&post).unwrap(),
+        format!("{} {c} os/stable\nsummary-there\n", "0".repeat(64))
+    );
+}

@@ -325,6 +325,10 @@ impl Meta<'_> {
 struct Walk {
     seen: HashSet<ObjectName>,
     children: HashMap<Checksum, Vec<Checksum>>,
+    /// Descend into known dirtrees too (verifying: a listed dirtree does
+    /// not vouch for what it names).
+    descend_known: bool,
+    visited: HashSet<Checksum>,
 }
 
 impl Walk {
@@ -343,8 +347,15 @@ impl Walk {
                 self.seen.insert(mn);
             }
             let tn = ObjectName::new(t, ObjectType::DirTree);
-            if known.contains(&tn) || !self.seen.insert(tn) {
+            if !self.visited.insert(t) {
                 continue;
+            }
+            if known.contains(&tn) {
+                if !self.descend_known {
+                    continue;
+                }
+            } else {
+                self.seen.insert(tn);
             }
             let tree = meta.dirtree(t)?;
             for f in &tree.files {
@@ -585,24 +596,35 @@ pub fn plan(
     }
 
     // What the final refs need beyond that, history included.
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        descend_known: opts.verify,
+        ..Walk::default()
+    };
     let mut new_commits: Vec<Checksum> = Vec::new();
     let mut tombstones = Vec::new();
-    let mut queued: HashSet<Checksum> = known_commits.clone();
+    let none_commits = HashSet::new();
+    let mut queued: HashSet<Checksum> = HashSet::new();
     for c in final_refs.values() {
-        let (commits, missing_parent) = chain(&meta, repo, *c, target.depth, &known_commits)?;
+        // Verifying, every commit's tree is walked: what was listed is skipped object by object.
+        let stop = if opts.verify {
+            &none_commits
+        } else {
+            &known_commits
+        };
+        let (commits, missing_parent) = chain(&meta, repo, *c, target.depth, stop)?;
         if let Some(p) = missing_parent {
             if repo.has_object(&ObjectName::new(p, ObjectType::TombstoneCommit)) {
                 tombstones.push(p);
             }
         }
         for (cc, commit) in commits.into_iter().rev() {
-            if queued.insert(cc) || !known_commits.contains(&cc) {
-                if !new_commits.contains(&cc) {
-                    new_commits.push(cc);
-                }
-                walk.tree(&meta, commit.root_contents, commit.root_meta, &known)?;
+            if !queued.insert(cc) {
+                continue;
             }
+            if !known_commits.contains(&cc) {
+                new_commits.push(cc);
+            }
+            walk.tree(&meta, commit.root_contents, commit.root_meta, &known)?;
         }
     }
     tombstones.retain(|t| !known.contains(&ObjectName::new(*t, ObjectType::TombstoneCommit)));
