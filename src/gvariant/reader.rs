@@ -1,10 +1,15 @@
-//! A small, bounds-checked GVariant reader for the static-delta formats.
+//! The one bounds-checked GVariant reader, for formats whose bytes come
+//! from a server: the summary ([`crate::objects::summary`]), static-delta
+//! superblocks and parts ([`crate::delta`]).
 //!
-//! Static-delta superblocks and parts come from the network, so every
-//! framing offset is checked before it is used and malformed input is an
-//! error, never a panic. Only what the delta formats need is here: tuples,
-//! arrays of fixed- or variable-size elements, strings, bytestrings and
-//! boxed `v` values. Writing uses [`crate::gvariant`].
+//! Every framing offset is checked before it is used and malformed input is
+//! an error, never a panic; offsets and sizes follow GLib's
+//! `gvariant-serialiser.c` (the width of framing offsets from the container
+//! size, alignment padding, the last variable-size member of a tuple
+//! unframed). Only what those formats need is here: tuples, arrays of
+//! fixed- or variable-size elements, strings, bytestrings, boxed `v`
+//! values and `a{sv}` dictionaries in stored order. Writing uses
+//! [`crate::gvariant`].
 
 use std::fmt;
 

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use zgvariant::Variant;
 
 use crate::delta::DeltaName;
-use crate::gvariant::{string, Array, Tuple};
+use crate::gvariant::{reader, string, Array, Tuple};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::repo::collections::{CollectionId, CollectionSources};
@@ -441,59 +441,17 @@ pub fn write_metadata_commit(
 // ---------------------------------------------------------------------------
 // Reading a summary.
 
-fn read_offset(b: &[u8], at: usize, w: usize) -> usize {
-    let mut v = 0usize;
-    for (i, byte) in b[at..at + w].iter().enumerate() {
-        v |= (*byte as usize) << (8 * i);
-    }
-    v
-}
-
-fn offset_size(len: usize) -> usize {
-    match len {
-        0..=0xff => 1,
-        0x100..=0xffff => 2,
-        0x1_0000..=0xffff_ffff => 4,
-        _ => 8,
-    }
-}
-
 /// Splits serialised `a{sv}` bytes into `(key, type string, value bytes)` in
-/// stored order (decoders that build maps lose the order ostree wrote).
+/// stored order (decoders that build maps lose the order ostree wrote); the
+/// owned form of [`reader::vardict`]. None when the bytes are no `a{sv}`.
 pub fn split_vardict(b: &[u8]) -> Option<Vec<(String, String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    if b.is_empty() {
-        return Some(out);
-    }
-    let w = offset_size(b.len());
-    let table = read_offset(b, b.len().checked_sub(w)?, w);
-    if table > b.len() || (b.len() - table) % w != 0 {
-        return None;
-    }
-    let n = (b.len() - table) / w;
-    let mut start = 0usize;
-    for i in 0..n {
-        let end = read_offset(b, table + i * w, w);
-        if end < start || end > table {
-            return None;
-        }
-        let e = &b[start..end];
-        let ew = offset_size(e.len());
-        let key_end = read_offset(e, e.len().checked_sub(ew)?, ew);
-        let key = std::str::from_utf8(e.get(..key_end)?.strip_suffix(&[0])?)
-            .ok()?
-            .to_string();
-        let vstart = key_end.div_ceil(8) * 8;
-        let v = e.get(vstart..e.len() - ew)?;
-        let nul = v.iter().rposition(|&c| c == 0)?;
-        out.push((
-            key,
-            std::str::from_utf8(&v[nul + 1..]).ok()?.to_string(),
-            v[..nul].to_vec(),
-        ));
-        start = end.div_ceil(8) * 8;
-    }
-    Some(out)
+    let entries = reader::vardict(b).ok()?;
+    Some(
+        entries
+            .into_iter()
+            .map(|(k, v, t)| (k.to_string(), t.to_string(), v.to_vec()))
+            .collect(),
+    )
 }
 
 /// A decoded summary.
@@ -510,14 +468,16 @@ pub struct Summary {
     pub raw_metadata: Vec<(String, String, Vec<u8>)>,
 }
 
-type WireRef = (String, (u64, serde_bytes::ByteBuf, Metadata));
-
-#[derive(serde::Deserialize, zgvariant::Type)]
-struct Wire(Vec<WireRef>, Metadata);
-
-fn decode_ref(w: WireRef) -> std::result::Result<(SummaryRef, Metadata), String> {
-    let (name, (size, csum, meta)) = w;
-    let checksum = Checksum::from_slice(&csum).map_err(|e| format!("ref {name}: {e}"))?;
+/// Reads one `(s(taya{sv}))` ref entry: the ref, and its entry's metadata.
+fn read_ref_entry(entry: &[u8]) -> std::result::Result<(SummaryRef, Metadata), String> {
+    let m = reader::tuple(entry, &[reader::var(1), reader::var(8)]).map_err(|e| e.to_string())?;
+    let name = reader::string(m[0]).map_err(|e| format!("ref name: {e}"))?;
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("ref {name}: {what}: {e}");
+    let inner = reader::tuple(m[1], &[reader::fixed(8, 8), reader::var(1), reader::var(8)])
+        .map_err(|e| err("entry", &e))?;
+    let commit_size = reader::u64_le(inner[0]).map_err(|e| err("size", &e))?;
+    let checksum = Checksum::from_slice(inner[1]).map_err(|e| err("checksum", &e))?;
+    let meta = Metadata::from_bytes(inner[2]).map_err(|e| err("metadata", &e))?;
     let timestamp = match meta.get(KEY_COMMIT_TIMESTAMP).map(|v| &**v) {
         Some(Variant::U64(t)) => Some(u64::from_be(*t)),
         _ => None,
@@ -525,8 +485,8 @@ fn decode_ref(w: WireRef) -> std::result::Result<(SummaryRef, Metadata), String>
     let version = meta.get_str(KEY_COMMIT_VERSION);
     Ok((
         SummaryRef {
-            name,
-            commit_size: size,
+            name: name.to_string(),
+            commit_size,
             checksum,
             timestamp,
             version,
@@ -535,52 +495,56 @@ fn decode_ref(w: WireRef) -> std::result::Result<(SummaryRef, Metadata), String>
     ))
 }
 
+/// Reads an `a(s(taya{sv}))` list of ref entries.
+fn read_ref_entries(bytes: &[u8]) -> std::result::Result<Vec<(SummaryRef, Metadata)>, String> {
+    reader::var_array(bytes, 8)
+        .map_err(|e| format!("refs: {e}"))?
+        .into_iter()
+        .map(read_ref_entry)
+        .collect()
+}
+
 impl Summary {
+    /// Parses a summary (bytes from a server: every offset is checked by
+    /// [`crate::gvariant::reader`], and malformed input is
+    /// [`SummaryError::Corrupt`] naming `path`).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Summary> {
-        use zgvariant::serialized::{Context, Data};
         let corrupt = |why: String| SummaryError::Corrupt {
             path: path.to_path_buf(),
             why,
         };
-        let data = Data::new(bytes, Context::new(zgvariant::LE, 0));
-        let (wire, _): (Wire, _) = data.deserialize().map_err(|e| corrupt(e.to_string()))?;
-        let mut refs = Vec::new();
-        let mut ref_extra = Vec::new();
-        for w in wire.0 {
-            let (r, m) = decode_ref(w).map_err(corrupt)?;
-            refs.push(r);
-            ref_extra.push(m);
-        }
-        let w = offset_size(bytes.len());
-        let refs_end = read_offset(bytes, bytes.len() - w, w);
-        let meta_bytes = bytes
-            .get(refs_end.div_ceil(8) * 8..bytes.len() - w)
-            .unwrap_or_default();
-        let raw_metadata = split_vardict(meta_bytes)
-            .ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
+        let top = reader::tuple(bytes, &[reader::var(8), reader::var(8)])
+            .map_err(|e| corrupt(e.to_string()))?;
+        let (refs, ref_extra) = read_ref_entries(top[0])
+            .map_err(corrupt)?
+            .into_iter()
+            .unzip();
+        let metadata = Metadata::from_bytes(top[1]).map_err(|e| corrupt(e.to_string()))?;
+        let raw_metadata =
+            split_vardict(top[1]).ok_or_else(|| corrupt("malformed metadata dictionary".into()))?;
         let mut collection_refs = Vec::new();
         if let Some((_, _, map)) = raw_metadata
             .iter()
             .find(|(k, t, _)| k == KEY_COLLECTION_MAP && t == "a{sa(s(taya{sv}))}")
         {
-            let data = Data::new(&map[..], Context::new(zgvariant::LE, 0));
-            let (decoded, _): (BTreeMap<String, Vec<WireRef>>, _) = data
-                .deserialize()
-                .map_err(|e| corrupt(format!("{KEY_COLLECTION_MAP}: {e}")))?;
-            for (collection, wire_refs) in decoded {
-                let entries = wire_refs
-                    .into_iter()
-                    .map(decode_ref)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(corrupt)?;
-                collection_refs.push((collection, entries));
+            let in_map = |e: String| corrupt(format!("{KEY_COLLECTION_MAP}: {e}"));
+            let mut by_collection = BTreeMap::new();
+            for entry in reader::var_array(map, 8).map_err(|e| in_map(e.to_string()))? {
+                let m = reader::tuple(entry, &[reader::var(1), reader::var(8)])
+                    .map_err(|e| in_map(e.to_string()))?;
+                let collection = reader::string(m[0]).map_err(|e| in_map(e.to_string()))?;
+                by_collection.insert(
+                    collection.to_string(),
+                    read_ref_entries(m[1]).map_err(in_map)?,
+                );
             }
+            collection_refs = by_collection.into_iter().collect();
         }
         Ok(Summary {
             refs,
             ref_extra,
             collection_refs,
-            metadata: wire.1,
+            metadata,
             raw_metadata,
         })
     }
@@ -753,6 +717,54 @@ pub fn update(repo: &mut Repo, opts: &UpdateOptions, keys: &mut [SigningKey]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_what_it_encodes_and_refuses_every_truncation() {
+        let c: Checksum = "a0dfaf6c8e3d7c1b54d97cfeb18a551b5dae8e1ec3edc3595b13d63e8f683d1a"
+            .parse()
+            .expect("hex");
+        let refs = ["exampleos/x86_64/stable", "main"].map(|name| SummaryRef {
+            name: name.to_string(),
+            commit_size: 300,
+            checksum: c,
+            timestamp: Some(1_600_000_000),
+            version: Some("1.0".into()),
+        });
+        let bytes = encode(&SummaryContents {
+            refs: refs.to_vec(),
+            deltas: vec![(DeltaName::new(None, c), c)],
+            now: 1_700_000_000,
+            mode: "archive-z2".into(),
+            tombstones: false,
+            collection_id: Some("org.example.Os".into()),
+        });
+        let s = Summary::from_bytes(&bytes, Path::new("summary")).expect("valid summary");
+        assert_eq!(s.refs.len(), 2);
+        for (got, want) in s.refs.iter().zip(&refs) {
+            assert_eq!(got.name, want.name);
+            assert_eq!(got.commit_size, 300);
+            assert_eq!(got.checksum, c);
+            assert_eq!(got.timestamp, want.timestamp);
+            assert_eq!(got.version, want.version);
+        }
+        let keys: Vec<_> = s.raw_metadata.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert!(keys.contains(&KEY_STATIC_DELTAS), "{keys:?}");
+        assert_eq!(
+            s.metadata.get_str(KEY_COLLECTION_ID).as_deref(),
+            Some("org.example.Os")
+        );
+        for n in 0..bytes.len() {
+            // Any prefix, and any single corrupted framing byte, is an error
+            // or a summary — never a panic.
+            let _ = Summary::from_bytes(&bytes[..n], Path::new("summary"));
+            let mut b = bytes.clone();
+            b[n] ^= 0xff;
+            let _ = Summary::from_bytes(&b, Path::new("summary"));
+        }
+        let e = Summary::from_bytes(&bytes[..bytes.len() - 1], Path::new("REPO/summary"))
+            .expect_err("a truncated summary is corrupt");
+        assert!(e.to_string().contains("REPO/summary"), "{e}");
+    }
 
     #[test]
     fn b64_roundtrip() {
