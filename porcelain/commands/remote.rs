@@ -270,9 +270,9 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
     print!(
         "{}",
         if a.raw {
-            super::summary::raw_text(summary)
+            grove::objects::text::summary_raw_text(summary)
         } else {
-            super::summary::view_text(summary)
+            grove::objects::text::summary_view_text(summary)
         }
     );
     if let (Some(keys), Some(bytes), Some(sig), false) = (

@@ -1,7 +1,7 @@
 //! A repository's life cycle after commit, as a build server drives it
 //! without the CLI: the `[grove]` release config ([`config`]), status
 //! ([`status`]), commit display values ([`log`]), publishing to object
-//! storage ([`publish`]), checking (`fsck`, `ot-builtin-fsck.c`), pruning
+//! storage ([`publish`]), summary publication ([`summary`]), checking (`fsck`, `ot-builtin-fsck.c`), pruning
 //! (`ostree-repo-prune.c`), and the provenance a build records for later
 //! releases.
 
@@ -13,3 +13,4 @@ pub mod provenance;
 pub mod prune;
 pub mod publish;
 pub mod status;
+pub mod summary;
