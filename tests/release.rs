@@ -423,7 +423,7 @@ fn release_engineer_end_to_end() {
         p2
     );
 
-    // --- All or nothing: a summary that cannot be published puts the ref back.
+    // --- All or nothing: a summary that cannot be published leaves the ref unmoved.
     fs::remove_file(prod.join("hooks/pre-promote")).expect("remove hook");
     let sig_before = fs::read(prod.join("summary.sig")).expect("summary.sig");
     fs::remove_file(prod.join("summary.sig")).expect("remove summary.sig");
@@ -435,7 +435,7 @@ fn release_engineer_end_to_end() {
         "--version=1.4.0",
     ]));
     assert!(
-        e.contains("publishing the summary failed") && e.contains("put back"),
+        e.contains("publishing the summary failed") && e.contains("was not moved"),
         "{e}"
     );
     assert_eq!(
@@ -646,4 +646,92 @@ fn prune_summary_and_promote_hooks() {
         }
     }
     assert_eq!(n, 2, "post-promote did not prune dev/main to keep-last=2");
+}
+
+/// A release the user asks for is made even when the tree is already
+/// released: a different `--version` (or subject) on the same tree is a new
+/// commit, as `ostree commit --tree=ref=` would make; only a promotion with
+/// nothing new to record is a no-op. Promote's timestamp honours
+/// `SOURCE_DATE_EPOCH` as `commit` does, and `--timestamp` wins over it.
+#[test]
+fn promote_records_a_new_version_of_the_same_tree_and_honours_source_date_epoch() {
+    let t = tempdir();
+    let (dev, prod) = (t.path().join("dev"), t.path().join("prod"));
+    init_repo(&dev, "archive");
+    init_repo(&prod, "archive");
+    let tree = small_tree(t.path(), "tree", "release\n");
+    let c = run_ok(
+        grove_cmd(&dev)
+            .args([
+                "commit",
+                "-b",
+                "app",
+                "-s",
+                "build",
+                "--timestamp=2024-03-01",
+            ])
+            .arg(format!("--tree=dir={}", tree.display())),
+    )
+    .trim()
+    .to_string();
+    let from = format!("--from={}:app", dev.display());
+    let promote = |extra: &[&str], epoch: Option<&str>| {
+        let mut cmd = grove_cmd(&prod);
+        cmd.args(["promote", &from, "--to=stable"]).args(extra);
+        cmd.env_remove("SOURCE_DATE_EPOCH");
+        if let Some(e) = epoch {
+            cmd.env("SOURCE_DATE_EPOCH", e);
+        }
+        output(&mut cmd)
+    };
+    let stdout = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+
+    let p1 = stdout(&promote(&["--version=1.0"], Some("1700000000")));
+    let c1 = commit_of(&prod, &p1);
+    assert_eq!(
+        c1.timestamp, 1_700_000_000,
+        "SOURCE_DATE_EPOCH not honoured"
+    );
+    assert!(ostree(&prod, &["log", "stable"]).contains("Date:  2023-11-14 22:13:20 +0000"));
+
+    // The same tree as version 1.1: a new commit on top of 1.0.
+    let o = promote(
+        &["--version=1.1", "--timestamp=2024-04-01T00:00:00Z"],
+        Some("1700000000"),
+    );
+    let p2 = stdout(&o);
+    assert_ne!(p2, p1, "--version=1.1 of a released tree made no release");
+    let c2 = commit_of(&prod, &p2);
+    assert_eq!(c2.metadata.get_str("version").as_deref(), Some("1.1"));
+    assert_eq!(c2.parent.map(|p| p.to_string()), Some(p1.clone()));
+    assert_eq!(
+        (c2.root_contents, c2.root_meta),
+        (c1.root_contents, c1.root_meta)
+    );
+    assert_eq!(c2.metadata.get_str("grove.promotion-of"), Some(c.clone()));
+    assert_eq!(
+        c2.timestamp, 1_711_929_600,
+        "--timestamp must win over SOURCE_DATE_EPOCH"
+    );
+    assert_eq!(tip(&prod, "stable"), p2);
+    assert!(ostree(&prod, &["show", "stable"]).contains("Version: 1.1"));
+
+    // Nothing new to record: a no-op that says so, the ref unmoved.
+    let o = promote(&["--version=1.1"], None);
+    assert_eq!(stdout(&o), p2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nothing to promote"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(tip(&prod, "stable"), p2);
+
+    // A new subject is something new to record.
+    let p3 = stdout(&promote(&["--version=1.1", "-s", "Re-release"], None));
+    assert_ne!(p3, p2);
+    assert_eq!(commit_of(&prod, &p3).subject, "Re-release");
+    ostree(&prod, &["fsck"]);
 }

@@ -1,40 +1,27 @@
 //! `grove promote`: move a tested tree to the next stage, as a new commit.
 //!
-//! Inside one repository, `grove promote SRC DEST-REF` writes a commit on
-//! DEST-REF whose tree is exactly SRC's (the `ostree commit --tree=ref=`
-//! step of the seed's "buildmain → smoketested" workflow). Between
-//! repositories, run in the prod repository,
-//! `grove promote --from=DEV-REPO:REF --to=PROD-REF` pulls the dev commit by
-//! checksum (no dev branch name reaches prod), commits it on the prod branch,
-//! and publishes: static deltas from the last `[grove] delta-depth` prod
-//! commits and a regenerated, signed summary. All or nothing: deltas are
-//! made before the ref moves, and a summary that cannot be published puts
-//! the ref back.
-//!
-//! Every new commit records `version` (from `--version` or the source commit)
-//! and `grove.promotion-of` (the source commit checksum), the source commit's
-//! provenance keys (`grove.source.*`, `grove.source-config`), plus ostree's ref
-//! binding for DEST-REF. `--notes` appends release notes to the body: per git
-//! source, the commits since the revision DEST-REF's commit recorded. It is signed with the configured key before the ref
-//! moves; the ref moves compare-and-swap, after the `pre-promote` hook agreed.
+//! `grove promote SRC DEST-REF` inside one repository, or, run in the prod
+//! repository, `grove promote --from=DEV-REPO:REF --to=PROD-REF` (pulls the
+//! dev commit by checksum, then publishes: deltas and the signed summary).
+//! The rules and their order are the library's
+//! (`grove::lifecycle::promote`: plan, then execute); this command parses,
+//! plans, runs the `pre-promote` hook on the planned ref move, executes,
+//! runs `post-summary` and `post-promote`, and prints the new commit (or,
+//! with `--json`, the `PromoteOutcome`). Like `commit`, it takes the
+//! timestamp from `--timestamp`, else `SOURCE_DATE_EPOCH`, else the clock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::delta::{DeltaName, GenerateOptions};
-use grove::lifecycle::provenance::Provenance;
-use grove::repo::refs::Refspec;
-use grove::repo::LockKind;
-use grove::transfer::pull_local::{PullItem, PullOptions};
-use grove::tree::commit::{add_bindings, write_commit, CommitSpec};
-use grove::{Checksum, Metadata, Repo};
+use grove::lifecycle::config::ReleaseConfig;
+use grove::lifecycle::promote::{
+    self, Expect, Planned, PromoteOptions, PromoteOutcome, PromoteSource,
+};
+use grove::{Checksum, Repo};
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
-
-/// Commit metadata key naming the commit a promotion copied.
-pub const PROMOTION_OF: &str = "grove.promotion-of";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -111,11 +98,20 @@ fn split_from(s: &str) -> anyhow::Result<(PathBuf, String)> {
     }
 }
 
-fn parse_expect(repo: &Repo, rev: &str) -> anyhow::Result<Option<Checksum>> {
+fn parse_expect(repo: &Repo, rev: &str) -> anyhow::Result<Expect> {
     if rev == "none" || (rev.len() == 64 && rev.bytes().all(|b| b == b'0')) {
-        return Ok(None);
+        return Ok(Expect::Absent);
     }
-    Ok(Some(repo.resolve_rev(rev)?))
+    Ok(Expect::At(repo.resolve_rev(rev)?))
+}
+
+fn timestamp(arg: Option<&str>) -> anyhow::Result<u64> {
+    let t = match (arg, std::env::var("SOURCE_DATE_EPOCH")) {
+        (Some(t), _) => grove::lifecycle::date::parse_date(t)?,
+        (None, Ok(v)) => grove::lifecycle::date::parse_source_date_epoch(&v)?,
+        (None, Err(_)) => chrono::Utc::now().timestamp(),
+    };
+    u64::try_from(t).context("timestamp before 1970")
 }
 
 fn short(c: Checksum) -> String {
@@ -123,280 +119,85 @@ fn short(c: Checksum) -> String {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let (dest_arg, from) = match (&args.src, &args.dest, &args.from, &args.to) {
-        (Some(_), Some(d), None, None) => (d.clone(), None),
-        (None, None, Some(f), Some(t)) => (t.clone(), Some(split_from(f)?)),
+    let (dest, source) = match (&args.src, &args.dest, &args.from, &args.to) {
+        (Some(s), Some(d), None, None) => (d, PromoteSource::Local(s.clone())),
+        (None, None, Some(f), Some(t)) => {
+            let (path, rev) = split_from(f)?;
+            (t, PromoteSource::Repo { path, rev })
+        }
         _ => bail!("usage: grove promote SRC-REF DEST-REF, or grove promote --from=DEV-REPO:REF --to=PROD-REF"),
     };
-    let mut repo = ctx.open_repo()?;
-    let dest: Refspec = dest_arg.parse()?;
+    let repo = ctx.open_repo()?;
+    let config = ReleaseConfig::read(&repo)?;
     // Keys first: a bad key changes nothing.
-    let config = grove::lifecycle::config::ReleaseConfig::read(&repo)?;
     let mut keys = crate::keys::configured_keys(&repo, &config)?;
-    let publish = args.publish || from.is_some();
-    let delta_depth = if publish { config.delta_depth } else { 0 };
-    let lock = repo.lock(LockKind::Shared)?;
-
-    // The source commit, in this repository.
-    let dev = match &from {
-        Some((path, _)) => Some(
-            Repo::open(path).with_context(|| format!("opening source repo {}", path.display()))?,
-        ),
-        None => None,
+    let mut opts = PromoteOptions::new(
+        source,
+        dest.parse()?,
+        timestamp(args.timestamp.as_deref())?,
+        &config,
+    );
+    opts.version = args.version;
+    opts.subject = args.subject;
+    opts.body = match &args.body_file {
+        Some(f) => {
+            Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?)
+        }
+        None => args.body,
     };
-    let source = match (&from, &dev) {
-        (Some((path, rev)), Some(dev)) => {
-            let c = dev.resolve_rev(rev)?;
-            let _dev_lock = dev.lock(LockKind::Shared)?;
-            let opts = PullOptions {
-                depth: 0,
-                untrusted: false,
-                remote: None,
-                ..Default::default()
-            };
-            let what = || format!("pulling {c} from {}", path.display());
-            let plan = grove::transfer::pull_local::plan(dev, &repo, &[PullItem::Commit(c)], &opts)
-                .with_context(what)?;
-            grove::transfer::pull_local::execute(dev, &repo, &plan, &opts, &|_| {})
-                .with_context(what)?;
-            c
-        }
-        _ => repo.resolve_rev(args.src.as_deref().expect("one-repository mode has SRC"))?,
-    };
-    let src_commit = repo.load_commit(source)?;
-
-    let tip = repo.read_ref(&dest)?;
-    if let Some(exp) = &args.expect {
-        let want = parse_expect(&repo, exp)?;
-        if tip != want {
-            let show =
-                |c: Option<Checksum>| c.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into());
-            bail!(
-                "{dest} is at {}, not at the expected {}",
-                show(tip),
-                show(want)
-            );
-        }
-    }
-    if let Some(t) = tip {
-        let tc = repo
-            .load_commit(t)
-            .with_context(|| format!("loading {dest} ({t})"))?;
-        if (tc.root_contents, tc.root_meta) == (src_commit.root_contents, src_commit.root_meta) {
-            eprintln!(
-                "nothing to promote: {dest} ({}) already has the tree of {}",
-                short(t),
-                short(source)
-            );
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"ref": dest.to_string(), "commit": t.to_string(), "source": source.to_string(), "promoted": false})
-                );
-            } else {
-                println!("{t}");
-            }
-            return Ok(());
-        }
-        if !args.force {
-            // What DEST-REF holds: the commit it was promoted from, else its own commit.
-            let (what, baseline) = match tc
-                .metadata
-                .get_str(PROMOTION_OF)
-                .and_then(|s| s.parse::<Checksum>().ok())
-            {
-                Some(pf) => {
-                    let found = repo
-                        .load_commit(pf)
-                        .ok()
-                        .or_else(|| dev.as_ref().and_then(|d| d.load_commit(pf).ok()));
-                    (
-                        format!("{} (promoted to {dest} as {})", short(pf), short(t)),
-                        found.map(|c| c.timestamp),
-                    )
-                }
-                None => (format!("{} ({dest})", short(t)), Some(tc.timestamp)),
-            };
-            if let Some(b) = baseline.filter(|b| src_commit.timestamp < *b) {
-                bail!(
-                    "refusing a non-fast-forward promotion: {} is older than {what} ({} < {b}); use --force",
-                    short(source),
-                    src_commit.timestamp
-                );
-            }
-        }
-    }
-
-    let version = args
-        .version
-        .clone()
-        .or_else(|| src_commit.metadata.get_str("version"));
-    let mut metadata = Metadata::new();
-    if let Some(v) = &version {
-        metadata.insert_str("version", v);
-    }
-    metadata.insert_str(PROMOTION_OF, &source.to_string());
-    // The build's provenance travels with its tree.
-    Provenance::copy_keys(&src_commit.metadata, &mut metadata);
-    let notes = if args.notes {
-        let mut repos = HashMap::new();
+    opts.expect = args.expect.map(|e| parse_expect(&repo, &e)).transpose()?;
+    opts.force = args.force;
+    opts.publish |= args.publish;
+    if args.notes {
+        let mut clones = HashMap::new();
         for r in &args.source_repos {
             let (name, path) = r
                 .split_once('=')
                 .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
-            repos.insert(name.to_string(), PathBuf::from(path));
+            clones.insert(name.to_string(), PathBuf::from(path));
         }
-        let previous = match tip {
-            Some(t) => Some(Provenance::from_metadata(&repo.load_commit(t)?.metadata)),
-            None => None,
-        };
-        grove::tree::git::release_notes(
-            previous.as_ref(),
-            &Provenance::from_metadata(&src_commit.metadata),
-            &repos,
-        )?
-    } else {
-        Vec::new()
-    };
-    add_bindings(&repo, &mut metadata, &[dest.name.to_string()]);
-    let timestamp = match &args.timestamp {
-        Some(t) => u64::try_from(grove::lifecycle::date::parse_date(t)?)
-            .context("timestamp before 1970")?,
-        None => chrono::Utc::now().timestamp().max(0) as u64,
-    };
-    let mut body = match &args.body_file {
-        Some(f) => {
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
-        }
-        None => args.body.clone().unwrap_or_else(|| {
-            if args.subject.is_some() {
-                String::new()
-            } else {
-                src_commit.body.clone()
-            }
-        }),
-    };
-    let notes_text = grove::lifecycle::provenance::notes_text(&notes);
-    if !notes_text.is_empty() {
-        if !body.is_empty() {
-            body = format!("{}\n\n", body.trim_end());
-        }
-        body.push_str(&notes_text);
+        opts.notes = Some(clones);
     }
-    let spec = CommitSpec {
-        subject: args
-            .subject
-            .clone()
-            .unwrap_or_else(|| src_commit.subject.clone()),
-        body,
-        parent: tip,
-        timestamp,
-        metadata,
-        detached: None,
-        generate_sizes: false,
+    let plan = match promote::plan(&repo, &opts, &mut keys)? {
+        Planned::Promote(p) => p,
+        Planned::UpToDate(o) => {
+            eprintln!(
+                "nothing to promote: {} ({}) already has the tree of {} and nothing new to record",
+                o.dest,
+                short(o.commit),
+                short(o.source)
+            );
+            return render(&o, args.json);
+        }
     };
-    let new = write_commit(
-        &repo,
-        (src_commit.root_contents, src_commit.root_meta),
-        &spec,
-    )?;
-    let mut signed_with = Vec::new();
-    if !keys.is_empty() {
-        signed_with = grove::trust::gpg::sign_if_unsigned(&repo, new, &mut keys)
-            .with_context(|| format!("signing commit {new}"))?;
-    }
+    let edit = plan.ref_edit();
     let updates = [RefUpdate {
-        old: tip,
-        new: Some(new),
-        name: dest.to_string(),
+        old: edit.expected,
+        new: edit.new,
+        name: edit.spec.to_string(),
     }];
     if !args.no_verify {
         hooks::run(&repo, "pre-promote", &updates)?;
     }
-    // Deltas to the new commit exist before anything points at it; a
-    // failure here leaves only an unreferenced commit that prune removes.
-    let mut deltas = Vec::new();
-    if publish {
-        let mut cur = tip;
-        for _ in 0..delta_depth {
-            let Some(from_c) = cur else { break };
-            let Ok(fc) = repo.load_commit(from_c) else {
-                break;
-            };
-            let name = DeltaName::new(Some(from_c), new);
-            if !repo.path().join(name.superblock_path()).exists() {
-                grove::delta::generate(&repo, &GenerateOptions::new(Some(from_c), new))
-                    .with_context(|| {
-                        format!("generating the static delta {name}; {dest} was not moved")
-                    })?;
-            }
-            deltas.push(name.to_string());
-            cur = fc.parent;
-        }
-    }
-    repo.sync()?;
-    repo.set_ref(&dest, Some(new), Some(tip))
-        .with_context(|| format!("updating ref {dest}"))?;
-    drop(lock);
-
-    // The summary names the new commit only once the ref holds it; if it
-    // cannot be published, the ref goes back: all or nothing.
-    let mut summary_sigs = None;
-    if publish {
-        let opts = grove::objects::summary::UpdateOptions {
-            build: grove::objects::summary::BuildOptions {
-                additional: Vec::new(),
-                now: chrono::Utc::now().timestamp().max(0) as u64,
-            },
-            grace: config.publish_grace(None, !keys.is_empty()),
-        };
-        match grove::objects::summary::update(&mut repo, &opts, &mut keys)
-            .context("updating summary")
-        {
-            Ok(p) => summary_sigs = Some(p.signatures),
-            Err(e) => {
-                let undo = repo.set_ref(&dest, tip, Some(Some(new)));
-                return Err(match undo {
-                    Ok(()) => e.context(format!(
-                        "publishing the summary failed; {dest} was put back to {}",
-                        tip.map(|t| t.to_string())
-                            .unwrap_or_else(|| "(none)".into())
-                    )),
-                    Err(u) => e.context(format!(
-                        "publishing the summary failed, and {dest} could not be put back ({u})"
-                    )),
-                });
-            }
-        }
+    let outcome = promote::execute(&repo, plan, &mut keys)?;
+    if outcome.summary_signatures.is_some() {
         hooks::run(&repo, "post-summary", &[])?;
     }
-    eprintln!(
-        "promoted {} to {dest}: {new}{}",
-        short(source),
-        version
-            .as_ref()
-            .map(|v| format!(" (version {v})"))
-            .unwrap_or_default()
-    );
+    let version = outcome.version.as_ref();
+    let version = version
+        .map(|v| format!(" (version {v})"))
+        .unwrap_or_default();
+    let (source, commit) = (short(outcome.source), outcome.commit);
+    eprintln!("promoted {source} to {}: {commit}{version}", outcome.dest);
     hooks::run(&repo, "post-promote", &updates)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "ref": dest.to_string(),
-                "old": tip.map(|c| c.to_string()),
-                "commit": new.to_string(),
-                "source": source.to_string(),
-                "version": version,
-                "promoted": true,
-                "signed_with": signed_with,
-                "deltas": deltas,
-                "summary_signatures": summary_sigs,
-                "notes": notes,
-            }))?
-        );
+    render(&outcome, args.json)
+}
+
+fn render(o: &PromoteOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(o)?);
     } else {
-        println!("{new}");
+        println!("{}", o.commit);
     }
     Ok(())
 }

@@ -101,6 +101,13 @@ pub struct DeltaName {
     pub to: Checksum,
 }
 
+/// As its name (`FROM-TO` or `TO`), the way `static-delta list` prints it.
+impl serde::Serialize for DeltaName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl DeltaName {
     pub fn new(from: Option<Checksum>, to: Checksum) -> Self {
         DeltaName { from, to }

@@ -99,6 +99,16 @@ pub fn seconds(s: f64) -> Option<Duration> {
     (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s))
 }
 
+/// The grace between publishing `summary.sig` and `summary`: `delay` if
+/// set, else one second when the summary is `signed` and none when not.
+pub fn publish_grace(delay: Option<Duration>, signed: bool) -> Duration {
+    delay.unwrap_or(if signed {
+        Duration::from_secs(1)
+    } else {
+        Duration::ZERO
+    })
+}
+
 impl ReleaseConfig {
     /// Reads the `[grove]` group of `repo`'s config.
     pub fn read(repo: &Repo) -> Result<ReleaseConfig, ConfigError> {
@@ -155,13 +165,7 @@ impl ReleaseConfig {
     /// `docs/signing.md`): `explicit` if given, else `summary-publish-delay`,
     /// else one second when the summary is `signed` and none when not.
     pub fn publish_grace(&self, explicit: Option<Duration>, signed: bool) -> Duration {
-        explicit
-            .or(self.summary_publish_delay)
-            .unwrap_or(if signed {
-                Duration::from_secs(1)
-            } else {
-                Duration::ZERO
-            })
+        publish_grace(explicit.or(self.summary_publish_delay), signed)
     }
 }
 

@@ -1,5 +1,6 @@
 //! A repository's life cycle after commit, as a build server drives it
-//! without the CLI: the `[grove]` release config ([`config`]), status
+//! without the CLI: the `[grove]` release config ([`config`]), promotion
+//! ([`promote`]), status
 //! ([`status`]), commit display values ([`log`]), publishing to object
 //! storage ([`publish`]), summary publication ([`summary`]), checking (`fsck`, `ot-builtin-fsck.c`), pruning
 //! (`ostree-repo-prune.c`), and the provenance a build records for later
@@ -9,6 +10,7 @@ pub mod config;
 pub mod date;
 pub mod fsck;
 pub mod log;
+pub mod promote;
 pub mod provenance;
 pub mod prune;
 pub mod publish;

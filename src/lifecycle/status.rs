@@ -145,8 +145,9 @@ impl fmt::Display for SummaryState {
 pub enum StaleReason {
     /// Its refs are not the repository's local refs.
     RefsDiffer,
-    /// A ref or a delta changed after it was written.
-    NewerInput,
+    /// A static delta was written after it (and may be missing from its
+    /// delta list).
+    NewerDelta,
     /// It cannot be read.
     Unreadable(String),
 }
@@ -155,7 +156,7 @@ impl fmt::Display for StaleReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StaleReason::RefsDiffer => f.write_str("its refs differ from the repository's"),
-            StaleReason::NewerInput => f.write_str("a ref or delta is newer than the summary"),
+            StaleReason::NewerDelta => f.write_str("a static delta is newer than the summary"),
             StaleReason::Unreadable(e) => write!(f, "unreadable: {e}"),
         }
     }
@@ -274,9 +275,6 @@ pub fn status(
     let mut sizes: HashMap<Checksum, Option<u64>> = HashMap::new();
     let mut out_refs = Vec::new();
     for (spec, c) in &refs {
-        if spec.remote.is_none() {
-            newest.see(mtime(&repo.ref_path(spec)));
-        }
         let commit = repo.load_commit(*c).ok();
         let (signature, signed_by, signature_error) = match signature_state(repo, *c, keyring, now)
         {
@@ -332,7 +330,10 @@ pub fn status(
     })
 }
 
-/// Missing, or stale when a ref or delta is newer or the ref sets differ.
+/// Missing; or stale when its refs are not the repository's local refs, or
+/// a static delta was written after it. (Refs are compared by value, not by
+/// time: a promotion publishes its summary just before its ref move
+/// commits.)
 fn summary_status(
     repo: &Repo,
     local: &BTreeSet<(String, Checksum)>,
@@ -369,7 +370,7 @@ fn summary_status(
         }
     }
     if newest.0.is_some_and(|t| t > written) {
-        why.push(StaleReason::NewerInput);
+        why.push(StaleReason::NewerDelta);
     }
     SummaryStatus {
         state: if why.is_empty() {

@@ -283,6 +283,10 @@ pub struct BuildOptions {
     pub additional: Vec<(String, RawValue)>,
     /// Seconds since the epoch for `ostree.summary.last-modified`.
     pub now: u64,
+    /// Ref edits prepared but not yet committed: the summary lists the refs
+    /// as they will be once they are (a promotion publishes its summary
+    /// before its ref move commits, see `lifecycle::promote`).
+    pub pending: Vec<crate::repo::transaction::RefEdit>,
 }
 
 /// Serialises the summary for the repository as it is now (the bytes
@@ -315,6 +319,13 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
             heads
         }
     };
+    let mut heads = heads;
+    for e in opts.pending.iter().filter(|e| e.spec.remote.is_none()) {
+        match e.new {
+            Some(c) => heads.insert(e.spec.name.to_string(), c),
+            None => heads.remove(e.spec.name.as_str()),
+        };
+    }
     let mut refs = Vec::new();
     for (name, c) in &heads {
         refs.push(ref_entry(repo, name, *c)?);

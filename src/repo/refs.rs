@@ -480,13 +480,34 @@ impl Repo {
     }
 }
 
-/// Serialises ref updates within the repository (`refs/.grove-refs-lock`)
+/// Serialises ref updates within the repository (`refs/.grove-update-lock`)
 /// so compare-and-swap holds across processes.
-pub(crate) struct RefUpdateLock(#[allow(dead_code)] fs::File);
+///
+/// Re-entrant within a thread: while a thread holds the lock (a prepared
+/// [`crate::repo::transaction::RefTransaction`], say, while the summary is
+/// published), its own further ref writes in the same repository — the
+/// summary's `ostree-metadata` commit — take it again without waiting for
+/// themselves.
+pub(crate) struct RefUpdateLock {
+    /// The locked file; `None` for a nested take on the same thread.
+    file: Option<fs::File>,
+    path: PathBuf,
+}
+
+thread_local! {
+    /// The lock files this thread holds.
+    static HELD_REF_LOCKS: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 impl RefUpdateLock {
     pub(crate) fn take(repo: &Repo) -> Result<RefUpdateLock> {
         let p = repo.path().join("refs/.grove-update-lock");
+        if HELD_REF_LOCKS.with(|h| h.borrow().contains(&p)) {
+            return Ok(RefUpdateLock {
+                file: None,
+                path: p,
+            });
+        }
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -498,11 +519,23 @@ impl RefUpdateLock {
             })?;
         rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
             RepoError::Io {
-                path: p,
+                path: p.clone(),
                 source: e.into(),
             }
         })?;
-        Ok(RefUpdateLock(f))
+        HELD_REF_LOCKS.with(|h| h.borrow_mut().push(p.clone()));
+        Ok(RefUpdateLock {
+            file: Some(f),
+            path: p,
+        })
+    }
+}
+
+impl Drop for RefUpdateLock {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            HELD_REF_LOCKS.with(|h| h.borrow_mut().retain(|p| *p != self.path));
+        }
     }
 }
 
