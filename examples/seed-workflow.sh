@@ -8,8 +8,13 @@
 # with hardlink checkouts, post-processed under rofiles-fuse, recommitted
 # with --link-checkout-speedup, exported to an archive (dev) repo, mirrored,
 # promoted buildmain -> smoketested in dev and dev -> prod with a version, a
-# static delta and a signed summary, pruned by the prod retention policy, and
-# (when ostree is installed) pulled by a real ostree client from prod.
+# static delta and a signed summary, each prod release published to a
+# file:// target (the web server's docroot; to S3 too when SEED_S3_URL is
+# set), pruned by the prod retention policy, and (when ostree is installed)
+# pulled by a real ostree client from the published copy.
+#
+#   SEED_S3_URL=s3://BUCKET/PREFIX [SEED_S3_SET="--set=endpoint=... ..."]
+#   (credentials from the AWS environment, see docs/publishing.md)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 GROVE=${GROVE:-$here/../target/release/grove}
@@ -82,6 +87,10 @@ fi
 grove --repo=prod init --mode=archive
 [ -f release-key.asc ] && grove --repo=prod config set grove.sign-key "$PWD/release-key.asc"
 grove --repo=prod config set grove.delta-depth 1
+# Every prod release ends by publishing to the docroot clients fetch from
+# (docs/publishing.md): in the contract's order, refs and summary last.
+grove --repo=prod publish add web "file://$PWD/www/exampleos"
+grove --repo=prod config set grove.publish web
 cat >> prod/config <<'EOC'
 
 [prune "exampleos/x86_64/*"]
@@ -105,14 +114,21 @@ grove --repo=prod status
 grove --repo=prod prune --dry-run
 grove --repo=prod prune
 grove --repo=prod fsck
+ls www/exampleos
+if [ -n "${SEED_S3_URL:-}" ]; then
+  echo "== prod to S3 as well: $SEED_S3_URL"
+  # shellcheck disable=SC2086  # SEED_S3_SET is a list of --set= words
+  grove --repo=prod publish add s3 "$SEED_S3_URL" ${SEED_S3_SET:-}
+  grove --repo=prod publish s3
+fi
 
 if command -v ostree >/dev/null; then
-  echo "== a real ostree client pulls release 1.1 from prod and checks it out"
+  echo "== a real ostree client pulls release 1.1 from the published copy and checks it out"
   ostree --repo=client init --mode=bare-user
   if [ -f release-key.pub ]; then
-    ostree --repo=client remote add --set=gpg-verify-summary=true --gpg-import=release-key.pub prod "file://$PWD/prod"
+    ostree --repo=client remote add --set=gpg-verify-summary=true --gpg-import=release-key.pub prod "file://$PWD/www/exampleos"
   else
-    ostree --repo=client remote add --no-gpg-verify prod "file://$PWD/prod"
+    ostree --repo=client remote add --no-gpg-verify prod "file://$PWD/www/exampleos"
   fi
   ostree --repo=client pull prod exampleos/x86_64/stable
   ostree --repo=client checkout -U prod:exampleos/x86_64/stable client-checkout

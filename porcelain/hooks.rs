@@ -27,6 +27,17 @@ fn show(c: Option<Checksum>) -> String {
 
 /// Runs hook `name` if installed; a non-zero exit is an error naming the hook.
 pub fn run(repo: &Repo, name: &str, updates: &[RefUpdate]) -> anyhow::Result<()> {
+    run_with_env(repo, name, updates, &[])
+}
+
+/// [`run`], with further environment variables for the hook (the publish
+/// hooks get the target's name and URL).
+pub fn run_with_env(
+    repo: &Repo,
+    name: &str,
+    updates: &[RefUpdate],
+    env: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let path = repo.path().join("hooks").join(name);
     let Ok(meta) = std::fs::metadata(&path) else {
         return Ok(());
@@ -38,6 +49,7 @@ pub fn run(repo: &Repo, name: &str, updates: &[RefUpdate]) -> anyhow::Result<()>
         .current_dir(repo.path())
         .env("GROVE_REPO", repo.path())
         .env("OSTREE_REPO", repo.path())
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(std::io::stderr())
         .spawn()

@@ -676,3 +676,158 @@ fn publish_hooks_veto_and_follow() {
         format!("{} {c} os/stable\nsummary-there\n", "0".repeat(64))
     );
 }
+
+/// `promote` ends by publishing DEST to a publish target (`--publish=NAME`,
+/// or `[grove] publish=`), with the publish hooks; the samples `init`
+/// installs work. A target that does not exist or cannot take DEST is
+/// refused before anything is done. When publishing fails (here: the
+/// pre-publish sample's freeze), the promotion stands locally, the target's
+/// clients still get the previous release, and running the promotion again
+/// publishes it.
+#[test]
+fn promote_publishes_to_a_target_as_its_last_step() {
+    let dir = tempdir();
+    let root = dir.path();
+    let (dev, prod) = (root.join("dev"), root.join("prod"));
+    init_repo(&dev, "archive");
+    grove(&prod, &["init", "--mode=archive"]);
+    let build = |name: &str, content: &str, when: &str| {
+        let tree = small_tree(root, name, content);
+        checksum_of(&grove(
+            &dev,
+            &[
+                "commit",
+                "-b",
+                "app",
+                "-s",
+                name,
+                &format!("--timestamp={when}"),
+                &format!("--tree=dir={}", tree.display()),
+            ],
+        ));
+        tree
+    };
+    let tree1 = build("build1", "release 1\n", "2024-03-01");
+    let web = root.join("www/repo");
+    grove(
+        &prod,
+        &[
+            "publish",
+            "add",
+            "web",
+            &format!("file://{}", web.display()),
+            "--set=summary-delay=0",
+        ],
+    );
+    grove(
+        &prod,
+        &[
+            "publish",
+            "add",
+            "narrow",
+            &format!("file://{}", root.join("narrow").display()),
+            "--set=refs=other/*",
+        ],
+    );
+    let from = format!("--from={}:app", dev.display());
+
+    // Checked before anything is done: the ref does not move.
+    let e = grove_fail(&prod, &["promote", &from, "--to=stable", "--publish=nope"]);
+    assert!(e.contains("nope"), "{e}");
+    let e = grove_fail(
+        &prod,
+        &["promote", &from, "--to=stable", "--publish=narrow"],
+    );
+    assert!(e.contains("narrow does not publish stable"), "{e}");
+    assert_eq!(read_ref(&prod, "stable"), None);
+    assert_eq!(read_ref(&root.join("narrow"), "stable"), None);
+
+    // The config's default target; the publish hook samples.
+    grove(&prod, &["config", "set", "grove.publish", "web"]);
+    for h in ["pre-publish", "post-publish"] {
+        fs::copy(
+            prod.join(format!("hooks/{h}.sample")),
+            prod.join(format!("hooks/{h}")),
+        )
+        .unwrap();
+    }
+    let out = grove(
+        &prod,
+        &["promote", &from, "--to=stable", "--version=1.0", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let p1 = report["commit"].as_str().unwrap().to_string();
+    assert_eq!(report["published"]["refs"][0]["ref"], "stable", "{out}");
+    assert_eq!(report["published"]["refs"][0]["new"], p1.as_str(), "{out}");
+    assert_eq!(report["published"]["summary"], true, "{out}");
+    assert_eq!(read_ref(&web, "stable").as_deref(), Some(p1.as_str()));
+    let log = fs::read_to_string(prod.join("publish.log")).unwrap();
+    let zeros = "0".repeat(64);
+    assert!(
+        log.contains(&format!("publishing web {zeros} {p1} stable\n")),
+        "{log}"
+    );
+    for p in ["summary", "summary.sig", "refs/heads/stable"] {
+        assert!(log.contains(&format!("published web {p}\n")), "{log}");
+    }
+
+    // A real client pulls release 1.0 from the published copy.
+    let server = HttpServer::serve(&web);
+    let client = root.join("client");
+    init_repo(&client, "bare-user");
+    ostree(
+        &client,
+        &["remote", "add", "--no-gpg-verify", "web", &server.url],
+    );
+    let pull_and_check = |rev: &str, tree: &Path, co: &str| {
+        ostree(&client, &["pull", "web", "stable"]);
+        assert_eq!(ostree(&client, &["rev-parse", "web:stable"]).trim(), rev);
+        let co = root.join(co);
+        ostree(&client, &["checkout", "-U", rev, co.to_str().unwrap()]);
+        assert_same_content(tree, &co);
+    };
+    pull_and_check(&p1, &tree1, "co1");
+
+    // A freeze vetoes the publish: one error line; prod is promoted, the
+    // target's clients still get 1.0.
+    let tree2 = build("build2", "release 2\n", "2024-04-01");
+    fs::write(prod.join("publish-freeze"), "release freeze\n").unwrap();
+    let promote2 = ["promote", &from, "--to=stable", "--version=1.1"];
+    let stderr = run_fail(grove_cmd(&prod).args(promote2));
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert!(
+        errors.len() == 1 && stderr.trim_end().ends_with(errors[0]),
+        "{stderr}"
+    );
+    let e = errors[0];
+    assert!(
+        e.contains("publishing it to web failed") && e.contains("hook pre-publish exited"),
+        "{e}"
+    );
+    let p2 = read_ref(&prod, "stable").unwrap();
+    assert_ne!(p2, p1);
+    assert_eq!(read_ref(&web, "stable").as_deref(), Some(p1.as_str()));
+    ostree(&client, &["pull", "web", "stable"]);
+    assert_eq!(ostree(&client, &["rev-parse", "web:stable"]).trim(), p1);
+
+    // The same promotion again: nothing to promote, and the target catches up.
+    fs::remove_file(prod.join("publish-freeze")).unwrap();
+    let o = grove_output(&prod, &promote2);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), p2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to promote"));
+    assert_eq!(read_ref(&web, "stable").as_deref(), Some(p2.as_str()));
+    pull_and_check(&p2, &tree2, "co2");
+
+    // A promotion that publishes nothing (inside prod, no --publish) leaves
+    // the target alone.
+    grove(&prod, &["promote", "stable", "candidate"]);
+    assert_eq!(read_ref(&web, "candidate"), None);
+
+    let copy = root.join("copy");
+    run_ok(Command::new("cp").arg("-a").arg(&web).arg(&copy));
+    for sub in ["refs/remotes", "refs/mirrors", "tmp", "state"] {
+        fs::create_dir_all(copy.join(sub)).unwrap();
+    }
+    fsck(&copy);
+}

@@ -25,6 +25,8 @@ const HOOK_SAMPLES: &[(&str, &str)] = &[
     ("pre-prune", include_str!("../../hooks/pre-prune")),
     ("post-prune", include_str!("../../hooks/post-prune")),
     ("post-summary", include_str!("../../hooks/post-summary")),
+    ("pre-publish", include_str!("../../hooks/pre-publish")),
+    ("post-publish", include_str!("../../hooks/post-publish")),
 ];
 
 #[derive(clap::Args, Debug)]
@@ -96,5 +98,7 @@ mod tests {
             "mine"
         );
         assert!(d.path().join("hooks/post-pull-local.sample").is_file());
+        assert!(d.path().join("hooks/pre-publish.sample").is_file());
+        assert!(d.path().join("hooks/post-publish.sample").is_file());
     }
 }

@@ -9,6 +9,11 @@
 //! runs `post-summary` and `post-promote`, and prints the new commit (or,
 //! with `--json`, the `PromoteOutcome`). Like `commit`, it takes the
 //! timestamp from `--timestamp`, else `SOURCE_DATE_EPOCH`, else the clock.
+//!
+//! A publishing promotion with a publish target (`--publish=TARGET`, else
+//! `[grove] publish=`) ends by publishing DEST to it (`grove publish TARGET
+//! DEST`, with its hooks; `--json` adds its outcome as `published`); a
+//! target that cannot take DEST is refused before anything is done.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +23,11 @@ use grove::lifecycle::config::ReleaseConfig;
 use grove::lifecycle::promote::{
     self, Expect, Planned, PromoteOptions, PromoteOutcome, PromoteSource,
 };
+use grove::repo::refs::Refspec;
+use grove::trust::gpg::SigningKey;
 use grove::{Checksum, Repo};
 
+use super::publish::{How, Opened};
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
 
@@ -63,9 +71,9 @@ pub struct Args {
     /// Skip the pre-promote hook
     #[arg(long)]
     no_verify: bool,
-    /// Inside one repository: also generate deltas and publish the summary (always done with --from)
-    #[arg(long)]
-    publish: bool,
+    /// Also generate deltas and publish the summary (always done with --from); with =TARGET, then publish DEST-REF to that publish target (default: [grove] publish)
+    #[arg(long, value_name = "TARGET", num_args = 0..=1, require_equals = true)]
+    publish: Option<Option<String>>,
     /// Override the timestamp of the new commit (GNU date syntax)
     #[arg(long)]
     timestamp: Option<String>,
@@ -131,12 +139,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let config = ReleaseConfig::read(&repo)?;
     // Keys first: a bad key changes nothing.
     let mut keys = crate::keys::configured_keys(&repo, &config)?;
+    let dest: Refspec = dest.parse()?;
     let mut opts = PromoteOptions::new(
         source,
-        dest.parse()?,
+        dest.clone(),
         timestamp(args.timestamp.as_deref())?,
         &config,
     );
+    opts.publish |= args.publish.is_some();
+    let target = match args.publish.clone().flatten().or(config.publish.clone()) {
+        Some(name) if opts.publish => Some(publish_target(&repo, &name, &dest)?),
+        _ => None,
+    };
     opts.version = args.version;
     opts.subject = args.subject;
     opts.body = match &args.body_file {
@@ -147,7 +161,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     opts.expect = args.expect.map(|e| parse_expect(&repo, &e)).transpose()?;
     opts.force = args.force;
-    opts.publish |= args.publish;
     if args.notes {
         let mut clones = HashMap::new();
         for r in &args.source_repos {
@@ -167,7 +180,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 short(o.commit),
                 short(o.source)
             );
-            return render(&o, args.json);
+            let published = match &target {
+                Some(t) => Some(publish_last(&repo, t, &o, &mut keys, args.no_verify)?),
+                None => None,
+            };
+            return render(&o, published.as_ref(), args.json);
         }
     };
     let edit = plan.ref_edit();
@@ -190,12 +207,69 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (source, commit) = (short(outcome.source), outcome.commit);
     eprintln!("promoted {source} to {}: {commit}{version}", outcome.dest);
     hooks::run(&repo, "post-promote", &updates)?;
-    render(&outcome, args.json)
+    let published = match &target {
+        Some(t) => Some(publish_last(&repo, t, &outcome, &mut keys, args.no_verify)?),
+        None => None,
+    };
+    render(&outcome, published.as_ref(), args.json)
 }
 
-fn render(o: &PromoteOutcome, json: bool) -> anyhow::Result<()> {
+/// The publish target `name`, checked before anything is done: it exists,
+/// its store opens, and it may take `dest`.
+fn publish_target(repo: &Repo, name: &str, dest: &Refspec) -> anyhow::Result<Opened> {
+    let target = Opened::open(repo, name)?;
+    if dest.remote.is_some() {
+        bail!("{dest} is a remote ref; only local refs are published (to {name})");
+    }
+    if !target.publishes(&dest.name) {
+        bail!("publish target {name} does not publish {dest} (its refs= patterns leave it out)");
+    }
+    Ok(target)
+}
+
+/// Promote's last step: DEST published to `target`, with its hooks. A
+/// failure before `post-publish` leaves the target as its clients saw it.
+fn publish_last(
+    repo: &Repo,
+    target: &Opened,
+    o: &PromoteOutcome,
+    keys: &mut [SigningKey],
+    no_verify: bool,
+) -> anyhow::Result<grove::lifecycle::publish::PublishOutcome> {
+    let name = target.name();
+    let how = How {
+        no_verify,
+        ..How::default()
+    };
+    let published = target
+        .publish(repo, vec![o.dest.name.clone()], &how, keys)
+        .with_context(|| {
+            format!(
+                "{} is at {} here, but publishing it to {name} failed ({name} still serves \
+                 complete commits only; `grove publish {name} {}` or this promotion again \
+                 finishes it)",
+                o.dest,
+                short(o.commit),
+                o.dest
+            )
+        })?;
+    let files: u64 = published.uploaded.values().map(|k| k.objects).sum();
+    eprintln!("published {} to {name}: {files} files uploaded", o.dest);
+    target.post_publish(repo, &published)?;
+    Ok(published)
+}
+
+fn render(
+    o: &PromoteOutcome,
+    published: Option<&grove::lifecycle::publish::PublishOutcome>,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(o)?);
+        let mut v = serde_json::to_value(o)?;
+        if let Some(p) = published {
+            v["published"] = serde_json::to_value(p)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", o.commit);
     }

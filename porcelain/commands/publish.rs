@@ -3,7 +3,9 @@
 //! target in the order of `grove::lifecycle::publish` (docs/publishing.md).
 //! Between plan and execute the `pre-publish` hook may veto (nothing is
 //! uploaded); `post-publish` runs after the summary is out. Both get an
-//! `OLD NEW REF` line per target ref that moves.
+//! `OLD NEW REF` line per target ref that moves, and the target's name and
+//! URL in `GROVE_PUBLISH_TARGET` and `GROVE_PUBLISH_URL`. [`Opened::publish`]
+//! is also the last step of a publishing `grove promote`.
 //!
 //! Credentials come from the standard AWS chain, read here (the library
 //! reads no environment): `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
@@ -14,8 +16,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use grove::lifecycle::publish::{self, PublishOptions};
+use grove::repo::refs::RefName;
 use grove::repo::target::{self, Credentials};
 use grove::transfer::store::Store;
+use grove::trust::gpg::SigningKey;
+use grove::Repo;
 
 use super::gpg_sign::SignArgs;
 use crate::ctx::Ctx;
@@ -169,7 +174,6 @@ fn credentials() -> anyhow::Result<Option<Credentials>> {
 
 fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let target = target::find(&repo, name)?;
     let config = grove::lifecycle::config::ReleaseConfig::read(&repo)?;
     let mut keys = args.sign.load_or_configured(&repo, &config)?;
     let refs = args
@@ -177,51 +181,139 @@ fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
         .iter()
         .map(|r| r.parse())
         .collect::<Result<Vec<_>, _>>()?;
-    let creds = match target.url {
-        target::TargetUrl::S3 { .. } => credentials()?,
-        _ => None,
-    };
-    let store = Store::open(&target, creds.as_ref())?;
-    let delay = target.summary_delay.unwrap_or(if keys.is_empty() {
-        Duration::ZERO
-    } else {
-        Duration::from_secs(1)
-    });
-    let opts = PublishOptions {
-        refs,
+    let target = Opened::open(&repo, name)?;
+    let how = How {
         verify: args.verify,
         prune: args.prune,
-        summary_delay: delay,
-        now: chrono::Utc::now().timestamp().max(0) as u64,
+        dry_run: args.dry_run,
+        no_verify: false,
     };
-    let plan = publish::plan(&repo, &store, &target, &opts, keys.len())
-        .with_context(|| format!("publishing to {name}"))?;
-    let updates: Vec<RefUpdate> = plan
-        .refs
-        .iter()
-        .map(|e| RefUpdate {
-            old: e.old,
-            new: e.new,
-            name: e.name.to_string(),
-        })
-        .collect();
-    if args.dry_run {
-        let outcome = plan.preview(&store);
-        return render(&outcome, args.json, true);
+    let outcome = target.publish(&repo, refs, &how, &mut keys)?;
+    if !args.dry_run {
+        target.post_publish(&repo, &outcome)?;
     }
-    hooks::run(&repo, "pre-publish", &updates)?;
-    let outcome = publish::execute(
-        &repo,
-        &store,
-        &target,
-        plan,
-        &opts,
-        &mut keys,
-        &grove::progress::Control::default(),
-    )
-    .with_context(|| format!("publishing to {name}"))?;
-    hooks::run(&repo, "post-publish", &updates)?;
-    render(&outcome, args.json, false)
+    render(&outcome, args.json, args.dry_run)
+}
+
+/// How a publish runs: `grove publish`'s flags, or a promotion's.
+#[derive(Debug, Default)]
+pub struct How {
+    pub verify: bool,
+    pub prune: bool,
+    /// Plan only: the preview, no hooks, nothing written.
+    pub dry_run: bool,
+    /// Skip `pre-publish`.
+    pub no_verify: bool,
+}
+
+/// A publish target from the config, with its store opened (credentials
+/// read): a bad name, URL or setting fails here, before anything is done.
+pub struct Opened {
+    name: String,
+    target: target::Target,
+    store: Store,
+}
+
+impl Opened {
+    pub fn open(repo: &Repo, name: &str) -> anyhow::Result<Opened> {
+        let target = target::find(repo, name)?;
+        let creds = match target.url {
+            target::TargetUrl::S3 { .. } => credentials()?,
+            _ => None,
+        };
+        let store = Store::open(&target, creds.as_ref())?;
+        Ok(Opened {
+            name: name.to_string(),
+            target,
+            store,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the target's `refs=` patterns select `name`.
+    pub fn publishes(&self, name: &RefName) -> bool {
+        self.target.publishes(name)
+    }
+
+    /// Publishes `refs` (empty: the target's selection) signed with `keys`:
+    /// plan, `pre-publish`, execute. The caller runs [`Opened::post_publish`]
+    /// after it (a failure there is not a failed publish).
+    /// The hooks get an `OLD NEW REF` line per target ref that moves, and
+    /// `GROVE_PUBLISH_TARGET` and `GROVE_PUBLISH_URL`.
+    pub fn publish(
+        &self,
+        repo: &Repo,
+        refs: Vec<RefName>,
+        how: &How,
+        keys: &mut [SigningKey],
+    ) -> anyhow::Result<publish::PublishOutcome> {
+        let name = &self.name;
+        let delay = self.target.summary_delay.unwrap_or(if keys.is_empty() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        });
+        let opts = PublishOptions {
+            refs,
+            verify: how.verify,
+            prune: how.prune,
+            summary_delay: delay,
+            now: chrono::Utc::now().timestamp().max(0) as u64,
+        };
+        let plan = publish::plan(repo, &self.store, &self.target, &opts, keys.len())
+            .with_context(|| format!("publishing to {name}"))?;
+        if how.dry_run {
+            return Ok(plan.preview(&self.store));
+        }
+        if !how.no_verify {
+            self.hook(repo, "pre-publish", &plan.refs)?;
+        }
+        let outcome = publish::execute(
+            repo,
+            &self.store,
+            &self.target,
+            plan,
+            &opts,
+            keys,
+            &grove::progress::Control::default(),
+        )
+        .with_context(|| format!("publishing to {name}"))?;
+        Ok(outcome)
+    }
+
+    /// Runs `post-publish` for what `outcome` published.
+    pub fn post_publish(
+        &self,
+        repo: &Repo,
+        outcome: &publish::PublishOutcome,
+    ) -> anyhow::Result<()> {
+        self.hook(repo, "post-publish", &outcome.refs)
+    }
+
+    fn hook(
+        &self,
+        repo: &Repo,
+        hook: &str,
+        edits: &[publish::TargetRefEdit],
+    ) -> anyhow::Result<()> {
+        let updates: Vec<RefUpdate> = edits
+            .iter()
+            .map(|e| RefUpdate {
+                old: e.old,
+                new: e.new,
+                name: e.name.to_string(),
+            })
+            .collect();
+        let url = self.target.url.to_string();
+        let env = [
+            ("GROVE_PUBLISH_TARGET", self.name.as_str()),
+            ("GROVE_PUBLISH_URL", url.as_str()),
+        ];
+        hooks::run_with_env(repo, hook, &updates, &env)
+    }
 }
 
 fn render(o: &publish::PublishOutcome, json: bool, dry_run: bool) -> anyhow::Result<()> {

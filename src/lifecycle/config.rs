@@ -10,6 +10,7 @@
 //! sign-passphrase-file=FILE     # passphrase of a protected key (relative to the repo)
 //! summary-publish-delay=SECS    # grace between summary.sig and summary (default 1 when signing)
 //! delta-depth=N                 # promote: deltas from each of the last N commits (default 1)
+//! publish=NAME                  # promote: then publish DEST to this publish target
 //! ```
 //!
 //! Empty values count as absent. A value that does not parse is an error
@@ -73,6 +74,10 @@ pub struct ReleaseConfig {
     /// `delta-depth` (default 1): promote makes deltas to a new commit from
     /// each of the last N commits of its ref, and status checks them.
     pub delta_depth: u32,
+    /// `publish`: the publish target (`[publish "NAME"]`, see
+    /// [`crate::lifecycle::publish`]) a publishing promotion ends by
+    /// publishing its destination ref to, if any.
+    pub publish: Option<String>,
 }
 
 impl Default for ReleaseConfig {
@@ -81,6 +86,7 @@ impl Default for ReleaseConfig {
             signing: None,
             summary_publish_delay: None,
             delta_depth: 1,
+            publish: None,
         }
     }
 }
@@ -151,6 +157,14 @@ impl ReleaseConfig {
                 .parse()
                 .map_err(|_| invalid("delta-depth", v, "a number of commits, 0 or more"))?,
         };
+        let publish = match get("publish") {
+            None => None,
+            Some(v) => {
+                crate::repo::target::validate_name(v)
+                    .map_err(|_| invalid("publish", v, "a publish target name"))?;
+                Some(v.to_string())
+            }
+        };
         Ok(ReleaseConfig {
             signing: key.map(|key| SigningConfig {
                 key,
@@ -158,6 +172,7 @@ impl ReleaseConfig {
             }),
             summary_publish_delay,
             delta_depth,
+            publish,
         })
     }
 
@@ -185,7 +200,7 @@ mod tests {
 
     #[test]
     fn reads_keys_and_defaults() {
-        let (d, r) = repo_with("sign-key=k.asc\ngpg-key-id=ABCD\ndelta-depth=3\n");
+        let (d, r) = repo_with("sign-key=k.asc\ngpg-key-id=ABCD\ndelta-depth=3\npublish=cdn\n");
         let c = ReleaseConfig::read(&r).unwrap();
         assert_eq!(
             c.signing.clone().unwrap().key,
@@ -195,6 +210,7 @@ mod tests {
             }
         );
         assert_eq!(c.delta_depth, 3);
+        assert_eq!(c.publish.as_deref(), Some("cdn"));
         assert_eq!(c.publish_grace(None, true), Duration::from_secs(1));
         assert_eq!(c.publish_grace(None, false), Duration::ZERO);
 
@@ -206,6 +222,7 @@ mod tests {
         ));
         assert_eq!(c.publish_grace(None, true), Duration::from_millis(500));
         assert_eq!(c.publish_grace(Some(Duration::ZERO), true), Duration::ZERO);
+        assert_eq!(c.publish, None);
     }
 
     #[test]
@@ -220,5 +237,8 @@ mod tests {
         let (_d, r) = repo_with("delta-depth=-1\n");
         let e = ReleaseConfig::read(&r).unwrap_err().to_string();
         assert!(e.contains("grove.delta-depth '-1'"), "{e}");
+        let (_d, r) = repo_with("publish=a/b\n");
+        let e = ReleaseConfig::read(&r).unwrap_err().to_string();
+        assert!(e.contains("grove.publish 'a/b'"), "{e}");
     }
 }
