@@ -21,28 +21,8 @@ mkdir -p "$work" && cd "$work"
 [ -x "$GROVE" ] || (cd "$here" && cargo build --release)
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 
-# name -> "release-1 packages|release-2 packages"
-declare -A PKGS=(
-  [libc6-systemd]="libc6=2.36-9+deb12u7 systemd=252.38-1~deb12u1|libc6=2.36-9+deb12u14 systemd=252.39-1~deb12u2"
-  [postgresql]="postgresql-15=15.18-0+deb12u1|postgresql-15=15.20-0+deb12u1"
-)
+. "$here/bench/debs.sh"
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
-
-# The two releases of SET as commits bench/SET in base-SET (archive, ref at release 2).
-prepare() {
-  local set=$1 spec=${PKGS[$1]} n pkgs
-  [ -f "base-$set/done" ] && return
-  rm -rf "base-$set" && ostree --repo="base-$set" init --mode=archive
-  for n in 1 2; do
-    if [ $n = 1 ]; then pkgs=${spec%%|*}; else pkgs=${spec##*|}; fi
-    mkdir -p "debs/$set/$n" && (cd "debs/$set/$n" && ls ./*.deb >/dev/null 2>&1 || apt-get download $pkgs >/dev/null)
-    rm -rf "tree-$set-$n" && mkdir "tree-$set-$n"
-    for d in "debs/$set/$n"/*.deb; do dpkg-deb -x "$d" "tree-$set-$n"; done
-    ostree --repo="base-$set" commit -b "bench/$set" --owner-uid=0 --owner-gid=0 \
-      --timestamp="2024-01-0$n" -s "release $n" --tree=dir="tree-$set-$n" >/dev/null
-  done
-  touch "base-$set/done"
-}
 
 # Best wall time (s) and peak RSS (MiB) of RUNS generations; leaves the delta in REPO.
 # gen TOOL REPO ARGS...
@@ -78,14 +58,11 @@ delta_size() {
 # TOOL's FROM->TO delta, PULLS times from a fresh copy of the client.
 # Prints: total-bytes delta-bytes part-requests loose-objects loose-bytes (one line per pull).
 client() {
-  local set=$1 tool=$2 srv="srv-$set-$tool" port r1 r2 server i
+  local set=$1 tool=$2 srv="srv-$set-$tool" r1 r2 i
   r1=$(ostree --repo="base-$set" rev-parse "bench/$set^"); r2=$(ostree --repo="base-$set" rev-parse "bench/$set")
   rm -rf "$srv" "client-$set-r1" && cp -a "base-$set" "$srv" && rm -rf "$srv/deltas"
   ostree --repo="$srv" reset "bench/$set" "$r1" && ostree --repo="$srv" summary -u
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  : > "http-$set-$tool.log"
-  python3 "$here/bench/delta-http.py" "$srv" "$port" "http-$set-$tool.log" & server=$!
-  for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/config" && break; sleep 0.1; done
+  serve "$srv" "http-$set-$tool.log"
   ostree --repo="client-$set-r1" init --mode=bare-user
   ostree --repo="client-$set-r1" remote add --no-gpg-verify origin "http://127.0.0.1:$port/"
   ostree --repo="client-$set-r1" pull origin "bench/$set" >/dev/null
@@ -100,10 +77,7 @@ client() {
     : > "http-$set-$tool.log"
     ostree --repo="client-$set" pull origin "bench/$set" >/dev/null
     [ "$(ostree --repo="client-$set" rev-parse "origin:bench/$set")" = "$r2" ]
-    awk '$3 == 200 { total += $4 }
-         $3 == 200 && $2 ~ /^\/deltas\// { delta += $4; if ($2 !~ /superblock$/) parts++ }
-         $3 == 200 && $2 ~ /^\/objects\// && $2 !~ /commitmeta$/ { loose++; lbytes += $4 }
-         END { printf "%d %d %d %d %d\n", total, delta, parts, loose, lbytes }' "http-$set-$tool.log"
+    http_totals "http-$set-$tool.log"
   done
   ostree --repo="client-$set" fsck >/dev/null
   kill "$server"; wait "$server" 2>/dev/null || true
