@@ -8,6 +8,7 @@ mod ctx;
 mod format;
 mod hooks;
 mod keys;
+mod progress;
 mod signatures;
 
 use std::process::ExitCode;

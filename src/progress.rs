@@ -146,10 +146,16 @@ impl Counter<'_> {
     /// One more item done, `bytes` more moved; `Err(Interrupted)` if the
     /// caller asked to stop, so the worker takes no next item.
     pub fn tick(&self, bytes: u64) -> Result<(), Interrupted> {
+        self.advance(bytes);
+        self.control.check()
+    }
+
+    /// One more item done, `bytes` more moved, without looking at the
+    /// interrupt flag: for steps that must finish once begun.
+    pub fn advance(&self, bytes: u64) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let bytes = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.report(done, bytes);
-        self.control.check()
     }
 
     /// Adds `bytes` without finishing an item (a large object streaming in).

@@ -395,6 +395,60 @@ fn publish_killed_at_any_point_leaves_a_usable_target_and_completes_next_time() 
     }
 }
 
+/// Ctrl-C (SIGINT) while content uploads: the publish finishes the uploads
+/// in flight, starts no other, and exits non-zero with one error line; the
+/// target's ref and summary still name release 1, which clients pull
+/// whole; the next publish completes and clients get release 2.
+#[test]
+fn publish_interrupted_by_ctrl_c_moves_nothing_and_completes_next_time() {
+    let f = Fixture::new("interrupted");
+    let (c1, t1) = f.release(1);
+    f.publish(&[]);
+    let (c2, t2) = f.release(2);
+    ostree(
+        &f.repo,
+        &["static-delta", "generate", "--from", &c1, "--to", &c2],
+    );
+    f.s3.clear_requests();
+    // Held at its first content upload; SIGINT arrives while it is in flight.
+    let trap = f.s3.trap(1, |r| r.is_put() && r.key.ends_with(".filez"));
+    let mut child = f
+        .publish_cmd(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn grove publish");
+    trap.wait(&mut child, "the first content upload");
+    // SAFETY: kill(2) on the child's pid, which is not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    trap.forward();
+    let out = child.wait_with_output().expect("the interrupted publish");
+    assert!(!out.status.success(), "the interrupted publish succeeded");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_one_line_error(&err);
+    assert!(err.contains("interrupted"), "{err}");
+
+    // It stopped between uploads, before the metadata: no dirtree, commit,
+    // delta, ref or summary went out.
+    let late: Vec<_> =
+        f.s3.requests()
+            .into_iter()
+            .filter(|r| r.is_put() && !r.key.ends_with(".filez"))
+            .collect();
+    assert!(late.is_empty(), "uploaded after Ctrl-C: {late:?}");
+    assert_eq!(target_ref(&f.s3).as_deref(), Some(c1.as_str()));
+    assert_eq!(summary_ref(&f, "interrupted"), c1);
+    let client = f.client("client");
+    pull_and_check(&f.s3, &client, &c1, &t1);
+    f.fsck_copy("copy-interrupted");
+
+    f.publish(&[]);
+    assert_eq!(target_ref(&f.s3).as_deref(), Some(c2.as_str()));
+    assert_eq!(summary_ref(&f, "again"), c2);
+    pull_and_check(&f.s3, &client, &c2, &t2);
+    f.fsck_copy("copy-again");
+}
+
 /// Two publishers race on one target: the one whose ref write comes second
 /// stops with an error naming the ref; the winner's release is intact.
 #[test]

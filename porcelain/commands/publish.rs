@@ -239,7 +239,8 @@ impl Opened {
     }
 
     /// Publishes `refs` (empty: the target's selection) signed with `keys`:
-    /// plan, `pre-publish`, execute. The caller runs [`Opened::post_publish`]
+    /// plan, `pre-publish`, execute (with a progress bar on a terminal;
+    /// Ctrl-C stops it before any ref moves). The caller runs [`Opened::post_publish`]
     /// after it (a failure there is not a failed publish).
     /// The hooks get an `OLD NEW REF` line per target ref that moves, and
     /// `GROVE_PUBLISH_TARGET` and `GROVE_PUBLISH_URL`.
@@ -271,6 +272,7 @@ impl Opened {
         if !how.no_verify {
             self.hook(repo, "pre-publish", &plan.refs)?;
         }
+        let live = crate::progress::Live::start("publish", false);
         let outcome = publish::execute(
             repo,
             &self.store,
@@ -278,7 +280,7 @@ impl Opened {
             plan,
             &opts,
             keys,
-            &grove::progress::Control::default(),
+            live.control(),
         )
         .with_context(|| format!("publishing to {name}"))?;
         Ok(outcome)

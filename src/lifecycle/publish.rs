@@ -48,6 +48,16 @@
 //! the summary before their files are deleted. The record is written before
 //! anything is deleted.
 //!
+//! # Interrupting
+//!
+//! The caller's [`Control`] sees progress by phase (content, metadata,
+//! deltas, refs) and may stop the publish: the interrupt flag is checked
+//! between uploads up to the refs, and a publish stopped there returns
+//! [`PublishError::Interrupted`] having moved no ref and not the summary;
+//! what it uploaded is complete and unreferenced, and the next publish
+//! finds it there. Refs, the summary and the prune run to the end once
+//! begun (a few requests).
+//!
 //! Upstream has no publisher (ostree points to `rsync`); the order is the
 //! one `ostree-repo-pull.c` relies on, the delayed deletion flat-manager's.
 
@@ -97,15 +107,26 @@ pub enum PublishError {
     #[error("signing the summary: {0}")]
     Sign(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
     Delta(#[from] crate::delta::DeltaError),
     #[error(transparent)]
     Ref(#[from] crate::repo::refs::RefError),
-    #[error(transparent)]
+    #[error(
+        "interrupted before any ref or the summary moved: the target serves what it served before"
+    )]
     Interrupted(#[from] crate::progress::Interrupted),
+}
+
+impl From<StoreError> for PublishError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Interrupted(i) => PublishError::Interrupted(i),
+            e => PublishError::Store(e),
+        }
+    }
 }
 
 pub type Result<T, E = PublishError> = std::result::Result<T, E>;
@@ -852,6 +873,7 @@ pub fn execute(
     };
 
     // 1. config.
+    control.check()?;
     if !plan.state.has_config {
         put_new(
             "config",
@@ -981,7 +1003,8 @@ pub fn execute(
         tally.add("delta-index", n);
     }
 
-    // 6. refs, compare-and-swap.
+    // 6. refs, compare-and-swap. The last point to stop: from here on the
+    // refs and the summary go out together.
     control.check()?;
     let counter = control.phase(Phase::Refs, plan.refs.len() as u64);
     for e in &plan.refs {
@@ -1007,7 +1030,7 @@ pub fn execute(
                 }
             }
         }
-        counter.tick(0)?;
+        counter.advance(0);
     }
 
     // 7. summary and signatures.
