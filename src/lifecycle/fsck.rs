@@ -20,7 +20,7 @@
 //! [`Problem`]s whose `Display` is OSTree's wording, and the phases are
 //! separate calls so a caller can report progress between them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -391,9 +391,10 @@ impl<'r> Fsck<'r> {
     /// Phase 3: verifies every object reachable from the non-partial
     /// commits. `progress(done, total)` is called from worker threads.
     pub fn verify(&mut self, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<()> {
-        let mut walk = Traversal::new(self.repo).with_parents().lenient();
+        let mut walk = Traversal::new(self.repo).lenient();
         walk.add_commits(&self.to_verify, 0)?;
-        let mut objects: Vec<ObjectName> = walk.reachable().iter().copied().collect();
+        // The set becomes the list: one copy of the names in memory, not two.
+        let mut objects: Vec<ObjectName> = walk.into_reachable().into_iter().collect();
         // Checksum order is directory order: kinder to the disk.
         objects.sort_by(|a, b| a.checksum.cmp(&b.checksum).then(a.objtype.cmp(&b.objtype)));
         let total = objects.len();
@@ -429,8 +430,10 @@ impl<'r> Fsck<'r> {
             .into_inner()
             .expect("no panics while holding the lock");
         found.sort_by_key(|(i, _, _)| *i);
+        drop(objects);
+        let reaching = self.commits_reaching(found.iter().map(|(_, o, _)| *o))?;
         for (_, object, kind) in found {
-            let commits = walk.commits_reaching(&object);
+            let commits = reaching.get(&object).cloned().unwrap_or_default();
             self.handle(Problem {
                 object,
                 commits,
@@ -440,6 +443,37 @@ impl<'r> Fsck<'r> {
             })?;
         }
         Ok(())
+    }
+}
+
+impl Fsck<'_> {
+    /// For each of `objects`, the verified commits that reach it, sorted (a
+    /// commit reaches itself). Found by walking each commit again, once per
+    /// check and only when something is wrong: the walk of phase 3 keeps no
+    /// child-to-parent map, which would hold an entry per object of the
+    /// repository for a question asked only of corrupt ones.
+    fn commits_reaching(
+        &self,
+        objects: impl Iterator<Item = ObjectName>,
+    ) -> Result<HashMap<ObjectName, Vec<Checksum>>> {
+        let mut out: HashMap<ObjectName, Vec<Checksum>> =
+            objects.map(|o| (o, Vec::new())).collect();
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let mut commits = self.to_verify.clone();
+        commits.sort();
+        for c in commits {
+            let mut walk = Traversal::new(self.repo).lenient();
+            walk.add_commit(c, 0)?;
+            let reached = walk.reachable();
+            for (o, list) in out.iter_mut() {
+                if reached.contains(o) {
+                    list.push(c);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -18,7 +18,7 @@
 //! to ostree's for the same repository and time. Reading goes through the
 //! one bounds-checked reader, [`crate::gvariant::reader`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -207,15 +207,26 @@ fn encode_refs(refs: &[SummaryRef]) -> Vec<u8> {
     arr.finish()
 }
 
-fn ref_entry(repo: &Repo, name: &str, checksum: Checksum) -> Result<SummaryRef> {
-    let bytes = repo.read_metadata(&ObjectName::new(checksum, ObjectType::Commit))?;
-    SummaryRef::for_commit(name, checksum, &bytes).map_err(|source| {
-        RepoError::Format {
-            name: ObjectName::new(checksum, ObjectType::Commit),
-            source,
+/// Builds ref entries, reading each commit once however many refs name it
+/// (thousands of refs often share a few dozen commits).
+#[derive(Default)]
+struct RefEntries(HashMap<Checksum, SummaryRef>);
+
+impl RefEntries {
+    fn entry(&mut self, repo: &Repo, name: &str, checksum: Checksum) -> Result<SummaryRef> {
+        if let Some(e) = self.0.get(&checksum) {
+            return Ok(SummaryRef {
+                name: name.to_string(),
+                ..e.clone()
+            });
         }
-        .into()
-    })
+        let object = ObjectName::new(checksum, ObjectType::Commit);
+        let bytes = repo.read_metadata(&object)?;
+        let e = SummaryRef::for_commit(name, checksum, &bytes)
+            .map_err(|source| RepoError::Format { name: object, source })?;
+        self.0.insert(checksum, e.clone());
+        Ok(e)
+    }
 }
 
 impl SummaryRef {
@@ -326,9 +337,10 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
             None => heads.remove(e.spec.name.as_str()),
         };
     }
+    let mut entries = RefEntries::default();
     let mut refs = Vec::new();
     for (name, c) in &heads {
-        refs.push(ref_entry(repo, name, *c)?);
+        refs.push(entries.entry(repo, name, *c)?);
     }
     refs.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
 
@@ -364,14 +376,14 @@ pub fn build(repo: &Repo, opts: &BuildOptions, deltas: &[DeltaName]) -> Result<V
     let mut cmap = Array::new(false);
     let mut n_map = 0;
     for (cid, m) in &collections {
-        let mut entries = Vec::new();
+        let mut list = Vec::new();
         for (name, c) in m {
-            entries.push(ref_entry(repo, name, *c)?);
+            list.push(entries.entry(repo, name, *c)?);
         }
-        entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        n_map += entries.len();
+        list.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        n_map += list.len();
         let mut t = Tuple::new();
-        t.str(cid.as_str()).var(&encode_refs(&entries), 8);
+        t.str(cid.as_str()).var(&encode_refs(&list), 8);
         cmap.push(&t.finish(), 8);
     }
     if n_map > 0 {
