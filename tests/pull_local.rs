@@ -325,7 +325,7 @@ fn refs_move_only_if_unchanged_since_planning() {
         .args(["commit", "-b", "main", "-s", "racing"])
         .arg(t.join("etc")));
     let racing = ok(ostree(&b).args(["rev-parse", "main"]));
-    let err = grove::transfer::pull_local::execute(&src, &dst, &plan, &opts, &|_| {})
+    let err = grove::transfer::pull_local::execute(&src, &dst, &plan, &Default::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("main"), "{err}");
@@ -636,6 +636,74 @@ fn trusted_local_source_is_copied_as_is_untrusted_is_checked() {
         assert!(
             !fsck.status.success(),
             "{tool}: the copy should carry the source's damage"
+        );
+    }
+}
+
+/// Rewrites an archive repository's `.filez` for `path` in `rev` so that its
+/// compressed content is longer than the size its header gives (the first
+/// bytes still the real content, so a reader that stops at the header's size
+/// hashes it right).
+fn lengthen_filez(repo: &Path, rev: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let ls = ok(ostree(repo).args(["ls", "-C", rev, path]));
+    let checksum = ls
+        .split_whitespace()
+        .find(|w| w.len() == 64)
+        .expect("checksum in ls -C")
+        .to_string();
+    let file = repo.join(format!(
+        "objects/{}/{}.filez",
+        &checksum[..2],
+        &checksum[2..]
+    ));
+    let bytes = std::fs::read(&file).unwrap();
+    let hlen = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+    let body_at = 8 + hlen;
+    let mut content = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[body_at..])
+        .read_to_end(&mut content)
+        .unwrap();
+    content.extend_from_slice(b"and more than the header says\n");
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&content).unwrap();
+    let mut out = bytes[..body_at].to_vec();
+    out.extend(enc.finish().unwrap());
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, out).unwrap();
+    checksum
+}
+
+/// A `.filez` whose content is longer than its header says is refused from
+/// a local archive source as from a remote: decompressed into any mode, and
+/// with --untrusted into an archive too. Nothing lands, no ref moves.
+#[test]
+fn refuses_filez_longer_than_its_header() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let src = e.root.join("src");
+    make_repo(&src, "archive");
+    ok(ostree(&src).args(["commit", "-b", "main"]).arg(&t));
+    let bad = lengthen_filez(&src, "main", "/etc/conf");
+    for (mode, untrusted) in [("bare-user", false), ("bare-user", true), ("archive", true)] {
+        let dst = e.root.join(format!("dst-{mode}-{untrusted}"));
+        make_repo(&dst, mode);
+        let mut cmd = grove(&dst);
+        cmd.arg("pull-local");
+        if untrusted {
+            cmd.arg("--untrusted");
+        }
+        let out = run(cmd.arg(&src).arg("main"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode} untrusted={untrusted}");
+        assert!(err.contains(&bad), "{mode} untrusted={untrusted}: {err}");
+        assert!(err.contains("header"), "{mode} untrusted={untrusted}: {err}");
+        assert!(!dst.join("refs/heads/main").exists(), "{mode}");
+        assert!(
+            !dst.join(format!("objects/{}", &bad[..2])).read_dir().is_ok_and(|mut d| d
+                .any(|f| f.unwrap().file_name().to_string_lossy().starts_with(&bad[2..]))),
+            "{mode} untrusted={untrusted}: the object landed"
         );
     }
 }

@@ -1,11 +1,10 @@
 //! `grove pull-local`: copy commits from a local repository.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use grove::repo::LockKind;
-use grove::transfer::pull_local::{execute, PullError, PullItem, PullOptions, PullProgress};
+use grove::transfer::pull_local::{self, PullItem, PullOptions, TransferError};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -93,66 +92,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let src_lock = src.lock(LockKind::Shared)?;
     let dst_lock = dst.lock(LockKind::Shared)?;
     if args.require_static_deltas {
-        // Each commit comes through a delta the source advertises (summary
-        // or delta index); the copy below then finds its objects in place.
-        for r in &args.refs {
-            let rev = r.split_once(':').map_or(r.as_str(), |(_, name)| name);
-            let to = src.resolve_rev(rev)?;
-            let Some(name) = grove::delta::best_for_pull(&src, &dst, to) else {
-                // ostree names the ref's current local commit (nothing for a checksum).
-                let from = if rev.parse::<grove::Checksum>().is_ok() {
-                    None
-                } else {
-                    dst.resolve_rev_opt(rev).ok().flatten()
-                };
-                anyhow::bail!(
-                    "Static deltas required, but none found for {} to {to}",
-                    from.map(|c| c.to_string()).unwrap_or_default()
-                );
-            };
-            grove::delta::apply::apply_with_fallbacks(&dst, &src.path().join(name.relative_dir()))
-                .with_context(|| format!("applying static delta {name}"))?;
-        }
+        pull_local::apply_required_deltas(&src, &dst, &args.refs)?;
     }
-    let plan =
-        grove::transfer::pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
-            // These name the ref at fault already, in ostree's words.
-            PullError::RefNotFound(_) | PullError::RemoteRefInSource(_) => anyhow::Error::new(e),
-            e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
-        })?;
-    let mut updates = Vec::new();
-    for (spec, m) in &plan.refs {
-        updates.push(RefUpdate {
+    let plan = pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
+        // These name the ref at fault already, in ostree's words.
+        TransferError::RefNotFound(_) | TransferError::RemoteRefInSource(_) => {
+            anyhow::Error::new(e)
+        }
+        e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
+    })?;
+    let updates: Vec<RefUpdate> = plan
+        .refs()
+        .iter()
+        .map(|(spec, m)| RefUpdate {
             old: m.old,
             new: Some(m.new),
             name: spec.to_string(),
-        });
-    }
+        })
+        .collect();
     if !args.no_verify {
         hooks::run(&dst, "pre-pull-local", &updates)?;
     }
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} pull-local {pos}/{len} objects {bytes} {elapsed}",
-            )
-            .expect("static template"),
-        );
-        b
-    });
-    let progress = |p: PullProgress| {
-        if let Some(b) = &bar {
-            b.set_length(p.total);
-            b.set_position(p.done);
-            b.set_message(indicatif::HumanBytes(p.bytes).to_string());
-        }
-    };
-    let stats = execute(&src, &dst, &plan, &opts, &progress)
+    let live = crate::progress::Live::start("pull-local", args.quiet);
+    let stats = pull_local::execute(&src, &dst, &plan, live.control())
         .with_context(|| format!("pulling from {}", args.src.display()))?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    drop(live);
     drop((src_lock, dst_lock));
     hooks::run(&dst, "post-pull-local", &updates)?;
     if args.json {
@@ -169,8 +133,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         // ostree's closing status line for a local import.
         println!(
             "{} metadata, {} content objects imported; {} content written",
-            stats.metadata_imported,
-            stats.content_imported,
+            stats.metadata_fetched,
+            stats.content_fetched,
             crate::format::size(stats.bytes_written)
         );
     }

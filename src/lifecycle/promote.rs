@@ -57,7 +57,7 @@ use crate::repo::lock::{LockKind, RepoLock};
 use crate::repo::refs::{RefError, Refspec};
 use crate::repo::transaction::{RefEdit, RefTransaction};
 use crate::repo::{Repo, RepoError};
-use crate::transfer::pull_local::{self, PullError, PullItem, PullOptions};
+use crate::transfer::pull_local::{self, PullItem, PullOptions, TransferError};
 use crate::trust::gpg::{SignError, SigningKey};
 
 /// Commit metadata key naming the commit a promotion copied.
@@ -156,7 +156,7 @@ pub enum PromoteError {
         commit: Checksum,
         path: PathBuf,
         #[source]
-        source: Box<PullError>,
+        source: Box<TransferError>,
     },
     #[error("{dest} is at {}, not at the expected {}", show(*found), show(*expected))]
     NotExpected {
@@ -313,7 +313,7 @@ fn fetch_source(repo: &Repo, source: &PromoteSource) -> Result<(Checksum, Option
         source: Box::new(source),
     };
     let plan = pull_local::plan(&dev, repo, &[PullItem::Commit(c)], &opts).map_err(pull_err)?;
-    pull_local::execute(&dev, repo, &plan, &opts, &|_| {}).map_err(pull_err)?;
+    pull_local::execute(&dev, repo, &plan, &crate::progress::Control::default()).map_err(pull_err)?;
     drop(_dev_lock);
     Ok((c, Some(dev)))
 }

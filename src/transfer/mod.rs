@@ -1,8 +1,24 @@
-//! Moving objects and refs between repositories: `pull` from an HTTP or
-//! `file://` remote (`ostree-repo-pull.c`) and `pull-local` from a repository
-//! on this machine (`ostree_repo_pull` with a `file://` URL, and
-//! `ostree-repo-pull-local`'s fast path in `ot-builtin-pull-local.c`).
+//! Moving objects and refs between repositories: one plan/execute engine
+//! ([`engine`]) from an [`source::ObjectSource`] (a repository on this
+//! machine; an archive remote over HTTP or `file://`; its static deltas) to
+//! an [`sink::ObjectSink`] (a repository on this machine), with one worker
+//! pool ([`pool`]), one place that checks every object ([`verify`]) and one
+//! error type ([`error::TransferError`]). `pull-local` ([`pull_local`]) and
+//! `pull` ([`pull`]) are configurations of it: each resolves what was asked
+//! for and makes the engine's [`engine::Plan`].
+//!
+//! Upstream: `ostree-repo-pull.c` (`ostree_repo_pull_with_options`, local
+//! and remote alike), `ot-builtin-pull-local.c`, `ot-builtin-pull.c`.
 
+pub mod engine;
+pub mod error;
+pub mod pool;
 pub mod pull;
 pub mod pull_local;
+pub mod sink;
+pub mod source;
 pub mod store;
+pub mod verify;
+
+pub use engine::{execute, Plan, PullItem, PullStats, RefMove};
+pub use error::TransferError;

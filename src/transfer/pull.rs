@@ -21,20 +21,26 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use flate2::read::DeflateDecoder;
+use crate::transfer::verify::{filez_body, hash_filez_body, read_archive_header, Tee};
 
-use crate::objects::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::summary::Summary;
-use crate::objects::{ArchiveHeader, Commit, DirTree, FormatError};
+use crate::objects::{Commit, DirTree, FormatError};
 use crate::repo::refs::{RefError, RefName, Refspec};
 use crate::repo::{Repo, RepoError, RepoMode};
-pub use crate::transfer::pull_local::PullProgress;
-use crate::transfer::pull_local::RefMove;
+use crate::transfer::engine::RefMove;
+
+/// Progress: objects done / total, bytes received.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PullProgress {
+    pub done: u64,
+    pub total: u64,
+    pub bytes: u64,
+}
 
 /// Concurrent fetches (ostree keeps 8 requests outstanding too).
 pub const FETCH_THREADS: usize = 8;
@@ -260,7 +266,7 @@ pub fn object_rel(name: &ObjectName) -> String {
 }
 
 /// What to pull: a remote ref by name, or a commit.
-pub type PullItem = crate::transfer::pull_local::PullItem<RefName>;
+pub type PullItem = crate::transfer::engine::PullItem<RefName>;
 
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
@@ -1079,104 +1085,6 @@ pub fn pull(
     execute(remote, dst, &plan, progress)
 }
 
-/// A reader that copies what it reads into a writer (the raw `.filez` bytes into a temp file).
-struct Tee<'a, R> {
-    inner: R,
-    out: &'a mut dyn Write,
-    err: Option<io::Error>,
-    count: u64,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Err(e) = self.out.write_all(&buf[..n]) {
-            self.err = Some(io::Error::new(e.kind(), e.to_string()));
-            return Err(e);
-        }
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// Reads the framed archive header from the start of a `.filez` stream.
-fn read_archive_header(r: &mut dyn Read) -> std::result::Result<ArchiveHeader, FormatError> {
-    let mut pre = [0u8; 8];
-    r.read_exact(&mut pre)
-        .map_err(|_| FormatError::malformed("content header", "truncated object"))?;
-    let len = u32::from_be_bytes(pre[..4].try_into().expect("4 bytes")) as usize;
-    if len > 16 * 1024 * 1024 {
-        return Err(FormatError::malformed(
-            "content header",
-            format!("header length {len} too large"),
-        ));
-    }
-    let mut hv = vec![0u8; len];
-    r.read_exact(&mut hv)
-        .map_err(|_| FormatError::malformed("content header", "truncated header"))?;
-    ArchiveHeader::from_variant_bytes(&hv)
-}
-
-/// Hashes the content a `.filez` stream carries after its header.
-fn hash_filez_body(ah: &ArchiveHeader, body: &mut dyn Read) -> io::Result<Checksum> {
-    let mut h = Hasher::new();
-    h.update(&ah.header.to_stream_prefix());
-    if ah.header.is_regular() {
-        io::copy(
-            &mut ExactLen {
-                inner: DeflateDecoder::new(body),
-                remaining: ah.size,
-                size: ah.size,
-            },
-            &mut h,
-        )?;
-    }
-    Ok(h.finish())
-}
-
-/// Yields exactly the `size` bytes a `.filez` header promises, then requires
-/// the compressed stream to end: content longer or shorter than its header
-/// says is malformed, in every destination mode (ostree refuses it too).
-struct ExactLen<R> {
-    inner: R,
-    remaining: u64,
-    size: u64,
-}
-
-impl<R: Read> Read for ExactLen<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "content is longer than the {} bytes its header says",
-                        self.size
-                    ),
-                )),
-            };
-        }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        if n == 0 && max > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "content is {} bytes, its header says {}",
-                    self.size - self.remaining,
-                    self.size
-                ),
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
-}
-
 /// Fetches one content object, verifies it (unless `policy.trusted` and the
 /// destination is an archive) and writes it into `dst`; returns its size.
 fn fetch_content(
@@ -1274,11 +1182,7 @@ fn fetch_content(
     }
     let size = if ah.header.is_regular() { ah.size } else { 0 };
     let mut reader: Box<dyn Read> = if ah.header.is_regular() {
-        Box::new(ExactLen {
-            inner: DeflateDecoder::new(r),
-            remaining: size,
-            size,
-        })
+        Box::new(filez_body(&ah, r))
     } else {
         Box::new(io::empty())
     };
@@ -1311,49 +1215,7 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
-/// Runs `f` over `items` on up to [`FETCH_THREADS`] threads, keeping the
-/// order of results; stops at the first error.
-fn parallel_map<T: Sync, U: Send>(
-    items: &[T],
-    f: impl Fn(&T) -> Result<U> + Sync,
-) -> Result<Vec<U>> {
-    if items.len() <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<U>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    let failed: Mutex<Option<PullError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..FETCH_THREADS.min(items.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                match f(item) {
-                    Ok(u) => {
-                        results.lock().expect("no worker panics holding the lock")[i] = Some(u)
-                    }
-                    Err(e) => {
-                        next.store(items.len(), Ordering::Relaxed);
-                        failed
-                            .lock()
-                            .expect("no worker panics holding the lock")
-                            .get_or_insert(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failed
-        .into_inner()
-        .expect("no worker panics holding the lock")
-    {
-        return Err(e);
-    }
-    Ok(results
-        .into_inner()
-        .expect("no worker panics holding the lock")
-        .into_iter()
-        .map(|u| u.expect("every item ran"))
-        .collect())
+/// [`super::pool::map`] on [`FETCH_THREADS`] threads.
+fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> Result<U> + Sync) -> Result<Vec<U>> {
+    super::pool::map(items, FETCH_THREADS, f)
 }

@@ -1,0 +1,352 @@
+//! Where a transfer's objects go: [`ObjectSink`]. A local repository is one
+//! ([`Repo`], below); object storage is meant to be the next.
+//!
+//! A sink stores one object at a time and says how ([`Put`]): hardlinked
+//! from a local source's file, copied as the source keeps it (an archive's
+//! `.filez` as served, metadata bytes), or converted (decompressed into a
+//! bare repository, compressed into an archive). An object it holds
+//! already is success. Every object is checked on the way in as
+//! [`Checks`] asks ([`super::verify`]); nothing half-written is ever
+//! visible under `objects/` (temp file, then link into place). Partial
+//! markers, the sync and the ref transaction are the sink's too, so the
+//! engine ([`super::engine::execute`]) only orders them.
+//!
+//! Upstream: `ostree-repo-pull.c` (`content_fetch_on_complete`,
+//! `ostree_repo_write_content_async`, `ostree_repo_write_metadata_async`),
+//! the hardlink fast path of `ostree-repo-commit.c`
+//! (`import_one_object_link`, `import_via_reflink_is_possible`).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use super::error::{Result, TransferError};
+use super::source::{Content, ObjectSource};
+use super::verify::{self, Checks, ContentCheck, Tee};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::metadata::Metadata;
+use crate::objects::FormatError;
+use crate::repo::transaction::{RefEdit, RefTransaction};
+use crate::repo::{Repo, RepoError, RepoMode};
+
+/// How an object was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// Hardlinked from a local source's file.
+    Linked,
+    /// Stored as the source keeps it.
+    Copied,
+    /// Decoded or re-encoded for the sink's mode.
+    Converted,
+}
+
+/// What storing one object did.
+#[derive(Clone, Copy, Debug)]
+pub struct Put {
+    pub how: How,
+    /// Bytes written to the sink (none for a hardlink).
+    pub bytes: u64,
+    /// The content's size (a file's length), where it was read.
+    pub size: u64,
+}
+
+impl Put {
+    const LINKED: Put = Put {
+        how: How::Linked,
+        bytes: 0,
+        size: 0,
+    };
+}
+
+/// Where a transfer's objects go.
+pub trait ObjectSink: Sync {
+    fn has(&self, name: &ObjectName) -> bool;
+
+    /// Stores a metadata object: `bytes` when the plan holds them (fetched
+    /// and checked already), else read from `source` and checked here.
+    fn put_metadata(
+        &self,
+        source: &dyn ObjectSource,
+        name: &ObjectName,
+        bytes: Option<&[u8]>,
+        checks: &Checks,
+    ) -> Result<Put>;
+
+    /// Stores a content object read from `source`, checked as `checks` asks.
+    fn put_content(
+        &self,
+        source: &dyn ObjectSource,
+        checksum: Checksum,
+        checks: &Checks,
+    ) -> Result<Put>;
+
+    /// Stores a commit's detached metadata (signatures).
+    fn put_detached(&self, commit: Checksum, meta: &Metadata) -> Result<()>;
+
+    /// Marks a commit partial (its tree not all there) or complete.
+    fn set_partial(&self, commit: Checksum, partial: bool) -> Result<()>;
+
+    /// Makes every object stored so far durable.
+    fn sync(&self) -> Result<()>;
+
+    /// Moves refs, each compare-and-swap against the value it expects.
+    fn commit_refs(&self, refs: RefTransaction) -> Result<Vec<RefEdit>>;
+}
+
+impl ObjectSink for Repo {
+    fn has(&self, name: &ObjectName) -> bool {
+        self.has_object(name)
+    }
+
+    fn put_metadata(
+        &self,
+        source: &dyn ObjectSource,
+        name: &ObjectName,
+        bytes: Option<&[u8]>,
+        checks: &Checks,
+    ) -> Result<Put> {
+        let read;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                read = source.metadata_required(name)?;
+                if checks.metadata {
+                    verify::metadata(name, &read)?;
+                }
+                // The same bytes in every mode: hardlinked when possible, as ostree does.
+                if let Some(src) = source.repo() {
+                    if name.objtype != ObjectType::CommitMeta
+                        && link_object(&src.object_path(name), &self.object_path(name))?
+                    {
+                        return Ok(Put::LINKED);
+                    }
+                }
+                &read
+            }
+        };
+        self.write_metadata_as(*name, bytes)?;
+        Ok(Put {
+            how: How::Copied,
+            bytes: bytes.len() as u64,
+            size: 0,
+        })
+    }
+
+    fn put_content(
+        &self,
+        source: &dyn ObjectSource,
+        checksum: Checksum,
+        checks: &Checks,
+    ) -> Result<Put> {
+        let name = ObjectName::new(checksum, ObjectType::File);
+        if let Some(src) = source.repo() {
+            if checks.bareuseronly_files {
+                let header = super::source::content_header(source, checksum)?;
+                verify::bareuseronly_mode(checks, checksum, header.mode)?;
+            }
+            if checks.content == ContentCheck::Always {
+                let actual = verify::content_checksum(source.content(checksum)?)
+                    .map_err(|e| source.read_error(name, e))?;
+                if actual != checksum {
+                    return Err(TransferError::Corrupted { name, actual });
+                }
+            }
+            if let Some(put) = self.put_stored(src, &name)? {
+                return Ok(put);
+            }
+        }
+        self.write_content_from(source, name, checks)
+    }
+
+    fn put_detached(&self, commit: Checksum, meta: &Metadata) -> Result<()> {
+        Ok(self.write_detached_metadata(commit, Some(meta))?)
+    }
+
+    fn set_partial(&self, commit: Checksum, partial: bool) -> Result<()> {
+        Ok(Repo::set_partial(self, commit, partial, false)?)
+    }
+
+    fn sync(&self) -> Result<()> {
+        Ok(Repo::sync(self)?)
+    }
+
+    fn commit_refs(&self, refs: RefTransaction) -> Result<Vec<RefEdit>> {
+        Ok(refs.commit(self)?)
+    }
+}
+
+impl Repo {
+    /// A local source's content file, hardlinked or copied as it is when
+    /// both repositories store content the same way; `None` when it must
+    /// be converted.
+    fn put_stored(&self, src: &Repo, name: &ObjectName) -> Result<Option<Put>> {
+        let from = src.object_path(name);
+        let to = self.object_path(name);
+        // A bare-user regular file is a plain file with its own mode: ostree
+        // links it into bare-user-only too (not a symlink, which bare-user
+        // keeps as a file).
+        if src.mode() == RepoMode::BareUser
+            && self.mode() == RepoMode::BareUserOnly
+            && !src.open_content(name.checksum)?.header.is_symlink()
+            && link_object(&from, &to)?
+        {
+            return Ok(Some(Put::LINKED));
+        }
+        if src.mode() != self.mode() {
+            return Ok(None);
+        }
+        if link_object(&from, &to)? {
+            return Ok(Some(Put::LINKED));
+        }
+        if self.mode() != RepoMode::Archive {
+            return Ok(None);
+        }
+        // Another filesystem: archive bytes are copied unchanged, never recompressed.
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RepoError::Io { path, source }
+        };
+        let mut tmp = self.temp_file()?;
+        let mut f = fs::File::open(&from).map_err(io_err(&from))?;
+        let n = io::copy(&mut f, tmp.as_file_mut()).map_err(io_err(&from))?;
+        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(io_err(tmp.path()))?;
+        self.link_into_place(tmp, &to)?;
+        Ok(Some(Put {
+            how: How::Copied,
+            bytes: n,
+            size: 0,
+        }))
+    }
+
+    /// Writes a content object as the source hands it: a `.filez` into an
+    /// archive repository as served (hashed on the way unless trusted),
+    /// anything else decoded into the store, which hashes it again unless
+    /// the source is trusted.
+    fn write_content_from(
+        &self,
+        source: &dyn ObjectSource,
+        name: ObjectName,
+        checks: &Checks,
+    ) -> Result<Put> {
+        let checksum = name.checksum;
+        let format = |source: FormatError| TransferError::Format { name, source };
+        let (header, size, mut reader): (_, u64, Box<dyn Read + Send>) =
+            match source.content(checksum)? {
+                Content::Filez(body) if self.mode() == RepoMode::Archive => {
+                    return self.store_filez(source, name, body, checks)
+                }
+                Content::Filez(mut body) => {
+                    let ah = verify::read_archive_header(&mut body).map_err(format)?;
+                    let size = if ah.header.is_regular() { ah.size } else { 0 };
+                    let reader = Box::new(verify::filez_body(&ah, body));
+                    (ah.header, size, reader)
+                }
+                Content::Loose(obj) => (obj.header, obj.size, obj.reader),
+            };
+        verify::bareuseronly_mode(checks, checksum, header.mode)?;
+        let write = match checks.content {
+            ContentCheck::Never => Repo::write_content_trusted,
+            ContentCheck::Always | ContentCheck::WhenDecoded => Repo::write_content_known,
+        };
+        write(self, checksum, &header, size, &mut reader).map_err(|e| match e {
+            RepoError::Corrupted { name, actual } => TransferError::Corrupted { name, actual },
+            RepoError::ContentRead { source: e } => source.read_error(name, e),
+            RepoError::Io { source: e, .. } if e.kind() == io::ErrorKind::UnexpectedEof => {
+                format(FormatError::malformed("compressed content", e))
+            }
+            e => e.into(),
+        })?;
+        Ok(Put {
+            how: How::Converted,
+            bytes: size,
+            size,
+        })
+    }
+
+    /// Keeps a `.filez` as served; its header is read and its content
+    /// hashed on the way (unless [`ContentCheck::Always`] is off).
+    fn store_filez(
+        &self,
+        source: &dyn ObjectSource,
+        name: ObjectName,
+        body: Box<dyn Read + Send>,
+        checks: &Checks,
+    ) -> Result<Put> {
+        let checksum = name.checksum;
+        let mut tmp = self.temp_file()?;
+        let tpath = tmp.path().to_path_buf();
+        let io_err = |source| RepoError::Io {
+            path: tpath.clone(),
+            source,
+        };
+        let (n, size) = {
+            let mut w = io::BufWriter::with_capacity(128 * 1024, tmp.as_file_mut());
+            let mut tee = Tee {
+                inner: body,
+                out: &mut w,
+                err: None,
+                count: 0,
+            };
+            let step = (|| -> Result<u64> {
+                let ah = verify::read_archive_header(&mut tee)
+                    .map_err(|source| TransferError::Format { name, source })?;
+                verify::bareuseronly_mode(checks, checksum, ah.header.mode)?;
+                if checks.content == ContentCheck::Always {
+                    let actual = verify::hash_filez_body(&ah, &mut tee)
+                        .map_err(|e| source.read_error(name, e))?;
+                    if actual != checksum {
+                        return Err(TransferError::Corrupted { name, actual });
+                    }
+                }
+                io::copy(&mut tee, &mut io::sink()).map_err(|e| source.read_error(name, e))?;
+                Ok(ah.size)
+            })();
+            if let Some(e) = tee.err.take() {
+                return Err(io_err(e).into());
+            }
+            let size = step?;
+            let n = tee.count;
+            w.flush().map_err(io_err)?;
+            (n, size)
+        };
+        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(io_err)?;
+        self.link_into_place(tmp, &self.content_path(checksum))?;
+        Ok(Put {
+            how: How::Copied,
+            bytes: n,
+            size,
+        })
+    }
+}
+
+/// Hardlinks an object into place; false when the repositories are on different filesystems.
+fn link_object(from: &Path, to: &Path) -> Result<bool> {
+    let dir = to.parent().expect("object path has a parent");
+    for attempt in 0..2 {
+        match fs::hard_link(from, to) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
+                fs::create_dir_all(dir).map_err(|source| RepoError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::EXDEV)
+                    || e.raw_os_error() == Some(libc::EPERM)
+                    || e.raw_os_error() == Some(libc::EMLINK) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => {
+                return Err(RepoError::Io {
+                    path: from.to_path_buf(),
+                    source: e,
+                }
+                .into())
+            }
+        }
+    }
+    Ok(false)
+}

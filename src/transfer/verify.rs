@@ -1,0 +1,223 @@
+//! Every check an object passes before it lands, in one place: a metadata
+//! object hashes to its name; a content object's header and content hash to
+//! its name; a `.filez` carries exactly the number of bytes its header
+//! promises (longer or shorter is malformed, whatever the destination's
+//! mode); a commit carries a good signature by a trusted key; a bare-user-only
+//! destination gets no setuid or world-writable file.
+//!
+//! Upstream: `ostree-repo-pull.c` (`meta_fetch_on_complete`,
+//! `content_fetch_on_complete`: `ostree_validate_structureof_*` and the
+//! checksum comparison), `ostree-core.c` (`ostree_content_stream_parse`).
+
+use std::io::{self, Read, Write};
+
+use flate2::read::DeflateDecoder;
+
+use super::error::{Result, TransferError};
+use crate::objects::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::objects::metadata::Metadata;
+use crate::objects::{ArchiveHeader, FormatError};
+use crate::repo::content::checksum_content;
+use crate::repo::content::ContentObject;
+use crate::trust::gpg::Keyring;
+
+/// How content objects are checked as they land.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContentCheck {
+    /// Hashed, in every destination mode (a network source; `--untrusted`).
+    #[default]
+    Always,
+    /// Stored as served into an archive destination without hashing;
+    /// hashed when decompressed into any other mode (`--http-trusted`).
+    WhenDecoded,
+    /// Not hashed: a trusted local repository (ostree's `pull-local`).
+    Never,
+}
+
+/// What the engine checks on every object of a transfer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checks {
+    /// Hash metadata objects read from the source (a network source's are
+    /// hashed as they are fetched, whatever this says).
+    pub metadata: bool,
+    pub content: ContentCheck,
+    /// Refuse regular files a bare-user-only repository could not hold
+    /// (setuid, setgid, sticky, world-writable): `--bareuseronly-files`.
+    pub bareuseronly_files: bool,
+}
+
+/// Checks that a metadata object's bytes hash to its name (detached
+/// metadata is not content-addressed and passes).
+pub fn metadata(name: &ObjectName, bytes: &[u8]) -> Result<()> {
+    if name.objtype == ObjectType::CommitMeta {
+        return Ok(());
+    }
+    let actual = Checksum::digest(bytes);
+    if actual != name.checksum {
+        return Err(TransferError::Corrupted {
+            name: *name,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Requires a good signature over `bytes` (commit `commit`) by one of `keys`
+/// in its detached metadata `meta`. `hint` ends the error of an unsigned
+/// commit (how a remote's configuration turns the check off).
+pub fn commit_signature(
+    commit: Checksum,
+    bytes: &[u8],
+    meta: Option<&Metadata>,
+    keys: &Keyring,
+    hint: &'static str,
+) -> Result<()> {
+    let meta = meta.ok_or(TransferError::Unsigned { commit, hint })?;
+    crate::trust::gpg::require_good(bytes, meta, keys, &format!("commit {commit}"))
+        .map_err(|why| TransferError::Signature { commit, why })
+}
+
+/// Refuses a mode a bare-user-only repository cannot hold, when `checks` asks.
+pub fn bareuseronly_mode(checks: &Checks, checksum: Checksum, mode: u32) -> Result<()> {
+    if checks.bareuseronly_files {
+        crate::repo::check_bare_user_only_mode(checksum, mode)?;
+    }
+    Ok(())
+}
+
+/// Reads the framed archive header from the start of a `.filez` stream.
+pub fn read_archive_header(r: &mut dyn Read) -> std::result::Result<ArchiveHeader, FormatError> {
+    let mut pre = [0u8; 8];
+    r.read_exact(&mut pre)
+        .map_err(|_| FormatError::malformed("content header", "truncated object"))?;
+    let len = u32::from_be_bytes(pre[..4].try_into().expect("4 bytes")) as usize;
+    if len > 16 * 1024 * 1024 {
+        return Err(FormatError::malformed(
+            "content header",
+            format!("header length {len} too large"),
+        ));
+    }
+    let mut hv = vec![0u8; len];
+    r.read_exact(&mut hv)
+        .map_err(|_| FormatError::malformed("content header", "truncated header"))?;
+    ArchiveHeader::from_variant_bytes(&hv)
+}
+
+/// The file's bytes after a `.filez` header: exactly the size the header
+/// gives (nothing for a symlink).
+pub fn filez_body<R: Read>(ah: &ArchiveHeader, body: R) -> FilezBody<R> {
+    FilezBody(ah.header.is_regular().then(|| ExactLen {
+        inner: DeflateDecoder::new(body),
+        remaining: ah.size,
+        size: ah.size,
+    }))
+}
+
+/// See [`filez_body`].
+pub struct FilezBody<R>(Option<ExactLen<DeflateDecoder<R>>>);
+
+impl<R: Read> Read for FilezBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(r) => r.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Hashes the content a `.filez` stream carries after its header.
+pub fn hash_filez_body(ah: &ArchiveHeader, body: &mut dyn Read) -> io::Result<Checksum> {
+    let mut h = Hasher::new();
+    h.update(&ah.header.to_stream_prefix());
+    io::copy(&mut filez_body(ah, body), &mut h)?;
+    Ok(h.finish())
+}
+
+/// A content object's checksum, as a source holds it: a decoded object is
+/// hashed as it is; a `.filez` is decompressed, its length checked.
+pub fn content_checksum(content: super::source::Content) -> io::Result<Checksum> {
+    match content {
+        super::source::Content::Loose(ContentObject {
+            header, mut reader, ..
+        }) => checksum_content(&header, &mut reader),
+        super::source::Content::Filez(mut r) => {
+            let ah = read_archive_header(&mut r)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            hash_filez_body(&ah, &mut r)
+        }
+    }
+}
+
+/// Yields exactly the `size` bytes a `.filez` header promises, then requires
+/// the compressed stream to end: content longer or shorter than its header
+/// says is malformed, in every destination mode (ostree refuses it too).
+pub struct ExactLen<R> {
+    inner: R,
+    remaining: u64,
+    size: u64,
+}
+
+impl<R: Read> Read for ExactLen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "content is longer than the {} bytes its header says",
+                        self.size
+                    ),
+                )),
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 && max > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "content is {} bytes, its header says {}",
+                    self.size - self.remaining,
+                    self.size
+                ),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader that copies what it reads into a writer (the raw `.filez` bytes
+/// into a temp file while the header and content are checked).
+pub(crate) struct Tee<'a, R> {
+    pub inner: R,
+    pub out: &'a mut dyn Write,
+    /// The writer's error, apart from the reader's.
+    pub err: Option<io::Error>,
+    pub count: u64,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            self.err = Some(io::Error::new(e.kind(), e.to_string()));
+            return Err(e);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Whether an I/O error reading content means the object is malformed
+/// (bad compression, wrong length) rather than that reading failed.
+pub fn is_malformed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+    )
+}
