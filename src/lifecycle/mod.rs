@@ -1,11 +1,13 @@
-//! A repository's life cycle after commit, as a build server drives it
-//! without the CLI: the `[grove]` release config ([`config`]), promotion
+//! A repository's life cycle, as a build server drives it without the CLI:
+//! a new commit on a branch ([`commit`]), the `[grove]` release config
+//! ([`config`]), promotion
 //! ([`promote`]), status
 //! ([`status`]), commit display values ([`log`]), publishing to object
 //! storage ([`publish`]), summary publication ([`summary`]), checking (`fsck`, `ot-builtin-fsck.c`), pruning
 //! (`ostree-repo-prune.c`), and the provenance a build records for later
 //! releases.
 
+pub mod commit;
 pub mod config;
 pub mod date;
 pub mod fsck;
