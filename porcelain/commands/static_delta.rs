@@ -1,11 +1,11 @@
 //! `grove static-delta`: generate, list, show, delete and apply static deltas,
 //! and maintain delta indexes — `ostree static-delta` (ot-builtin-static-delta.c).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use grove::delta::superblock::Endianness;
-use grove::delta::{self, DeltaName, GenerateOptions, InlineParts};
+use grove::delta::{self, DeltaFrom, DeltaName, GenerateOptions, InlineParts, Sizes};
 use grove::repo::LockKind;
 
 use crate::ctx::Ctx;
@@ -153,61 +153,35 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else {
         bail!("TO revision must be specified")
     };
-    if g.empty && g.from.is_some() {
-        bail!("Cannot specify both --empty and --from=REV");
-    }
-    // Like ostree on a little-endian host: little-endian unless told otherwise.
-    let mut endianness = match g.set_endianness.as_deref() {
-        None | Some("l") => Endianness::Little,
-        Some("B") => Endianness::Big,
-        Some(e) => bail!("Invalid endianness '{e}'"),
+    let from = match (g.empty, g.from) {
+        (true, Some(_)) => bail!("Cannot specify both --empty and --from=REV"),
+        (true, None) => DeltaFrom::Empty,
+        (false, Some(r)) => DeltaFrom::Rev(r),
+        (false, None) => DeltaFrom::Parent,
     };
-    if g.swap_endianness {
-        endianness = if endianness == Endianness::Big {
-            Endianness::Little
-        } else {
-            Endianness::Big
-        };
-    }
-    let from = if g.empty {
-        None
-    } else {
-        let src = g.from.clone().unwrap_or_else(|| format!("{to_rev}^"));
-        Some(repo.resolve_rev(&src)?)
-    };
-    let to = repo.resolve_rev(&to_rev)?;
-    let name = DeltaName::new(from, to);
-    if g.if_not_exists && repo.path().join(name.superblock_path()).exists() {
+    let endianness = Endianness::from_flags(g.set_endianness.as_deref(), g.swap_endianness)?;
+    let name = from.resolve(&repo, &to_rev)?;
+    if g.if_not_exists && delta::exists(&repo, &name) {
         println!("Delta {name} already exists.");
         return Ok(());
     }
-    let mut opts = GenerateOptions::new(from, to);
-    opts.inline = if g.inline {
-        InlineParts::Always
-    } else if g.no_inline {
-        InlineParts::Never
-    } else {
-        InlineParts::Auto
+    let mut opts = GenerateOptions::new(name.from, name.to);
+    opts.inline = match (g.inline, g.no_inline) {
+        (true, _) => InlineParts::Always,
+        (_, true) => InlineParts::Never,
+        _ => InlineParts::Auto,
     };
     opts.bsdiff = !g.disable_bsdiff;
     opts.endianness = endianness;
     opts.filename = g.filename;
-    if let Some(mb) = g.min_fallback_size {
-        opts.min_fallback_size = mb * 1000 * 1000;
-    }
-    if let Some(mb) = g.max_bsdiff_size {
-        opts.max_bsdiff_size = mb * 1000 * 1000;
-    }
-    if let Some(mb) = g.max_chunk_size {
-        opts.max_chunk_size = mb * 1000 * 1000;
-    }
+    let mb = |v: Option<u64>, default: u64| v.map_or(default, |mb| mb * 1000 * 1000);
+    opts.min_fallback_size = mb(g.min_fallback_size, opts.min_fallback_size);
+    opts.max_bsdiff_size = mb(g.max_bsdiff_size, opts.max_bsdiff_size);
+    opts.max_chunk_size = mb(g.max_chunk_size, opts.max_chunk_size);
     println!("Generating static delta:");
-    println!(
-        "  From: {}",
-        from.map(|c| c.to_string())
-            .unwrap_or_else(|| "empty".into())
-    );
-    println!("  To:   {to}");
+    let from = name.from.map(|c| c.to_string());
+    println!("  From: {}", from.as_deref().unwrap_or("empty"));
+    println!("  To:   {}", name.to);
     let _lock = repo.lock(LockKind::Shared)?;
     let s = delta::generate(&repo, &opts).with_context(|| format!("generating delta {name}"))?;
     eprintln!(
@@ -232,21 +206,9 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
 
 fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let (sb_path, part_dir, label) = if id.contains('/') {
-        let p = PathBuf::from(id);
-        let dir = p
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        (p, dir, id.to_string())
-    } else {
-        let name: DeltaName = id.parse()?;
-        let p = repo.path().join(name.superblock_path());
-        let dir = repo.path().join(name.relative_dir());
-        (p, dir, id.to_string())
-    };
-    let (sb, parts) = delta::describe(&sb_path, &part_dir)?;
-    println!("Delta: {label}");
+    let r = delta::show(&repo, id)?;
+    let sb = &r.superblock;
+    println!("Delta: {id}");
     println!("Signed: {}", if sb.signed { "yes" } else { "no" });
     match sb.from {
         Some(f) => println!("From: {f}"),
@@ -254,47 +216,24 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     }
     println!("To: {}", sb.to);
     let (e, guessed) = sb.endianness;
-    let e = match e {
-        delta::superblock::Endianness::Little => "little",
-        delta::superblock::Endianness::Big => "big",
-        delta::superblock::Endianness::Invalid => "invalid",
-    };
+    let heuristic = guessed && e != Endianness::Invalid;
     println!(
-        "Endianness: {e}{}",
-        if guessed && e != "invalid" {
-            " (heuristic)"
-        } else {
-            ""
-        }
+        "Endianness: {}{}",
+        e.name(),
+        if heuristic { " (heuristic)" } else { "" }
     );
     println!("Timestamp: {}", sb.timestamp);
     println!("Number of parents: 0");
     println!("Number of fallback entries: {}", sb.fallbacks.len());
-    let (mut fsize, mut fusize) = (0u64, 0u64);
     for f in &sb.fallbacks {
         println!("  {}", f.object.checksum);
-        fsize += f.size;
-        fusize += f.uncompressed_size;
     }
-    println!(
-        "Total Fallback Size: {fsize} ({})",
-        crate::format::size(fsize)
-    );
-    println!(
-        "Total Fallback Uncompressed Size: {fusize} ({})",
-        crate::format::size(fusize)
-    );
-    println!("Number of parts: {}", parts.len());
-    let (mut size, mut usize_) = (0u64, 0u64);
-    for (i, p) in parts.iter().enumerate() {
-        size += p.header.size;
-        usize_ += p.header.uncompressed_size;
-        println!(
-            "PartMeta{i}: nobjects={} size={} usize={}",
-            p.header.objects.len(),
-            p.header.size,
-            p.header.uncompressed_size
-        );
+    print_sizes("Total Fallback", r.fallback_sizes());
+    println!("Number of parts: {}", r.parts.len());
+    for (i, p) in r.parts.iter().enumerate() {
+        let h = &p.header;
+        let (n, size, usize) = (h.objects.len(), h.size, h.uncompressed_size);
+        println!("PartMeta{i}: nobjects={n} size={size} usize={usize}");
         println!(
             "PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}",
             p.n_modes, p.n_xattrs, p.blob_size, p.ops_size
@@ -302,16 +241,13 @@ fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         let n = p.op_counts;
         println!("PartPayloadOps{i}: openspliceclose={} open={} write={} setread={} unsetread={} close={} bspatch={}", n[0], n[1], n[2], n[3], n[4], n[5], n[6]);
     }
-    println!("Total Part Size: {size} ({})", crate::format::size(size));
-    println!(
-        "Total Part Uncompressed Size: {usize_} ({})",
-        crate::format::size(usize_)
-    );
-    let (all, uall) = (size + fsize, usize_ + fusize);
-    println!("Total Size: {all} ({})", crate::format::size(all));
-    println!(
-        "Total Uncompressed Size: {uall} ({})",
-        crate::format::size(uall)
-    );
+    print_sizes("Total Part", r.part_sizes());
+    print_sizes("Total", r.total_sizes());
     Ok(())
+}
+
+fn print_sizes(what: &str, s: Sizes) {
+    let (size, u) = (s.size, s.uncompressed);
+    println!("{what} Size: {size} ({})", crate::format::size(size));
+    println!("{what} Uncompressed Size: {u} ({})", crate::format::size(u));
 }

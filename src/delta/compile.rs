@@ -35,6 +35,7 @@ use super::superblock::{
 use super::{bsdiff, index::write_file_atomic, io_err, DeltaName, Result};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::FileHeader;
+use crate::repo::refs::RefError;
 use crate::repo::{Repo, RepoError};
 
 /// Parameters of a delta (`ostree_repo_static_delta_generate`'s `params`).
@@ -79,6 +80,46 @@ impl GenerateOptions {
             timestamp: None,
             endianness: Endianness::Little,
         }
+    }
+}
+
+/// Where a delta to generate starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeltaFrom {
+    /// TO's parent (`TO^`), as `ostree static-delta generate` without `--from`.
+    Parent,
+    /// From scratch (`--empty`).
+    Empty,
+    /// This rev (`--from`).
+    Rev(String),
+}
+
+impl DeltaFrom {
+    /// The delta from here to the rev `to`, both resolved in `repo`.
+    pub fn resolve(&self, repo: &Repo, to: &str) -> Result<DeltaName, RefError> {
+        let from = match self {
+            DeltaFrom::Empty => None,
+            DeltaFrom::Parent => Some(repo.resolve_rev(&format!("{to}^"))?),
+            DeltaFrom::Rev(r) => Some(repo.resolve_rev(r)?),
+        };
+        Ok(DeltaName::new(from, repo.resolve_rev(to)?))
+    }
+}
+
+impl Endianness {
+    /// `--set-endianness` (`l` or `B`; little-endian by default, as ostree on
+    /// a little-endian host), then swapped with `--swap-endianness`.
+    pub fn from_flags(set: Option<&str>, swap: bool) -> Result<Endianness> {
+        let e = match set {
+            None | Some("l") => Endianness::Little,
+            Some("B") => Endianness::Big,
+            Some(e) => return Err(super::DeltaError::InvalidEndianness(e.to_string())),
+        };
+        Ok(match (e, swap) {
+            (Endianness::Big, true) => Endianness::Little,
+            (_, true) => Endianness::Big,
+            (e, false) => e,
+        })
     }
 }
 

@@ -68,6 +68,11 @@ pub fn list(repo: &Repo) -> Result<Vec<DeltaName>> {
     Ok(out)
 }
 
+/// Whether `repo` holds the delta `name` (its superblock).
+pub fn exists(repo: &Repo, name: &DeltaName) -> bool {
+    repo.path().join(name.superblock_path()).exists()
+}
+
 /// Removes a delta's directory.
 pub fn delete(repo: &Repo, name: &DeltaName) -> Result<()> {
     let dir = repo.path().join(name.relative_dir());

@@ -32,6 +32,7 @@ pub mod fetch;
 pub mod fuzz;
 pub mod index;
 pub mod part;
+pub mod show;
 pub mod superblock;
 
 use std::fmt;
@@ -42,8 +43,9 @@ use crate::objects::checksum::{Checksum, ObjectName};
 use crate::repo::RepoError;
 
 pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
-pub use compile::{generate, GenerateOptions, GenerateStats, InlineParts};
-pub use index::{advertised_to, best_for_pull, delete, list, list_indexes, reindex};
+pub use compile::{generate, DeltaFrom, GenerateOptions, GenerateStats, InlineParts};
+pub use index::{advertised_to, best_for_pull, delete, exists, list, list_indexes, reindex};
+pub use show::{show, DeltaReport, Sizes};
 pub use superblock::Superblock;
 
 /// Errors of static-delta generation, parsing and application.
@@ -63,6 +65,9 @@ pub enum DeltaError {
     InvalidName(String),
     #[error("Can't find delta {0}")]
     NotFound(String),
+    /// `--set-endianness` other than `l` or `B`.
+    #[error("Invalid endianness '{0}'")]
+    InvalidEndianness(String),
     #[error("Invalid static delta superblock {path}: {why}")]
     Superblock { path: PathBuf, why: String },
     #[error("Invalid static delta part {part}: {why}")]
