@@ -15,6 +15,7 @@ pub mod content;
 pub mod history;
 pub mod keyfile;
 pub mod lock;
+pub mod ref_admin;
 pub mod refs;
 pub mod remote;
 pub mod target;
