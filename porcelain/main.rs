@@ -3,6 +3,7 @@
 //! Thin porcelain over the `grove` library: each command in `commands/`
 //! parses its arguments (clap), calls the library and renders the result.
 
+mod args;
 mod commands;
 mod ctx;
 mod format;

@@ -3,17 +3,18 @@
 //! Same options and errors as `ostree checkout` (ot-builtin-checkout.c);
 //! the work is [`grove::tree::checkout::checkout_tree`].
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use grove::repo::LockKind;
 use grove::tree::checkout::{
-    checkout_tree, CheckoutMode, CheckoutOptions, CheckoutSource, OverwriteMode,
+    checkout_list, checkout_tree, read_skip_list, CheckoutMode, CheckoutOptions, CheckoutSource,
+    OverwriteMode,
 };
 use grove::Repo;
 
+use crate::args::parse_bool;
 use crate::ctx::Ctx;
 
 #[derive(clap::Args, Debug)]
@@ -77,75 +78,29 @@ pub struct Args {
     destination: Option<PathBuf>,
 }
 
-/// GLib's `ot_parse_boolean`: 1/true/yes and 0/false/no/none, any case.
-fn parse_boolean(s: &str) -> anyhow::Result<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" | "none" => Ok(false),
-        _ => bail!("Invalid boolean argument '{s}'"),
-    }
-}
-
 fn options(args: &Args) -> anyhow::Result<CheckoutOptions> {
-    if args.union && args.union_add {
-        bail!("Cannot specify both --union and --union-add");
-    }
-    if args.union && args.union_identical {
-        bail!("Cannot specify both --union and --union-identical");
-    }
-    if args.union_add && args.union_identical {
-        bail!("Cannot specify both --union-add and --union-identical");
-    }
-    if args.require_hardlinks && args.force_copy {
-        bail!("Cannot specify both --require-hardlinks and --force-copy");
-    }
-    if args.union_identical && !args.require_hardlinks {
-        bail!("--union-identical requires --require-hardlinks");
-    }
-    let overwrite = if args.union {
-        OverwriteMode::UnionFiles
-    } else if args.union_add {
-        OverwriteMode::AddFiles
-    } else if args.union_identical {
-        OverwriteMode::UnionIdentical
-    } else {
-        OverwriteMode::None
-    };
-    let skip_list = match &args.skip_list {
-        None => None,
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading skip list {}", p.display()))?;
-            Some(
-                text.lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .collect::<HashSet<_>>(),
-            )
-        }
-    };
-    Ok(CheckoutOptions {
+    let mut opts = CheckoutOptions {
         mode: if args.user_mode {
             CheckoutMode::User
         } else {
             CheckoutMode::Normal
         },
-        overwrite,
+        overwrite: OverwriteMode::from_flags(args.union, args.union_add, args.union_identical)?,
         subpath: args.subpath.clone(),
         allow_noent: args.allow_noent,
         require_hardlinks: args.require_hardlinks,
         force_copy: args.force_copy,
         process_whiteouts: args.whiteouts,
-        // ostree's CLI never fsyncs checkouts; only an explicit `--fsync=true` asks for it here.
-        fsync: match &args.fsync {
-            Some(s) => parse_boolean(s)?,
-            None => false,
-        },
         bareuseronly_dirs: args.bareuseronly_dirs,
-        skip_list,
         uncompressed_cache: !args.disable_cache,
         process_passthrough_whiteouts: args.process_passthrough_whiteouts,
-    })
+        ..CheckoutOptions::default()
+    };
+    opts.validate()?;
+    opts.skip_list = args.skip_list.as_deref().map(read_skip_list).transpose()?;
+    // ostree's CLI never fsyncs checkouts; only an explicit `--fsync=true` asks for it here.
+    opts.fsync = args.fsync.as_deref().map(parse_bool).transpose()? == Some(true);
+    Ok(opts)
 }
 
 fn checkout_one(
@@ -197,22 +152,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                     .context("reading standard input")?;
             }
         }
-        let mut fields = input.split(|&b| b == 0);
-        while let Some(rev) = fields.next() {
-            if rev.is_empty() {
-                break;
-            }
-            let rev = std::str::from_utf8(rev).context("revision is not UTF-8")?;
-            let subpath = fields
-                .next()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .unwrap_or_default();
-            let commit = repo.resolve_rev(rev)?;
-            let mut o = opts.clone();
-            o.subpath = Some(subpath);
-            checkout_tree(&repo, CheckoutSource::Commit(commit), &dest, &o)
-                .with_context(|| format!("Processing tree {commit}"))?;
-        }
+        checkout_list(&repo, &input, &dest, &opts)?;
         return Ok(());
     }
 
@@ -221,19 +161,4 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(first));
     checkout_one(ctx, &repo, first, &opts, &dest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_boolean;
-
-    #[test]
-    fn booleans() {
-        assert!(parse_boolean("YES").unwrap());
-        assert!(!parse_boolean("none").unwrap());
-        assert_eq!(
-            parse_boolean("bogus").unwrap_err().to_string(),
-            "Invalid boolean argument 'bogus'"
-        );
-    }
 }

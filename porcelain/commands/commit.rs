@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use grove::lifecycle::commit::{self, CommitRequest, NewCommitError, Parent, Planned};
 use grove::tree::commit::{CommitError, CommitFilter};
 use grove::tree::git::SourceSpec;
@@ -128,24 +128,6 @@ pub struct Args {
     sign: super::gpg_sign::SignArgs,
 }
 
-/// GLib's `ot_parse_boolean`: 1/true/yes and 0/false/no/none, any case.
-pub fn parse_bool(s: &str) -> anyhow::Result<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" | "none" => Ok(false),
-        _ => bail!("Invalid boolean argument '{s}'"),
-    }
-}
-
-/// The commit time: `--timestamp`, else `SOURCE_DATE_EPOCH`, else now.
-pub fn timestamp(arg: Option<&str>) -> anyhow::Result<i64> {
-    Ok(match (arg, std::env::var("SOURCE_DATE_EPOCH")) {
-        (Some(t), _) => grove::lifecycle::date::parse_date(t)?,
-        (None, Ok(v)) => grove::lifecycle::date::parse_source_date_epoch(&v)?,
-        (None, Err(_)) => chrono::Utc::now().timestamp(),
-    })
-}
-
 fn request(args: &Args) -> anyhow::Result<CommitRequest> {
     let mut trees = args.trees.clone();
     if trees.is_empty() {
@@ -180,7 +162,7 @@ fn request(args: &Args) -> anyhow::Result<CommitRequest> {
             .map(|s| SourceSpec::parse(s, false).with_context(|| format!("--source={s}")))
             .collect::<Result<_, _>>()?,
         source_configs: args.source_configs.clone(),
-        timestamp: timestamp(args.timestamp.as_deref())?,
+        timestamp: crate::args::timestamp(args.timestamp.as_deref())?,
         no_bindings: args.no_bindings,
         bind_refs: args.bind_refs.clone(),
         filter: CommitFilter {
@@ -213,7 +195,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let req = request(&args)?;
     req.validate()?;
     if let Some(f) = &args.fsync {
-        repo.set_disable_fsync(!parse_bool(f)?);
+        repo.set_disable_fsync(!crate::args::parse_bool(f)?);
     }
     // Keys first, before any object is written: a bad key changes nothing.
     let mut sign_keys = args.sign.load()?;

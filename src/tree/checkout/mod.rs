@@ -28,6 +28,7 @@ use rustix::fs::{Mode, CWD};
 use rustix::io::Errno;
 
 use crate::objects::checksum::Checksum;
+use crate::repo::refs::RefError;
 use crate::repo::{Repo, RepoError, RepoMode};
 
 mod fs;
@@ -99,9 +100,79 @@ pub struct CheckoutOptions {
 
 /// How a commit stores an overlayfs whiteout (a 0:0 character device) as a plain file.
 
+impl OverwriteMode {
+    /// `--union`, `--union-add` and `--union-identical`: at most one.
+    pub fn from_flags(union: bool, add: bool, identical: bool) -> Result<OverwriteMode> {
+        let flags = [
+            (union, "--union", OverwriteMode::UnionFiles),
+            (add, "--union-add", OverwriteMode::AddFiles),
+            (
+                identical,
+                "--union-identical",
+                OverwriteMode::UnionIdentical,
+            ),
+        ];
+        let set: Vec<_> = flags.into_iter().filter(|f| f.0).collect();
+        match set[..] {
+            [] => Ok(OverwriteMode::None),
+            [(_, _, mode)] => Ok(mode),
+            [(_, a, _), (_, b, _), ..] => Err(CheckoutError::Conflict(a, b)),
+        }
+    }
+}
+
+/// A `--skip-list` file: one path a line (`/a/file`, `/a/dir/`), empty lines ignored.
+pub fn read_skip_list(path: &Path) -> Result<HashSet<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| CheckoutError::SkipList {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// `--from-stdin`/`--from-file`: checks out each `REV\0SUBPATH\0` pair of
+/// `input` into `dest`, in order (`opts.subpath` is each pair's).
+pub fn checkout_list(repo: &Repo, input: &[u8], dest: &Path, opts: &CheckoutOptions) -> Result<()> {
+    let mut fields = input.split(|&b| b == 0);
+    while let Some(rev) = fields.next() {
+        if rev.is_empty() {
+            break;
+        }
+        let rev = std::str::from_utf8(rev).map_err(|_| CheckoutError::RevisionNotUtf8)?;
+        let subpath = fields
+            .next()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap_or_default();
+        let commit = repo.resolve_rev(rev)?;
+        let mut o = opts.clone();
+        o.subpath = Some(subpath);
+        checkout_tree(repo, CheckoutSource::Commit(commit), dest, &o).map_err(|e| {
+            CheckoutError::Tree {
+                commit,
+                source: Box::new(e),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 impl CheckoutOptions {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// The option combinations ostree refuses.
+    pub fn validate(&self) -> Result<()> {
+        if self.require_hardlinks && self.force_copy {
+            return Err(CheckoutError::HardlinksAndCopy);
+        }
+        if self.overwrite == OverwriteMode::UnionIdentical && !self.require_hardlinks {
+            return Err(CheckoutError::UnionIdenticalNeedsHardlinks);
+        }
+        Ok(())
     }
     pub fn user_mode(mut self, on: bool) -> Self {
         self.mode = if on {
@@ -197,6 +268,19 @@ pub enum CheckoutError {
         path: PathBuf,
         err: io::Error,
     },
+    #[error("Cannot specify both {0} and {1}")]
+    Conflict(&'static str, &'static str),
+    #[error("reading skip list {}: {source}", path.display())]
+    SkipList { path: PathBuf, source: io::Error },
+    #[error("revision is not UTF-8")]
+    RevisionNotUtf8,
+    #[error("Processing tree {commit}: {source}")]
+    Tree {
+        commit: Checksum,
+        source: Box<CheckoutError>,
+    },
+    #[error(transparent)]
+    Ref(#[from] RefError),
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
@@ -210,12 +294,7 @@ pub fn checkout_tree(
     dest: &Path,
     opts: &CheckoutOptions,
 ) -> Result<CheckoutStats> {
-    if opts.overwrite == OverwriteMode::UnionIdentical && !opts.require_hardlinks {
-        return Err(CheckoutError::UnionIdenticalNeedsHardlinks);
-    }
-    if opts.require_hardlinks && opts.force_copy {
-        return Err(CheckoutError::HardlinksAndCopy);
-    }
+    opts.validate()?;
     let repo_mode = repo.mode();
     // Nothing else makes sense for bare-user-only (canonicalize_options).
     let user = opts.mode == CheckoutMode::User || repo_mode == RepoMode::BareUserOnly;
