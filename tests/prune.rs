@@ -410,7 +410,12 @@ fn same_as_ostree_archive() {
 
 #[test]
 fn same_as_ostree_bare_user() {
-    // bare-user needs user xattrs on the test filesystem.
+    require_user_xattrs();
+    check_modes("bare-user");
+}
+
+/// bare-user needs user xattrs on the test filesystem: fails (never skips) without them.
+fn require_user_xattrs() {
     let probe = tempfile::tempdir().unwrap();
     let f = probe.path().join("x");
     fs::write(&f, "").unwrap();
@@ -423,7 +428,6 @@ fn same_as_ostree_bare_user() {
         "this filesystem has no user xattrs (needed for bare-user): {}",
         std::io::Error::last_os_error()
     );
-    check_modes("bare-user");
 }
 
 #[test]
@@ -676,4 +680,260 @@ fn policy() {
         "{}",
         stderr(&o)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The walk runs under the shared lock; execute re-checks under the exclusive one.
+
+use grove::lifecycle::prune::{plan_prune, PruneOptions};
+
+/// Writes `files` (relative path, content) as a fresh tree under `dir`.
+fn tree_of(dir: &Path, files: &[(&str, &str)]) -> String {
+    let _ = fs::remove_dir_all(dir);
+    for (path, content) in files {
+        let p = dir.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+    format!("--tree=dir={}", dir.display())
+}
+
+/// The checksum `ostree ls -d -C REV PATH` gives: the dirtree of a
+/// directory (`d00755 0 0 0 TREE META PATH`), the content object of a file
+/// (`-00644 0 0 SIZE CHECKSUM PATH`).
+fn ls_checksum(repo: &Path, rev: &str, path: &str) -> String {
+    let line = ok(ostree(repo, &["ls", "-d", "-C", rev, path]));
+    line.split_whitespace()
+        .nth(4)
+        .expect("ostree ls -C fields")
+        .to_string()
+}
+
+fn object_file(mode: &str, checksum: &str, kind: &str) -> String {
+    let ext = match kind {
+        "file" if mode == "archive" => "filez",
+        other => other,
+    };
+    format!("objects/{}/{}.{ext}", &checksum[..2], &checksum[2..])
+}
+
+fn commit_during_walk(mode: &str) {
+    let dir = common::tempdir();
+    let (root, repo) = (dir.path(), dir.path().join("repo"));
+    common::init_repo(&repo, mode);
+    let shared = "shared by every commit\n".repeat(30);
+    ok(ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "main",
+            &tree_of(&root.join("ta"), &[("shared", &shared), ("a-only", "a\n")]),
+        ],
+    ));
+    let d = ok(ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "doomed",
+            &tree_of(
+                &root.join("td"),
+                &[
+                    ("shared", &shared),
+                    ("reused", "reused by the commit made during the walk\n"),
+                    ("sub/deep", "a whole subtree reused\n"),
+                    ("gone", "only the doomed commit has this\n"),
+                ],
+            ),
+        ],
+    ))
+    .trim()
+    .to_string();
+    let doomed_root = ls_checksum(&repo, &d, "/");
+    let gone = ls_checksum(&repo, &d, "/gone");
+    ok(ostree(&repo, &["refs", "--delete", "doomed"]));
+
+    // After the walk, everything only the doomed commit reaches is unreachable.
+    let mut handle = grove::Repo::open(&repo).unwrap();
+    let opts = PruneOptions {
+        refs_only: true,
+        ..Default::default()
+    };
+    let plan = plan_prune(&handle, &opts).unwrap();
+
+    // Meanwhile ostree commits a new ref that reuses the doomed commit's
+    // content and subtree: ostree writes only what is not there yet.
+    let fresh_tree = root.join("tf");
+    let fresh = ok(ostree(
+        &repo,
+        &[
+            "commit",
+            "-b",
+            "fresh",
+            &tree_of(
+                &fresh_tree,
+                &[
+                    ("shared", &shared),
+                    ("reused", "reused by the commit made during the walk\n"),
+                    ("sub/deep", "a whole subtree reused\n"),
+                    ("new", "new in the fresh commit\n"),
+                ],
+            ),
+        ],
+    ))
+    .trim()
+    .to_string();
+    let before = object_files(&repo);
+
+    let report = plan.execute(&mut handle).unwrap();
+    let after = object_files(&repo);
+    let pruned: BTreeSet<String> = before.difference(&after).cloned().collect();
+    let expected: BTreeSet<String> = [
+        object_file(mode, &d, "commit"),
+        object_file(mode, &doomed_root, "dirtree"),
+        object_file(mode, &gone, "file"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(pruned, expected, "{mode}: only the doomed objects go");
+    assert_eq!(report.objects_pruned, 3, "{mode}");
+    assert_eq!(report.commits_pruned.len(), 1, "{mode}");
+    assert_eq!(report.commits_pruned[0].to_string(), d);
+    fsck_clean(&repo);
+    let co = root.join("co");
+    common::checkout(&repo, mode, &fresh, &co);
+    common::assert_same_content(&fresh_tree, &co);
+}
+
+#[test]
+fn prune_keeps_what_a_commit_made_during_its_walk_reuses() {
+    commit_during_walk("archive");
+    require_user_xattrs();
+    commit_during_walk("bare-user");
+}
+
+#[test]
+fn prune_walks_again_a_commit_a_pull_completed_during_its_walk() {
+    let dir = common::tempdir();
+    let root = dir.path();
+    let (src, repo) = (root.join("src"), root.join("repo"));
+    common::init_repo(&src, "archive");
+    common::init_repo(&repo, "archive");
+    let sub = [
+        ("sub/x", "a subtree both trees have\n"),
+        ("sub/y", "more of it\n"),
+    ];
+    let mut published = sub.to_vec();
+    published.push(("top", "only the pulled commit has this\n"));
+    let pulled = ok(ostree(
+        &src,
+        &[
+            "commit",
+            "-b",
+            "main",
+            &tree_of(&root.join("ts"), &published),
+        ],
+    ))
+    .trim()
+    .to_string();
+
+    // Orphaned objects in the repository: a tree sharing the pulled commit's
+    // subtree, whose commit object is gone.
+    let mut local = sub.to_vec();
+    local.push(("local-only", "no commit reaches this\n"));
+    let orphan = ok(ostree(
+        &repo,
+        &["commit", "--orphan", &tree_of(&root.join("tl"), &local)],
+    ))
+    .trim()
+    .to_string();
+    let orphan_root = ls_checksum(&repo, &orphan, "/");
+    let local_only = ls_checksum(&repo, &orphan, "/local-only");
+    fs::remove_file(common::commit_object_path(&repo, &orphan)).unwrap();
+
+    // The commit arrives metadata only: partial, its trees not there.
+    ok(ostree(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "--no-gpg-verify",
+            "origin",
+            &format!("file://{}", src.display()),
+        ],
+    ));
+    ok(ostree(
+        &repo,
+        &["pull", "--commit-metadata-only", "origin", "main"],
+    ));
+    assert!(repo.join(format!("state/{pulled}.commitpartial")).exists());
+
+    let mut handle = grove::Repo::open(&repo).unwrap();
+    let plan = plan_prune(&handle, &PruneOptions::default()).unwrap();
+    // The full pull completes the commit, reusing the orphaned subtree.
+    ok(ostree(&repo, &["pull", "origin", "main"]));
+    assert!(!repo.join(format!("state/{pulled}.commitpartial")).exists());
+    let before = object_files(&repo);
+    let report = plan.execute(&mut handle).unwrap();
+    let pruned: BTreeSet<String> = before.difference(&object_files(&repo)).cloned().collect();
+    let expected: BTreeSet<String> = [
+        object_file("archive", &orphan_root, "dirtree"),
+        object_file("archive", &local_only, "file"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(pruned, expected, "nothing of the pulled commit is pruned");
+    assert_eq!(report.objects_pruned, 2);
+    fsck_clean(&repo);
+    let co = root.join("co");
+    common::checkout(&repo, "archive", "origin:main", &co);
+    common::assert_same_content(&root.join("ts"), &co);
+}
+
+#[test]
+fn prune_walks_while_a_writer_holds_the_shared_lock() {
+    let f = Fixture::new("archive");
+    ok(ostree(
+        &f.repo,
+        &["config", "set", "core.lock-timeout-secs", "1"],
+    ));
+    ok(ostree(&f.repo, &["refs", "--delete", "os/dev"]));
+    let mut handle = grove::Repo::open(&f.repo).unwrap();
+    let writer = grove::Repo::open(&f.repo)
+        .unwrap()
+        .lock(grove::repo::LockKind::Shared)
+        .unwrap();
+    let opts = PruneOptions {
+        refs_only: true,
+        ..Default::default()
+    };
+    // The walk does not wait for the writer...
+    let plan = plan_prune(&handle, &opts).expect("the walk runs beside a writer");
+    // ...deleting does: it times out naming the repository, deleting nothing.
+    let before = object_files(&f.repo);
+    let err = plan.execute(&mut handle).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "Timed out waiting for the lock on repository {}",
+            f.repo.display()
+        )
+    );
+    assert_eq!(object_files(&f.repo), before);
+    drop(writer);
+
+    let report = plan_prune(&handle, &opts)
+        .unwrap()
+        .execute(&mut handle)
+        .unwrap();
+    // os/dev's six commits and the orphan.
+    assert_eq!(report.commits_pruned.len(), 7);
+    assert!(report.objects_pruned > 7);
+    assert!(report.lock_held > Duration::ZERO);
+    fsck_clean(&f.repo);
+    // The CLI reports the exclusive lock's hold time.
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(grove(&f.repo, &["prune", "--refs-only", "--json"]))).unwrap();
+    assert!(json["lock_held_ms"].is_u64(), "{json}");
 }

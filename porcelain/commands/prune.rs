@@ -140,11 +140,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let spec: Refspec = b.parse()?;
         opts.only_branch.push(spec);
     }
+    // The walk runs under the shared lock; execute re-checks under the exclusive one.
+    let plan = prune::plan_prune(&repo, &opts)?;
     // ostree's modes do not say per ref what goes: the hooks get no lines.
     if !opts.no_prune && !args.no_verify {
         hooks::run(&repo, "pre-prune", &[])?;
     }
-    let report = prune::prune(&mut repo, &opts)?;
+    let report = plan.execute(&mut repo)?;
     if !opts.no_prune {
         hooks::run(&repo, "post-prune", &[])?;
     }
@@ -165,6 +167,7 @@ fn report_json(r: &PruneReport) -> serde_json::Value {
         "bytes_freed": r.bytes_freed,
         "commits_deleted": r.commits_pruned.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "static_deltas_deleted": r.deltas_pruned,
+        "lock_held_ms": r.lock_held.as_millis(),
     })
 }
 

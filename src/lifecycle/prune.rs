@@ -9,17 +9,29 @@
 //!    depths (`retain_branch_depth`, `only_branch`) and a date cut-off
 //!    (`keep_younger_than`) refine that. The walk is [`crate::tree::traverse`].
 //! 2. *Sweep*: every loose `file`/`dirtree`/`dirmeta`/`commit` object not in
-//!    the reachable set is deleted. The object directories are read and swept
-//!    in parallel, one `objects/XX` directory at a time, so the listing is
-//!    never held in memory. A deleted commit takes its detached metadata
-//!    (`.commitmeta`) and its `.commitpartial` marker with it and leaves a
-//!    `.tombstone-commit` when `core.tombstone-commits=true`. Static deltas
-//!    whose source or target commit is gone are removed afterwards.
+//!    the reachable set is deleted. The object directories are listed in
+//!    parallel, one `objects/XX` directory at a time; only the unreached
+//!    objects are kept from the listing. A deleted commit takes its detached
+//!    metadata (`.commitmeta`) and its `.commitpartial` marker with it and
+//!    leaves a `.tombstone-commit` when `core.tombstone-commits=true`. Static
+//!    deltas whose source or target commit is gone are removed afterwards.
 //!
-//! Both halves run under the repository's exclusive lock (writers hold the
-//! shared one), so an object that a concurrent commit is about to reference
-//! can never be judged unreachable: the commit either finished, and its ref
-//! is a root, or has not started.
+//! Locking: [`plan_prune`] walks the roots and lists the objects they do not
+//! reach under the *shared* lock, so commits, pulls and publishing go on
+//! meanwhile. [`PrunePlan::execute`] then takes the *exclusive* lock (no
+//! writer is between writing objects and moving its ref while it is held),
+//! reads the roots again and resumes the walk from them
+//! ([`Traversal::resume`]): only what is new — a moved or new ref, a commit
+//! written since, a partial commit completed since — is walked, and an
+//! object that such a commit reuses is reached again before anything is
+//! deleted. Only objects the plan listed and the resumed walk still does not
+//! reach are deleted; objects written after the listing wait for the next
+//! prune. OSTree instead holds the exclusive lock for its whole prune
+//! (`ostree_repo_prune` and `ostree_repo_prune_from_reachable` in
+//! `ostree-repo-prune.c`, the reachability walk of `ot-builtin-prune.c`;
+//! ostree issue 2337 is how computing reachability outside the lock lost
+//! live objects). With `--delete-commit` the commit must be deleted before
+//! the walk, so everything happens in `execute`.
 //!
 //! Like OSTree, `.commitmeta` and `.tombstone-commit` objects are never swept
 //! on their own. Unlike OSTree 2022.7, which removes a static delta only when
@@ -38,6 +50,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -49,7 +62,7 @@ use crate::repo::collections::{CollectionRef, CollectionSources};
 use crate::repo::keyfile::KeyFile;
 use crate::repo::refs::{RefError, Refspec};
 use crate::repo::{LockKind, Repo, RepoError, RepoLock};
-use crate::tree::traverse::{Traversal, TraverseError};
+use crate::tree::traverse::{Traversal, TraverseError, Walked};
 
 /// What can go wrong while pruning.
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +82,8 @@ pub enum PruneError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Timed out waiting for the exclusive lock on repository {}: {source}", path.display())]
-    Lock {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("Timed out waiting for the lock on repository {}", path.display())]
+    LockTimeout { path: PathBuf },
     #[error("Cannot specify both --delete-commit and --no-prune")]
     DeleteCommitDryRun,
     #[error("--static-deltas-only requires --delete-commit; see https://github.com/ostreedev/ostree/issues/1479")]
@@ -170,11 +180,16 @@ pub struct PruneReport {
     /// Nothing was deleted.
     pub dry_run: bool,
     pub commit_only: bool,
+    /// How long the deleting step held the repository lock: exclusive, or
+    /// shared for a dry run (the walk before it holds only the shared lock).
+    pub lock_held: Duration,
 }
 
 fn take_lock(repo: &Repo, kind: LockKind) -> Result<Option<RepoLock>> {
     repo.lock(kind).map_err(|e| match e {
-        RepoError::Lock { path, source } => PruneError::Lock { path, source },
+        RepoError::Lock { path, source } if source.kind() == ErrorKind::WouldBlock => {
+            PruneError::LockTimeout { path }
+        }
         other => PruneError::Repo(other),
     })
 }
@@ -200,67 +215,16 @@ impl Roots {
         self.by_depth.entry(depth).or_default().push(c);
     }
 
-    fn reachable(self, repo: &Repo, commit_only: bool) -> Result<HashSet<ObjectName>> {
-        if commit_only {
-            let mut out = HashSet::new();
-            for (depth, commits) in self.by_depth {
-                for c in commits {
-                    commit_chain(repo, c, depth, &mut out)?;
-                }
-            }
-            for c in self.exact {
-                out.insert(ObjectName::new(c, ObjectType::Commit));
-            }
-            return Ok(out);
-        }
-        let mut t = Traversal::new(repo);
+    /// Walks every root into `t` (what `t` walked before is not walked again).
+    fn walk_into(self, t: &mut Traversal) -> Result<()> {
         for (depth, mut commits) in self.by_depth {
             commits.sort();
             commits.dedup();
             t.add_commits(&commits, depth)?;
         }
         t.add_commits(&self.exact, 0)?;
-        Ok(t.into_reachable())
+        Ok(())
     }
-}
-
-/// Commit objects only: `start` and up to `depth` parents (-1: all) that exist.
-fn commit_chain(
-    repo: &Repo,
-    start: Checksum,
-    depth: i32,
-    out: &mut HashSet<ObjectName>,
-) -> Result<()> {
-    let mut remaining = if depth < 0 {
-        i64::MAX
-    } else {
-        i64::from(depth)
-    };
-    let mut current = start;
-    let mut first = true;
-    loop {
-        let commit = match repo.load_commit(current) {
-            Ok(c) => c,
-            Err(RepoError::ObjectMissing(_)) if !first => break,
-            Err(source) => {
-                return Err(TraverseError::Commit {
-                    commit: current,
-                    source,
-                }
-                .into())
-            }
-        };
-        first = false;
-        out.insert(ObjectName::new(current, ObjectType::Commit));
-        match commit.parent {
-            Some(p) if remaining > 0 => {
-                remaining = remaining.saturating_sub(1);
-                current = p;
-            }
-            _ => break,
-        }
-    }
-    Ok(())
 }
 
 /// The commits on `start`'s history that `--keep-younger-than` keeps: `start`
@@ -349,32 +313,29 @@ fn parse_object_entry(prefix: &str, fname: &str, archive: bool) -> Option<Object
     Some(ObjectName::new(c, objtype))
 }
 
-#[derive(Default)]
-struct DirSweep {
+/// The loose objects a walk did not reach.
+struct Unreachable {
+    /// Objects listed (all loose objects, or only commits with `commit_only`).
     total: u64,
-    pruned: u64,
-    bytes: u64,
-    commits: Vec<Checksum>,
+    /// Each object the walk did not reach, with its storage size.
+    objects: Vec<(ObjectName, u64)>,
 }
 
-/// Sweeps every `objects/XX` directory in parallel: counts objects, deletes
-/// (unless `no_prune`) those not in `reachable`.
-fn sweep(
+/// Lists every `objects/XX` directory in parallel and keeps the objects not
+/// in `reachable`.
+fn list_unreachable(
     repo: &Repo,
     reachable: &HashSet<ObjectName>,
     commit_only: bool,
-    no_prune: bool,
-) -> Result<PruneReport> {
+) -> Result<Unreachable> {
     let objdir = repo.path().join("objects");
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| PruneError::Io { path, source }
+    };
     let mut prefixes = Vec::new();
-    for entry in fs::read_dir(&objdir).map_err(|source| PruneError::Io {
-        path: objdir.clone(),
-        source,
-    })? {
-        let entry = entry.map_err(|source| PruneError::Io {
-            path: objdir.clone(),
-            source,
-        })?;
+    for entry in fs::read_dir(&objdir).map_err(io(&objdir))? {
+        let entry = entry.map_err(io(&objdir))?;
         if let Some(name) = entry.file_name().to_str() {
             if name.len() == 2 && Checksum::is_hex_prefix(name) {
                 prefixes.push(name.to_string());
@@ -382,22 +343,18 @@ fn sweep(
         }
     }
     let archive = repo.mode().is_archive();
-    let tombstones = tombstones_enabled(repo);
-    let results: Vec<Result<DirSweep>> = prefixes
+    let per_dir: Vec<Result<(u64, Vec<(ObjectName, u64)>)>> = prefixes
         .par_iter()
         .map(|prefix| {
             let dir = objdir.join(prefix);
-            let mut s = DirSweep::default();
+            let (mut total, mut out) = (0, Vec::new());
             let rd = match fs::read_dir(&dir) {
                 Ok(rd) => rd,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(s),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok((total, out)),
                 Err(source) => return Err(PruneError::Io { path: dir, source }),
             };
             for entry in rd {
-                let entry = entry.map_err(|source| PruneError::Io {
-                    path: dir.clone(),
-                    source,
-                })?;
+                let entry = entry.map_err(io(&dir))?;
                 let fname = entry.file_name();
                 let Some(name) = fname
                     .to_str()
@@ -408,50 +365,75 @@ fn sweep(
                 if commit_only && name.objtype != ObjectType::Commit {
                     continue;
                 }
-                s.total += 1;
+                total += 1;
                 if reachable.contains(&name) {
                     continue;
                 }
-                let size = match entry.metadata() {
-                    Ok(m) => m.len(),
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                match entry.metadata() {
+                    Ok(m) => out.push((name, m.len())),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
                     Err(source) => {
                         return Err(PruneError::Io {
                             path: entry.path(),
                             source,
                         })
                     }
-                };
-                if !no_prune {
-                    if name.objtype == ObjectType::Commit {
-                        delete_commit_object(repo, name.checksum, tombstones)?;
-                    } else {
-                        repo.delete_object(&name)?;
-                    }
                 }
-                if name.objtype == ObjectType::Commit {
-                    s.commits.push(name.checksum);
-                }
-                s.pruned += 1;
-                s.bytes += size;
             }
-            Ok(s)
+            Ok((total, out))
         })
         .collect();
-    let mut report = PruneReport {
+    let mut found = Unreachable {
+        total: 0,
+        objects: Vec::new(),
+    };
+    for r in per_dir {
+        let (total, objects) = r?;
+        found.total += total;
+        found.objects.extend(objects);
+    }
+    Ok(found)
+}
+
+/// Deletes (unless `no_prune`) the listed objects that are still not in
+/// `reachable`, in parallel, and reports them.
+fn delete_unreachable(
+    repo: &Repo,
+    found: Unreachable,
+    reachable: &HashSet<ObjectName>,
+    commit_only: bool,
+    no_prune: bool,
+) -> Result<PruneReport> {
+    let gone: Vec<(ObjectName, u64)> = found
+        .objects
+        .into_iter()
+        .filter(|(name, _)| !reachable.contains(name))
+        .collect();
+    if !no_prune {
+        let tombstones = tombstones_enabled(repo);
+        gone.par_iter().try_for_each(|(name, _)| {
+            if name.objtype == ObjectType::Commit {
+                delete_commit_object(repo, name.checksum, tombstones)
+            } else {
+                Ok(repo.delete_object(name)?)
+            }
+        })?;
+    }
+    let mut commits_pruned: Vec<Checksum> = gone
+        .iter()
+        .filter(|(name, _)| name.objtype == ObjectType::Commit)
+        .map(|(name, _)| name.checksum)
+        .collect();
+    commits_pruned.sort();
+    Ok(PruneReport {
+        objects_total: found.total,
+        objects_pruned: gone.len() as u64,
+        bytes_freed: gone.iter().map(|(_, size)| size).sum(),
+        commits_pruned,
         dry_run: no_prune,
         commit_only,
         ..Default::default()
-    };
-    for r in results {
-        let s = r?;
-        report.objects_total += s.total;
-        report.objects_pruned += s.pruned;
-        report.bytes_freed += s.bytes;
-        report.commits_pruned.extend(s.commits);
-    }
-    report.commits_pruned.sort();
-    Ok(report)
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -503,11 +485,18 @@ pub fn prune_static_deltas(
 // ---------------------------------------------------------------------------
 // ostree prune
 
-/// Runs `ostree prune` with `opts` under the exclusive repository lock.
-///
-/// As in OSTree, `delete_commit` (without `static_deltas_only`) turns
-/// `core.tombstone-commits` on in the repository config for good.
-pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
+/// A prune whose walk was done under the shared lock ([`plan_prune`]);
+/// [`PrunePlan::execute`] re-checks and deletes under the exclusive one.
+pub struct PrunePlan {
+    opts: PruneOptions,
+    /// The walk and what it did not reach; `None` when `execute` walks
+    /// (`--delete-commit` deletes its commit before the walk).
+    scan: Option<(Walked, Unreachable)>,
+}
+
+/// Validates `opts` and, under the shared repository lock, walks the roots
+/// they select and lists the objects those do not reach. Nothing is deleted.
+pub fn plan_prune(repo: &Repo, opts: &PruneOptions) -> Result<PrunePlan> {
     // Validate everything before deleting anything.
     if opts.delete_commit.is_some() && opts.no_prune {
         return Err(PruneError::DeleteCommitDryRun);
@@ -515,44 +504,43 @@ pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
     if opts.static_deltas_only && opts.delete_commit.is_none() {
         return Err(PruneError::StaticDeltasOnlyAlone);
     }
-    let _lock = take_lock(repo, LockKind::Exclusive)?;
-    let refs = repo.list_refs()?;
-    let mirrors = mirror_refs(repo)?;
+    let _lock = take_lock(repo, LockKind::Shared)?;
     for b in &opts.only_branch {
         if repo.read_ref(b)?.is_none() {
             return Err(RefError::NotFound(b.to_string()).into());
         }
     }
+    let scan = if opts.delete_commit.is_some() && !opts.static_deltas_only {
+        None
+    } else {
+        let walked = walk_roots(repo, opts, None)?;
+        let unreachable = list_unreachable(repo, walked.reachable(), opts.commit_only)?;
+        Some((walked, unreachable))
+    };
+    Ok(PrunePlan {
+        opts: opts.clone(),
+        scan,
+    })
+}
 
-    let mut deltas_pruned = Vec::new();
-    if let Some(victim) = opts.delete_commit {
-        if opts.static_deltas_only {
-            // Only the deltas to the commit go: a ref may still point at it.
-            deltas_pruned.extend(prune_static_deltas(repo, Some(victim), false)?);
-        } else {
-            if let Some((r, _)) = refs.iter().find(|(_, c)| **c == victim) {
-                return Err(PruneError::Referenced {
-                    commit: victim,
-                    by: r.to_string(),
-                });
-            }
-            if let Some((r, _)) = mirrors.iter().find(|(_, c)| *c == victim) {
-                return Err(PruneError::ReferencedByCollectionRef {
-                    commit: victim,
-                    by: r.clone(),
-                });
-            }
-            if !repo.has_object(&ObjectName::new(victim, ObjectType::Commit)) {
-                return Err(PruneError::NoSuchCommit(victim));
-            }
-            enable_tombstones(repo)?;
-            delete_commit_object(repo, victim, true)?;
-        }
-    }
+/// Reads the roots `opts` selects and walks them, resuming `before` if given.
+fn walk_roots(repo: &Repo, opts: &PruneOptions, before: Option<Walked>) -> Result<Walked> {
+    let roots = prune_roots(repo, opts)?;
+    let mut t = match before {
+        Some(walked) => Traversal::resume(repo, walked)?,
+        None if opts.commit_only => Traversal::new(repo).commits_only(),
+        None => Traversal::new(repo),
+    };
+    roots.walk_into(&mut t)?;
+    Ok(t.into_walked())
+}
 
+/// The roots of `ostree prune`'s modes (see [`PruneOptions`]).
+fn prune_roots(repo: &Repo, opts: &PruneOptions) -> Result<Roots> {
+    let refs = repo.list_refs()?;
     let mut roots = Roots::default();
-    for (_, c) in &mirrors {
-        roots.add(*c, if opts.refs_only { opts.depth } else { -1 });
+    for (_, c) in mirror_refs(repo)? {
+        roots.add(c, if opts.refs_only { opts.depth } else { -1 });
     }
     let advanced = !opts.retain_branch_depth.is_empty()
         || opts.keep_younger_than.is_some()
@@ -589,16 +577,77 @@ pub fn prune(repo: &mut Repo, opts: &PruneOptions) -> Result<PruneReport> {
             }
         }
     }
+    Ok(roots)
+}
 
-    let reachable = roots.reachable(repo, opts.commit_only)?;
-    let mut report = sweep(repo, &reachable, opts.commit_only, opts.no_prune)?;
-    if let Some(victim) = opts.delete_commit.filter(|_| !opts.static_deltas_only) {
-        report.commits_pruned.push(victim);
-        report.commits_pruned.sort();
+impl PrunePlan {
+    /// Takes the exclusive repository lock (shared for `no_prune`), reads
+    /// the roots again and resumes the plan's walk from them, so whatever
+    /// changed since the plan — refs moved, created or deleted, commits
+    /// written, partial commits completed — is walked (only what is new),
+    /// then deletes the `delete_commit` victim, the listed objects still
+    /// unreached and the static deltas whose commits are gone.
+    ///
+    /// As in OSTree, `delete_commit` (without `static_deltas_only`) turns
+    /// `core.tombstone-commits` on in the repository config for good.
+    pub fn execute(self, repo: &mut Repo) -> Result<PruneReport> {
+        let opts = &self.opts;
+        let kind = if opts.no_prune {
+            LockKind::Shared
+        } else {
+            LockKind::Exclusive
+        };
+        let _lock = take_lock(repo, kind)?;
+        let locked = Instant::now();
+        let mut deltas_pruned = Vec::new();
+        if let Some(victim) = opts.delete_commit {
+            if opts.static_deltas_only {
+                // Only the deltas to the commit go: a ref may still point at it.
+                deltas_pruned.extend(prune_static_deltas(repo, Some(victim), false)?);
+            } else {
+                if let Some((r, _)) = repo.list_refs()?.into_iter().find(|(_, c)| *c == victim) {
+                    return Err(PruneError::Referenced {
+                        commit: victim,
+                        by: r.to_string(),
+                    });
+                }
+                if let Some((r, _)) = mirror_refs(repo)?.into_iter().find(|(_, c)| *c == victim) {
+                    return Err(PruneError::ReferencedByCollectionRef {
+                        commit: victim,
+                        by: r,
+                    });
+                }
+                if !repo.has_object(&ObjectName::new(victim, ObjectType::Commit)) {
+                    return Err(PruneError::NoSuchCommit(victim));
+                }
+                enable_tombstones(repo)?;
+                delete_commit_object(repo, victim, true)?;
+            }
+        }
+        let (walked, unreachable) = match self.scan {
+            Some((walked, unreachable)) => (walk_roots(repo, opts, Some(walked))?, unreachable),
+            None => {
+                let walked = walk_roots(repo, opts, None)?;
+                let unreachable = list_unreachable(repo, walked.reachable(), opts.commit_only)?;
+                (walked, unreachable)
+            }
+        };
+        let mut report = delete_unreachable(
+            repo,
+            unreachable,
+            walked.reachable(),
+            opts.commit_only,
+            opts.no_prune,
+        )?;
+        if let Some(victim) = opts.delete_commit.filter(|_| !opts.static_deltas_only) {
+            report.commits_pruned.push(victim);
+            report.commits_pruned.sort();
+        }
+        deltas_pruned.extend(prune_static_deltas(repo, None, opts.no_prune)?);
+        report.deltas_pruned = deltas_pruned;
+        report.lock_held = locked.elapsed();
+        Ok(report)
     }
-    deltas_pruned.extend(prune_static_deltas(repo, None, opts.no_prune)?);
-    report.deltas_pruned = deltas_pruned;
-    Ok(report)
 }
 
 // ---------------------------------------------------------------------------
@@ -803,10 +852,9 @@ pub fn plan_retention(repo: &Repo, policy: &RetentionPolicy) -> Result<Retention
         r.delete = go;
     }
     plan.mirror_roots = mirror_refs(repo)?.into_iter().map(|(_, c)| c).collect();
-    let mut mirror_set = HashSet::new();
-    for c in &plan.mirror_roots {
-        commit_chain(repo, *c, -1, &mut mirror_set)?;
-    }
+    let mut mirrors = Traversal::new(repo).commits_only();
+    mirrors.add_commits(&plan.mirror_roots, -1)?;
+    let mirror_set = mirrors.into_reachable();
     plan.orphan_commits = repo
         .list_objects(Some(ObjectType::Commit))?
         .into_iter()
@@ -825,8 +873,11 @@ fn execute_retention(repo: &Repo, plan: &RetentionPlan, dry_run: bool) -> Result
     for c in &plan.mirror_roots {
         roots.add(*c, -1);
     }
-    let reachable = roots.reachable(repo, false)?;
-    let mut report = sweep(repo, &reachable, false, dry_run)?;
+    let mut t = Traversal::new(repo);
+    roots.walk_into(&mut t)?;
+    let reachable = t.into_reachable();
+    let unreachable = list_unreachable(repo, &reachable, false)?;
+    let mut report = delete_unreachable(repo, unreachable, &reachable, false, dry_run)?;
     report.deltas_pruned = prune_static_deltas(repo, None, dry_run)?;
     Ok(report)
 }
@@ -846,8 +897,10 @@ pub fn apply_retention(
             LockKind::Exclusive
         },
     )?;
+    let locked = Instant::now();
     let plan = plan_retention(repo, policy)?;
-    let report = execute_retention(repo, &plan, dry_run)?;
+    let mut report = execute_retention(repo, &plan, dry_run)?;
+    report.lock_held = locked.elapsed();
     Ok((plan, report))
 }
 

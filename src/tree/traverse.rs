@@ -20,6 +20,15 @@
 //! - content objects and dirmeta are not opened, only named.
 //!
 //! Unlike OSTree, a *starting* commit that is missing is an error.
+//!
+//! A finished walk can be kept without the repository borrow as a
+//! [`Walked`] ([`Traversal::into_walked`]) and continued later with
+//! [`Traversal::resume`]: commits and dirtrees already expanded are not
+//! walked again, but what the first walk had to skip because it was absent
+//! is looked at again — dirtrees missing under a partial commit (a pull may
+//! have completed it since) and parents that ended a history (a pull may have
+//! fetched them since). Prune walks under the shared lock and resumes under
+//! the exclusive one (see `lifecycle::prune`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -97,6 +106,39 @@ pub struct Traversal<'r> {
     parents: Option<HashMap<ObjectName, Parents>>,
     lenient: bool,
     unreadable: Vec<UnreadableTree>,
+    /// Only commit objects are walked (`--commit-only`).
+    commits_only: bool,
+    /// What was skipped because it was not there (looked at again on resume).
+    absent: Absent,
+}
+
+/// What a walk skipped because it was not in the repository.
+#[derive(Default)]
+struct Absent {
+    /// Dirtrees missing under a partial commit (queued, never expanded).
+    trees: Vec<Pending>,
+    /// Parent commits that ended a history, with the depth still wanted from them.
+    parents: Vec<(Checksum, i64)>,
+}
+
+/// A finished walk, detached from the repository so it can be resumed later
+/// ([`Traversal::resume`]) without walking again what it already walked.
+pub struct Walked {
+    reachable: HashSet<ObjectName>,
+    visited_trees: HashSet<Checksum>,
+    commit_depth: HashMap<Checksum, i64>,
+    commits_only: bool,
+    absent: Absent,
+}
+
+impl Walked {
+    pub fn reachable(&self) -> &HashSet<ObjectName> {
+        &self.reachable
+    }
+
+    pub fn into_reachable(self) -> HashSet<ObjectName> {
+        self.reachable
+    }
 }
 
 /// One dirtree to expand: its checksum, who named it, and whether a missing
@@ -118,7 +160,62 @@ impl<'r> Traversal<'r> {
             parents: None,
             lenient: false,
             unreadable: Vec::new(),
+            commits_only: false,
+            absent: Absent::default(),
         }
+    }
+
+    /// Continues a finished walk: what `walked` reached stays reached and is
+    /// not walked again. What it skipped as absent is looked at again now —
+    /// dirtrees missing under a commit that was partial (expanded if they are
+    /// there now; an error if still missing under a commit that is complete
+    /// now) and parents missing at the end of a history (walked if they are
+    /// there now) — so the result is what a fresh walk of every root given to
+    /// either would reach.
+    pub fn resume(repo: &'r Repo, walked: Walked) -> Result<Self> {
+        let mut t = Traversal {
+            repo,
+            reachable: walked.reachable,
+            visited_trees: walked.visited_trees,
+            commit_depth: walked.commit_depth,
+            parents: None,
+            lenient: false,
+            unreadable: Vec::new(),
+            commits_only: walked.commits_only,
+            absent: Absent::default(),
+        };
+        let Absent { trees, parents } = walked.absent;
+        let mut roots = Vec::new();
+        for (parent, remaining) in parents {
+            t.walk_from(parent, remaining, false, &mut roots)?;
+        }
+        for p in trees {
+            roots.push(Pending {
+                partial: repo.is_partial(p.commit),
+                ..p
+            });
+        }
+        t.expand(roots)?;
+        Ok(t)
+    }
+
+    /// Keeps the walk's state for [`Traversal::resume`] (parent edges and
+    /// unreadable trees are dropped).
+    pub fn into_walked(self) -> Walked {
+        Walked {
+            reachable: self.reachable,
+            visited_trees: self.visited_trees,
+            commit_depth: self.commit_depth,
+            commits_only: self.commits_only,
+            absent: self.absent,
+        }
+    }
+
+    /// Only commit objects are walked: each commit and its parents, no
+    /// dirtree, dirmeta or content (OSTree's `COMMIT_TRAVERSE_FLAG_COMMIT_ONLY`).
+    pub fn commits_only(mut self) -> Self {
+        self.commits_only = true;
+        self
     }
 
     /// Also records, for every object, which dirtrees/commits name it
@@ -182,9 +279,25 @@ impl<'r> Traversal<'r> {
         depth: i32,
         roots: &mut Vec<Pending>,
     ) -> Result<()> {
-        let mut remaining: i64 = if depth < 0 { i64::MAX } else { depth as i64 };
+        let remaining = if depth < 0 {
+            i64::MAX
+        } else {
+            i64::from(depth)
+        };
+        self.walk_from(start, remaining, true, roots)
+    }
+
+    /// [`walk_history`](Self::walk_history) with the depth left
+    /// (`i64::MAX`: all); a missing `start` is an error only if `required`.
+    fn walk_from(
+        &mut self,
+        start: Checksum,
+        mut remaining: i64,
+        required: bool,
+        roots: &mut Vec<Pending>,
+    ) -> Result<()> {
         let mut current = start;
-        let mut first = true;
+        let mut first = required;
         loop {
             if self
                 .commit_depth
@@ -195,7 +308,10 @@ impl<'r> Traversal<'r> {
             }
             let commit = match self.repo.load_commit(current) {
                 Ok(c) => c,
-                Err(RepoError::ObjectMissing(_)) if !first => break,
+                Err(RepoError::ObjectMissing(_)) if !first => {
+                    self.absent.parents.push((current, remaining));
+                    break;
+                }
                 Err(source) => {
                     return Err(TraverseError::Commit {
                         commit: current,
@@ -208,6 +324,8 @@ impl<'r> Traversal<'r> {
             let cname = ObjectName::new(current, ObjectType::Commit);
             if !already {
                 self.reachable.insert(cname);
+            }
+            if !already && !self.commits_only {
                 let partial = self.repo.is_partial(current);
                 let meta = ObjectName::new(commit.root_meta, ObjectType::DirMeta);
                 let tree = ObjectName::new(commit.root_contents, ObjectType::DirTree);
@@ -253,7 +371,10 @@ impl<'r> Traversal<'r> {
                     let tname = ObjectName::new(pending.tree, ObjectType::DirTree);
                     let tree = match res {
                         Ok(t) => t,
-                        Err(RepoError::ObjectMissing(_)) if pending.partial => continue,
+                        Err(RepoError::ObjectMissing(_)) if pending.partial => {
+                            self.absent.trees.push(pending);
+                            continue;
+                        }
                         Err(error) if self.lenient => {
                             self.unreadable.push(UnreadableTree {
                                 checksum: pending.tree,
