@@ -628,4 +628,64 @@ mod tests {
             .unwrap()
             .contains(&ObjectName::new(ghost, ObjectType::DirTree)));
     }
+
+    #[test]
+    fn resume_walks_what_was_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
+        let dm = DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: 0o40755,
+            xattrs: Default::default(),
+        };
+        let meta = repo.write_dirmeta(&dm).unwrap();
+        let (fa, fb, fz) = (file(&repo, b"a"), file(&repo, b"b"), file(&repo, b"z"));
+        let sub = DirTree {
+            files: vec![DirTreeFile {
+                name: "z".into(),
+                checksum: fz,
+            }],
+            dirs: vec![],
+        };
+        let subtree = repo.write_dirtree(&sub).unwrap();
+        let c1 = commit(&repo, None, &[("a", fa)], None);
+        let c2 = commit(&repo, Some(c1), &[("b", fb)], Some((subtree, meta)));
+        let c1_bytes = repo.load_commit(c1).unwrap();
+        let has = |t: &Traversal, c: Checksum, ty: ObjectType| {
+            t.reachable().contains(&ObjectName::new(c, ty))
+        };
+
+        // A shallow history and a partial commit whose subtree is not there yet.
+        repo.delete_object(&ObjectName::new(c1, ObjectType::Commit))
+            .unwrap();
+        repo.delete_object(&ObjectName::new(subtree, ObjectType::DirTree))
+            .unwrap();
+        repo.set_partial(c2, true, false).unwrap();
+        let mut t = Traversal::new(&repo);
+        t.add_commit(c2, -1).unwrap();
+        assert!(!has(&t, c1, ObjectType::Commit) && !has(&t, fz, ObjectType::File));
+
+        // Still absent: resuming skips them again (c2 is still partial).
+        let t = Traversal::resume(&repo, t.into_walked()).unwrap();
+        assert!(!has(&t, c1, ObjectType::Commit) && !has(&t, fz, ObjectType::File));
+
+        // A pull completes the commit and fetches the parent: resuming reaches both.
+        repo.write_dirtree(&sub).unwrap();
+        repo.set_partial(c2, false, false).unwrap();
+        assert_eq!(repo.write_commit(&c1_bytes).unwrap(), c1);
+        let t = Traversal::resume(&repo, t.into_walked()).unwrap();
+        assert!(has(&t, fz, ObjectType::File));
+        assert!(has(&t, c1, ObjectType::Commit) && has(&t, fa, ObjectType::File));
+        assert_eq!(t.into_reachable(), traverse_commit(&repo, c2, -1).unwrap());
+
+        // A tree still missing under a commit that is complete now is an error.
+        let mut t = Traversal::new(&repo);
+        repo.set_partial(c2, true, false).unwrap();
+        repo.delete_object(&ObjectName::new(subtree, ObjectType::DirTree))
+            .unwrap();
+        t.add_commit(c2, 0).unwrap();
+        repo.set_partial(c2, false, false).unwrap();
+        assert!(Traversal::resume(&repo, t.into_walked()).is_err());
+    }
 }
