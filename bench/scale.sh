@@ -12,11 +12,14 @@
 #   SEED=1         the random seed for paths rewritten and file sizes
 #   RUNS=1         runs per step (the best wall time is kept)
 #   GROVE=target/release/grove
+#   STEPS=REGEX    run only the steps whose name matches (grep -E), e.g. STEPS=prune
 #
 # FILES=100000 gives about 164k objects; FILES=600000 about 1M.
 # Every step runs each tool on its own copy of the same input (a hardlink
 # copy: no step rewrites an object file in place). Prints a table of wall
-# time, CPU (user+sys) and peak RSS per tool, and grove/ostree.
+# time, CPU (user+sys) and peak RSS per tool, and grove/ostree; then, for the
+# prune steps, how long grove held the exclusive lock (`prune --json`'s
+# lock_held_ms) against ostree, which holds it for its whole run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 GROVE=${GROVE:-$here/target/release/grove}
@@ -88,19 +91,21 @@ echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type 
 
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 copy() { rm -rf "$2"; cp -al "$1" "$2"; }
-rows=()
-# step NAME SETUP RUN: SETUP and RUN are shell snippets with $B (the tool) and $W (its directory)
+rows=() locks=()
+# step NAME SETUP RUN: SETUP and RUN are shell snippets with $B (the tool), $W
+# (its directory) and $J (--json for grove, empty for ostree)
 step() {
   local name=$1 setup=$2 run=$3 line="" ratio_t="" ratio_m=""
+  echo "$name" | grep -Eq "${STEPS:-.}" || return 0
   declare -A wall cpu rss
   for tool in ostree grove; do
     local best="" bcpu="" mrss=0
     for _ in $(seq "$RUNS"); do
-      local W="$work/run-$tool" B; B=$(T $tool)
+      local W="$work/run-$tool" B J=""; B=$(T $tool); [ $tool = grove ] && J=--json
       rm -rf "$W"; mkdir -p "$W"
       (cd "$W" && B=$B W=$W bash -c "$setup") >/dev/null 2>&1
       sync
-      (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" bash -c "$run") >/dev/null 2>"$work/err" \
+      (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" J="$J" bash -c "$run") >"$work/out-$tool" 2>"$work/err" \
         || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; }
       read -r e u s m < <(tail -1 "$work/time")
       if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then best=$e; bcpu=$(echo "$u + $s" | bc); fi
@@ -115,6 +120,9 @@ step() {
     $((rss[ostree] / 1024)) $((rss[grove] / 1024)) "$ratio_t" "$ratio_m")
   echo "$line"
   rows+=("$line")
+  local held; held=$(sed -n 's/.*"lock_held_ms": *\([0-9]*\).*/\1/p' "$work/out-grove")
+  [ -n "$held" ] && locks+=("| $name | ${wall[ostree]} s | ${wall[grove]} s | $held ms |")
+  return 0
 }
 S=$work/src
 export S REF
@@ -124,13 +132,19 @@ step "summary -u" "cp -al $S repo" '$B --repo=repo summary -u'
 step "fsck" "cp -al $S repo" '$B --repo=repo fsck'
 step "log" "cp -al $S repo" '$B --repo=repo log $REF'
 step "static-delta generate" "cp -al $S repo" '$B --repo=repo static-delta generate --from=$REF^ --to=$REF'
-step "prune (nothing to prune)" "cp -al $S repo" '$B --repo=repo prune'
-step "prune --refs-only --depth=5" "cp -al $S repo" '$B --repo=repo prune --refs-only --depth=5'
-step "prune, every ref deleted" "cp -al $S repo && rm -rf repo/refs/heads/*" '$B --repo=repo prune --refs-only'
+step "prune (nothing to prune)" "cp -al $S repo" '$B --repo=repo prune $J'
+step "prune --refs-only --depth=5" "cp -al $S repo" '$B --repo=repo prune --refs-only --depth=5 $J'
+step "prune, every ref deleted" "cp -al $S repo && rm -rf repo/refs/heads/*" '$B --repo=repo prune --refs-only $J'
 step "pull-local archive→archive" "ostree --repo=dst init --mode=archive" '$B --repo=dst pull-local $S $REF'
 step "pull-local archive→bare-user" "ostree --repo=dst init --mode=bare-user" '$B --repo=dst pull-local $S $REF'
 step "checkout (bare-user, hardlinks)" "cp -al $work/bu repo" '$B --repo=repo checkout -U $REF out'
 step "commit of the whole tree" "ostree --repo=repo init --mode=bare-user" '$B --repo=repo commit -b x --timestamp=@1600000000 --tree=dir='"$work/co"
 step "status (ostree: refs + summary --view)" "cp -al $S repo && ostree --repo=repo summary -u" \
   'if [ "$(basename $B)" = ostree ]; then $B --repo=repo refs >/dev/null && $B --repo=repo summary --view >/dev/null; else $B --repo=repo status >/dev/null; fi'
+if [ ${#locks[@]} -gt 0 ]; then
+  echo
+  echo "| prune step | ostree wall = exclusive lock held | grove wall | grove exclusive lock held |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${locks[@]}"
+fi
 rm -rf "$work/run-ostree" "$work/run-grove"
