@@ -10,10 +10,14 @@
 #   serve DIR LOG      starts bench/delta-http.py on a free loopback port for DIR,
 #                      logging to LOG; sets $port and $server (the pid)
 #   http_totals LOG    "total delta-bytes delta-parts loose-objects loose-bytes" of LOG's 200s
+#   doc_section NAME FILE  puts FILE into docs/performance.md between the markers of
+#                      bench/NAME's output (replacing what was there), or at its end
 
 declare -A PKGS=(
   [libc6-systemd]="libc6=2.36-9+deb12u7 systemd=252.38-1~deb12u1|libc6=2.36-9+deb12u14 systemd=252.39-1~deb12u2"
   [postgresql]="postgresql-15=15.18-0+deb12u1|postgresql-15=15.20-0+deb12u1"
+  # A base system whose point release updates libc6 and systemd only.
+  [base-system]="bash coreutils util-linux perl-base libc6=2.36-9+deb12u7 systemd=252.38-1~deb12u1|bash coreutils util-linux perl-base libc6=2.36-9+deb12u14 systemd=252.39-1~deb12u2"
 )
 
 prepare() {
@@ -44,4 +48,17 @@ http_totals() {
        $3 == 200 && $2 ~ /^\/deltas\// { delta += $4; if ($2 !~ /superblock$/) parts++ }
        $3 == 200 && $2 ~ /^\/objects\// && $2 !~ /commitmeta$/ { loose++; lbytes += $4 }
        END { printf "%d %d %d %d %d\n", total, delta, parts, loose, lbytes }' "$1"
+}
+
+doc_section() {
+  local name=$1 file=$2 doc=$here/docs/performance.md
+  if grep -q "^<!-- begin bench/$name output -->" "$doc"; then
+    awk -v f="$file" -v b="<!-- begin bench/$name output -->" -v e="<!-- end bench/$name output -->" '
+      $0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
+      $0 == e { skip = 0; next }
+      !skip' "$doc" > "$doc.new"
+  else
+    { cat "$doc"; echo; cat "$file"; } > "$doc.new"
+  fi
+  mv "$doc.new" "$doc"
 }
