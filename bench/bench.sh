@@ -4,11 +4,18 @@
 #
 #   bench/bench.sh [WORKDIR]        (default: bench-work; needs network for apt-get download)
 #
-# Each step runs on fresh, identical inputs for both tools; times are wall
-# clock (best of 3), peak RSS from /usr/bin/time.
+# Environment: RUNS (default 5) runs per step and tool; GROVE (default
+# target/release/grove); STEPS, a subset of "commit union speedup pull recommit"
+# (default all; with a subset the table goes to WORKDIR/performance.md only).
+#
+# Each step runs on fresh, identical inputs for both tools; within a run the
+# two tools take turns, so both see the same machine. Times are wall clock:
+# best, median and spread (min-max) of RUNS; peak RSS from /usr/bin/time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 GROVE=${GROVE:-$here/target/release/grove}
+RUNS=${RUNS:-5}
+STEPS=${STEPS:-commit union speedup pull recommit}
 work=${1:-$here/bench-work}
 PKGS=${PKGS:-"libc6 coreutils perl-modules-5.36 python3.11-minimal libpython3.11-stdlib systemd bash util-linux"}
 mkdir -p "$work/debs" "$work/tars"
@@ -23,24 +30,37 @@ for d in debs/*.deb; do
   [ -f "tars/$n.tar.gz" ] || dpkg-deb --fsys-tarfile "$d" | gzip -1 > "tars/$n.tar.gz"
 done
 names=$(for f in tars/*.tar.gz; do basename "$f" .tar.gz; done)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 results=()
-# measure TOOL STEP SETUP_FN RUN_FN: best wall time of 3 and peak RSS
+# stats V...: "best median max" of the values (median: mean of the middle two for an even count)
+stats() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.3f %.3f %.3f", v[1], m, v[NR]}'
+}
+# measure STEP SETUP_FN RUN_FN: RUNS runs, ostree and grove in turn within each;
+# per tool the best, median and max wall time and the peak RSS.
 measure() {
-  local tool=$1 step=$2 setup=$3 run=$4 best="" rss=0
-  for i in 1 2 3; do
-    $setup "$tool" >/dev/null 2>&1
-    local t0 t1 out
-    t0=$(date +%s.%N)
-    /usr/bin/time -o "$work/rss" -f '%M' bash -c "$(declare -f $run); $run $tool" >/dev/null 2>&1
-    out=$(tail -1 "$work/rss")
-    t1=$(date +%s.%N)
-    local dt; dt=$(echo "$t1 - $t0" | bc)
-    if [ -z "$best" ] || [ "$(echo "$dt < $best" | bc)" = 1 ]; then best=$dt; fi
-    [ "$out" -gt "$rss" ] 2>/dev/null && rss=$out
+  local step=$1 setup=$2 run=$3 i tool
+  local -A times=() rss=([ostree]=0 [grove]=0)
+  for ((i = 1; i <= RUNS; i++)); do
+    for tool in ostree grove; do
+      $setup "$tool" >/dev/null 2>&1
+      local t0 t1 out dt
+      t0=$(date +%s.%N)
+      /usr/bin/time -o "$work/rss" -f '%M' bash -c "$(declare -f $run); $run $tool" >/dev/null 2>&1
+      t1=$(date +%s.%N)
+      out=$(tail -1 "$work/rss")
+      dt=$(echo "$t1 - $t0" | bc)
+      times[$tool]+="$dt "
+      [ "$out" -gt "${rss[$tool]}" ] 2>/dev/null && rss[$tool]=$out
+    done
   done
-  printf '%-32s %-7s %8.3f s %8d KiB\n' "$step" "$tool" "$best" "$rss"
-  results+=("$step|$tool|$best|$rss")
+  for tool in ostree grove; do
+    # shellcheck disable=SC2086
+    local s; s=$(stats ${times[$tool]})
+    printf '%-32s %-7s best/median/max %s s %8d KiB   runs: %s\n' "$step" "$tool" "$s" "${rss[$tool]}" "${times[$tool]}"
+    results+=("$step|$tool|$s|${rss[$tool]}")
+  done
 }
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 export GROVE names
@@ -60,15 +80,30 @@ setup_export() { setup_pulled "$1"; rm -rf "$1-export"; ostree --repo="$1-repo" 
 run_recommit() { $(T $1) --repo=$1-repo commit -b exampleos/x86_64/again --timestamp=2024-01-01 --tree=dir=$1-export; }
 export -f setup_empty run_commit_components setup_components run_union setup_union run_speedup setup_standard run_pull setup_pulled setup_export run_recommit
 
-for tool in ostree grove; do measure $tool "commit components (tar.gz)" setup_empty run_commit_components; done
-for tool in ostree grove; do measure $tool "checkout -U --union" setup_components run_union; done
-for tool in ostree grove; do measure $tool "commit --link-checkout-speedup" setup_union run_speedup; done
-for tool in ostree grove; do measure $tool "pull-local bare-user -> archive" setup_standard run_pull; done
-for tool in ostree grove; do measure $tool "re-commit tree into archive" setup_export run_recommit; done
+declare -A step_name=(
+  [commit]="commit components (tar.gz)" [union]="checkout -U --union"
+  [speedup]="commit --link-checkout-speedup" [pull]="pull-local bare-user -> archive"
+  [recommit]="re-commit tree into archive")
+declare -A step_fns=(
+  [commit]="setup_empty run_commit_components" [union]="setup_components run_union"
+  [speedup]="setup_union run_speedup" [pull]="setup_standard run_pull"
+  [recommit]="setup_export run_recommit")
+all_steps="commit union speedup pull recommit"
+steps=""
+for k in $all_steps; do case " $STEPS " in *" $k "*) steps+="$k ";; esac; done
+for k in $steps; do
+  # shellcheck disable=SC2086
+  measure "${step_name[$k]}" ${step_fns[$k]}
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Both tools must have produced the same commit.
-o=$(ostree --repo=ostree-build rev-parse exampleos/x86_64/standard); g=$(ostree --repo=grove-build rev-parse exampleos/x86_64/standard)
-same=$([ "$o" = "$g" ] && echo "identical ($o)" || echo "DIFFERENT: ostree $o grove $g")
+if o=$(ostree --repo=ostree-build rev-parse exampleos/x86_64/standard 2>/dev/null) &&
+   g=$(ostree --repo=grove-build rev-parse exampleos/x86_64/standard 2>/dev/null); then
+  same=$([ "$o" = "$g" ] && echo "identical ($o)" || echo "DIFFERENT: ostree $o grove $g")
+else
+  same="not made (STEPS=$steps)"
+fi
 
 {
   echo "# Performance"
@@ -80,25 +115,34 @@ same=$([ "$o" = "$g" ] && echo "identical ($o)" || echo "DIFFERENT: ostree $o gr
   echo "- grove: $($GROVE --version)"
   echo "- input: $(echo $names | wc -w) Debian packages as gzip tarballs ($(du -sh tars | cut -f1)): $(echo $names)"
   echo "- standard commit from both tools: $same"
+  echo "- load average: $load_start at the start, $load_end at the end"
   echo
-  echo "Best of 3 wall-clock runs; peak RSS is the largest of any single process in the step."
+  echo "$RUNS runs of each step; within a run ostree and grove take turns. Wall-clock times as"
+  echo "best / median and spread (fastest–slowest); grove/ostree is the ratio of the medians (lower is"
+  echo "better). Peak RSS is the largest of any single process in the step."
   echo "\"re-commit\" commits a plain checkout of the exported commit back into the archive repo,"
   echo "so all content is already there: grove hashes it and compresses nothing."
   echo
-  echo "| step | ostree | grove | speed-up | ostree RSS | grove RSS |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  for step in "commit components (tar.gz)" "checkout -U --union" "commit --link-checkout-speedup" "pull-local bare-user -> archive" "re-commit tree into archive"; do
-    o=""; g=""; orss=""; grss=""
+  echo "| step | ostree best / median | ostree spread | grove best / median | grove spread | grove/ostree | ostree RSS | grove RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for k in $steps; do
+    step=${step_name[$k]}
     for r in "${results[@]}"; do
       IFS='|' read -r s t v m <<<"$r"
       [ "$s" = "$step" ] || continue
-      if [ "$t" = ostree ]; then o=$v; orss=$m; else g=$v; grss=$m; fi
+      read -r b med mx <<<"$v"
+      if [ "$t" = ostree ]; then ob=$b; om=$med; ox=$mx; orss=$m; else gb=$b; gm=$med; gx=$mx; grss=$m; fi
     done
-    printf '| %s | %.3f s | %.3f s | %.1f× | %d MiB | %d MiB |\n' "$step" "$o" "$g" "$(echo "$o / $g" | bc -l)" $((orss/1024)) $((grss/1024))
+    printf '| %s | %.3f / %.3f s | %.3f–%.3f s | %.3f / %.3f s | %.3f–%.3f s | %.2f× | %d MiB | %d MiB |\n' \
+      "$step" "$ob" "$om" "$ob" "$ox" "$gb" "$gm" "$gb" "$gx" "$(echo "$gm / $om" | bc -l)" $((orss/1024)) $((grss/1024))
   done
   echo
   echo "<!-- end of bench/bench.sh output; hand-written notes below are kept -->"
   sed -n '/^<!-- end of bench\/bench.sh output/,$p' "$here/docs/performance.md" 2>/dev/null | tail -n +2
 } > "$work/performance.md"
-mv "$work/performance.md" "$here/docs/performance.md"
-cat "$here/docs/performance.md"
+if [ "$steps" = "$all_steps " ]; then
+  mv "$work/performance.md" "$here/docs/performance.md"
+  sed -n '1,/^<!-- end of bench/p' "$here/docs/performance.md"
+else
+  sed -n '1,/^<!-- end of bench/p' "$work/performance.md"
+fi

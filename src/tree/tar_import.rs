@@ -62,7 +62,9 @@ pub struct TarOptions {
     pub pathname_filter: Option<PathnameFilter>,
 }
 
-/// Opens `path` (`-` for stdin) and undoes gzip or xz compression, detected by magic bytes.
+/// Opens `path` (`-` for stdin) and undoes gzip or xz compression, detected
+/// by magic bytes. Compressed input is inflated on a thread of its own
+/// ([`Prefetch`]).
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>> {
     let raw: Box<dyn Read + Send> = if path == Path::new("-") {
         Box::new(io::stdin())
@@ -81,12 +83,96 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>> {
         })?
         .to_vec();
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(br))
+        Box::new(Prefetch::spawn(flate2::read::MultiGzDecoder::new(br)))
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(br))
+        Box::new(Prefetch::spawn(liblzma::read::XzDecoder::new_multi_decoder(br)))
     } else {
         Box::new(br)
     })
+}
+
+/// Bytes of one chunk a [`Prefetch`] thread reads ahead.
+const PREFETCH_CHUNK: usize = 256 * 1024;
+/// Chunks read ahead at most (8 MiB: two batches).
+const PREFETCH_CHUNKS: usize = 32;
+
+/// A reader fed by a thread that reads `inner` ahead, so decompression
+/// overlaps with the importer's hashing and writing instead of alternating
+/// with it. The thread stops at the end of the input, at its first error
+/// (handed on to the reader), or when the reader is dropped.
+struct Prefetch {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Prefetch {
+    fn spawn(mut inner: impl Read + Send + 'static) -> Prefetch {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PREFETCH_CHUNKS);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; PREFETCH_CHUNK];
+            let mut n = 0;
+            let r = loop {
+                match inner.read(&mut buf[n..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(k) => {
+                        n += k;
+                        if n == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            buf.truncate(n);
+            let last = n == 0 || r.is_err();
+            let sent = match r {
+                Err(e) if n == 0 => tx.send(Err(e)),
+                Err(e) => tx.send(Ok(buf)).and_then(|()| tx.send(Err(e))),
+                Ok(()) => tx.send(Ok(buf)),
+            };
+            if last || sent.is_err() {
+                return;
+            }
+        });
+        Prefetch {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for Prefetch {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.done = c.is_empty();
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("decompression thread ended early"));
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Makes a tar path relative as ostree's `path_relative` does; returns the
