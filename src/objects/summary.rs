@@ -222,8 +222,11 @@ impl RefEntries {
         }
         let object = ObjectName::new(checksum, ObjectType::Commit);
         let bytes = repo.read_metadata(&object)?;
-        let e = SummaryRef::for_commit(name, checksum, &bytes)
-            .map_err(|source| RepoError::Format { name: object, source })?;
+        let e =
+            SummaryRef::for_commit(name, checksum, &bytes).map_err(|source| RepoError::Format {
+                name: object,
+                source,
+            })?;
         self.0.insert(checksum, e.clone());
         Ok(e)
     }

@@ -85,7 +85,9 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>> {
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(Prefetch::spawn(flate2::read::MultiGzDecoder::new(br)))
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(Prefetch::spawn(liblzma::read::XzDecoder::new_multi_decoder(br)))
+        Box::new(Prefetch::spawn(
+            liblzma::read::XzDecoder::new_multi_decoder(br),
+        ))
     } else {
         Box::new(br)
     })

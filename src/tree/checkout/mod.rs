@@ -362,6 +362,7 @@ pub fn checkout_tree(
             && !opts.force_copy,
         cache: std::sync::OnceLock::new(),
         cache_dirs: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+        dirmetas: std::sync::Mutex::new(std::collections::HashMap::new()),
         repo_dev,
         dest: dest.to_path_buf(),
         stats: Counters::default(),
@@ -446,6 +447,10 @@ struct Checkout<'a> {
     cache: std::sync::OnceLock<OwnedFd>,
     /// The `XX` directories of the cache this checkout added to.
     cache_dirs: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The dirmeta objects loaded so far: a tree's directories share a few.
+    dirmetas: std::sync::Mutex<
+        std::collections::HashMap<Checksum, std::sync::Arc<crate::objects::DirMeta>>,
+    >,
     repo_dev: u64,
     dest: PathBuf,
     stats: Counters,

@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode};
+use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::fs::{
@@ -30,7 +30,7 @@ use super::fs::{
 use super::walk::join_rel;
 use super::{bump, Checkout, CheckoutError, Result};
 use crate::objects::checksum::Checksum;
-use crate::objects::file_header::{S_IFMT, S_IFREG};
+use crate::objects::file_header::{S_IFLNK, S_IFMT, S_IFREG};
 use crate::objects::{DirMeta, FileHeader};
 use crate::repo::atomic;
 use crate::repo::content::OSTREEMETA_XATTR;
@@ -43,6 +43,8 @@ const UNCOMPRESSED_CACHE: &str = "uncompressed-objects-cache";
 enum Placement {
     Link,
     Copy,
+    /// A bare-user symlink object, already read: made as a symlink.
+    Symlink(FileHeader),
 }
 
 /// `XX/REST.file`, relative to `objects/`, for bare-family repos.
@@ -63,25 +65,34 @@ impl Checkout<'_> {
         checksum: Checksum,
         can_link: bool,
     ) -> Result<()> {
-        if let Placement::Link = self.placement(&checksum, can_link)? {
-            if self.link_object(self.objects.as_fd(), dfd, rel, name, &checksum)? {
-                return Ok(());
-            }
-        } else if can_link && self.use_cache && self.link_from_cache(dfd, rel, name, checksum)? {
-            return Ok(());
-        }
-        self.copy_object(dfd, rel, name, checksum)
-            .map_err(|e| match e {
-                CheckoutError::Io { op, err, .. } if err.kind() != io::ErrorKind::AlreadyExists => {
-                    CheckoutError::Copy {
-                        checksum,
-                        dest: self.path(&join_rel(rel, name)),
-                        op,
-                        err,
-                    }
+        let copied = match self.placement(&checksum, can_link)? {
+            Placement::Link => {
+                if self.link_object(self.objects.as_fd(), dfd, rel, name, &checksum)? {
+                    return Ok(());
                 }
-                e => e,
-            })
+                self.copy_object(dfd, rel, name, checksum)
+            }
+            Placement::Symlink(header) => {
+                self.place_symlink(dfd, name, &header, &self.path(&join_rel(rel, name)))
+            }
+            Placement::Copy => {
+                if can_link && self.use_cache && self.link_from_cache(dfd, rel, name, checksum)? {
+                    return Ok(());
+                }
+                self.copy_object(dfd, rel, name, checksum)
+            }
+        };
+        copied.map_err(|e| match e {
+            CheckoutError::Io { op, err, .. } if err.kind() != io::ErrorKind::AlreadyExists => {
+                CheckoutError::Copy {
+                    checksum,
+                    dest: self.path(&join_rel(rel, name)),
+                    op,
+                    err,
+                }
+            }
+            e => e,
+        })
     }
 
     /// Decides between hardlink and copy from the object as stored.
@@ -116,19 +127,63 @@ impl Checkout<'_> {
                 let path = self.repo.path().join("objects").join(&rel);
                 let meta = crate::tree::xattr::get_path(&path, OSTREEMETA_XATTR)
                     .map_err(at("lgetxattr", &path))?;
-                let logical_mode = meta
-                    .as_deref()
-                    .and_then(|m| DirMeta::from_bytes(m).ok())
-                    .map(|m| m.mode);
-                match logical_mode {
-                    Some(m) if m & S_IFMT == S_IFREG && m & S_IRUSR != 0 && st.st_size != 0 => {
+                match meta.as_deref().and_then(|m| DirMeta::from_bytes(m).ok()) {
+                    Some(m)
+                        if m.mode & S_IFMT == S_IFREG
+                            && m.mode & S_IRUSR != 0
+                            && st.st_size != 0 =>
+                    {
                         Placement::Link
+                    }
+                    Some(m) if m.mode & S_IFMT == S_IFLNK => {
+                        self.bare_user_symlink(&rel, m, st.st_size as usize)
                     }
                     _ => Placement::Copy,
                 }
             }
             RepoMode::Archive => Placement::Copy,
         })
+    }
+
+    /// A bare-user symlink object (a file holding the target and a NUL,
+    /// `size` bytes) as the symlink to make, from the metadata read already;
+    /// [`Placement::Copy`] when it cannot be read as one, so the copy path
+    /// reports what is wrong with it.
+    fn bare_user_symlink(&self, rel: &str, meta: DirMeta, size: usize) -> Placement {
+        let read = || -> rustix::io::Result<Vec<u8>> {
+            let fd = rustix::fs::openat(
+                &self.objects,
+                rel,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let mut buf = vec![0u8; size];
+            let mut n = 0;
+            while n < size {
+                match rustix::io::read(&fd, &mut buf[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            buf.truncate(n);
+            Ok(buf)
+        };
+        let Ok(mut target) = read() else {
+            return Placement::Copy;
+        };
+        if target.last() == Some(&0) {
+            target.pop();
+        }
+        match String::from_utf8(target) {
+            Ok(symlink_target) if !symlink_target.is_empty() => Placement::Symlink(FileHeader {
+                uid: meta.uid,
+                gid: meta.gid,
+                mode: meta.mode,
+                symlink_target,
+                xattrs: meta.xattrs,
+            }),
+            _ => Placement::Copy,
+        }
     }
 
     /// The cache directory, created on first use.

@@ -16,6 +16,7 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -130,6 +131,26 @@ impl Checkout<'_> {
         Ok(dev)
     }
 
+    /// The dirmeta object `meta`, loaded once per checkout.
+    fn dirmeta(&self, meta: Checksum) -> Result<Arc<DirMeta>> {
+        let cached = |m: &Checksum| {
+            self.dirmetas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(m)
+                .cloned()
+        };
+        if let Some(d) = cached(&meta) {
+            return Ok(d);
+        }
+        let d = Arc::new(self.repo.load_dirmeta(meta)?);
+        self.dirmetas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(meta, d.clone());
+        Ok(d)
+    }
+
     /// Checks out one directory as `name` under `parent` (`root` is the
     /// destination's fd, `None` when this directory is the destination).
     pub(super) fn checkout_dir(
@@ -142,7 +163,7 @@ impl Checkout<'_> {
         meta: Checksum,
     ) -> Result<()> {
         let tree = self.repo.load_dirtree(contents)?;
-        let dirmeta: DirMeta = self.repo.load_dirmeta(meta)?;
+        let dirmeta = self.dirmeta(meta)?;
         if self.skipped(|| {
             if rel.is_empty() {
                 "/".to_string()
