@@ -41,25 +41,26 @@ stats() {
 # per tool the best, median and max wall time and the peak RSS.
 measure() {
   local step=$1 setup=$2 run=$3 i tool
-  local -A times=() rss=([ostree]=0 [grove]=0)
+  local -A times=() cpus=() rss=([ostree]=0 [grove]=0)
   for ((i = 1; i <= RUNS; i++)); do
     for tool in ostree grove; do
       $setup "$tool" >/dev/null 2>&1
       local t0 t1 out dt
       t0=$(date +%s.%N)
-      /usr/bin/time -o "$work/rss" -f '%M' bash -c "$(declare -f $run); $run $tool" >/dev/null 2>&1
+      /usr/bin/time -o "$work/rss" -f '%M %U %S' bash -c "$(declare -f $run); $run $tool" >/dev/null 2>&1
       t1=$(date +%s.%N)
-      out=$(tail -1 "$work/rss")
+      read -r out u sy < <(tail -1 "$work/rss")
       dt=$(echo "$t1 - $t0" | bc)
       times[$tool]+="$dt "
+      cpus[$tool]+="$(echo "$u + $sy" | bc) "
       [ "$out" -gt "${rss[$tool]}" ] 2>/dev/null && rss[$tool]=$out
     done
   done
   for tool in ostree grove; do
     # shellcheck disable=SC2086
-    local s; s=$(stats ${times[$tool]})
-    printf '%-32s %-7s best/median/max %s s %8d KiB   runs: %s\n' "$step" "$tool" "$s" "${rss[$tool]}" "${times[$tool]}"
-    results+=("$step|$tool|$s|${rss[$tool]}")
+    local s c; s=$(stats ${times[$tool]}); c=$(stats ${cpus[$tool]} | cut -d' ' -f2)
+    printf '%-32s %-7s best/median/max %s s, median CPU %s s, %8d KiB   runs: %s\n' "$step" "$tool" "$s" "$c" "${rss[$tool]}" "${times[$tool]}"
+    results+=("$step|$tool|$s|${rss[$tool]}|$c")
   done
 }
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
@@ -119,22 +120,23 @@ fi
   echo
   echo "$RUNS runs of each step; within a run ostree and grove take turns. Wall-clock times as"
   echo "best / median and spread (fastest–slowest); grove/ostree is the ratio of the medians (lower is"
-  echo "better). Peak RSS is the largest of any single process in the step."
+  echo "better). CPU is the median over the runs of user + system time of every process of the step."
+  echo "Peak RSS is the largest of any single process in the step."
   echo "\"re-commit\" commits a plain checkout of the exported commit back into the archive repo,"
   echo "so all content is already there: grove hashes it and compresses nothing."
   echo
-  echo "| step | ostree best / median | ostree spread | grove best / median | grove spread | grove/ostree | ostree RSS | grove RSS |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| step | ostree best / median | ostree spread | grove best / median | grove spread | grove/ostree | ostree CPU | grove CPU | ostree RSS | grove RSS |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for k in $steps; do
     step=${step_name[$k]}
     for r in "${results[@]}"; do
-      IFS='|' read -r s t v m <<<"$r"
+      IFS='|' read -r s t v m c <<<"$r"
       [ "$s" = "$step" ] || continue
       read -r b med mx <<<"$v"
-      if [ "$t" = ostree ]; then ob=$b; om=$med; ox=$mx; orss=$m; else gb=$b; gm=$med; gx=$mx; grss=$m; fi
+      if [ "$t" = ostree ]; then ob=$b; om=$med; ox=$mx; orss=$m; oc=$c; else gb=$b; gm=$med; gx=$mx; grss=$m; gc=$c; fi
     done
-    printf '| %s | %.3f / %.3f s | %.3f–%.3f s | %.3f / %.3f s | %.3f–%.3f s | %.2f× | %d MiB | %d MiB |\n' \
-      "$step" "$ob" "$om" "$ob" "$ox" "$gb" "$gm" "$gb" "$gx" "$(echo "$gm / $om" | bc -l)" $((orss/1024)) $((grss/1024))
+    printf '| %s | %.3f / %.3f s | %.3f–%.3f s | %.3f / %.3f s | %.3f–%.3f s | %.2f× | %.2f s | %.2f s | %d MiB | %d MiB |\n' \
+      "$step" "$ob" "$om" "$ob" "$ox" "$gb" "$gm" "$gb" "$gx" "$(echo "$gm / $om" | bc -l)" "$oc" "$gc" $((orss/1024)) $((grss/1024))
   done
   echo
   echo "<!-- end of bench/bench.sh output; hand-written notes below are kept -->"
