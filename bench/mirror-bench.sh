@@ -200,13 +200,4 @@ fmt() { printf "%'d" "$1"; }
   echo "<!-- end bench/mirror-bench.sh output -->"
 } > section.md
 cat section.md
-doc=$here/docs/performance.md
-if grep -q '^<!-- begin bench/mirror-bench.sh output -->' "$doc"; then
-  awk -v f="$work/section.md" '
-    /^<!-- begin bench\/mirror-bench.sh output -->/ { while ((getline l < f) > 0) print l; skip = 1; next }
-    /^<!-- end bench\/mirror-bench.sh output -->/ { skip = 0; next }
-    !skip' "$doc" > "$work/performance.md"
-else
-  { cat "$doc"; echo; cat section.md; } > "$work/performance.md"
-fi
-mv "$work/performance.md" "$doc"
+doc_section mirror-bench.sh section.md
