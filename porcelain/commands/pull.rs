@@ -23,16 +23,13 @@
 //! delta indexes. `--disable-static-deltas` (`--no-static-deltas`) and
 //! `--require-static-deltas` as ostree's.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use grove::delta::fetch::{mirror_deltas, pull_through_deltas, DeltaPolicy, DeltaReport};
 use grove::repo::remote;
 use grove::repo::LockKind;
-use grove::transfer::pull::{
-    execute, plan, PullItem, PullOptions, PullProgress, RemoteRepo, SummaryCache,
-};
+use grove::transfer::pull::{execute, plan, PullItem, PullOptions, RemoteRepo, SummaryCache};
 
 use crate::ctx::Ctx;
 
@@ -240,19 +237,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         "Can't use static deltas in an archive repo"
     );
     let _lock = dst.lock(LockKind::Shared)?;
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} pull {pos}/{len} objects {msg} {elapsed}",
-            )
-            .expect("static template"),
-        );
-        b
-    });
-    if let Some(b) = &bar {
-        b.set_message("scanning metadata");
-    }
     let policy = match (
         args.disable_static_deltas || opts.is_partial(),
         args.require_static_deltas,
@@ -267,9 +251,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let targets = opts.targets(&remote_repo, &dst, &items)?;
     if args.dry_run {
         let d = grove::delta::fetch::dry_run(&remote_repo, &dst, &targets).with_context(context)?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
         let size = crate::format::size;
         println!(
             "Delta update: {}/{} parts, {}/{}, {} total uncompressed",
@@ -281,9 +262,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if let Some(b) = &bar {
-        b.set_message("static deltas");
-    }
+    let live = crate::progress::Live::start("pull", args.quiet);
     let mut deltas = if args.mirror {
         DeltaReport::default()
     } else {
@@ -293,27 +272,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     for why in &deltas.fallbacks {
         eprintln!("warning: {why}; fetching objects instead");
     }
-    if let Some(b) = &bar {
-        b.set_message("scanning metadata");
-    }
-    let delta_bytes = deltas.bytes;
     let p = plan(&remote_repo, &dst, &items, &opts).with_context(context)?;
-    let progress = |p: PullProgress| {
-        if let Some(b) = &bar {
-            b.set_length(p.total);
-            b.set_position(p.done);
-            b.set_message(format!(
-                "{} ({} of it static deltas)",
-                indicatif::HumanBytes(p.bytes),
-                indicatif::HumanBytes(delta_bytes)
-            ));
-        }
-    };
-    let stats = execute(&remote_repo, &dst, &p, &progress).with_context(context)?;
+    let stats = execute(&remote_repo, &dst, &p, live.control()).with_context(context)?;
     if args.mirror && policy != DeltaPolicy::Disabled {
-        if let Some(b) = &bar {
-            b.set_message("static deltas");
-        }
         let tips: Vec<_> = targets.iter().map(|&(_, to)| to).collect();
         deltas = mirror_deltas(&remote_repo, &mut dst, &tips).with_context(context)?;
     }
@@ -322,9 +283,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             .write_mirror_summary(&dst)
             .with_context(context)?;
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    drop(live);
     if args.json {
         println!(
             "{}",

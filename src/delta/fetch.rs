@@ -34,9 +34,11 @@ use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::summary::{KEY_INDEXED_DELTAS, KEY_STATIC_DELTAS};
 use crate::repo::Repo;
-use crate::transfer::pull::{object_rel, PullError, RemoteRepo};
+use crate::transfer::remote::{object_rel, RemoteRepo, MAX_METADATA_OBJECT, MAX_SUMMARY};
+use crate::transfer::source::ObjectSource;
+use crate::transfer::TransferError;
 
-type Result<T, E = PullError> = std::result::Result<T, E>;
+type Result<T, E = TransferError> = std::result::Result<T, E>;
 
 /// Whether a pull may, must or must not use static deltas.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -82,8 +84,8 @@ pub struct DeltaReport {
     pub fallbacks: Vec<String>,
 }
 
-fn bad(name: DeltaName, why: impl Into<String>) -> PullError {
-    PullError::Delta {
+fn bad(name: DeltaName, why: impl Into<String>) -> TransferError {
+    TransferError::Delta {
         name,
         why: why.into(),
     }
@@ -124,7 +126,7 @@ pub fn summary_offers(remote: &RemoteRepo) -> Result<Vec<Offer>> {
             .find(|(k, sig, _)| k == KEY_STATIC_DELTAS && sig == "a{sv}")
         {
             parse_delta_dict(bytes, None, &mut found).map_err(|why| {
-                PullError::Summary(format!(
+                TransferError::Summary(format!(
                     "{}: {KEY_STATIC_DELTAS}: {why}",
                     remote.fetcher.url("summary")
                 ))
@@ -158,11 +160,11 @@ pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
         let rel = index_path(&to);
         if let Some(bytes) = remote
             .fetcher
-            .get(&rel, crate::transfer::pull::MAX_SUMMARY)?
+            .get(&rel, MAX_SUMMARY)?
         {
             has_index = true;
             let url = remote.fetcher.url(&rel);
-            let corrupt = |why: String| PullError::Fetch {
+            let corrupt = |why: String| TransferError::Fetch {
                 url: url.clone(),
                 why: format!("invalid delta index: {why}"),
             };
@@ -190,7 +192,7 @@ pub fn fetch_superblock(remote: &RemoteRepo, offer: Offer) -> Result<Fetched> {
     let rel = name.superblock_path();
     let bytes = remote
         .fetcher
-        .get(&rel, crate::transfer::pull::MAX_METADATA_OBJECT)?
+        .get(&rel, MAX_METADATA_OBJECT)?
         .ok_or_else(|| {
             bad(
                 name,
@@ -244,7 +246,7 @@ fn fetch_part(remote: &RemoteRepo, f: &Fetched, i: usize) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(h.size.min(64 << 20) as usize);
     r.take(h.size.saturating_add(1))
         .read_to_end(&mut data)
-        .map_err(|source| PullError::Read {
+        .map_err(|source| TransferError::Read {
             url: url.clone(),
             source,
         })?;
@@ -342,25 +344,24 @@ pub fn apply_fetched(
         Some(m) => Some(m.to_vec()),
         None => remote.fetcher.get(
             &object_rel(&ObjectName::new(to, ObjectType::CommitMeta)),
-            crate::transfer::pull::MAX_METADATA_OBJECT,
+            MAX_METADATA_OBJECT,
         )?,
     };
     let parsed = match &detached {
-        Some(b) => Some(Metadata::from_bytes(b).map_err(|source| PullError::Format {
+        Some(b) => Some(Metadata::from_bytes(b).map_err(|source| TransferError::Format {
             name: ObjectName::new(to, ObjectType::CommitMeta),
             source,
         })?),
         None => None,
     };
     if let Some(keyring) = verify {
-        let meta = parsed.as_ref().ok_or(PullError::Unsigned { commit: to })?;
-        crate::trust::gpg::require_good(
+        crate::transfer::verify::commit_signature(
+            to,
             &f.superblock.commit,
-            meta,
+            parsed.as_ref(),
             keyring,
-            &format!("commit {to}"),
-        )
-        .map_err(|why| PullError::Signature { commit: to, why })?;
+            remote.gpg_hint(),
+        )?;
     }
     let dir = tempfile::Builder::new()
         .prefix("delta-")
@@ -370,7 +371,7 @@ pub fn apply_fetched(
             source,
         })?;
     let io = |path: std::path::PathBuf| {
-        move |source| PullError::Repo(crate::repo::RepoError::Io { path, source })
+        move |source| TransferError::Repo(crate::repo::RepoError::Io { path, source })
     };
     for i in external_parts(f) {
         let data = fetch_part(remote, f, i)?;
@@ -411,7 +412,7 @@ pub fn pull_through_deltas(
         let (offered, _) = offers(remote, to)?;
         let Some(offer) = choose(dst, &offered, current, to) else {
             if policy == DeltaPolicy::Required {
-                return Err(PullError::NoDelta { from: current, to });
+                return Err(TransferError::NoDelta { from: current, to });
             }
             continue;
         };
@@ -428,7 +429,7 @@ pub fn pull_through_deltas(
                 report.objects_written += stats.objects_written as u64;
             }
             // A signature that does not verify is never worked around by fetching objects.
-            Err(e @ (PullError::Signature { .. } | PullError::Unsigned { .. })) => return Err(e),
+            Err(e @ (TransferError::Signature { .. } | TransferError::Unsigned { .. })) => return Err(e),
             Err(e) if policy == DeltaPolicy::Required => return Err(e),
             Err(e) => report.fallbacks.push(e.to_string()),
         }
@@ -507,7 +508,7 @@ pub fn mirror_deltas(
         report.deltas.push(name.to_string());
     }
     for to in indexed {
-        super::index::reindex(dst, Some(to)).map_err(|e| PullError::Fetch {
+        super::index::reindex(dst, Some(to)).map_err(|e| TransferError::Fetch {
             url: dst.path().display().to_string(),
             why: format!("writing the delta index of {to}: {e}"),
         })?;
@@ -543,7 +544,7 @@ pub fn dry_run(
         }
         let (offered, _) = offers(remote, to)?;
         let offer =
-            choose(dst, &offered, current, to).ok_or(PullError::NoDelta { from: current, to })?;
+            choose(dst, &offered, current, to).ok_or(TransferError::NoDelta { from: current, to })?;
         let f = fetch_superblock(remote, offer)?;
         for p in &f.superblock.parts {
             r.parts_total += 1;

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod pool;
 pub mod pull;
+pub mod remote;
 pub mod pull_local;
 pub mod sink;
 pub mod source;
