@@ -698,11 +698,19 @@ fn refuses_filez_longer_than_its_header() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{mode} untrusted={untrusted}");
         assert!(err.contains(&bad), "{mode} untrusted={untrusted}: {err}");
-        assert!(err.contains("header"), "{mode} untrusted={untrusted}: {err}");
+        assert!(
+            err.contains("header"),
+            "{mode} untrusted={untrusted}: {err}"
+        );
         assert!(!dst.join("refs/heads/main").exists(), "{mode}");
         assert!(
-            !dst.join(format!("objects/{}", &bad[..2])).read_dir().is_ok_and(|mut d| d
-                .any(|f| f.unwrap().file_name().to_string_lossy().starts_with(&bad[2..]))),
+            !dst.join(format!("objects/{}", &bad[..2]))
+                .read_dir()
+                .is_ok_and(|mut d| d.any(|f| f
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&bad[2..]))),
             "{mode} untrusted={untrusted}: the object landed"
         );
     }

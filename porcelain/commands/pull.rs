@@ -177,8 +177,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 };
                 let _src_lock = src.lock(LockKind::Shared)?;
                 let _lock = dst.lock(LockKind::Shared)?;
-                grove::transfer::pull_local::pull_local(&src, &dst, &items, &opts, &Default::default())
-                    .with_context(|| format!("pulling from remote \"{name}\""))?;
+                grove::transfer::pull_local::pull_local(
+                    &src,
+                    &dst,
+                    &items,
+                    &opts,
+                    &Default::default(),
+                )
+                .with_context(|| format!("pulling from remote \"{name}\""))?;
                 return Ok(());
             }
         }

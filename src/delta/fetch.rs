@@ -158,10 +158,7 @@ pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
     let mut has_index = false;
     if indexed {
         let rel = index_path(&to);
-        if let Some(bytes) = remote
-            .fetcher
-            .get(&rel, MAX_SUMMARY)?
-        {
+        if let Some(bytes) = remote.fetcher.get(&rel, MAX_SUMMARY)? {
             has_index = true;
             let url = remote.fetcher.url(&rel);
             let corrupt = |why: String| TransferError::Fetch {
@@ -348,10 +345,12 @@ pub fn apply_fetched(
         )?,
     };
     let parsed = match &detached {
-        Some(b) => Some(Metadata::from_bytes(b).map_err(|source| TransferError::Format {
-            name: ObjectName::new(to, ObjectType::CommitMeta),
-            source,
-        })?),
+        Some(b) => Some(
+            Metadata::from_bytes(b).map_err(|source| TransferError::Format {
+                name: ObjectName::new(to, ObjectType::CommitMeta),
+                source,
+            })?,
+        ),
         None => None,
     };
     if let Some(keyring) = verify {
@@ -429,7 +428,9 @@ pub fn pull_through_deltas(
                 report.objects_written += stats.objects_written as u64;
             }
             // A signature that does not verify is never worked around by fetching objects.
-            Err(e @ (TransferError::Signature { .. } | TransferError::Unsigned { .. })) => return Err(e),
+            Err(e @ (TransferError::Signature { .. } | TransferError::Unsigned { .. })) => {
+                return Err(e)
+            }
             Err(e) if policy == DeltaPolicy::Required => return Err(e),
             Err(e) => report.fallbacks.push(e.to_string()),
         }
@@ -543,8 +544,8 @@ pub fn dry_run(
             continue;
         }
         let (offered, _) = offers(remote, to)?;
-        let offer =
-            choose(dst, &offered, current, to).ok_or(TransferError::NoDelta { from: current, to })?;
+        let offer = choose(dst, &offered, current, to)
+            .ok_or(TransferError::NoDelta { from: current, to })?;
         let f = fetch_superblock(remote, offer)?;
         for p in &f.superblock.parts {
             r.parts_total += 1;

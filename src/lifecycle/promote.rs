@@ -313,7 +313,8 @@ fn fetch_source(repo: &Repo, source: &PromoteSource) -> Result<(Checksum, Option
         source: Box::new(source),
     };
     let plan = pull_local::plan(&dev, repo, &[PullItem::Commit(c)], &opts).map_err(pull_err)?;
-    pull_local::execute(&dev, repo, &plan, &crate::progress::Control::default()).map_err(pull_err)?;
+    pull_local::execute(&dev, repo, &plan, &crate::progress::Control::default())
+        .map_err(pull_err)?;
     drop(_dev_lock);
     Ok((c, Some(dev)))
 }

@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn keeps_order_and_stops_at_an_error() {
         let items: Vec<u32> = (0..100).collect();
-        assert_eq!(super::map(&items, 4, |&i| Ok::<_, ()>(i * 2)).unwrap()[99], 198);
+        assert_eq!(
+            super::map(&items, 4, |&i| Ok::<_, ()>(i * 2)).unwrap()[99],
+            198
+        );
         let err = super::map(&items, 4, |&i| if i == 7 { Err(i) } else { Ok(i) });
         assert_eq!(err, Err(7));
     }

@@ -209,11 +209,10 @@ pub fn plan(
                 let meta = match dst.read_detached_metadata(c)? {
                     Some(m) => m,
                     None => {
-                        let m = fetch_detached(remote, c)?
-                            .ok_or(TransferError::Unsigned {
-                                commit: c,
-                                hint: remote.gpg_hint(),
-                            })?;
+                        let m = fetch_detached(remote, c)?.ok_or(TransferError::Unsigned {
+                            commit: c,
+                            hint: remote.gpg_hint(),
+                        })?;
                         plan.detached.push((c, m.clone()));
                         m
                     }
@@ -362,7 +361,9 @@ fn fetch_detached(remote: &RemoteRepo, c: Checksum) -> Result<Option<Metadata>> 
     let name = ObjectName::new(c, ObjectType::CommitMeta);
     remote
         .fetch_metadata(&name)?
-        .map(|raw| Metadata::from_bytes(&raw).map_err(|source| TransferError::Format { name, source }))
+        .map(|raw| {
+            Metadata::from_bytes(&raw).map_err(|source| TransferError::Format { name, source })
+        })
         .transpose()
 }
 

@@ -20,8 +20,8 @@ use std::fs;
 use rayon::prelude::*;
 
 pub use super::engine::{execute, Plan, PullItem, PullStats, RefMove};
-pub use super::error::{Result, TransferError};
 use super::engine::{walk_history, PlannedCommit, PlannedObject};
+pub use super::error::{Result, TransferError};
 use super::verify::{self, Checks, ContentCheck};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::progress::Control;

@@ -315,17 +315,19 @@ impl RemoteRepo {
     ) -> Result<RemoteRepo> {
         let fetcher = Fetcher::new(url)?;
         let cache = cache.filter(|_| matches!(fetcher.kind, FetchKind::Http(_)));
-        let config = fetcher
-            .get("config", MAX_SUMMARY)?
-            .ok_or_else(|| TransferError::NotARepo {
-                url: fetcher.url("config"),
-                why: fetcher.missing_reason(),
-            })?;
+        let config =
+            fetcher
+                .get("config", MAX_SUMMARY)?
+                .ok_or_else(|| TransferError::NotARepo {
+                    url: fetcher.url("config"),
+                    why: fetcher.missing_reason(),
+                })?;
         let text = String::from_utf8_lossy(&config);
-        let config = crate::repo::keyfile::KeyFile::parse(&text).map_err(|e| TransferError::Fetch {
-            url: fetcher.url("config"),
-            why: e.to_string(),
-        })?;
+        let config =
+            crate::repo::keyfile::KeyFile::parse(&text).map_err(|e| TransferError::Fetch {
+                url: fetcher.url("config"),
+                why: e.to_string(),
+            })?;
         let mode = config.get("core", "mode").unwrap_or("bare").to_string();
         if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
             return Err(TransferError::RemoteMode {

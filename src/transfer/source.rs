@@ -96,7 +96,12 @@ impl ObjectSource for Repo {
             // The file as stored, so the `.filez` is checked as a remote's is.
             let path = self.content_path(checksum);
             match File::open(&path) {
-                Ok(f) => return Ok(Content::Filez(Box::new(BufReader::with_capacity(64 * 1024, f)))),
+                Ok(f) => {
+                    return Ok(Content::Filez(Box::new(BufReader::with_capacity(
+                        64 * 1024,
+                        f,
+                    ))))
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {} // maybe in core.parent
                 Err(source) => return Err(RepoError::Io { path, source }.into()),
             }
