@@ -62,7 +62,6 @@
 //! one `ostree-repo-pull.c` relies on, the delayed deletion flat-manager's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -76,7 +75,13 @@ use crate::progress::{Control, Phase};
 use crate::repo::refs::{RefName, Refspec};
 use crate::repo::target::Target;
 use crate::repo::{Repo, RepoError};
-use crate::transfer::store::{self, Expect, Payload, RequestCounts, Store, StoreError, Version};
+use crate::transfer::engine::{PlannedCommit, PlannedObject};
+use crate::transfer::remote::object_rel;
+use crate::transfer::store::{Expect, Payload, RequestCounts, Store, StoreError, Version};
+pub use crate::transfer::store_sink::KindCount;
+use crate::transfer::store_sink::StoreSink;
+use crate::transfer::verify::{Checks, ContentCheck};
+use crate::transfer::{pool, Plan, TransferError};
 use crate::trust::gpg::SigningKey;
 
 /// Where the prune record lives on a target.
@@ -107,7 +112,9 @@ pub enum PublishError {
     #[error("signing the summary: {0}")]
     Sign(String),
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transfer(TransferError),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
@@ -120,11 +127,14 @@ pub enum PublishError {
     Interrupted(#[from] crate::progress::Interrupted),
 }
 
-impl From<StoreError> for PublishError {
-    fn from(e: StoreError) -> Self {
+impl From<TransferError> for PublishError {
+    /// The engine's errors, as a publish says them.
+    fn from(e: TransferError) -> Self {
         match e {
-            StoreError::Interrupted(i) => PublishError::Interrupted(i),
-            e => PublishError::Store(e),
+            TransferError::Store(e) => PublishError::Store(e),
+            TransferError::Repo(e) => PublishError::Repo(e),
+            TransferError::Interrupted(i) => PublishError::Interrupted(i),
+            e => PublishError::Transfer(e),
         }
     }
 }
@@ -159,13 +169,6 @@ pub struct TargetRefEdit {
 
 fn as_string<S: serde::Serializer>(v: &RefName, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(v.as_str())
-}
-
-/// Objects and bytes of one kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct KindCount {
-    pub objects: u64,
-    pub bytes: u64,
 }
 
 /// What a prune did.
@@ -210,14 +213,11 @@ struct TargetState {
 pub struct PublishPlan {
     state: TargetState,
     pub refs: Vec<TargetRefEdit>,
-    content: Vec<Checksum>,
-    dirmeta: Vec<Checksum>,
-    /// Dirtrees by height: leaves first.
-    dirtrees: Vec<Vec<Checksum>>,
-    commitmeta: Vec<Checksum>,
-    tombstones: Vec<Checksum>,
-    /// Parents first.
-    commits: Vec<Checksum>,
+    /// Objects to upload (content, dirmeta, dirtrees, commitmeta,
+    /// tombstones, commits), run by the transfer engine; no ref of it moves.
+    objects: Plan,
+    /// Objects the target holds already (what its refs reach).
+    known: HashSet<ObjectName>,
     deltas: Vec<DeltaName>,
     indexes: Vec<(Checksum, Vec<u8>)>,
     final_refs: BTreeMap<RefName, Checksum>,
@@ -232,21 +232,6 @@ pub struct PublishPlan {
 }
 
 impl PublishPlan {
-    /// Objects to upload (content, dirmeta, dirtrees, commits, commitmeta, tombstones).
-    pub fn objects(&self) -> usize {
-        self.content.len()
-            + self.dirmeta.len()
-            + self.dirtrees.iter().map(Vec::len).sum::<usize>()
-            + self.commits.len()
-            + self.commitmeta.len()
-            + self.tombstones.len()
-    }
-
-    /// Static deltas to upload.
-    pub fn deltas(&self) -> &[DeltaName] {
-        &self.deltas
-    }
-
     /// What the plan would do, as an outcome (for `--dry-run`).
     pub fn preview(&self, store: &Store) -> PublishOutcome {
         let mut uploaded = BTreeMap::new();
@@ -261,13 +246,18 @@ impl PublishPlan {
                 );
             }
         };
+        let o = &self.objects;
+        let metadata = |t: ObjectType| o.metadata.iter().filter(|m| m.name.objtype == t).count();
         put("config", usize::from(!self.state.has_config));
-        put("content", self.content.len());
-        put("dirmeta", self.dirmeta.len());
-        put("dirtree", self.dirtrees.iter().map(Vec::len).sum());
-        put("commitmeta", self.commitmeta.len());
-        put("tombstone", self.tombstones.len());
-        put("commit", self.commits.len());
+        put("content", o.content.len());
+        put("dirmeta", metadata(ObjectType::DirMeta));
+        put("dirtree", metadata(ObjectType::DirTree));
+        put(
+            "commitmeta",
+            o.commits.iter().filter(|c| c.detached.is_some()).count(),
+        );
+        put("tombstone", o.tombstones.len());
+        put("commit", o.commits.len());
         put("delta", self.deltas.len());
         put("delta-index", self.indexes.len());
         put("ref", self.refs.len());
@@ -281,16 +271,6 @@ impl PublishPlan {
             ..Default::default()
         }
     }
-}
-
-fn object_key(name: &ObjectName) -> String {
-    let hex = name.checksum.to_hex();
-    format!(
-        "objects/{}/{}.{}",
-        &hex[..2],
-        &hex[2..],
-        name.objtype.extension(true)
-    )
 }
 
 fn ref_key(name: &RefName) -> String {
@@ -314,7 +294,7 @@ impl Meta<'_> {
         if let Some(b) = self.remote.lock().expect("no panics").get(&name) {
             return Ok(Some(b.clone()));
         }
-        let got = self.store.get(&object_key(&name))?.map(|(b, _)| b);
+        let got = self.store.get(&object_rel(&name))?.map(|(b, _)| b);
         if let Some(b) = &got {
             self.remote
                 .lock()
@@ -611,7 +591,7 @@ pub fn plan(
         // Trust only what is listed.
         let listed: HashSet<String> = store.list("objects/")?.into_iter().map(|l| l.key).collect();
         let before = known.len();
-        known.retain(|o| listed.contains(&object_key(o)));
+        known.retain(|o| listed.contains(&object_rel(o)));
         missing = Some((before - known.len()) as u64);
         known_commits.retain(|c| known.contains(&ObjectName::new(*c, ObjectType::Commit)));
     }
@@ -649,67 +629,6 @@ pub fn plan(
         }
     }
     tombstones.retain(|t| !known.contains(&ObjectName::new(*t, ObjectType::TombstoneCommit)));
-    let mut content = Vec::new();
-    let mut dirmeta = Vec::new();
-    let mut trees = Vec::new();
-    for o in &walk.seen {
-        match o.objtype {
-            ObjectType::File => content.push(o.checksum),
-            ObjectType::DirMeta => dirmeta.push(o.checksum),
-            ObjectType::DirTree => trees.push(o.checksum),
-            _ => {}
-        }
-    }
-    // Largest content first keeps the workers busy to the end.
-    let size = |c: &Checksum| {
-        std::fs::symlink_metadata(repo.object_path(&ObjectName::new(*c, ObjectType::File)))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    };
-    content.sort_by_cached_key(|c| (std::cmp::Reverse(size(c)), *c));
-    dirmeta.sort();
-    // Heights: a dirtree goes up only after every child dirtree.
-    let tree_set: HashSet<Checksum> = trees.iter().copied().collect();
-    let mut height: HashMap<Checksum, usize> = HashMap::new();
-    fn h(
-        t: Checksum,
-        kids: &HashMap<Checksum, Vec<Checksum>>,
-        set: &HashSet<Checksum>,
-        memo: &mut HashMap<Checksum, usize>,
-    ) -> usize {
-        if let Some(&v) = memo.get(&t) {
-            return v;
-        }
-        let v = kids
-            .get(&t)
-            .map(|k| {
-                k.iter()
-                    .filter(|c| set.contains(c))
-                    .map(|&c| h(c, kids, set, memo) + 1)
-                    .max()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(0);
-        memo.insert(t, v);
-        v
-    }
-    let mut dirtrees: Vec<Vec<Checksum>> = Vec::new();
-    for &t in &trees {
-        let v = h(t, &walk.children, &tree_set, &mut height);
-        if dirtrees.len() <= v {
-            dirtrees.resize(v + 1, Vec::new());
-        }
-        dirtrees[v].push(t);
-    }
-    for level in &mut dirtrees {
-        level.sort();
-    }
-    let commitmeta: Vec<Checksum> = new_commits
-        .iter()
-        .copied()
-        .filter(|c| repo.has_object(&ObjectName::new(*c, ObjectType::CommitMeta)))
-        .collect();
-
     // Deltas: the repository's deltas to a commit the final refs reach.
     let mut reached_commits: HashSet<Checksum> = HashSet::new();
     for c in final_refs.values() {
@@ -801,16 +720,52 @@ pub fn plan(
             reachable.insert(ObjectName::new(c, ObjectType::CommitMeta));
         }
     }
+    // The engine's plan: from a trusted local repository (nothing re-hashed).
+    let mut objects = Plan::new(Checks {
+        metadata: false,
+        content: ContentCheck::Never,
+        bareuseronly_files: false,
+    });
     let remote_meta = meta.remote.into_inner().expect("no panics");
+    let planned = |name: ObjectName| PlannedObject {
+        name,
+        bytes: remote_meta.get(&name).cloned(),
+    };
+    for o in &walk.seen {
+        match o.objtype {
+            ObjectType::File => objects.content.push(o.checksum),
+            ObjectType::DirMeta | ObjectType::DirTree => objects.metadata.push(planned(*o)),
+            _ => {}
+        }
+    }
+    // Largest content first keeps the workers busy to the end.
+    let size = |c: &Checksum| {
+        std::fs::symlink_metadata(repo.object_path(&ObjectName::new(*c, ObjectType::File)))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    objects
+        .content
+        .sort_by_cached_key(|c| (std::cmp::Reverse(size(c)), *c));
+    objects
+        .metadata
+        .sort_by_key(|o| (o.name.objtype != ObjectType::DirMeta, o.name.checksum));
+    for c in new_commits {
+        objects.commits.push(PlannedCommit {
+            checksum: c,
+            bytes: remote_meta
+                .get(&ObjectName::new(c, ObjectType::Commit))
+                .cloned(),
+            detached: repo.read_detached_metadata(c)?,
+        });
+    }
+    objects.tombstones = tombstones;
+
     Ok(PublishPlan {
         state,
         refs: edits,
-        content,
-        dirmeta,
-        dirtrees,
-        commitmeta,
-        tombstones,
-        commits: new_commits,
+        objects,
+        known,
         deltas,
         indexes,
         final_refs,
@@ -823,20 +778,6 @@ pub fn plan(
     })
 }
 
-struct Tally {
-    kinds: Mutex<BTreeMap<&'static str, KindCount>>,
-    present: AtomicU64,
-}
-
-impl Tally {
-    fn add(&self, kind: &'static str, bytes: u64) {
-        let mut k = self.kinds.lock().expect("no panics");
-        let e = k.entry(kind).or_default();
-        e.objects += 1;
-        e.bytes += bytes;
-    }
-}
-
 fn target_config(repo: &Repo) -> Vec<u8> {
     let mut s = String::from("[core]\nrepo_version=1\nmode=archive-z2\n");
     if let Some(c) = repo.collection_id() {
@@ -846,7 +787,10 @@ fn target_config(repo: &Repo) -> Vec<u8> {
 }
 
 /// Carries out `plan`: uploads in the contract's order, moves the refs,
-/// publishes the summary (signed with `keys`), and prunes when asked.
+/// publishes the summary (signed with `keys`), and prunes when asked. The
+/// objects go up through the transfer engine with the target as its sink
+/// (its worker pool, progress and interruption); deltas, refs and the
+/// summary follow here.
 pub fn execute(
     repo: &Repo,
     store: &Store,
@@ -856,121 +800,29 @@ pub fn execute(
     keys: &mut [SigningKey],
     control: &Control,
 ) -> Result<PublishOutcome> {
-    let tally = Tally {
-        kinds: Mutex::new(BTreeMap::new()),
-        present: AtomicU64::new(0),
-    };
-    let jobs = target.jobs;
-    let stop = || control.check();
-    let put_new = |kind: &'static str, key: String, payload: Payload| -> store::Result<()> {
-        let n = payload.len();
-        if store.put_new(&key, payload)? {
-            tally.add(kind, n);
-        } else {
-            tally.present.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    };
+    let sink = StoreSink::new(store, &plan.known, &repo.tmp_dir(), target.jobs);
 
     // 1. config.
     control.check()?;
     if !plan.state.has_config {
-        put_new(
-            "config",
-            "config".into(),
-            Payload::Bytes(target_config(repo)),
-        )?;
+        sink.put_new("config", "config", Payload::Bytes(target_config(repo)))?;
     }
 
-    // 2. content and dirmeta.
-    let counter = control.phase(
-        Phase::Content,
-        (plan.content.len() + plan.dirmeta.len()) as u64,
-    );
-    let tmp = repo.tmp_dir();
-    store.for_each(&plan.content, jobs, &stop, &|c| {
-        let name = ObjectName::new(*c, ObjectType::File);
-        let on_disk = std::fs::symlink_metadata(repo.object_path(&name))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let payload = if on_disk > store::MULTIPART_THRESHOLD {
-            let mut f = store::spool_in(&tmp)?;
-            let len = repo
-                .write_archive_object(*c, &mut f)
-                .map_err(|e| repo_err(store, e))?;
-            Payload::File { file: f, len }
-        } else {
-            let mut v = Vec::with_capacity(on_disk as usize / 2 + 64);
-            repo.write_archive_object(*c, &mut v)
-                .map_err(|e| repo_err(store, e))?;
-            Payload::Bytes(v)
-        };
-        let n = payload.len();
-        put_new("content", object_key(&name), payload)?;
-        counter.tick(n)?;
-        Ok(())
-    })?;
-    let meta_payload = |name: ObjectName| -> store::Result<Payload> {
-        let bytes = match plan.remote_meta.get(&name) {
-            Some(b) => b.clone(),
-            None => repo.read_metadata(&name).map_err(|e| repo_err(store, e))?,
-        };
-        Ok(Payload::Bytes(bytes))
-    };
-    store.for_each(&plan.dirmeta, jobs, &stop, &|c| {
-        let name = ObjectName::new(*c, ObjectType::DirMeta);
-        put_new("dirmeta", object_key(&name), meta_payload(name)?)?;
-        counter.tick(0)?;
-        Ok(())
-    })?;
-
-    // 3. dirtrees, leaves first.
-    let n_trees: usize = plan.dirtrees.iter().map(Vec::len).sum();
-    let counter = control.phase(Phase::Metadata, (n_trees + plan.commits.len()) as u64);
-    for level in &plan.dirtrees {
-        store.for_each(level, jobs, &stop, &|c| {
-            let name = ObjectName::new(*c, ObjectType::DirTree);
-            put_new("dirtree", object_key(&name), meta_payload(name)?)?;
-            counter.tick(0)?;
-            Ok(())
-        })?;
-    }
-
-    // 4. commitmeta and tombstones, then commits (parents first).
-    store.for_each(&plan.commitmeta, jobs, &stop, &|c| {
-        let name = ObjectName::new(*c, ObjectType::CommitMeta);
-        let Payload::Bytes(b) = meta_payload(name)? else {
-            unreachable!("metadata is held in memory")
-        };
-        let n = b.len() as u64;
-        store.put(&object_key(&name), b)?;
-        tally.add("commitmeta", n);
-        Ok(())
-    })?;
-    for t in &plan.tombstones {
-        let name = ObjectName::new(*t, ObjectType::TombstoneCommit);
-        put_new("tombstone", object_key(&name), meta_payload(name)?)?;
-    }
-    for c in &plan.commits {
-        control.check()?;
-        let name = ObjectName::new(*c, ObjectType::Commit);
-        put_new("commit", object_key(&name), meta_payload(name)?)?;
-        counter.tick(0)?;
-    }
+    // 2.–4. content and dirmeta; dirtrees, leaves first; commitmeta and
+    // tombstones, then commits, parents first.
+    crate::transfer::store_objects(repo, &sink, &plan.objects, control)?;
 
     // 5. deltas: parts, then superblock; then the indexes.
     let counter = control.phase(Phase::Deltas, plan.deltas.len() as u64);
     for d in &plan.deltas {
         let dir = repo.path().join(d.relative_dir());
-        let mut parts = Vec::new();
-        for e in std::fs::read_dir(&dir).map_err(|source| RepoError::Io {
+        let io_err = |source| RepoError::Io {
             path: dir.clone(),
             source,
-        })? {
-            let e = e.map_err(|source| RepoError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+        };
+        let mut parts = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(io_err)? {
+            let e = e.map_err(io_err)?;
             let n = e.file_name().to_string_lossy().into_owned();
             if n != "superblock" && e.path().is_file() {
                 parts.push(n);
@@ -981,26 +833,22 @@ pub fn execute(
             let p = dir.join(name);
             std::fs::read(&p).map_err(|source| RepoError::Io { path: p, source }.into())
         };
-        let part_bytes: Vec<(String, Vec<u8>)> = parts
-            .iter()
-            .map(|p| Ok((p.clone(), read(p)?)))
-            .collect::<Result<_>>()?;
-        store.for_each(&part_bytes, jobs, &stop, &|(p, b)| {
-            let n = b.len() as u64;
-            store.put(&format!("{}/{p}", d.relative_dir()), b.clone())?;
-            tally.add("delta-part", n);
-            Ok(())
+        pool::map(&parts, target.jobs, |p| {
+            control.check()?;
+            let key = format!("{}/{p}", d.relative_dir());
+            Ok::<_, PublishError>(sink.put("delta-part", &key, read(p)?)?)
         })?;
         let sb = read("superblock")?;
         let n = sb.len() as u64;
-        store.put(&d.superblock_path(), sb)?;
-        tally.add("superblock", n);
+        sink.put("superblock", &d.superblock_path(), sb)?;
         counter.tick(n)?;
     }
     for (to, bytes) in &plan.indexes {
-        let n = bytes.len() as u64;
-        store.put(&crate::delta::index::index_path(to), bytes.clone())?;
-        tally.add("delta-index", n);
+        sink.put(
+            "delta-index",
+            &crate::delta::index::index_path(to),
+            bytes.clone(),
+        )?;
     }
 
     // 6. refs, compare-and-swap. The last point to stop: from here on the
@@ -1022,7 +870,7 @@ pub fn execute(
                 store
                     .put_if(&key, format!("{c}\n").into_bytes(), &expect)
                     .map_err(moved)?;
-                tally.add("ref", 65);
+                sink.record("ref", 65);
             }
             None => {
                 if let Expect::Version(v) = &expect {
@@ -1036,7 +884,7 @@ pub fn execute(
     // 7. summary and signatures.
     let mut summary_written = false;
     if plan.summary_needed {
-        publish_summary(repo, store, &plan, opts, keys, &tally)?;
+        publish_summary(repo, &sink, &plan, opts, keys)?;
         summary_written = true;
     }
 
@@ -1047,11 +895,12 @@ pub fn execute(
         None
     };
 
+    let (uploaded, already_present) = sink.into_tally();
     Ok(PublishOutcome {
         target: store.url().to_string(),
         refs: plan.refs.clone(),
-        uploaded: tally.kinds.into_inner().expect("no panics"),
-        already_present: tally.present.into_inner(),
+        uploaded,
+        already_present,
         summary: summary_written,
         missing: plan.missing,
         prune,
@@ -1059,22 +908,14 @@ pub fn execute(
     })
 }
 
-fn repo_err(store: &Store, e: RepoError) -> StoreError {
-    StoreError::Request {
-        url: store.url().to_string(),
-        key: "(local repository)".into(),
-        why: e.to_string(),
-    }
-}
-
 fn publish_summary(
     repo: &Repo,
-    store: &Store,
+    sink: &StoreSink<'_>,
     plan: &PublishPlan,
     opts: &PublishOptions,
     keys: &mut [SigningKey],
-    tally: &Tally,
 ) -> Result<()> {
+    let store = sink.store();
     let mut refs = Vec::new();
     for (n, c) in &plan.final_refs {
         let name = ObjectName::new(*c, ObjectType::Commit);
@@ -1083,7 +924,7 @@ fn publish_summary(
             None => match repo.read_metadata(&name) {
                 Ok(b) => b,
                 Err(RepoError::ObjectMissing(_)) => store
-                    .get(&object_key(&name))?
+                    .get(&object_rel(&name))?
                     .map(|(b, _)| b)
                     .ok_or(RepoError::ObjectMissing(name))?,
                 Err(e) => return Err(e.into()),
@@ -1127,7 +968,7 @@ fn publish_summary(
         store
             .put_if("summary", new, &summary_expect)
             .map_err(moved)?;
-        tally.add("summary", n);
+        sink.record("summary", n);
         return Ok(());
     }
     let sign = |keys: &mut [SigningKey], data: &[u8]| -> Result<Vec<Vec<u8>>> {
@@ -1163,7 +1004,7 @@ fn publish_summary(
     store
         .put_if("summary", new, &summary_expect)
         .map_err(moved)?;
-    tally.add("summary", n);
+    sink.record("summary", n);
     let v = store
         .put_if("summary.sig", ordered(&sigs, &old_sigs), &sig_expect)
         .map_err(moved)?;
@@ -1173,7 +1014,7 @@ fn publish_summary(
             .put_if("summary.sig", ordered(&sigs, &[]), &Expect::Version(v))
             .map_err(moved)?;
     }
-    tally.add("summary", 0);
+    sink.record("summary", 0);
     Ok(())
 }
 

@@ -219,6 +219,34 @@ fn encode_archive(
     Ok(())
 }
 
+/// Writes a decoded content object to `out` as an archive repository
+/// stores it (`objects/XX/REST.filez`), compressed at `level` with the same
+/// encoder a commit or pull into an archive repository uses (a publish
+/// from a bare or bare-user repository). `at` names the object in errors.
+/// Returns the bytes written.
+pub fn write_archive(
+    mut obj: ContentObject,
+    level: u32,
+    out: &mut dyn Write,
+    at: &Path,
+) -> Result<u64> {
+    let mut counted = HashingWriter {
+        inner: out,
+        hasher: None,
+        written: 0,
+    };
+    encode_archive(
+        &mut counted,
+        &obj.header,
+        obj.size,
+        &mut obj.reader,
+        level,
+        &mut None,
+        at,
+    )?;
+    Ok(counted.written)
+}
+
 fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {
         path: path.to_path_buf(),
@@ -236,7 +264,7 @@ impl Repo {
     }
 
     /// The archive compression level (`archive.zlib-level`, 1–9, default 6).
-    fn zlib_level(&self) -> u32 {
+    pub fn zlib_level(&self) -> u32 {
         self.config()
             .get("archive", "zlib-level")
             .and_then(|v| v.trim().parse::<u32>().ok())
@@ -412,46 +440,6 @@ impl Repo {
                 RepoError::Io { path, source: e }
             }
         })
-    }
-
-    /// Writes content object `checksum` to `out` as an archive repository
-    /// stores it (`objects/XX/REST.filez`): an archive repository's file is
-    /// copied as it is, any other mode's is compressed on the way, with the
-    /// same encoder (and `archive.zlib-level`) a pull into an archive
-    /// repository uses. Returns the bytes written.
-    pub fn write_archive_object(&self, checksum: Checksum, out: &mut dyn Write) -> Result<u64> {
-        let name = ObjectName::new(checksum, ObjectType::File);
-        let path = self.object_path(&name);
-        let mut counted = HashingWriter {
-            inner: out,
-            hasher: None,
-            written: 0,
-        };
-        if self.mode() == RepoMode::Archive {
-            let mut f = File::open(&path).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    RepoError::ObjectMissing(name)
-                } else {
-                    RepoError::Io {
-                        path: path.clone(),
-                        source: e,
-                    }
-                }
-            })?;
-            io::copy(&mut f, &mut counted).map_err(io_at(&path))?;
-            return Ok(counted.written);
-        }
-        let mut obj = self.open_content(checksum)?;
-        encode_archive(
-            &mut counted,
-            &obj.header,
-            obj.size,
-            &mut obj.reader,
-            self.zlib_level(),
-            &mut None,
-            &path,
-        )?;
-        Ok(counted.written)
     }
 
     /// Writes a content object whose checksum the caller already knows

@@ -1,23 +1,27 @@
 //! The plan/execute engine every transfer runs on.
 //!
-//! A configuration ([`super::pull_local`], [`super::pull`]) resolves what
-//! was asked for and makes a [`Plan`] — the refs to move, compare-and-swap
-//! against the values they hold now; the commits, parents first; the
-//! metadata and content objects the sink lacks — reading the source and the
-//! sink and writing nothing, under the repository's shared lock. The
-//! caller may run hooks on [`Plan::refs`]. [`execute`] then stores, in the
-//! order that keeps the sink consistent at every moment: the commits marked
-//! partial, content, then dirmeta, then dirtrees (a tree never lands before
-//! what it names), then commits and their detached metadata, then a sync,
-//! then the partial markers cleared, and the refs last in one
-//! [`RefTransaction`]. A failure or an interruption between objects leaves
-//! complete objects only and moves no ref; the markers of commits that
-//! never landed are removed again.
+//! A configuration ([`super::pull_local`], [`super::pull`],
+//! [`crate::lifecycle::publish`]) resolves what was asked for and makes a
+//! [`Plan`] — the refs to move, compare-and-swap against the values they
+//! hold now; the commits, parents first; the metadata and content objects
+//! the sink lacks — reading the source and the sink and writing nothing,
+//! under the repository's shared lock. The caller may run hooks on
+//! [`Plan::refs`]. [`store_objects`] then stores, in the order that keeps
+//! the sink consistent at every moment, whatever the sink (a repository,
+//! object storage): the commits marked partial, content, then dirmeta,
+//! then dirtrees children before parents (by height: a tree never lands
+//! before what it names), then detached metadata and tombstones, then
+//! commits parents first, then a sync, then the partial markers cleared.
+//! [`execute`] does that into a repository and moves the refs last in one
+//! [`RefTransaction`]; a publish moves its target's refs its own way. A
+//! failure or an interruption between objects leaves complete objects only
+//! and moves no ref; the markers of commits that never landed are removed
+//! again.
 //!
 //! Upstream: `ostree-repo-pull.c` (`ostree_repo_pull_with_options`:
 //! scan, fetch, `ostree_repo_commit_transaction`, refs written last).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -29,6 +33,7 @@ use super::source::ObjectSource;
 use super::verify::Checks;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
+use crate::objects::DirTree;
 use crate::progress::{Control, Phase};
 use crate::repo::refs::{RefError, Refspec};
 use crate::repo::transaction::RefTransaction;
@@ -209,9 +214,34 @@ pub(crate) fn walk_history(
     Ok(())
 }
 
-/// Carries out a plan: content, then dirmeta/dirtree, then commits; sync;
-/// refs (see the module doc).
+/// Carries out a plan into a repository: its objects ([`store_objects`]),
+/// then its refs in one [`RefTransaction`] (see the module doc).
 pub fn execute(
+    source: &dyn ObjectSource,
+    dst: &Repo,
+    plan: &Plan,
+    control: &Control,
+) -> Result<PullStats> {
+    let mut stats = store_objects(source, dst, plan, control)?;
+    let mut refs = RefTransaction::new();
+    for (spec, m) in &plan.refs {
+        refs.push(spec.clone(), m.old, Some(m.new));
+    }
+    let _refs = control.phase(Phase::Refs, plan.refs.len() as u64);
+    stats.refs = refs
+        .commit(dst)?
+        .into_iter()
+        .filter_map(|e| Some((e.spec, e.expected, e.new?)))
+        .collect();
+    Ok(stats)
+}
+
+/// Stores a plan's objects into any sink, moving no ref: content, then
+/// dirmeta, then dirtrees children first, then detached metadata and
+/// tombstones, then commits parents first; a sync; the partial markers
+/// cleared. The caller moves refs after it (a repository's in one
+/// [`RefTransaction`], [`execute`]; a publish target's its own way).
+pub fn store_objects(
     source: &dyn ObjectSource,
     sink: &dyn ObjectSink,
     plan: &Plan,
@@ -234,7 +264,7 @@ pub fn execute(
         }
         bytes.fetch_add(put.bytes, Ordering::Relaxed);
     };
-    let workers = source.workers();
+    let workers = sink.workers().unwrap_or_else(|| source.workers());
     let mut commits_fetched = 0u64;
     let result = (|| -> Result<()> {
         let content = control.phase(Phase::Content, plan.content.len() as u64);
@@ -249,19 +279,36 @@ pub fn execute(
             Phase::Metadata,
             (plan.metadata.len() + plan.commits.len()) as u64,
         );
-        // Dirmetas, then dirtrees: a tree never lands before what it names.
-        let split = plan
+        // Dirmetas, then dirtrees by height: a tree never lands before what it names.
+        let (dirmetas, dirtrees): (Vec<&PlannedObject>, Vec<&PlannedObject>) = plan
             .metadata
             .iter()
-            .position(|o| o.name.objtype == ObjectType::DirTree)
-            .unwrap_or(plan.metadata.len());
-        for chunk in [&plan.metadata[..split], &plan.metadata[split..]] {
-            pool::map(chunk, workers, |o| {
+            .partition(|o| o.name.objtype != ObjectType::DirTree);
+        let levels = by_height(source, &dirtrees, workers)?;
+        for chunk in std::iter::once(dirmetas).chain(levels) {
+            pool::map(&chunk, workers, |o| {
                 let put = sink.put_metadata(source, &o.name, o.bytes.as_deref(), &plan.checks)?;
                 record(put);
                 meta.tick(put.bytes)?;
                 Ok::<_, TransferError>(())
             })?;
+        }
+        // Detached metadata and tombstones, then the commits, parents
+        // first: a commit lands after its signatures.
+        let detached: Vec<(Checksum, &Metadata)> = plan
+            .commits
+            .iter()
+            .filter_map(|pc| Some((pc.checksum, pc.detached.as_ref()?)))
+            .chain(plan.detached.iter().map(|(c, m)| (*c, m)))
+            .collect();
+        pool::map(&detached, workers, |&(c, m)| {
+            sink.put_detached(c, m)?;
+            Ok::<_, TransferError>(control.check()?)
+        })?;
+        for &c in &plan.tombstones {
+            let name = ObjectName::new(c, ObjectType::TombstoneCommit);
+            let bytes = source.metadata_required(&name)?;
+            sink.put_metadata(source, &name, Some(&bytes), &plan.checks)?;
         }
         for pc in &plan.commits {
             let name = commit_name(pc.checksum);
@@ -269,18 +316,7 @@ pub fn execute(
                 sink.put_metadata(source, &name, pc.bytes.as_deref(), &plan.checks)?;
                 commits_fetched += 1;
             }
-            if let Some(m) = &pc.detached {
-                sink.put_detached(pc.checksum, m)?;
-            }
             meta.tick(0)?;
-        }
-        for (c, m) in &plan.detached {
-            sink.put_detached(*c, m)?;
-        }
-        for &c in &plan.tombstones {
-            let name = ObjectName::new(c, ObjectType::TombstoneCommit);
-            let bytes = source.metadata_required(&name)?;
-            sink.put_metadata(source, &name, Some(&bytes), &plan.checks)?;
         }
         sink.sync()
     })();
@@ -298,16 +334,6 @@ pub fn execute(
             sink.set_partial(c, false)?;
         }
     }
-    let mut refs = RefTransaction::new();
-    for (spec, m) in &plan.refs {
-        refs.push(spec.clone(), m.old, Some(m.new));
-    }
-    let _refs = control.phase(Phase::Refs, plan.refs.len() as u64);
-    let moved = sink
-        .commit_refs(refs)?
-        .into_iter()
-        .filter_map(|e| Some((e.spec, e.expected, e.new?)))
-        .collect();
     let linked = linked.into_inner();
     let objects = (plan.content.len() + plan.metadata.len()) as u64;
     Ok(PullStats {
@@ -319,6 +345,70 @@ pub fn execute(
         objects_linked: linked,
         objects_copied: objects - linked,
         bytes_written: bytes.into_inner(),
-        refs: moved,
+        refs: Vec::new(),
     })
+}
+
+/// The plan's dirtrees by height, leaves first: each lands only after
+/// every dirtree it names that the plan brings too. Each tree is read
+/// (the plan's bytes, else the source's) for the trees it names.
+fn by_height<'p>(
+    source: &dyn ObjectSource,
+    trees: &[&'p PlannedObject],
+    workers: usize,
+) -> Result<Vec<Vec<&'p PlannedObject>>> {
+    let kids: Vec<Vec<Checksum>> = pool::map(trees, workers, |o| {
+        let read;
+        let bytes = match &o.bytes {
+            Some(b) => b,
+            None => {
+                read = source.metadata_required(&o.name)?;
+                &read
+            }
+        };
+        let tree = DirTree::from_bytes(bytes).map_err(|source| TransferError::Format {
+            name: o.name,
+            source,
+        })?;
+        Ok::<_, TransferError>(tree.dirs.iter().map(|d| d.tree).collect())
+    })?;
+    let index: HashMap<Checksum, usize> = trees
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.name.checksum, i))
+        .collect();
+    let planned_kids = |i: usize| kids[i].iter().filter_map(|c| index.get(c).copied());
+    // Depth-first, children before their parent, without recursion (trees nest deep).
+    let mut height: Vec<Option<usize>> = vec![None; trees.len()];
+    for root in 0..trees.len() {
+        let mut stack = vec![(root, false)];
+        while let Some((i, children_done)) = stack.pop() {
+            if height[i].is_some() {
+                continue;
+            }
+            if children_done {
+                let h = planned_kids(i)
+                    .map(|j| height[j].map_or(0, |h| h + 1))
+                    .max()
+                    .unwrap_or(0);
+                height[i] = Some(h);
+            } else {
+                stack.push((i, true));
+                stack.extend(
+                    planned_kids(i)
+                        .filter(|&j| height[j].is_none())
+                        .map(|j| (j, false)),
+                );
+            }
+        }
+    }
+    let mut levels: Vec<Vec<&PlannedObject>> = Vec::new();
+    for (o, h) in trees.iter().zip(height) {
+        let h = h.expect("every tree was visited");
+        if levels.len() <= h {
+            levels.resize_with(h + 1, Vec::new);
+        }
+        levels[h].push(o);
+    }
+    Ok(levels)
 }

@@ -119,6 +119,9 @@ pub enum TransferError {
         source: crate::delta::DeltaError,
     },
 
+    /// A publish target's request failed.
+    #[error(transparent)]
+    Store(#[from] crate::transfer::store::StoreError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
     #[error(transparent)]

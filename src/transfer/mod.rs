@@ -1,11 +1,13 @@
 //! Moving objects and refs between repositories: one plan/execute engine
 //! ([`engine`]) from an [`source::ObjectSource`] (a repository on this
 //! machine; an archive remote over HTTP or `file://`; its static deltas) to
-//! an [`sink::ObjectSink`] (a repository on this machine), with one worker
-//! pool ([`pool`]), one place that checks every object ([`verify`]) and one
-//! error type ([`error::TransferError`]). `pull-local` ([`pull_local`]) and
-//! `pull` ([`pull`]) are configurations of it: each resolves what was asked
-//! for and makes the engine's [`engine::Plan`].
+//! an [`sink::ObjectSink`] (a repository on this machine; a publish target
+//! in object storage, [`store_sink`]), with one worker pool ([`pool`]), one
+//! place that checks every object ([`verify`]) and one error type
+//! ([`error::TransferError`]). `pull-local` ([`pull_local`]), `pull`
+//! ([`pull`]) and `publish` ([`crate::lifecycle::publish`]) are
+//! configurations of it: each resolves what was asked for and makes the
+//! engine's [`engine::Plan`].
 //!
 //! Upstream: `ostree-repo-pull.c` (`ostree_repo_pull_with_options`, local
 //! and remote alike), `ot-builtin-pull-local.c`, `ot-builtin-pull.c`.
@@ -19,7 +21,8 @@ pub mod remote;
 pub mod sink;
 pub mod source;
 pub mod store;
+pub mod store_sink;
 pub mod verify;
 
-pub use engine::{execute, Plan, PullItem, PullStats, RefMove};
+pub use engine::{execute, store_objects, Plan, PullItem, PullStats, RefMove};
 pub use error::TransferError;

@@ -1,5 +1,6 @@
 //! Where a transfer's objects go: [`ObjectSink`]. A local repository is one
-//! ([`Repo`], below); object storage is meant to be the next.
+//! ([`Repo`], below); a publish target in object storage is another
+//! ([`super::store_sink::StoreSink`]).
 //!
 //! A sink stores one object at a time and says how ([`Put`]): hardlinked
 //! from a local source's file, copied as the source keeps it (an archive's
@@ -8,8 +9,8 @@
 //! already is success. Every object is checked on the way in as
 //! [`Checks`] asks ([`super::verify`]); nothing half-written is ever
 //! visible under `objects/` (temp file, then link into place). Partial
-//! markers, the sync and the ref transaction are the sink's too, so the
-//! engine ([`super::engine::execute`]) only orders them.
+//! markers and the sync are the sink's too, so the engine
+//! ([`super::engine::store_objects`]) only orders them.
 //!
 //! Upstream: `ostree-repo-pull.c` (`content_fetch_on_complete`,
 //! `ostree_repo_write_content_async`, `ostree_repo_write_metadata_async`),
@@ -26,7 +27,6 @@ use super::verify::{self, Checks, ContentCheck, Tee};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::FormatError;
-use crate::repo::transaction::{RefEdit, RefTransaction};
 use crate::repo::{Repo, RepoError, RepoMode};
 
 /// How an object was stored.
@@ -89,8 +89,11 @@ pub trait ObjectSink: Sync {
     /// Makes every object stored so far durable.
     fn sync(&self) -> Result<()>;
 
-    /// Moves refs, each compare-and-swap against the value it expects.
-    fn commit_refs(&self, refs: RefTransaction) -> Result<Vec<RefEdit>>;
+    /// How many objects to store at once; `None`: as many as the source
+    /// serves at once ([`ObjectSource::workers`]).
+    fn workers(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl ObjectSink for Repo {
@@ -109,10 +112,7 @@ impl ObjectSink for Repo {
         let bytes = match bytes {
             Some(b) => b,
             None => {
-                read = source.metadata_required(name)?;
-                if checks.metadata {
-                    verify::metadata(name, &read)?;
-                }
+                read = verify::source_metadata(source, name, checks)?;
                 // The same bytes in every mode: hardlinked when possible, as ostree does.
                 if let Some(src) = source.repo() {
                     if name.objtype != ObjectType::CommitMeta
@@ -144,13 +144,7 @@ impl ObjectSink for Repo {
                 let header = super::source::content_header(source, checksum)?;
                 verify::bareuseronly_mode(checks, checksum, header.mode)?;
             }
-            if checks.content == ContentCheck::Always {
-                let actual = verify::content_checksum(source.content(checksum)?)
-                    .map_err(|e| source.read_error(name, e))?;
-                if actual != checksum {
-                    return Err(TransferError::Corrupted { name, actual });
-                }
-            }
+            verify::source_content(source, checksum, checks)?;
             if let Some(put) = self.put_stored(src, &name)? {
                 return Ok(put);
             }
@@ -168,10 +162,6 @@ impl ObjectSink for Repo {
 
     fn sync(&self) -> Result<()> {
         Ok(Repo::sync(self)?)
-    }
-
-    fn commit_refs(&self, refs: RefTransaction) -> Result<Vec<RefEdit>> {
-        Ok(refs.commit(self)?)
     }
 }
 

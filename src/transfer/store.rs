@@ -3,8 +3,9 @@
 //! through the `object_store` crate.
 //!
 //! The store is synchronous to its callers: it owns a tokio runtime and
-//! blocks on it; several worker threads may block on it at once
-//! ([`Store::for_each`]), which is how uploads run in parallel.
+//! blocks on it; several worker threads may block on it at once, which is
+//! how uploads run in parallel (the transfer engine's pool, with the store
+//! as its sink: [`super::store_sink`]).
 //!
 //! Writes come in three kinds, after what the key holds:
 //! - immutable objects (content, dirtrees, commits, delta parts):
@@ -30,8 +31,8 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +43,6 @@ use object_store::{
 };
 use serde::Serialize;
 
-use crate::progress::Interrupted;
 use crate::repo::target::{Credentials, Target, TargetUrl};
 
 /// Bodies larger than this go up as multipart uploads.
@@ -68,8 +68,6 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Interrupted(#[from] Interrupted),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -504,54 +502,8 @@ impl Store {
         v.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(v)
     }
-
-    /// Runs `f` on every item with `jobs` in flight, in order of the list
-    /// (each worker takes the next item); stops at the first error or when
-    /// `stop()` says so.
-    pub fn for_each<T: Sync>(
-        &self,
-        items: &[T],
-        jobs: usize,
-        stop: &(dyn Fn() -> std::result::Result<(), Interrupted> + Sync),
-        f: &(dyn Fn(&T) -> Result<()> + Sync),
-    ) -> Result<()> {
-        let next = AtomicUsize::new(0);
-        let failed: Mutex<Option<StoreError>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            for _ in 0..jobs.max(1).min(items.len()) {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = stop().map_err(StoreError::from).and_then(|()| f(item));
-                    if let Err(e) = r {
-                        next.store(items.len(), Ordering::Relaxed);
-                        failed
-                            .lock()
-                            .expect("no worker panics holding the lock")
-                            .get_or_insert(e);
-                        break;
-                    }
-                });
-            }
-        });
-        match failed
-            .into_inner()
-            .expect("no worker panics holding the lock")
-        {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A temporary file for a large body, in `dir`.
-pub fn spool_in(dir: &Path) -> Result<File> {
-    tempfile::tempfile_in(dir).map_err(|source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
 }

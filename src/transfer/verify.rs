@@ -133,6 +133,39 @@ pub fn hash_filez_body(ah: &ArchiveHeader, body: &mut dyn Read) -> io::Result<Ch
     Ok(h.finish())
 }
 
+/// A metadata object read from `source` for a sink, hashed when `checks`
+/// asks.
+pub fn source_metadata(
+    source: &dyn super::source::ObjectSource,
+    name: &ObjectName,
+    checks: &Checks,
+) -> Result<Vec<u8>> {
+    let bytes = source.metadata_required(name)?;
+    if checks.metadata {
+        metadata(name, &bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// Hashes content object `checksum` as `source` holds it, when `checks`
+/// asks ([`ContentCheck::Always`]), before a sink stores it as it is.
+pub fn source_content(
+    source: &dyn super::source::ObjectSource,
+    checksum: Checksum,
+    checks: &Checks,
+) -> Result<()> {
+    if checks.content != ContentCheck::Always {
+        return Ok(());
+    }
+    let name = ObjectName::new(checksum, ObjectType::File);
+    let actual =
+        content_checksum(source.content(checksum)?).map_err(|e| source.read_error(name, e))?;
+    if actual != checksum {
+        return Err(TransferError::Corrupted { name, actual });
+    }
+    Ok(())
+}
+
 /// A content object's checksum, as a source holds it: a decoded object is
 /// hashed as it is; a `.filez` is decompressed, its length checked.
 pub fn content_checksum(content: super::source::Content) -> io::Result<Checksum> {
