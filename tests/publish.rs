@@ -312,6 +312,112 @@ fn ostree_pulls_releases_and_delta_from_s3() {
     );
 }
 
+/// Each publish uploads in the order publish.rs's contract states: config;
+/// content and dirmeta; dirtrees, every one after the dirtrees it names;
+/// `.commitmeta`, then commits, parents first; delta parts, then the
+/// superblock, then the delta index; refs; the summary and its signatures
+/// last. Checked on a first publish (a tree five levels deep) and on one
+/// bringing two commits and a delta.
+#[test]
+fn publish_uploads_in_the_contract_order() {
+    let f = Fixture::new("order");
+    f.release(1);
+    f.publish(&[]);
+    assert_contract_order(&f.s3, "first publish");
+    let (c2, _) = f.release(2);
+    let (c3, _) = f.release(3);
+    ostree(
+        &f.repo,
+        &["static-delta", "generate", "--from", &c2, "--to", &c3],
+    );
+    f.s3.clear_requests();
+    f.publish(&[]);
+    let commits = assert_contract_order(&f.s3, "second publish");
+    assert_eq!(commits, [c2, c3], "the commits uploaded, in order");
+}
+
+/// Asserts the contract's order on the uploads the server logged since it
+/// was last cleared (a request is logged once answered, before its sender
+/// sees the answer: what one upload waited for is logged before it);
+/// returns the commits uploaded, in order.
+fn assert_contract_order(s3: &S3Server, what: &str) -> Vec<String> {
+    let puts: Vec<String> = s3
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_put() && r.status == 200)
+        .map(|r| {
+            r.key
+                .strip_prefix("repo/")
+                .expect("under repo/")
+                .to_string()
+        })
+        .collect();
+    let rank = |k: &str| -> u8 {
+        match k {
+            "config" => 0,
+            _ if k.ends_with(".filez") || k.ends_with(".dirmeta") => 1,
+            _ if k.ends_with(".dirtree") => 2,
+            _ if k.ends_with(".commitmeta") => 3,
+            _ if k.ends_with(".commit") => 4,
+            _ if k.starts_with("deltas/") && !k.ends_with("/superblock") => 5,
+            _ if k.ends_with("/superblock") => 6,
+            _ if k.starts_with("delta-indexes/") => 7,
+            _ if k.starts_with("refs/heads/") => 8,
+            "summary" | "summary.sig" => 9,
+            _ => panic!("{what}: unexpected upload {k}"),
+        }
+    };
+    let ranks: Vec<u8> = puts.iter().map(|k| rank(k)).collect();
+    for (i, w) in ranks.windows(2).enumerate() {
+        assert!(
+            w[0] <= w[1],
+            "{what}: {} uploaded after {}: {puts:?}",
+            puts[i + 1],
+            puts[i]
+        );
+    }
+    let key = |c: grove::Checksum, ext: &str| {
+        let hex = c.to_string();
+        format!("objects/{}/{}.{ext}", &hex[..2], &hex[2..])
+    };
+    let at = |k: &str| puts.iter().position(|p| p == k);
+    let mut commits = Vec::new();
+    for (i, k) in puts.iter().enumerate() {
+        let bytes = || s3.get(&format!("repo/{k}")).expect("uploaded key");
+        if k.ends_with(".dirtree") {
+            let tree = grove::objects::DirTree::from_bytes(&bytes()).expect("a dirtree");
+            for d in &tree.dirs {
+                if let Some(j) = at(&key(d.tree, "dirtree")) {
+                    assert!(
+                        j < i,
+                        "{what}: dirtree {k} uploaded before its child {}",
+                        d.name
+                    );
+                }
+            }
+        }
+        if k.ends_with(".commit") {
+            let commit = grove::objects::Commit::from_bytes(&bytes()).expect("a commit");
+            if let Some(p) = commit.parent {
+                if let Some(j) = at(&key(p, "commit")) {
+                    assert!(j < i, "{what}: commit {k} uploaded before its parent");
+                }
+            }
+            let meta = k.replace(".commit", ".commitmeta");
+            assert!(
+                at(&meta).is_some(),
+                "{what}: {k} uploaded without its signatures"
+            );
+            let rel = k
+                .strip_prefix("objects/")
+                .and_then(|r| r.strip_suffix(".commit"));
+            commits.push(rel.expect("an object key").replace('/', ""));
+        }
+    }
+    assert!(ranks.contains(&2) && ranks.contains(&9), "{what}: {puts:?}");
+    commits
+}
+
 fn target_ref(s3: &S3Server) -> Option<String> {
     s3.get("repo/refs/heads/os/stable")
         .map(|b| String::from_utf8(b).unwrap().trim().to_string())
