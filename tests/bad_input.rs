@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -332,12 +333,16 @@ fn assert_objects_complete(repo: &Path) {
 /// `kill -9` in the middle of a commit into an archive repository leaves the
 /// repository consistent, and a second commit of the same tree succeeds with
 /// ostree's checksum.
+///
+/// The interrupted commit reads the tree as a tar from a pipe that the test
+/// fills only halfway (12 MiB: several of the tar importer's 4 MiB batches),
+/// so grove is certainly in the middle of the commit (it has written objects
+/// and waits for the rest) when it is killed, however fast the build is.
 #[test]
 fn interrupted_commit() {
     let t = tempdir();
     let w = t.path();
     let src = w.join("big");
-    // Sized for the debug build (~5 MB/s into an archive repo): far longer than 0.3 s.
     for i in 0..24u64 {
         write(
             &src.join(format!("dir{}/file{i:02}.bin", i % 4)),
@@ -345,6 +350,9 @@ fn interrupted_commit() {
             0o644,
         );
     }
+    let mut tarball = tar::Builder::new(Vec::new());
+    tarball.append_dir_all(".", &src).expect("tar the tree");
+    let tarball = tarball.into_inner().expect("tar the tree");
     let repo = w.join("repo");
     init_repo(&repo, "archive");
     let args = [
@@ -357,21 +365,38 @@ fn interrupted_commit() {
     ];
     let mut child = grove_cmd(&repo)
         .args(args)
-        .arg(&src)
+        .arg("--tree=tar=-")
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn grove");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(&tarball[..tarball.len() / 2])
+        .expect("write half the tar");
     let start = Instant::now();
-    std::thread::sleep(Duration::from_millis(300));
-    let finished = child.try_wait().expect("try_wait");
-    assert!(
-        finished.is_none(),
-        "grove commit finished within {:?}; the tree is too small to interrupt",
-        start.elapsed()
-    );
+    while files_under(&repo, "objects")
+        .iter()
+        .all(|f| !f.ends_with(".filez"))
+    {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "grove commit ended before the tar was complete"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "grove wrote no content object from half a tar in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.kill().expect("kill -9");
     child.wait().expect("wait");
+    drop(stdin);
+    assert!(
+        read_ref(&repo, "main").is_none(),
+        "the killed commit moved main"
+    );
 
     for (name, csum) in heads(&repo) {
         let p = repo.join(format!("objects/{}/{}.commit", &csum[..2], &csum[2..]));
