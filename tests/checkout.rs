@@ -8,7 +8,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{grove_bin, grove_cmd as grove, ostree_cmd as ostree, require_root, run_ok};
+use common::{
+    assert_same_content, grove_bin, grove_cmd as grove, ostree_cmd as ostree, require_root, run_ok,
+};
 
 /// `find DIR -printf FMT | sort`.
 fn listing(dir: &Path, fmt: &str) -> String {
@@ -34,13 +36,7 @@ fn assert_same_tree(a: &Path, b: &Path, fmt: &str) {
             String::from_utf8_lossy(&diff.stdout)
         );
     }
-    run_ok(
-        Command::new("diff")
-            .arg("-r")
-            .arg("--no-dereference")
-            .arg(a)
-            .arg(b),
-    );
+    assert_same_content(a, b);
 }
 
 fn tmpfile(text: &str) -> PathBuf {

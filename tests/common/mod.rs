@@ -462,23 +462,51 @@ pub fn assert_lines_eq(what: &str, expected: &[String], actual: &[String]) {
     }
 }
 
-/// `diff -r --no-dereference a b` must report no difference.
+/// The trees `a` and `b` hold the same names with the same content: regular
+/// files byte for byte, symlinks by target, devices by type and number
+/// (`diff -r` is not used: it calls two equal device nodes different when
+/// their mtimes differ).
 pub fn assert_same_content(a: &Path, b: &Path) {
-    let out = output(
-        Command::new("diff")
-            .arg("-r")
-            .arg("--no-dereference")
-            .arg(a)
-            .arg(b),
-    );
-    assert!(
-        out.status.success(),
-        "diff -r --no-dereference {} {} found differences:\n{}{}",
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let names = |d: &Path| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<_> = fs::read_dir(d)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", d.display()))
+            .map(|e| e.expect("dirent").file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let (na, nb) = (names(a), names(b));
+    assert_eq!(
+        na,
+        nb,
+        "{} and {} list different names",
         a.display(),
-        b.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        b.display()
     );
+    for n in na {
+        let (pa, pb) = (a.join(&n), b.join(&n));
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
+        let (ta, tb) = (ma.file_type(), mb.file_type());
+        let same = if ta.is_dir() && tb.is_dir() {
+            assert_same_content(&pa, &pb);
+            true
+        } else if ta.is_file() && tb.is_file() {
+            fs::read(&pa).unwrap() == fs::read(&pb).unwrap()
+        } else if ta.is_symlink() && tb.is_symlink() {
+            fs::read_link(&pa).unwrap() == fs::read_link(&pb).unwrap()
+        } else if (ta.is_char_device() && tb.is_char_device())
+            || (ta.is_block_device() && tb.is_block_device())
+        {
+            ma.rdev() == mb.rdev()
+        } else {
+            (ta.is_fifo() && tb.is_fifo()) || (ta.is_socket() && tb.is_socket())
+        };
+        assert!(same, "{} and {} differ", pa.display(), pb.display());
+    }
 }
 
 /// Whether a checkout of a `mode` repository is done with `-U`.
