@@ -717,7 +717,9 @@ fn object_file(mode: &str, checksum: &str, kind: &str) -> String {
     format!("objects/{}/{}.{ext}", &checksum[..2], &checksum[2..])
 }
 
-fn commit_during_walk(mode: &str) {
+/// `orphan`: the commit made during the walk is `--orphan` (no ref names it),
+/// which a `--refs-only` prune must still not break (ostree issue 2337).
+fn commit_during_walk(mode: &str, orphan: bool) {
     let dir = common::tempdir();
     let (root, repo) = (dir.path(), dir.path().join("repo"));
     common::init_repo(&repo, mode);
@@ -765,12 +767,12 @@ fn commit_during_walk(mode: &str) {
     // Meanwhile ostree commits a new ref that reuses the doomed commit's
     // content and subtree: ostree writes only what is not there yet.
     let fresh_tree = root.join("tf");
+    let branch = if orphan { "--orphan" } else { "--branch=fresh" };
     let fresh = ok(ostree(
         &repo,
         &[
             "commit",
-            "-b",
-            "fresh",
+            branch,
             &tree_of(
                 &fresh_tree,
                 &[
@@ -808,9 +810,16 @@ fn commit_during_walk(mode: &str) {
 
 #[test]
 fn prune_keeps_what_a_commit_made_during_its_walk_reuses() {
-    commit_during_walk("archive");
+    commit_during_walk("archive", false);
     require_user_xattrs();
-    commit_during_walk("bare-user");
+    commit_during_walk("bare-user", false);
+}
+
+#[test]
+fn prune_keeps_the_tree_of_an_orphan_commit_made_during_its_walk() {
+    commit_during_walk("archive", true);
+    require_user_xattrs();
+    commit_during_walk("bare-user", true);
 }
 
 #[test]

@@ -513,7 +513,7 @@ pub fn plan_prune(repo: &Repo, opts: &PruneOptions) -> Result<PrunePlan> {
     let scan = if opts.delete_commit.is_some() && !opts.static_deltas_only {
         None
     } else {
-        let walked = walk_roots(repo, opts, None)?;
+        let walked = walk_roots(repo, opts, None, Vec::new())?;
         let unreachable = list_unreachable(repo, walked.reachable(), opts.commit_only)?;
         Some((walked, unreachable))
     };
@@ -524,8 +524,14 @@ pub fn plan_prune(repo: &Repo, opts: &PruneOptions) -> Result<PrunePlan> {
 }
 
 /// Reads the roots `opts` selects and walks them, resuming `before` if given.
-fn walk_roots(repo: &Repo, opts: &PruneOptions, before: Option<Walked>) -> Result<Walked> {
-    let roots = prune_roots(repo, opts)?;
+fn walk_roots(
+    repo: &Repo,
+    opts: &PruneOptions,
+    before: Option<Walked>,
+    also: Vec<Checksum>,
+) -> Result<Walked> {
+    let mut roots = prune_roots(repo, opts)?;
+    roots.exact.extend(also);
     let mut t = match before {
         Some(walked) => Traversal::resume(repo, walked)?,
         None if opts.commit_only => Traversal::new(repo).commits_only(),
@@ -535,6 +541,48 @@ fn walk_roots(repo: &Repo, opts: &PruneOptions, before: Option<Walked>) -> Resul
     Ok(t.into_walked())
 }
 
+/// The commits on disk now that the plan neither listed nor walked: written
+/// while it ran. Without `--refs-only` every commit is a root anyway; with it,
+/// a commit written meanwhile that no ref names yet (an orphan, or a commit
+/// whose ref has not moved) may reuse objects the plan found unreachable, so
+/// its tree is kept, as ostree issue 2337 asks. Costs one listing of the
+/// object directories under the exclusive lock.
+fn commits_written_since(
+    repo: &Repo,
+    opts: &PruneOptions,
+    walked: &Walked,
+    listed: &Unreachable,
+) -> Result<Vec<Checksum>> {
+    if !walks_refs_only(opts) {
+        return Ok(Vec::new());
+    }
+    let known: HashSet<Checksum> = listed
+        .objects
+        .iter()
+        .filter(|(name, _)| name.objtype == ObjectType::Commit)
+        .map(|(name, _)| name.checksum)
+        .collect();
+    Ok(repo
+        .list_objects(Some(ObjectType::Commit))?
+        .into_iter()
+        .filter(|o| !known.contains(&o.checksum) && !walked.reachable().contains(o))
+        .map(|o| o.checksum)
+        .collect())
+}
+
+/// Whether the walk starts from refs only (`--refs-only`, and the per-ref
+/// options that imply it) rather than from every commit.
+fn walks_refs_only(opts: &PruneOptions) -> bool {
+    opts.refs_only || per_ref_rules(opts)
+}
+
+/// `--retain-branch-depth`, `--keep-younger-than`, `--only-branch`.
+fn per_ref_rules(opts: &PruneOptions) -> bool {
+    !opts.retain_branch_depth.is_empty()
+        || opts.keep_younger_than.is_some()
+        || !opts.only_branch.is_empty()
+}
+
 /// The roots of `ostree prune`'s modes (see [`PruneOptions`]).
 fn prune_roots(repo: &Repo, opts: &PruneOptions) -> Result<Roots> {
     let refs = repo.list_refs()?;
@@ -542,10 +590,7 @@ fn prune_roots(repo: &Repo, opts: &PruneOptions) -> Result<Roots> {
     for (_, c) in mirror_refs(repo)? {
         roots.add(c, if opts.refs_only { opts.depth } else { -1 });
     }
-    let advanced = !opts.retain_branch_depth.is_empty()
-        || opts.keep_younger_than.is_some()
-        || !opts.only_branch.is_empty();
-    if !advanced {
+    if !per_ref_rules(opts) {
         if opts.refs_only {
             for c in refs.values() {
                 roots.add(*c, opts.depth);
@@ -625,9 +670,12 @@ impl PrunePlan {
             }
         }
         let (walked, unreachable) = match self.scan {
-            Some((walked, unreachable)) => (walk_roots(repo, opts, Some(walked))?, unreachable),
+            Some((walked, unreachable)) => {
+                let written = commits_written_since(repo, opts, &walked, &unreachable)?;
+                (walk_roots(repo, opts, Some(walked), written)?, unreachable)
+            }
             None => {
-                let walked = walk_roots(repo, opts, None)?;
+                let walked = walk_roots(repo, opts, None, Vec::new())?;
                 let unreachable = list_unreachable(repo, walked.reachable(), opts.commit_only)?;
                 (walked, unreachable)
             }
