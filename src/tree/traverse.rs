@@ -8,9 +8,9 @@
 //!
 //! Built for large repositories (prune, pull-local, fsck): each dirtree is
 //! read and parsed once however many commits share it, and dirtrees are
-//! loaded level by level in parallel. A [`Traversal`] can also record the
-//! parent edges (object → dirtree or commit that names it), so fsck can say
-//! which commits reach a broken object.
+//! loaded level by level in parallel. No per-object parent edges are kept
+//! (fsck finds the commits that reach a broken object by walking again, only
+//! when something is broken).
 //!
 //! Rules taken from OSTree:
 //! - a parent commit that is not in the repository ends the walk quietly
@@ -51,34 +51,6 @@ pub enum TraverseError {
 
 pub type Result<T, E = TraverseError> = std::result::Result<T, E>;
 
-/// The objects that name a given object: usually one, sometimes many.
-#[derive(Clone, Debug)]
-enum Parents {
-    One(ObjectName),
-    Many(Vec<ObjectName>),
-}
-
-impl Parents {
-    fn add(&mut self, p: ObjectName) {
-        match self {
-            Parents::One(q) if *q == p => {}
-            Parents::One(q) => *self = Parents::Many(vec![*q, p]),
-            Parents::Many(v) => {
-                if !v.contains(&p) {
-                    v.push(p)
-                }
-            }
-        }
-    }
-
-    fn as_slice(&self) -> &[ObjectName] {
-        match self {
-            Parents::One(p) => std::slice::from_ref(p),
-            Parents::Many(v) => v,
-        }
-    }
-}
-
 /// A dirtree that could not be read during a lenient traversal.
 #[derive(Debug)]
 pub struct UnreadableTree {
@@ -103,7 +75,6 @@ pub struct Traversal<'r> {
     /// For each commit walked: how many more parents we followed from it
     /// (`i64::MAX` = all), so a deeper request re-walks only what is new.
     commit_depth: HashMap<Checksum, i64>,
-    parents: Option<HashMap<ObjectName, Parents>>,
     lenient: bool,
     unreadable: Vec<UnreadableTree>,
     /// Only commit objects are walked (`--commit-only`).
@@ -157,7 +128,6 @@ impl<'r> Traversal<'r> {
             reachable: HashSet::new(),
             visited_trees: HashSet::new(),
             commit_depth: HashMap::new(),
-            parents: None,
             lenient: false,
             unreadable: Vec::new(),
             commits_only: false,
@@ -178,7 +148,6 @@ impl<'r> Traversal<'r> {
             reachable: walked.reachable,
             visited_trees: walked.visited_trees,
             commit_depth: walked.commit_depth,
-            parents: None,
             lenient: false,
             unreadable: Vec::new(),
             commits_only: walked.commits_only,
@@ -199,8 +168,8 @@ impl<'r> Traversal<'r> {
         Ok(t)
     }
 
-    /// Keeps the walk's state for [`Traversal::resume`] (parent edges and
-    /// unreadable trees are dropped).
+    /// Keeps the walk's state for [`Traversal::resume`] (unreadable trees
+    /// are dropped).
     pub fn into_walked(self) -> Walked {
         Walked {
             reachable: self.reachable,
@@ -215,13 +184,6 @@ impl<'r> Traversal<'r> {
     /// dirtree, dirmeta or content (OSTree's `COMMIT_TRAVERSE_FLAG_COMMIT_ONLY`).
     pub fn commits_only(mut self) -> Self {
         self.commits_only = true;
-        self
-    }
-
-    /// Also records, for every object, which dirtrees/commits name it
-    /// (needed by [`Traversal::commits_reaching`]).
-    pub fn with_parents(mut self) -> Self {
-        self.parents = Some(HashMap::new());
         self
     }
 
@@ -244,14 +206,6 @@ impl<'r> Traversal<'r> {
     /// Dirtrees that could not be read in a lenient walk.
     pub fn unreadable(&self) -> &[UnreadableTree] {
         &self.unreadable
-    }
-
-    fn add_parent(&mut self, child: ObjectName, parent: ObjectName) {
-        if let Some(map) = &mut self.parents {
-            map.entry(child)
-                .and_modify(|p| p.add(parent))
-                .or_insert(Parents::One(parent));
-        }
     }
 
     /// Adds everything reachable from `commit`, following `depth` parents
@@ -331,8 +285,6 @@ impl<'r> Traversal<'r> {
                 let tree = ObjectName::new(commit.root_contents, ObjectType::DirTree);
                 self.reachable.insert(meta);
                 self.reachable.insert(tree);
-                self.add_parent(meta, cname);
-                self.add_parent(tree, cname);
                 if self.visited_trees.insert(commit.root_contents) {
                     roots.push(Pending {
                         tree: commit.root_contents,
@@ -368,7 +320,6 @@ impl<'r> Traversal<'r> {
                     .map(|p| (*p, repo.load_dirtree(p.tree)))
                     .collect();
                 for (pending, res) in loaded {
-                    let tname = ObjectName::new(pending.tree, ObjectType::DirTree);
                     let tree = match res {
                         Ok(t) => t,
                         Err(RepoError::ObjectMissing(_)) if pending.partial => {
@@ -392,15 +343,12 @@ impl<'r> Traversal<'r> {
                     for f in &tree.files {
                         let n = ObjectName::new(f.checksum, ObjectType::File);
                         self.reachable.insert(n);
-                        self.add_parent(n, tname);
                     }
                     for d in &tree.dirs {
                         let m = ObjectName::new(d.meta, ObjectType::DirMeta);
                         let t = ObjectName::new(d.tree, ObjectType::DirTree);
                         self.reachable.insert(m);
                         self.reachable.insert(t);
-                        self.add_parent(m, tname);
-                        self.add_parent(t, tname);
                         if self.visited_trees.insert(d.tree) {
                             next.push(Pending {
                                 tree: d.tree,
@@ -413,32 +361,6 @@ impl<'r> Traversal<'r> {
             frontier = next;
         }
         Ok(())
-    }
-
-    /// The commits through which `object` was reached, sorted. Empty unless
-    /// the traversal was built [`with_parents`](Traversal::with_parents).
-    /// A commit object reaches itself.
-    pub fn commits_reaching(&self, object: &ObjectName) -> Vec<Checksum> {
-        let Some(map) = &self.parents else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut seen: HashSet<ObjectName> = HashSet::new();
-        let mut stack = vec![*object];
-        while let Some(o) = stack.pop() {
-            if !seen.insert(o) {
-                continue;
-            }
-            if o.objtype == ObjectType::Commit {
-                out.push(o.checksum);
-                continue;
-            }
-            if let Some(ps) = map.get(&o) {
-                stack.extend(ps.as_slice().iter().copied());
-            }
-        }
-        out.sort();
-        out
     }
 }
 
@@ -569,23 +491,6 @@ mod tests {
         assert!(all.contains(&ObjectName::new(a, ObjectType::File)));
         assert_eq!(all.len(), 8);
         assert_eq!(traverse_commit(&repo, c2, 1).unwrap(), all);
-
-        let mut t = Traversal::new(&repo).with_parents();
-        t.add_commits(&[c2, c1], 0).unwrap();
-        let mut both = vec![c1, c2];
-        both.sort();
-        assert_eq!(
-            t.commits_reaching(&ObjectName::new(b, ObjectType::File)),
-            both
-        );
-        assert_eq!(
-            t.commits_reaching(&ObjectName::new(a, ObjectType::File)),
-            vec![c1]
-        );
-        assert_eq!(
-            t.commits_reaching(&ObjectName::new(c2, ObjectType::Commit)),
-            vec![c2]
-        );
 
         // A deeper request after a shallow one still reaches the parents.
         let mut t = Traversal::new(&repo);
