@@ -178,6 +178,11 @@ fn deflate_whole(
     out.write_all(&packed).map_err(io_at(at))
 }
 
+/// Objects smaller than this get no [`start_writeback`] and are left to
+/// the final sync alone: scheduling writeback file by file costs more
+/// CPU than that sync saves for small files.
+const WRITEBACK_MIN: u64 = 256 * 1024;
+
 /// Writes the archive (`.filez`) form of a content object to `out`: the
 /// framed archive header, then (for a regular file) its `size` bytes from
 /// `content`, raw-deflated at `level` (in one call or streamed, by size:
@@ -251,6 +256,27 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// What a content write knows of the object's checksum beforehand.
+#[derive(Clone, Copy)]
+enum Known {
+    /// Nothing: it is computed while writing.
+    Nothing,
+    /// The caller's: the bytes are hashed while writing and must match.
+    Verify(Checksum),
+    /// The caller's, taken as given: the bytes are not hashed again
+    /// (a trusted source, or bytes just hashed in memory).
+    Trust(Checksum),
+}
+
+impl Known {
+    fn checksum(self) -> Option<Checksum> {
+        match self {
+            Known::Nothing => None,
+            Known::Verify(c) | Known::Trust(c) => Some(c),
+        }
     }
 }
 
@@ -455,7 +481,7 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        let actual = self.write_content_unchecked(header, size, content, Some(checksum))?;
+        let actual = self.write_content_inner(header, size, content, Known::Verify(checksum))?;
         if actual != checksum {
             return Err(RepoError::Corrupted {
                 name: ObjectName::new(checksum, ObjectType::File),
@@ -478,8 +504,34 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        self.write_content_inner(header, size, content, Some(checksum), true)
+        self.write_content_inner(header, size, content, Known::Trust(checksum))
             .map(|_| ())
+    }
+
+    /// Writes a content object whose bytes are in memory (`data`; ignored
+    /// for a symlink): hashes them once and, when the repository lacks the
+    /// object, writes those same bytes without hashing them again. Returns
+    /// the checksum and whether the object was written.
+    pub fn write_content_bytes(
+        &self,
+        header: &FileHeader,
+        data: &[u8],
+    ) -> Result<(Checksum, bool)> {
+        let data = if header.is_regular() { data } else { &[] };
+        let mut h = Hasher::new();
+        h.update(&header.to_stream_prefix());
+        h.update(data);
+        let checksum = h.finish();
+        if self.has_content(checksum) {
+            return Ok((checksum, false));
+        }
+        self.write_content_inner(
+            header,
+            data.len() as u64,
+            &mut &data[..],
+            Known::Trust(checksum),
+        )?;
+        Ok((checksum, true))
     }
 
     /// Writes a content object of `size` bytes (0 for symlinks), hashing
@@ -490,27 +542,18 @@ impl Repo {
         size: u64,
         content: &mut dyn Read,
     ) -> Result<Checksum> {
-        self.write_content_unchecked(header, size, content, None)
+        self.write_content_inner(header, size, content, Known::Nothing)
     }
 
-    fn write_content_unchecked(
-        &self,
-        header: &FileHeader,
-        size: u64,
-        content: &mut dyn Read,
-        expected: Option<Checksum>,
-    ) -> Result<Checksum> {
-        self.write_content_inner(header, size, content, expected, false)
-    }
-
-    /// With `trusted`, the object lands under `expected` whatever its bytes hash to.
+    /// Writes the object and returns the checksum it landed under: the
+    /// bytes' (for [`Known::Verify`] the caller compares; on a mismatch
+    /// nothing lands) or, for [`Known::Trust`], the given one.
     fn write_content_inner(
         &self,
         header: &FileHeader,
         size: u64,
         content: &mut dyn Read,
-        expected: Option<Checksum>,
-        trusted: bool,
+        known: Known,
     ) -> Result<Checksum> {
         let mode = self.mode();
         if mode == RepoMode::BareUserOnly
@@ -518,7 +561,7 @@ impl Repo {
             && header.is_regular()
         {
             return Err(RepoError::InvalidContentMode {
-                checksum: expected.unwrap_or_default(),
+                checksum: known.checksum().unwrap_or_default(),
                 mode: header.mode,
                 repo_mode: mode,
             });
@@ -530,10 +573,9 @@ impl Repo {
             h.update(&prefix);
             let checksum = h.finish();
             self.write_symlink_object(
-                if trusted {
-                    expected.unwrap_or(checksum)
-                } else {
-                    checksum
+                match known {
+                    Known::Trust(c) => c,
+                    _ => checksum,
                 },
                 header,
             )?;
@@ -542,23 +584,24 @@ impl Repo {
         let mut tmp = self.temp_file()?;
         let tpath = tmp.path().to_path_buf();
         let at = io_at(&tpath);
-        let mut hasher = Hasher::new();
-        hasher.update(&prefix);
+        let mut hasher = (!matches!(known, Known::Trust(_))).then(|| {
+            let mut h = Hasher::new();
+            h.update(&prefix);
+            h
+        });
         match mode {
             RepoMode::Archive => {
                 let file = tmp.as_file_mut();
                 let mut w = io::BufWriter::with_capacity(128 * 1024, file);
-                let mut h = Some(hasher);
                 encode_archive(
                     &mut w,
                     header,
                     size,
                     content,
                     self.zlib_level(),
-                    &mut h,
+                    &mut hasher,
                     &tpath,
                 )?;
-                hasher = h.expect("encode_archive gives the hasher back");
                 w.flush().map_err(&at)?;
                 drop(w);
                 set_mode(tmp.as_file(), 0o644).map_err(&at)?;
@@ -573,12 +616,12 @@ impl Repo {
                 } else {
                     let mut w = HashingWriter {
                         inner: io::BufWriter::with_capacity(128 * 1024, &mut *file),
-                        hasher: Some(hasher),
+                        hasher: hasher.take(),
                         written: 0,
                     };
                     copy_content(content, &mut w, &tpath)?;
                     w.flush().map_err(&at)?;
-                    hasher = w.hasher.expect("the writer was given a hasher");
+                    hasher = w.hasher;
                 }
                 let f = tmp.as_file();
                 match mode {
@@ -634,13 +677,15 @@ impl Repo {
                 }
             }
         }
-        if !self.disable_fsync && header.is_regular() {
+        if !self.disable_fsync && header.is_regular() && size >= WRITEBACK_MIN {
             start_writeback(tmp.as_file());
         }
-        let mut checksum = hasher.finish();
-        if trusted {
-            checksum = expected.unwrap_or(checksum);
-        } else if expected.is_some_and(|e| e != checksum) {
+        let checksum = match (known, hasher) {
+            (Known::Trust(c), _) => c,
+            (_, Some(h)) => h.finish(),
+            (_, None) => unreachable!("only trusted writes skip hashing"),
+        };
+        if matches!(known, Known::Verify(e) if e != checksum) {
             return Ok(checksum); // caller reports the mismatch; the temp file is dropped
         }
         let dest = self.content_path(checksum);

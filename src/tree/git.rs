@@ -19,7 +19,6 @@ use crate::lifecycle::provenance::{valid_name, NoteCommit, Provenance, Source, S
 use crate::objects::checksum::Checksum;
 use crate::objects::file_header::{S_IFDIR, S_IFLNK, S_IFREG};
 use crate::objects::{DirMeta, FileHeader, Xattrs};
-use crate::repo::content::checksum_content;
 use crate::repo::{Repo, RepoError};
 use crate::tree::commit::CommitFilter;
 use crate::tree::mtree::{MtreeError, MutableTree};
@@ -381,8 +380,7 @@ pub fn import_tree(
     filter: &CommitFilter,
 ) -> Result<GitImport> {
     let path = &spec.path;
-    let mut git = open(path)?;
-    git.object_cache_size_if_unset(4 * 1024 * 1024);
+    let git = open(path)?;
     let commit = resolve_commit(&git, path, spec.rev.as_deref())?;
     let mut source = source_of(&git, spec, &commit, false)?;
     let rev_text = spec.rev.clone().unwrap_or_else(|| "HEAD".into());
@@ -491,12 +489,7 @@ pub fn import_tree(
     let results: Vec<Result<((gix::ObjectId, BlobKind), Checksum, bool)>> = unique
         .par_iter()
         .map_init(
-            || {
-                open(path).map(|mut g| {
-                    g.object_cache_size_if_unset(1024 * 1024);
-                    g
-                })
-            },
+            || open(path),
             |g, &(oid, kind)| {
                 let g = match g {
                     Ok(g) => g,
@@ -569,16 +562,15 @@ fn write_blob(
     kind: BlobKind,
     filter: &CommitFilter,
 ) -> std::result::Result<(Checksum, bool), WriteBlobError> {
-    let (mode, target, size) = match kind {
+    let (mode, target) = match kind {
         BlobKind::Link => (
             S_IFLNK | 0o777,
             std::str::from_utf8(data)
                 .map_err(|_| WriteBlobError::Target)?
                 .to_string(),
-            0,
         ),
-        BlobKind::Exec => (S_IFREG | 0o755, String::new(), data.len() as u64),
-        BlobKind::File => (S_IFREG | 0o644, String::new(), data.len() as u64),
+        BlobKind::Exec => (S_IFREG | 0o755, String::new()),
+        BlobKind::File => (S_IFREG | 0o644, String::new()),
     };
     let mut header = FileHeader {
         uid: 0,
@@ -588,15 +580,8 @@ fn write_blob(
         xattrs: Xattrs::new(),
     };
     filter.apply_header(&mut header);
-    let content: &[u8] = if kind == BlobKind::Link { &[] } else { data };
-    let c = checksum_content(&header, &mut &content[..])
-        .map_err(|e| WriteBlobError::Repo(RepoError::ContentRead { source: e }))?;
-    if repo.has_content(c) {
-        return Ok((c, false));
-    }
-    repo.write_content_known(c, &header, size, &mut &content[..])
-        .map_err(WriteBlobError::Repo)?;
-    Ok((c, true))
+    repo.write_content_bytes(&header, data)
+        .map_err(WriteBlobError::Repo)
 }
 
 /// The commits in `old..new` of the repository at `path`, newest first, as
