@@ -25,6 +25,9 @@
 
 use std::collections::HashSet;
 
+pub mod request;
+pub use request::{PullError, PullPlan, PullReport, PullRequest};
+
 pub use super::engine::{execute, Plan, PullStats, RefMove};
 use super::engine::{walk_history, PlannedCommit, PlannedObject};
 pub use super::error::{Result, TransferError};

@@ -199,6 +199,23 @@ impl SummaryCache {
         }
     }
 
+    /// The cache of `remote` for `repo`: under `cache_dir` if given, else
+    /// under the repository's `tmp/cache`.
+    pub fn of_repo(
+        repo: &crate::repo::Repo,
+        cache_dir: Option<&Path>,
+        remote: &str,
+        fail_on_invalid: bool,
+    ) -> Self {
+        let dir = cache_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo.path().join("tmp/cache"));
+        SummaryCache {
+            fail_on_invalid,
+            ..SummaryCache::new(&dir, remote)
+        }
+    }
+
     fn path(&self, ext: &str) -> PathBuf {
         self.dir.join(format!("{}{ext}", self.remote))
     }
