@@ -147,16 +147,17 @@ fn write_array(out: &mut String, a: &Array<'_>, annotate: bool, swap: bool) {
                 }
             })
             .collect();
-        // A NUL-terminated, NUL-free, printable byte string prints as b'...'.
+        // GLib prints an `ay` whose only NUL is its last byte as a byte
+        // string: b'...' (b"..." when it holds a single quote), the body
+        // escaped by g_strescape.
         if let Some((0, body)) = bytes.split_last() {
             if !body.contains(&0) {
-                if let Ok(s) = std::str::from_utf8(body) {
-                    if s.chars().all(|c| !c.is_control()) {
-                        out.push('b');
-                        quote(out, s);
-                        return;
-                    }
-                }
+                let q = if body.contains(&b'\'') { '"' } else { '\'' };
+                out.push('b');
+                out.push(q);
+                strescape(out, body);
+                out.push(q);
+                return;
             }
         }
     }
@@ -186,6 +187,26 @@ fn write_dict(out: &mut String, d: &Dict<'_, '_>, annotate: bool, swap: bool) {
         out.insert_str(out.len() - 1, &format!("@{} ", d.signature()));
     }
     out.push('}');
+}
+
+/// GLib's `g_strescape`: C escapes for `\b \f \n \r \t \v`, backslash and
+/// double quote, three-digit octal for every other byte below 0x20 or from
+/// 0x7f on (so UTF-8 text comes out as octal too).
+fn strescape(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x0b => out.push_str("\\v"),
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b if !(0x20..0x7f).contains(&b) => out.push_str(&format!("\\{b:03o}")),
+            b => out.push(b as char),
+        }
+    }
 }
 
 /// Quotes a string as GLib does: single quotes unless the text has a single
@@ -316,7 +337,7 @@ impl<'t> Parser<'t> {
             }
             Some(b'b') if matches!(self.s.get(self.i + 1), Some(b'\'') | Some(b'"')) => {
                 self.i += 1;
-                let mut bytes = self.string()?.into_bytes();
+                let mut bytes = self.quoted(true)?;
                 bytes.push(0);
                 Ok(Variant::from(bytes))
             }
@@ -366,6 +387,14 @@ impl<'t> Parser<'t> {
     }
 
     fn string(&mut self) -> Result<String, ParseError> {
+        let out = self.quoted(false)?;
+        String::from_utf8(out).map_err(|_| self.err("string is not UTF-8"))
+    }
+
+    /// The bytes of a quoted literal at the cursor, escapes resolved: a
+    /// string's (`\uXXXX`), or a byte string's (`\NNN` octal, as GLib's
+    /// `bytestring_parse`).
+    fn quoted(&mut self, bytestring: bool) -> Result<Vec<u8>, ParseError> {
         let q = self.s[self.i];
         self.i += 1;
         let mut out = Vec::new();
@@ -393,7 +422,20 @@ impl<'t> Parser<'t> {
                 b'b' => out.push(8),
                 b'f' => out.push(12),
                 b'v' => out.push(11),
-                b'u' | b'U' => {
+                b'0'..=b'7' if bytestring => {
+                    let mut v = u32::from(e - b'0');
+                    for _ in 0..2 {
+                        match self.s.get(self.i) {
+                            Some(&d @ b'0'..=b'7') => {
+                                v = v * 8 + u32::from(d - b'0');
+                                self.i += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push(v as u8);
+                }
+                b'u' | b'U' if !bytestring => {
                     let n = if e == b'u' { 4 } else { 8 };
                     let hex = self
                         .s
@@ -408,7 +450,7 @@ impl<'t> Parser<'t> {
                 other => out.push(other),
             }
         }
-        String::from_utf8(out).map_err(|_| self.err("string is not UTF-8"))
+        Ok(out)
     }
 
     fn coerce_string(
@@ -586,6 +628,31 @@ impl<'t> Parser<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_strings_as_glib() {
+        // A delta checksum ending in 0x00 (seen in `summary --view`): GLib's
+        // byte-string form, octal escapes for every byte outside ASCII text.
+        let csum: [u8; 32] = [
+            0x30, 0x5a, 0x78, 0x0f, 0x2f, 0x23, 0x2a, 0x22, 0x02, 0xce, 0xdb, 0x13, 0x2b, 0x75,
+            0x62, 0xe4, 0x36, 0xe6, 0xd6, 0xe8, 0xd0, 0xad, 0x86, 0x3d, 0x9a, 0xbb, 0x76, 0xd2,
+            0xf0, 0x11, 0xd9, 0x00,
+        ];
+        assert_eq!(
+            print(&Variant::from(csum.to_vec()), false),
+            r#"b'0Zx\017/#*\"\002\316\333\023+ub\3446\346\326\350\320\255\206=\232\273v\322\360\021\331'"#
+        );
+        assert_eq!(print(&Variant::from(b"it's\0".to_vec()), false), r#"b"it's""#);
+        assert_eq!(print(&Variant::from(b"\t\\\0".to_vec()), false), r"b'\t\\'");
+        assert_eq!(print(&Variant::from(b"\0".to_vec()), false), "b''");
+        let parsed = parse(&print(&Variant::from(csum.to_vec()), false)).unwrap();
+        assert_eq!(print(&parsed, true), print(&Variant::from(csum.to_vec()), true));
+        // A NUL before the end: an array of bytes.
+        assert_eq!(
+            print(&Variant::from(b"a\0\0".to_vec()), false),
+            "[0x61, 0x00, 0x00]"
+        );
+    }
 
     fn rt(text: &str) -> String {
         print(&parse(text).unwrap(), true)
