@@ -810,16 +810,7 @@ fn flush_batch(repo: &Repo, mtree: &mut MutableTree, batch: Vec<Pending>) -> Res
         .par_iter()
         .map(|p| {
             let c = match &p.data {
-                Spool::Memory(v) => {
-                    let c = checksum_content(&p.header, &mut v.as_slice()).map_err(|source| {
-                        TarError::Io {
-                            path: PathBuf::from(&p.name),
-                            source,
-                        }
-                    })?;
-                    repo.write_content_known(c, &p.header, p.size, &mut v.as_slice())?;
-                    c
-                }
+                Spool::Memory(v) => repo.write_content_bytes(&p.header, v)?.0,
                 Spool::File(t) => {
                     let mut f = t.reopen().map_err(|source| TarError::Io {
                         path: t.path().to_path_buf(),
@@ -833,7 +824,8 @@ fn flush_batch(repo: &Repo, mtree: &mut MutableTree, batch: Vec<Pending>) -> Res
                         path: t.path().to_path_buf(),
                         source,
                     })?;
-                    repo.write_content_known(c, &p.header, p.size, &mut f)?;
+                    // Hashed just above from our own spool file: written without a second pass.
+                    repo.write_content_trusted(c, &p.header, p.size, &mut f)?;
                     c
                 }
             };
