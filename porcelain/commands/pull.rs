@@ -151,7 +151,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let (stats, deltas) = (&report.objects, &report.static_deltas);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::format::print_json(&report)?;
     } else if !args.quiet {
         if !deltas.deltas.is_empty() {
             let verb = if args.mirror { "copied" } else { "applied" };

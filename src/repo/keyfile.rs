@@ -30,6 +30,41 @@ pub struct KeyFileError {
     pub why: String,
 }
 
+/// A kind of named group, `KIND "NAME"`: `[remote "origin"]`
+/// ([`crate::repo::remote`]), `[publish "prod"]` ([`crate::repo::target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamedGroups(pub &'static str);
+
+impl NamedGroups {
+    /// The group of `name`: `KIND "NAME"`.
+    pub fn group(self, name: &str) -> String {
+        format!("{} \"{name}\"", self.0)
+    }
+
+    /// The names of this kind's groups in `config`, sorted, each once.
+    pub fn names(self, config: &KeyFile) -> Vec<String> {
+        let mut names: Vec<String> = config
+            .groups()
+            .into_iter()
+            .filter_map(|g| {
+                g.strip_prefix(self.0)
+                    .and_then(|r| r.strip_prefix(" \""))
+                    .and_then(|r| r.strip_suffix('"'))
+            })
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether `name` may name such a group: one ref fragment (letters,
+    /// digits, `_`, `-`, `.`), ostree's rule for remote names.
+    pub fn valid_name(name: &str) -> bool {
+        !name.contains('/') && name.parse::<crate::repo::refs::RefName>().is_ok()
+    }
+}
+
 impl KeyFile {
     pub fn new() -> Self {
         KeyFile::default()
@@ -270,6 +305,19 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_groups_of_one_kind_only() {
+        let k = KeyFile::parse(
+            "[remote \"b\"]\n[publish \"b\"]\n[remotes \"c\"]\n[remote \"a\"]\n[remote \"b\"]\n",
+        )
+        .unwrap();
+        assert_eq!(NamedGroups("remote").names(&k), ["a", "b"]);
+        assert_eq!(NamedGroups("publish").names(&k), ["b"]);
+        assert_eq!(NamedGroups("publish").group("b"), "publish \"b\"");
+        assert!(NamedGroups::valid_name("prod-1.x"));
+        assert!(!NamedGroups::valid_name("a/b"));
+    }
 
     #[test]
     fn parse_set_and_keep_comments() {

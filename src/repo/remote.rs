@@ -12,7 +12,7 @@
 //! ([`find`], [`list_inherited`]), as ostree does. Remotes in
 //! `/etc/ostree/remotes.d` are not read.
 
-use crate::repo::keyfile::KeyFile;
+use crate::repo::keyfile::{KeyFile, NamedGroups};
 use crate::repo::refs::RefName;
 use crate::repo::{Repo, RepoError};
 use crate::trust::gpg::{Keyring, SignError};
@@ -103,14 +103,17 @@ impl Remote {
     }
 }
 
+/// The `[remote "NAME"]` groups.
+const REMOTES: NamedGroups = NamedGroups("remote");
+
 /// The config group of a remote.
 pub fn group_name(name: &str) -> String {
-    format!("remote \"{name}\"")
+    REMOTES.group(name)
 }
 
 /// Remote names follow ostree's rule: one ref fragment (letters, digits, `_`, `-`, `.`).
 pub fn validate_name(name: &str) -> Result<()> {
-    if name.contains('/') || name.parse::<RefName>().is_err() {
+    if !NamedGroups::valid_name(name) {
         return Err(RemoteError::InvalidName(name.to_string()));
     }
     Ok(())
@@ -149,18 +152,7 @@ pub fn keyring_path(repo: &Repo, name: &str) -> std::path::PathBuf {
 
 /// Names of the configured remotes, sorted (as `ostree remote list`).
 pub fn list(config: &KeyFile) -> Vec<String> {
-    let mut names: Vec<String> = config
-        .groups()
-        .into_iter()
-        .filter_map(|g| {
-            g.strip_prefix("remote \"")
-                .and_then(|r| r.strip_suffix('"'))
-        })
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    REMOTES.names(config)
 }
 
 /// Reads one remote's configuration.

@@ -27,7 +27,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::repo::keyfile::KeyFile;
+use crate::repo::keyfile::{KeyFile, NamedGroups};
 use crate::repo::refs::RefName;
 use crate::repo::{Repo, RepoError};
 
@@ -174,14 +174,17 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The `[publish "NAME"]` groups.
+const TARGETS: NamedGroups = NamedGroups("publish");
+
 /// The config group of a target.
 pub fn group_name(name: &str) -> String {
-    format!("publish \"{name}\"")
+    TARGETS.group(name)
 }
 
 /// Target names are one ref fragment, as remote names.
 pub fn validate_name(name: &str) -> Result<()> {
-    if name.contains('/') || name.parse::<RefName>().is_err() {
+    if !NamedGroups::valid_name(name) {
         return Err(TargetError::InvalidName(name.to_string()));
     }
     Ok(())
@@ -208,18 +211,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// Names of the configured targets, sorted.
 pub fn list(config: &KeyFile) -> Vec<String> {
-    let mut names: Vec<String> = config
-        .groups()
-        .into_iter()
-        .filter_map(|g| {
-            g.strip_prefix("publish \"")
-                .and_then(|r| r.strip_suffix('"'))
-        })
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    TARGETS.names(config)
 }
 
 /// Reads one target's configuration.
