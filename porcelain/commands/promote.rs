@@ -16,20 +16,20 @@
 //! target that cannot take DEST is refused before anything is done.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use grove::lifecycle::config::ReleaseConfig;
 use grove::lifecycle::promote::{
-    self, Expect, Planned, PromoteOptions, PromoteOutcome, PromoteSource,
+    self, Expect, Planned, PromoteOptions, PromoteOutcome, PromoteReport, PromoteSource,
 };
 use grove::repo::refs::Refspec;
 use grove::trust::gpg::SigningKey;
 use grove::{Checksum, Repo};
 
-use super::publish::{How, Opened};
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
+use grove::lifecycle::publish::{PublishOutcome, PublishRequest, Publisher};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -88,40 +88,6 @@ pub struct Args {
     json: bool,
 }
 
-/// Splits `DEV-REPO:REF` at the first `:` whose left side is a repository
-/// (so refs with a `remote:` prefix work), else at the first `:`.
-fn split_from(s: &str) -> anyhow::Result<(PathBuf, String)> {
-    let cuts: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
-    for &i in &cuts {
-        let p = Path::new(&s[..i]);
-        if p.join("objects").is_dir() && p.join("config").is_file() {
-            return Ok((p.to_path_buf(), s[i + 1..].to_string()));
-        }
-    }
-    match cuts.first() {
-        Some(&i) if i > 0 && i + 1 < s.len() => {
-            Ok((PathBuf::from(&s[..i]), s[i + 1..].to_string()))
-        }
-        _ => bail!("--from={s}: expected DEV-REPO:REF"),
-    }
-}
-
-fn parse_expect(repo: &Repo, rev: &str) -> anyhow::Result<Expect> {
-    if rev == "none" || (rev.len() == 64 && rev.bytes().all(|b| b == b'0')) {
-        return Ok(Expect::Absent);
-    }
-    Ok(Expect::At(repo.resolve_rev(rev)?))
-}
-
-fn timestamp(arg: Option<&str>) -> anyhow::Result<u64> {
-    let t = match (arg, std::env::var("SOURCE_DATE_EPOCH")) {
-        (Some(t), _) => grove::lifecycle::date::parse_date(t)?,
-        (None, Ok(v)) => grove::lifecycle::date::parse_source_date_epoch(&v)?,
-        (None, Err(_)) => chrono::Utc::now().timestamp(),
-    };
-    u64::try_from(t).context("timestamp before 1970")
-}
-
 fn short(c: Checksum) -> String {
     c.to_string()[..10].to_string()
 }
@@ -129,10 +95,7 @@ fn short(c: Checksum) -> String {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (dest, source) = match (&args.src, &args.dest, &args.from, &args.to) {
         (Some(s), Some(d), None, None) => (d, PromoteSource::Local(s.clone())),
-        (None, None, Some(f), Some(t)) => {
-            let (path, rev) = split_from(f)?;
-            (t, PromoteSource::Repo { path, rev })
-        }
+        (None, None, Some(f), Some(t)) => (t, PromoteSource::parse_from(f)?),
         _ => bail!("usage: grove promote SRC-REF DEST-REF, or grove promote --from=DEV-REPO:REF --to=PROD-REF"),
     };
     let repo = ctx.open_repo()?;
@@ -140,16 +103,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     // Keys first: a bad key changes nothing.
     let mut keys = crate::keys::configured_keys(&repo, &config)?;
     let dest: Refspec = dest.parse()?;
-    let mut opts = PromoteOptions::new(
-        source,
-        dest.clone(),
-        timestamp(args.timestamp.as_deref())?,
-        &config,
-    );
+    let timestamp = crate::args::timestamp(args.timestamp.as_deref())?;
+    let timestamp = u64::try_from(timestamp).context("timestamp before 1970")?;
+    let mut opts = PromoteOptions::new(source, dest.clone(), timestamp, &config);
     opts.publish |= args.publish.is_some();
-    let target = match args.publish.clone().flatten().or(config.publish.clone()) {
-        Some(name) if opts.publish => Some(publish_target(&repo, &name, &dest)?),
-        _ => None,
+    let target = match opts.publish_target(args.publish.flatten(), &config) {
+        Some(name) => Some(publish_target(&repo, &name, &dest)?),
+        None => None,
     };
     opts.version = args.version;
     opts.subject = args.subject;
@@ -159,7 +119,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         None => args.body,
     };
-    opts.expect = args.expect.map(|e| parse_expect(&repo, &e)).transpose()?;
+    opts.expect = args.expect.map(|e| Expect::parse(&repo, &e)).transpose()?;
     opts.force = args.force;
     if args.notes {
         let mut clones = HashMap::new();
@@ -171,8 +131,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         opts.notes = Some(clones);
     }
-    let plan = match promote::plan(&repo, &opts, &mut keys)? {
-        Planned::Promote(p) => p,
+    let outcome = match promote::plan(&repo, &opts, &mut keys)? {
         Planned::UpToDate(o) => {
             eprintln!(
                 "nothing to promote: {} ({}) already has the tree of {} and nothing new to record",
@@ -180,50 +139,53 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 short(o.commit),
                 short(o.source)
             );
-            let published = match &target {
-                Some(t) => Some(publish_last(&repo, t, &o, &mut keys, args.no_verify)?),
-                None => None,
-            };
-            return render(&o, published.as_ref(), args.json);
+            o
+        }
+        Planned::Promote(plan) => {
+            let edit = plan.ref_edit();
+            let updates = [RefUpdate {
+                old: edit.expected,
+                new: edit.new,
+                name: edit.spec.to_string(),
+            }];
+            if !args.no_verify {
+                hooks::run(&repo, "pre-promote", &updates)?;
+            }
+            let o = promote::execute(&repo, plan, &mut keys)?;
+            if o.summary_signatures.is_some() {
+                hooks::run(&repo, "post-summary", &[])?;
+            }
+            let version = o.version.as_ref();
+            let version = version
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default();
+            eprintln!(
+                "promoted {} to {}: {}{version}",
+                short(o.source),
+                o.dest,
+                o.commit
+            );
+            hooks::run(&repo, "post-promote", &updates)?;
+            o
         }
     };
-    let edit = plan.ref_edit();
-    let updates = [RefUpdate {
-        old: edit.expected,
-        new: edit.new,
-        name: edit.spec.to_string(),
-    }];
-    if !args.no_verify {
-        hooks::run(&repo, "pre-promote", &updates)?;
-    }
-    let outcome = promote::execute(&repo, plan, &mut keys)?;
-    if outcome.summary_signatures.is_some() {
-        hooks::run(&repo, "post-summary", &[])?;
-    }
-    let version = outcome.version.as_ref();
-    let version = version
-        .map(|v| format!(" (version {v})"))
-        .unwrap_or_default();
-    let (source, commit) = (short(outcome.source), outcome.commit);
-    eprintln!("promoted {source} to {}: {commit}{version}", outcome.dest);
-    hooks::run(&repo, "post-promote", &updates)?;
     let published = match &target {
         Some(t) => Some(publish_last(&repo, t, &outcome, &mut keys, args.no_verify)?),
         None => None,
     };
-    render(&outcome, published.as_ref(), args.json)
+    if args.json {
+        crate::format::print_json(&PromoteReport { outcome, published })
+    } else {
+        println!("{}", outcome.commit);
+        Ok(())
+    }
 }
 
 /// The publish target `name`, checked before anything is done: it exists,
 /// its store opens, and it may take `dest`.
-fn publish_target(repo: &Repo, name: &str, dest: &Refspec) -> anyhow::Result<Opened> {
-    let target = Opened::open(repo, name)?;
-    if dest.remote.is_some() {
-        bail!("{dest} is a remote ref; only local refs are published (to {name})");
-    }
-    if !target.publishes(&dest.name) {
-        bail!("publish target {name} does not publish {dest} (its refs= patterns leave it out)");
-    }
+fn publish_target(repo: &Repo, name: &str, dest: &Refspec) -> anyhow::Result<Publisher> {
+    let target = super::publish::open(repo, name)?;
+    target.check_publishes(dest)?;
     Ok(target)
 }
 
@@ -231,19 +193,18 @@ fn publish_target(repo: &Repo, name: &str, dest: &Refspec) -> anyhow::Result<Ope
 /// failure before `post-publish` leaves the target as its clients saw it.
 fn publish_last(
     repo: &Repo,
-    target: &Opened,
+    target: &Publisher,
     o: &PromoteOutcome,
     keys: &mut [SigningKey],
     no_verify: bool,
-) -> anyhow::Result<grove::lifecycle::publish::PublishOutcome> {
+) -> anyhow::Result<PublishOutcome> {
     let name = target.name();
-    let how = How {
-        no_verify,
-        ..How::default()
+    let req = PublishRequest {
+        refs: vec![o.dest.name.clone()],
+        ..PublishRequest::default()
     };
-    let published = target
-        .publish(repo, vec![o.dest.name.clone()], &how, keys)
-        .with_context(|| {
+    let published =
+        super::publish::publish(repo, target, &req, no_verify, keys).with_context(|| {
             format!(
                 "{} is at {} here, but publishing it to {name} failed ({name} still serves \
                  complete commits only; `grove publish {name} {}` or this promotion again \
@@ -255,48 +216,6 @@ fn publish_last(
         })?;
     let files: u64 = published.uploaded.values().map(|k| k.objects).sum();
     eprintln!("published {} to {name}: {files} files uploaded", o.dest);
-    target.post_publish(repo, &published)?;
+    super::publish::post_publish(repo, target, &published)?;
     Ok(published)
-}
-
-fn render(
-    o: &PromoteOutcome,
-    published: Option<&grove::lifecycle::publish::PublishOutcome>,
-    json: bool,
-) -> anyhow::Result<()> {
-    if json {
-        let mut v = serde_json::to_value(o)?;
-        if let Some(p) = published {
-            v["published"] = serde_json::to_value(p)?;
-        }
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!("{}", o.commit);
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn from_splits_at_first_colon_without_a_repo() {
-        let (p, r) = split_from("/srv/dev:exampleos/x86_64/stage-3-pass/standard").unwrap();
-        assert_eq!(p, PathBuf::from("/srv/dev"));
-        assert_eq!(r, "exampleos/x86_64/stage-3-pass/standard");
-        assert!(split_from("nocolon").is_err());
-        assert!(split_from(":ref").is_err());
-    }
-
-    #[test]
-    fn from_prefers_an_existing_repo_path() {
-        let d = tempfile::tempdir().unwrap();
-        let repo = d.path().join("a:b");
-        std::fs::create_dir_all(repo.join("objects")).unwrap();
-        std::fs::write(repo.join("config"), "").unwrap();
-        let (p, r) = split_from(&format!("{}:origin:main", repo.display())).unwrap();
-        assert_eq!(p, repo);
-        assert_eq!(r, "origin:main");
-    }
 }

@@ -72,12 +72,45 @@ pub enum PromoteSource {
     Repo { path: PathBuf, rev: String },
 }
 
+impl PromoteSource {
+    /// `DEV-REPO:REF` (`--from`), split at the first `:` whose left side is
+    /// a repository (so refs with a `remote:` prefix work), else at the
+    /// first `:`.
+    pub fn parse_from(s: &str) -> Result<PromoteSource> {
+        let cuts: Vec<usize> = s.match_indices(':').map(|(i, _)| i).collect();
+        let split = |i: usize| PromoteSource::Repo {
+            path: PathBuf::from(&s[..i]),
+            rev: s[i + 1..].to_string(),
+        };
+        for &i in &cuts {
+            let p = std::path::Path::new(&s[..i]);
+            if p.join("objects").is_dir() && p.join("config").is_file() {
+                return Ok(split(i));
+            }
+        }
+        match cuts.first() {
+            Some(&i) if i > 0 && i + 1 < s.len() => Ok(split(i)),
+            _ => Err(PromoteError::BadFrom(s.to_string())),
+        }
+    }
+}
+
 /// The value DEST must hold for the promotion to go ahead (`--expect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
     /// DEST must not exist.
     Absent,
     At(Checksum),
+}
+
+impl Expect {
+    /// `none` (or the all-zero checksum): DEST must not exist; else a rev of `repo`.
+    pub fn parse(repo: &Repo, rev: &str) -> Result<Expect> {
+        if rev == "none" || (rev.len() == 64 && rev.bytes().all(|b| b == b'0')) {
+            return Ok(Expect::Absent);
+        }
+        Ok(Expect::At(repo.resolve_rev(rev)?))
+    }
 }
 
 /// What to promote where, and how.
@@ -132,6 +165,19 @@ impl PromoteOptions {
             publish_delay: config.summary_publish_delay,
         }
     }
+
+    /// The publish target a publishing promotion ends with: `explicit`
+    /// (`--publish=TARGET`), else the config's `[grove] publish`; none when
+    /// this promotion does not publish.
+    pub fn publish_target(
+        &self,
+        explicit: Option<String>,
+        config: &ReleaseConfig,
+    ) -> Option<String> {
+        explicit
+            .or_else(|| config.publish.clone())
+            .filter(|_| self.publish)
+    }
 }
 
 fn show(c: Option<Checksum>) -> String {
@@ -145,6 +191,8 @@ fn short(c: &Checksum) -> String {
 /// Why a promotion did not happen; each names the ref, commit or path at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
+    #[error("--from={0}: expected DEV-REPO:REF")]
+    BadFrom(String),
     #[error("opening source repo {}", path.display())]
     OpenSource {
         path: PathBuf,
@@ -291,6 +339,16 @@ pub struct PromoteOutcome {
     /// Signatures on the published summary; `None` when none was published.
     pub summary_signatures: Option<usize>,
     pub version: Option<String>,
+}
+
+/// What `grove promote --json` prints: the outcome and, for a promotion
+/// that ended by publishing DEST to a target, that publish's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct PromoteReport {
+    #[serde(flatten)]
+    pub outcome: PromoteOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<crate::lifecycle::publish::PublishOutcome>,
 }
 
 /// Pulls the source (between repositories) and returns it with the opened
@@ -558,4 +616,36 @@ pub fn execute(repo: &Repo, plan: PromotePlan, keys: &mut [SigningKey]) -> Resul
         summary_signatures,
         version: plan.version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(s: &str) -> (PathBuf, String) {
+        match PromoteSource::parse_from(s).unwrap() {
+            PromoteSource::Repo { path, rev } => (path, rev),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn from_splits_at_first_colon_without_a_repo() {
+        let (p, r) = from("/srv/dev:exampleos/x86_64/stage-3-pass/standard");
+        assert_eq!(p, PathBuf::from("/srv/dev"));
+        assert_eq!(r, "exampleos/x86_64/stage-3-pass/standard");
+        assert!(PromoteSource::parse_from("nocolon").is_err());
+        assert!(PromoteSource::parse_from(":ref").is_err());
+    }
+
+    #[test]
+    fn from_prefers_an_existing_repo_path() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = d.path().join("a:b");
+        std::fs::create_dir_all(repo.join("objects")).unwrap();
+        std::fs::write(repo.join("config"), "").unwrap();
+        let (p, r) = from(&format!("{}:origin:main", repo.display()));
+        assert_eq!(p, repo);
+        assert_eq!(r, "origin:main");
+    }
 }

@@ -18,8 +18,9 @@
 //! | `summary-delay` | seconds between the steps of the signed summary publication (docs/signing.md) | `1` when signing |
 //!
 //! Credentials are never stored here: they come from the standard AWS
-//! environment and profile chain, which the porcelain reads (the library
-//! reads no environment) and hands over as [`Credentials`].
+//! environment and profile chain, whose environment the porcelain reads
+//! (the library reads no environment) and hands over as a
+//! [`CredentialChain`].
 //!
 //! ostree has no equivalent (its maintainers point to `rsync`); the group
 //! layout follows `[remote "NAME"]` (`crate::repo::remote`).
@@ -174,6 +175,56 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// What the standard AWS credential chain reads, gathered by the caller
+/// from its environment: keys given outright (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), else the `profile`
+/// section of the shared credentials file.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialChain {
+    pub keys: Option<Credentials>,
+    pub shared_file: Option<PathBuf>,
+    pub profile: String,
+}
+
+impl CredentialChain {
+    /// The first credentials the chain has; none when neither the keys nor
+    /// a readable shared file with both keys in the profile's section are there.
+    pub fn resolve(&self) -> Option<Credentials> {
+        if let Some(c) = &self.keys {
+            return Some(c.clone());
+        }
+        let text = std::fs::read_to_string(self.shared_file.as_ref()?).ok()?;
+        shared_credentials(&text, &self.profile)
+    }
+}
+
+/// The keys of `profile`'s `[section]` in an AWS shared credentials file.
+fn shared_credentials(text: &str, profile: &str) -> Option<Credentials> {
+    let (mut id, mut secret, mut token) = (None, None, None);
+    let mut in_profile = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(g) = l.strip_prefix('[').and_then(|g| g.strip_suffix(']')) {
+            in_profile = g.trim() == profile;
+        } else if in_profile {
+            if let Some((k, v)) = l.split_once('=') {
+                let v = Some(v.trim().to_string());
+                match k.trim() {
+                    "aws_access_key_id" => id = v,
+                    "aws_secret_access_key" => secret = v,
+                    "aws_session_token" => token = v,
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some(Credentials {
+        access_key_id: id?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
+}
+
 /// The `[publish "NAME"]` groups.
 const TARGETS: NamedGroups = NamedGroups("publish");
 
@@ -322,6 +373,33 @@ pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_credentials_of_the_profile() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = S\n\
+                    [ ci ]\naws_access_key_id=B\naws_secret_access_key=T\naws_session_token=X\n\
+                    [half]\naws_access_key_id=C\n";
+        let c = shared_credentials(text, "default").unwrap();
+        assert_eq!(
+            (c.access_key_id.as_str(), c.secret_access_key.as_str()),
+            ("A", "S")
+        );
+        assert_eq!(c.session_token, None);
+        let c = shared_credentials(text, "ci").unwrap();
+        assert_eq!(
+            (c.access_key_id.as_str(), c.session_token.as_deref()),
+            ("B", Some("X"))
+        );
+        assert_eq!(shared_credentials(text, "half"), None);
+        assert_eq!(shared_credentials(text, "other"), None);
+        let outright = CredentialChain {
+            keys: Some(c.clone()),
+            shared_file: Some(PathBuf::from("/nonexistent")),
+            profile: "default".into(),
+        };
+        assert_eq!(outright.resolve(), Some(c));
+        assert_eq!(CredentialChain::default().resolve(), None);
+    }
 
     #[test]
     fn urls() {

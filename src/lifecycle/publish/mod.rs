@@ -66,13 +66,15 @@
 //! ([`crate::transfer::store_sink::StoreSink`]), then deltas and refs.
 //! `plan` works out what the target holds and what to upload ([`plan()`]);
 //! `summary` publishes the summary and its signatures; `prune` keeps the
-//! prune record and deletes.
+//! prune record and deletes; `publisher` opens a configured target and
+//! derives a publish's options from it ([`Publisher`]).
 //!
 //! Upstream has no publisher (ostree points to `rsync`); the order is the
 //! one `ostree-repo-pull.c` relies on, the delayed deletion flat-manager's.
 
 mod plan;
 mod prune;
+mod publisher;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -92,6 +94,7 @@ use crate::transfer::{pool, TransferError};
 use crate::trust::gpg::SigningKey;
 pub use plan::{plan, PublishPlan};
 pub use prune::{PruneReport, PRUNE_RECORD};
+pub use publisher::{Planned, PublishReport, PublishRequest, Publisher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -117,6 +120,12 @@ pub enum PublishError {
     RefMoved { url: String, name: String },
     #[error("signing the summary: {0}")]
     Sign(String),
+    #[error("{dest} is a remote ref; only local refs are published (to {target})")]
+    RemoteRef { dest: String, target: String },
+    #[error("publish target {target} does not publish {dest} (its refs= patterns leave it out)")]
+    NotSelected { dest: String, target: String },
+    #[error(transparent)]
+    Target(#[from] crate::repo::target::TargetError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
