@@ -642,11 +642,17 @@ mod tests {
             print(&Variant::from(csum.to_vec()), false),
             r#"b'0Zx\017/#*\"\002\316\333\023+ub\3446\346\326\350\320\255\206=\232\273v\322\360\021\331'"#
         );
-        assert_eq!(print(&Variant::from(b"it's\0".to_vec()), false), r#"b"it's""#);
+        assert_eq!(
+            print(&Variant::from(b"it's\0".to_vec()), false),
+            r#"b"it's""#
+        );
         assert_eq!(print(&Variant::from(b"\t\\\0".to_vec()), false), r"b'\t\\'");
         assert_eq!(print(&Variant::from(b"\0".to_vec()), false), "b''");
         let parsed = parse(&print(&Variant::from(csum.to_vec()), false)).unwrap();
-        assert_eq!(print(&parsed, true), print(&Variant::from(csum.to_vec()), true));
+        assert_eq!(
+            print(&parsed, true),
+            print(&Variant::from(csum.to_vec()), true)
+        );
         // A NUL before the end: an array of bytes.
         assert_eq!(
             print(&Variant::from(b"a\0\0".to_vec()), false),
