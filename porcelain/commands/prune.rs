@@ -4,7 +4,6 @@
 
 use grove::lifecycle::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
 use grove::repo::refs::Refspec;
-use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
@@ -81,21 +80,7 @@ impl Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut repo = ctx.open_repo()?;
-    if args.policy && args.plumbing() {
-        anyhow::bail!("--policy cannot be combined with ostree prune options");
-    }
-    let policy = if args.plumbing() {
-        RetentionPolicy::default()
-    } else {
-        RetentionPolicy::from_config(repo.config())?
-    };
-    if args.policy || !policy.rules.is_empty() {
-        if policy.rules.is_empty() {
-            anyhow::bail!(
-                "no [prune \"REF-PATTERN\"] rule in {}/config",
-                repo.path().display()
-            );
-        }
+    if let Some(policy) = RetentionPolicy::for_prune(&repo, args.policy, args.plumbing())? {
         if !args.dry_run && !args.no_verify {
             // The plan as it stands now; apply_retention re-plans under its lock.
             hooks::run(
@@ -110,13 +95,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         return render_policy(&plan, &report, args.json);
     }
-
     if !args.dry_run {
-        // As ostree's prune: drop cached summaries of remotes no longer configured.
-        grove::transfer::pull::prune_summary_cache(
-            &repo.path().join("tmp/cache"),
-            &grove::repo::remote::list(repo.config()),
-        )?;
+        prune::prune_summary_cache(&repo)?;
     }
     let mut opts = PruneOptions {
         no_prune: args.no_prune || args.dry_run,
@@ -151,24 +131,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         hooks::run(&repo, "post-prune", &[])?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+        crate::format::print_json(&report)?;
     } else {
         print_summary(&report);
     }
     Ok(())
-}
-
-fn report_json(r: &PruneReport) -> serde_json::Value {
-    json!({
-        "dry_run": r.dry_run,
-        "commit_only": r.commit_only,
-        "objects_total": r.objects_total,
-        "objects_deleted": r.objects_pruned,
-        "bytes_freed": r.bytes_freed,
-        "commits_deleted": r.commits_pruned.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "static_deltas_deleted": r.deltas_pruned,
-        "lock_held_ms": r.lock_held.as_millis(),
-    })
 }
 
 /// The lines `ostree prune` prints.
@@ -196,26 +163,8 @@ fn print_summary(r: &PruneReport) {
 }
 
 fn render_policy(plan: &RetentionPlan, report: &PruneReport, as_json: bool) -> anyhow::Result<()> {
-    let hex = |v: &[grove::Checksum]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     if as_json {
-        let refs: Vec<_> = plan
-            .refs
-            .iter()
-            .map(|r| {
-                json!({
-                    "ref": r.refspec.to_string(),
-                    "head": r.head.to_string(),
-                    "rules": r.rules,
-                    "keep": hex(&r.keep),
-                    "delete": hex(&r.delete),
-                })
-            })
-            .collect();
-        let mut out = report_json(report);
-        out["refs"] = json!(refs);
-        out["orphan_commits"] = json!(hex(&plan.orphan_commits));
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return crate::format::print_json(&plan.report(report));
     }
     let verb = if report.dry_run {
         "would delete"

@@ -98,6 +98,12 @@ pub enum PruneError {
     BranchDepth(String),
     #[error("Invalid depth {0}")]
     Depth(String),
+    #[error("--policy cannot be combined with ostree prune options")]
+    PolicyWithOptions,
+    #[error("no [prune \"REF-PATTERN\"] rule in {}/config", .0.display())]
+    NoPolicy(PathBuf),
+    #[error(transparent)]
+    SummaryCache(#[from] crate::transfer::TransferError),
     #[error("prune policy [{group}]: {why}")]
     Policy { group: String, why: String },
     #[error("ref '{0}' matches no [prune \"PATTERN\"] rule in the repository config; add a rule (keep-all=true to keep everything)")]
@@ -164,25 +170,33 @@ pub fn parse_branch_depth(s: &str) -> Result<(String, i32)> {
     Ok((branch.to_string(), n))
 }
 
-/// What a sweep found and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a sweep found and did (`grove prune --json` is this, serialised).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PruneReport {
     /// Objects considered (all loose objects, or only commits with `commit_only`).
     pub objects_total: u64,
     /// Unreachable objects deleted (or, in a dry run, that would be).
+    #[serde(rename = "objects_deleted")]
     pub objects_pruned: u64,
     /// Their storage size in bytes.
     pub bytes_freed: u64,
     /// The commits among them, sorted.
+    #[serde(rename = "commits_deleted")]
     pub commits_pruned: Vec<Checksum>,
     /// Static deltas removed, by name (`FROM-TO` or `TO`).
+    #[serde(rename = "static_deltas_deleted")]
     pub deltas_pruned: Vec<String>,
     /// Nothing was deleted.
     pub dry_run: bool,
     pub commit_only: bool,
     /// How long the deleting step held the repository lock: exclusive, or
     /// shared for a dry run (the walk before it holds only the shared lock).
+    #[serde(rename = "lock_held_ms", serialize_with = "millis")]
     pub lock_held: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
 }
 
 fn take_lock(repo: &Repo, kind: LockKind) -> Result<Option<RepoLock>> {
@@ -753,6 +767,24 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
 }
 
 impl RetentionPolicy {
+    /// The policy `grove prune` applies, if any: none with ostree's
+    /// options (`ostree_options`; asking for the policy too is an error),
+    /// else the config's rules, which must exist when `asked` (`--policy`).
+    pub fn for_prune(repo: &Repo, asked: bool, ostree_options: bool) -> Result<Option<Self>> {
+        if ostree_options {
+            return match asked {
+                true => Err(PruneError::PolicyWithOptions),
+                false => Ok(None),
+            };
+        }
+        let policy = RetentionPolicy::from_config(repo.config())?;
+        match (policy.rules.is_empty(), asked) {
+            (false, _) => Ok(Some(policy)),
+            (true, false) => Ok(None),
+            (true, true) => Err(PruneError::NoPolicy(repo.path().to_path_buf())),
+        }
+    }
+
     /// Reads every `[prune "PATTERN"]` group; `keep-younger-than` is resolved now.
     pub fn from_config(config: &KeyFile) -> Result<Self> {
         let mut rules = Vec::new();
@@ -811,8 +843,9 @@ impl RetentionPolicy {
 }
 
 /// What the policy does to one ref.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RefPlan {
+    #[serde(rename = "ref")]
     pub refspec: Refspec,
     pub head: Checksum,
     /// Patterns of the matching rules.
@@ -835,7 +868,26 @@ pub struct RetentionPlan {
     pub mirror_roots: Vec<Checksum>,
 }
 
+/// What applying a retention policy did (`grove prune --json` with a
+/// policy): the sweep's report with, per ref, what stayed and what went.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct RetentionReport<'a> {
+    #[serde(flatten)]
+    pub report: &'a PruneReport,
+    pub refs: &'a [RefPlan],
+    pub orphan_commits: &'a [Checksum],
+}
+
 impl RetentionPlan {
+    /// The report of applying this plan, `report` being its sweep's.
+    pub fn report<'a>(&'a self, report: &'a PruneReport) -> RetentionReport<'a> {
+        RetentionReport {
+            report,
+            refs: &self.refs,
+            orphan_commits: &self.orphan_commits,
+        }
+    }
+
     /// Every commit the plan deletes.
     pub fn commits_to_delete(&self) -> BTreeSet<Checksum> {
         self.refs
@@ -844,6 +896,15 @@ impl RetentionPlan {
             .chain(self.orphan_commits.iter().copied())
             .collect()
     }
+}
+
+/// As ostree's prune: drops the cached summaries (`REPO/tmp/cache`) of
+/// remotes no longer configured; returns how many went.
+pub fn prune_summary_cache(repo: &Repo) -> Result<usize> {
+    Ok(crate::transfer::remote::prune_summary_cache(
+        &repo.path().join("tmp/cache"),
+        &crate::repo::remote::list(repo.config()),
+    )?)
 }
 
 /// Plans what `policy` keeps. Hold a repository lock while planning and executing.
