@@ -160,10 +160,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            anyhow::ensure!(
-                a.url.is_some() || a.custom_backend.is_some(),
-                "NAME and URL must be specified"
-            );
             let imported = gpg_import.as_ref().map(|k| k.len());
             let opts = AddOptions {
                 no_gpg_verify: a.no_gpg_verify,
@@ -275,17 +271,12 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
             grove::objects::text::summary_view_text(summary)
         }
     );
-    if let (Some(keys), Some(bytes), Some(sig), false) = (
-        &keys,
-        remote_repo.summary_bytes(),
-        remote_repo.summary_sig(),
-        a.raw,
-    ) {
-        let meta = grove::Metadata::from_bytes(sig).unwrap_or_default();
-        let sigs =
-            grove::trust::gpg::gpgsigs(&meta).map_err(|e| anyhow::anyhow!("summary.sig: {e}"))?;
-        let now = std::time::SystemTime::now();
-        let reports = grove::trust::gpg::verify(bytes, &sigs, keys, now, "summary.sig")?;
+    let now = std::time::SystemTime::now();
+    let reports = match (&keys, a.raw) {
+        (Some(keys), false) => remote_repo.summary_signatures(keys, now)?,
+        _ => None,
+    };
+    if let Some(reports) = reports {
         let n = reports.len();
         println!();
         println!(

@@ -33,6 +33,8 @@ pub enum RemoteError {
         key: String,
         value: String,
     },
+    #[error("NAME and URL must be specified")]
+    NoUrlOrBackend,
     #[error("No \"url\" option in remote \"{0}\"")]
     NoUrl(String),
     #[error("GPG: remote \"{name}\": {source}")]
@@ -250,9 +252,12 @@ pub fn list_inherited(repo: &Repo) -> Result<Vec<String>> {
 /// Adds a remote to the repository's config; returns false if it existed
 /// and `if_not_exists` left it alone.
 ///
-/// `url` may be absent only with a custom backend (the caller checks). With
+/// `url` may be absent only with a custom backend. With
 /// `force` an existing group is replaced as a whole (and moves to the end).
 pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, opts: &AddOptions) -> Result<bool> {
+    if url.is_none() && opts.custom_backend.is_none() {
+        return Err(RemoteError::NoUrlOrBackend);
+    }
     validate_name(name)?;
     if opts.force && opts.if_not_exists {
         return Err(RemoteError::ForceAndIfNotExists);

@@ -423,6 +423,29 @@ impl RemoteRepo {
         self.summary_sig.as_deref()
     }
 
+    /// The OpenPGP signatures in the `summary.sig` this remote served,
+    /// each checked against `keys` at `now`; `None` when it served no
+    /// summary or no `summary.sig`.
+    pub fn summary_signatures(
+        &self,
+        keys: &crate::trust::gpg::Keyring,
+        now: std::time::SystemTime,
+    ) -> std::result::Result<
+        Option<Vec<crate::trust::gpg::SignatureReport>>,
+        crate::trust::gpg::SignError,
+    > {
+        use crate::trust::gpg;
+        let (Some(bytes), Some(sig)) = (self.summary_bytes(), self.summary_sig()) else {
+            return Ok(None);
+        };
+        let meta = Metadata::from_bytes(sig).unwrap_or_default();
+        let sigs = gpg::gpgsigs(&meta).map_err(|why| gpg::SignError::CorruptSignature {
+            what: "summary.sig".to_string(),
+            why,
+        })?;
+        gpg::verify(bytes, &sigs, keys, now, "summary.sig").map(Some)
+    }
+
     /// Copies the remote's `summary` and `summary.sig`, byte for byte as
     /// fetched (and verified, if they were), into `dst` — what `ostree pull
     /// --mirror` does when it mirrors every ref. The summary goes first, its
