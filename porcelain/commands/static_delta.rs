@@ -153,12 +153,7 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else {
         bail!("TO revision must be specified")
     };
-    let from = match (g.empty, g.from) {
-        (true, Some(_)) => bail!("Cannot specify both --empty and --from=REV"),
-        (true, None) => DeltaFrom::Empty,
-        (false, Some(r)) => DeltaFrom::Rev(r),
-        (false, None) => DeltaFrom::Parent,
-    };
+    let from = DeltaFrom::from_flags(g.empty, g.from)?;
     let endianness = Endianness::from_flags(g.set_endianness.as_deref(), g.swap_endianness)?;
     let name = from.resolve(&repo, &to_rev)?;
     if g.if_not_exists && delta::exists(&repo, &name) {
@@ -166,18 +161,11 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut opts = GenerateOptions::new(name.from, name.to);
-    opts.inline = match (g.inline, g.no_inline) {
-        (true, _) => InlineParts::Always,
-        (_, true) => InlineParts::Never,
-        _ => InlineParts::Auto,
-    };
+    opts.inline = InlineParts::from_flags(g.inline, g.no_inline);
     opts.bsdiff = !g.disable_bsdiff;
     opts.endianness = endianness;
     opts.filename = g.filename;
-    let mb = |v: Option<u64>, default: u64| v.map_or(default, |mb| mb * 1000 * 1000);
-    opts.min_fallback_size = mb(g.min_fallback_size, opts.min_fallback_size);
-    opts.max_bsdiff_size = mb(g.max_bsdiff_size, opts.max_bsdiff_size);
-    opts.max_chunk_size = mb(g.max_chunk_size, opts.max_chunk_size);
+    opts.limits_mb(g.min_fallback_size, g.max_bsdiff_size, g.max_chunk_size);
     println!("Generating static delta:");
     let from = name.from.map(|c| c.to_string());
     println!("  From: {}", from.as_deref().unwrap_or("empty"));

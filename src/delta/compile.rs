@@ -81,6 +81,21 @@ impl GenerateOptions {
             endianness: Endianness::Little,
         }
     }
+
+    /// Sets the size limits given in megabytes as ostree counts them
+    /// (1000 × 1000 bytes; `--min-fallback-size`, `--max-bsdiff-size`,
+    /// `--max-chunk-size`); `None` keeps a limit's default.
+    pub fn limits_mb(
+        &mut self,
+        min_fallback: Option<u64>,
+        max_bsdiff: Option<u64>,
+        max_chunk: Option<u64>,
+    ) {
+        let mb = |v: Option<u64>, default: u64| v.map_or(default, |mb| mb * 1000 * 1000);
+        self.min_fallback_size = mb(min_fallback, self.min_fallback_size);
+        self.max_bsdiff_size = mb(max_bsdiff, self.max_bsdiff_size);
+        self.max_chunk_size = mb(max_chunk, self.max_chunk_size);
+    }
 }
 
 /// Where a delta to generate starts.
@@ -95,6 +110,17 @@ pub enum DeltaFrom {
 }
 
 impl DeltaFrom {
+    /// `--empty` and `--from=REV` as `ostree static-delta generate` takes
+    /// them: not both; neither is TO's parent.
+    pub fn from_flags(empty: bool, from: Option<String>) -> Result<DeltaFrom> {
+        match (empty, from) {
+            (true, Some(_)) => Err(super::DeltaError::EmptyAndFrom),
+            (true, None) => Ok(DeltaFrom::Empty),
+            (false, Some(r)) => Ok(DeltaFrom::Rev(r)),
+            (false, None) => Ok(DeltaFrom::Parent),
+        }
+    }
+
     /// The delta from here to the rev `to`, both resolved in `repo`.
     pub fn resolve(&self, repo: &Repo, to: &str) -> Result<DeltaName, RefError> {
         let from = match self {
@@ -146,6 +172,17 @@ pub enum InlineParts {
     /// and finds nearly every object already written. Scratch deltas keep part
     /// files: splitting them that finely costs several percent of their size.
     Auto,
+}
+
+impl InlineParts {
+    /// `--inline` and `--no-inline`; neither: [`InlineParts::Auto`].
+    pub fn from_flags(inline: bool, no_inline: bool) -> InlineParts {
+        match (inline, no_inline) {
+            (true, _) => InlineParts::Always,
+            (_, true) => InlineParts::Never,
+            _ => InlineParts::Auto,
+        }
+    }
 }
 
 /// [`InlineParts::Auto`] inlines parts adding up to at most this: ostree clients
@@ -945,4 +982,29 @@ fn write_into_repo(
         fs::rename(&tmp_path, &final_dir).map_err(io_err(&final_dir))?;
     }
     Ok(final_dir.join("superblock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_flags_as_ostree_takes_them() {
+        assert_eq!(DeltaFrom::from_flags(false, None).unwrap(), DeltaFrom::Parent);
+        assert_eq!(DeltaFrom::from_flags(true, None).unwrap(), DeltaFrom::Empty);
+        assert_eq!(
+            DeltaFrom::from_flags(false, Some("r".into())).unwrap(),
+            DeltaFrom::Rev("r".into())
+        );
+        let e = DeltaFrom::from_flags(true, Some("r".into())).unwrap_err();
+        assert_eq!(e.to_string(), "Cannot specify both --empty and --from=REV");
+        assert_eq!(InlineParts::from_flags(false, false), InlineParts::Auto);
+        assert_eq!(InlineParts::from_flags(true, false), InlineParts::Always);
+        assert_eq!(InlineParts::from_flags(false, true), InlineParts::Never);
+        let mut o = GenerateOptions::new(None, Checksum::digest(b"x"));
+        o.limits_mb(Some(1), None, Some(0));
+        assert_eq!(o.min_fallback_size, 1_000_000);
+        assert_eq!(o.max_bsdiff_size, 128_000_000);
+        assert_eq!(o.max_chunk_size, 0);
+    }
 }

@@ -66,6 +66,8 @@ pub enum DeltaError {
     #[error("Can't find delta {0}")]
     NotFound(String),
     /// `--set-endianness` other than `l` or `B`.
+    #[error("Cannot specify both --empty and --from=REV")]
+    EmptyAndFrom,
     #[error("Invalid endianness '{0}'")]
     InvalidEndianness(String),
     #[error("Invalid static delta superblock {path}: {why}")]
