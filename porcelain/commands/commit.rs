@@ -141,11 +141,10 @@ fn request(args: &Args) -> anyhow::Result<CommitRequest> {
     Ok(CommitRequest {
         branch: args.branch.as_deref().map(str::parse).transpose()?,
         orphan: args.orphan,
-        parent: match args.parent.as_deref() {
-            None => Parent::Branch,
-            Some("none") => Parent::None,
-            Some(p) => Parent::Commit(p.parse().map_err(|_| anyhow::anyhow!("Invalid rev {p}"))?),
-        },
+        parent: args
+            .parent
+            .as_deref()
+            .map_or(Ok(Parent::Branch), str::parse)?,
         subject: args.subject.clone().unwrap_or_default(),
         body: match &args.body_file {
             Some(f) => {

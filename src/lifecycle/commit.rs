@@ -62,6 +62,21 @@ pub enum Parent {
     Commit(Checksum),
 }
 
+impl std::str::FromStr for Parent {
+    type Err = NewCommitError;
+
+    /// `--parent`: `none`, or a commit checksum.
+    fn from_str(s: &str) -> Result<Parent> {
+        match s {
+            "none" => Ok(Parent::None),
+            s => s
+                .parse()
+                .map(Parent::Commit)
+                .map_err(|_| NewCommitError::InvalidParent(s.to_string())),
+        }
+    }
+}
+
 /// One tree laid over the commit's tree (`--tree=KIND=VALUE`), in order.
 #[derive(Clone, Debug)]
 pub enum TreeSource {
@@ -147,6 +162,8 @@ pub struct CommitRequest {
 pub enum NewCommitError {
     #[error("A branch must be specified with --branch, or use --orphan")]
     NoBranch,
+    #[error("Invalid rev {0}")]
+    InvalidParent(String),
     #[error("Cannot specify both --canonical-permissions and non-zero --owner-{0}")]
     CanonicalOwner(&'static str),
     #[error("Either --branch or --parent must be specified when using --keep-metadata")]
