@@ -13,7 +13,6 @@
 //! leaves no complete-looking commit behind.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -26,6 +25,8 @@ use crate::objects::file_header::{S_IFLNK, S_IFMT, S_IFREG};
 use crate::objects::metadata::Metadata;
 use crate::objects::{FileHeader, Xattrs};
 use crate::repo::{Repo, RepoError};
+use crate::transfer::delta_source::DeltaSink;
+use crate::transfer::verify::Checks;
 
 /// What an application did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -244,7 +245,8 @@ fn decode_xattrs(b: &[u8]) -> Result<Xattrs, String> {
 
 /// Where [`execute_part_with`] reads its sources and puts the objects it rebuilds.
 ///
-/// [`Repo`] is the real one; [`MemoryStore`] keeps everything in memory so
+/// [`DeltaSink`] (any transfer sink, objects checked by
+/// [`crate::transfer::verify`] as loose objects are) is the real one; [`MemoryStore`] keeps everything in memory so
 /// the executor can be tested and fuzzed without touching the disk. A store
 /// verifies checksums when it stores (the executor only assembles bytes).
 #[doc(hidden)]
@@ -260,57 +262,8 @@ pub trait ObjectStore {
         name: ObjectName,
         header: &FileHeader,
         size: u64,
-        data: &[u8],
+        data: Vec<u8>,
     ) -> Result<(), ExecError>;
-}
-
-impl ObjectStore for Repo {
-    fn has_object(&self, name: &ObjectName) -> bool {
-        Repo::has_object(self, name)
-    }
-
-    fn read_source(&self, c: Checksum) -> Result<Vec<u8>, ExecError> {
-        let mut obj = self.open_content(c)?;
-        if !obj.header.is_regular() {
-            return Err(ExecError::Bad(format!(
-                "opcode set-read-source: {c} is not a regular file"
-            )));
-        }
-        let mut data = Vec::with_capacity(obj.size.min(1 << 30) as usize);
-        obj.reader
-            .read_to_end(&mut data)
-            .map_err(|e| RepoError::Io {
-                path: self.content_path(c),
-                source: e,
-            })?;
-        Ok(data)
-    }
-
-    fn store_metadata(&self, name: ObjectName, bytes: &[u8]) -> Result<(), ExecError> {
-        let actual = Checksum::digest(bytes);
-        if actual != name.checksum {
-            return Err(ExecError::Bad(format!(
-                "Corrupted metadata object {name}; actual checksum {actual}"
-            )));
-        }
-        Ok(self.write_metadata_as(name, bytes)?)
-    }
-
-    fn store_content(
-        &self,
-        name: ObjectName,
-        header: &FileHeader,
-        size: u64,
-        mut data: &[u8],
-    ) -> Result<(), ExecError> {
-        match self.write_content_known(name.checksum, header, size, &mut data) {
-            Ok(()) => Ok(()),
-            Err(RepoError::Corrupted { name, actual }) => Err(ExecError::Bad(format!(
-                "Corrupted object {name}; actual checksum {actual}"
-            ))),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 /// The checksum of a content object made of `header` and `data`.
@@ -381,7 +334,7 @@ impl ObjectStore for MemoryStore {
         name: ObjectName,
         header: &FileHeader,
         size: u64,
-        data: &[u8],
+        data: Vec<u8>,
     ) -> Result<(), ExecError> {
         if data.len() as u64 != size {
             return Err(ExecError::Bad(format!(
@@ -389,19 +342,22 @@ impl ObjectStore for MemoryStore {
                 data.len()
             )));
         }
-        self.check(name, content_checksum(header, data))?;
-        self.written().push((name, data.to_vec()));
+        self.check(name, content_checksum(header, &data))?;
+        self.written().push((name, data));
         Ok(())
     }
 }
 
-/// Runs one part's program against `repo`; returns the number of objects written.
+/// Runs one part's program against `repo` (sources read there, objects
+/// stored there through the transfer engine's sink and checks,
+/// [`DeltaSink`]); returns the number of objects written.
 pub fn execute_part(
     repo: &Repo,
     objects: &[ObjectName],
     payload_bytes: &[u8],
 ) -> Result<usize, ExecError> {
-    execute_part_with(repo, objects, payload_bytes)
+    let store = DeltaSink::new(repo, repo, Checks::default());
+    execute_part_with(&store, objects, payload_bytes)
 }
 
 /// [`execute_part`] against any [`ObjectStore`].
@@ -469,7 +425,8 @@ pub fn execute_part_with(
                     }
                 };
                 if !store.has_object(&ObjectName::new(name.checksum, ObjectType::File)) {
-                    store.store_content(name, &header, size, if size > 0 { bytes } else { &[] })?;
+                    let data = if size > 0 { bytes.to_vec() } else { Vec::new() };
+                    store.store_content(name, &header, size, data)?;
                     written += 1;
                 }
                 index += 1;
@@ -554,7 +511,7 @@ pub fn execute_part_with(
                                 o.size
                             )));
                         }
-                        store.store_content(o.name, &o.header, o.size, &o.buf)?;
+                        store.store_content(o.name, &o.header, o.size, o.buf)?;
                         written += 1;
                     }
                 }
