@@ -41,4 +41,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 http.server.ThreadingHTTPServer.allow_reuse_address = True
+# socketserver's default listen backlog is 5: a client opening more connections at
+# once than that has SYNs dropped and retried after a second. Web servers use 511.
+http.server.ThreadingHTTPServer.request_queue_size = 511
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

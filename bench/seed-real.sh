@@ -43,7 +43,7 @@ release() {
 }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 "$port" --directory repo > http.log 2>&1 &
+python3 -c "import runpy, socketserver, sys; socketserver.TCPServer.request_queue_size = 511; sys.argv[0] = 'http.server'; runpy.run_module('http.server', run_name='__main__')" --bind 127.0.0.1 "$port" --directory repo > http.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 sleep 1

@@ -655,7 +655,7 @@ pub fn tamper(path: &Path, at_from_start: usize) {
     fs::write(path, b).expect("write");
 }
 
-/// `python3 -m http.server` serving a directory on loopback (a static web
+/// `python3 -m http.server` (backlog 511) serving a directory on loopback (a static web
 /// server, as ostree clients meet one), killed on drop.
 pub struct HttpServer {
     child: std::process::Child,
@@ -681,11 +681,18 @@ impl HttpServer {
             .expect("addr")
             .port();
         let log = tempfile::NamedTempFile::new().expect("request log");
+        // `python3 -m http.server`, with the listen backlog of a real web
+        // server (511) instead of socketserver's 5: with 5, a client opening
+        // eight connections at once has SYNs dropped and retried a second later.
+        let script = "import runpy, socketserver, sys\n\
+                      socketserver.TCPServer.request_queue_size = 511\n\
+                      sys.argv = ['http.server'] + sys.argv[1:]\n\
+                      runpy.run_module('http.server', run_name='__main__')";
         let child = Command::new("python3")
             .args([
                 "-u",
-                "-m",
-                "http.server",
+                "-c",
+                script,
                 "--bind",
                 "127.0.0.1",
                 &port.to_string(),
