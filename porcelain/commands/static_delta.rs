@@ -126,7 +126,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Sub::Reindex { to } => {
             let mut repo = ctx.open_repo()?;
             let to = to.map(|r| repo.resolve_rev(&r)).transpose()?;
-            let _lock = repo.lock(LockKind::Shared)?;
             delta::reindex(&mut repo, to)?;
             Ok(())
         }

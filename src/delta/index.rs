@@ -145,8 +145,10 @@ pub fn index_bytes_from(names: &[(DeltaName, Checksum)]) -> Vec<u8> {
 }
 
 /// Regenerates delta indexes, for every target or only `to`
-/// (`ostree_repo_static_delta_reindex`). Sets `core.indexed-deltas=true`.
+/// (`ostree_repo_static_delta_reindex`), under the repository's shared
+/// lock as ostree takes it. Sets `core.indexed-deltas=true`.
 pub fn reindex(repo: &mut Repo, to: Option<Checksum>) -> Result<()> {
+    let _lock = repo.lock(crate::repo::LockKind::Shared)?;
     if !matches!(
         repo.config().get_bool("core", "indexed-deltas"),
         Some(Ok(true))
@@ -275,4 +277,26 @@ pub fn best_for_pull(src: &Repo, dst: &Repo, to: Checksum) -> Option<DeltaName> 
         .max_by_key(|(_, f)| dst.load_commit(*f).map(|c| c.timestamp).unwrap_or(0))
         .map(|(n, _)| *n);
     usable_from.or_else(|| candidates.into_iter().find(|n| n.from.is_none()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::{LockKind, RepoMode};
+
+    #[test]
+    fn reindex_waits_for_the_repository_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let mut repo = Repo::init(d.path(), RepoMode::Archive, None).unwrap();
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "lock-timeout-secs", "1");
+        repo.write_config(cfg).unwrap();
+        let held = repo.lock(LockKind::Exclusive).unwrap();
+        assert!(
+            reindex(&mut repo, None).is_err(),
+            "reindex ran under a prune's lock"
+        );
+        drop(held);
+        reindex(&mut repo, None).unwrap();
+    }
 }

@@ -165,6 +165,7 @@ impl PullRequest {
     }
 }
 
+/// [`PullRequest::plan`].
 fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
     let name = req.remote.as_str();
     let rem = remote::find(dst, name)?;
