@@ -715,3 +715,57 @@ fn refuses_filez_longer_than_its_header() {
         );
     }
 }
+
+/// `pull-local --json`: one line, the copy's counts and each ref moved with its old and new commit.
+#[test]
+fn json_reports_counts_and_refs_moved() {
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let src = e.root.join("src");
+    make_repo(&src, "bare-user");
+    let commit = |subject: &str| {
+        ok(grove(&src)
+            .args(["commit", "-b", "main", "-s", subject])
+            .arg(&t))
+        .trim()
+        .to_string()
+    };
+    let c1 = commit("one");
+    let dst = e.root.join("dst");
+    make_repo(&dst, "bare-user");
+    let pull = || {
+        let out = ok(grove(&dst)
+            .args(["pull-local", "--json"])
+            .arg(&src)
+            .arg("main"));
+        assert_eq!(out.lines().count(), 1, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let j = pull();
+    let mut keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "bytes_written",
+            "commits",
+            "objects_copied",
+            "objects_linked",
+            "refs"
+        ]
+    );
+    assert_eq!(j["commits"], 1);
+    assert!(j["objects_linked"].as_u64().unwrap() + j["objects_copied"].as_u64().unwrap() > 0);
+    assert_eq!(
+        j["refs"],
+        serde_json::json!([{"ref": "main", "old": null, "new": c1}])
+    );
+    std::fs::write(t.join("etc/conf"), b"key=other\n").unwrap();
+    let c2 = commit("two");
+    let j = pull();
+    assert_eq!(
+        j["refs"],
+        serde_json::json!([{"ref": "main", "old": c1, "new": c2}])
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use grove::repo::LockKind;
-use grove::transfer::pull_local::{self, PullItem, PullOptions, TransferError};
+use grove::transfer::pull_local::{self, LocalPullReport, PullItem, PullOptions, TransferError};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -120,15 +120,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     drop((src_lock, dst_lock));
     hooks::run(&dst, "post-pull-local", &updates)?;
     if args.json {
-        let refs: Vec<_> = stats
-            .refs
-            .iter()
-            .map(|(r, old, new)| serde_json::json!({"ref": r.to_string(), "old": old.map(|c| c.to_string()), "new": new.to_string()}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"commits": stats.commits, "objects_copied": stats.objects_copied, "objects_linked": stats.objects_linked, "bytes_written": stats.bytes_written, "refs": refs})
-        );
+        let report = serde_json::to_value(LocalPullReport::from(&stats))?;
+        println!("{report}");
     } else {
         // ostree's closing status line for a local import.
         println!(

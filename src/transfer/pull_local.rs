@@ -29,6 +29,47 @@ use crate::repo::refs::Refspec;
 use crate::repo::{Repo, RepoError};
 use crate::tree::traverse::Traversal;
 
+/// What `pull-local --json` reports: the counts of a local copy and the
+/// refs it moved.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LocalPullReport {
+    /// Commits walked.
+    pub commits: u64,
+    pub objects_copied: u64,
+    pub objects_linked: u64,
+    pub bytes_written: u64,
+    pub refs: Vec<MovedRef>,
+}
+
+/// A ref a pull moved.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MovedRef {
+    #[serde(rename = "ref")]
+    pub name: Refspec,
+    pub old: Option<Checksum>,
+    pub new: Checksum,
+}
+
+impl From<&PullStats> for LocalPullReport {
+    fn from(s: &PullStats) -> Self {
+        LocalPullReport {
+            commits: s.commits,
+            objects_copied: s.objects_copied,
+            objects_linked: s.objects_linked,
+            bytes_written: s.bytes_written,
+            refs: s
+                .refs
+                .iter()
+                .map(|(name, old, new)| MovedRef {
+                    name: name.clone(),
+                    old: *old,
+                    new: *new,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
     /// Parent commits to follow: 0 only the commit, -1 all history.
