@@ -46,7 +46,7 @@ measure() {
   t0=$(date +%s.%N)
   "$@" >cmd.out 2>cmd.err || { cat cmd.err >&2; return 1; }
   t1=$(date +%s.%N)
-  sleep 1 # the forwarder counts a connection when it closes
+  sleep 0.3 # the forwarder writes its counts every 50 ms
   read -r u1 d1 < counts
   printf '%.2f %d %d ' "$(echo "$t1 - $t0" | bc)" $((u1 - u0)) $((d1 - d0))
   tail -n +$((l0 + 1)) moto.log | awk '

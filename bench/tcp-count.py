@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """TCP forwarder for bench/publish-bench.sh: listens on 127.0.0.1:PORT, forwards
-each connection to 127.0.0.1:TARGET and counts the bytes sent each way. Whenever
-a connection closes, COUNTS is replaced by "UP DOWN": the totals so far of bytes
-client -> server and server -> client (requests with their bodies, responses).
+each connection to 127.0.0.1:TARGET and counts the bytes sent each way, as they
+pass (not when a connection closes: clients keep connections open across the
+commands the benchmark measures). Every 50 ms when something moved, COUNTS is
+replaced by "UP DOWN": the totals so far of bytes client -> server and
+server -> client (requests with their bodies, responses).
 
     tcp-count.py PORT TARGET COUNTS
 """
@@ -10,10 +12,12 @@ import os
 import socket
 import sys
 import threading
+import time
 
 port, target, counts = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
 total = [0, 0]
+dirty = [False]
 
 
 def save():
@@ -22,24 +26,31 @@ def save():
     os.replace(counts + ".tmp", counts)
 
 
+def saver():
+    while True:
+        time.sleep(0.05)
+        with lock:
+            if dirty[0]:
+                save()
+                dirty[0] = False
+
+
 def pump(src, dst, way):
-    n = 0
     try:
         while True:
             b = src.recv(256 * 1024)
             if not b:
                 break
             dst.sendall(b)
-            n += len(b)
+            with lock:
+                total[way] += len(b)
+                dirty[0] = True
     except OSError:
         pass
     try:
         dst.shutdown(socket.SHUT_WR)
     except OSError:
         pass
-    with lock:
-        total[way] += n
-        save()
 
 
 def handle(client):
@@ -59,6 +70,7 @@ def handle(client):
 
 
 save()
+threading.Thread(target=saver, daemon=True).start()
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port))

@@ -990,7 +990,10 @@ mod tests {
 
     #[test]
     fn generate_flags_as_ostree_takes_them() {
-        assert_eq!(DeltaFrom::from_flags(false, None).unwrap(), DeltaFrom::Parent);
+        assert_eq!(
+            DeltaFrom::from_flags(false, None).unwrap(),
+            DeltaFrom::Parent
+        );
         assert_eq!(DeltaFrom::from_flags(true, None).unwrap(), DeltaFrom::Empty);
         assert_eq!(
             DeltaFrom::from_flags(false, Some("r".into())).unwrap(),
