@@ -25,17 +25,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 
-use super::apply::{self, ApplyStats};
 use super::index::{index_path, write_file_atomic};
 use super::superblock::Superblock;
 use super::DeltaName;
 use crate::gvariant::reader as gv;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
-use crate::objects::metadata::Metadata;
 use crate::objects::summary::{KEY_INDEXED_DELTAS, KEY_STATIC_DELTAS};
 use crate::repo::Repo;
-use crate::transfer::remote::{object_rel, RemoteRepo, MAX_METADATA_OBJECT, MAX_SUMMARY};
-use crate::transfer::source::ObjectSource;
+use crate::transfer::remote::{RemoteRepo, MAX_METADATA_OBJECT, MAX_SUMMARY};
 use crate::transfer::TransferError;
 
 type Result<T, E = TransferError> = std::result::Result<T, E>;
@@ -230,10 +227,14 @@ pub fn fetch_superblock(remote: &RemoteRepo, offer: Offer) -> Result<Fetched> {
     })
 }
 
-/// Fetches part `i` of a delta, at the size and checksum its header gives.
-fn fetch_part(remote: &RemoteRepo, f: &Fetched, i: usize) -> Result<Vec<u8>> {
-    let name = f.offer.name;
-    let h = &f.superblock.parts[i];
+/// Fetches part `i` of delta `name` (header `h`), at the size and checksum
+/// its header gives.
+pub fn fetch_part(
+    remote: &RemoteRepo,
+    name: DeltaName,
+    i: usize,
+    h: &super::superblock::PartHeader,
+) -> Result<Vec<u8>> {
     let rel = name.part_path(i);
     let url = remote.fetcher.url(&rel);
     let r = remote
@@ -283,7 +284,7 @@ fn external_parts(f: &Fetched) -> Vec<usize> {
 }
 
 /// Whether `dst` holds `commit` complete.
-fn complete(dst: &Repo, commit: Checksum) -> bool {
+pub(crate) fn complete(dst: &Repo, commit: Checksum) -> bool {
     dst.has_object(&ObjectName::new(commit, ObjectType::Commit)) && !dst.is_partial(commit)
 }
 
@@ -319,124 +320,6 @@ pub fn choose(
                 .copied()
         })
         .flatten()
-}
-
-/// Applies a fetched delta to `dst`: signature first (with `verify`, a good
-/// signature over the superblock's commit by one of those keys, from the
-/// superblock's detached metadata or the remote's `.commitmeta`), then its
-/// part files into a temporary directory, each checked, then the parts —
-/// every object hashed as it is stored. Fallback objects are left to the
-/// object pull that follows, so the TO commit stays marked partial until it
-/// has them.
-pub fn apply_fetched(
-    remote: &RemoteRepo,
-    dst: &Repo,
-    f: &Fetched,
-    verify: Option<&crate::trust::gpg::Keyring>,
-) -> Result<ApplyStats> {
-    let name = f.offer.name;
-    let to = name.to;
-    let meta_key = name.commitmeta_key();
-    let detached: Option<Vec<u8>> = match f.superblock.meta(&meta_key, "a{sv}") {
-        Some(m) => Some(m.to_vec()),
-        None => remote.fetcher.get(
-            &object_rel(&ObjectName::new(to, ObjectType::CommitMeta)),
-            MAX_METADATA_OBJECT,
-        )?,
-    };
-    let parsed = match &detached {
-        Some(b) => Some(
-            Metadata::from_bytes(b).map_err(|source| TransferError::Format {
-                name: ObjectName::new(to, ObjectType::CommitMeta),
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    if let Some(keyring) = verify {
-        crate::transfer::verify::commit_signature(
-            to,
-            &f.superblock.commit,
-            parsed.as_ref(),
-            keyring,
-            remote.gpg_hint(),
-        )?;
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("delta-")
-        .tempdir_in(dst.tmp_dir())
-        .map_err(|source| crate::repo::RepoError::Io {
-            path: dst.tmp_dir(),
-            source,
-        })?;
-    let io = |path: std::path::PathBuf| {
-        move |source| TransferError::Repo(crate::repo::RepoError::Io { path, source })
-    };
-    for i in external_parts(f) {
-        let data = fetch_part(remote, f, i)?;
-        let p = dir.path().join(i.to_string());
-        fs::write(&p, &data).map_err(io(p.clone()))?;
-    }
-    let sb_path = dir.path().join("superblock");
-    fs::write(&sb_path, &f.bytes).map_err(io(sb_path.clone()))?;
-    let stats =
-        apply::apply_with_fallbacks(dst, dir.path()).map_err(|e| bad(name, e.to_string()))?;
-    if let Some(m) = &parsed {
-        dst.write_detached_metadata(to, Some(m))?;
-    }
-    Ok(stats)
-}
-
-/// The delta step of a pull (not a mirror): for each `(ref's current
-/// commit, target)`, the delta [`choose`] picks is fetched and applied
-/// before the object pull, which then only fetches what the delta did not
-/// bring. With [`DeltaPolicy::Auto`] a missing or bad delta is noted in the
-/// report and left to the object pull; with `Required` it is the error.
-pub fn pull_through_deltas(
-    remote: &RemoteRepo,
-    dst: &Repo,
-    targets: &[(Option<Checksum>, Checksum)],
-    policy: DeltaPolicy,
-    verify: Option<&crate::trust::gpg::Keyring>,
-) -> Result<DeltaReport> {
-    let mut report = DeltaReport::default();
-    if policy == DeltaPolicy::Disabled {
-        return Ok(report);
-    }
-    let start = remote.fetcher.bytes_received();
-    for &(current, to) in targets {
-        if complete(dst, to) {
-            continue;
-        }
-        let (offered, _) = offers(remote, to)?;
-        let Some(offer) = choose(dst, &offered, current, to) else {
-            if policy == DeltaPolicy::Required {
-                return Err(TransferError::NoDelta { from: current, to });
-            }
-            continue;
-        };
-        let step = fetch_superblock(remote, offer).and_then(|f| {
-            Ok((
-                external_parts(&f).len(),
-                apply_fetched(remote, dst, &f, verify)?,
-            ))
-        });
-        match step {
-            Ok((parts, stats)) => {
-                report.deltas.push(offer.name.to_string());
-                report.parts_fetched += parts as u64;
-                report.objects_written += stats.objects_written as u64;
-            }
-            // A signature that does not verify is never worked around by fetching objects.
-            Err(e @ (TransferError::Signature { .. } | TransferError::Unsigned { .. })) => {
-                return Err(e)
-            }
-            Err(e) if policy == DeltaPolicy::Required => return Err(e),
-            Err(e) => report.fallbacks.push(e.to_string()),
-        }
-    }
-    report.bytes = remote.fetcher.bytes_received() - start;
-    Ok(report)
 }
 
 /// The delta step of `pull --mirror`: copies every delta the remote offers
@@ -499,7 +382,7 @@ pub fn mirror_deltas(
         })?;
         let parts = external_parts(&f);
         for &i in &parts {
-            let data = fetch_part(remote, &f, i)?;
+            let data = fetch_part(remote, name, i, &f.superblock.parts[i])?;
             write_file_atomic(&dir.join(i.to_string()), &data)
                 .map_err(|e| bad(name, e.to_string()))?;
         }

@@ -9,6 +9,15 @@
 //! and the repository holding the FROM commit (where `bspatch` and `write`
 //! read their sources).
 //!
+//! [`apply`] is the engine's deltas phase for one [`PlannedDelta`] (its
+//! superblock fetched and checked while planning): the parts whose objects
+//! the sink lacks are fetched from the source on [`super::pool`] (each at
+//! the size and SHA-256 its superblock header gives,
+//! [`ObjectSource::delta_part`]; inline parts are covered by the
+//! superblock's digest), executed, and every object they list required in
+//! the sink afterwards. The delta's fallback objects and anything else the
+//! TO commit still lacks are the engine's to fetch loose afterwards.
+//!
 //! Upstream: `ostree-repo-static-delta-processing.c`
 //! (`dispatch_close`, `dispatch_splice_object`: objects written through
 //! `ostree_repo_write_content` / `ostree_repo_write_metadata` with their
@@ -17,13 +26,18 @@
 use std::io::{self, Cursor, Read};
 use std::sync::Mutex;
 
+use super::engine::PlannedDelta;
 use super::error::{Result, TransferError};
+use super::pool;
 use super::sink::ObjectSink;
 use super::source::{Content, ObjectSource};
 use super::verify::{self, Checks, ContentCheck};
-use crate::delta::apply::{ExecError, ObjectStore};
+use crate::delta::apply::{execute_part_with, ExecError, ObjectStore};
+use crate::delta::superblock::DELTAPART_VERSION;
+use crate::delta::{part, DeltaError};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::FileHeader;
+use crate::progress::Counter;
 use crate::repo::content::ContentObject;
 use crate::repo::{Repo, RepoError};
 
@@ -99,6 +113,94 @@ impl ObjectStore for DeltaSink<'_> {
         self.sink.put_content(&one, name.checksum, &self.checks)?;
         Ok(())
     }
+}
+
+/// What applying one delta did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Applied {
+    /// Part files fetched (inline parts are not counted).
+    pub parts_fetched: u64,
+    /// Bytes of those part files.
+    pub bytes: u64,
+    pub objects_written: u64,
+}
+
+/// Applies delta `d` from `source` into `sink`, reading the FROM commit's
+/// files in `local` (the sink's own repository); see the module doc.
+/// Errors name the delta ([`TransferError::Delta`]), except an interruption.
+pub fn apply(
+    source: &dyn ObjectSource,
+    sink: &dyn ObjectSink,
+    local: &Repo,
+    d: &PlannedDelta,
+    checks: &Checks,
+    progress: &Counter<'_>,
+    workers: usize,
+) -> Result<Applied> {
+    let name = d.name;
+    let bad = |e: DeltaError| TransferError::Delta {
+        name,
+        why: e.to_string(),
+    };
+    if let Some(from) = name.from {
+        if !local.has_object(&ObjectName::new(from, ObjectType::Commit)) {
+            return Err(bad(DeltaError::MissingSource(from)));
+        }
+    }
+    let sb = &d.superblock;
+    let todo: Vec<usize> = (0..sb.parts.len())
+        .filter(|&i| !sb.parts[i].objects.iter().all(|o| sink.has(o)))
+        .collect();
+    if let Some(&i) = todo
+        .iter()
+        .find(|&&i| sb.parts[i].version > DELTAPART_VERSION)
+    {
+        return Err(bad(DeltaError::PartVersion {
+            part: i.to_string(),
+            version: sb.parts[i].version,
+        }));
+    }
+    let store = DeltaSink::new(sink, local, *checks);
+    let done = pool::map(&todo, workers, |&i| {
+        let h = &sb.parts[i];
+        let part_err = |why: String| {
+            bad(DeltaError::Part {
+                part: i.to_string(),
+                why,
+            })
+        };
+        let (file, fetched) = match sb.meta(&name.part_path(i), "(yay)") {
+            Some(inline) => (part::decode_part(inline).map_err(part_err)?, 0),
+            None => {
+                let data = source.delta_part(name, i, h)?;
+                let n = data.len() as u64;
+                (part::decode_part(&data).map_err(part_err)?, n)
+            }
+        };
+        let written = execute_part_with(&store, &h.objects, &file).map_err(|e| match e {
+            ExecError::Bad(why) => bad(DeltaError::Execute {
+                part: i.to_string(),
+                why,
+            }),
+            ExecError::Repo(e) => TransferError::Repo(e),
+        })?;
+        progress.tick(fetched)?;
+        Ok::<_, TransferError>(Applied {
+            parts_fetched: (fetched > 0) as u64,
+            bytes: fetched,
+            objects_written: written as u64,
+        })
+    })?;
+    for &i in &todo {
+        if let Some(o) = sb.parts[i].objects.iter().find(|o| !sink.has(o)) {
+            return Err(bad(DeltaError::ObjectNotWritten(*o)));
+        }
+    }
+    Ok(done.iter().fold(Applied::default(), |a, b| Applied {
+        parts_fetched: a.parts_fetched + b.parts_fetched,
+        bytes: a.bytes + b.bytes,
+        objects_written: a.objects_written + b.objects_written,
+    }))
 }
 
 impl From<TransferError> for ExecError {

@@ -31,6 +31,8 @@ use super::pool;
 use super::sink::{How, ObjectSink, Put};
 use super::source::ObjectSource;
 use super::verify::Checks;
+use super::walk::{self, Missing};
+use crate::delta::fetch::DeltaReport;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::DirTree;
@@ -104,6 +106,10 @@ pub struct PullStats {
     pub bytes_written: u64,
     /// Refs moved: (ref, old, new).
     pub refs: Vec<(Refspec, Option<Checksum>, Checksum)>,
+    /// The static deltas applied, and those that could not be (reported
+    /// apart, as a pull's `static_deltas`).
+    #[serde(skip)]
+    pub static_deltas: DeltaReport,
 }
 
 /// A commit a plan brings.
@@ -125,6 +131,18 @@ pub struct PlannedObject {
     pub bytes: Option<Vec<u8>>,
 }
 
+/// A static delta a plan applies: its superblock fetched and checked while
+/// planning; its TO commit among the plan's commits, whose tree is not
+/// walked (the delta carries it).
+#[derive(Clone, Debug)]
+pub struct PlannedDelta {
+    pub name: crate::delta::DeltaName,
+    pub superblock: crate::delta::superblock::Superblock,
+    /// The TO commit's root dirtree and dirmeta: what must be complete
+    /// after the delta.
+    pub root: (Checksum, Checksum),
+}
+
 /// What a transfer will do, computed before anything is written. Only a
 /// configuration's `plan` makes one; [`execute`] carries it out.
 pub struct Plan {
@@ -138,6 +156,15 @@ pub struct Plan {
     pub(crate) content: Vec<Checksum>,
     /// Dirmetas, then dirtrees, the sink lacks.
     pub(crate) metadata: Vec<PlannedObject>,
+    /// Static deltas to apply first, parents first.
+    pub(crate) deltas: Vec<PlannedDelta>,
+    /// A delta that fails is the error (`--require-static-deltas`), not a
+    /// reason to fetch its objects loose.
+    pub(crate) deltas_required: bool,
+    /// Why deltas offered could not be used while planning.
+    pub(crate) delta_fallbacks: Vec<String>,
+    /// Bytes of the superblocks (and indexes) fetched while planning.
+    pub(crate) delta_bytes: u64,
     /// Only part of the commits' trees is moved: their partial markers stay.
     pub(crate) keep_partial: bool,
     pub(crate) checks: Checks,
@@ -152,6 +179,10 @@ impl Plan {
             tombstones: Vec::new(),
             content: Vec::new(),
             metadata: Vec::new(),
+            deltas: Vec::new(),
+            deltas_required: false,
+            delta_fallbacks: Vec::new(),
+            delta_bytes: 0,
             keep_partial: false,
             checks,
         }
@@ -266,23 +297,37 @@ pub fn store_objects(
     };
     let workers = sink.workers().unwrap_or_else(|| source.workers());
     let mut commits_fetched = 0u64;
+    let mut deltas = DeltaReport {
+        fallbacks: plan.delta_fallbacks.clone(),
+        bytes: plan.delta_bytes,
+        ..Default::default()
+    };
+    let mut extra = Missing::default();
     let result = (|| -> Result<()> {
-        let content = control.phase(Phase::Content, plan.content.len() as u64);
-        pool::map(&plan.content, workers, |&c| {
+        extra = store_deltas(source, sink, plan, control, workers, &mut deltas)?;
+        let planned: HashSet<Checksum> = plan.content.iter().copied().collect();
+        extra.content.retain(|c| !planned.contains(c));
+        let all_content: Vec<Checksum> =
+            plan.content.iter().chain(&extra.content).copied().collect();
+        let content = control.phase(Phase::Content, all_content.len() as u64);
+        pool::map(&all_content, workers, |&c| {
             let put = sink.put_content(source, c, &plan.checks)?;
             record(put);
             content_bytes.fetch_add(put.size, Ordering::Relaxed);
             content.tick(put.bytes)?;
             Ok::<_, TransferError>(())
         })?;
+        let planned: HashSet<ObjectName> = plan.metadata.iter().map(|o| o.name).collect();
+        extra.metadata.retain(|o| !planned.contains(&o.name));
         let meta = control.phase(
             Phase::Metadata,
-            (plan.metadata.len() + plan.commits.len()) as u64,
+            (plan.metadata.len() + extra.metadata.len() + plan.commits.len()) as u64,
         );
         // Dirmetas, then dirtrees by height: a tree never lands before what it names.
         let (dirmetas, dirtrees): (Vec<&PlannedObject>, Vec<&PlannedObject>) = plan
             .metadata
             .iter()
+            .chain(&extra.metadata)
             .partition(|o| o.name.objtype != ObjectType::DirTree);
         let levels = by_height(source, &dirtrees, workers)?;
         for chunk in std::iter::once(dirmetas).chain(levels) {
@@ -335,18 +380,85 @@ pub fn store_objects(
         }
     }
     let linked = linked.into_inner();
-    let objects = (plan.content.len() + plan.metadata.len()) as u64;
+    let (content, metadata) = (
+        (plan.content.len() + extra.content.len()) as u64,
+        (plan.metadata.len() + extra.metadata.len()) as u64,
+    );
     Ok(PullStats {
         commits: plan.commits.len() as u64,
-        metadata_fetched: plan.metadata.len() as u64 + commits_fetched,
-        content_fetched: plan.content.len() as u64,
+        metadata_fetched: metadata + commits_fetched,
+        content_fetched: content,
         bytes_received: source.bytes_received(),
         content_bytes_written: content_bytes.into_inner(),
         objects_linked: linked,
-        objects_copied: objects - linked,
+        objects_copied: content + metadata - linked,
         bytes_written: bytes.into_inner(),
         refs: Vec::new(),
+        static_deltas: deltas,
     })
+}
+
+/// The deltas phase: each planned delta applied into the sink
+/// ([`super::delta_source::apply`]); one that fails is noted in `report`
+/// and left to the loose objects, unless deltas are required. Then the
+/// trees of the deltas' commits are checked in the sink, as ostree does:
+/// what is still missing (the deltas' fallback objects; everything a
+/// failed delta did not bring) is returned, to be fetched loose — with
+/// deltas required, only fallback objects may be missing.
+fn store_deltas(
+    source: &dyn ObjectSource,
+    sink: &dyn ObjectSink,
+    plan: &Plan,
+    control: &Control,
+    workers: usize,
+    report: &mut DeltaReport,
+) -> Result<Missing> {
+    let Some(first) = plan.deltas.first() else {
+        return Ok(Missing::default());
+    };
+    let local = sink.local().ok_or_else(|| TransferError::Delta {
+        name: first.name,
+        why: "static deltas apply only into a repository on this machine".into(),
+    })?;
+    let parts = plan.deltas.iter().map(|d| d.superblock.parts.len());
+    let phase = control.phase(Phase::Deltas, parts.sum::<usize>() as u64);
+    for d in &plan.deltas {
+        match super::delta_source::apply(source, sink, local, d, &plan.checks, &phase, workers) {
+            Ok(a) => {
+                report.deltas.push(d.name.to_string());
+                report.parts_fetched += a.parts_fetched;
+                report.bytes += a.bytes;
+                report.objects_written += a.objects_written;
+            }
+            Err(e @ TransferError::Interrupted(_)) => return Err(e),
+            Err(e) if plan.deltas_required => return Err(e),
+            Err(e) => report.fallbacks.push(e.to_string()),
+        }
+    }
+    drop(phase);
+    let roots: Vec<(Checksum, Checksum)> = plan.deltas.iter().map(|d| d.root).collect();
+    let missing = walk::missing_below(source, local, &roots, &[], workers)?;
+    if plan.deltas_required {
+        let fallbacks: HashSet<ObjectName> = plan
+            .deltas
+            .iter()
+            .flat_map(|d| d.superblock.fallbacks.iter().map(|f| f.object))
+            .collect();
+        let names = missing
+            .content
+            .iter()
+            .map(|&c| ObjectName::new(c, ObjectType::File))
+            .chain(missing.metadata.iter().map(|o| o.name));
+        for name in names {
+            if !fallbacks.contains(&name) {
+                return Err(TransferError::Delta {
+                    name: first.name,
+                    why: format!("{name} is neither in the delta nor one of its fallback objects"),
+                });
+            }
+        }
+    }
+    Ok(missing)
 }
 
 /// The plan's dirtrees by height, leaves first: each lands only after

@@ -24,6 +24,7 @@ pub mod source;
 pub mod store;
 pub mod store_sink;
 pub mod verify;
+pub mod walk;
 
 pub use engine::{execute, store_objects, Plan, PullItem, PullStats, RefMove};
 pub use error::TransferError;

@@ -23,13 +23,13 @@
 //!
 //! Upstream: `ostree-repo-pull.c`, `ot-builtin-pull.c`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 pub mod request;
 pub use request::{PullError, PullPlan, PullReport, PullRequest};
 
 pub use super::engine::{execute, Plan, PullStats, RefMove};
-use super::engine::{walk_history, PlannedCommit, PlannedObject};
+use super::engine::{walk_history, PlannedCommit, PlannedDelta};
 pub use super::error::{Result, TransferError};
 pub use super::remote::{
     object_rel, prune_summary_cache, Fetcher, RemoteRepo, SummaryCache, FETCH_THREADS,
@@ -37,9 +37,10 @@ pub use super::remote::{
 };
 use super::source::ObjectSource;
 use super::verify::{self, Checks, ContentCheck};
+use crate::delta::fetch::{self, DeltaPolicy};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
-use crate::objects::{Commit, DirTree};
+use crate::objects::Commit;
 use crate::progress::Control;
 use crate::repo::refs::{RefName, Refspec};
 use crate::repo::Repo;
@@ -65,6 +66,9 @@ pub struct PullOptions {
     /// plus the directories leading to them; empty means the whole tree.
     /// The commits stay marked partial.
     pub subpaths: Vec<String>,
+    /// Static deltas as asked (a mirror copies them afterwards instead:
+    /// `Disabled` here).
+    pub deltas: DeltaPolicy,
     /// Refuse a tip commit older than the commit its ref holds now (ostree's `-T`).
     pub timestamp_check: bool,
     /// Refuse any commit fetched that is older than this one (ostree's
@@ -115,22 +119,7 @@ impl PullOptions {
     }
 }
 
-/// Whether `file` (an absolute path in the tree) is fetched by a pull of
-/// `subpaths`: it is one of them, lies below one, or (a directory) leads to one.
-pub fn matches_subpaths(subpaths: &[String], file: &str, is_dir: bool) -> bool {
-    if subpaths.is_empty() {
-        return true;
-    }
-    subpaths.iter().any(|want| {
-        let want = want.trim_end_matches('/');
-        if let Some(rest) = want.strip_prefix(file) {
-            rest.is_empty() || (rest.starts_with('/') && is_dir)
-        } else {
-            file.strip_prefix(want)
-                .is_some_and(|rest| rest.starts_with('/') || want.is_empty())
-        }
-    })
-}
+pub use super::walk::matches_subpaths;
 
 /// ostree's downgrade check: `new` may not be older than `current`
 /// (equal timestamps pass).
@@ -170,19 +159,27 @@ pub fn plan(
         bareuseronly_files: opts.bareuseronly_files,
     });
     plan.keep_partial = opts.is_partial();
+    plan.deltas_required = opts.deltas == DeltaPolicy::Required;
     let mut tips = Vec::new();
+    // Each tip with the commit its destination ref holds now (none for a bare commit).
+    let mut targets: Vec<(Option<Checksum>, Checksum)> = Vec::new();
     // Tips reached through a ref, with the commit that ref holds now (for `timestamp_check`).
     let mut ref_tips: Vec<(Checksum, Option<Checksum>)> = Vec::new();
     for item in items {
         match item {
-            PullItem::Commit(c) => tips.push(*c),
+            PullItem::Commit(c) => {
+                targets.push((None, *c));
+                tips.push(*c)
+            }
             PullItem::Ref(name) | PullItem::RefAt(name, _) => {
                 let c = match item {
                     PullItem::RefAt(_, c) => *c,
                     _ => remote.resolve(name)?,
                 };
                 let dest = opts.dest_ref(name);
-                ref_tips.push((c, dst.read_ref_exact(&dest)?));
+                let current = dst.read_ref_exact(&dest)?;
+                ref_tips.push((c, current));
+                targets.push((current, c));
                 plan.move_ref(dst, dest, c)?;
                 tips.push(c);
             }
@@ -198,7 +195,36 @@ pub fn plan(
         None => None,
     };
 
-    // History: a commit the destination has complete is read locally.
+    // Static deltas, chosen per target as ostree does; their superblocks
+    // are fetched and checked now, as metadata is. A missing or bad one is
+    // left to the objects unless deltas are required.
+    let mut deltas: HashMap<Checksum, fetch::Fetched> = HashMap::new();
+    let received = remote.fetcher.bytes_received();
+    if opts.deltas != DeltaPolicy::Disabled {
+        for &(current, to) in &targets {
+            if deltas.contains_key(&to) || fetch::complete(dst, to) {
+                continue;
+            }
+            let (offered, _) = fetch::offers(remote, to)?;
+            let Some(offer) = fetch::choose(dst, &offered, current, to) else {
+                if plan.deltas_required {
+                    return Err(TransferError::NoDelta { from: current, to });
+                }
+                continue;
+            };
+            match fetch::fetch_superblock(remote, offer) {
+                Ok(f) => {
+                    deltas.insert(to, f);
+                }
+                Err(e) if plan.deltas_required => return Err(e),
+                Err(e) => plan.delta_fallbacks.push(e.to_string()),
+            }
+        }
+    }
+    plan.delta_bytes = remote.fetcher.bytes_received() - received;
+
+    // History: a commit the destination has complete is read locally; a
+    // commit a delta brings is the one its superblock carries.
     let mut commits: Vec<(PlannedCommit, Commit)> = Vec::new();
     let mut timestamps = std::collections::HashMap::new();
     walk_history(&tips, opts.depth, |c, is_tip| {
@@ -224,21 +250,39 @@ pub fn plan(
             }
             dst.load_commit(c)?
         } else {
-            let Some(bytes) = remote.fetch_metadata(&name)? else {
-                if is_tip {
-                    return Err(TransferError::CommitNotFound {
-                        commit: c,
-                        place: remote.place(),
-                    });
-                }
-                return Ok(None); // a missing parent ends the history, as ostree
+            let delta = deltas.get(&c);
+            let bytes = match delta {
+                Some(f) => f.superblock.commit.clone(),
+                None => match remote.fetch_metadata(&name)? {
+                    Some(bytes) => bytes,
+                    None if is_tip => {
+                        return Err(TransferError::CommitNotFound {
+                            commit: c,
+                            place: remote.place(),
+                        })
+                    }
+                    None => return Ok(None), // a missing parent ends the history, as ostree
+                },
             };
             let commit = Commit::from_bytes(&bytes)
                 .map_err(|source| TransferError::Format { name, source })?;
             if let Some((rev, ts)) = from_ts {
                 check_timestamp(rev, ts, c, commit.timestamp)?;
             }
-            let detached = fetch_detached(remote, c)?;
+            // A delta's superblock may carry the signatures; else the remote's `.commitmeta`.
+            let detached = match delta
+                .and_then(|f| f.superblock.meta(&f.offer.name.commitmeta_key(), "a{sv}"))
+            {
+                Some(m) => {
+                    Some(
+                        Metadata::from_bytes(m).map_err(|source| TransferError::Format {
+                            name: ObjectName::new(c, ObjectType::CommitMeta),
+                            source,
+                        })?,
+                    )
+                }
+                None => fetch_detached(remote, c)?,
+            };
             if let Some(keyring) = &opts.verify {
                 verify::commit_signature(c, &bytes, detached.as_ref(), keyring, remote.gpg_hint())?;
             }
@@ -264,97 +308,28 @@ pub fn plan(
         }
     }
 
-    // Trees, level by level; dirtrees the destination has are read locally.
-    // Each tree is walked at the path it appears (subpaths choose entries by path).
-    let mut seen_trees = HashSet::new();
-    let mut seen_metas = HashSet::new();
-    let mut seen_content = HashSet::new();
-    let mut frontier: Vec<(Checksum, String)> = Vec::new();
-    let mut metas = Vec::new();
-    let by_path = !opts.subpaths.is_empty();
-    let mut want_meta = |m: Checksum, metas: &mut Vec<Checksum>| {
-        if seen_metas.insert(m) && !dst.has_object(&ObjectName::new(m, ObjectType::DirMeta)) {
-            metas.push(m);
-        }
-    };
-    let mut want_tree = |t: Checksum, path: String, frontier: &mut Vec<(Checksum, String)>| {
-        let key = (t, if by_path { path.clone() } else { String::new() });
-        if seen_trees.insert(key) {
-            frontier.push((t, path));
-        }
-    };
+    // Trees, level by level, of the commits no delta brings.
     if !opts.commit_only {
-        for (_, commit) in &commits {
-            want_tree(commit.root_contents, String::new(), &mut frontier);
-            want_meta(commit.root_meta, &mut metas);
-        }
-    }
-    let mut trees = std::collections::HashMap::new();
-    let mut dirtrees = Vec::new();
-    while !frontier.is_empty() {
-        let level: Vec<(Checksum, String)> = std::mem::take(&mut frontier);
-        let mut missing: Vec<Checksum> = level
+        let roots: Vec<(Checksum, Checksum)> = commits
             .iter()
-            .map(|(t, _)| *t)
-            .filter(|t| {
-                !trees.contains_key(t) && !dst.has_object(&ObjectName::new(*t, ObjectType::DirTree))
-            })
+            .filter(|(pc, _)| !deltas.contains_key(&pc.checksum))
+            .map(|(_, commit)| (commit.root_contents, commit.root_meta))
             .collect();
-        missing.sort();
-        missing.dedup();
-        let fetched = super::pool::map(&missing, FETCH_THREADS, |&t| {
-            let name = ObjectName::new(t, ObjectType::DirTree);
-            let bytes = remote.fetch_required(&name)?;
-            let tree = DirTree::from_bytes(&bytes)
-                .map_err(|source| TransferError::Format { name, source })?;
-            Ok::<_, TransferError>((name, bytes, tree))
-        })?;
-        for (name, bytes, tree) in fetched {
-            dirtrees.push(PlannedObject {
-                name,
-                bytes: Some(bytes),
+        let missing =
+            super::walk::missing_below(remote, dst, &roots, &opts.subpaths, FETCH_THREADS)?;
+        plan.content = missing.content;
+        plan.metadata = missing.metadata;
+    }
+    // The deltas, in the order of their commits (parents first).
+    for (pc, commit) in &commits {
+        if let Some(f) = deltas.remove(&pc.checksum) {
+            plan.deltas.push(PlannedDelta {
+                name: f.offer.name,
+                superblock: f.superblock,
+                root: (commit.root_contents, commit.root_meta),
             });
-            trees.insert(name.checksum, tree);
-        }
-        for (t, path) in level {
-            let tree = match trees.get(&t) {
-                Some(tree) => tree.clone(),
-                None => dst.load_dirtree(t)?,
-            };
-            for f in &tree.files {
-                if !matches_subpaths(&opts.subpaths, &format!("{path}/{}", f.name), false) {
-                    continue;
-                }
-                if seen_content.insert(f.checksum) && !dst.has_content(f.checksum) {
-                    plan.content.push(f.checksum);
-                }
-            }
-            for d in &tree.dirs {
-                let sub = format!("{path}/{}", d.name);
-                if !matches_subpaths(&opts.subpaths, &sub, true) {
-                    continue;
-                }
-                want_tree(d.tree, sub, &mut frontier);
-                want_meta(d.meta, &mut metas);
-            }
         }
     }
-    let dirmetas = super::pool::map(&metas, FETCH_THREADS, |&m| {
-        let name = ObjectName::new(m, ObjectType::DirMeta);
-        let bytes = remote.fetch_required(&name)?;
-        crate::objects::DirMeta::from_bytes(&bytes)
-            .map_err(|source| TransferError::Format { name, source })?;
-        Ok::<_, TransferError>(PlannedObject {
-            name,
-            bytes: Some(bytes),
-        })
-    })?;
-    // Dirmetas first, then dirtrees; their order among themselves does not
-    // matter, as the commit that makes them reachable lands last.
-    plan.metadata = dirmetas;
-    plan.metadata.extend(dirtrees);
-    plan.metadata
-        .sort_by_key(|o| (o.name.objtype != ObjectType::DirMeta, o.name.checksum));
     plan.commits = commits.into_iter().map(|(c, _)| c).collect();
     Ok(plan)
 }

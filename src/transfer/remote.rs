@@ -539,17 +539,19 @@ impl RemoteRepo {
         }
         Ok(bytes)
     }
-
-    /// Fetches and verifies a metadata object the plan cannot do without.
-    pub(crate) fn fetch_required(&self, name: &ObjectName) -> Result<Vec<u8>> {
-        let bytes = self.metadata_required(name)?;
-        verify::metadata(name, &bytes)?;
-        Ok(bytes)
-    }
 }
 
 /// An archive remote as a transfer source.
 impl ObjectSource for RemoteRepo {
+    fn delta_part(
+        &self,
+        name: crate::delta::DeltaName,
+        i: usize,
+        h: &crate::delta::superblock::PartHeader,
+    ) -> Result<Vec<u8>> {
+        crate::delta::fetch::fetch_part(self, name, i, h)
+    }
+
     fn place(&self) -> &'static str {
         "on the remote"
     }

@@ -89,6 +89,13 @@ pub trait ObjectSink: Sync {
     /// Makes every object stored so far durable.
     fn sync(&self) -> Result<()>;
 
+    /// The repository on this machine the sink is, if it is one: where a
+    /// static delta reads the files of its FROM commit, and where the
+    /// engine checks what a delta left missing.
+    fn local(&self) -> Option<&Repo> {
+        None
+    }
+
     /// How many objects to store at once; `None`: as many as the source
     /// serves at once ([`ObjectSource::workers`]).
     fn workers(&self) -> Option<usize> {
@@ -99,6 +106,10 @@ pub trait ObjectSink: Sync {
 impl ObjectSink for Repo {
     fn has(&self, name: &ObjectName) -> bool {
         self.has_object(name)
+    }
+
+    fn local(&self) -> Option<&Repo> {
+        Some(self)
     }
 
     fn put_metadata(

@@ -67,6 +67,22 @@ pub trait ObjectSource: Sync {
     /// How many objects to move at once from this source.
     fn workers(&self) -> usize;
 
+    /// Part file `i` of static delta `name` (header `h`), checked at the
+    /// size and SHA-256 the header gives. A source that serves no deltas
+    /// says so (a plan only names deltas its source offered).
+    fn delta_part(
+        &self,
+        name: crate::delta::DeltaName,
+        i: usize,
+        h: &crate::delta::superblock::PartHeader,
+    ) -> Result<Vec<u8>> {
+        let _ = h;
+        Err(TransferError::Delta {
+            name,
+            why: format!("part {i}: no static deltas served here"),
+        })
+    }
+
     /// Bytes received from the source so far (a network source).
     fn bytes_received(&self) -> u64 {
         0

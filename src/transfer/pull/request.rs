@@ -271,8 +271,20 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
     if let Some(p) = req.subpaths.iter().find(|p| !p.starts_with('/')) {
         return Err(PullError::RelativeSubpath(p.clone()));
     }
+    // A delta brings whole trees: no use for commits only or subpaths (as ostree).
+    let policy = if req.commit_only || !req.subpaths.is_empty() {
+        DeltaPolicy::Disabled
+    } else {
+        req.deltas
+    };
     let opts = PullOptions {
         remote: name.to_string(),
+        // A mirror copies the remote's deltas after the objects instead.
+        deltas: if req.mirror {
+            DeltaPolicy::Disabled
+        } else {
+            policy
+        },
         mirror: req.mirror,
         depth: req.depth,
         verify: keys.filter(|_| rem.gpg_verify),
@@ -290,12 +302,6 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
         return Err(PullError::DeltasIntoArchive);
     }
     let lock = dst.lock(LockKind::Shared)?;
-    // A delta brings whole trees: no use for commits only or subpaths (as ostree).
-    let policy = if opts.is_partial() {
-        DeltaPolicy::Disabled
-    } else {
-        req.deltas
-    };
     // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
     let targets = opts.targets(&remote, dst, &items)?;
     Ok(PullPlan {
@@ -362,22 +368,15 @@ impl RemotePull {
         fallback: &mut dyn FnMut(&str),
     ) -> Result<PullReport, TransferError> {
         let remote = &self.remote;
-        let mut deltas = if self.opts.mirror {
-            DeltaReport::default()
-        } else {
-            fetch::pull_through_deltas(
-                remote,
-                dst,
-                &self.targets,
-                self.policy,
-                self.opts.verify.as_ref(),
-            )?
-        };
-        for why in &deltas.fallbacks {
+        let plan = super::plan(remote, dst, &self.items, &self.opts)?;
+        for why in &plan.delta_fallbacks {
             fallback(why);
         }
-        let plan = super::plan(remote, dst, &self.items, &self.opts)?;
-        let objects = super::execute(remote, dst, &plan, control)?;
+        let mut objects = super::execute(remote, dst, &plan, control)?;
+        let mut deltas = std::mem::take(&mut objects.static_deltas);
+        for why in &deltas.fallbacks[plan.delta_fallbacks.len()..] {
+            fallback(why);
+        }
         if self.opts.mirror && self.policy != DeltaPolicy::Disabled {
             let tips: Vec<_> = self.targets.iter().map(|&(_, to)| to).collect();
             deltas = fetch::mirror_deltas(remote, dst, &tips)?;
