@@ -64,6 +64,11 @@ impl Upstream {
 
     /// Commits release 2 and generates FROM→TO and scratch deltas with `tool`.
     fn release2(&self, tool: &str) {
+        self.release2_with(tool, &[]);
+    }
+
+    /// [`Upstream::release2`], `extra` passed to the FROM→TO `generate`.
+    fn release2_with(&self, tool: &str, extra: &[&str]) {
         let mut big = prng_bytes(1, 400_000);
         big[5000..5100].fill(7);
         write(&self.tree.join("usr/bin/big"), &big, 0o755);
@@ -89,12 +94,10 @@ impl Upstream {
                 grove(&self.repo, args)
             }
         };
-        gen(&[
-            "static-delta",
-            "generate",
-            &format!("--from={from}"),
-            &format!("--to={to}"),
-        ]);
+        let (from_arg, to_arg) = (format!("--from={from}"), format!("--to={to}"));
+        let mut args = vec!["static-delta", "generate", &from_arg, &to_arg];
+        args.extend_from_slice(extra);
+        gen(&args);
         gen(&["static-delta", "generate", "--empty", &format!("--to={to}")]);
         ostree(&self.repo, &["summary", "-u"]);
     }
@@ -276,8 +279,81 @@ fn pull_updates_through_a_delta_in_every_mode_fetching_no_more_than_ostree() {
                 0,
                 "{tool} {mode}: {grove_reqs:?}"
             );
+            // The delta carries the trees: the plan walks none of them loose.
+            assert_eq!(
+                count(&grove_reqs, |p| p.ends_with(".dirtree")
+                    || p.ends_with(".dirmeta")),
+                0,
+                "{tool} {mode}: {grove_reqs:?}"
+            );
             assert!(grove_bytes <= ostree_bytes, "{tool} {mode}: grove fetched {grove_bytes} bytes, ostree {ostree_bytes}: {grove_reqs:?} vs {ostree_reqs:?}");
         }
+    }
+}
+
+#[test]
+fn fallback_objects_arrive_loose_and_the_commit_is_complete() {
+    let dir = tempdir();
+    let root = dir.path();
+    let up = Upstream::new(root);
+    let r1 = up.rev("os");
+    // A new file over 1 MB is a fallback object: the delta carries only the rest.
+    write(
+        &up.tree.join("usr/lib/huge"),
+        &prng_bytes(3, 1_500_000),
+        0o644,
+    );
+    up.release2_with("ostree", &["--min-fallback-size=1"]);
+    let r2 = up.rev("os");
+    let shown = ostree(&up.repo, &["static-delta", "show", &format!("{r1}-{r2}")]);
+    assert!(
+        !shown.contains("Number of fallback entries: 0"),
+        "the delta has fallback objects: {shown}"
+    );
+    let server = HttpServer::serve(&up.repo);
+    for (name, args) in [
+        ("auto", &["pull", "up", "os"][..]),
+        (
+            "required",
+            &["pull", "--require-static-deltas", "up", "os"][..],
+        ),
+    ] {
+        let repo = client_at_release1(root, name, &server, &r1);
+        let mark = server.requests().len();
+        let out = grove(&repo, args);
+        let reqs = since(&server, mark);
+        assert!(out.contains("1 static deltas applied"), "{name}: {out}");
+        assert_eq!(
+            count(&reqs, |p| is_delta(p) && p.ends_with("superblock")),
+            1,
+            "{name}: {reqs:?}"
+        );
+        assert!(
+            count(&reqs, is_content) > 0,
+            "{name}: fallbacks fetched loose: {reqs:?}"
+        );
+        assert_eq!(remote_ref(&repo).as_deref(), Some(r2.as_str()), "{name}");
+        ostree(&repo, &["fsck"]);
+        let co = root.join(format!("co-{name}"));
+        common::checkout(&repo, "bare-user", "up:os", &co);
+        common::assert_same_content(&up.tree, &co);
+
+        // The real ostree client, the same update: grove fetches no more.
+        let theirs = root.join(format!("ostree-{name}"));
+        common::init_repo(&theirs, "bare-user");
+        ostree(
+            &theirs,
+            &["remote", "add", "--no-gpg-verify", "up", &server.url],
+        );
+        ostree(&theirs, &["pull", "up", &r1]);
+        ostree(&theirs, &["refs", "--create=up:os", &r1]);
+        let mark2 = server.requests().len();
+        ostree(&theirs, args);
+        let theirs_reqs = since(&server, mark2);
+        assert!(
+            server.bytes_served(&reqs) <= server.bytes_served(&theirs_reqs),
+            "{name}: {reqs:?} vs {theirs_reqs:?}"
+        );
     }
 }
 
