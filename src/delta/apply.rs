@@ -5,9 +5,14 @@
 //! index and object count checked first: malformed or truncated input is an
 //! error, never a panic. Unlike ostree, which can only run `open`/`write`/
 //! `bspatch` against bare repositories, grove rebuilds each object in memory
-//! and stores it through the repository's own writer, so deltas apply to
-//! `archive` repositories too. Every object is re-hashed before it is
-//! stored; parts run in parallel (they only read objects of the FROM commit).
+//! and stores it through the transfer engine's sink
+//! ([`crate::transfer::delta_source::DeltaSink`]), so deltas apply to
+//! `archive` repositories too and every object gets the checks a loose
+//! object gets ([`crate::transfer::verify`]); parts run in parallel (they
+//! only read objects of the FROM commit). A pull applies deltas as a phase
+//! of the engine ([`crate::transfer::delta_source::apply`]); this module
+//! applies a delta from a directory (`apply-offline`, `pull-local
+//! --require-static-deltas`).
 //!
 //! While parts are applied the TO commit is marked partial, so a failure
 //! leaves no complete-looking commit behind.

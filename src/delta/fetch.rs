@@ -1,7 +1,10 @@
 //! Static deltas from a remote repository: which ones it offers for a
 //! commit, and fetching them with every byte verified — to copy them into a
-//! mirror (`pull --mirror`) or to apply them (`pull` of a commit the
-//! destination does not have).
+//! mirror (`pull --mirror`), or for the transfer engine to apply them
+//! (`pull` of a commit the destination does not have: the plan,
+//! [`crate::transfer::pull::plan`], chooses the delta and fetches its
+//! superblock here; the engine fetches its parts through
+//! [`crate::transfer::source::ObjectSource::delta_part`], [`fetch_part`]).
 //!
 //! A remote offers deltas in its summary (`ostree.static-deltas`: delta name
 //! → SHA-256 of the superblock) and, when it has them, in
@@ -11,7 +14,8 @@
 //! path says, and carries a commit object that hashes to TO. A part file is
 //! accepted only at the size and SHA-256 its superblock header gives; inline
 //! parts are covered by the superblock's digest. Every object a delta
-//! rebuilds is hashed again as it is stored ([`super::apply`]).
+//! rebuilds is checked as it is stored, as loose objects are
+//! ([`crate::transfer::delta_source`]).
 //!
 //! Choosing the delta for a pull follows ostree (`ostree-repo-pull.c`,
 //! `get_best_static_delta_start_for`): FROM→TO from the ref's current commit;
@@ -73,7 +77,7 @@ pub struct DeltaReport {
     pub deltas: Vec<String>,
     /// Part files fetched.
     pub parts_fetched: u64,
-    /// Bytes of superblocks and parts fetched.
+    /// Bytes of delta indexes, superblocks and parts fetched.
     pub bytes: u64,
     /// Objects the applied deltas wrote.
     pub objects_written: u64,

@@ -8,7 +8,10 @@
 //! under the repository's shared lock. The caller may run hooks on
 //! [`Plan::refs`]. [`store_objects`] then stores, in the order that keeps
 //! the sink consistent at every moment, whatever the sink (a repository,
-//! object storage): the commits marked partial, content, then dirmeta,
+//! object storage): the commits marked partial, the static deltas the plan
+//! chose (a repository only: [`super::delta_source::apply`]; then their
+//! commits' trees checked in the sink and what is still missing added to
+//! the loose objects, [`super::walk`]), content, then dirmeta,
 //! then dirtrees children before parents (by height: a tree never lands
 //! before what it names), then detached metadata and tombstones, then
 //! commits parents first, then a sync, then the partial markers cleared.

@@ -5,7 +5,8 @@
 //! in object storage, [`store_sink`]), with one worker pool ([`pool`]), one
 //! place that checks every object ([`verify`]) and one error type
 //! ([`error::TransferError`]). `pull-local` ([`pull_local`]), `pull`
-//! ([`pull`]) and `publish` ([`crate::lifecycle::publish`]) are
+//! ([`pull`]; its static deltas are a phase of the engine,
+//! [`delta_source`]) and `publish` ([`crate::lifecycle::publish`]) are
 //! configurations of it: each resolves what was asked for and makes the
 //! engine's [`engine::Plan`].
 //!

@@ -16,10 +16,15 @@
 //! destination keeps each `.filez` as served, other modes get it
 //! decompressed, every object hashed on the way ([`super::verify`]).
 //!
-//! Static deltas come first, through [`crate::delta::fetch`]: the delta a
-//! remote offers for a target is fetched, checked and applied into the
-//! destination before the plan, which then finds those objects in place;
-//! `--mirror` copies the remote's deltas after the objects.
+//! Static deltas are one more way objects arrive: for each target the
+//! destination lacks, the plan chooses the delta the remote offers
+//! ([`crate::delta::fetch::choose`], as ostree) and fetches and checks its
+//! superblock, whose commit (and signatures, if it carries them) stands
+//! for the fetched commit; that commit's tree is not walked. [`execute`]
+//! applies the deltas first, then fetches loose whatever they did not
+//! bring ([`super::engine`]). A missing or bad delta is left to the loose
+//! objects unless deltas are required. `--mirror` copies the remote's
+//! deltas after the objects instead ([`crate::delta::fetch::mirror_deltas`]).
 //!
 //! Upstream: `ostree-repo-pull.c`, `ot-builtin-pull.c`.
 

@@ -2,7 +2,8 @@
 //! this machine is one ([`Repo`], below: pull-local, and pull from a
 //! `file://` remote that is no archive); an archive remote over HTTP or
 //! `file://` is another ([`super::remote::RemoteRepo`]); a static delta is
-//! one more way a remote's objects arrive ([`crate::delta::fetch`]).
+//! one more way a remote's objects arrive ([`ObjectSource::delta_part`],
+//! [`super::delta_source`]).
 //!
 //! A source hands out metadata objects as bytes and content objects in the
 //! encoding it keeps them ([`Content`]: decoded, or an archive's `.filez`

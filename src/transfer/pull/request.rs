@@ -17,11 +17,11 @@
 //! written: it reads the remote's configuration and keys, fetches the
 //! remote's summary (through the summary cache), resolves the refs, checks
 //! the options and takes the repository lock. [`PullPlan::execute`] then
-//! writes, in this order: the static deltas a remote offers for the
-//! targets ([`crate::delta::fetch::pull_through_deltas`]; a bad delta is
-//! left to the object pull unless deltas are required), the objects still
-//! missing ([`super::plan`], [`super::execute`], which move the refs last),
-//! and for `mirror` the remote's deltas for the mirrored commits and, when
+//! plans the objects ([`super::plan`]: the static deltas a remote offers
+//! for the targets among them; a bad delta is left to the loose objects
+//! unless deltas are required) and writes them ([`super::execute`]: the
+//! deltas, then the objects still missing, the refs moved last), then for
+//! `mirror` the remote's deltas for the mirrored commits and, when
 //! every ref of the remote is mirrored, its `summary` and `summary.sig`
 //! byte for byte. A `file://` remote that is not an archive is read as a
 //! local repository ([`crate::transfer::pull_local`]), as ostree does.
