@@ -358,6 +358,49 @@ fn fallback_objects_arrive_loose_and_the_commit_is_complete() {
 }
 
 #[test]
+fn after_a_delta_the_commit_is_checked_and_what_is_missing_fetched_unless_required() {
+    let dir = tempdir();
+    let root = dir.path();
+    let up = Upstream::new(root);
+    let r1 = up.rev("os");
+    up.release2("ostree");
+    let r2 = up.rev("os");
+    let server = HttpServer::serve(&up.repo);
+    // A file release 2 keeps unchanged: no delta carries it.
+    let ls = ostree(&up.repo, &["ls", "-C", &r1, "/usr/share/doc/f0"]);
+    let csum = ls.split_whitespace().nth(4).unwrap().to_string();
+    assert_eq!(csum.len(), 64, "{ls}");
+    let lose = |repo: &Path| {
+        let obj = repo.join(format!("objects/{}/{}.file", &csum[..2], &csum[2..]));
+        fs::remove_file(&obj).unwrap();
+    };
+
+    // Required: the delta applies, the check finds the hole, the ref stays.
+    let repo = client_at_release1(root, "strict", &server, &r1);
+    lose(&repo);
+    let err = run_fail(grove_cmd(&repo).args(["pull", "--require-static-deltas", "up", "os"]));
+    assert_one_line_error(&err);
+    assert!(
+        err.contains(&csum) && err.contains("neither in the delta nor one of its fallback objects"),
+        "{err}"
+    );
+    assert_eq!(remote_ref(&repo).as_deref(), Some(r1.as_str()));
+
+    // Otherwise the missing object is fetched loose, and only it.
+    let repo = client_at_release1(root, "lenient", &server, &r1);
+    lose(&repo);
+    let mark = server.requests().len();
+    let out = grove(&repo, &["pull", "up", "os"]);
+    let reqs = since(&server, mark);
+    assert!(out.contains("1 static deltas applied"), "{out}");
+    let loose: Vec<_> = reqs.iter().filter(|r| is_content(&r.path)).collect();
+    assert_eq!(loose.len(), 1, "{reqs:?}");
+    assert!(loose[0].path.contains(&csum[2..]), "{reqs:?}");
+    assert_eq!(remote_ref(&repo).as_deref(), Some(r2.as_str()));
+    ostree(&repo, &["fsck"]);
+}
+
+#[test]
 fn initial_pull_uses_the_scratch_delta_and_disable_skips_deltas() {
     let dir = tempdir();
     let root = dir.path();
