@@ -160,6 +160,10 @@ pub fn apply(
             version: sb.parts[i].version,
         }));
     }
+    // Parts whose objects are all here already count as done.
+    for _ in todo.len()..sb.parts.len() {
+        progress.tick(0)?;
+    }
     let store = DeltaSink::new(sink, local, *checks);
     let done = pool::map(&todo, workers, |&i| {
         let h = &sb.parts[i];

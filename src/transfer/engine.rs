@@ -308,8 +308,6 @@ pub fn store_objects(
     let mut extra = Missing::default();
     let result = (|| -> Result<()> {
         extra = store_deltas(source, sink, plan, control, workers, &mut deltas)?;
-        let planned: HashSet<Checksum> = plan.content.iter().copied().collect();
-        extra.content.retain(|c| !planned.contains(c));
         let all_content: Vec<Checksum> =
             plan.content.iter().chain(&extra.content).copied().collect();
         let content = control.phase(Phase::Content, all_content.len() as u64);
@@ -320,8 +318,6 @@ pub fn store_objects(
             content.tick(put.bytes)?;
             Ok::<_, TransferError>(())
         })?;
-        let planned: HashSet<ObjectName> = plan.metadata.iter().map(|o| o.name).collect();
-        extra.metadata.retain(|o| !planned.contains(&o.name));
         let meta = control.phase(
             Phase::Metadata,
             (plan.metadata.len() + extra.metadata.len() + plan.commits.len()) as u64,
@@ -406,8 +402,9 @@ pub fn store_objects(
 /// and left to the loose objects, unless deltas are required. Then the
 /// trees of the deltas' commits are checked in the sink, as ostree does:
 /// what is still missing (the deltas' fallback objects; everything a
-/// failed delta did not bring) is returned, to be fetched loose — with
-/// deltas required, only fallback objects may be missing.
+/// failed delta did not bring) and not in the plan already is returned, to
+/// be fetched loose — with deltas required, only fallback objects may be
+/// missing.
 fn store_deltas(
     source: &dyn ObjectSource,
     sink: &dyn ObjectSink,
@@ -440,7 +437,11 @@ fn store_deltas(
     }
     drop(phase);
     let roots: Vec<(Checksum, Checksum)> = plan.deltas.iter().map(|d| d.root).collect();
-    let missing = walk::missing_below(source, local, &roots, &[], workers)?;
+    let mut missing = walk::missing_below(source, local, &roots, &[], workers)?;
+    let planned: HashSet<Checksum> = plan.content.iter().copied().collect();
+    missing.content.retain(|c| !planned.contains(c));
+    let planned: HashSet<ObjectName> = plan.metadata.iter().map(|o| o.name).collect();
+    missing.metadata.retain(|o| !planned.contains(&o.name));
     if plan.deltas_required {
         let fallbacks: HashSet<ObjectName> = plan
             .deltas

@@ -75,9 +75,8 @@ pub trait ObjectSource: Sync {
         &self,
         name: crate::delta::DeltaName,
         i: usize,
-        h: &crate::delta::superblock::PartHeader,
+        _h: &crate::delta::superblock::PartHeader,
     ) -> Result<Vec<u8>> {
-        let _ = h;
         Err(TransferError::Delta {
             name,
             why: format!("part {i}: no static deltas served here"),
