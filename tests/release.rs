@@ -367,6 +367,11 @@ fn release_engineer_end_to_end() {
     assert_eq!(st["refs"][0]["version"], "1.3.0", "{status}");
     assert_eq!(st["refs"][0]["deltas"][0]["present"], true, "{status}");
     assert_eq!(st["hooks"], serde_json::json!(["pre-promote"]), "{status}");
+    // Sizes on disk only when asked for: they walk every commit's tree.
+    assert!(st["refs"][0]["size"].is_null(), "{status}");
+    let sized = grove(&prod, &["status", "--json", "--sizes"]);
+    let st: serde_json::Value = serde_json::from_str(&sized).expect("status json");
+    assert!(st["refs"][0]["size"].as_u64().is_some_and(|n| n > 0), "{sized}");
 
     let before = server.requests();
     ostree(&client, &["pull", "origin", PROD_REF]);

@@ -16,6 +16,9 @@ pub struct Args {
     /// Print the status as JSON
     #[arg(long)]
     json: bool,
+    /// Also each ref's size on disk (walks every commit's tree: slow on large repositories)
+    #[arg(long)]
+    sizes: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -25,11 +28,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(k) = crate::keys::configured_public_keys(&config)? {
         keyring.extend(k);
     }
-    let status = grove::lifecycle::status::status(&repo, &config, &keyring, SystemTime::now())?;
+    let status = grove::lifecycle::status::status(
+        &repo,
+        &config,
+        &keyring,
+        SystemTime::now(),
+        args.sizes,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print_human(&status);
+        print_human(&status, args.sizes);
     }
     Ok(())
 }
@@ -44,7 +53,7 @@ fn age_text(secs: u64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-fn print_human(st: &RepoStatus) {
+fn print_human(st: &RepoStatus, sizes: bool) {
     println!("repository {} ({})", st.repo, st.mode);
     if st.refs.is_empty() {
         println!("no refs");
@@ -64,13 +73,14 @@ fn print_human(st: &RepoStatus) {
             (Some(why), _) | (None, Some(why)) => format!("{} ({why})", r.signature),
             (None, None) => r.signature.to_string(),
         };
-        let size = r
-            .size
-            .map(crate::format::size)
-            .unwrap_or_else(|| "?".into());
+        let size = match (sizes, r.size) {
+            (false, _) => String::new(),
+            (true, Some(n)) => format!("  {}", crate::format::size(n)),
+            (true, None) => "  ?".into(),
+        };
         let commit = r.commit.to_string();
         println!(
-            "{}  {}{version}  {age}  {sig}  {size}",
+            "{}  {}{version}  {age}  {sig}{size}",
             r.spec,
             &commit[..10]
         );

