@@ -12,8 +12,9 @@
 //! chose (a repository only: [`super::delta_source::apply`]; then their
 //! commits' trees checked in the sink and what is still missing added to
 //! the loose objects, [`super::walk`]), content, then dirmeta,
-//! then dirtrees children before parents (by height: a tree never lands
-//! before what it names), then detached metadata and tombstones, then
+//! then dirtrees (children before parents, by height, where the sink asks
+//! for it: a publish target, where nothing may land before what it names),
+//! then detached metadata and tombstones, then
 //! commits parents first, then a sync, then the partial markers cleared.
 //! [`execute`] does that into a repository and moves the refs last in one
 //! [`RefTransaction`]; a publish moves its target's refs its own way. A
@@ -322,13 +323,18 @@ pub fn store_objects(
             Phase::Metadata,
             (plan.metadata.len() + extra.metadata.len() + plan.commits.len()) as u64,
         );
-        // Dirmetas, then dirtrees by height: a tree never lands before what it names.
+        // Dirmetas, then dirtrees (by height where the sink asks: a tree
+        // never lands before what it names).
         let (dirmetas, dirtrees): (Vec<&PlannedObject>, Vec<&PlannedObject>) = plan
             .metadata
             .iter()
             .chain(&extra.metadata)
             .partition(|o| o.name.objtype != ObjectType::DirTree);
-        let levels = by_height(source, &dirtrees, workers)?;
+        let levels = if sink.children_first() {
+            by_height(source, &dirtrees, workers)?
+        } else {
+            vec![dirtrees]
+        };
         for chunk in std::iter::once(dirmetas).chain(levels) {
             pool::map(&chunk, workers, |o| {
                 let put = sink.put_metadata(source, &o.name, o.bytes.as_deref(), &plan.checks)?;

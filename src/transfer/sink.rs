@@ -101,6 +101,15 @@ pub trait ObjectSink: Sync {
     fn workers(&self) -> Option<usize> {
         None
     }
+
+    /// Whether each dirtree must land only after the dirtrees it names: a
+    /// publish target, where clients may fetch the moment an object exists.
+    /// A repository's partial-commit marker and refs already keep half a
+    /// tree from use, so there the engine stores all dirtrees at once and
+    /// spares reading each a second time to order them.
+    fn children_first(&self) -> bool {
+        false
+    }
 }
 
 impl ObjectSink for Repo {

@@ -214,6 +214,10 @@ impl ObjectSink for StoreSink<'_> {
     fn workers(&self) -> Option<usize> {
         Some(self.jobs)
     }
+
+    fn children_first(&self) -> bool {
+        true
+    }
 }
 
 /// A body held in memory until it grows past [`MULTIPART_THRESHOLD`], then
