@@ -39,6 +39,14 @@ fn handle_sigint(on: bool) {
     }
 }
 
+/// A control whose interrupt flag SIGINT sets, from now on.
+fn interruptible() -> Control {
+    let flag = Arc::clone(SIGINT.get_or_init(Default::default));
+    flag.store(false, Ordering::Relaxed);
+    handle_sigint(true);
+    Control::default().with_interrupt(flag)
+}
+
 /// A long operation's control and its bar, from [`Live::start`] until
 /// dropped: then the bar is cleared and Ctrl-C kills again.
 pub struct Live {
@@ -50,10 +58,7 @@ impl Live {
     /// Ctrl-C interrupts; a bar labelled `what` is drawn unless `quiet` or
     /// stderr is no terminal.
     pub fn start(what: &'static str, quiet: bool) -> Live {
-        let flag = Arc::clone(SIGINT.get_or_init(Default::default));
-        flag.store(false, Ordering::Relaxed);
-        handle_sigint(true);
-        let control = Control::default().with_interrupt(flag);
+        let control = interruptible();
         if quiet || !std::io::stderr().is_terminal() {
             return Live { control, bar: None };
         }
@@ -74,6 +79,15 @@ impl Live {
         Live {
             control,
             bar: Some(bar),
+        }
+    }
+
+    /// Ctrl-C interrupts; progress goes to `observer` alone (a command
+    /// that renders its own, as ostree's does).
+    pub fn with_observer(observer: impl Fn(Progress) + Send + Sync + 'static) -> Live {
+        Live {
+            control: interruptible().with_observer(observer),
+            bar: None,
         }
     }
 

@@ -6,10 +6,11 @@
 //! When stderr is a terminal a progress bar is drawn there as well.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use grove::lifecycle::fsck::{Fsck, FsckError, FsckOptions, Problem};
+use grove::lifecycle::fsck::{self, FsckFailed, FsckOptions, Problem, Step};
+use grove::progress::Phase;
 
 use crate::ctx::Ctx;
 
@@ -41,19 +42,6 @@ fn print_problem(p: &Problem) {
     for c in &p.marked_partial {
         let _ = writeln!(err, "Marking commit as partial: {c}");
     }
-}
-
-/// Prints the problems found before a fatal error (all but the fatal one
-/// itself, which becomes the `error:` line) and converts the error.
-fn fail(f: &Fsck, e: FsckError) -> anyhow::Error {
-    let problems = f.problems();
-    let shown = if matches!(e, FsckError::Corrupt(_)) {
-        problems.len().saturating_sub(1)
-    } else {
-        problems.len()
-    };
-    problems[..shown].iter().for_each(print_problem);
-    anyhow::Error::new(e)
 }
 
 /// Progress in ostree's non-tty form on stdout, and/or a bar on stderr.
@@ -116,75 +104,61 @@ impl Progress {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut repo = ctx.open_repo()?;
-    let say = |s: &str| {
-        if !args.quiet {
-            println!("{s}");
+    let opts = FsckOptions {
+        delete: args.delete,
+        all: args.all,
+        find_missing_parents: false,
+        add_tombstones: args.add_tombstones,
+        verify_bindings: args.verify_bindings,
+        verify_back_refs: args.verify_back_refs,
+    };
+    let mut step = |s: Step| {
+        if args.quiet {
+            return;
+        }
+        match s {
+            Step::Refs => println!("Validating refs..."),
+            Step::CollectionRefs => println!("Validating refs in collections..."),
+            Step::Commits => println!("Enumerating commits..."),
+            Step::Objects { commits } => {
+                println!("Verifying content integrity of {commits} commit objects...");
+                let _ = std::io::stdout().flush();
+            }
         }
     };
-    let mut f = Fsck::new(
-        &repo,
-        FsckOptions {
-            delete: args.delete,
-            all: args.all,
-            find_missing_parents: args.add_tombstones,
-            verify_bindings: args.verify_bindings,
-            verify_back_refs: args.verify_back_refs,
-        },
-    );
-
-    say("Validating refs...");
-    if let Err(e) = f.validate_refs() {
-        return Err(fail(&f, e));
-    }
-    say("Validating refs in collections...");
-    if let Err(e) = f.validate_collection_refs() {
-        return Err(fail(&f, e));
-    }
-    say("Enumerating commits...");
-    let n = match f.enumerate_commits() {
-        Ok(n) => n,
-        Err(e) => return Err(fail(&f, e)),
-    };
-    say(&format!(
-        "Verifying content integrity of {n} commit objects..."
-    ));
-    let _ = std::io::stdout().flush();
-
-    let progress: Mutex<Option<Progress>> = Mutex::new(None);
-    let cb = |done: usize, total: usize| {
-        if let Ok(mut p) = progress.lock() {
+    let progress: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let p = Arc::clone(&progress);
+    let live = crate::progress::Live::with_observer(move |e| {
+        if e.phase != Phase::Verifying {
+            return;
+        }
+        if let Ok(mut p) = p.lock() {
+            let (done, total) = (e.done as usize, e.total as usize);
             p.get_or_insert_with(|| Progress::new(total))
                 .update(done, total);
         }
-    };
-    let res = f.verify(Some(&cb));
+    });
+    let res = fsck::fsck(&mut repo, opts, live.control(), &mut step);
+    drop(live);
     if let Ok(Some(p)) = progress.lock().as_deref() {
         p.finish();
     }
-    if let Err(e) = res {
-        return Err(fail(&f, e));
-    }
-    let report = f.into_report();
+    let report = match res {
+        Ok(report) => report,
+        Err(FsckFailed { error, problems }) => {
+            problems.iter().for_each(print_problem);
+            return Err(error.into());
+        }
+    };
     report.problems.iter().for_each(print_problem);
-
     if args.add_tombstones {
         for c in &report.parent_missing {
             println!("Adding tombstone for commit {c}");
         }
-        grove::lifecycle::prune::tombstone_commits(&mut repo, &report.parent_missing)?;
     } else if report.partial_commits > 0 {
         println!("{} partial commits not verified", report.partial_commits);
     }
-    if report.found_corruption() {
-        anyhow::bail!("Repository corruption encountered");
-    }
-    if report.fsck_partial_commits > 0 {
-        // ostree counts all partial commits in this message.
-        anyhow::bail!(
-            "{} partial commits from fsck-detected corruption",
-            report.partial_commits
-        );
-    }
+    report.verdict()?;
     // Like ostree, printed even with --quiet.
     println!(
         "object fsck of {} commits completed successfully - no errors found.",

@@ -3,32 +3,40 @@
 //! Follows `ostree fsck` (`src/ostree/ot-builtin-fsck.c` with
 //! `ostree_repo_fsck_object` in `ostree-repo.c`):
 //!
-//! 1. [`Fsck::validate_refs`], then [`Fsck::validate_collection_refs`]:
-//!    each ref's commit (local and remote refs, then mirrored collection
-//!    refs) is checksummed and must load.
-//! 2. [`Fsck::enumerate_commits`]: every commit object in the store is loaded;
+//! [`fsck`] runs the steps in ostree's order, announcing each ([`Step`]):
+//!
+//! 1. [`Step::Refs`], then [`Step::CollectionRefs`]: each ref's commit
+//!    (local and remote refs, then mirrored collection refs) is checksummed
+//!    and must load.
+//! 2. [`Step::Commits`]: every commit object in the store is loaded;
 //!    partial ones (`state/C.commitpartial`) are counted and skipped.
-//! 3. [`Fsck::verify`]: everything the remaining commits reach (no parents
+//! 3. [`Step::Objects`]: everything the remaining commits reach (no parents
 //!    followed: each commit object is enumerated anyway) is re-hashed —
 //!    metadata as the SHA-256 of its bytes, content with
-//!    [`Repo::checksum_stored_content`] — in parallel.
+//!    [`Repo::checksum_stored_content`] — in parallel, reported as
+//!    [`Phase::Verifying`] and stopped between objects by the caller's
+//!    [`Control`].
+//! 4. With [`FsckOptions::add_tombstones`], the commits whose parent is
+//!    missing are replaced by tombstones.
 //!
 //! A missing object, or a corrupt one deleted with `delete`, marks the
 //! commits that reach it partial (marker content `f`). Without `all` or
 //! `delete` the check stops at the first corrupt object
 //! ([`FsckError::Corrupt`]). Nothing is printed: problems are collected as
-//! [`Problem`]s whose `Display` is OSTree's wording, and the phases are
-//! separate calls so a caller can report progress between them.
+//! [`Problem`]s whose `Display` is OSTree's wording, and
+//! [`FsckReport::verdict`] is ostree's final judgement.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::lifecycle::prune::{tombstone_commits, PruneError};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::{Commit, DirMeta, DirTree};
+use crate::progress::{Control, Interrupted, Phase};
 use crate::repo::refs::RefError;
 use crate::repo::{Repo, RepoError};
 use crate::tree::traverse::{Traversal, TraverseError};
@@ -43,6 +51,9 @@ pub struct FsckOptions {
     /// Collect the commits whose parent commit is missing
     /// ([`FsckReport::parent_missing`]), to replace them by tombstones.
     pub find_missing_parents: bool,
+    /// Replace the commits whose parent is missing by tombstones (implies
+    /// `find_missing_parents`).
+    pub add_tombstones: bool,
     /// Each ref's commit must name the ref (and the ref's collection) in its
     /// `ostree.ref-binding` / `ostree.collection-binding` metadata.
     pub verify_bindings: bool,
@@ -50,6 +61,20 @@ pub struct FsckOptions {
     /// (applies to every commit object; implies `verify_bindings` for the
     /// commits, not for the refs checked before them, as ostree).
     pub verify_back_refs: bool,
+}
+
+/// A step of the check, announced before it starts (ostree prints a line
+/// for each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Checking each ref's commit.
+    Refs,
+    /// Checking each collection ref's commit.
+    CollectionRefs,
+    /// Loading every commit object.
+    Commits,
+    /// Verifying what `commits` non-partial commits reach.
+    Objects { commits: usize },
 }
 
 /// What is wrong with one object.
@@ -149,9 +174,34 @@ pub enum FsckError {
     Traverse(#[from] TraverseError),
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// Writing the tombstones of [`FsckOptions::add_tombstones`].
+    #[error(transparent)]
+    Tombstone(#[from] PruneError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }
 
 pub type Result<T, E = FsckError> = std::result::Result<T, E>;
+
+/// A check that ended early: the error, and the problems handled before
+/// it (the fatal [`FsckError::Corrupt`] problem is the error, not among them).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct FsckFailed {
+    pub error: FsckError,
+    pub problems: Vec<Problem>,
+}
+
+/// Why a completed check judges the repository unhealthy (ostree's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unhealthy {
+    #[error("Repository corruption encountered")]
+    Corruption,
+    /// Commits left partial by an earlier fsck; the count is of all partial
+    /// commits, as ostree counts them in this message.
+    #[error("{0} partial commits from fsck-detected corruption")]
+    FsckPartial(usize),
+}
 
 /// The outcome of a completed check.
 #[derive(Debug, Clone, Default)]
@@ -180,12 +230,64 @@ impl FsckReport {
 
     /// Clean: no problems and no commit left partial by an earlier fsck.
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.fsck_partial_commits == 0
+        self.verdict().is_ok()
+    }
+
+    /// OSTree's final judgement: corruption found now, then commits left
+    /// partial by an earlier fsck.
+    pub fn verdict(&self) -> std::result::Result<(), Unhealthy> {
+        if self.found_corruption() {
+            Err(Unhealthy::Corruption)
+        } else if self.fsck_partial_commits > 0 {
+            Err(Unhealthy::FsckPartial(self.partial_commits))
+        } else {
+            Ok(())
+        }
     }
 }
 
-/// A running check; call the phases in order, or use [`fsck`].
-pub struct Fsck<'r> {
+/// Checks the repository: every step in order, announced to `step`;
+/// objects are verified under `control`.
+pub fn fsck(
+    repo: &mut Repo,
+    opts: FsckOptions,
+    control: &Control,
+    step: &mut dyn FnMut(Step),
+) -> std::result::Result<FsckReport, FsckFailed> {
+    let opts = FsckOptions {
+        find_missing_parents: opts.find_missing_parents || opts.add_tombstones,
+        ..opts
+    };
+    let mut f = Fsck::new(&*repo, opts);
+    let res = (|| {
+        step(Step::Refs);
+        f.validate_refs()?;
+        step(Step::CollectionRefs);
+        f.validate_collection_refs()?;
+        step(Step::Commits);
+        let commits = f.enumerate_commits()?;
+        step(Step::Objects { commits });
+        f.verify(control)
+    })();
+    if let Err(error) = res {
+        let mut problems = f.into_report().problems;
+        if matches!(error, FsckError::Corrupt(_)) {
+            problems.pop();
+        }
+        return Err(FsckFailed { error, problems });
+    }
+    let report = f.into_report();
+    if opts.add_tombstones {
+        tombstone_commits(repo, &report.parent_missing).map_err(|e| FsckFailed {
+            error: e.into(),
+            problems: report.problems.clone(),
+        })?;
+    }
+    Ok(report)
+}
+
+/// A running check: the steps of [`fsck`].
+struct Fsck<'r> {
     repo: &'r Repo,
     opts: FsckOptions,
     report: FsckReport,
@@ -195,7 +297,7 @@ pub struct Fsck<'r> {
 }
 
 impl<'r> Fsck<'r> {
-    pub fn new(repo: &'r Repo, opts: FsckOptions) -> Self {
+    fn new(repo: &'r Repo, opts: FsckOptions) -> Self {
         Fsck {
             repo,
             opts,
@@ -205,12 +307,7 @@ impl<'r> Fsck<'r> {
         }
     }
 
-    /// Problems found so far (also available after an error).
-    pub fn problems(&self) -> &[Problem] {
-        &self.report.problems
-    }
-
-    pub fn into_report(self) -> FsckReport {
+    fn into_report(self) -> FsckReport {
         self.report
     }
 
@@ -243,7 +340,7 @@ impl<'r> Fsck<'r> {
     }
 
     /// Phase 1: every ref's commit object is verified and must load.
-    pub fn validate_refs(&mut self) -> Result<()> {
+    fn validate_refs(&mut self) -> Result<()> {
         let refs: Vec<(Option<String>, String, Checksum)> = self
             .repo
             .list_refs()?
@@ -256,7 +353,7 @@ impl<'r> Fsck<'r> {
     /// Phase 1b: the same for collection refs (`refs/heads` of a repository
     /// with a collection ID, and `refs/mirrors`), which ostree checks after
     /// it reports "Validating refs in collections".
-    pub fn validate_collection_refs(&mut self) -> Result<()> {
+    fn validate_collection_refs(&mut self) -> Result<()> {
         let sources = crate::repo::collections::CollectionSources {
             heads: true,
             mirrors: true,
@@ -355,7 +452,7 @@ impl<'r> Fsck<'r> {
     }
 
     /// Phase 2: loads every commit object; returns how many will be verified.
-    pub fn enumerate_commits(&mut self) -> Result<usize> {
+    fn enumerate_commits(&mut self) -> Result<usize> {
         let commits = self.repo.list_objects(Some(ObjectType::Commit))?;
         for name in commits {
             let c = name.checksum;
@@ -389,8 +486,8 @@ impl<'r> Fsck<'r> {
     }
 
     /// Phase 3: verifies every object reachable from the non-partial
-    /// commits. `progress(done, total)` is called from worker threads.
-    pub fn verify(&mut self, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<()> {
+    /// commits, counted as [`Phase::Verifying`].
+    fn verify(&mut self, control: &Control) -> Result<()> {
         let mut walk = Traversal::new(self.repo).lenient();
         walk.add_commits(&self.to_verify, 0)?;
         // The set becomes the list: one copy of the names in memory, not two.
@@ -400,7 +497,7 @@ impl<'r> Fsck<'r> {
         let total = objects.len();
         self.report.objects_checked = total;
 
-        let done = AtomicUsize::new(0);
+        let counter = control.phase(Phase::Verifying, total as u64);
         let stop = AtomicBool::new(false);
         let stop_early = !self.opts.all && !self.opts.delete;
         let found: Mutex<Vec<(usize, ObjectName, ProblemKind)>> = Mutex::new(Vec::new());
@@ -421,11 +518,11 @@ impl<'r> Fsck<'r> {
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(cb) = progress {
-                cb(n, total);
+            if counter.tick(0).is_err() {
+                stop.store(true, Ordering::Relaxed);
             }
         });
+        control.check()?;
         let mut found = found
             .into_inner()
             .expect("no panics while holding the lock");
@@ -475,19 +572,6 @@ impl Fsck<'_> {
         }
         Ok(out)
     }
-}
-
-/// Runs all phases.
-pub fn fsck(
-    repo: &Repo,
-    opts: FsckOptions,
-    progress: Option<&(dyn Fn(usize, usize) + Sync)>,
-) -> Result<FsckReport> {
-    let mut f = Fsck::new(repo, opts);
-    f.validate_refs()?;
-    f.enumerate_commits()?;
-    f.verify(progress)?;
-    Ok(f.into_report())
 }
 
 /// Verifies one object; `None` if it is intact.
