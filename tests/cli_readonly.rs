@@ -207,6 +207,8 @@ fn log_and_show_match_ostree() {
         same(repo, &["show", "--print-sizes", "sized"]);
         same(repo, &["log", "nope"]);
         same(repo, &["show", "nope"]);
+        // A full checksum of no object: a missing content object, worded by mode.
+        same(repo, &["show", &"0".repeat(64)]);
         // Objects named by full checksum: dirtree, dirmeta, files, symlinks.
         let ls = run_ok(fixed_env(ostree_cmd(repo)).args(["ls", "-R", "-C", "main"]));
         for line in ls.lines() {

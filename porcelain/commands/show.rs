@@ -1,7 +1,8 @@
 //! `grove show`: output a metadata object (upstream `ot-builtin-show.c`).
 //!
 //! A full 64-hex argument is looked up as a commit, dirmeta, dirtree, then
-//! content object; anything else is resolved as a rev and shown as a commit.
+//! content object; anything else is resolved as a rev and shown as a commit
+//! (`grove::lifecycle::log::show_target`).
 //! A commit is `grove::lifecycle::log::CommitInfo` rendered as `log` renders
 //! it, then its signatures checked with the keys `show` trusts
 //! (`grove::trust::keys::KeySelection::for_show`).
@@ -11,10 +12,10 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use grove::lifecycle::log::{CommitInfo, Sizes};
+use grove::lifecycle::log::{content_info, show_target, CommitInfo, ContentInfo, ShowTarget, Sizes};
 use grove::objects::text;
 use grove::trust::keys::KeySelection;
-use grove::{Checksum, ObjectType, Repo};
+use grove::{Checksum, Repo};
 
 use crate::ctx::{load_error, usage_error, Ctx};
 use crate::format::size;
@@ -119,47 +120,36 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         )?;
     } else {
         let trust = KeySelection::for_show(args.gpg_verify_remote, args.keyring, args.gpg_homedir);
-        let (checksum, kind) = match object.parse::<Checksum>() {
-            Ok(c) => (c, grove::lifecycle::log::metadata_object_type(&repo, c)),
-            Err(_) => (repo.resolve_rev(&object)?, Some(ObjectType::Commit)),
-        };
-        match kind {
-            Some(ObjectType::DirMeta) => {
-                writeln!(out, "dirmeta {checksum}")?;
+        match show_target(&repo, &object)? {
+            ShowTarget::DirMeta(c) => {
+                writeln!(out, "dirmeta {c}")?;
                 if args.raw {
-                    writeln!(out, "{}", text::dirmeta_text(&repo.load_dirmeta(checksum)?))?;
+                    writeln!(out, "{}", text::dirmeta_text(&repo.load_dirmeta(c)?))?;
                 }
             }
-            Some(ObjectType::DirTree) => {
-                writeln!(out, "dirtree {checksum}")?;
+            ShowTarget::DirTree(c) => {
+                writeln!(out, "dirtree {c}")?;
                 if args.raw {
-                    writeln!(out, "{}", text::dirtree_text(&repo.load_dirtree(checksum)?))?;
+                    writeln!(out, "{}", text::dirtree_text(&repo.load_dirtree(c)?))?;
                 }
             }
-            Some(_) => show_commit(&repo, checksum, args.raw, &trust, &mut out)?,
-            None => show_content(&repo, checksum, &mut out)?,
+            ShowTarget::Commit(c) => show_commit(&repo, c, args.raw, &trust, &mut out)?,
+            ShowTarget::Content(c) => show_content(&content_info(&repo, c)?, &mut out)?,
         }
     }
     out.flush()?;
     Ok(())
 }
 
-/// One metadata value as GVariant text; as ostree, numbers byte-swapped on
-/// little-endian hosts unless `as_stored`.
+/// One metadata value as GVariant text (`text::metadata_value_text`).
 fn print_key(
     out: &mut dyn Write,
     meta: &grove::Metadata,
     key: &str,
     as_stored: bool,
 ) -> anyhow::Result<()> {
-    let value = meta
-        .get(key)
+    let text = text::metadata_value_text(meta, key, as_stored)
         .ok_or_else(|| anyhow::anyhow!("No such metadata key '{key}'"))?;
-    let text = if as_stored || cfg!(target_endian = "big") {
-        grove::gvariant::text::print(value, true)
-    } else {
-        grove::gvariant::text::print_byteswapped(value, true)
-    };
     writeln!(out, "{text}")?;
     Ok(())
 }
@@ -179,13 +169,7 @@ fn show_commit(
         out.write_all(super::log::commit_text(&CommitInfo::new(checksum, &commit)).as_bytes())?;
     }
     // Then its signatures, as ostree does; a commit without any shows none.
-    let signed = match repo.read_detached_metadata(checksum) {
-        Ok(Some(m)) => m.get(grove::trust::gpg::GPGSIGS_KEY).is_some(),
-        Ok(None) => false,
-        // A corrupt .commitmeta: verify_commit below reports it.
-        Err(_) => true,
-    };
-    if signed {
+    if grove::trust::gpg::has_signatures(repo, checksum) {
         let keyring = crate::keys::trusted(repo, trust)?;
         let now = SystemTime::now();
         let reports = grove::trust::gpg::verify_commit(repo, checksum, &keyring, now)?;
@@ -196,20 +180,9 @@ fn show_commit(
     Ok(())
 }
 
-fn show_content(repo: &Repo, checksum: Checksum, out: &mut dyn Write) -> anyhow::Result<()> {
-    let obj = match repo.open_content(checksum) {
-        Ok(o) => o,
-        // ostree's wording differs by mode: archive repos omit the prefix.
-        Err(grove::repo::RepoError::ObjectMissing(_)) if repo.mode().is_archive() => {
-            anyhow::bail!("Couldn't find file object '{checksum}'")
-        }
-        Err(grove::repo::RepoError::ObjectMissing(_)) => anyhow::bail!(
-            "Opening content object {checksum}: Couldn't find file object '{checksum}'"
-        ),
-        Err(e) => return Err(e).with_context(|| format!("Opening content object {checksum}")),
-    };
+fn show_content(obj: &ContentInfo, out: &mut dyn Write) -> anyhow::Result<()> {
     let h = &obj.header;
-    writeln!(out, "Object: {checksum}\nType: file")?;
+    writeln!(out, "Object: {}\nType: file", obj.checksum)?;
     if h.is_regular() {
         writeln!(out, "File Type: regular\nSize: {}", obj.size)?;
     } else {

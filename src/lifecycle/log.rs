@@ -1,7 +1,9 @@
 //! What `log` and `show` say about a commit, as typed values: the fields
 //! ostree prints for a commit (parent, content checksum, date, `version`),
 //! the build provenance grove records, the metadata as GVariant text, and
-//! the `ostree.sizes` totals of `show --print-sizes`. The porcelain renders
+//! the `ostree.sizes` totals of `show --print-sizes`, which object a `show`
+//! argument names ([`show_target`]) and a content object's header
+//! ([`content_info`]). The porcelain renders
 //! them as ostree's text or as JSON (serde of [`CommitInfo`]).
 //!
 //! Upstream: `ot-builtin-log.c` (`dump_log`), `ot-builtin-show.c`
@@ -15,8 +17,9 @@ use serde::Serialize;
 use crate::lifecycle::provenance::Provenance;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::sizes::{SizeEntry, SIZES_KEY};
-use crate::objects::{Commit, FormatError};
-use crate::repo::Repo;
+use crate::objects::{Commit, FileHeader, FormatError};
+use crate::repo::refs::RefError;
+use crate::repo::{Repo, RepoError};
 
 /// One commit as `log --json` and `show --json` report it.
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +80,66 @@ pub fn metadata_object_type(repo: &Repo, checksum: Checksum) -> Option<ObjectTyp
     [ObjectType::Commit, ObjectType::DirMeta, ObjectType::DirTree]
         .into_iter()
         .find(|t| repo.has_object(&ObjectName::new(checksum, *t)))
+}
+
+/// The object a `show` argument names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShowTarget {
+    Commit(Checksum),
+    DirMeta(Checksum),
+    DirTree(Checksum),
+    /// A full checksum that names no metadata object: shown as content.
+    Content(Checksum),
+}
+
+/// What `ostree show OBJECT` shows: a full checksum is looked up as a
+/// commit, dirmeta, dirtree, then content object; anything else is a rev.
+pub fn show_target(repo: &Repo, object: &str) -> Result<ShowTarget, RefError> {
+    let Ok(c) = object.parse::<Checksum>() else {
+        return Ok(ShowTarget::Commit(repo.resolve_rev(object)?));
+    };
+    Ok(match metadata_object_type(repo, c) {
+        Some(ObjectType::DirMeta) => ShowTarget::DirMeta(c),
+        Some(ObjectType::DirTree) => ShowTarget::DirTree(c),
+        Some(_) => ShowTarget::Commit(c),
+        None => ShowTarget::Content(c),
+    })
+}
+
+/// A content object's header and size (`show` of a content checksum).
+#[derive(Clone, Debug)]
+pub struct ContentInfo {
+    pub checksum: Checksum,
+    pub header: FileHeader,
+    /// Uncompressed size (0 for symlinks).
+    pub size: u64,
+}
+
+/// Why a content object cannot be shown, in ostree's words.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// Missing; ostree's wording differs by mode (an archive repository
+    /// omits the prefix).
+    #[error("{}Couldn't find file object '{checksum}'", if *.archive { String::new() } else { format!("Opening content object {checksum}: ") })]
+    Missing { checksum: Checksum, archive: bool },
+    #[error("Opening content object {checksum}: {source}")]
+    Open { checksum: Checksum, source: RepoError },
+}
+
+/// The header of content object `checksum` (its bytes are not read).
+pub fn content_info(repo: &Repo, checksum: Checksum) -> Result<ContentInfo, ContentError> {
+    match repo.open_content(checksum) {
+        Ok(o) => Ok(ContentInfo {
+            checksum,
+            header: o.header,
+            size: o.size,
+        }),
+        Err(RepoError::ObjectMissing(_)) => Err(ContentError::Missing {
+            checksum,
+            archive: repo.mode().is_archive(),
+        }),
+        Err(source) => Err(ContentError::Open { checksum, source }),
+    }
 }
 
 /// Why a commit's sizes cannot be reported.

@@ -40,6 +40,19 @@ fn list_text<T>(items: &[T], empty: &str, item: impl Fn(&T, bool) -> String) -> 
 }
 
 /// An `a{sv}` as GVariant text, keys in stored order.
+/// The value of metadata `key` as GVariant text, as `ostree show
+/// --print-metadata-key` prints it: numbers byte-swapped on little-endian
+/// hosts (ostree swaps the whole variant), unless `as_stored`. `None` when
+/// the key is absent.
+pub fn metadata_value_text(m: &Metadata, key: &str, as_stored: bool) -> Option<String> {
+    let value = m.get(key)?;
+    Some(if as_stored || cfg!(target_endian = "big") {
+        crate::gvariant::text::print(value, true)
+    } else {
+        crate::gvariant::text::print_byteswapped(value, true)
+    })
+}
+
 pub fn metadata_text(m: &Metadata) -> String {
     if m.is_empty() {
         return "@a{sv} {}".into();

@@ -688,6 +688,17 @@ pub fn require_good(
     invalid_reason(&reports).map_or(Ok(()), Err)
 }
 
+/// Whether `commit` carries signatures to describe (`show` lists them
+/// only then). Unreadable detached metadata counts as signed, so that
+/// verifying it reports what is wrong with it.
+pub fn has_signatures(repo: &Repo, commit: Checksum) -> bool {
+    match repo.read_detached_metadata(commit) {
+        Ok(Some(m)) => m.get(GPGSIGS_KEY).is_some(),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
 /// The `ostree.gpgsigs` entries of a detached metadata / summary.sig dictionary.
 pub fn gpgsigs(meta: &Metadata) -> std::result::Result<Vec<Vec<u8>>, String> {
     match meta.get(GPGSIGS_KEY) {
