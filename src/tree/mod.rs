@@ -3,8 +3,8 @@
 //! Building a commit from a directory, a tarball, a cpio archive or a git
 //! tree (`ostree-repo-commit.c`, `ostree-mutable-tree.c`,
 //! `ostree-libarchive-input-stream.c`), walking what a commit reaches
-//! (`ostree-repo-traverse.c`), comparing two trees (`ostree-diff.c`) and
-//! checking one out (`ostree-repo-checkout.c`).
+//! (`ostree-repo-traverse.c`), listing one (`ot-builtin-ls.c`), comparing
+//! two trees (`ostree-diff.c`) and checking one out (`ostree-repo-checkout.c`).
 
 pub mod bootable;
 pub mod checkout;
@@ -13,6 +13,7 @@ pub mod commit;
 pub mod cpio;
 pub mod diff;
 pub mod git;
+pub mod list;
 pub mod mtree;
 pub mod path;
 pub mod tar_import;
