@@ -611,6 +611,24 @@ fn log_show_status_and_diff_print_provenance() {
         .collect();
     let listed: Vec<String> = diff.lines().skip(1).map(str::to_string).collect();
     assert_eq!(listed, expected);
+    // A clone without the two revisions says so under the M line.
+    let other = src.with_file_name("other-clone");
+    std::fs::create_dir_all(&other).unwrap();
+    git(&other, &["init", "-q"]);
+    let diff = grove(
+        &repo,
+        &[
+            "diff",
+            "--source",
+            &format!("--source-repo=app={}", other.display()),
+            &a,
+            &b,
+        ],
+    );
+    assert_eq!(
+        diff.lines().skip(1).collect::<Vec<_>>(),
+        [format!("     ({} does not have both revisions)", other.display())]
+    );
     assert_eq!(grove(&repo, &["diff", "--source", &b, &b]), "");
 }
 

@@ -11,8 +11,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::lifecycle::provenance::{diff_sources, Provenance, SourceChange};
-use grove::tree::diff::{diff, diff_stats, is_dir_arg, DiffOptions, Side};
+use grove::lifecycle::provenance::{self, SourceChange};
+use grove::tree::diff::{compared, diff, diff_stats, DiffOptions, Side};
 use grove::Repo;
 
 use crate::ctx::Ctx;
@@ -45,13 +45,6 @@ pub struct Args {
     args: Vec<String>,
 }
 
-fn side(repo: &Repo, arg: &str) -> anyhow::Result<Side> {
-    if is_dir_arg(arg) {
-        return Ok(Side::Dir(PathBuf::from(arg)));
-    }
-    Ok(Side::Commit(repo.resolve_rev(arg)?))
-}
-
 fn owner(v: i64, what: &str) -> anyhow::Result<Option<u32>> {
     if v < 0 {
         return Ok(None);
@@ -63,10 +56,8 @@ fn owner(v: i64, what: &str) -> anyhow::Result<Option<u32>> {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let (src, target) = match args.args.as_slice() {
-        [] => anyhow::bail!("REV must be specified"),
-        [x] => (format!("{x}^"), x.clone()),
-        [a, b, ..] => (a.clone(), b.clone()),
+    let Some((src, target)) = compared(&args.args) else {
+        anyhow::bail!("REV must be specified");
     };
     let mut out = std::io::stdout().lock();
     if args.source {
@@ -74,8 +65,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     let fs_diff = args.fs_diff || !args.stats;
     if fs_diff {
-        let a = side(&repo, &src)?;
-        let b = side(&repo, &target)?;
+        let a = Side::from_arg(&repo, &src)?;
+        let b = Side::from_arg(&repo, &target)?;
         let opts = DiffOptions {
             ignore_xattrs: args.no_xattrs,
             owner_uid: owner(args.owner_uid, "--owner-uid")?,
@@ -118,12 +109,6 @@ fn source_diff(
     repos: &[String],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let prov = |rev: &str| -> anyhow::Result<Provenance> {
-        Ok(Provenance::from_metadata(
-            &repo.load_commit(repo.resolve_rev(rev)?)?.metadata,
-        ))
-    };
-    let (old, new) = (prov(a)?, prov(b)?);
     let mut clones = std::collections::HashMap::new();
     for r in repos {
         let (name, path) = r
@@ -131,8 +116,8 @@ fn source_diff(
             .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
         clones.insert(name.to_string(), PathBuf::from(path));
     }
-    for change in diff_sources(&old, &new) {
-        match &change {
+    for e in provenance::source_diff(repo, a, b, &clones)? {
+        match &e.change {
             SourceChange::Added { new } => {
                 writeln!(out, "A    {} {}", new.name, new.revision_text())?
             }
@@ -140,8 +125,7 @@ fn source_diff(
                 writeln!(out, "D    {} {}", old.name, old.revision_text())?
             }
             SourceChange::Changed { old, new } => {
-                let dirty =
-                    |s: &grove::lifecycle::provenance::Source| if s.dirty { ", dirty" } else { "" };
+                let dirty = |s: &provenance::Source| if s.dirty { ", dirty" } else { "" };
                 writeln!(
                     out,
                     "M    {} {}{} -> {}{}",
@@ -151,21 +135,20 @@ fn source_diff(
                     new.revision_text(),
                     dirty(new)
                 )?;
-                if let Some(path) = clones.get(&new.name) {
-                    match grove::tree::git::log_between(path, &old.commit, &new.commit)? {
-                        Some(commits) => {
-                            for c in commits {
-                                writeln!(out, "     {} {}", c.short, c.subject)?;
-                            }
-                        }
-                        None => writeln!(
-                            out,
-                            "     ({} does not have both revisions)",
-                            path.display()
-                        )?,
-                    }
+            }
+        }
+        match (&e.clone, &e.between) {
+            (Some(_), Some(commits)) => {
+                for c in commits {
+                    writeln!(out, "     {} {}", c.short, c.subject)?;
                 }
             }
+            (Some(path), None) => writeln!(
+                out,
+                "     ({} does not have both revisions)",
+                path.display()
+            )?,
+            (None, _) => {}
         }
     }
     out.flush()?;

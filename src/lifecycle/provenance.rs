@@ -371,6 +371,65 @@ pub fn diff_sources(old: &Provenance, new: &Provenance) -> Vec<SourceChange> {
     out
 }
 
+/// One entry of `diff --source`: how a source changed and, when a clone of
+/// it was named, the source commits between its two revisions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceDiffEntry {
+    pub change: SourceChange,
+    /// The clone named for this source (changed sources only).
+    pub clone: Option<PathBuf>,
+    /// The commits in `old..new`, newest first; `None` when the clone lacks
+    /// either revision.
+    pub between: Option<Vec<NoteCommit>>,
+}
+
+/// Why `diff --source` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceDiffError {
+    #[error(transparent)]
+    Rev(#[from] crate::repo::refs::RefError),
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    #[error(transparent)]
+    Git(#[from] crate::tree::git::GitError),
+}
+
+/// How the sources recorded in the commits `old` and `new` differ
+/// ([`diff_sources`]); a changed source with a clone in `clones` (by
+/// source name) also lists the source commits between its revisions.
+pub fn source_diff(
+    repo: &crate::repo::Repo,
+    old: &str,
+    new: &str,
+    clones: &std::collections::HashMap<String, PathBuf>,
+) -> Result<Vec<SourceDiffEntry>, SourceDiffError> {
+    let prov = |rev: &str| -> Result<Provenance, SourceDiffError> {
+        Ok(Provenance::from_metadata(
+            &repo.load_commit(repo.resolve_rev(rev)?)?.metadata,
+        ))
+    };
+    let (old, new) = (prov(old)?, prov(new)?);
+    let mut out = Vec::new();
+    for change in diff_sources(&old, &new) {
+        let (clone, between) = match &change {
+            SourceChange::Changed { old, new } => match clones.get(&new.name) {
+                Some(path) => (
+                    Some(path.clone()),
+                    crate::tree::git::log_between(path, &old.commit, &new.commit)?,
+                ),
+                None => (None, None),
+            },
+            _ => (None, None),
+        };
+        out.push(SourceDiffEntry {
+            change,
+            clone,
+            between,
+        });
+    }
+    Ok(out)
+}
+
 /// One source commit in release notes: `git log --oneline`'s two columns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NoteCommit {

@@ -72,6 +72,27 @@ pub enum Side {
     Dir(PathBuf),
 }
 
+impl Side {
+    /// What a command-line argument names: a directory ([`is_dir_arg`]) or
+    /// a rev, resolved in `repo`.
+    pub fn from_arg(repo: &Repo, arg: &str) -> Result<Side, crate::repo::refs::RefError> {
+        if is_dir_arg(arg) {
+            return Ok(Side::Dir(PathBuf::from(arg)));
+        }
+        Ok(Side::Commit(repo.resolve_rev(arg)?))
+    }
+}
+
+/// The two revs or directories `ostree diff` compares: one argument `X`
+/// means `X^` against `X`; `None` without arguments.
+pub fn compared(args: &[String]) -> Option<(String, String)> {
+    match args {
+        [] => None,
+        [x] => Some((format!("{x}^"), x.clone())),
+        [a, b, ..] => Some((a.clone(), b.clone())),
+    }
+}
+
 /// Comparison options (`--no-xattrs`, `--owner-uid`, `--owner-gid`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DiffOptions {
