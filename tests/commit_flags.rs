@@ -377,3 +377,45 @@ fn empty_metadata_key_is_refused() {
         ],
     );
 }
+
+/// A tree of more files than grove checksums in one batch (4,096), with
+/// hardlinks whose first link is in an earlier batch: one with the same
+/// header (shared checksum) and one a statoverride gives another mode
+/// (its own object), each as ostree commits them.
+#[test]
+fn hardlinks_across_batches_match_ostree() {
+    let t = tempdir();
+    let w = t.path();
+    let tree = w.join("tree");
+    for i in 0..4500u32 {
+        write(
+            &tree.join(format!("d{:02}/f{i:05}", i / 100)),
+            format!("file {i}\n").as_bytes(),
+            0o644,
+        );
+    }
+    fs::hard_link(tree.join("d00/f00000"), tree.join("d44/same")).unwrap();
+    fs::hard_link(tree.join("d00/f00001"), tree.join("d44/other")).unwrap();
+    let so = w.join("statoverride.txt");
+    fs::write(&so, "=384 /d44/other\n").unwrap();
+    let so_arg = format!("--statoverride={}", so.display());
+    let tree_s = tree.display().to_string();
+    for mode in ["archive", "bare-user"] {
+        let (o, g) = repos(w, mode);
+        let c = same_commit(&o, &g, &["-b", "links", &so_arg, &tree_s]);
+        let ls = ostree(
+            &g,
+            &["ls", "-C", &c, "/d44/same", "/d00/f00000", "/d44/other"],
+        );
+        let sums: Vec<&str> = ls
+            .lines()
+            .map(|l| l.split_whitespace().nth(4).unwrap())
+            .collect();
+        assert_eq!(
+            sums[0], sums[1],
+            "a hardlink with the same header shares the object:\n{ls}"
+        );
+        assert!(ls.contains("-00600"), "{ls}");
+        fsck(&g);
+    }
+}

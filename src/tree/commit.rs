@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -422,14 +423,36 @@ enum Source {
 }
 
 struct FileJob {
-    dir: Vec<String>,
+    /// The directory in the commit and on disk, shared by its files: one
+    /// job per file of a 100,000-file tree is held at once.
+    dir: Arc<[String]>,
+    dir_path: Arc<Path>,
     name: String,
-    path: PathBuf,
     header: FileHeader,
     size: u64,
-    /// Index of an earlier job for the same inode (hardlinks in the source).
-    same_as: Option<usize>,
+    /// An earlier link of the same inode (hardlinks in the source).
+    same_as: Option<Link>,
+    /// The (device, inode) of a file with more links, for its first link.
+    first_of: Option<(u64, u64)>,
     source: Source,
+}
+
+/// Where the first link of a hardlinked source file is: a job of the batch
+/// being gathered, or an earlier batch's file, already stored.
+#[derive(Clone, Debug)]
+enum Link {
+    InBatch(usize),
+    Stored(FileHeader, Checksum),
+}
+
+/// Files are checksummed and written in batches of this many, so a tree
+/// of 100,000 files never holds 100,000 jobs.
+const JOB_BATCH: usize = 4096;
+
+impl FileJob {
+    fn path(&self) -> PathBuf {
+        self.dir_path.join(&self.name)
+    }
 }
 
 fn name_of(path: &Path, os: &std::ffi::OsStr) -> Result<String> {
@@ -471,7 +494,8 @@ pub fn import_dir(
     // Whether xattrs come out as they were read (ostree takes a cache hit only then).
     let xattrs_kept = !filter.drops_local_xattrs() && mode != RepoMode::BareUserOnly;
     let mut jobs: Vec<FileJob> = Vec::new();
-    let mut inodes: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut inodes: HashMap<(u64, u64), Link> = HashMap::new();
+    let mut stats = ImportStats::default();
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(src.to_path_buf(), Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
         let st = fs::symlink_metadata(&dir).map_err(io_at(&dir))?;
@@ -502,6 +526,8 @@ pub fn import_dir(
             };
             node.set_metadata(meta_csum);
         }
+        let (shared_rel, shared_dir): (Arc<[String]>, Arc<Path>) =
+            (rel.clone().into(), dir.as_path().into());
         let mut entries: Vec<_> = fs::read_dir(&dir)
             .map_err(io_at(&dir))?
             .collect::<Result<_, _>>()
@@ -526,9 +552,9 @@ pub fn import_dir(
             let cached = opts.devino.as_ref().and_then(|c| c.get(st.dev(), st.ino()));
             if let (Some(c), true) = (cached, opts.devino_canonical) {
                 jobs.push(FileJob {
-                    dir: rel.clone(),
+                    dir: shared_rel.clone(),
+                    dir_path: shared_dir.clone(),
                     name,
-                    path,
                     header: FileHeader {
                         uid: 0,
                         gid: 0,
@@ -538,6 +564,7 @@ pub fn import_dir(
                     },
                     size: st.len(),
                     same_as: None,
+                    first_of: None,
                     source: Source::Cached(c),
                 });
                 continue;
@@ -604,74 +631,112 @@ pub fn import_dir(
                 }
                 _ => Source::Read,
             };
-            let same_as = if ft.is_file() && st.nlink() > 1 && source == Source::Read {
+            let (same_as, first_of) = if ft.is_file() && st.nlink() > 1 && source == Source::Read {
                 let key = (st.dev(), st.ino());
-                let found = inodes.get(&key).copied();
-                if found.is_none() {
-                    inodes.insert(key, jobs.len());
+                match inodes.get(&key) {
+                    Some(link) => (Some(link.clone()), None),
+                    None => {
+                        inodes.insert(key, Link::InBatch(jobs.len()));
+                        (None, Some(key))
+                    }
                 }
-                found
             } else {
-                None
+                (None, None)
             };
             jobs.push(FileJob {
-                dir: rel.clone(),
+                dir: shared_rel.clone(),
+                dir_path: shared_dir.clone(),
                 name,
-                path,
                 header,
                 size: st.len(),
                 same_as,
+                first_of,
                 source,
             });
+            if jobs.len() >= JOB_BATCH {
+                store_files(repo, mtree, &mut jobs, &mut inodes, &mut stats)?;
+            }
         }
     }
+    store_files(repo, mtree, &mut jobs, &mut inodes, &mut stats)?;
+    Ok(stats)
+}
 
-    // Checksum (and write when missing) every file in parallel.
-    let results: Vec<Result<(Checksum, ImportStats)>> = jobs
-        .par_iter()
-        .map(|job| match job.source {
-            Source::Cached(c) => Ok((
-                c,
-                ImportStats {
-                    devino_hits: 1,
-                    ..Default::default()
-                },
-            )),
-            _ if job.same_as.is_some() => Ok((Checksum::default(), ImportStats::default())), // filled in below
-            Source::Read => import_file(repo, job),
-            Source::Adopt => adopt_file(repo, job),
+/// Checksums (and writes when missing) a batch of files in parallel, puts
+/// them into `mtree`, and empties the batch; first links of hardlinked
+/// files become [`Link::Stored`] for later batches.
+fn store_files(
+    repo: &Repo,
+    mtree: &mut MutableTree,
+    jobs: &mut Vec<FileJob>,
+    inodes: &mut HashMap<(u64, u64), Link>,
+    total: &mut ImportStats,
+) -> Result<()> {
+    // Checksum (and write when missing) every file in parallel, each into
+    // its slot of `sums` (no per-file result is held beyond its checksum).
+    let mut sums: Vec<Checksum> = vec![Checksum::default(); jobs.len()];
+    let mut stats = sums
+        .par_iter_mut()
+        .zip(jobs.par_iter())
+        .map(|(slot, job)| -> Result<ImportStats> {
+            let (c, s) = match job.source {
+                Source::Cached(c) => (
+                    c,
+                    ImportStats {
+                        devino_hits: 1,
+                        ..Default::default()
+                    },
+                ),
+                // Filled in below, once the first link of the inode has its checksum.
+                _ if job.same_as.is_some() => return Ok(ImportStats::default()),
+                Source::Read => import_file(repo, job)?,
+                Source::Adopt => adopt_file(repo, job)?,
+            };
+            *slot = c;
+            Ok(s)
         })
-        .collect();
-    let mut sums: Vec<Checksum> = Vec::with_capacity(jobs.len());
-    let mut stats = ImportStats::default();
-    for (i, r) in results.into_iter().enumerate() {
-        let (c, s) = r?;
-        let (c, s) = match jobs[i].same_as {
-            // Hardlinks share content but the filter may differ per path; same header ⇒ same checksum.
-            Some(j) if jobs[j].header == jobs[i].header => (
-                sums[j],
+        .try_reduce(ImportStats::default, |mut a, b| {
+            a.add(&b);
+            Ok(a)
+        })?;
+    for i in 0..jobs.len() {
+        let Some(link) = &jobs[i].same_as else {
+            continue;
+        };
+        let (header, first) = match link {
+            Link::InBatch(j) => (&jobs[*j].header, sums[*j]),
+            Link::Stored(h, c) => (h, *c),
+        };
+        // Hardlinks share content but the filter may differ per path; same header ⇒ same checksum.
+        let (c, s) = if *header == jobs[i].header {
+            (
+                first,
                 ImportStats {
                     content_total: 1,
                     ..Default::default()
                 },
-            ),
-            Some(_) => import_file(repo, &jobs[i])?,
-            None => (c, s),
+            )
+        } else {
+            import_file(repo, &jobs[i])?
         };
-        stats.files += 1;
+        sums[i] = c;
         stats.add(&s);
-        sums.push(c);
     }
-    for (job, c) in jobs.iter().zip(sums) {
+    stats.files += jobs.len() as u64;
+    total.add(&stats);
+    for (job, c) in jobs.drain(..).zip(sums) {
         let refs: Vec<&str> = job.dir.iter().map(String::as_str).collect();
         mtree.walk(repo, &refs)?.replace_file(repo, &job.name, c)?;
+        if let Some(key) = job.first_of {
+            inodes.insert(key, Link::Stored(job.header, c));
+        }
     }
-    Ok(stats)
+    Ok(())
 }
 
 /// Checksums one file and writes it if the repository lacks it.
 fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
-    let path = &job.path;
+    let path = &job.path();
     let written = |size| ImportStats {
         content_total: 1,
         files_written: 1,
@@ -714,7 +779,7 @@ fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
 
 /// Checksums one regular file and renames it into the object store.
 fn adopt_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
-    let path = &job.path;
+    let path = &job.path();
     let mut f = File::open(path).map_err(io_at(path))?;
     let c = checksum_content(&job.header, &mut f).map_err(io_at(path))?;
     let adopted = repo.adopt_content(c, &job.header, path)?;
