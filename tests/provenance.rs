@@ -627,7 +627,10 @@ fn log_show_status_and_diff_print_provenance() {
     );
     assert_eq!(
         diff.lines().skip(1).collect::<Vec<_>>(),
-        [format!("     ({} does not have both revisions)", other.display())]
+        [format!(
+            "     ({} does not have both revisions)",
+            other.display()
+        )]
     );
     assert_eq!(grove(&repo, &["diff", "--source", &b, &b]), "");
 }

@@ -371,7 +371,10 @@ fn release_engineer_end_to_end() {
     assert!(st["refs"][0]["size"].is_null(), "{status}");
     let sized = grove(&prod, &["status", "--json", "--sizes"]);
     let st: serde_json::Value = serde_json::from_str(&sized).expect("status json");
-    assert!(st["refs"][0]["size"].as_u64().is_some_and(|n| n > 0), "{sized}");
+    assert!(
+        st["refs"][0]["size"].as_u64().is_some_and(|n| n > 0),
+        "{sized}"
+    );
 
     let before = server.requests();
     ostree(&client, &["pull", "origin", PROD_REF]);

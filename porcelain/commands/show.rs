@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use grove::lifecycle::log::{content_info, show_target, CommitInfo, ContentInfo, ShowTarget, Sizes};
+use grove::lifecycle::log::{
+    content_info, show_target, CommitInfo, ContentInfo, ShowTarget, Sizes,
+};
 use grove::objects::text;
 use grove::trust::keys::KeySelection;
 use grove::{Checksum, Repo};

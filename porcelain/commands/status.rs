@@ -28,13 +28,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if let Some(k) = crate::keys::configured_public_keys(&config)? {
         keyring.extend(k);
     }
-    let status = grove::lifecycle::status::status(
-        &repo,
-        &config,
-        &keyring,
-        SystemTime::now(),
-        args.sizes,
-    )?;
+    let status =
+        grove::lifecycle::status::status(&repo, &config, &keyring, SystemTime::now(), args.sizes)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -79,11 +74,7 @@ fn print_human(st: &RepoStatus, sizes: bool) {
             (true, None) => "  ?".into(),
         };
         let commit = r.commit.to_string();
-        println!(
-            "{}  {}{version}  {age}  {sig}{size}",
-            r.spec,
-            &commit[..10]
-        );
+        println!("{}  {}{version}  {age}  {sig}{size}", r.spec, &commit[..10]);
         for src in &r.sources {
             let dirty = if src.dirty { ", dirty" } else { "" };
             println!("    source {}: {}{dirty}", src.name, src.revision_text());

@@ -123,7 +123,10 @@ pub enum ContentError {
     #[error("{}Couldn't find file object '{checksum}'", if *.archive { String::new() } else { format!("Opening content object {checksum}: ") })]
     Missing { checksum: Checksum, archive: bool },
     #[error("Opening content object {checksum}: {source}")]
-    Open { checksum: Checksum, source: RepoError },
+    Open {
+        checksum: Checksum,
+        source: RepoError,
+    },
 }
 
 /// The header of content object `checksum` (its bytes are not read).

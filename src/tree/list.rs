@@ -99,7 +99,11 @@ pub fn list<E: From<ListError>>(
 ) -> Result<(), E> {
     let root = TreeEntry::root(commit);
     let default = ["/".to_string()];
-    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let mut l = Lister { repo, opts, each };
     for p in paths {
         let e = path::lookup(repo, &root, p).map_err(|source| ListError::Lookup {
@@ -190,7 +194,11 @@ pub fn stat(repo: &Repo, e: &TreeEntry) -> Result<Stat, ListError> {
             let h = obj.header;
             let regular = h.mode & S_IFMT == S_IFREG;
             Stat {
-                kind: if regular { Kind::Regular } else { Kind::Symlink },
+                kind: if regular {
+                    Kind::Regular
+                } else {
+                    Kind::Symlink
+                },
                 permissions: h.mode & !S_IFMT,
                 uid: h.uid,
                 gid: h.gid,
