@@ -402,6 +402,25 @@ impl PartBuilder {
         (m, x)
     }
 
+    /// Starts content object `checksum` from the FROM commit's file
+    /// `source` (copied whole or patched by the caller's next ops).
+    fn open_from_source(
+        &mut self,
+        checksum: Checksum,
+        header: &FileHeader,
+        size: u64,
+        source: Checksum,
+        raw_start: u64,
+    ) {
+        self.objects
+            .push(ObjectName::new(checksum, ObjectType::File));
+        let (m, x) = self.mode_xattr(header);
+        self.uncompressed += size;
+        self.payload.raw.extend_from_slice(source.as_bytes());
+        self.op(part::OP_SET_READ_SOURCE, &[raw_start]);
+        self.op(part::OP_OPEN, &[m, x, size]);
+    }
+
     fn op(&mut self, code: u8, args: &[u64]) {
         self.payload.ops.push(code);
         for &a in args {
@@ -461,13 +480,7 @@ impl PartBuilder {
                 size,
                 source,
             } => {
-                self.objects
-                    .push(ObjectName::new(*checksum, ObjectType::File));
-                let (m, x) = self.mode_xattr(header);
-                self.uncompressed += size;
-                self.payload.raw.extend_from_slice(source.as_bytes());
-                self.op(part::OP_SET_READ_SOURCE, &[raw_start]);
-                self.op(part::OP_OPEN, &[m, x, *size]);
+                self.open_from_source(*checksum, header, *size, *source, raw_start);
                 self.op(part::OP_WRITE, &[*size, 0]);
                 self.op(part::OP_CLOSE, &[]);
             }
@@ -478,13 +491,7 @@ impl PartBuilder {
                 source,
                 patch,
             } => {
-                self.objects
-                    .push(ObjectName::new(*checksum, ObjectType::File));
-                let (m, x) = self.mode_xattr(header);
-                self.uncompressed += size;
-                self.payload.raw.extend_from_slice(source.as_bytes());
-                self.op(part::OP_SET_READ_SOURCE, &[raw_start]);
-                self.op(part::OP_OPEN, &[m, x, *size]);
+                self.open_from_source(*checksum, header, *size, *source, raw_start);
                 let off = self.payload.raw.len() as u64;
                 self.payload.raw.extend_from_slice(patch);
                 self.op(part::OP_BSPATCH, &[off, patch.len() as u64]);

@@ -7,33 +7,22 @@
 use std::collections::HashMap;
 
 use super::apply::{describe_bytes, execute_part_with, MemoryStore};
+use super::superblock::{FALLBACK_ENTRY, PART_ENTRY, SUPERBLOCK};
 use super::{part, DeltaError, DeltaName, Superblock};
-use crate::gvariant::reader::{self as gv, fixed, var};
+use crate::gvariant::reader as gv;
 use crate::objects::checksum::Checksum;
 
 /// Target `superblock`: a superblock file, to the raw GVariant readers, to
 /// [`Superblock::from_bytes`] (whose result must survive a round trip) and
 /// to [`describe_bytes`] (inline parts and their op streams).
 pub fn superblock(data: &[u8]) {
-    if let Ok(m) = gv::tuple(
-        data,
-        &[
-            var(8),
-            fixed(8, 8),
-            var(1),
-            var(1),
-            var(8),
-            var(1),
-            var(8),
-            var(8),
-        ],
-    ) {
+    if let Ok(m) = gv::tuple(data, &SUPERBLOCK) {
         let _ = gv::vardict(m[0]);
         for p in gv::var_array(m[6], 8).unwrap_or_default() {
-            let _ = gv::tuple(p, &[fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)]);
+            let _ = gv::tuple(p, &PART_ENTRY);
         }
         for f in gv::var_array(m[7], 8).unwrap_or_default() {
-            let _ = gv::tuple(f, &[fixed(1, 1), var(1), fixed(8, 8), fixed(8, 8)]);
+            let _ = gv::tuple(f, &FALLBACK_ENTRY);
         }
     }
     let _ = gv::vardict(data);

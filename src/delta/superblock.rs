@@ -20,9 +20,28 @@
 //! may be wrapped in the signed form `(taya{sv})` starting with the magic
 //! `OSTSGNDT`; that wrapper is unwrapped on reading.
 
-use crate::gvariant::reader::{self as gv, fixed, var};
+use crate::gvariant::reader::{self as gv, fixed, var, Member};
 use crate::gvariant::{Array, Tuple};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+
+/// The superblock's members, `(a{sv} t ay ay COMMIT ay a(uayttay) a(yaytt))`: metadata,
+/// timestamp, from, to, commit, dependencies, parts, fallbacks.
+pub(crate) const SUPERBLOCK: [Member; 8] = [
+    var(8),
+    fixed(8, 8),
+    var(1),
+    var(1),
+    var(8),
+    var(1),
+    var(8),
+    var(8),
+];
+
+/// One entry of the superblock's part list, `(uayttay)`.
+pub(crate) const PART_ENTRY: [Member; 5] = [fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)];
+
+/// One entry of the superblock's fallback list, `(yaytt)`.
+pub(crate) const FALLBACK_ENTRY: [Member; 4] = [fixed(1, 1), var(1), fixed(8, 8), fixed(8, 8)];
 
 /// The part format version grove writes and accepts (`OSTREE_DELTAPART_VERSION`).
 pub const DELTAPART_VERSION: u32 = 0;
@@ -168,20 +187,7 @@ impl Superblock {
     /// Parses a superblock file (plain or signed). Every offset is checked.
     pub fn from_bytes(data: &[u8]) -> Result<Superblock, String> {
         let (data, signed) = unwrap_signed(data)?;
-        let m = gv::tuple(
-            data,
-            &[
-                var(8),
-                fixed(8, 8),
-                var(1),
-                var(1),
-                var(8),
-                var(1),
-                var(8),
-                var(8),
-            ],
-        )
-        .map_err(|e| e.to_string())?;
+        let m = gv::tuple(data, &SUPERBLOCK).map_err(|e| e.to_string())?;
         let mut metadata = Vec::new();
         for (k, v, ty) in gv::vardict(m[0]).map_err(|e| format!("metadata: {e}"))? {
             metadata.push((
@@ -215,8 +221,7 @@ impl Superblock {
         let raw_fallbacks = gv::var_array(m[7], 8).map_err(|e| format!("fallbacks: {e}"))?;
         let mut parts = Vec::with_capacity(raw_parts.len());
         for (i, p) in raw_parts.into_iter().enumerate() {
-            let f = gv::tuple(p, &[fixed(4, 4), var(1), fixed(8, 8), fixed(8, 8), var(1)])
-                .map_err(|e| format!("part header {i}: {e}"))?;
+            let f = gv::tuple(p, &PART_ENTRY).map_err(|e| format!("part header {i}: {e}"))?;
             let checksum =
                 Checksum::from_slice(f[1]).map_err(|e| format!("part header {i}: {e}"))?;
             let objects =
@@ -231,8 +236,7 @@ impl Superblock {
         }
         let mut fallbacks = Vec::new();
         for (i, fb) in raw_fallbacks.into_iter().enumerate() {
-            let f = gv::tuple(fb, &[fixed(1, 1), var(1), fixed(8, 8), fixed(8, 8)])
-                .map_err(|e| format!("fallback {i}: {e}"))?;
+            let f = gv::tuple(fb, &FALLBACK_ENTRY).map_err(|e| format!("fallback {i}: {e}"))?;
             let objtype = ObjectType::from_u8(f[0][0])
                 .ok_or_else(|| format!("fallback {i}: invalid object type {}", f[0][0]))?;
             let checksum = Checksum::from_slice(f[1]).map_err(|e| format!("fallback {i}: {e}"))?;

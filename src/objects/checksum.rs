@@ -146,12 +146,7 @@ impl ObjectType {
     pub fn extension(self, archive: bool) -> &'static str {
         match self {
             ObjectType::File if archive => "filez",
-            ObjectType::File => "file",
-            ObjectType::DirTree => "dirtree",
-            ObjectType::DirMeta => "dirmeta",
-            ObjectType::Commit => "commit",
-            ObjectType::TombstoneCommit => "tombstone-commit",
-            ObjectType::CommitMeta => "commitmeta",
+            t => t.name(),
         }
     }
 

@@ -148,6 +148,23 @@ pub(super) fn finish_copy(
     Ok(())
 }
 
+/// Gives `name` under `dfd` (not followed) the owner in `header`.
+pub(super) fn chown_nofollow(
+    dfd: BorrowedFd<'_>,
+    name: &str,
+    header: &FileHeader,
+    path: &Path,
+) -> Result<(), CheckoutError> {
+    rustix::fs::chownat(
+        dfd,
+        name,
+        Some(Uid::from_raw(header.uid)),
+        Some(Gid::from_raw(header.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(io_err("fchownat", path.to_path_buf()))
+}
+
 /// Owner and xattrs of a new symlink `name` under `dfd` (normal mode only).
 pub(super) fn symlink_owner(
     dfd: BorrowedFd<'_>,
@@ -159,14 +176,7 @@ pub(super) fn symlink_owner(
     if user {
         return Ok(());
     }
-    rustix::fs::chownat(
-        dfd,
-        name,
-        Some(Uid::from_raw(header.uid)),
-        Some(Gid::from_raw(header.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(io_err("fchownat", path.to_path_buf()))?;
+    chown_nofollow(dfd, name, header, path)?;
     if !header.xattrs.is_empty() {
         let via = via_proc(dfd, name);
         for (n, v) in header.xattrs.iter() {

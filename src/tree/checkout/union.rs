@@ -21,9 +21,8 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{Gid, Uid};
 
-use super::fs::{at, io_err, read_symlink, rm_rf_at, symlink_owner, via_proc};
+use super::fs::{at, chown_nofollow, io_err, read_symlink, rm_rf_at, symlink_owner, via_proc};
 use super::walk::{join_rel, valid_name};
 use super::{bump, Checkout, CheckoutError, OverwriteMode, Result};
 use crate::objects::checksum::Checksum;
@@ -131,14 +130,7 @@ impl Checkout<'_> {
         )
         .map_err(io_err("Creating whiteout char device", path.clone()))?;
         if !self.user {
-            rustix::fs::chownat(
-                dfd,
-                target,
-                Some(Uid::from_raw(header.uid)),
-                Some(Gid::from_raw(header.gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(io_err("fchownat", path))?;
+            chown_nofollow(dfd, target, &header, &path)?;
         }
         bump(&self.stats.whiteouts, 1);
         Ok(())
