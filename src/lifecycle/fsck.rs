@@ -503,7 +503,7 @@ impl<'r> Fsck<'r> {
         let found: Mutex<Vec<(usize, ObjectName, ProblemKind)>> = Mutex::new(Vec::new());
         let repo = self.repo;
         objects.par_iter().enumerate().for_each(|(i, name)| {
-            if stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) || control.interrupted() {
                 return;
             }
             if let Some(kind) = check_object(repo, name) {
@@ -677,6 +677,79 @@ pub fn verify_bindings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::{Commit, DirMeta, DirTree};
+    use crate::repo::RepoMode;
+
+    /// A repository holding one commit of an empty tree.
+    fn one_commit() -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
+        let meta = repo
+            .write_dirmeta(&DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o40755,
+                xattrs: Default::default(),
+            })
+            .unwrap();
+        let tree = repo.write_dirtree(&DirTree::default()).unwrap();
+        repo.write_commit(&Commit {
+            metadata: Default::default(),
+            parent: None,
+            related: vec![],
+            subject: String::new(),
+            body: String::new(),
+            timestamp: 1,
+            root_contents: tree,
+            root_meta: meta,
+        })
+        .unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn steps_in_order_and_objects_counted() {
+        let (_dir, mut repo) = one_commit();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let s = std::sync::Arc::clone(&seen);
+        let control = Control::default().with_observer(move |p| s.lock().unwrap().push(p));
+        let mut steps = Vec::new();
+        let report = fsck(&mut repo, FsckOptions::default(), &control, &mut |s| {
+            steps.push(s)
+        })
+        .unwrap();
+        assert_eq!(
+            steps,
+            [
+                Step::Refs,
+                Step::CollectionRefs,
+                Step::Commits,
+                Step::Objects { commits: 1 }
+            ]
+        );
+        assert_eq!(report.objects_checked, 3);
+        assert!(report.verdict().is_ok());
+        let last = *seen.lock().unwrap().last().unwrap();
+        assert_eq!(
+            (last.phase, last.done, last.total),
+            (Phase::Verifying, 3, 3)
+        );
+    }
+
+    #[test]
+    fn interrupt_stops_between_objects() {
+        let (_dir, mut repo) = one_commit();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let s = std::sync::Arc::clone(&seen);
+        let control = Control::default().with_observer(move |p| s.lock().unwrap().push(p));
+        control
+            .interrupt_flag()
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let err = fsck(&mut repo, FsckOptions::default(), &control, &mut |_| {}).unwrap_err();
+        assert!(matches!(err.error, FsckError::Interrupted(_)), "{err}");
+        // Interrupted before the first object: none was checked.
+        assert!(seen.lock().unwrap().iter().all(|p| p.done == 0));
+    }
 
     #[test]
     fn messages_match_ostree() {
