@@ -3,7 +3,9 @@
 //! Stands in for a cargo-fuzz target (which needs nightly and cargo-fuzz):
 //! real deltas made by grove — uncompressed and xz — are mutated at random
 //! (fixed seed, 2000 iterations: byte flips, random bytes, truncation,
-//! insertion, duplicated slices) and fed to the superblock parser, the part
+//! insertion, duplicated slices) and fed to the superblock parser (and the
+//! `superblock` fuzz target's body, which includes a pull's acceptance
+//! checks), the part
 //! decoder, the payload parser, the op parser and the executor against a
 //! repository holding the FROM commit. Any panic fails the test and names
 //! the iteration. Errors are expected; panics are not.
@@ -174,7 +176,11 @@ fn mutated_deltas_never_panic() {
             match which {
                 0 => {
                     let (sb, _) = &samples[rng.below(2)];
-                    Superblock::from_bytes(&mutate(&mut rng, sb)).is_err()
+                    let m = mutate(&mut rng, sb);
+                    // The fuzz target's body too: round trip, inline parts,
+                    // and the checks a pull makes on a served superblock.
+                    grove::delta::fuzz::superblock(&m);
+                    Superblock::from_bytes(&m).is_err()
                 }
                 1 => {
                     let (_, parts) = &samples[rng.below(2)];

@@ -186,17 +186,25 @@ pub fn offers(remote: &RemoteRepo, to: Checksum) -> Result<(Vec<Offer>, bool)> {
 
 /// Fetches and checks the superblock of `offer`.
 pub fn fetch_superblock(remote: &RemoteRepo, offer: Offer) -> Result<Fetched> {
-    let name = offer.name;
-    let rel = name.superblock_path();
+    let rel = offer.name.superblock_path();
     let bytes = remote
         .fetcher
         .get(&rel, MAX_METADATA_OBJECT)?
         .ok_or_else(|| {
             bad(
-                name,
+                offer.name,
                 format!("no superblock at {}", remote.fetcher.url(&rel)),
             )
         })?;
+    accept_superblock(offer, bytes)
+}
+
+/// The checks a superblock from a server passes before a pull uses it: the
+/// digest offered (if any), that it parses, that it names the FROM and TO
+/// of its path, and that the commit it carries hashes to TO. Run by the
+/// `superblock` fuzz target too.
+pub fn accept_superblock(offer: Offer, bytes: Vec<u8>) -> Result<Fetched> {
+    let name = offer.name;
     if let Some(expected) = offer.digest {
         let actual = Checksum::digest(&bytes);
         if actual != expected {

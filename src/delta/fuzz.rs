@@ -13,8 +13,10 @@ use crate::gvariant::reader as gv;
 use crate::objects::checksum::Checksum;
 
 /// Target `superblock`: a superblock file, to the raw GVariant readers, to
-/// [`Superblock::from_bytes`] (whose result must survive a round trip) and
-/// to [`describe_bytes`] (inline parts and their op streams).
+/// [`Superblock::from_bytes`] (whose result must survive a round trip), to
+/// [`describe_bytes`] (inline parts and their op streams) and to the checks
+/// a pull makes before using a served superblock
+/// ([`super::fetch::accept_superblock`]).
 pub fn superblock(data: &[u8]) {
     if let Ok(m) = gv::tuple(data, &SUPERBLOCK) {
         let _ = gv::vardict(m[0]);
@@ -44,6 +46,18 @@ pub fn superblock(data: &[u8]) {
     let _ = describe_bytes(data, |i| {
         Err(DeltaError::NotFound(format!("part {i} is not inline")))
     });
+    // The pull's acceptance of a served superblock, offered under the name it
+    // claims (so the name checks pass and the commit check is reached), with
+    // and without the summary's digest of it.
+    if let Ok(sb) = Superblock::from_bytes(data) {
+        let name = DeltaName::new(sb.from, sb.to);
+        for digest in [None, Some(Checksum::digest(data))] {
+            let offer = super::fetch::Offer { name, digest };
+            if let Ok(f) = super::fetch::accept_superblock(offer, data.to_vec()) {
+                assert_eq!(Checksum::digest(&f.superblock.commit), sb.to);
+            }
+        }
+    }
 }
 
 /// Target `part`: `u32` LE length `n`, an `n`-byte superblock, then the
