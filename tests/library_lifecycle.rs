@@ -172,7 +172,3 @@ fn dev_to_prod_through_the_library_then_a_real_client_pulls() {
     fsck(&client);
     fsck(&prod_path);
 }
-
-fn ostree(repo: &Path, args: &[&str]) -> String {
-    common::ostree(repo, args)
-}

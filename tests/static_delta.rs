@@ -13,7 +13,6 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use common::*;
 
@@ -513,17 +512,6 @@ fn ostree_pulls_grove_deltas_over_http() {
         "no scratch delta part fetched:\n{log:#?}"
     );
     f.assert_checkout_matches(&empty, &f.c2);
-}
-
-/// python's http.server answers If-Modified-Since at one-second resolution.
-fn bump_mtime(p: &Path) {
-    let t = std::time::SystemTime::now() + Duration::from_secs(5);
-    fs::File::options()
-        .write(true)
-        .open(p)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
 }
 
 fn assert_clean_failure(o: &Output, what: &str) {

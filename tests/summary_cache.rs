@@ -149,15 +149,7 @@ fn pull_caches_the_verified_summary_like_ostree() {
     // A summary.sig that holds no signatures fails as ostree's does.
     let good_sig = fs::read(upstream.join("summary.sig")).expect("sig");
     fs::write(upstream.join("summary.sig"), b"invalid\n").expect("write");
-    // python's http.server answers If-Modified-Since at one-second resolution:
-    // without a newer mtime, ostree's client may get 304 for the changed file
-    // written within the second of its last fetch, and keep its cached copy.
-    fs::File::options()
-        .write(true)
-        .open(upstream.join("summary.sig"))
-        .expect("open")
-        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
-        .expect("set mtime");
+    bump_mtime(&upstream.join("summary.sig"));
     let err = run_fail(grove_cmd(&b).args(["pull", "origin", "main"]));
     assert!(err.contains("no signatures found"), "{err}");
     let err = run_fail(ostree_cmd(&a).args(["pull", "origin", "main"]));

@@ -655,6 +655,20 @@ pub fn tamper(path: &Path, at_from_start: usize) {
     fs::write(path, b).expect("write");
 }
 
+/// Moves `path`'s mtime 5 s ahead. `HttpServer` (python's http.server)
+/// answers If-Modified-Since at one-second resolution, so a file changed
+/// within the second of a client's last fetch could get a 304 and the
+/// client keep its cached copy.
+pub fn bump_mtime(path: &Path) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        })
+        .unwrap_or_else(|e| panic!("setting the mtime of {}: {e}", path.display()));
+}
+
 /// `python3 -m http.server` (backlog 511) serving a directory on loopback (a static web
 /// server, as ostree clients meet one), killed on drop.
 pub struct HttpServer {
