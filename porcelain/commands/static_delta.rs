@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use grove::delta::superblock::Endianness;
 use grove::delta::{self, DeltaFrom, DeltaName, GenerateOptions, InlineParts, Sizes};
-use grove::repo::LockKind;
 
 use crate::ctx::Ctx;
 
@@ -138,7 +137,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Sub::Show { delta } => show(ctx, &delta),
         Sub::ApplyOffline { path, .. } => {
             let repo = ctx.open_repo()?;
-            let _lock = repo.lock(LockKind::Shared)?;
             delta::apply_offline(&repo, &path)
                 .with_context(|| format!("applying {}", path.display()))?;
             Ok(())
@@ -169,7 +167,6 @@ fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let from = name.from.map(|c| c.to_string());
     println!("  From: {}", from.as_deref().unwrap_or("empty"));
     println!("  To:   {}", name.to);
-    let _lock = repo.lock(LockKind::Shared)?;
     let s = delta::generate(&repo, &opts).with_context(|| format!("generating delta {name}"))?;
     eprintln!(
         "parts={}{} objects: metadata={} content={} bsdiff={} reused={} fallback={}",

@@ -16,6 +16,10 @@
 //!
 //! While parts are applied the TO commit is marked partial, so a failure
 //! leaves no complete-looking commit behind.
+//!
+//! [`apply_offline`] takes the repository's shared lock itself, as ostree's
+//! `static-delta apply-offline` does through `ostree_repo_prepare_transaction`
+//! (`ot-builtin-static-delta.c`), so a prune (exclusive) never runs under it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,8 +56,10 @@ pub fn read_superblock(path: &Path) -> Result<Superblock> {
 }
 
 /// Applies the delta at `path` (its directory, or its superblock file) to
-/// `repo`. A delta with fallback objects cannot be applied offline.
+/// `repo`, under the repository's shared lock. A delta with fallback
+/// objects cannot be applied offline.
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
+    let _lock = repo.lock(crate::repo::LockKind::Shared)?;
     let (dir, sb_path) = if path.is_dir() {
         (path.to_path_buf(), path.join("superblock"))
     } else {
@@ -69,7 +75,8 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
 
 /// As [`apply_offline`] for the delta in directory `dir`, but fallback
 /// objects are allowed: a pull fetches them afterwards, so while any is
-/// missing the TO commit stays marked partial.
+/// missing the TO commit stays marked partial. The caller holds the
+/// repository's lock (a pull's plan takes it).
 pub fn apply_with_fallbacks(repo: &Repo, dir: &Path) -> Result<ApplyStats> {
     apply_dir(repo, dir, &dir.join("superblock"), true)
 }
@@ -596,4 +603,30 @@ fn describe_parts(
         });
     }
     Ok((sb, infos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::{LockKind, RepoMode};
+
+    #[test]
+    fn apply_offline_waits_for_the_repository_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let mut repo = Repo::init(&d.path().join("repo"), RepoMode::Archive, None).unwrap();
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "lock-timeout-secs", "1");
+        repo.write_config(cfg).unwrap();
+        let delta = d.path().join("no-such-delta");
+        let held = repo.lock(LockKind::Exclusive).unwrap();
+        let e = apply_offline(&repo, &delta).unwrap_err();
+        assert!(
+            matches!(e, DeltaError::Repo(RepoError::Lock { .. })),
+            "apply-offline ran under a prune's lock: {e}"
+        );
+        drop(held);
+        // Unlocked, it gets as far as the (absent) superblock.
+        let e = apply_offline(&repo, &delta).unwrap_err();
+        assert!(matches!(e, DeltaError::Io { .. }), "{e}");
+    }
 }

@@ -20,6 +20,12 @@
 //! (in path order) and symlinks, so output is deterministic
 //! apart from the superblock timestamp. ostree's rollsum matcher is not
 //! implemented; bsdiff covers the same cases.
+//!
+//! [`generate`] reads the commits' objects under the repository's shared
+//! lock, which it takes itself, so a prune (exclusive lock) cannot delete
+//! them mid-generation. ostree's `ostree_repo_static_delta_generate` takes
+//! no lock; grove does, as it does for every reader of many objects that
+//! writes into the repository.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -594,8 +600,10 @@ fn storage_size(repo: &Repo, name: &ObjectName) -> u64 {
         .unwrap_or(0)
 }
 
-/// Generates a delta and writes it into the repository (or `opts.filename`).
+/// Generates a delta and writes it into the repository (or
+/// `opts.filename`), under the repository's shared lock.
 pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<GenerateStats> {
+    let _lock = repo.lock(crate::repo::LockKind::Shared)?;
     let name = DeltaName::new(opts.from, opts.to);
     let commit_name = ObjectName::new(opts.to, ObjectType::Commit);
     let commit_bytes = repo.read_metadata(&commit_name)?;
@@ -1016,5 +1024,26 @@ mod tests {
         assert_eq!(o.min_fallback_size, 1_000_000);
         assert_eq!(o.max_bsdiff_size, 128_000_000);
         assert_eq!(o.max_chunk_size, 0);
+    }
+
+    #[test]
+    fn generate_waits_for_the_repository_lock() {
+        use crate::repo::{LockKind, RepoMode};
+        let d = tempfile::tempdir().unwrap();
+        let mut repo = Repo::init(d.path(), RepoMode::Archive, None).unwrap();
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "lock-timeout-secs", "1");
+        repo.write_config(cfg).unwrap();
+        let opts = GenerateOptions::new(None, Checksum::digest(b"absent"));
+        let held = repo.lock(LockKind::Exclusive).unwrap();
+        let e = generate(&repo, &opts).unwrap_err();
+        assert!(
+            matches!(e, super::super::DeltaError::Repo(RepoError::Lock { .. })),
+            "generate ran under a prune's lock: {e}"
+        );
+        drop(held);
+        // Unlocked, it gets as far as the (absent) commit.
+        let e = generate(&repo, &opts).unwrap_err();
+        assert!(matches!(e, super::super::DeltaError::Repo(RepoError::ObjectMissing(_))), "{e}");
     }
 }
