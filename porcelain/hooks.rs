@@ -7,11 +7,14 @@
 //! its output on the user's stderr. A `pre-*` hook that fails aborts the
 //! operation before any ref moves.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
+use grove::repo::refs::Refspec;
+use grove::transfer::RefMove;
 use grove::{Checksum, Repo};
 
 /// One ref update as hooks see it.
@@ -19,6 +22,19 @@ pub struct RefUpdate {
     pub old: Option<Checksum>,
     pub new: Option<Checksum>,
     pub name: String,
+}
+
+impl RefUpdate {
+    /// The moves a transfer's plan will make, as hooks see them.
+    pub fn moves(refs: &BTreeMap<Refspec, RefMove>) -> Vec<RefUpdate> {
+        refs.iter()
+            .map(|(spec, m)| RefUpdate {
+                old: m.old,
+                new: Some(m.new),
+                name: spec.to_string(),
+            })
+            .collect()
+    }
 }
 
 fn show(c: Option<Checksum>) -> String {

@@ -769,3 +769,94 @@ fn json_reports_counts_and_refs_moved() {
         serde_json::json!([{"ref": "main", "old": c1, "new": c2}])
     );
 }
+
+/// The library's local pull takes the source's and the destination's
+/// shared locks itself: a prune (exclusive) on either keeps it from planning.
+#[test]
+fn request_locks_both_repositories() {
+    use grove::repo::LockKind;
+    use grove::transfer::pull_local::{LocalPullError, LocalPullRequest};
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    for r in [&a, &b] {
+        make_repo(r, "archive");
+        ok(ostree(r).args(["config", "set", "core.lock-timeout-secs", "1"]));
+    }
+    ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+    let dst = grove::Repo::open(&b).unwrap();
+    let request = LocalPullRequest {
+        src: a.clone(),
+        refs: vec!["main".into()],
+        ..Default::default()
+    };
+    for held in [&a, &b] {
+        let repo = grove::Repo::open(held).unwrap();
+        let lock = repo.lock(LockKind::Exclusive).unwrap();
+        let err = request
+            .plan(&dst)
+            .err()
+            .expect("planned under a prune's lock");
+        assert!(
+            matches!(err, LocalPullError::Repo(grove::repo::RepoError::Lock { ref path, .. }) if path == held),
+            "{err}"
+        );
+        drop(lock);
+    }
+    let plan = request.plan(&dst).unwrap();
+    plan.execute(&dst, &Default::default()).unwrap();
+    ok(ostree(&b).arg("fsck"));
+}
+
+/// `require_static_deltas` is decided by the plan: a rev without a delta
+/// fails before anything is written, and a later rev may come through a
+/// delta from the commit an earlier rev's delta brings.
+#[test]
+fn request_chooses_required_deltas_when_planning() {
+    use grove::transfer::pull_local::LocalPullRequest;
+    use grove::transfer::TransferError;
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let (a, b) = (e.root.join("a"), e.root.join("b"));
+    make_repo(&a, "archive");
+    make_repo(&b, "bare-user");
+    let mut revs = Vec::new();
+    for i in 0..3 {
+        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
+        ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+        revs.push(
+            ok(ostree(&a).args(["rev-parse", "main"]))
+                .trim()
+                .to_string(),
+        );
+    }
+    let to = |i: usize| format!("--to={}", revs[i]);
+    ok(ostree(&a).args(["static-delta", "generate", "--empty", &to(0)]));
+    let from = format!("--from={}", revs[0]);
+    ok(ostree(&a).args(["static-delta", "generate", &from, &to(1)]));
+    ok(ostree(&a).args(["summary", "-u"]));
+    let dst = grove::Repo::open(&b).unwrap();
+    let request = |revs: &[&String]| LocalPullRequest {
+        src: a.clone(),
+        refs: revs.iter().map(|r| r.to_string()).collect(),
+        require_static_deltas: true,
+        ..Default::default()
+    };
+    // No delta reaches the third commit: nothing is written.
+    let err = request(&[&revs[0], &revs[2]]).plan(&dst).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            grove::transfer::pull_local::LocalPullError::Transfer(TransferError::NoDelta { .. })
+        ),
+        "{err}"
+    );
+    assert!(object_files(&b).is_empty(), "{:?}", object_files(&b));
+    // The second commit's only delta starts from the first.
+    let plan = request(&[&revs[0], &revs[1]]).plan(&dst).unwrap();
+    plan.execute(&dst, &Default::default()).unwrap();
+    ok(ostree(&b).args(["ls", "-R", &revs[1]]));
+    ok(ostree(&b).arg("fsck"));
+}

@@ -15,9 +15,6 @@ use grove::trust::keys::KeySelection;
 use crate::ctx::Ctx;
 use crate::signatures::{print_signatures, require_valid};
 
-/// The keys trusted for a remote (used by pull, pull-local and remote).
-pub use crate::keys::remote_keyring;
-
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Trust the keys in this keyring file (armored or binary; repeatable)

@@ -1,11 +1,10 @@
-//! `grove pull-local`: copy commits from a local repository.
+//! `grove pull-local`: copy commits from a local repository — parse, plan
+//! (`grove::transfer::pull_local::LocalPullRequest`), `pre-pull-local`,
+//! execute, `post-pull-local`, render.
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use grove::repo::LockKind;
-use grove::transfer::pull_local::{self, LocalPullReport, PullItem, PullOptions, TransferError};
-use grove::Repo;
+use grove::transfer::pull_local::{LocalPullReport, LocalPullRequest};
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
@@ -59,65 +58,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.disable_fsync {
         dst.set_disable_fsync(true);
     }
-    let src = Repo::open(&args.src)
-        .with_context(|| format!("opening source repo {}", args.src.display()))?;
-    let items = args
-        .refs
-        .iter()
-        .map(|r| PullItem::parse(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    let keys = match (&args.remote, args.gpg_verify || args.gpg_verify_summary) {
-        (Some(name), true) => {
-            let rem = grove::repo::remote::find(&dst, name)?;
-            let keys_repo = match &rem.defined_in {
-                Some(p) if p != dst.path() => Some(Repo::open(p)?),
-                _ => None,
-            };
-            Some(crate::commands::gpg_verify::remote_keyring(
-                keys_repo.as_ref().unwrap_or(&dst),
-                name,
-            )?)
-        }
-        _ => None,
-    };
-    let opts = PullOptions {
+    let request = LocalPullRequest {
+        src: args.src,
+        refs: args.refs,
         depth: args.depth,
         untrusted: args.untrusted,
-        remote: args.remote.clone(),
-        commit_only: args.commit_metadata_only,
-        verify: keys.clone().filter(|_| args.gpg_verify),
-        verify_summary: keys.filter(|_| args.gpg_verify_summary),
+        remote: args.remote,
         bareuseronly_files: args.bareuseronly_files,
+        commit_only: args.commit_metadata_only,
+        gpg_verify: args.gpg_verify,
+        gpg_verify_summary: args.gpg_verify_summary,
+        system_keyrings: crate::keys::system_dirs(),
+        require_static_deltas: args.require_static_deltas,
     };
-    let src_lock = src.lock(LockKind::Shared)?;
-    let dst_lock = dst.lock(LockKind::Shared)?;
-    if args.require_static_deltas {
-        pull_local::apply_required_deltas(&src, &dst, &args.refs)?;
-    }
-    let plan = pull_local::plan(&src, &dst, &items, &opts).map_err(|e| match e {
-        // These name the ref at fault already, in ostree's words.
-        TransferError::RefNotFound(_) | TransferError::RemoteRefInSource(_) => {
-            anyhow::Error::new(e)
-        }
-        e => anyhow::Error::new(e).context(format!("pulling from {}", args.src.display())),
-    })?;
-    let updates: Vec<RefUpdate> = plan
-        .refs()
-        .iter()
-        .map(|(spec, m)| RefUpdate {
-            old: m.old,
-            new: Some(m.new),
-            name: spec.to_string(),
-        })
-        .collect();
+    let plan = request.plan(&dst)?;
+    let updates = RefUpdate::moves(plan.refs());
     if !args.no_verify {
         hooks::run(&dst, "pre-pull-local", &updates)?;
     }
     let live = crate::progress::Live::start("pull-local", args.quiet);
-    let stats = pull_local::execute(&src, &dst, &plan, live.control())
-        .with_context(|| format!("pulling from {}", args.src.display()))?;
+    let stats = plan.execute(&dst, live.control())?;
     drop(live);
-    drop((src_lock, dst_lock));
     hooks::run(&dst, "post-pull-local", &updates)?;
     if args.json {
         let report = serde_json::to_value(LocalPullReport::from(&stats))?;

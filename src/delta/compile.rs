@@ -1044,6 +1044,12 @@ mod tests {
         drop(held);
         // Unlocked, it gets as far as the (absent) commit.
         let e = generate(&repo, &opts).unwrap_err();
-        assert!(matches!(e, super::super::DeltaError::Repo(RepoError::ObjectMissing(_))), "{e}");
+        assert!(
+            matches!(
+                e,
+                super::super::DeltaError::Repo(RepoError::ObjectMissing(_))
+            ),
+            "{e}"
+        );
     }
 }

@@ -207,6 +207,20 @@ impl Plan {
         &self.content
     }
 
+    /// Forgets the objects `dst` holds by now (a local pull's static
+    /// deltas, applied before the copy, brought them).
+    pub(crate) fn drop_present(&mut self, dst: &Repo) {
+        use rayon::prelude::*;
+        self.content = std::mem::take(&mut self.content)
+            .into_par_iter()
+            .filter(|&c| !dst.has_object(&ObjectName::new(c, ObjectType::File)))
+            .collect();
+        self.metadata = std::mem::take(&mut self.metadata)
+            .into_par_iter()
+            .filter(|o| !dst.has_object(&o.name))
+            .collect();
+    }
+
     /// Plans `dest` in `dst` to move to `new`; a later request for the
     /// same ref replaces an earlier one (`main main@C`: the last wins).
     pub(crate) fn move_ref(&mut self, dst: &Repo, dest: Refspec, new: Checksum) -> Result<()> {

@@ -12,8 +12,15 @@
 //! compresses on the way). With `untrusted`, every object is re-hashed
 //! before it lands.
 //!
+//! [`request`] is the whole command as a library call: the source opened
+//! and both repositories locked, the keys of a remote, required static
+//! deltas, then this module's plan and execute.
+//!
 //! Upstream: `ostree-repo-pull.c` (the `file://` path of
 //! `ostree_repo_pull_with_options`), `ot-builtin-pull-local.c`.
+
+pub mod request;
+pub use request::{LocalPullError, LocalPullPlan, LocalPullRequest};
 
 use std::fs;
 
@@ -244,31 +251,6 @@ fn verify_summary(src: &Repo, keys: &crate::trust::gpg::Keyring) -> Result<()> {
         .map_err(|e| TransferError::SummarySignature(format!("summary.sig: {e}")))?;
     crate::trust::gpg::require_good(&summary, &meta, keys, "summary.sig")
         .map_err(TransferError::SummarySignature)
-}
-
-/// `pull-local --require-static-deltas`: each of `revs` (a ref, or
-/// `REMOTE:REF` naming the source's ref REF, or a commit) comes through the
-/// static delta the source advertises for it (in its summary or delta
-/// index), applied into `dst` — every object hashed as it is stored, no ref
-/// moved. The plan made after it finds those objects in place. No delta for
-/// a rev is the error, naming the ref's current commit in `dst` as FROM.
-pub fn apply_required_deltas(src: &Repo, dst: &Repo, revs: &[String]) -> Result<()> {
-    for r in revs {
-        let rev = r.split_once(':').map_or(r.as_str(), |(_, name)| name);
-        let to = src.resolve_rev(rev)?;
-        let Some(name) = crate::delta::best_for_pull(src, dst, to) else {
-            // ostree names the ref's current local commit (nothing for a checksum).
-            let from = if rev.parse::<Checksum>().is_ok() {
-                None
-            } else {
-                dst.resolve_rev_opt(rev).ok().flatten()
-            };
-            return Err(TransferError::NoDelta { from, to });
-        };
-        crate::delta::apply::apply_with_fallbacks(dst, &src.path().join(name.relative_dir()))
-            .map_err(|source| TransferError::DeltaApply { name, source })?;
-    }
-    Ok(())
 }
 
 /// Pulls `items` from `src` into `dst`: plan, then execute; refs move only

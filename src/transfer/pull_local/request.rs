@@ -1,0 +1,231 @@
+//! A whole `pull-local` as the command asks for it: the source repository
+//! by path, what to copy, the remote whose keys must have signed it, and
+//! whether the source's static deltas must carry the commits.
+//!
+//! [`LocalPullRequest::plan`] decides everything that can be decided
+//! before anything is written: it opens the source, reads the keys of
+//! `remote` when signatures are to be checked (a remote defined in a
+//! `core.parent` repository keeps its keys there), takes the source's
+//! shared lock and then the destination's, chooses the static delta for
+//! each rev with `require_static_deltas` (the one the source advertises
+//! from a commit the destination will hold whole, else the scratch one; none
+//! is the error, in ostree's words) and plans the commits, objects and refs
+//! ([`super::plan`]: signatures are checked there). [`LocalPullPlan::execute`]
+//! applies the chosen deltas (every object hashed as it is stored), drops
+//! from the plan what they brought, copies the rest and moves the refs last
+//! ([`super::execute`]); the locks are released when it returns.
+//!
+//! Upstream: `ot-builtin-pull-local.c`; the `file://` path of
+//! `ostree_repo_pull_with_options` in `ostree-repo-pull.c` (locks through
+//! `ostree_repo_prepare_transaction`, deltas before objects).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{PullItem, PullOptions, PullStats, RefMove, TransferError};
+use crate::delta::DeltaName;
+use crate::objects::checksum::Checksum;
+use crate::progress::Control;
+use crate::repo::refs::{RefError, Refspec};
+use crate::repo::remote::{self, RemoteError};
+use crate::repo::{LockKind, Repo, RepoError, RepoLock};
+use crate::transfer::engine::Plan;
+use crate::trust::keys::TrustError;
+
+/// What `pull-local` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct LocalPullRequest {
+    /// The source repository, as named (errors name it so).
+    pub src: PathBuf,
+    /// Refs, `REF@COMMIT` or commits to copy; none: every ref of the source.
+    pub refs: Vec<String>,
+    /// Parent commits to follow: 0 only the commit, -1 all history.
+    pub depth: i32,
+    /// Re-hash every object before it is written.
+    pub untrusted: bool,
+    /// Write refs under `refs/remotes/REMOTE/`; the remote whose keys the
+    /// signature checks trust.
+    pub remote: Option<String>,
+    /// Refuse regular files a bare-user-only repository could not hold.
+    pub bareuseronly_files: bool,
+    /// Copy only the commits and their detached metadata.
+    pub commit_only: bool,
+    /// Every commit copied must be signed by a key trusted for `remote`.
+    pub gpg_verify: bool,
+    /// The source's summary must be signed by a key trusted for `remote`.
+    pub gpg_verify_summary: bool,
+    /// The system keyring directories, trusted for a remote without a
+    /// keyring of its own.
+    pub system_keyrings: Vec<PathBuf>,
+    /// Each of `refs` comes through a static delta the source advertises.
+    pub require_static_deltas: bool,
+}
+
+/// Why a local pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPullError {
+    #[error("opening source repo {}", .path.display())]
+    OpenSource {
+        path: PathBuf,
+        #[source]
+        source: RepoError,
+    },
+    /// A failure while reading the source or writing the copy.
+    #[error("pulling from {}", .src.display())]
+    Pulling {
+        src: PathBuf,
+        #[source]
+        source: TransferError,
+    },
+    /// Errors that name the ref, delta or commit at fault themselves.
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Keys(#[from] TrustError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// A local pull decided, both repositories locked, nothing written yet.
+pub struct LocalPullPlan {
+    src_path: PathBuf,
+    src: Repo,
+    /// Static deltas to apply first, in the order of the revs.
+    deltas: Vec<DeltaName>,
+    plan: Plan,
+    // Released in this order: the destination's, then the source's.
+    _dst_lock: Option<RepoLock>,
+    _src_lock: Option<RepoLock>,
+}
+
+impl LocalPullRequest {
+    /// Opens and locks the source, locks `dst`, chooses the deltas and
+    /// plans the copy (see the module documentation).
+    pub fn plan(&self, dst: &Repo) -> Result<LocalPullPlan, LocalPullError> {
+        let src = Repo::open(&self.src).map_err(|source| LocalPullError::OpenSource {
+            path: self.src.clone(),
+            source,
+        })?;
+        let items = self
+            .refs
+            .iter()
+            .map(|r| PullItem::parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = match &self.remote {
+            Some(name) if self.gpg_verify || self.gpg_verify_summary => {
+                let rem = remote::find(dst, name)?;
+                let keys_repo = match &rem.defined_in {
+                    Some(p) if p != dst.path() => Some(Repo::open(p)?),
+                    _ => None,
+                };
+                Some(crate::trust::keys::remote_keys(
+                    keys_repo.as_ref().unwrap_or(dst),
+                    name,
+                    &self.system_keyrings,
+                )?)
+            }
+            _ => None,
+        };
+        let opts = PullOptions {
+            depth: self.depth,
+            untrusted: self.untrusted,
+            remote: self.remote.clone(),
+            commit_only: self.commit_only,
+            verify: keys.clone().filter(|_| self.gpg_verify),
+            verify_summary: keys.filter(|_| self.gpg_verify_summary),
+            bareuseronly_files: self.bareuseronly_files,
+        };
+        let src_lock = src.lock(LockKind::Shared)?;
+        let dst_lock = dst.lock(LockKind::Shared)?;
+        let deltas = if self.require_static_deltas {
+            required_deltas(&src, dst, &self.refs)?
+        } else {
+            Vec::new()
+        };
+        let plan = super::plan(&src, dst, &items, &opts).map_err(|e| match e {
+            // These name the ref at fault already, in ostree's words.
+            TransferError::RefNotFound(_) | TransferError::RemoteRefInSource(_) => e.into(),
+            e => self.pulling(e),
+        })?;
+        Ok(LocalPullPlan {
+            src_path: self.src.clone(),
+            src,
+            deltas,
+            plan,
+            _dst_lock: dst_lock,
+            _src_lock: src_lock,
+        })
+    }
+
+    fn pulling(&self, source: TransferError) -> LocalPullError {
+        LocalPullError::Pulling {
+            src: self.src.clone(),
+            source,
+        }
+    }
+}
+
+/// `--require-static-deltas`: for each of `revs` (a ref, `REMOTE:REF`
+/// naming the source's ref REF, or a commit) the delta the source
+/// advertises ([`crate::delta::best_for_pull`]), counting the TO commit of
+/// a delta chosen before it as held by `dst` when that delta brings it
+/// whole (no fallback objects), as it will be once applied. No delta for a
+/// rev is the error, naming the ref's current commit in `dst` as FROM.
+fn required_deltas(
+    src: &Repo,
+    dst: &Repo,
+    revs: &[String],
+) -> Result<Vec<DeltaName>, TransferError> {
+    let mut chosen = Vec::new();
+    let mut whole = Vec::new();
+    for r in revs {
+        let rev = r.split_once(':').map_or(r.as_str(), |(_, name)| name);
+        let to = src.resolve_rev(rev)?;
+        let Some(name) = crate::delta::index::best_for_pull_after(src, dst, &whole, to) else {
+            // ostree names the ref's current local commit (nothing for a checksum).
+            let from = if rev.parse::<Checksum>().is_ok() {
+                None
+            } else {
+                dst.resolve_rev_opt(rev).ok().flatten()
+            };
+            return Err(TransferError::NoDelta { from, to });
+        };
+        let superblock = src.path().join(name.superblock_path());
+        if crate::delta::apply::read_superblock(&superblock).is_ok_and(|sb| sb.fallbacks.is_empty())
+        {
+            whole.push(to);
+        }
+        chosen.push(name);
+    }
+    Ok(chosen)
+}
+
+impl LocalPullPlan {
+    /// The refs the pull will move, each compare-and-swap against `old`.
+    pub fn refs(&self) -> &BTreeMap<Refspec, RefMove> {
+        self.plan.refs()
+    }
+
+    /// Applies the chosen deltas, copies what is still missing and moves
+    /// the refs; releases both locks.
+    pub fn execute(mut self, dst: &Repo, control: &Control) -> Result<PullStats, LocalPullError> {
+        for &name in &self.deltas {
+            let dir = self.src.path().join(name.relative_dir());
+            crate::delta::apply::apply_with_fallbacks(dst, &dir)
+                .map_err(|source| TransferError::DeltaApply { name, source })?;
+        }
+        if !self.deltas.is_empty() {
+            self.plan.drop_present(dst);
+        }
+        super::execute(&self.src, dst, &self.plan, control).map_err(|source| {
+            LocalPullError::Pulling {
+                src: self.src_path.clone(),
+                source,
+            }
+        })
+    }
+}
