@@ -128,11 +128,6 @@ pub fn trusted(repo: &Repo, selection: &KeySelection) -> anyhow::Result<Keyring>
     Ok(kr)
 }
 
-/// The keys ostree trusts for remote `name`.
-pub fn remote_keyring(repo: &Repo, name: &str) -> anyhow::Result<Keyring> {
-    Ok(keys::remote_keys(repo, name, &system_dirs())?)
-}
-
 /// Runs `gpg` (with `--homedir` if given) and returns its standard output.
 pub fn run_gpg(homedir: Option<&Path>, args: &[&str], what: &str) -> anyhow::Result<Vec<u8>> {
     let mut cmd = Command::new("gpg");

@@ -5,6 +5,8 @@
 
 use anyhow::Context as _;
 use grove::repo::remote::{self, AddOptions};
+use grove::transfer::remote_info;
+use grove::trust::keys;
 
 use crate::ctx::Ctx;
 
@@ -136,30 +138,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Cmd::Add(a) => {
             let mut repo = ctx.open_repo()?;
-            let mut set = Vec::new();
-            for kv in &a.set {
-                let (k, v) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--set: expected KEY=VALUE, got '{kv}'"))?;
-                anyhow::ensure!(!k.is_empty(), "--set: empty key in '{kv}'");
-                set.push((k.to_string(), v.to_string()));
-            }
-            let branches = a
-                .branches
-                .iter()
-                .map(|b| b.parse())
-                .collect::<Result<Vec<_>, _>>()?;
-            let gpg_import = match &a.gpg_import {
-                Some(f) => {
-                    let bytes = std::fs::read(f)
-                        .with_context(|| format!("--gpg-import {}", f.display()))?;
-                    Some(grove::trust::gpg::Keyring::from_bytes(
-                        &bytes,
-                        &f.display().to_string(),
-                    )?)
-                }
-                None => None,
-            };
+            let gpg_import = a
+                .gpg_import
+                .as_deref()
+                .map(keys::read_keyring)
+                .transpose()?;
             let imported = gpg_import.as_ref().map(|k| k.len());
             let opts = AddOptions {
                 no_gpg_verify: a.no_gpg_verify,
@@ -167,8 +150,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 if_not_exists: a.if_not_exists,
                 force: a.force,
                 custom_backend: a.custom_backend,
-                set,
-                branches,
+                set: remote::parse_settings(&a.set)?,
+                branches: a
+                    .branches
+                    .iter()
+                    .map(|b| b.parse())
+                    .collect::<Result<_, _>>()?,
                 gpg_import,
                 collection_id: a.collection_id,
             };
@@ -209,16 +196,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 // As ostree's library without a source: the user's own keyring.
                 crate::keys::gnupg_public_keys(None)?
             } else {
-                let mut k = grove::trust::gpg::Keyring::new();
-                for f in &a.keyring {
-                    let bytes =
-                        std::fs::read(f).with_context(|| format!("--keyring {}", f.display()))?;
-                    k.extend(grove::trust::gpg::Keyring::from_bytes(
-                        &bytes,
-                        &f.display().to_string(),
-                    )?);
-                }
-                k
+                keys::read_keyrings(&a.keyring)?
             };
             let n = remote::gpg_import(&repo, &a.name, &source, &a.key_ids)?;
             print_imported(n, &a.name);
@@ -230,10 +208,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
         Cmd::Refs(a) => {
             let repo = ctx.open_repo()?;
-            let rem = remote::find(&repo, &a.name)?;
-            let remote_repo = grove::transfer::pull::RemoteRepo::open(rem.url()?)
-                .with_context(|| format!("remote \"{}\"", a.name))?;
-            for r in remote_repo.list_refs()? {
+            for r in remote_info::refs(&repo, &a.name)? {
                 println!("{}:{r}", a.name);
             }
         }
@@ -241,28 +216,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `remote summary NAME`: fetches the remote's summary (through the summary
-/// cache, verified when the remote has `gpg-verify-summary=true`) and prints
-/// it as `summary --view` (or `--raw`) does, then its signatures as ostree
+/// `remote summary NAME`: the remote's summary (through the summary cache,
+/// verified when the remote has `gpg-verify-summary=true`) printed as
+/// `summary --view` (or `--raw`) does, then its signatures as ostree
 /// prints them.
 fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let rem = remote::find(&repo, &a.name)?;
-    let keys = if rem.gpg_verify_summary {
-        Some(crate::keys::remote_keyring(&repo, &a.name)?)
-    } else {
-        None
-    };
     let cache = super::pull::summary_cache(&repo, a.cache_dir.as_deref(), &a.name);
-    let remote_repo = grove::transfer::pull::RemoteRepo::open_cached(
-        rem.pull_url()?,
-        keys.as_ref(),
-        Some(&cache),
-    )
-    .with_context(|| format!("remote \"{}\"", a.name))?;
-    let Some(summary) = &remote_repo.summary else {
-        anyhow::bail!("Remote server has no summary file")
-    };
+    let fetched = remote_info::summary(&repo, &a.name, &cache, &crate::keys::system_dirs())?;
+    let summary = &fetched.summary;
     print!(
         "{}",
         if a.raw {
@@ -272,11 +234,10 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
         }
     );
     let now = std::time::SystemTime::now();
-    let reports = match (&keys, a.raw) {
-        (Some(keys), false) => remote_repo.summary_signatures(keys, now)?,
-        _ => None,
-    };
-    if let Some(reports) = reports {
+    if a.raw {
+        return Ok(());
+    }
+    if let Some(reports) = fetched.signatures(now)? {
         let n = reports.len();
         println!();
         println!(

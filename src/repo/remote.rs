@@ -35,6 +35,11 @@ pub enum RemoteError {
     },
     #[error("NAME and URL must be specified")]
     NoUrlOrBackend,
+    /// A `--set` option without `=`.
+    #[error("--set: expected KEY=VALUE, got '{0}'")]
+    SetSyntax(String),
+    #[error("--set: empty key in '{0}'")]
+    SetEmptyKey(String),
     #[error("No \"url\" option in remote \"{0}\"")]
     NoUrl(String),
     #[error("GPG: remote \"{name}\": {source}")]
@@ -119,6 +124,19 @@ pub fn validate_name(name: &str) -> Result<()> {
         return Err(RemoteError::InvalidName(name.to_string()));
     }
     Ok(())
+}
+
+/// `KEY=VALUE` settings (`remote add --set`), in order; the value may be
+/// empty or hold `=`, the key may not be empty.
+pub fn parse_settings(settings: &[String]) -> Result<Vec<(String, String)>> {
+    settings
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            None => Err(RemoteError::SetSyntax(kv.clone())),
+            Some(("", _)) => Err(RemoteError::SetEmptyKey(kv.clone())),
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        })
+        .collect()
 }
 
 /// How to add a remote.
@@ -394,5 +412,19 @@ mod tests {
         assert_eq!(b.branches.len(), 2);
         assert!(get(&k, "a").unwrap().gpg_verify);
         assert!(matches!(get(&k, "c"), Err(RemoteError::NotFound(_))));
+    }
+
+    #[test]
+    fn settings_as_remote_add_takes_them() {
+        let kv = |v: &[&str]| parse_settings(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            kv(&["a=b", "tls-ca-path=/x=y", "empty="]).unwrap(),
+            [("a", "b"), ("tls-ca-path", "/x=y"), ("empty", "")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        let e = kv(&["a=b", "novalue"]).unwrap_err();
+        assert_eq!(e.to_string(), "--set: expected KEY=VALUE, got 'novalue'");
+        let e = kv(&["=v"]).unwrap_err();
+        assert_eq!(e.to_string(), "--set: empty key in '=v'");
     }
 }

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod pull;
 pub mod pull_local;
 pub mod remote;
+pub mod remote_info;
 pub mod sink;
 pub mod source;
 pub mod store;

@@ -116,6 +116,16 @@ pub fn read_keyring(path: &Path) -> Result<Keyring> {
     Ok(Keyring::from_bytes(&bytes, &path.display().to_string())?)
 }
 
+/// The keys of every keyring file of `paths` (`remote gpg-import
+/// --keyring`), merged; one that cannot be read is the error.
+pub fn read_keyrings(paths: &[PathBuf]) -> Result<Keyring> {
+    let mut kr = Keyring::new();
+    for p in paths {
+        kr.extend(read_keyring(p)?);
+    }
+    Ok(kr)
+}
+
 /// The keys of `files` that can be read; the others are skipped, as ostree
 /// skips a keyring it cannot load from a directory it scans.
 fn readable_keys(files: impl IntoIterator<Item = PathBuf>) -> Keyring {
