@@ -13,11 +13,13 @@
 mod common;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
 
+use grove::delta::fuzz::{PullFixture, PullInput, PullOutcome};
 use grove::delta::{apply::execute_part, part, superblock::Superblock, GenerateOptions};
-use grove::Repo;
+use grove::{Checksum, Repo};
 
 use common::*;
 
@@ -82,13 +84,12 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
     (0..n).map(|_| r.next() as u8).collect()
 }
 
-#[test]
-fn mutated_deltas_never_panic() {
-    let dir = tempdir();
-    let root = dir.path();
+/// An archive repository (made by ostree) holding two commits of a small
+/// tree: a binary edited in place, a changed, an unchanged and a new file, a
+/// symlink, a mode change. Returns (repository, FROM, TO).
+fn upstream(root: &Path) -> (PathBuf, String, String) {
     let repo_p = root.join("repo");
     let tree = root.join("tree");
-    let r = repo_p.to_str().unwrap();
     ostree(&repo_p, &["init", "--mode=archive"]);
     fs::create_dir_all(tree.join("d")).unwrap();
     let bin = noise(7, 30_000);
@@ -129,7 +130,15 @@ fn mutated_deltas_never_panic() {
     )
     .trim()
     .to_string();
+    (repo_p, c1, c2)
+}
 
+#[test]
+fn mutated_deltas_never_panic() {
+    let dir = tempdir();
+    let root = dir.path();
+    let (repo_p, c1, c2) = upstream(root);
+    let r = repo_p.to_str().unwrap();
     let repo = Repo::open(&repo_p).unwrap();
     let (from, to) = (c1.parse().unwrap(), c2.parse().unwrap());
     let mut samples: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
@@ -257,4 +266,279 @@ fn xz_part_declaring_a_huge_dictionary_is_refused() {
     file[bh + hsize - 4..bh + hsize].copy_from_slice(&crc.to_le_bytes());
     let err = part::decode_part(&file).unwrap_err();
     assert!(err.contains("emory"), "{err}");
+}
+
+/// The deltas the pull loop starts from, each as the `delta_pull` fuzz
+/// target's input: made by grove (external parts uncompressed, in several
+/// parts, and xz; inline; a scratch delta with a fallback object) and by
+/// ostree (xz part, the same part rewritten uncompressed, an inline scratch
+/// delta).
+fn pull_samples(root: &Path, repo_p: &Path, c1: &str, c2: &str) -> Vec<(&'static str, PullInput)> {
+    let repo = Repo::open(repo_p).unwrap();
+    let (from, to) = (c1.parse().unwrap(), c2.parse().unwrap());
+    let read = |dir: &Path| -> PullInput {
+        let superblock = fs::read(dir.join("superblock")).unwrap();
+        let n = Superblock::from_bytes(&superblock).unwrap().parts.len();
+        let parts = (0..n)
+            .map_while(|i| fs::read(dir.join(i.to_string())).ok())
+            .collect();
+        PullInput {
+            superblock,
+            parts,
+            ..Default::default()
+        }
+    };
+    let grove_delta = |label: &str, from: Option<Checksum>, edit: &dyn Fn(&mut GenerateOptions)| {
+        let dir = root.join(format!("samples/{label}"));
+        let mut o = GenerateOptions::new(from, to);
+        o.inline = grove::delta::InlineParts::Never;
+        o.timestamp = Some(1);
+        o.filename = Some(dir.join("superblock"));
+        edit(&mut o);
+        fs::create_dir_all(&dir).unwrap();
+        grove::delta::generate(&repo, &o).unwrap();
+        read(&dir)
+    };
+    let ostree_delta = |label: &str, args: &[&str]| {
+        let dir = root.join(format!("samples/{label}"));
+        fs::create_dir_all(&dir).unwrap();
+        let filename = format!("--filename={}", dir.join("superblock").display());
+        let mut all = vec!["static-delta", "generate", &filename];
+        all.extend_from_slice(args);
+        ostree(repo_p, &all);
+        read(&dir)
+    };
+    let mut samples = vec![
+        (
+            "grove uncompressed parts",
+            grove_delta("grove-none", Some(from), &|o| {
+                o.compression = part::Compression::None;
+                o.max_chunk_size = 8_000;
+            }),
+        ),
+        ("grove xz part", grove_delta("grove-xz", Some(from), &|_| {})),
+        (
+            "grove inline",
+            grove_delta("grove-inline", Some(from), &|o| {
+                o.inline = grove::delta::InlineParts::Always
+            }),
+        ),
+        (
+            "grove scratch with a fallback",
+            grove_delta("grove-scratch", None, &|o| o.min_fallback_size = 10_000),
+        ),
+        (
+            "ostree xz part",
+            ostree_delta("ostree-xz", &[&format!("--from={c1}"), &format!("--to={c2}")]),
+        ),
+        (
+            "ostree scratch inline",
+            ostree_delta("ostree-scratch", &["--empty", "--inline", &format!("--to={c2}")]),
+        ),
+    ];
+    // ostree's xz part rewritten uncompressed: served with its header fixed.
+    let mut raw = samples[4].1.clone();
+    raw.parts[0] = part::encode_part(
+        &part::decode_part(&raw.parts[0]).unwrap(),
+        part::Compression::None,
+    )
+    .unwrap();
+    raw.fix_parts = true;
+    samples.push(("ostree part uncompressed", raw));
+    assert_eq!(samples[0].1.parts.len(), 3, "several parts");
+    assert!(samples[2].1.parts.is_empty() && samples[5].1.parts.is_empty(), "inline");
+    let scratch = Superblock::from_bytes(&samples[3].1.superblock).unwrap();
+    assert_eq!(scratch.fallbacks.len(), 1, "one fallback object");
+    samples
+}
+
+/// A mutation of one part of a delta that knows its structure: the
+/// superblock's part headers and fallbacks (sizes that lie, objects moved,
+/// dropped or duplicated, versions), an inline part's bytes, or the op
+/// stream of a payload (re-encoded uncompressed, the header fixed).
+fn mutate_structure(rng: &mut Rng, input: &mut PullInput) {
+    let Ok(mut sb) = Superblock::from_bytes(&input.superblock) else {
+        return;
+    };
+    let lie = |rng: &mut Rng, v: u64| [0, 1, v / 2, v + 1, v * 2, u32::MAX as u64, u64::MAX][rng.below(7)];
+    let np = sb.parts.len();
+    match rng.below(8) {
+        0 if np > 0 => {
+            let h = &mut sb.parts[rng.below(np)];
+            h.size = lie(rng, h.size);
+        }
+        1 if np > 0 => {
+            let h = &mut sb.parts[rng.below(np)];
+            h.uncompressed_size = lie(rng, h.uncompressed_size);
+        }
+        2 if !sb.fallbacks.is_empty() => {
+            let i = rng.below(sb.fallbacks.len());
+            let f = &mut sb.fallbacks[i];
+            f.size = lie(rng, f.size);
+            f.uncompressed_size = lie(rng, f.uncompressed_size);
+        }
+        3 if np > 0 => {
+            // An object moved between parts, dropped, or turned into a fallback.
+            let a = rng.below(np);
+            if !sb.parts[a].objects.is_empty() {
+                let at = rng.below(sb.parts[a].objects.len());
+                let o = sb.parts[a].objects.remove(at);
+                match rng.below(3) {
+                    0 => {
+                        let b = rng.below(np);
+                        let at = rng.below(sb.parts[b].objects.len() + 1);
+                        sb.parts[b].objects.insert(at, o);
+                    }
+                    1 => sb.fallbacks.push(grove::delta::superblock::Fallback {
+                        object: o,
+                        size: 1,
+                        uncompressed_size: 1,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        4 if np > 0 => {
+            // Two objects of a part swapped, or one listed twice.
+            let h = &mut sb.parts[rng.below(np)];
+            let n = h.objects.len();
+            if n > 1 {
+                let (a, b) = (rng.below(n), rng.below(n));
+                if rng.below(2) == 0 {
+                    h.objects.swap(a, b);
+                } else {
+                    h.objects[a] = h.objects[b];
+                }
+            }
+        }
+        5 if np > 0 => {
+            let i = rng.below(np);
+            match rng.below(3) {
+                0 => sb.parts[i].version = 1,
+                1 => {
+                    let h = sb.parts[i].clone();
+                    sb.parts.push(h)
+                }
+                _ => {
+                    sb.parts.remove(i);
+                }
+            }
+        }
+        6 => {
+            // An inline part's bytes.
+            let inline: Vec<usize> = (0..sb.metadata.len())
+                .filter(|&i| sb.metadata[i].1.ty == "(yay)")
+                .collect();
+            if !inline.is_empty() {
+                let v = &mut sb.metadata[inline[rng.below(inline.len())]].1;
+                v.bytes = mutate(rng, &v.bytes);
+            }
+        }
+        _ if !input.parts.is_empty() => {
+            // The op stream of a part file, the payload framing kept valid.
+            let i = rng.below(input.parts.len());
+            if let Ok(mut p) = part::decode_part(&input.parts[i])
+                .and_then(|b| part::Payload::from_bytes(&b))
+            {
+                p.ops = mutate(rng, &p.ops);
+                input.parts[i] = part::encode_part(&p.to_bytes(), part::Compression::None).unwrap();
+                input.fix_parts = true;
+            }
+        }
+        _ => {}
+    }
+    input.superblock = sb.to_bytes();
+}
+
+/// The whole pull path over mutated deltas: `delta_pull`'s body, a
+/// `file://` remote serving each mutation, a repository holding FROM
+/// pulling it through `grove pull [--require-static-deltas]`'s library
+/// call. Any panic, a pull that moves the ref and fails, or one that
+/// succeeds and leaves an incomplete or corrupt commit fails the test and
+/// names the iteration.
+#[test]
+fn mutated_deltas_pull_or_fail_cleanly() {
+    let dir = tempdir();
+    let root = dir.path();
+    let (repo_p, c1, c2) = upstream(root);
+    let samples = pull_samples(root, &repo_p, &c1, &c2);
+    let fixture = PullFixture::new(&repo_p, c1.parse().unwrap(), c2.parse().unwrap()).unwrap();
+    let to: Checksum = c2.parse().unwrap();
+    for (label, input) in &samples {
+        for auto in [false, true] {
+            let input = PullInput { auto, ..input.clone() };
+            let outcome = fixture.pull(&input);
+            assert_eq!(outcome, PullOutcome::Pulled(to), "{label} (auto: {auto})");
+            // The input framing carries it unchanged.
+            assert_eq!(PullInput::parse(&input.to_bytes()), input);
+        }
+    }
+
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
+    let iterations = 300;
+    for iter in 0..iterations {
+        let (label, sample) = &samples[rng.below(samples.len())];
+        let mut input = sample.clone();
+        let how = rng.below(4);
+        match how {
+            0 => input.superblock = mutate(&mut rng, &input.superblock),
+            1 if !input.parts.is_empty() => {
+                let i = rng.below(input.parts.len());
+                input.parts[i] = mutate(&mut rng, &input.parts[i]);
+                input.fix_parts = true;
+            }
+            _ => mutate_structure(&mut rng, &mut input),
+        }
+        if rng.below(4) == 0 {
+            input.fix_parts = !input.fix_parts;
+        }
+        input.auto = rng.below(4) == 0;
+        let outcome = catch_unwind(AssertUnwindSafe(|| fixture.pull(&input)));
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!("iteration {iter} ({label}, mutation {how}): {why}\ninput: {}", hex(&input.to_bytes()))
+            }
+        };
+        *tally.entry(outcome_kind(&outcome)).or_default() += 1;
+    }
+    eprintln!("{iterations} mutated pulls: {tally:#?}");
+    let count = |k: &str| tally.get(k).copied().unwrap_or(0);
+    assert!(count("pulled") > 0, "{tally:?}");
+    assert!(count("failed executing a part") > 10, "mutations reach the executor: {tally:?}");
+}
+
+/// Where a pull stopped, for the loop's tally.
+fn outcome_kind(o: &PullOutcome) -> String {
+    let PullOutcome::Failed(e) = o else {
+        return "pulled".into();
+    };
+    let kinds = [
+        ("invalid superblock", "superblock does not parse"),
+        ("superblock is for", "superblock names other commits"),
+        ("superblock carries commit", "superblock's commit is not TO"),
+        ("checksum mismatch", "part checksum"),
+        ("bytes, the superblock says", "part size"),
+        (": no part ", "part file missing"),
+        ("Executing delta part", "failed executing a part"),
+        ("Invalid static delta part", "part does not decode"),
+        ("too new version", "part version"),
+        ("was not written by it", "object not written"),
+        ("neither in the delta nor", "TO incomplete after the delta"),
+    ];
+    kinds
+        .iter()
+        .find(|(needle, _)| e.contains(needle))
+        .map(|(_, kind)| kind.to_string())
+        .unwrap_or_else(|| format!("other: {e}"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -96,3 +96,299 @@ pub fn part(data: &[u8], sources: &HashMap<Checksum, Vec<u8>>) -> usize {
     }
     written
 }
+
+/// One input of the `delta_pull` target: a superblock and part files to
+/// serve, and how to serve them.
+///
+/// Framing ([`PullInput::parse`], [`PullInput::to_bytes`]): a flags byte
+/// ([`PullInput::fix_parts`] is bit 0, [`PullInput::auto`] bit 1), a `u32`
+/// LE length `n` and the `n`-byte superblock, then each part file as a
+/// `u32` LE length and its bytes (a length past the end takes the rest).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullInput {
+    /// Serve the superblock with each part header's size and checksum set
+    /// to those of the part file served (when it parses), so a mutated part
+    /// gets past the part checksum to the decoder and the executor.
+    pub fix_parts: bool,
+    /// Pull as `grove pull` does without `--require-static-deltas`: a bad
+    /// delta is left to the loose objects.
+    pub auto: bool,
+    pub superblock: Vec<u8>,
+    pub parts: Vec<Vec<u8>>,
+}
+
+/// At most this many part files are read from an input.
+const MAX_PARTS: usize = 16;
+
+impl PullInput {
+    pub fn parse(data: &[u8]) -> PullInput {
+        let (&flags, mut rest) = data.split_first().unwrap_or((&0, &[]));
+        let mut next = || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let n = (u32::from_le_bytes(*len) as usize).min(tail.len());
+            let (chunk, tail) = tail.split_at(n);
+            rest = tail;
+            Some(chunk.to_vec())
+        };
+        let superblock = next().unwrap_or_default();
+        let parts = std::iter::from_fn(next).take(MAX_PARTS).collect();
+        PullInput {
+            fix_parts: flags & 1 != 0,
+            auto: flags & 2 != 0,
+            superblock,
+            parts,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![self.fix_parts as u8 | (self.auto as u8) << 1];
+        for chunk in std::iter::once(&self.superblock).chain(&self.parts) {
+            out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+}
+
+/// What one run of [`PullFixture::pull`] came to, once the oracle passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PullOutcome {
+    /// The pull moved the ref to this commit, which is complete and verifies.
+    Pulled(Checksum),
+    /// The pull failed with this error; the ref did not move.
+    Failed(String),
+}
+
+/// Target `delta_pull`: the whole pull path of `grove pull
+/// --require-static-deltas` over fuzzed deltas.
+///
+/// `upstream` is an archive repository holding a FROM and a TO commit. Each
+/// [`PullFixture::pull`] serves the input's superblock and parts from a
+/// `file://` archive remote (its objects are upstream's), at the path of the
+/// delta FROM→TO — FROM and TO being those the superblock claims when it
+/// parses (a scratch delta into an empty repository when it claims no FROM),
+/// else upstream's — with a summary offering that delta and naming that TO
+/// as the remote's ref, so mutations get past the commit checks. A fresh
+/// bare-user repository holding FROM under the remote's ref then pulls
+/// through [`PullRequest`](crate::transfer::pull::PullRequest), as `grove
+/// pull` does. The oracle (panics when it does not hold): either the pull
+/// fails and the ref is where it was, or it succeeds, the ref names that TO
+/// and the commit is complete; and either way the repository passes
+/// [`fsck`](crate::lifecycle::fsck::fsck) and every object in it hashes to
+/// its name (a failed pull leaves no corrupt object behind either).
+pub struct PullFixture {
+    dir: tempfile::TempDir,
+    upstream: crate::Repo,
+    from: Checksum,
+    to: Checksum,
+    /// Runs share the remote's and the target's directories.
+    lock: std::sync::Mutex<()>,
+}
+
+const REMOTE: &str = "up";
+const REF: &str = "m";
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+impl PullFixture {
+    /// A fixture pulling from `upstream` (an archive repository holding
+    /// `from` and `to` complete).
+    pub fn new(upstream: &std::path::Path, from: Checksum, to: Checksum) -> Result<Self, String> {
+        let upstream = crate::Repo::open(upstream).map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("grove-delta-pull")
+            .tempdir()
+            .map_err(io("temporary directory"))?;
+        let remote = dir.path().join("remote");
+        std::fs::create_dir_all(remote.join("refs/heads")).map_err(io("remote"))?;
+        std::fs::write(
+            remote.join("config"),
+            "[core]\nrepo_version=1\nmode=archive-z2\n",
+        )
+        .map_err(io("remote config"))?;
+        std::os::unix::fs::symlink(upstream.path().join("objects"), remote.join("objects"))
+            .map_err(io("remote objects"))?;
+        Ok(PullFixture {
+            dir,
+            upstream,
+            from,
+            to,
+            lock: Default::default(),
+        })
+    }
+
+    /// One pull of `input` (see the type's documentation).
+    pub fn pull(&self, input: &PullInput) -> PullOutcome {
+        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let parsed = Superblock::from_bytes(&input.superblock).ok();
+        let (from, to) = match &parsed {
+            Some(sb) if sb.from.is_none() => (None, sb.to),
+            Some(sb) => (Some(self.from), sb.to),
+            None => (Some(self.from), self.to),
+        };
+        let name = DeltaName::new(from, to);
+        let mut served = input.superblock.clone();
+        if let Some(mut sb) = parsed.filter(|_| input.fix_parts) {
+            for (i, h) in sb.parts.iter_mut().enumerate() {
+                if let Some(p) = input.parts.get(i) {
+                    h.size = p.len() as u64;
+                    h.checksum = Checksum::digest(p);
+                }
+            }
+            served = sb.to_bytes();
+        }
+        let target = self
+            .serve(name, &served, &input.parts)
+            .and_then(|()| self.target(from))
+            .unwrap_or_else(|e| panic!("setting up the pull: {e}"));
+        let spec = crate::repo::refs::Refspec {
+            remote: Some(REMOTE.into()),
+            name: REF.parse().expect("a valid ref name"),
+        };
+        let result = self.run(&target, input.auto);
+        let mut repo = crate::Repo::open(&target).expect("the target opens");
+        let now = repo.read_ref_exact(&spec).expect("the ref reads");
+        let outcome = match result {
+            Ok(()) => {
+                assert_eq!(now, Some(to), "the pull succeeded: {spec} names the remote's commit");
+                assert!(
+                    !repo.is_partial(to),
+                    "the pull succeeded but left {to} partial"
+                );
+                PullOutcome::Pulled(to)
+            }
+            Err(e) => {
+                assert_eq!(now, from, "the pull failed ({e}) yet moved {spec}");
+                PullOutcome::Failed(e)
+            }
+        };
+        check_repository(&mut repo);
+        let _ = std::fs::remove_dir_all(&target);
+        outcome
+    }
+
+    /// Writes the remote's delta, ref and summary.
+    fn serve(&self, name: DeltaName, superblock: &[u8], parts: &[Vec<u8>]) -> Result<(), String> {
+        let remote = self.dir.path().join("remote");
+        let _ = std::fs::remove_dir_all(remote.join("deltas"));
+        let dir = remote.join(name.relative_dir());
+        std::fs::create_dir_all(&dir).map_err(io("delta directory"))?;
+        std::fs::write(dir.join("superblock"), superblock).map_err(io("superblock"))?;
+        for (i, p) in parts.iter().enumerate() {
+            std::fs::write(dir.join(i.to_string()), p).map_err(io("part"))?;
+        }
+        std::fs::write(remote.join("refs/heads").join(REF), format!("{}\n", name.to))
+            .map_err(io("ref"))?;
+        let commit = Superblock::from_bytes(superblock)
+            .map(|sb| sb.commit)
+            .unwrap_or_default();
+        let entry = crate::objects::summary::SummaryRef::for_commit(REF, name.to, &commit)
+            .unwrap_or(crate::objects::summary::SummaryRef {
+                name: REF.into(),
+                commit_size: commit.len() as u64,
+                checksum: name.to,
+                timestamp: None,
+                version: None,
+            });
+        let summary = crate::objects::summary::encode(&crate::objects::summary::SummaryContents {
+            refs: vec![entry],
+            deltas: vec![(name, Checksum::digest(superblock))],
+            now: 0,
+            mode: "archive-z2".into(),
+            tombstones: false,
+            collection_id: None,
+        });
+        std::fs::write(remote.join("summary"), summary).map_err(io("summary"))
+    }
+
+    /// A fresh bare-user repository with the remote configured, holding
+    /// `from` under the remote's ref (nothing for a scratch delta).
+    fn target(&self, from: Option<Checksum>) -> Result<std::path::PathBuf, String> {
+        use crate::transfer::pull_local;
+        let path = self.dir.path().join("target");
+        let _ = std::fs::remove_dir_all(&path);
+        let mut repo = crate::Repo::init(&path, crate::repo::RepoMode::BareUser, None)
+            .map_err(|e| e.to_string())?;
+        repo.set_disable_fsync(true);
+        let url = format!("file://{}", self.dir.path().join("remote").display());
+        let opts = crate::repo::remote::AddOptions {
+            no_gpg_verify: true,
+            ..Default::default()
+        };
+        crate::repo::remote::add(&mut repo, REMOTE, Some(&url), &opts).map_err(|e| e.to_string())?;
+        if let Some(from) = from {
+            let item = pull_local::PullItem::RefAt(REF.parse().expect("a valid refspec"), from);
+            let opts = pull_local::PullOptions {
+                remote: Some(REMOTE.into()),
+                ..Default::default()
+            };
+            let control = crate::progress::Control::default();
+            pull_local::pull_local(&self.upstream, &repo, &[item], &opts, &control)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(path)
+    }
+
+    /// `grove pull [--require-static-deltas] up:m` into `target`.
+    fn run(&self, target: &std::path::Path, auto: bool) -> Result<(), String> {
+        let mut dst = crate::Repo::open(target).map_err(|e| e.to_string())?;
+        dst.set_disable_fsync(true);
+        let request = crate::transfer::pull::PullRequest {
+            remote: REMOTE.into(),
+            refs: vec![REF.into()],
+            no_gpg_verify: true,
+            deltas: if auto {
+                super::fetch::DeltaPolicy::Auto
+            } else {
+                super::fetch::DeltaPolicy::Required
+            },
+            ..Default::default()
+        };
+        let control = crate::progress::Control::default();
+        request
+            .plan(&dst)
+            .and_then(|plan| plan.execute(&mut dst, &control, &mut |_| {}))
+            .map(drop)
+            .map_err(|e| error_chain(&e))
+    }
+}
+
+/// An error and its sources, `: `-separated (as the CLI prints it).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        s = format!("{s}: {cause}");
+        next = cause.source();
+    }
+    s
+}
+
+/// The oracle on the repository a pull left: `fsck` is clean (every commit
+/// not marked partial is complete and every object it reaches verifies) and
+/// every object in the store, reachable or not, hashes to its name.
+fn check_repository(repo: &mut crate::Repo) {
+    use crate::lifecycle::fsck::{check_object, fsck, FsckOptions};
+    use crate::objects::checksum::ObjectType;
+    let report = fsck(
+        repo,
+        FsckOptions::default(),
+        &crate::progress::Control::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("fsck of the target: {e} ({:?})", e.problems));
+    assert!(report.is_clean(), "fsck of the target: {:?}", report.problems);
+    let objects = repo.list_objects(None).expect("the target's objects list");
+    for o in objects {
+        if matches!(
+            o.objtype,
+            ObjectType::File | ObjectType::DirTree | ObjectType::DirMeta | ObjectType::Commit
+        ) {
+            if let Some(problem) = check_object(repo, &o) {
+                panic!("{o} in the target: {problem:?}");
+            }
+        }
+    }
+}
