@@ -494,6 +494,7 @@ fn mutated_deltas_pull_or_fail_cleanly() {
             input.fix_parts = !input.fix_parts;
         }
         input.auto = rng.below(4) == 0;
+        input.dry_run = rng.below(8) == 0;
         let outcome = catch_unwind(AssertUnwindSafe(|| fixture.pull(&input)));
         let outcome = match outcome {
             Ok(o) => o,
@@ -516,8 +517,10 @@ fn mutated_deltas_pull_or_fail_cleanly() {
 
 /// Where a pull stopped, for the loop's tally.
 fn outcome_kind(o: &PullOutcome) -> String {
-    let PullOutcome::Failed(e) = o else {
-        return "pulled".into();
+    let e = match o {
+        PullOutcome::Pulled(_) => return "pulled".into(),
+        PullOutcome::Planned => return "dry run".into(),
+        PullOutcome::Failed(e) => e,
     };
     let kinds = [
         ("invalid superblock", "superblock does not parse"),
@@ -541,4 +544,133 @@ fn outcome_kind(o: &PullOutcome) -> String {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Deltas no mutation is likely to hit, each pulled through the harness
+/// (which checks that the ref stays and nothing corrupt lands): part
+/// programs that write outside the object they open or past the objects
+/// the part lists, and superblocks that lie about sizes.
+#[test]
+fn hostile_deltas_fail_cleanly() {
+    let dir = tempdir();
+    let root = dir.path();
+    let (repo_p, c1, c2) = upstream(root);
+    let samples = pull_samples(root, &repo_p, &c1, &c2);
+    let fixture = PullFixture::new(&repo_p, c1.parse().unwrap(), c2.parse().unwrap()).unwrap();
+    let (_, uncompressed) = &samples[0];
+    let sb = Superblock::from_bytes(&uncompressed.superblock).unwrap();
+
+    // Part 0 replaced by a program over `raw`, listing every content
+    // object of the delta; served with its header fixed.
+    let files: Vec<_> = sb
+        .parts
+        .iter()
+        .flat_map(|p| &p.objects)
+        .filter(|o| !o.objtype.is_meta())
+        .copied()
+        .collect();
+    let with_program = |raw: &[u8], ops: &[u8]| {
+        let payload = part::Payload {
+            modes: vec![(0, 0, 0o100644)],
+            xattrs: vec![vec![]],
+            raw: raw.to_vec(),
+            ops: ops.to_vec(),
+        };
+        let mut sb = sb.clone();
+        sb.parts[0].objects = files.clone();
+        let mut input = uncompressed.clone();
+        input.superblock = sb.to_bytes();
+        input.parts[0] = part::encode_part(&payload.to_bytes(), part::Compression::None).unwrap();
+        input.fix_parts = true;
+        input
+    };
+    let n = files.len();
+    let beyond = format!("object index {n} beyond the part's {n} objects");
+    let cases: Vec<(&str, PullInput, &str)> = vec![
+        (
+            "a write past the size its open declared",
+            with_program(&[7; 64], &[b'o', 0, 0, 5, b'w', 10, 0, b'c']),
+            "more than the declared 5 bytes",
+        ),
+        (
+            "a write from past the end of the raw data",
+            with_program(&[7; 64], &[b'o', 0, 0, 5, b'w', 5, 62, b'c']),
+            "Invalid offset/length 62/5",
+        ),
+        (
+            "a close short of the declared size",
+            with_program(&[7; 64], &[b'o', 0, 0, 50, b'w', 5, 0, b'c']),
+            "has 5 of 50 bytes",
+        ),
+        (
+            "an object opened past the ones the part lists",
+            with_program(&[7; 64], &[vec![b'c'; n], vec![b'o', 0, 0, 5, b'w', 5, 0, b'c']].concat()),
+            &beyond,
+        ),
+        (
+            "bytes that are not the object named",
+            with_program(&[7; 64], &[b'S', 0, 0, 4, 0]),
+            "Corrupted object",
+        ),
+    ];
+    for (what, input, expected) in cases {
+        match fixture.pull(&input) {
+            PullOutcome::Failed(e) => assert!(e.contains(expected), "{what}: {e}"),
+            o => panic!("{what}: {o:?}"),
+        }
+    }
+
+    // Superblocks that lie about sizes: the part file's size is checked
+    // before it is read whole; the other sizes are only reported.
+    let lying = |edit: &dyn Fn(&mut Superblock), input: &PullInput| {
+        let mut sb = Superblock::from_bytes(&input.superblock).unwrap();
+        edit(&mut sb);
+        PullInput {
+            superblock: sb.to_bytes(),
+            ..input.clone()
+        }
+    };
+    let part_size = |v: u64| move |sb: &mut Superblock| sb.parts[0].size = v;
+    let real = uncompressed.parts[0].len() as u64;
+    for (v, expected) in [
+        (real - 1, format!("part 0 is {real} bytes, the superblock says {}", real - 1)),
+        (real + 1, format!("part 0 is {real} bytes, the superblock says {}", real + 1)),
+        (u64::MAX, format!("part 0 is {real} bytes, the superblock says {}", u64::MAX)),
+    ] {
+        match fixture.pull(&lying(&part_size(v), uncompressed)) {
+            PullOutcome::Failed(e) => assert!(e.contains(&expected), "size {v}: {e}"),
+            o => panic!("size {v}: {o:?}"),
+        }
+    }
+    let to: Checksum = c2.parse().unwrap();
+    let (_, scratch) = &samples[3];
+    let huge = |sb: &mut Superblock| {
+        for p in &mut sb.parts {
+            p.size = u64::MAX;
+            p.uncompressed_size = u64::MAX;
+        }
+        for f in &mut sb.fallbacks {
+            f.size = u64::MAX;
+            f.uncompressed_size = u64::MAX;
+        }
+    };
+    let usize_only = |sb: &mut Superblock| {
+        for p in &mut sb.parts {
+            p.uncompressed_size = u64::MAX;
+        }
+        for f in &mut sb.fallbacks {
+            f.size = u64::MAX;
+            f.uncompressed_size = u64::MAX;
+        }
+    };
+    for (what, input) in [("FROM->TO", uncompressed), ("scratch", scratch)] {
+        // The sizes a dry run adds up.
+        let dry = PullInput {
+            dry_run: true,
+            ..lying(&huge, input)
+        };
+        assert_eq!(fixture.pull(&dry), PullOutcome::Planned, "{what}");
+        // Uncompressed and fallback sizes are not trusted for anything else.
+        assert_eq!(fixture.pull(&lying(&usize_only, input)), PullOutcome::Pulled(to), "{what}");
+    }
 }

@@ -442,22 +442,23 @@ pub fn dry_run(
         let offer = choose(dst, &offered, current, to)
             .ok_or(TransferError::NoDelta { from: current, to })?;
         let f = fetch_superblock(remote, offer)?;
-        for p in &f.superblock.parts {
+        // The sizes are the server's word, unchecked until parts are
+        // fetched: a lie adds up to at most u64::MAX.
+        let parts = f.superblock.parts.iter().map(|p| {
+            let had = p.objects.iter().all(|o| dst.has_object(o));
+            (p.size, p.uncompressed_size, had)
+        });
+        let fallbacks = f.superblock.fallbacks.iter().map(|fb| {
+            let had = dst.has_object(&fb.object);
+            (fb.size, fb.uncompressed_size, had)
+        });
+        for (size, usize, had) in parts.chain(fallbacks) {
             r.parts_total += 1;
-            r.size_total += p.size;
-            r.usize_total += p.uncompressed_size;
-            if p.objects.iter().all(|o| dst.has_object(o)) {
+            r.size_total = r.size_total.saturating_add(size);
+            r.usize_total = r.usize_total.saturating_add(usize);
+            if had {
                 r.parts_had += 1;
-                r.size_had += p.size;
-            }
-        }
-        for fb in &f.superblock.fallbacks {
-            r.parts_total += 1;
-            r.size_total += fb.size;
-            r.usize_total += fb.uncompressed_size;
-            if dst.has_object(&fb.object) {
-                r.parts_had += 1;
-                r.size_had += fb.size;
+                r.size_had = r.size_had.saturating_add(size);
             }
         }
     }

@@ -101,7 +101,8 @@ pub fn part(data: &[u8], sources: &HashMap<Checksum, Vec<u8>>) -> usize {
 /// serve, and how to serve them.
 ///
 /// Framing ([`PullInput::parse`], [`PullInput::to_bytes`]): a flags byte
-/// ([`PullInput::fix_parts`] is bit 0, [`PullInput::auto`] bit 1), a `u32`
+/// ([`PullInput::fix_parts`] is bit 0, [`PullInput::auto`] bit 1,
+/// [`PullInput::dry_run`] bit 2), a `u32`
 /// LE length `n` and the `n`-byte superblock, then each part file as a
 /// `u32` LE length and its bytes (a length past the end takes the rest).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,6 +114,9 @@ pub struct PullInput {
     /// Pull as `grove pull` does without `--require-static-deltas`: a bad
     /// delta is left to the loose objects.
     pub auto: bool,
+    /// Only plan and report what the delta would fetch, as `grove pull
+    /// --require-static-deltas --dry-run` (`auto` is then ignored).
+    pub dry_run: bool,
     pub superblock: Vec<u8>,
     pub parts: Vec<Vec<u8>>,
 }
@@ -135,13 +139,14 @@ impl PullInput {
         PullInput {
             fix_parts: flags & 1 != 0,
             auto: flags & 2 != 0,
+            dry_run: flags & 4 != 0,
             superblock,
             parts,
         }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![self.fix_parts as u8 | (self.auto as u8) << 1];
+        let mut out = vec![self.fix_parts as u8 | (self.auto as u8) << 1 | (self.dry_run as u8) << 2];
         for chunk in std::iter::once(&self.superblock).chain(&self.parts) {
             out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
             out.extend_from_slice(chunk);
@@ -155,6 +160,8 @@ impl PullInput {
 pub enum PullOutcome {
     /// The pull moved the ref to this commit, which is complete and verifies.
     Pulled(Checksum),
+    /// A dry run planned the pull; the ref did not move.
+    Planned,
     /// The pull failed with this error; the ref did not move.
     Failed(String),
 }
@@ -247,10 +254,14 @@ impl PullFixture {
             remote: Some(REMOTE.into()),
             name: REF.parse().expect("a valid ref name"),
         };
-        let result = self.run(&target, input.auto);
+        let result = self.run(&target, input);
         let mut repo = crate::Repo::open(&target).expect("the target opens");
         let now = repo.read_ref_exact(&spec).expect("the ref reads");
         let outcome = match result {
+            Ok(()) if input.dry_run => {
+                assert_eq!(now, from, "a dry run moved {spec}");
+                PullOutcome::Planned
+            }
             Ok(()) => {
                 assert_eq!(now, Some(to), "the pull succeeded: {spec} names the remote's commit");
                 assert!(
@@ -331,15 +342,15 @@ impl PullFixture {
         Ok(path)
     }
 
-    /// `grove pull [--require-static-deltas] up:m` into `target`.
-    fn run(&self, target: &std::path::Path, auto: bool) -> Result<(), String> {
+    /// `grove pull [--require-static-deltas [--dry-run]] up:m` into `target`.
+    fn run(&self, target: &std::path::Path, input: &PullInput) -> Result<(), String> {
         let mut dst = crate::Repo::open(target).map_err(|e| e.to_string())?;
         dst.set_disable_fsync(true);
         let request = crate::transfer::pull::PullRequest {
             remote: REMOTE.into(),
             refs: vec![REF.into()],
             no_gpg_verify: true,
-            deltas: if auto {
+            deltas: if input.auto && !input.dry_run {
                 super::fetch::DeltaPolicy::Auto
             } else {
                 super::fetch::DeltaPolicy::Required
@@ -349,8 +360,10 @@ impl PullFixture {
         let control = crate::progress::Control::default();
         request
             .plan(&dst)
-            .and_then(|plan| plan.execute(&mut dst, &control, &mut |_| {}))
-            .map(drop)
+            .and_then(|plan| match input.dry_run {
+                true => plan.dry_run(&dst).map(drop),
+                false => plan.execute(&mut dst, &control, &mut |_| {}).map(drop),
+            })
             .map_err(|e| error_chain(&e))
     }
 }
