@@ -7,6 +7,11 @@
 #   fuzz/seeds/superblock/*   superblock files
 #   fuzz/seeds/part/*         u32-LE superblock length, superblock, part 0
 #   fuzz/sources/CHECKSUM      the FROM commit's regular files (read sources)
+#   fuzz/seeds/delta_pull/*   delta_pull inputs (grove::delta::fuzz::PullInput):
+#                             flags byte, then u32-LE-length-prefixed superblock
+#                             and part files
+#   fuzz/pull-repo/           the archive repository (config, objects, ref m at
+#                             TO, whose parent is FROM) delta_pull pulls from
 #
 # Usage: fuzz/make-corpus.sh [GROVE]   (default: target/release/grove)
 set -eu
@@ -32,19 +37,29 @@ chmod 600 "$tmp/tree/same"
 setfattr -n user.x -v 1 "$tmp/tree/new" 2>/dev/null || true
 c2=$(ostree --repo="$repo" commit -b m --timestamp=2020-01-02 --owner-uid=0 --owner-gid=0 "$tmp/tree")
 
-rm -rf "$here/seeds/superblock" "$here/seeds/part" "$here/sources"
-mkdir -p "$here/seeds/superblock" "$here/seeds/part" "$here/sources"
+rm -rf "$here/seeds/superblock" "$here/seeds/part" "$here/sources" "$here/seeds/delta_pull" "$here/pull-repo"
+mkdir -p "$here/seeds/superblock" "$here/seeds/part" "$here/sources" "$here/seeds/delta_pull" "$here/pull-repo/refs/heads"
+cp -r "$repo/config" "$repo/objects" "$here/pull-repo/"
+cp "$repo/refs/heads/m" "$here/pull-repo/refs/heads/"
 ostree --repo="$repo" ls -R -C "$c1" | while read -r mode _ _ _ sum path; do
     case $mode in -*) ostree --repo="$repo" cat "$c1" "$path" > "$here/sources/$sum" ;; esac
 done
 
+# A delta_pull input: $1 = flags, $2 = superblock, then the part files.
+pull_input() {
+    python3 -c "import sys,struct; fl=int(sys.argv[1]); fs=[open(f,'rb').read() for f in sys.argv[2:]]; sys.stdout.buffer.write(bytes([fl])+b''.join(struct.pack('<I',len(b))+b for b in fs))" "$@"
+}
+
 # $1 = seed name, $2 = superblock, $3 = part 0 file (may be empty)
 seed() {
     cp "$2" "$here/seeds/superblock/$1"
+    pull_input 0 "$2" ${3:+"$3"} > "$here/seeds/delta_pull/$1"
     python3 -c "import sys,struct; sb=open(sys.argv[1],'rb').read(); p=open(sys.argv[2],'rb').read() if sys.argv[2] else b''; sys.stdout.buffer.write(struct.pack('<I',len(sb))+sb+p)" "$2" "${3:-}" > "$here/seeds/part/$1"
     if [ -n "${3:-}" ] && [ "$(head -c1 "$3")" = x ]; then
         { printf '\0'; tail -c +2 "$3" | xz -dc; } > "$tmp/raw0"
         python3 -c "import sys,struct; sb=open(sys.argv[1],'rb').read(); p=open(sys.argv[2],'rb').read(); sys.stdout.buffer.write(struct.pack('<I',len(sb))+sb+p)" "$2" "$tmp/raw0" > "$here/seeds/part/$1-uncompressed"
+        # flag 1: served with the part header fixed to the rewritten part
+        pull_input 1 "$2" "$tmp/raw0" > "$here/seeds/delta_pull/$1-uncompressed"
     fi
 }
 for tool in grove ostree; do

@@ -11,6 +11,7 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use grove::delta::fuzz::{PullFixture, PullInput, PullOutcome};
 use grove::Checksum;
 
 fn root() -> &'static Path {
@@ -31,9 +32,15 @@ fn sources() -> HashMap<Checksum, Vec<u8>> {
         .collect()
 }
 
+/// What `delta_pull` pulls from: `fuzz/pull-repo/`, ref `m`.
+fn pull_fixture() -> PullFixture {
+    PullFixture::for_ref(&root().join("fuzz/pull-repo"), "m").unwrap()
+}
+
 /// Every fuzz target by name, with the body it runs.
 fn targets() -> Vec<(&'static str, Box<dyn Fn(&[u8])>)> {
     let sources = sources();
+    let pull = pull_fixture();
     vec![
         ("superblock", Box::new(grove::delta::fuzz::superblock)),
         (
@@ -48,6 +55,12 @@ fn targets() -> Vec<(&'static str, Box<dyn Fn(&[u8])>)> {
         ("dirmeta", Box::new(grove::fuzz::dirmeta)),
         ("commitmeta", Box::new(grove::fuzz::commitmeta)),
         ("filez", Box::new(grove::fuzz::filez)),
+        (
+            "delta_pull",
+            Box::new(move |d: &[u8]| {
+                pull.pull(&PullInput::parse(d));
+            }),
+        ),
     ]
 }
 
@@ -112,6 +125,7 @@ fn every_target_runs_its_seeds_and_saved_crash_inputs_clean() {
         ("dirmeta", 1, 0),
         ("commitmeta", 1, 0),
         ("filez", 8, 0),
+        ("delta_pull", 8, 0),
     ];
     assert_eq!(
         ran, expected,
@@ -130,4 +144,20 @@ fn the_part_seeds_rebuild_their_objects() {
     let seed = fs::read(root().join("fuzz/seeds/part/grove-from-to-uncompressed")).unwrap();
     let written = grove::delta::fuzz::part(&seed, &sources());
     assert!(written >= 4, "{written}");
+}
+
+/// The committed fixture and seeds of `delta_pull` agree: every seed is a
+/// real delta of `fuzz/pull-repo/` and pulls its commit.
+#[test]
+fn the_delta_pull_seeds_pull_their_commit() {
+    let pull = pull_fixture();
+    for seed in files(&root().join("fuzz/seeds/delta_pull")) {
+        let input = PullInput::parse(&fs::read(&seed).unwrap());
+        assert_eq!(
+            pull.pull(&input),
+            PullOutcome::Pulled(pull.to()),
+            "{}",
+            seed.display()
+        );
+    }
 }

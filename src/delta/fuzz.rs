@@ -146,7 +146,8 @@ impl PullInput {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![self.fix_parts as u8 | (self.auto as u8) << 1 | (self.dry_run as u8) << 2];
+        let mut out =
+            vec![self.fix_parts as u8 | (self.auto as u8) << 1 | (self.dry_run as u8) << 2];
         for chunk in std::iter::once(&self.superblock).chain(&self.parts) {
             out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
             out.extend_from_slice(chunk);
@@ -226,6 +227,21 @@ impl PullFixture {
         })
     }
 
+    /// A fixture pulling from `upstream` (an archive repository) the commit
+    /// its ref `name` names (TO), from that commit's parent (FROM).
+    pub fn for_ref(upstream: &std::path::Path, name: &str) -> Result<Self, String> {
+        let repo = crate::Repo::open(upstream).map_err(|e| e.to_string())?;
+        let to = repo.resolve_rev(name).map_err(|e| e.to_string())?;
+        let from = repo.load_commit(to).map_err(|e| e.to_string())?.parent;
+        let from = from.ok_or_else(|| format!("{name} ({to}) has no parent"))?;
+        PullFixture::new(upstream, from, to)
+    }
+
+    /// TO: the commit the unmutated deltas bring.
+    pub fn to(&self) -> Checksum {
+        self.to
+    }
+
     /// One pull of `input` (see the type's documentation).
     pub fn pull(&self, input: &PullInput) -> PullOutcome {
         let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -263,7 +279,11 @@ impl PullFixture {
                 PullOutcome::Planned
             }
             Ok(()) => {
-                assert_eq!(now, Some(to), "the pull succeeded: {spec} names the remote's commit");
+                assert_eq!(
+                    now,
+                    Some(to),
+                    "the pull succeeded: {spec} names the remote's commit"
+                );
                 assert!(
                     !repo.is_partial(to),
                     "the pull succeeded but left {to} partial"
@@ -290,8 +310,11 @@ impl PullFixture {
         for (i, p) in parts.iter().enumerate() {
             std::fs::write(dir.join(i.to_string()), p).map_err(io("part"))?;
         }
-        std::fs::write(remote.join("refs/heads").join(REF), format!("{}\n", name.to))
-            .map_err(io("ref"))?;
+        std::fs::write(
+            remote.join("refs/heads").join(REF),
+            format!("{}\n", name.to),
+        )
+        .map_err(io("ref"))?;
         let commit = Superblock::from_bytes(superblock)
             .map(|sb| sb.commit)
             .unwrap_or_default();
@@ -328,7 +351,8 @@ impl PullFixture {
             no_gpg_verify: true,
             ..Default::default()
         };
-        crate::repo::remote::add(&mut repo, REMOTE, Some(&url), &opts).map_err(|e| e.to_string())?;
+        crate::repo::remote::add(&mut repo, REMOTE, Some(&url), &opts)
+            .map_err(|e| e.to_string())?;
         if let Some(from) = from {
             let item = pull_local::PullItem::RefAt(REF.parse().expect("a valid refspec"), from);
             let opts = pull_local::PullOptions {
@@ -392,7 +416,11 @@ fn check_repository(repo: &mut crate::Repo) {
         &mut |_| {},
     )
     .unwrap_or_else(|e| panic!("fsck of the target: {e} ({:?})", e.problems));
-    assert!(report.is_clean(), "fsck of the target: {:?}", report.problems);
+    assert!(
+        report.is_clean(),
+        "fsck of the target: {:?}",
+        report.problems
+    );
     let objects = repo.list_objects(None).expect("the target's objects list");
     for o in objects {
         if matches!(
