@@ -15,7 +15,6 @@
 //! DEST`, with its hooks; `--json` adds its outcome as `published`); a
 //! target that cannot take DEST is refused before anything is done.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
@@ -122,14 +121,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     opts.expect = args.expect.map(|e| Expect::parse(&repo, &e)).transpose()?;
     opts.force = args.force;
     if args.notes {
-        let mut clones = HashMap::new();
-        for r in &args.source_repos {
-            let (name, path) = r
-                .split_once('=')
-                .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
-            clones.insert(name.to_string(), PathBuf::from(path));
-        }
-        opts.notes = Some(clones);
+        opts.notes = Some(promote::parse_source_repos(&args.source_repos)?);
     }
     let outcome = match promote::plan(&repo, &opts, &mut keys)? {
         Planned::UpToDate(o) => {

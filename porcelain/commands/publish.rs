@@ -87,14 +87,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Some(Cmd::Add { name, url, set }) => {
             let mut repo = ctx.open_repo()?;
-            let mut kv = Vec::new();
-            for s in &set {
-                let Some((k, v)) = s.split_once('=') else {
-                    bail!("--set '{s}': expected KEY=VALUE");
-                };
-                kv.push((k.to_string(), v.to_string()));
-            }
-            target::add(&mut repo, &name, &url, &kv)?;
+            target::add(&mut repo, &name, &url, &target::parse_settings(&set)?)?;
             Ok(())
         }
         Some(Cmd::List { show_urls }) => {

@@ -72,6 +72,18 @@ pub enum PromoteSource {
     Repo { path: PathBuf, rev: String },
 }
 
+/// The local git clones release notes read (`--source-repo NAME=PATH`),
+/// by source name; a later NAME replaces an earlier one.
+pub fn parse_source_repos(specs: &[String]) -> Result<HashMap<String, PathBuf>> {
+    specs
+        .iter()
+        .map(|r| match r.split_once('=') {
+            Some((name, path)) => Ok((name.to_string(), PathBuf::from(path))),
+            None => Err(PromoteError::BadSourceRepo(r.clone())),
+        })
+        .collect()
+}
+
 impl PromoteSource {
     /// `DEV-REPO:REF` (`--from`), split at the first `:` whose left side is
     /// a repository (so refs with a `remote:` prefix work), else at the
@@ -193,6 +205,8 @@ fn short(c: &Checksum) -> String {
 pub enum PromoteError {
     #[error("--from={0}: expected DEV-REPO:REF")]
     BadFrom(String),
+    #[error("--source-repo={0}: expected NAME=PATH")]
+    BadSourceRepo(String),
     #[error("opening source repo {}", path.display())]
     OpenSource {
         path: PathBuf,
@@ -621,6 +635,16 @@ pub fn execute(repo: &Repo, plan: PromotePlan, keys: &mut [SigningKey]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_repos_as_notes_take_them() {
+        let specs = ["app=/src/app".to_string(), "lib=rel/lib=x".to_string()];
+        let m = parse_source_repos(&specs).unwrap();
+        assert_eq!(m["app"], PathBuf::from("/src/app"));
+        assert_eq!(m["lib"], PathBuf::from("rel/lib=x"));
+        let e = parse_source_repos(&["app".to_string()]).unwrap_err();
+        assert_eq!(e.to_string(), "--source-repo=app: expected NAME=PATH");
+    }
 
     fn from(s: &str) -> (PathBuf, String) {
         match PromoteSource::parse_from(s).unwrap() {

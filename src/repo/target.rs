@@ -44,6 +44,9 @@ pub enum TargetError {
     NoUrl(String),
     #[error("publish target URL '{0}': expected s3://BUCKET[/PREFIX] or file:///PATH")]
     InvalidUrl(String),
+    /// A `--set` option without `=`.
+    #[error("--set '{0}': expected KEY=VALUE")]
+    SetSyntax(String),
     #[error("publish target \"{name}\": invalid {key} '{value}'")]
     InvalidValue {
         name: String,
@@ -360,6 +363,17 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, set: &[(String, String)]) -> 
     Ok(target)
 }
 
+/// `KEY=VALUE` target options (`publish add --set`), in order.
+pub fn parse_settings(settings: &[String]) -> Result<Vec<(String, String)>> {
+    settings
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(TargetError::SetSyntax(s.clone())),
+        })
+        .collect()
+}
+
 /// Deletes target `name`.
 pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
     let mut config = repo.config().clone();
@@ -373,6 +387,15 @@ pub fn delete(repo: &mut Repo, name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_as_publish_add_takes_them() {
+        let kv = parse_settings(&["region=eu".into(), "endpoint=http://h/?a=b".into()]).unwrap();
+        assert_eq!(kv[0], ("region".to_string(), "eu".to_string()));
+        assert_eq!(kv[1], ("endpoint".to_string(), "http://h/?a=b".to_string()));
+        let e = parse_settings(&["jobs".into()]).unwrap_err();
+        assert_eq!(e.to_string(), "--set 'jobs': expected KEY=VALUE");
+    }
 
     #[test]
     fn shared_credentials_of_the_profile() {
