@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
-use grove::lifecycle::config::{KeyLocation, ReleaseConfig, SigningConfig};
+use grove::lifecycle::config::ReleaseConfig;
 use grove::trust::gpg::{Keyring, SigningKey};
-use grove::trust::keys::{self, KeySelection};
+use grove::trust::keys::{self, KeySelection, SecretKeyLocation, SecretKeySource};
 use grove::Repo;
 
 /// Where secret keys come from (shared by gpg-sign, commit, summary and sign).
@@ -27,6 +27,18 @@ pub struct KeySource {
     /// Read the passphrase of protected secret keys from FILE (first line)
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+}
+
+impl KeySource {
+    /// These flags with the key ids of `--gpg-sign` (or gpg-sign's KEY-ID).
+    pub fn source(&self, key_ids: &[String]) -> SecretKeySource {
+        SecretKeySource::from_flags(
+            key_ids,
+            &self.sign_key,
+            self.gpg_homedir.as_deref(),
+            self.passphrase_file.as_deref(),
+        )
+    }
 }
 
 /// Signing options for commands that sign what they write.
@@ -50,7 +62,7 @@ impl SignArgs {
         if self.is_empty() {
             return Ok(Vec::new());
         }
-        load_signing_keys(&self.gpg_sign, &self.keys)
+        load_signing_keys(&self.keys.source(&self.gpg_sign))
     }
 
     /// These keys if any are given, else the repository's configured key.
@@ -67,36 +79,12 @@ impl SignArgs {
     }
 }
 
-/// The `[grove]` signing key as a key source and key ids.
-fn source_of(c: &SigningConfig) -> (Vec<String>, KeySource) {
-    let passphrase_file = c.passphrase_file.clone();
-    match &c.key {
-        KeyLocation::File { path, key_id } => (
-            key_id.iter().cloned().collect(),
-            KeySource {
-                gpg_homedir: None,
-                sign_key: vec![path.clone()],
-                passphrase_file,
-            },
-        ),
-        KeyLocation::Gnupg { key_id, homedir } => (
-            vec![key_id.clone()],
-            KeySource {
-                gpg_homedir: homedir.clone(),
-                sign_key: Vec::new(),
-                passphrase_file,
-            },
-        ),
-    }
-}
-
 /// The configured signing keys; empty if none is configured.
 pub fn configured_keys(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Vec<SigningKey>> {
     let Some(c) = &config.signing else {
         return Ok(Vec::new());
     };
-    let (ids, src) = source_of(c);
-    load_signing_keys(&ids, &src).with_context(|| {
+    load_signing_keys(&c.key_source()).with_context(|| {
         format!(
             "loading the signing key configured in {}/config",
             repo.path().display()
@@ -106,11 +94,13 @@ pub fn configured_keys(repo: &Repo, config: &ReleaseConfig) -> anyhow::Result<Ve
 
 /// Public keys of the configured signing key (for checking signatures), if any.
 pub fn configured_public_keys(config: &ReleaseConfig) -> anyhow::Result<Option<Keyring>> {
-    Ok(match config.signing.as_ref().map(|c| &c.key) {
-        None => None,
-        Some(KeyLocation::File { path, .. }) => Some(keys::read_keyring(path)?),
-        Some(KeyLocation::Gnupg { homedir, .. }) => Some(gnupg_public_keys(homedir.as_deref())?),
-    })
+    Ok(
+        match config.signing.as_ref().map(|c| c.key_source().location) {
+            None => None,
+            Some(SecretKeyLocation::Files(files)) => Some(keys::read_keyrings(&files)?),
+            Some(SecretKeyLocation::Gnupg(homedir)) => Some(gnupg_public_keys(homedir.as_deref())?),
+        },
+    )
 }
 
 /// The system keyring directories, `$OSTREE_GPG_HOME` first if set.
@@ -169,10 +159,10 @@ fn home_name(homedir: Option<&Path>) -> String {
     }
 }
 
-/// Loads one signing key per KEY-ID (from `--sign-key` files, else from the
-/// GnuPG home); with key files and no KEY-ID, the one key each file holds.
-pub fn load_signing_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningKey>> {
-    let keys = load_keys(key_ids, src)?;
+/// Loads the keys `src` names (see [`SecretKeySource`]): from key files
+/// through the library, from a GnuPG home through `gpg`.
+pub fn load_signing_keys(src: &SecretKeySource) -> anyhow::Result<Vec<SigningKey>> {
+    let keys = load_keys(src)?;
     for k in keys.iter().filter(|k| k.sha1_binding) {
         eprintln!(
             "warning: key {} is bound to its certificate by SHA-1 self-signatures only; grove signs with it (using SHA-512), but consider refreshing them (gpg --cert-digest-algo SHA512 --quick-set-expire FPR 0)",
@@ -182,21 +172,20 @@ pub fn load_signing_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<
     Ok(keys)
 }
 
-fn load_keys(key_ids: &[String], src: &KeySource) -> anyhow::Result<Vec<SigningKey>> {
-    let passphrase = match &src.passphrase_file {
-        Some(p) => Some(keys::read_passphrase_file(p)?),
-        None => None,
+fn load_keys(src: &SecretKeySource) -> anyhow::Result<Vec<SigningKey>> {
+    let passphrase = src.passphrase()?;
+    let home = match &src.location {
+        SecretKeyLocation::Files(files) => {
+            return Ok(keys::signing_keys_from_files(
+                files,
+                &src.key_ids,
+                passphrase.as_deref(),
+            )?)
+        }
+        SecretKeyLocation::Gnupg(home) => home.as_deref(),
     };
-    if !src.sign_key.is_empty() {
-        return Ok(keys::signing_keys_from_files(
-            &src.sign_key,
-            key_ids,
-            passphrase.as_deref(),
-        )?);
-    }
-    let home = src.gpg_homedir.as_deref();
     let mut out = Vec::new();
-    for id in key_ids {
+    for id in &src.key_ids {
         let what = format!("secret key {id} ({})", home_name(home));
         let mut args = vec!["--pinentry-mode", "loopback"];
         let pf;

@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         println!("Signatures deleted: {n}");
         return Ok(());
     }
-    let mut keys = load_signing_keys(&args.key_ids, &args.keys)?;
+    let mut keys = load_signing_keys(&args.keys.source(&args.key_ids))?;
     grove::trust::gpg::sign_commit(&repo, checksum, &mut keys)?;
     Ok(())
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::repo::Repo;
+use crate::trust::keys::{SecretKeyLocation, SecretKeySource};
 
 /// The config group of the release policy.
 pub const GROUP: &str = "grove";
@@ -62,6 +63,28 @@ pub struct SigningConfig {
     pub key: KeyLocation,
     /// `sign-passphrase-file`.
     pub passphrase_file: Option<PathBuf>,
+}
+
+impl SigningConfig {
+    /// The configured key as a secret key source: a key file (the key
+    /// `gpg-key-id` names in it, else its one key), or a key id in a GnuPG home.
+    pub fn key_source(&self) -> SecretKeySource {
+        let (key_ids, location) = match &self.key {
+            KeyLocation::File { path, key_id } => (
+                key_id.iter().cloned().collect(),
+                SecretKeyLocation::Files(vec![path.clone()]),
+            ),
+            KeyLocation::Gnupg { key_id, homedir } => (
+                vec![key_id.clone()],
+                SecretKeyLocation::Gnupg(homedir.clone()),
+            ),
+        };
+        SecretKeySource {
+            key_ids,
+            location,
+            passphrase_file: self.passphrase_file.clone(),
+        }
+    }
 }
 
 /// The `[grove]` group, parsed. Paths are resolved against the repository.
@@ -196,6 +219,30 @@ mod tests {
         std::fs::write(d.path().join("config"), format!("{cfg}\n[grove]\n{lines}")).unwrap();
         let r = Repo::open(d.path()).unwrap();
         (d, r)
+    }
+
+    #[test]
+    fn signing_key_as_a_secret_key_source() {
+        let (d, r) = repo_with("sign-key=k.asc\nsign-passphrase-file=pw\n");
+        let src = ReleaseConfig::read(&r)
+            .unwrap()
+            .signing
+            .unwrap()
+            .key_source();
+        assert_eq!(src.key_ids, Vec::<String>::new());
+        assert_eq!(
+            src.location,
+            SecretKeyLocation::Files(vec![d.path().join("k.asc")])
+        );
+        assert_eq!(src.passphrase_file, Some(d.path().join("pw")));
+        let (_d, r) = repo_with("gpg-key-id=ABCD\n");
+        let src = ReleaseConfig::read(&r)
+            .unwrap()
+            .signing
+            .unwrap()
+            .key_source();
+        assert_eq!(src.key_ids, ["ABCD"]);
+        assert_eq!(src.location, SecretKeyLocation::Gnupg(None));
     }
 
     #[test]

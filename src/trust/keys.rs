@@ -351,6 +351,58 @@ impl KeySelection {
     }
 }
 
+/// Where the secret keys of a signing come from: key files, or a GnuPG
+/// home (whose keys only the `gpg` program exports: the caller runs it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretKeyLocation {
+    Files(Vec<PathBuf>),
+    /// `None`: gpg's default home.
+    Gnupg(Option<PathBuf>),
+}
+
+/// The secret keys a signing uses, as the flags (`--gpg-sign=KEY-ID`,
+/// `--sign-key=FILE`, `--gpg-homedir`, `--passphrase-file`) or the
+/// `[grove]` signing key ([`crate::lifecycle::config::SigningConfig`]) name
+/// them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeySource {
+    /// One key per id; with key files and no id, the one key each file holds.
+    pub key_ids: Vec<String>,
+    pub location: SecretKeyLocation,
+    /// The passphrase of protected keys: the file's first line.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl SecretKeySource {
+    /// As the flags name them: key files, when any is given, win over a
+    /// GnuPG home.
+    pub fn from_flags(
+        key_ids: &[String],
+        files: &[PathBuf],
+        gpg_homedir: Option<&Path>,
+        passphrase_file: Option<&Path>,
+    ) -> Self {
+        let location = if files.is_empty() {
+            SecretKeyLocation::Gnupg(gpg_homedir.map(Path::to_path_buf))
+        } else {
+            SecretKeyLocation::Files(files.to_vec())
+        };
+        SecretKeySource {
+            key_ids: key_ids.to_vec(),
+            location,
+            passphrase_file: passphrase_file.map(Path::to_path_buf),
+        }
+    }
+
+    /// The passphrase, read from its file, if one is named.
+    pub fn passphrase(&self) -> Result<Option<String>> {
+        self.passphrase_file
+            .as_deref()
+            .map(read_passphrase_file)
+            .transpose()
+    }
+}
+
 /// The first line of a passphrase file.
 pub fn read_passphrase_file(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|source| TrustError::ReadPassphrase {
@@ -401,6 +453,21 @@ pub fn signing_keys_from_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_files_win_over_a_gnupg_home() {
+        let ids = ["ABCD".to_string()];
+        let home = Path::new("/home/u/.gnupg");
+        let files = [PathBuf::from("k.asc")];
+        let src = SecretKeySource::from_flags(&ids, &files, Some(home), None);
+        assert_eq!(src.location, SecretKeyLocation::Files(files.to_vec()));
+        let src = SecretKeySource::from_flags(&ids, &[], Some(home), None);
+        assert_eq!(
+            src.location,
+            SecretKeyLocation::Gnupg(Some(home.to_path_buf()))
+        );
+        assert_eq!(src.passphrase().unwrap(), None);
+    }
 
     #[test]
     fn gpgkeypath_splitting() {
