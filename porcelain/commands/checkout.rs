@@ -7,7 +7,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use grove::repo::LockKind;
 use grove::tree::checkout::{
     checkout_list, checkout_tree, read_skip_list, CheckoutMode, CheckoutOptions, CheckoutSource,
     OverwriteMode,
@@ -135,8 +134,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let opts = options(&args)?;
     let repo = ctx.open_repo()?;
-    // Keep prune from deleting objects under our feet.
-    let _lock = repo.lock(LockKind::Shared)?;
 
     if args.from_stdin || args.from_file.is_some() {
         // DEST is the first positional; input is `REV\0SUBPATH\0` pairs.

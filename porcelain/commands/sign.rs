@@ -6,7 +6,6 @@
 
 use anyhow::{bail, Context as _};
 use grove::lifecycle::config::{ReleaseConfig, GROUP};
-use grove::repo::LockKind;
 use grove::Checksum;
 use serde::Serialize;
 
@@ -83,17 +82,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             }),
         }
     }
-    {
-        let _lock = repo.lock(LockKind::Shared)?;
-        for s in &mut commits {
-            s.signed_with = grove::trust::gpg::sign_if_unsigned(&repo, s.commit, &mut keys)
-                .with_context(|| format!("signing commit {}", s.commit))?;
-            if !args.json {
-                let names = s.names.join(", ");
-                match s.signed_with.as_slice() {
-                    [] => println!("{} ({names}): already signed", s.commit),
-                    used => println!("{} ({names}): signed with {}", s.commit, used.join(", ")),
-                }
+    for s in &mut commits {
+        s.signed_with = grove::trust::gpg::sign_if_unsigned(&repo, s.commit, &mut keys)
+            .with_context(|| format!("signing commit {}", s.commit))?;
+        if !args.json {
+            let names = s.names.join(", ");
+            match s.signed_with.as_slice() {
+                [] => println!("{} ({names}): already signed", s.commit),
+                used => println!("{} ({names}): signed with {}", s.commit, used.join(", ")),
             }
         }
     }

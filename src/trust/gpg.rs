@@ -770,12 +770,15 @@ pub fn sign_commit(repo: &Repo, commit: Checksum, keys: &mut [SigningKey]) -> Re
 /// Signs `commit` with each key that has not signed it yet (a key that
 /// already has is skipped, not an error as in [`sign_commit`]); returns the
 /// key ids that signed now. This is how `grove sign` and `promote` sign:
-/// running them again changes nothing.
+/// running them again changes nothing. Holds the repository's shared lock
+/// (ostree's `sign` takes none; grove keeps a prune from deleting the
+/// commit while its signatures are written).
 pub fn sign_if_unsigned(
     repo: &Repo,
     commit: Checksum,
     keys: &mut [SigningKey],
 ) -> Result<Vec<String>> {
+    let _lock = repo.lock(crate::repo::LockKind::Shared)?;
     let (_, existing) = read_commit_sigs(repo, commit)?;
     let mut used = Vec::new();
     for k in keys.iter_mut() {
@@ -911,6 +914,28 @@ mod tests {
         assert!(SigningKey::from_keyring(&sec, Some(&fpr[24..]), None, "x").is_ok());
         assert!(
             SigningKey::from_keyring(&sec, Some(&format!("0x{}", &fpr[32..])), None, "x").is_ok()
+        );
+    }
+
+    #[test]
+    fn signing_waits_for_the_repository_lock() {
+        let d = tempfile::tempdir().unwrap();
+        let mut repo = Repo::init(d.path(), crate::repo::RepoMode::Archive, None).unwrap();
+        let mut cfg = repo.config().clone();
+        cfg.set("core", "lock-timeout-secs", "1");
+        repo.write_config(cfg).unwrap();
+        let commit = Checksum::digest(b"absent");
+        let held = repo.lock(crate::repo::LockKind::Exclusive).unwrap();
+        let e = sign_if_unsigned(&repo, commit, &mut []).unwrap_err();
+        assert!(
+            matches!(e, SignError::Repo(RepoError::Lock { .. })),
+            "signed under a prune's lock: {e}"
+        );
+        drop(held);
+        let r = sign_if_unsigned(&repo, commit, &mut []);
+        assert!(
+            !matches!(r, Err(SignError::Repo(RepoError::Lock { .. }))),
+            "{r:?}"
         );
     }
 

@@ -17,6 +17,10 @@
 //!   whiteouts (`.wh.NAME`, `.wh..wh..opq`, `.ostree-wh.NAME`);
 //! - `fs`: owners, modes, xattrs, fsync, symlinks, `rm -rf`, relative to
 //!   directory file descriptors.
+//!
+//! [`checkout_tree`] holds the repository's shared lock while it reads, so
+//! a prune (exclusive) waits. ostree's checkout takes no lock; grove keeps
+//! prune from deleting objects under a checkout.
 
 use std::collections::HashSet;
 use std::io;
@@ -287,7 +291,9 @@ pub enum CheckoutError {
 
 pub type Result<T, E = CheckoutError> = std::result::Result<T, E>;
 
-/// Checks out `source` into `dest` (created unless a union mode allows it to exist).
+/// Checks out `source` into `dest` (created unless a union mode allows it
+/// to exist), under the repository's shared lock, so a prune cannot delete
+/// the objects it reads.
 pub fn checkout_tree(
     repo: &Repo,
     source: CheckoutSource,
@@ -295,6 +301,7 @@ pub fn checkout_tree(
     opts: &CheckoutOptions,
 ) -> Result<CheckoutStats> {
     opts.validate()?;
+    let _lock = repo.lock(crate::repo::LockKind::Shared)?;
     let repo_mode = repo.mode();
     // Nothing else makes sense for bare-user-only (canonicalize_options).
     let user = opts.mode == CheckoutMode::User || repo_mode == RepoMode::BareUserOnly;

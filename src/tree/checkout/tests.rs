@@ -359,3 +359,24 @@ fn strerror_drops_os_error_suffix() {
         "File exists"
     );
 }
+
+#[test]
+fn checkout_waits_for_the_repository_lock() {
+    let (td, mut repo, contents, meta) = fixture(RepoMode::Archive);
+    let mut cfg = repo.config().clone();
+    cfg.set("core", "lock-timeout-secs", "1");
+    repo.write_config(cfg).unwrap();
+    let dest = td.path().join("co");
+    let opts = CheckoutOptions::new().user_mode(true);
+    let held = repo.lock(crate::repo::LockKind::Exclusive).unwrap();
+    let e =
+        checkout_tree(&repo, CheckoutSource::Tree { contents, meta }, &dest, &opts).unwrap_err();
+    assert!(
+        matches!(e, CheckoutError::Repo(RepoError::Lock { .. })),
+        "checked out under a prune's lock: {e}"
+    );
+    assert!(!dest.exists());
+    drop(held);
+    checkout_tree(&repo, CheckoutSource::Tree { contents, meta }, &dest, &opts).unwrap();
+    assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"hello\n");
+}
