@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use grove::delta::superblock::Endianness;
-use grove::delta::{self, DeltaFrom, DeltaName, GenerateOptions, InlineParts, Sizes};
+use grove::delta::{self, DeltaName, GenerateOptions, GenerateTarget, InlineParts, Sizes};
 
 use crate::ctx::Ctx;
 
@@ -147,16 +147,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
 fn generate(ctx: &Ctx, g: GenerateArgs) -> anyhow::Result<()> {
     let repo = ctx.open_repo()?;
-    let Some(to_rev) = g.to.clone().or(g.to_pos.clone()) else {
-        bail!("TO revision must be specified")
-    };
-    let from = DeltaFrom::from_flags(g.empty, g.from)?;
+    let to = g.to.or(g.to_pos);
+    let name =
+        match GenerateTarget::resolve(&repo, to.as_deref(), g.empty, g.from, g.if_not_exists)? {
+            GenerateTarget::Generate(name) => name,
+            GenerateTarget::Exists(name) => {
+                println!("Delta {name} already exists.");
+                return Ok(());
+            }
+        };
     let endianness = Endianness::from_flags(g.set_endianness.as_deref(), g.swap_endianness)?;
-    let name = from.resolve(&repo, &to_rev)?;
-    if g.if_not_exists && delta::exists(&repo, &name) {
-        println!("Delta {name} already exists.");
-        return Ok(());
-    }
     let mut opts = GenerateOptions::new(name.from, name.to);
     opts.inline = InlineParts::from_flags(g.inline, g.no_inline);
     opts.bsdiff = !g.disable_bsdiff;

@@ -138,6 +138,37 @@ impl DeltaFrom {
     }
 }
 
+/// What `static-delta generate` will do, its revisions resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenerateTarget {
+    /// Generate this delta.
+    Generate(DeltaName),
+    /// The repository holds this delta already (`--if-not-exists`): nothing to do.
+    Exists(DeltaName),
+}
+
+impl GenerateTarget {
+    /// `static-delta generate`'s revisions checked and resolved in ostree's
+    /// order: TO must be given, `--empty` and `--from` not both
+    /// ([`DeltaFrom::from_flags`]); then, with `if_not_exists`, a delta the
+    /// repository holds already is [`GenerateTarget::Exists`].
+    pub fn resolve(
+        repo: &Repo,
+        to: Option<&str>,
+        empty: bool,
+        from: Option<String>,
+        if_not_exists: bool,
+    ) -> Result<GenerateTarget> {
+        let to = to.ok_or(super::DeltaError::NoTo)?;
+        let name = DeltaFrom::from_flags(empty, from)?.resolve(repo, to)?;
+        Ok(if if_not_exists && super::exists(repo, &name) {
+            GenerateTarget::Exists(name)
+        } else {
+            GenerateTarget::Generate(name)
+        })
+    }
+}
+
 impl Endianness {
     /// `--set-endianness` (`l` or `B`; little-endian by default, as ostree on
     /// a little-endian host), then swapped with `--swap-endianness`.
@@ -1024,6 +1055,20 @@ mod tests {
         assert_eq!(o.min_fallback_size, 1_000_000);
         assert_eq!(o.max_bsdiff_size, 128_000_000);
         assert_eq!(o.max_chunk_size, 0);
+    }
+
+    #[test]
+    fn generate_target_checks_in_ostree_order() {
+        use crate::repo::RepoMode;
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repo::init(d.path(), RepoMode::Archive, None).unwrap();
+        let e = GenerateTarget::resolve(&repo, None, true, Some("r".into()), false).unwrap_err();
+        assert_eq!(e.to_string(), "TO revision must be specified");
+        let e =
+            GenerateTarget::resolve(&repo, Some("t"), true, Some("r".into()), false).unwrap_err();
+        assert_eq!(e.to_string(), "Cannot specify both --empty and --from=REV");
+        let e = GenerateTarget::resolve(&repo, Some("t"), true, None, true).unwrap_err();
+        assert!(matches!(e, super::super::DeltaError::Ref(_)), "{e}");
     }
 
     #[test]

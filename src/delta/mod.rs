@@ -43,7 +43,9 @@ use crate::objects::checksum::{Checksum, ObjectName};
 use crate::repo::RepoError;
 
 pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
-pub use compile::{generate, DeltaFrom, GenerateOptions, GenerateStats, InlineParts};
+pub use compile::{
+    generate, DeltaFrom, GenerateOptions, GenerateStats, GenerateTarget, InlineParts,
+};
 pub use index::{advertised_to, best_for_pull, delete, exists, list, list_indexes, reindex};
 pub use show::{show, DeltaReport, Sizes};
 pub use superblock::Superblock;
@@ -68,6 +70,10 @@ pub enum DeltaError {
     /// `--set-endianness` other than `l` or `B`.
     #[error("Cannot specify both --empty and --from=REV")]
     EmptyAndFrom,
+    #[error("TO revision must be specified")]
+    NoTo,
+    #[error(transparent)]
+    Ref(#[from] crate::repo::refs::RefError),
     #[error("Invalid endianness '{0}'")]
     InvalidEndianness(String),
     #[error("Invalid static delta superblock {path}: {why}")]
