@@ -233,10 +233,10 @@ fn remote_summary(ctx: &Ctx, a: &SummaryArgs) -> anyhow::Result<()> {
             grove::objects::text::summary_view_text(summary)
         }
     );
-    let now = std::time::SystemTime::now();
     if a.raw {
         return Ok(());
     }
+    let now = std::time::SystemTime::now();
     if let Some(reports) = fetched.signatures(now)? {
         let n = reports.len();
         println!();
