@@ -73,6 +73,8 @@ pub enum TrustError {
     },
     #[error(transparent)]
     Key(#[from] SignError),
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
 }
 
 pub type Result<T, E = TrustError> = std::result::Result<T, E>;
@@ -229,6 +231,21 @@ pub fn remote_keys(repo: &Repo, name: &str, system_dirs: &[PathBuf]) -> Result<K
         }
     }
     Ok(kr)
+}
+
+/// The keys trusted for `remote`, as found in `repo` ([`crate::repo::remote::find`]):
+/// [`remote_keys`] read in the repository whose config defines it (a
+/// `core.parent` repository keeps the keys of its remotes).
+pub fn configured_remote_keys(
+    repo: &Repo,
+    remote: &crate::repo::remote::Remote,
+    system_dirs: &[PathBuf],
+) -> Result<Keyring> {
+    let parent = match &remote.defined_in {
+        Some(p) if p != repo.path() => Some(Repo::open(p)?),
+        _ => None,
+    };
+    remote_keys(parent.as_ref().unwrap_or(repo), &remote.name, system_dirs)
 }
 
 /// The entries of a `gpgkeypath` value, split as ostree splits it: on `;`

@@ -171,16 +171,7 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
     let rem = remote::find(dst, name)?;
     let url = rem.pull_url()?.to_string();
     let keys = if (rem.gpg_verify || rem.gpg_verify_summary) && !req.no_gpg_verify {
-        // The keys of a remote defined in a core.parent repository live there.
-        let keys_repo = match &rem.defined_in {
-            Some(p) if p != dst.path() => Some(Repo::open(p)?),
-            _ => None,
-        };
-        let keys = crate::trust::keys::remote_keys(
-            keys_repo.as_ref().unwrap_or(dst),
-            name,
-            &req.system_keyrings,
-        )?;
+        let keys = crate::trust::keys::configured_remote_keys(dst, &rem, &req.system_keyrings)?;
         if keys.is_empty() {
             return Err(PullError::NoTrustedKeys {
                 remote: name.to_string(),

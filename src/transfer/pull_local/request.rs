@@ -30,7 +30,7 @@ use crate::repo::refs::{RefError, Refspec};
 use crate::repo::remote::{self, RemoteError};
 use crate::repo::{LockKind, Repo, RepoError, RepoLock};
 use crate::transfer::engine::Plan;
-use crate::trust::keys::TrustError;
+use crate::trust::keys::{self, TrustError};
 
 /// What `pull-local` asks for.
 #[derive(Clone, Debug, Default)]
@@ -118,13 +118,9 @@ impl LocalPullRequest {
         let keys = match &self.remote {
             Some(name) if self.gpg_verify || self.gpg_verify_summary => {
                 let rem = remote::find(dst, name)?;
-                let keys_repo = match &rem.defined_in {
-                    Some(p) if p != dst.path() => Some(Repo::open(p)?),
-                    _ => None,
-                };
-                Some(crate::trust::keys::remote_keys(
-                    keys_repo.as_ref().unwrap_or(dst),
-                    name,
+                Some(keys::configured_remote_keys(
+                    dst,
+                    &rem,
                     &self.system_keyrings,
                 )?)
             }
