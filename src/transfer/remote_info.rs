@@ -97,3 +97,36 @@ pub fn summary(
         server,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::remote::AddOptions;
+    use crate::repo::RepoMode;
+
+    #[test]
+    fn errors_name_the_remote_or_its_configuration() {
+        let d = tempfile::tempdir().unwrap();
+        let mut repo = Repo::init(&d.path().join("repo"), RepoMode::Archive, None).unwrap();
+        let gone = format!("file://{}", d.path().join("gone").display());
+        let opts = AddOptions {
+            no_gpg_verify: true,
+            ..Default::default()
+        };
+        remote::add(&mut repo, "origin", Some(&gone), &opts).unwrap();
+        let e = refs(&repo, "origin").unwrap_err();
+        assert!(
+            matches!(&e, RemoteInfoError::Opening { name, .. } if name == "origin"),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "remote \"origin\"");
+        let cache = SummaryCache::of_repo(&repo, None, "origin", false);
+        let e = summary(&repo, "origin", &cache, &[]).err().unwrap();
+        assert!(matches!(e, RemoteInfoError::Opening { .. }), "{e}");
+        let e = refs(&repo, "nowhere").unwrap_err();
+        assert!(
+            matches!(e, RemoteInfoError::Remote(RemoteError::NotFound(_))),
+            "{e}"
+        );
+    }
+}
