@@ -1,5 +1,7 @@
-//! The bodies of the fuzz targets in `fuzz/`, shared with `tests/delta_fuzz.rs`
-//! so a saved crash input replays through exactly the code that found it.
+//! The bodies of the fuzz targets in `fuzz/` — the superblock parser, the
+//! part executor, and the whole pull path ([`PullFixture`]) — shared with
+//! `tests/delta_fuzz.rs` and `tests/fuzz_replay.rs` so a saved crash input
+//! replays through exactly the code that found it.
 //!
 //! Not an API: these functions panic (by design, via `assert!`) when an
 //! invariant the fuzzer checks does not hold; errors in the input are fine.
@@ -253,17 +255,19 @@ impl PullFixture {
         };
         let name = DeltaName::new(from, to);
         let mut served = input.superblock.clone();
-        if let Some(mut sb) = parsed.filter(|_| input.fix_parts) {
-            for (i, h) in sb.parts.iter_mut().enumerate() {
-                if let Some(p) = input.parts.get(i) {
+        let mut commit = Vec::new();
+        if let Some(mut sb) = parsed {
+            if input.fix_parts {
+                for (h, p) in sb.parts.iter_mut().zip(&input.parts) {
                     h.size = p.len() as u64;
                     h.checksum = Checksum::digest(p);
                 }
+                served = sb.to_bytes();
             }
-            served = sb.to_bytes();
+            commit = sb.commit;
         }
         let target = self
-            .serve(name, &served, &input.parts)
+            .serve(name, &served, &commit, &input.parts)
             .and_then(|()| self.target(from))
             .unwrap_or_else(|e| panic!("setting up the pull: {e}"));
         let spec = crate::repo::refs::Refspec {
@@ -300,8 +304,15 @@ impl PullFixture {
         outcome
     }
 
-    /// Writes the remote's delta, ref and summary.
-    fn serve(&self, name: DeltaName, superblock: &[u8], parts: &[Vec<u8>]) -> Result<(), String> {
+    /// Writes the remote's delta, ref and summary (`commit`: the TO commit
+    /// object the superblock carries, if it parses).
+    fn serve(
+        &self,
+        name: DeltaName,
+        superblock: &[u8],
+        commit: &[u8],
+        parts: &[Vec<u8>],
+    ) -> Result<(), String> {
         let remote = self.dir.path().join("remote");
         let _ = std::fs::remove_dir_all(remote.join("deltas"));
         let dir = remote.join(name.relative_dir());
@@ -315,10 +326,7 @@ impl PullFixture {
             format!("{}\n", name.to),
         )
         .map_err(io("ref"))?;
-        let commit = Superblock::from_bytes(superblock)
-            .map(|sb| sb.commit)
-            .unwrap_or_default();
-        let entry = crate::objects::summary::SummaryRef::for_commit(REF, name.to, &commit)
+        let entry = crate::objects::summary::SummaryRef::for_commit(REF, name.to, commit)
             .unwrap_or(crate::objects::summary::SummaryRef {
                 name: REF.into(),
                 commit_size: commit.len() as u64,
