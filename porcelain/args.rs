@@ -1,6 +1,8 @@
 //! Option values as ostree's command line reads them, shared by commands.
 
-use anyhow::bail;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
 
 /// GLib's `ot_parse_boolean`: 1/true/yes and 0/false/no/none, any case.
 pub fn parse_bool(s: &str) -> anyhow::Result<bool> {
@@ -19,6 +21,16 @@ pub fn timestamp(arg: Option<&str>) -> anyhow::Result<i64> {
         (None, Ok(v)) => grove::lifecycle::date::parse_source_date_epoch(&v)?,
         (None, Err(_)) => chrono::Utc::now().timestamp(),
     })
+}
+
+/// A commit message body: the contents of `--body-file` when given, else `--body`.
+pub fn body(body: Option<String>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map(Some)
+            .with_context(|| format!("reading {}", f.display())),
+        None => Ok(body),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 //! instead (`docs/provenance.md`).
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use grove::lifecycle::provenance::{self, SourceChange};
@@ -109,13 +108,7 @@ fn source_diff(
     repos: &[String],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut clones = std::collections::HashMap::new();
-    for r in repos {
-        let (name, path) = r
-            .split_once('=')
-            .with_context(|| format!("--source-repo={r}: expected NAME=PATH"))?;
-        clones.insert(name.to_string(), PathBuf::from(path));
-    }
+    let clones = provenance::source_clones(repos)?;
     for e in provenance::source_diff(repo, a, b, &clones)? {
         match &e.change {
             SourceChange::Added { new } => {

@@ -24,7 +24,7 @@ use grove::lifecycle::promote::{
 };
 use grove::repo::refs::Refspec;
 use grove::trust::gpg::SigningKey;
-use grove::{Checksum, Repo};
+use grove::Repo;
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
@@ -87,10 +87,6 @@ pub struct Args {
     json: bool,
 }
 
-fn short(c: Checksum) -> String {
-    c.to_string()[..10].to_string()
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (dest, source) = match (&args.src, &args.dest, &args.from, &args.to) {
         (Some(s), Some(d), None, None) => (d, PromoteSource::Local(s.clone())),
@@ -112,24 +108,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     opts.version = args.version;
     opts.subject = args.subject;
-    opts.body = match &args.body_file {
-        Some(f) => {
-            Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?)
-        }
-        None => args.body,
-    };
+    opts.body = crate::args::body(args.body, args.body_file.as_deref())?;
     opts.expect = args.expect.map(|e| Expect::parse(&repo, &e)).transpose()?;
     opts.force = args.force;
     if args.notes {
-        opts.notes = Some(promote::parse_source_repos(&args.source_repos)?);
+        opts.notes = Some(grove::lifecycle::provenance::source_clones(
+            &args.source_repos,
+        )?);
     }
     let outcome = match promote::plan(&repo, &opts, &mut keys)? {
         Planned::UpToDate(o) => {
             eprintln!(
                 "nothing to promote: {} ({}) already has the tree of {} and nothing new to record",
                 o.dest,
-                short(o.commit),
-                short(o.source)
+                o.commit.short(),
+                o.source.short()
             );
             o
         }
@@ -153,7 +146,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                 .unwrap_or_default();
             eprintln!(
                 "promoted {} to {}: {}{version}",
-                short(o.source),
+                o.source.short(),
                 o.dest,
                 o.commit
             );
@@ -202,11 +195,11 @@ fn publish_last(
                  complete commits only; `grove publish {name} {}` or this promotion again \
                  finishes it)",
                 o.dest,
-                short(o.commit),
+                o.commit.short(),
                 o.dest
             )
         })?;
-    let files: u64 = published.uploaded.values().map(|k| k.objects).sum();
+    let files = published.uploaded_total().objects;
     eprintln!("published {} to {name}: {files} files uploaded", o.dest);
     super::publish::post_publish(repo, target, &published)?;
     Ok(published)

@@ -73,15 +73,18 @@ fn print_human(st: &RepoStatus, sizes: bool) {
             (true, Some(n)) => format!("  {}", crate::format::size(n)),
             (true, None) => "  ?".into(),
         };
-        let commit = r.commit.to_string();
-        println!("{}  {}{version}  {age}  {sig}{size}", r.spec, &commit[..10]);
+        println!(
+            "{}  {}{version}  {age}  {sig}{size}",
+            r.spec,
+            r.commit.short()
+        );
         for src in &r.sources {
             let dirty = if src.dirty { ", dirty" } else { "" };
             println!("    source {}: {}{dirty}", src.name, src.revision_text());
         }
         for d in &r.deltas {
             let state = if d.present { "present" } else { "missing" };
-            println!("    delta from {}: {state}", &d.from.to_string()[..10]);
+            println!("    delta from {}: {state}", d.from.short());
         }
     }
     let s = &st.summary;

@@ -72,18 +72,6 @@ pub enum PromoteSource {
     Repo { path: PathBuf, rev: String },
 }
 
-/// The local git clones release notes read (`--source-repo NAME=PATH`),
-/// by source name; a later NAME replaces an earlier one.
-pub fn parse_source_repos(specs: &[String]) -> Result<HashMap<String, PathBuf>> {
-    specs
-        .iter()
-        .map(|r| match r.split_once('=') {
-            Some((name, path)) => Ok((name.to_string(), PathBuf::from(path))),
-            None => Err(PromoteError::BadSourceRepo(r.clone())),
-        })
-        .collect()
-}
-
 impl PromoteSource {
     /// `DEV-REPO:REF` (`--from`), split at the first `:` whose left side is
     /// a repository (so refs with a `remote:` prefix work), else at the
@@ -196,17 +184,11 @@ fn show(c: Option<Checksum>) -> String {
     c.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into())
 }
 
-fn short(c: &Checksum) -> String {
-    c.to_string()[..10].to_string()
-}
-
 /// Why a promotion did not happen; each names the ref, commit or path at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
     #[error("--from={0}: expected DEV-REPO:REF")]
     BadFrom(String),
-    #[error("--source-repo={0}: expected NAME=PATH")]
-    BadSourceRepo(String),
     #[error("opening source repo {}", path.display())]
     OpenSource {
         path: PathBuf,
@@ -233,7 +215,7 @@ pub enum PromoteError {
         #[source]
         source: Box<RepoError>,
     },
-    #[error("refusing a non-fast-forward promotion: {} is older than {what} ({source_time} < {baseline}); use --force", short(promoted))]
+    #[error("refusing a non-fast-forward promotion: {} is older than {what} ({source_time} < {baseline}); use --force", promoted.short())]
     NonFastForward {
         /// The source commit.
         promoted: Checksum,
@@ -411,11 +393,11 @@ fn check_fast_forward(
                 .ok()
                 .or_else(|| dev.and_then(|d| d.load_commit(pf).ok()));
             (
-                format!("{} (promoted to {dest} as {})", short(&pf), short(&t)),
+                format!("{} (promoted to {dest} as {})", pf.short(), t.short()),
                 found.map(|c| c.timestamp),
             )
         }
-        None => (format!("{} ({dest})", short(&t)), Some(tc.timestamp)),
+        None => (format!("{} ({dest})", t.short()), Some(tc.timestamp)),
     };
     match baseline.filter(|b| src.timestamp < *b) {
         Some(baseline) => Err(PromoteError::NonFastForward {
@@ -635,16 +617,6 @@ pub fn execute(repo: &Repo, plan: PromotePlan, keys: &mut [SigningKey]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn source_repos_as_notes_take_them() {
-        let specs = ["app=/src/app".to_string(), "lib=rel/lib=x".to_string()];
-        let m = parse_source_repos(&specs).unwrap();
-        assert_eq!(m["app"], PathBuf::from("/src/app"));
-        assert_eq!(m["lib"], PathBuf::from("rel/lib=x"));
-        let e = parse_source_repos(&["app".to_string()]).unwrap_err();
-        assert_eq!(e.to_string(), "--source-repo=app: expected NAME=PATH");
-    }
 
     fn from(s: &str) -> (PathBuf, String) {
         match PromoteSource::parse_from(s).unwrap() {

@@ -44,6 +44,23 @@ pub enum ProvenanceError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--source-repo={0}: expected NAME=PATH")]
+    BadSourceRepo(String),
+}
+
+/// Local git clones of recorded sources, by source name, from
+/// `--source-repo NAME=PATH` arguments (`diff --source`, `promote --notes`);
+/// a later NAME replaces an earlier one, and a PATH may hold `=`.
+pub fn source_clones(
+    specs: &[String],
+) -> Result<std::collections::HashMap<String, PathBuf>, ProvenanceError> {
+    specs
+        .iter()
+        .map(|r| match r.split_once('=') {
+            Some((name, path)) => Ok((name.to_string(), PathBuf::from(path))),
+            None => Err(ProvenanceError::BadSourceRepo(r.clone())),
+        })
+        .collect()
 }
 
 /// Where one source of a build came from.
@@ -483,6 +500,16 @@ pub fn notes_text(notes: &[SourceNotes]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_clones_by_name() {
+        let specs = ["app=/src/app", "lib=rel/lib=x", "app=/later"].map(String::from);
+        let m = source_clones(&specs).unwrap();
+        assert_eq!(m["app"], PathBuf::from("/later"));
+        assert_eq!(m["lib"], PathBuf::from("rel/lib=x"));
+        let e = source_clones(&["app".to_string()]).unwrap_err();
+        assert_eq!(e.to_string(), "--source-repo=app: expected NAME=PATH");
+    }
 
     fn src(name: &str, commit: &str) -> Source {
         Source {

@@ -60,6 +60,12 @@ impl Checksum {
         hex::encode(self.0)
     }
 
+    /// The first 10 hex digits: how grove names a commit in a one-line
+    /// message (`promoted 1a2b3c4d5e to …`, `grove status`).
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..5])
+    }
+
     /// Whether `s` could be a (possibly partial) checksum: lowercase hex, at most 64 digits.
     pub fn is_hex_prefix(s: &str) -> bool {
         !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -228,6 +234,13 @@ impl fmt::Display for ObjectName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_is_the_first_ten_hex_digits() {
+        let c = Checksum::digest(b"x");
+        assert_eq!(c.short().len(), 10);
+        assert!(c.to_string().starts_with(&c.short()));
+    }
 
     #[test]
     fn hex_round_trip() {

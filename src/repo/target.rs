@@ -190,6 +190,30 @@ pub struct CredentialChain {
 }
 
 impl CredentialChain {
+    /// The chain as the standard AWS variables name it, each looked up by
+    /// `var` (the caller's environment; an empty value counts as unset):
+    /// `AWS_ACCESS_KEY_ID` with `AWS_SECRET_ACCESS_KEY` (and
+    /// `AWS_SESSION_TOKEN`), else section `AWS_PROFILE` (`default`) of
+    /// `AWS_SHARED_CREDENTIALS_FILE` (`$HOME/.aws/credentials`).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
+        let keys = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Some(Credentials {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: var("AWS_SESSION_TOKEN"),
+            }),
+            _ => None,
+        };
+        CredentialChain {
+            keys,
+            shared_file: var("AWS_SHARED_CREDENTIALS_FILE")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".aws/credentials"))),
+            profile: var("AWS_PROFILE").unwrap_or_else(|| "default".into()),
+        }
+    }
+
     /// The first credentials the chain has; none when neither the keys nor
     /// a readable shared file with both keys in the profile's section are there.
     pub fn resolve(&self) -> Option<Credentials> {
@@ -395,6 +419,46 @@ mod tests {
         assert_eq!(kv[1], ("endpoint".to_string(), "http://h/?a=b".to_string()));
         let e = parse_settings(&["jobs".into()]).unwrap_err();
         assert_eq!(e.to_string(), "--set 'jobs': expected KEY=VALUE");
+    }
+
+    #[test]
+    fn credential_chain_from_the_aws_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                (pairs.iter())
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = CredentialChain::from_vars(vars(&[("HOME", "/home/u")]));
+        assert_eq!(c.keys, None);
+        assert_eq!(
+            c.shared_file,
+            Some(PathBuf::from("/home/u/.aws/credentials"))
+        );
+        assert_eq!(c.profile, "default");
+        // A key id without its secret is no keys; empty values are unset.
+        let c = CredentialChain::from_vars(vars(&[
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_PROFILE", ""),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/etc/creds"),
+            ("HOME", "/home/u"),
+        ]));
+        assert_eq!((c.keys, c.profile.as_str()), (None, "default"));
+        assert_eq!(c.shared_file, Some(PathBuf::from("/etc/creds")));
+        let c = CredentialChain::from_vars(vars(&[
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+            ("AWS_SESSION_TOKEN", "T"),
+            ("AWS_PROFILE", "ci"),
+        ]));
+        let keys = c.keys.unwrap();
+        assert_eq!(
+            (keys.access_key_id.as_str(), keys.secret_access_key.as_str()),
+            ("A", "S")
+        );
+        assert_eq!(keys.session_token.as_deref(), Some("T"));
+        assert_eq!((c.shared_file, c.profile.as_str()), (None, "ci"));
     }
 
     #[test]

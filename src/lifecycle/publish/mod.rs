@@ -204,6 +204,18 @@ pub struct PublishOutcome {
     pub requests: RequestCounts,
 }
 
+impl PublishOutcome {
+    /// Every upload of every kind: files and bytes.
+    pub fn uploaded_total(&self) -> KindCount {
+        self.uploaded
+            .values()
+            .fold(KindCount::default(), |t, k| KindCount {
+                objects: t.objects + k.objects,
+                bytes: t.bytes + k.bytes,
+            })
+    }
+}
+
 fn ref_key(name: &RefName) -> String {
     format!("refs/heads/{name}")
 }
@@ -336,4 +348,19 @@ pub fn execute(
         prune,
         requests: store.requests(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploaded_total_adds_every_kind() {
+        let mut o = PublishOutcome::default();
+        assert_eq!(o.uploaded_total(), KindCount::default());
+        let count = |objects, bytes| KindCount { objects, bytes };
+        o.uploaded.insert("content", count(3, 300));
+        o.uploaded.insert("commit", count(1, 20));
+        assert_eq!(o.uploaded_total(), count(4, 320));
+    }
 }

@@ -7,24 +7,25 @@
 //! URL in `GROVE_PUBLISH_TARGET` and `GROVE_PUBLISH_URL`. [`publish`] is
 //! also the last step of a publishing `grove promote`.
 //!
-//! Credentials come from the standard AWS chain, whose environment is read
-//! here (the library reads none): `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
-//! (`AWS_SESSION_TOKEN`), else the `AWS_PROFILE` (or `default`) section of
-//! `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/credentials`).
-
-use std::path::{Path, PathBuf};
+//! Credentials come from the standard AWS chain, whose variables are read
+//! from the environment here (the library reads none) and mean what
+//! `grove::repo::target::CredentialChain::from_vars` says. The target
+//! subcommands are `target`; the human output is `render`.
 
 use anyhow::{bail, Context as _};
 use grove::lifecycle::publish::{
     Planned, PublishOutcome, PublishReport, PublishRequest, Publisher, TargetRefEdit,
 };
-use grove::repo::target::{self, CredentialChain, Credentials};
+use grove::repo::target::CredentialChain;
 use grove::trust::gpg::SigningKey;
 use grove::Repo;
 
 use super::gpg_sign::SignArgs;
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
+
+mod render;
+mod target;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -33,7 +34,7 @@ use crate::hooks::{self, RefUpdate};
 )]
 pub struct Args {
     #[command(subcommand)]
-    cmd: Option<Cmd>,
+    cmd: Option<target::Cmd>,
 
     /// The target to publish to
     #[arg(value_name = "NAME")]
@@ -63,82 +64,21 @@ pub struct Args {
     sign: SignArgs,
 }
 
-#[derive(clap::Subcommand, Debug)]
-enum Cmd {
-    /// Add a publish target: s3://BUCKET[/PREFIX] or file:///PATH
-    Add {
-        name: String,
-        url: String,
-        /// Set a target option (region, endpoint, path-style, allow-http, refs, prune-grace, jobs, depth, summary-delay)
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-    },
-    /// List publish targets
-    List {
-        /// Show URLs
-        #[arg(short = 'u', long)]
-        show_urls: bool,
-    },
-    /// Delete a publish target
-    Delete { name: String },
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    match args.cmd {
-        Some(Cmd::Add { name, url, set }) => {
-            let mut repo = ctx.open_repo()?;
-            target::add(&mut repo, &name, &url, &target::parse_settings(&set)?)?;
-            Ok(())
-        }
-        Some(Cmd::List { show_urls }) => {
-            let repo = ctx.open_repo()?;
-            for n in target::list(repo.config()) {
-                if show_urls {
-                    let t = target::get(repo.config(), &n)?;
-                    println!("{n}  {}", t.url);
-                } else {
-                    println!("{n}");
-                }
-            }
-            Ok(())
-        }
-        Some(Cmd::Delete { name }) => {
-            let mut repo = ctx.open_repo()?;
-            target::delete(&mut repo, &name)?;
-            Ok(())
-        }
-        None => {
-            let Some(name) = args.name.clone() else {
-                bail!("which target? grove publish NAME [REF…] (targets: grove publish list)");
-            };
-            publish_to(ctx, &name, &args)
-        }
+    if let Some(cmd) = args.cmd {
+        return target::run(ctx, cmd);
     }
-}
-
-/// The standard AWS credential chain's inputs, from the environment.
-fn credential_chain() -> CredentialChain {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let keys = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => Some(Credentials {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: env("AWS_SESSION_TOKEN"),
-        }),
-        _ => None,
+    let Some(name) = args.name.clone() else {
+        bail!("which target? grove publish NAME [REF…] (targets: grove publish list)");
     };
-    CredentialChain {
-        keys,
-        shared_file: env("AWS_SHARED_CREDENTIALS_FILE")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".aws/credentials"))),
-        profile: env("AWS_PROFILE").unwrap_or_else(|| "default".into()),
-    }
+    publish_to(ctx, &name, &args)
 }
 
 /// Publish target `name`, opened with the credentials of the environment.
 pub fn open(repo: &Repo, name: &str) -> anyhow::Result<Publisher> {
-    Ok(Publisher::open(repo, name, &credential_chain())?)
+    // The environment is read here: the library reads none.
+    let chain = CredentialChain::from_vars(|k| std::env::var(k).ok());
+    Ok(Publisher::open(repo, name, &chain)?)
 }
 
 fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
@@ -169,7 +109,7 @@ fn publish_to(ctx: &Ctx, name: &str, args: &Args) -> anyhow::Result<()> {
     if args.json {
         return crate::format::print_json(&report);
     }
-    render(&report);
+    render::render(&report);
     Ok(())
 }
 
@@ -240,49 +180,4 @@ fn hook(
         ("GROVE_PUBLISH_URL", url.as_str()),
     ];
     hooks::run_with_env(repo, hook, &updates, &env)
-}
-
-fn render(report: &PublishReport) {
-    let o = &report.outcome;
-    let zero = "0".repeat(64);
-    for e in &o.refs {
-        let show = |c: Option<grove::Checksum>| c.map(|c| c.to_string()).unwrap_or(zero.clone());
-        println!("{} {} {}", show(e.old), show(e.new), e.name);
-    }
-    let verb = if report.dry_run {
-        "Would upload"
-    } else {
-        "Uploaded"
-    };
-    let (n, b) = o
-        .uploaded
-        .values()
-        .fold((0, 0), |(n, b), k| (n + k.objects, b + k.bytes));
-    let mut kinds: Vec<String> = o
-        .uploaded
-        .iter()
-        .map(|(k, c)| format!("{} {k}", c.objects))
-        .collect();
-    if kinds.is_empty() {
-        kinds.push("nothing".into());
-    }
-    println!(
-        "{verb} to {}: {} ({n} files, {}); {} already there{}",
-        o.target,
-        kinds.join(", "),
-        crate::format::size(b),
-        o.already_present,
-        if o.summary { "; summary updated" } else { "" }
-    );
-    if let Some(m) = o.missing {
-        println!("Verify: {m} reachable objects were missing");
-    }
-    if let Some(p) = &o.prune {
-        println!(
-            "Prune: {} unreachable, {} deleted, {} within the grace period",
-            p.unreachable,
-            p.deleted.len(),
-            p.waiting
-        );
-    }
 }
