@@ -1,14 +1,13 @@
-//! `grove commit`: commit a new revision from directories, tarballs and refs.
+//! `grove commit`'s flags, as `ostree commit` spells them (plus grove's
+//! `--tree=git=`, `--source`, `--source-config`), and their mapping onto the
+//! library's `CommitRequest`.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use grove::lifecycle::commit::{self, CommitRequest, NewCommitError, Parent, Planned};
-use grove::tree::commit::{CommitError, CommitFilter};
+use grove::lifecycle::commit::{self, CommitRequest, Parent, TreeSource};
+use grove::tree::commit::CommitFilter;
 use grove::tree::git::SourceSpec;
-
-use crate::ctx::Ctx;
-use crate::hooks::{self, RefUpdate};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -101,10 +100,10 @@ pub struct Args {
     devino_canonical: bool,
     /// Whether to fsync before moving the ref (default true)
     #[arg(long, value_name = "BOOL")]
-    fsync: Option<String>,
+    pub(super) fsync: Option<String>,
     /// Print statistics in a table
     #[arg(long)]
-    table_output: bool,
+    pub(super) table_output: bool,
     /// Flag this commit as a bootable OSTree (the tree holds usr/lib/modules/VERSION/vmlinuz)
     #[arg(long)]
     bootable: bool,
@@ -119,21 +118,18 @@ pub struct Args {
     mode_ro_executables: bool,
     /// Skip the pre-commit hook
     #[arg(long)]
-    no_verify: bool,
+    pub(super) no_verify: bool,
     /// Directory to commit (when no --tree is given)
     path: Option<PathBuf>,
 
     /// Signing: --gpg-sign=KEY-ID, --gpg-homedir, --sign-key=FILE (see `grove gpg-sign`)
     #[command(flatten)]
-    sign: super::gpg_sign::SignArgs,
+    pub(super) sign: super::super::gpg_sign::SignArgs,
 }
 
-fn request(args: &Args) -> anyhow::Result<CommitRequest> {
-    let mut trees = args.trees.clone();
-    if trees.is_empty() {
-        let p = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
-        trees.push(format!("dir={}", p.display()));
-    }
+/// The library's request for these flags: `--tree` in order (else the
+/// directory argument, else `.`), metadata parsed, the body file read.
+pub(super) fn request(args: &Args) -> anyhow::Result<CommitRequest> {
     let detached = match args.detached_strings.is_empty() {
         true => None,
         false => Some(commit::parse_metadata(&args.detached_strings, &[])?),
@@ -146,13 +142,15 @@ fn request(args: &Args) -> anyhow::Result<CommitRequest> {
             .as_deref()
             .map_or(Ok(Parent::Branch), str::parse)?,
         subject: args.subject.clone().unwrap_or_default(),
-        body: match &args.body_file {
-            Some(f) => {
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
-            }
-            None => args.body.clone().unwrap_or_default(),
+        body: crate::args::body(args.body.clone(), args.body_file.as_deref())?.unwrap_or_default(),
+        trees: match args.trees.is_empty() {
+            true => vec![TreeSource::Dir(
+                args.path.clone().unwrap_or_else(|| PathBuf::from(".")),
+            )],
+            false => (args.trees.iter())
+                .map(|t| t.parse())
+                .collect::<Result<_, _>>()?,
         },
-        trees: trees.iter().map(|t| t.parse()).collect::<Result<_, _>>()?,
         base: args.base.clone(),
         metadata: commit::parse_metadata(&args.metadata_strings, &args.metadata_variants)?,
         keep_metadata: args.keep_metadata.clone(),
@@ -187,66 +185,4 @@ fn request(args: &Args) -> anyhow::Result<CommitRequest> {
         bootable: args.bootable,
         generate_sizes: args.generate_sizes,
     })
-}
-
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let mut repo = ctx.open_repo()?;
-    let req = request(&args)?;
-    req.validate()?;
-    if let Some(f) = &args.fsync {
-        repo.set_disable_fsync(!crate::args::parse_bool(f)?);
-    }
-    // Keys first, before any object is written: a bad key changes nothing.
-    let mut sign_keys = args.sign.load()?;
-    let plan = match commit::plan(&repo, req, &mut sign_keys) {
-        Ok(Planned::Commit(plan)) => plan,
-        Ok(Planned::Unchanged(parent)) => {
-            println!("{parent}");
-            return Ok(());
-        }
-        Err(NewCommitError::Commit(e)) => {
-            let (what, paths) = match &e {
-                CommitError::UnmatchedStatoverride(p) => ("statoverride", &p[..]),
-                CommitError::UnmatchedSkipList(p) => ("skip-list", &p[..]),
-                _ => ("", &[][..]),
-            };
-            paths
-                .iter()
-                .for_each(|p| eprintln!("Unmatched {what} path: {p}"));
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    for (repo, s) in &plan.submodules {
-        eprintln!(
-            "warning: {}: submodule '{s}' committed as an empty directory",
-            repo.display()
-        );
-    }
-    let name = (plan.branch.as_ref()).map_or_else(|| "-".into(), |b| b.to_string());
-    let updates = [RefUpdate {
-        old: plan.old,
-        new: Some(plan.commit),
-        name,
-    }];
-    if !args.no_verify {
-        // The commit object exists (the hook can inspect it); the ref has not moved.
-        hooks::run(&repo, "pre-commit", &updates)?;
-    }
-    // Hooks may run grove on this repository, including commands that need
-    // the exclusive lock: execute releases the shared lock the plan holds.
-    let outcome = commit::execute(&repo, plan)?;
-    hooks::run(&repo, "post-commit", &updates)?;
-    outcome.consume_sources()?;
-    let (checksum, stats) = (outcome.commit, &outcome.stats);
-    if args.table_output {
-        println!("Commit: {checksum}");
-        println!("Content Total: {}", stats.content_total);
-        println!("Content Written: {}", stats.files_written);
-        println!("Content Cache Hits: {}", stats.devino_hits);
-        println!("Content Bytes Written: {}", stats.bytes_written);
-    } else {
-        println!("{checksum}");
-    }
-    Ok(())
 }
