@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use grove::delta::fetch::DeltaPolicy;
-use grove::transfer::pull::{PullRequest, SummaryCache};
+use grove::transfer::pull::{PullReport, PullRequest, SummaryCache};
 
 use crate::ctx::Ctx;
 
@@ -113,11 +113,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         system_keyrings: crate::keys::system_dirs(),
         cache_dir: args.cache_dir,
         fail_on_invalid_cache: test_error_invalid_cache(),
-        deltas: match (args.disable_static_deltas, args.require_static_deltas) {
-            (true, _) => DeltaPolicy::Disabled,
-            (_, true) => DeltaPolicy::Required,
-            _ => DeltaPolicy::Auto,
-        },
+        deltas: DeltaPolicy::from_flags(args.disable_static_deltas, args.require_static_deltas),
         commit_only: args.commit_metadata_only,
         subpaths: args.subpath,
         timestamp_check: args.timestamp_check,
@@ -149,27 +145,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         // A remote read as a local repository reports nothing (as it always has).
         return Ok(());
     }
-    let (stats, deltas) = (&report.objects, &report.static_deltas);
     if args.json {
         crate::format::print_json(&report)?;
     } else if !args.quiet {
-        if !deltas.deltas.is_empty() {
-            let verb = if args.mirror { "copied" } else { "applied" };
-            println!(
-                "{} static deltas {verb} ({} parts, {})",
-                deltas.deltas.len(),
-                deltas.parts_fetched,
-                size(deltas.bytes)
-            );
-        }
-        println!(
-            "{} metadata, {} content objects fetched; {} transferred in {} seconds; {} content written",
-            stats.metadata_fetched,
-            stats.content_fetched,
-            size(stats.bytes_received),
-            start.elapsed().as_secs(),
-            size(stats.content_bytes_written)
-        );
+        render(&report, args.mirror, start.elapsed().as_secs());
     }
     Ok(())
+}
+
+/// The human summary of a pull: the static deltas (applied, or copied by
+/// `--mirror`), then the objects fetched and written.
+fn render(report: &PullReport, mirror: bool, seconds: u64) {
+    let size = crate::format::size;
+    let (stats, deltas) = (&report.objects, &report.static_deltas);
+    if !deltas.deltas.is_empty() {
+        let verb = if mirror { "copied" } else { "applied" };
+        println!(
+            "{} static deltas {verb} ({} parts, {})",
+            deltas.deltas.len(),
+            deltas.parts_fetched,
+            size(deltas.bytes)
+        );
+    }
+    println!(
+        "{} metadata, {} content objects fetched; {} transferred in {seconds} seconds; {} content written",
+        stats.metadata_fetched,
+        stats.content_fetched,
+        size(stats.bytes_received),
+        size(stats.content_bytes_written)
+    );
 }

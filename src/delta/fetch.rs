@@ -54,6 +54,18 @@ pub enum DeltaPolicy {
     Required,
 }
 
+impl DeltaPolicy {
+    /// The policy of ostree's pull flags: `--disable-static-deltas` wins
+    /// over `--require-static-deltas`; neither is [`DeltaPolicy::Auto`].
+    pub fn from_flags(disabled: bool, required: bool) -> DeltaPolicy {
+        match (disabled, required) {
+            (true, _) => DeltaPolicy::Disabled,
+            (false, true) => DeltaPolicy::Required,
+            (false, false) => DeltaPolicy::Auto,
+        }
+    }
+}
+
 /// A delta the remote offers, with the SHA-256 of its superblock where the
 /// summary or an index gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -463,4 +475,17 @@ pub fn dry_run(
         }
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeltaPolicy;
+
+    #[test]
+    fn policy_from_flags() {
+        assert_eq!(DeltaPolicy::from_flags(false, false), DeltaPolicy::Auto);
+        assert_eq!(DeltaPolicy::from_flags(false, true), DeltaPolicy::Required);
+        assert_eq!(DeltaPolicy::from_flags(true, false), DeltaPolicy::Disabled);
+        assert_eq!(DeltaPolicy::from_flags(true, true), DeltaPolicy::Disabled);
+    }
 }

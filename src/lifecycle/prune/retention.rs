@@ -180,6 +180,12 @@ impl RetentionPlan {
         }
     }
 
+    /// The refs whose history the plan shortens (it deletes some of their
+    /// commits): what the `pre-prune` and `post-prune` hooks are told.
+    pub fn truncated_refs(&self) -> impl Iterator<Item = &RefPlan> {
+        self.refs.iter().filter(|r| !r.delete.is_empty())
+    }
+
     /// Every commit the plan deletes.
     pub fn commits_to_delete(&self) -> BTreeSet<Checksum> {
         self.refs
@@ -308,6 +314,28 @@ pub fn apply_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_refs_are_those_losing_commits() {
+        let c = |b: &[u8]| Checksum::digest(b);
+        let ref_plan = |name: &str, delete: Vec<Checksum>| RefPlan {
+            refspec: name.parse().unwrap(),
+            head: c(name.as_bytes()),
+            rules: vec!["*".into()],
+            keep: vec![c(name.as_bytes())],
+            delete,
+        };
+        let plan = RetentionPlan {
+            refs: vec![ref_plan("kept", vec![]), ref_plan("cut", vec![c(b"old")])],
+            orphan_commits: vec![c(b"orphan")],
+            ..Default::default()
+        };
+        let cut: Vec<String> = plan
+            .truncated_refs()
+            .map(|r| r.refspec.to_string())
+            .collect();
+        assert_eq!(cut, ["cut"]);
+    }
 
     #[test]
     fn patterns() {

@@ -1,18 +1,19 @@
 //! `grove prune`: delete unreachable objects (`ostree prune`), or, with no
 //! plumbing flag, apply the retention policy of the repository config
-//! (`[prune "REF-PATTERN"]` groups). The work is `grove::lifecycle::prune`.
+//! (`[prune "REF-PATTERN"]` groups). The work is `grove::lifecycle::prune`;
+//! the human output is `render`.
 
-use grove::lifecycle::prune::{self, PruneOptions, PruneReport, RetentionPlan, RetentionPolicy};
+use grove::lifecycle::prune::{self, PruneOptions, RetentionPlan, RetentionPolicy};
 use grove::repo::refs::Refspec;
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
 
+mod render;
+
 /// Hook input: `HEAD HEAD REF` for each ref whose history the plan truncates.
 fn truncated(plan: &RetentionPlan) -> Vec<RefUpdate> {
-    plan.refs
-        .iter()
-        .filter(|r| !r.delete.is_empty())
+    plan.truncated_refs()
         .map(|r| RefUpdate {
             old: Some(r.head),
             new: Some(r.head),
@@ -93,7 +94,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         if !args.dry_run {
             hooks::run(&repo, "post-prune", &truncated(&plan))?;
         }
-        return render_policy(&plan, &report, args.json);
+        return render::policy(&plan, &report, args.json);
     }
     if !args.dry_run {
         prune::prune_summary_cache(&repo)?;
@@ -133,62 +134,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if args.json {
         crate::format::print_json(&report)?;
     } else {
-        print_summary(&report);
+        render::summary(&report);
     }
-    Ok(())
-}
-
-/// The lines `ostree prune` prints.
-fn print_summary(r: &PruneReport) {
-    if r.commit_only {
-        println!("Total (commit only) objects: {}", r.objects_total);
-    } else {
-        println!("Total objects: {}", r.objects_total);
-    }
-    if r.objects_pruned == 0 {
-        println!("No unreachable objects");
-    } else if r.dry_run {
-        println!(
-            "Would delete: {} objects, freeing {}",
-            r.objects_pruned,
-            crate::format::size(r.bytes_freed)
-        );
-    } else {
-        println!(
-            "Deleted {} objects, {} freed",
-            r.objects_pruned,
-            crate::format::size(r.bytes_freed)
-        );
-    }
-}
-
-fn render_policy(plan: &RetentionPlan, report: &PruneReport, as_json: bool) -> anyhow::Result<()> {
-    if as_json {
-        return crate::format::print_json(&plan.report(report));
-    }
-    let verb = if report.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
-    for r in &plan.refs {
-        println!(
-            "{}: keep {}, {verb} {} (rules: {})",
-            r.refspec,
-            r.keep.len(),
-            r.delete.len(),
-            r.rules.join(", ")
-        );
-        for c in &r.delete {
-            println!("  - {c}");
-        }
-    }
-    if !plan.orphan_commits.is_empty() {
-        println!("commits on no ref: {verb} {}", plan.orphan_commits.len());
-        for c in &plan.orphan_commits {
-            println!("  - {c}");
-        }
-    }
-    print_summary(report);
     Ok(())
 }

@@ -3,16 +3,19 @@
 //! Prints what `ostree fsck` prints: the phase lines and the final verdict on
 //! stdout, problems on stderr, and `fsck objects (i/N) P%` progress lines on
 //! stdout when stdout is not a terminal (at most one a second, plus the last).
-//! When stderr is a terminal a progress bar is drawn there as well.
+//! When stderr is a terminal a progress bar is drawn there as well
+//! (`progress`).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use grove::lifecycle::fsck::{self, FsckFailed, FsckOptions, Problem, Step};
 use grove::progress::Phase;
 
 use crate::ctx::Ctx;
+
+mod progress;
+use progress::Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -41,64 +44,6 @@ fn print_problem(p: &Problem) {
     let _ = writeln!(err, "{p}");
     for c in &p.marked_partial {
         let _ = writeln!(err, "Marking commit as partial: {c}");
-    }
-}
-
-/// Progress in ostree's non-tty form on stdout, and/or a bar on stderr.
-struct Progress {
-    lines: bool,
-    bar: Option<indicatif::ProgressBar>,
-    last: Mutex<(Option<Instant>, usize)>,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new(total as u64);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "fsck objects {bar:40} {pos}/{len} ({percent}%) {eta}",
-                )
-                .expect("valid progress template"),
-            );
-            b
-        });
-        Progress {
-            lines: !std::io::stdout().is_terminal(),
-            bar,
-            last: Mutex::new((None, 0)),
-        }
-    }
-
-    fn update(&self, done: usize, total: usize) {
-        if let Some(b) = &self.bar {
-            b.set_position(done as u64);
-        }
-        if !self.lines {
-            return;
-        }
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        let due = last
-            .0
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
-        if done > last.1 && (due || done == total) {
-            last.0 = Some(now);
-            last.1 = done;
-            let pct = done * 100 / total.max(1);
-            let _ = writeln!(
-                std::io::stdout().lock(),
-                "fsck objects ({done}/{total}) {pct}%"
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
     }
 }
 
