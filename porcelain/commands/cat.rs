@@ -6,8 +6,7 @@ use std::io::Write;
 
 use grove::tree::path::{self, Node, TreeEntry};
 
-use super::log::{load_error, usage_error};
-use crate::ctx::Ctx;
+use crate::ctx::{load_error, usage_error, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

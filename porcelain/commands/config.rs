@@ -2,8 +2,7 @@
 //! (upstream `ot-builtin-config.c`). Keys are `section.key`, split at the
 //! first dot, or a bare key with `--group`.
 
-use super::log::usage_error;
-use crate::ctx::Ctx;
+use crate::ctx::{usage_error, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

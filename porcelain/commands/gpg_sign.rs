@@ -29,10 +29,10 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let Some(commit) = &args.commit else {
-        return Err(super::log::usage_error("gpg-sign", "Need a COMMIT to sign"));
+        return Err(crate::ctx::usage_error("gpg-sign", "Need a COMMIT to sign"));
     };
     if args.key_ids.is_empty() && (args.delete || args.keys.sign_key.is_empty()) {
-        return Err(super::log::usage_error(
+        return Err(crate::ctx::usage_error(
             "gpg-sign",
             "Need at least one GPG KEY-ID to sign with",
         ));

@@ -8,8 +8,7 @@ use std::io::Write;
 use grove::tree::list::{list, Kind, ListOptions, Listed};
 use grove::tree::path::Node;
 
-use super::log::{load_error, usage_error};
-use crate::ctx::Ctx;
+use crate::ctx::{load_error, usage_error, Ctx};
 use grove::objects::text::xattrs_text;
 
 #[derive(clap::Args, Debug)]

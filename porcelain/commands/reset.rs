@@ -5,8 +5,7 @@
 
 use grove::repo::refs::Refspec;
 
-use super::log::usage_error;
-use crate::ctx::Ctx;
+use crate::ctx::{usage_error, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -4,8 +4,7 @@ use std::io::Write;
 
 use grove::ObjectType;
 
-use super::log::usage_error;
-use crate::ctx::Ctx;
+use crate::ctx::{usage_error, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -5,16 +5,16 @@
 //! argument starting with `/` or `./` is a directory.
 //!
 //! `grove diff --source A B` compares the commits' recorded git sources
-//! instead (`docs/provenance.md`).
+//! instead (`docs/provenance.md`; module `source`).
 
 use std::io::Write;
 
 use anyhow::Context as _;
-use grove::lifecycle::provenance::{self, SourceChange};
 use grove::tree::diff::{compared, diff, diff_stats, DiffOptions, Side};
-use grove::Repo;
 
 use crate::ctx::Ctx;
+
+mod source;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     if args.source {
-        return source_diff(&repo, &src, &target, &args.source_repos, &mut out);
+        return source::source_diff(&repo, &src, &target, &args.source_repos, &mut out);
     }
     let fs_diff = args.fs_diff || !args.stats;
     if fs_diff {
@@ -94,55 +94,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             "Common Object Size: {}",
             crate::format::size(s.common_size)
         )?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// `--source`: `M`/`A`/`D` lines per source, with the source commits between
-/// the two revisions under an `M` line when a clone of it is named.
-fn source_diff(
-    repo: &Repo,
-    a: &str,
-    b: &str,
-    repos: &[String],
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let clones = provenance::source_clones(repos)?;
-    for e in provenance::source_diff(repo, a, b, &clones)? {
-        match &e.change {
-            SourceChange::Added { new } => {
-                writeln!(out, "A    {} {}", new.name, new.revision_text())?
-            }
-            SourceChange::Removed { old } => {
-                writeln!(out, "D    {} {}", old.name, old.revision_text())?
-            }
-            SourceChange::Changed { old, new } => {
-                let dirty = |s: &provenance::Source| if s.dirty { ", dirty" } else { "" };
-                writeln!(
-                    out,
-                    "M    {} {}{} -> {}{}",
-                    new.name,
-                    old.revision_text(),
-                    dirty(old),
-                    new.revision_text(),
-                    dirty(new)
-                )?;
-            }
-        }
-        match (&e.clone, &e.between) {
-            (Some(_), Some(commits)) => {
-                for c in commits {
-                    writeln!(out, "     {} {}", c.short, c.subject)?;
-                }
-            }
-            (Some(path), None) => writeln!(
-                out,
-                "     ({} does not have both revisions)",
-                path.display()
-            )?,
-            (None, _) => {}
-        }
     }
     out.flush()?;
     Ok(())

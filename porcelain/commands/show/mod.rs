@@ -5,22 +5,20 @@
 //! (`grove::lifecycle::log::show_target`).
 //! A commit is `grove::lifecycle::log::CommitInfo` rendered as `log` renders
 //! it, then its signatures checked with the keys `show` trusts
-//! (`grove::trust::keys::KeySelection::for_show`).
+//! (`grove::trust::keys::KeySelection::for_show`). Which of these the flags
+//! ask for is decided here; the printing is `render`.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::Context as _;
-use grove::lifecycle::log::{
-    content_info, show_target, CommitInfo, ContentInfo, ShowTarget, Sizes,
-};
+use grove::lifecycle::log::{content_info, show_target, CommitInfo, ShowTarget, Sizes};
 use grove::objects::text;
 use grove::trust::keys::KeySelection;
-use grove::{Checksum, Repo};
 
 use crate::ctx::{load_error, usage_error, Ctx};
-use crate::format::size;
+
+mod render;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -88,9 +86,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         let meta = repo
             .read_detached_metadata(c)?
             .ok_or_else(|| anyhow::anyhow!("No detached metadata for commit {c}"))?;
-        print_key(&mut out, &meta, key, args.no_byteswap)?;
+        render::metadata_key(&mut out, &meta, key, args.no_byteswap)?;
     } else if let Some(key) = &args.print_metadata_key {
-        print_key(&mut out, &commit()?.1?.metadata, key, args.no_byteswap)?;
+        render::metadata_key(&mut out, &commit()?.1?.metadata, key, args.no_byteswap)?;
     } else if args.print_related {
         for (name, c) in commit()?.1?.related {
             writeln!(out, "{name} {c}")?;
@@ -101,25 +99,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         writeln!(out)?;
     } else if args.print_sizes {
         let k = commit()?.1.context("Failed to read commit")?;
-        let s = Sizes::of(&repo, &k)?;
-        let (na, a, nu, u) = (s.needed_archived, s.archived, s.needed_unpacked, s.unpacked);
-        writeln!(
-            out,
-            "Compressed size (needed/total): {}/{}",
-            size(na),
-            size(a)
-        )?;
-        writeln!(
-            out,
-            "Unpacked size (needed/total): {}/{}",
-            size(nu),
-            size(u)
-        )?;
-        writeln!(
-            out,
-            "Number of objects (needed/total): {}/{}",
-            s.needed_objects, s.objects
-        )?;
+        render::sizes(&mut out, &Sizes::of(&repo, &k)?)?;
     } else {
         let trust = KeySelection::for_show(args.gpg_verify_remote, args.keyring, args.gpg_homedir);
         match show_target(&repo, &object)? {
@@ -135,66 +115,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
                     writeln!(out, "{}", text::dirtree_text(&repo.load_dirtree(c)?))?;
                 }
             }
-            ShowTarget::Commit(c) => show_commit(&repo, c, args.raw, &trust, &mut out)?,
-            ShowTarget::Content(c) => show_content(&content_info(&repo, c)?, &mut out)?,
+            ShowTarget::Commit(c) => render::commit(&repo, c, args.raw, &trust, &mut out)?,
+            ShowTarget::Content(c) => render::content(&content_info(&repo, c)?, &mut out)?,
         }
     }
     out.flush()?;
-    Ok(())
-}
-
-/// One metadata value as GVariant text (`text::metadata_value_text`).
-fn print_key(
-    out: &mut dyn Write,
-    meta: &grove::Metadata,
-    key: &str,
-    as_stored: bool,
-) -> anyhow::Result<()> {
-    let text = text::metadata_value_text(meta, key, as_stored)
-        .ok_or_else(|| anyhow::anyhow!("No such metadata key '{key}'"))?;
-    writeln!(out, "{text}")?;
-    Ok(())
-}
-
-fn show_commit(
-    repo: &Repo,
-    checksum: Checksum,
-    raw: bool,
-    trust: &KeySelection,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let commit = repo.load_commit(checksum).map_err(load_error)?;
-    writeln!(out, "commit {checksum}")?;
-    if raw {
-        writeln!(out, "{}", text::commit_text(&commit))?;
-    } else {
-        out.write_all(super::log::commit_text(&CommitInfo::new(checksum, &commit)).as_bytes())?;
-    }
-    // Then its signatures, as ostree does; a commit without any shows none.
-    if grove::trust::gpg::has_signatures(repo, checksum) {
-        let keyring = crate::keys::trusted(repo, trust)?;
-        let now = SystemTime::now();
-        let reports = grove::trust::gpg::verify_commit(repo, checksum, &keyring, now)?;
-        if !reports.is_empty() {
-            crate::signatures::print_signatures(out, &reports, now)?;
-        }
-    }
-    Ok(())
-}
-
-fn show_content(obj: &ContentInfo, out: &mut dyn Write) -> anyhow::Result<()> {
-    let h = &obj.header;
-    writeln!(out, "Object: {}\nType: file", obj.checksum)?;
-    if h.is_regular() {
-        writeln!(out, "File Type: regular\nSize: {}", obj.size)?;
-    } else {
-        writeln!(out, "File Type: symlink\nTarget: {}", h.symlink_target)?;
-    }
-    writeln!(out, "Mode: 0{:04o}\nUid: {}\nGid: {}", h.mode, h.uid, h.gid)?;
-    writeln!(
-        out,
-        "Extended Attributes: {{ {} }}",
-        text::xattrs_text(&h.xattrs)
-    )?;
     Ok(())
 }

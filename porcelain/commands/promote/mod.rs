@@ -13,22 +13,22 @@
 //! A publishing promotion with a publish target (`--publish=TARGET`, else
 //! `[grove] publish=`) ends by publishing DEST to it (`grove publish TARGET
 //! DEST`, with its hooks; `--json` adds its outcome as `published`); a
-//! target that cannot take DEST is refused before anything is done.
+//! target that cannot take DEST is refused before anything is done
+//! (module `publish`).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use grove::lifecycle::config::ReleaseConfig;
 use grove::lifecycle::promote::{
-    self, Expect, Planned, PromoteOptions, PromoteOutcome, PromoteReport, PromoteSource,
+    self, Expect, Planned, PromoteOptions, PromoteReport, PromoteSource,
 };
 use grove::repo::refs::Refspec;
-use grove::trust::gpg::SigningKey;
-use grove::Repo;
 
 use crate::ctx::Ctx;
 use crate::hooks::{self, RefUpdate};
-use grove::lifecycle::publish::{PublishOutcome, PublishRequest, Publisher};
+
+mod publish;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut opts = PromoteOptions::new(source, dest.clone(), timestamp, &config);
     opts.publish |= args.publish.is_some();
     let target = match opts.publish_target(args.publish.flatten(), &config) {
-        Some(name) => Some(publish_target(&repo, &name, &dest)?),
+        Some(name) => Some(publish::target(&repo, &name, &dest)?),
         None => None,
     };
     opts.version = args.version;
@@ -155,7 +155,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         }
     };
     let published = match &target {
-        Some(t) => Some(publish_last(&repo, t, &outcome, &mut keys, args.no_verify)?),
+        Some(t) => Some(publish::publish_dest(
+            &repo,
+            t,
+            &outcome,
+            &mut keys,
+            args.no_verify,
+        )?),
         None => None,
     };
     if args.json {
@@ -164,43 +170,4 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         println!("{}", outcome.commit);
         Ok(())
     }
-}
-
-/// The publish target `name`, checked before anything is done: it exists,
-/// its store opens, and it may take `dest`.
-fn publish_target(repo: &Repo, name: &str, dest: &Refspec) -> anyhow::Result<Publisher> {
-    let target = super::publish::open(repo, name)?;
-    target.check_publishes(dest)?;
-    Ok(target)
-}
-
-/// Promote's last step: DEST published to `target`, with its hooks. A
-/// failure before `post-publish` leaves the target as its clients saw it.
-fn publish_last(
-    repo: &Repo,
-    target: &Publisher,
-    o: &PromoteOutcome,
-    keys: &mut [SigningKey],
-    no_verify: bool,
-) -> anyhow::Result<PublishOutcome> {
-    let name = target.name();
-    let req = PublishRequest {
-        refs: vec![o.dest.name.clone()],
-        ..PublishRequest::default()
-    };
-    let published =
-        super::publish::publish(repo, target, &req, no_verify, keys).with_context(|| {
-            format!(
-                "{} is at {} here, but publishing it to {name} failed ({name} still serves \
-                 complete commits only; `grove publish {name} {}` or this promotion again \
-                 finishes it)",
-                o.dest,
-                o.commit.short(),
-                o.dest
-            )
-        })?;
-    let files = published.uploaded_total().objects;
-    eprintln!("published {} to {name}: {files} files uploaded", o.dest);
-    super::publish::post_publish(repo, target, &published)?;
-    Ok(published)
 }
