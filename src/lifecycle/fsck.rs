@@ -677,33 +677,12 @@ pub fn verify_bindings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::{Commit, DirMeta, DirTree};
-    use crate::repo::RepoMode;
+    use crate::tree::fixture::{archive_repo, commit};
 
     /// A repository holding one commit of an empty tree.
     fn one_commit() -> (tempfile::TempDir, Repo) {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
-        let meta = repo
-            .write_dirmeta(&DirMeta {
-                uid: 0,
-                gid: 0,
-                mode: 0o40755,
-                xattrs: Default::default(),
-            })
-            .unwrap();
-        let tree = repo.write_dirtree(&DirTree::default()).unwrap();
-        repo.write_commit(&Commit {
-            metadata: Default::default(),
-            parent: None,
-            related: vec![],
-            subject: String::new(),
-            body: String::new(),
-            timestamp: 1,
-            root_contents: tree,
-            root_meta: meta,
-        })
-        .unwrap();
+        let (dir, repo) = archive_repo();
+        commit(&repo, None, &[], None);
         (dir, repo)
     }
 

@@ -12,6 +12,8 @@ pub mod checksum;
 pub mod commit;
 pub mod cpio;
 pub mod diff;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod git;
 pub mod list;
 pub mod mtree;

@@ -393,81 +393,15 @@ pub fn reachable_from_refs(repo: &Repo, depth: i32) -> Result<HashSet<ObjectName
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::{Commit, DirMeta, DirTreeDir, DirTreeFile, FileHeader};
-    use crate::repo::RepoMode;
-    use crate::Metadata;
-
-    fn file(repo: &Repo, data: &[u8]) -> Checksum {
-        let h = FileHeader {
-            uid: 0,
-            gid: 0,
-            mode: 0o100644,
-            symlink_target: String::new(),
-            xattrs: Default::default(),
-        };
-        repo.write_content(&h, data.len() as u64, &mut &data[..])
-            .unwrap()
-    }
-
-    fn commit(
-        repo: &Repo,
-        parent: Option<Checksum>,
-        files: &[(&str, Checksum)],
-        sub: Option<(Checksum, Checksum)>,
-    ) -> Checksum {
-        let meta = repo
-            .write_dirmeta(&DirMeta {
-                uid: 0,
-                gid: 0,
-                mode: 0o40755,
-                xattrs: Default::default(),
-            })
-            .unwrap();
-        let tree = DirTree {
-            files: files
-                .iter()
-                .map(|(n, c)| DirTreeFile {
-                    name: n.to_string(),
-                    checksum: *c,
-                })
-                .collect(),
-            dirs: sub
-                .map(|(t, m)| DirTreeDir {
-                    name: "sub".into(),
-                    tree: t,
-                    meta: m,
-                })
-                .into_iter()
-                .collect(),
-        };
-        let root = repo.write_dirtree(&tree).unwrap();
-        let c = Commit {
-            metadata: Metadata::default(),
-            parent,
-            related: vec![],
-            subject: String::new(),
-            body: String::new(),
-            timestamp: parent.map(|_| 2).unwrap_or(1),
-            root_contents: root,
-            root_meta: meta,
-        };
-        repo.write_commit(&c).unwrap()
-    }
+    use crate::objects::DirTreeFile;
+    use crate::tree::fixture::{archive_repo, commit, dirmeta, file};
 
     #[test]
     fn depth_sharing_and_parents() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
+        let (_dir, repo) = archive_repo();
         let a = file(&repo, b"a");
         let b = file(&repo, b"b");
-        let meta = repo
-            .write_dirmeta(&DirMeta {
-                uid: 0,
-                gid: 0,
-                mode: 0o40755,
-                xattrs: Default::default(),
-            })
-            .unwrap();
+        let meta = dirmeta(&repo);
         let subtree = repo
             .write_dirtree(&DirTree {
                 files: vec![DirTreeFile {
@@ -507,16 +441,8 @@ mod tests {
 
     #[test]
     fn missing_tree_partial_and_lenient() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
-        let meta = repo
-            .write_dirmeta(&DirMeta {
-                uid: 0,
-                gid: 0,
-                mode: 0o40755,
-                xattrs: Default::default(),
-            })
-            .unwrap();
+        let (_dir, repo) = archive_repo();
+        let meta = dirmeta(&repo);
         let ghost = Checksum::digest(b"no such tree");
         let c = commit(&repo, None, &[], Some((ghost, meta)));
         assert!(traverse_commit(&repo, c, 0).is_err());
@@ -536,15 +462,8 @@ mod tests {
 
     #[test]
     fn resume_walks_what_was_absent() {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::init(dir.path(), RepoMode::Archive, None).unwrap();
-        let dm = DirMeta {
-            uid: 0,
-            gid: 0,
-            mode: 0o40755,
-            xattrs: Default::default(),
-        };
-        let meta = repo.write_dirmeta(&dm).unwrap();
+        let (_dir, repo) = archive_repo();
+        let meta = dirmeta(&repo);
         let (fa, fb, fz) = (file(&repo, b"a"), file(&repo, b"b"), file(&repo, b"z"));
         let sub = DirTree {
             files: vec![DirTreeFile {
