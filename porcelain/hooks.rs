@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
+use grove::lifecycle::publish::TargetRefEdit;
 use grove::repo::refs::Refspec;
 use grove::transfer::RefMove;
 use grove::{Checksum, Repo};
@@ -35,10 +36,27 @@ impl RefUpdate {
             })
             .collect()
     }
+
+    /// A publish target's ref edits, as hooks see them.
+    pub fn target_edits(edits: &[TargetRefEdit]) -> Vec<RefUpdate> {
+        edits
+            .iter()
+            .map(|e| RefUpdate {
+                old: e.old,
+                new: e.new,
+                name: e.name.to_string(),
+            })
+            .collect()
+    }
 }
 
-fn show(c: Option<Checksum>) -> String {
-    c.map(|c| c.to_string()).unwrap_or_else(|| "0".repeat(64))
+/// `OLD NEW REF`, all zeros for no checksum: a hook's input line (and
+/// `grove publish`'s report of the refs it moved).
+impl std::fmt::Display for RefUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |c: Option<Checksum>| c.map_or_else(|| "0".repeat(64), |c| c.to_string());
+        write!(f, "{} {} {}", show(self.old), show(self.new), self.name)
+    }
 }
 
 /// Runs hook `name` if installed; a non-zero exit is an error naming the hook.
@@ -72,7 +90,7 @@ pub fn run_with_env(
         .with_context(|| format!("running hook {}", path.display()))?;
     let mut input = String::new();
     for u in updates {
-        input.push_str(&format!("{} {} {}\n", show(u.old), show(u.new), u.name));
+        input.push_str(&format!("{u}\n"));
     }
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its input is fine.

@@ -166,14 +166,7 @@ fn hook(
     hook: &str,
     edits: &[TargetRefEdit],
 ) -> anyhow::Result<()> {
-    let updates: Vec<RefUpdate> = edits
-        .iter()
-        .map(|e| RefUpdate {
-            old: e.old,
-            new: e.new,
-            name: e.name.to_string(),
-        })
-        .collect();
+    let updates = RefUpdate::target_edits(edits);
     let url = publisher.url();
     let env = [
         ("GROVE_PUBLISH_TARGET", publisher.name()),

@@ -3,12 +3,12 @@
 
 use grove::lifecycle::publish::PublishReport;
 
+use crate::hooks::RefUpdate;
+
 pub(super) fn render(report: &PublishReport) {
     let o = &report.outcome;
-    let zero = "0".repeat(64);
-    for e in &o.refs {
-        let show = |c: Option<grove::Checksum>| c.map(|c| c.to_string()).unwrap_or(zero.clone());
-        println!("{} {} {}", show(e.old), show(e.new), e.name);
+    for u in RefUpdate::target_edits(&o.refs) {
+        println!("{u}");
     }
     let verb = if report.dry_run {
         "Would upload"
