@@ -70,18 +70,10 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<ApplyStats> {
             path.to_path_buf(),
         )
     };
-    apply_dir(repo, &dir, &sb_path, false)
+    apply_dir(repo, &dir, &sb_path)
 }
 
-/// As [`apply_offline`] for the delta in directory `dir`, but fallback
-/// objects are allowed: a pull fetches them afterwards, so while any is
-/// missing the TO commit stays marked partial. The caller holds the
-/// repository's lock (a pull's plan takes it).
-pub fn apply_with_fallbacks(repo: &Repo, dir: &Path) -> Result<ApplyStats> {
-    apply_dir(repo, dir, &dir.join("superblock"), true)
-}
-
-fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> Result<ApplyStats> {
+fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path) -> Result<ApplyStats> {
     let sb_path = sb_path.to_path_buf();
     let sb = read_superblock(&sb_path)?;
     let name = DeltaName::new(sb.from, sb.to);
@@ -94,6 +86,10 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
         if !repo.has_object(&ObjectName::new(from, ObjectType::Commit)) {
             return Err(DeltaError::MissingSource(from));
         }
+    }
+    // Fallback objects would need a server: refused before anything is written.
+    if !sb.fallbacks.is_empty() {
+        return Err(DeltaError::HasFallbacks);
     }
     let commit_name = ObjectName::new(sb.to, ObjectType::Commit);
     let wrote_commit = !repo.has_object(&commit_name);
@@ -120,9 +116,6 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
         }
         repo.set_partial(sb.to, true, false)?;
         repo.write_metadata_as(commit_name, &sb.commit)?;
-    }
-    if !sb.fallbacks.is_empty() && !allow_fallbacks {
-        return Err(DeltaError::HasFallbacks);
     }
 
     let todo: Vec<(usize, &PartHeader)> = sb
@@ -183,7 +176,7 @@ fn apply_dir(repo: &Repo, dir: &Path, sb_path: &Path, allow_fallbacks: bool) -> 
             return Err(DeltaError::ObjectNotWritten(*o));
         }
     }
-    if clear_partial && sb.fallbacks.iter().all(|f| repo.has_object(&f.object)) {
+    if clear_partial {
         repo.set_partial(sb.to, false, false)?;
     }
     Ok(stats)

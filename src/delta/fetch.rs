@@ -1,10 +1,14 @@
-//! Static deltas from a remote repository: which ones it offers for a
-//! commit, and fetching them with every byte verified — to copy them into a
-//! mirror (`pull --mirror`), or for the transfer engine to apply them
-//! (`pull` of a commit the destination does not have: the plan,
-//! [`crate::transfer::pull::plan`], chooses the delta and fetches its
-//! superblock here; the engine fetches its parts through
-//! [`crate::transfer::source::ObjectSource::delta_part`], [`fetch_part`]).
+//! Static deltas a transfer's source offers: which ones it offers for a
+//! commit, which one a transfer takes to each target, and fetching them with
+//! every byte verified — to copy them into a mirror (`pull --mirror`), or
+//! for the transfer engine to apply them. A remote ([`RemoteRepo`]) offers
+//! them over HTTP or `file://`; a repository on this machine offers those
+//! its summary and delta indexes advertise (`pull-local
+//! --require-static-deltas`). Either way the plan ([`choose_deltas`], called
+//! by [`crate::transfer::pull::plan`] and [`crate::transfer::pull_local::plan`])
+//! chooses the delta and reads its superblock through the source
+//! ([`ObjectSource::delta_superblock`]); the engine reads its parts through
+//! [`ObjectSource::delta_part`] ([`fetch_part`] for a remote).
 //!
 //! A remote offers deltas in its summary (`ostree.static-deltas`: delta name
 //! → SHA-256 of the superblock) and, when it has them, in
@@ -12,20 +16,23 @@
 //! file per target). A superblock is accepted only when it hashes to the
 //! digest offered (if one is offered), parses, names the FROM and TO its
 //! path says, and carries a commit object that hashes to TO. A part file is
-//! accepted only at the size and SHA-256 its superblock header gives; inline
-//! parts are covered by the superblock's digest. Every object a delta
-//! rebuilds is checked as it is stored, as loose objects are
-//! ([`crate::transfer::delta_source`]).
+//! accepted only at the size and SHA-256 its superblock header gives
+//! ([`check_part`]); inline parts are covered by the superblock's digest.
+//! Every object a delta rebuilds is checked as it is stored, as loose
+//! objects are ([`crate::transfer::delta_source`]).
 //!
-//! Choosing the delta for a pull follows ostree (`ostree-repo-pull.c`,
-//! `get_best_static_delta_start_for`): FROM→TO from the ref's current commit;
-//! else from another commit the destination holds complete; else, when the
-//! destination has no commit for that ref yet, the scratch delta. A mirror
-//! copies every offered delta whose TO it holds complete and whose FROM it
-//! holds too (or that is a scratch delta): part files first, the superblock
-//! last, so no superblock is visible before what it names.
+//! Choosing the delta for a target follows ostree (`ostree-repo-pull.c`,
+//! `get_best_static_delta_start_for`), one rule for `pull` and `pull-local`
+//! ([`choose`]): the delta from the newest commit the destination holds
+//! complete — or will hold, as the TO of a delta chosen before it that
+//! needs no fallback objects; else the scratch delta, which `pull` takes
+//! only for a ref the destination does not have yet and `pull-local`
+//! (whose deltas are required) always ([`Scratch`]). A mirror copies every
+//! offered delta whose TO it holds complete and whose FROM it holds too (or
+//! that is a scratch delta): part files first, the superblock last, so no
+//! superblock is visible before what it names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Read;
 
@@ -35,8 +42,10 @@ use super::DeltaName;
 use crate::gvariant::reader as gv;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::summary::{KEY_INDEXED_DELTAS, KEY_STATIC_DELTAS};
+use crate::objects::Commit;
 use crate::repo::Repo;
 use crate::transfer::remote::{RemoteRepo, MAX_METADATA_OBJECT, MAX_SUMMARY};
+use crate::transfer::source::ObjectSource;
 use crate::transfer::TransferError;
 
 type Result<T, E = TransferError> = std::result::Result<T, E>;
@@ -273,6 +282,18 @@ pub fn fetch_part(
             source,
         })?;
     remote.fetcher.count_received(data.len() as u64);
+    check_part(name, i, h, &data)?;
+    Ok(data)
+}
+
+/// Whether `data` is part file `i` of delta `name` as its header `h` says:
+/// its size, then its SHA-256. A reader stops at one byte over the size.
+pub fn check_part(
+    name: DeltaName,
+    i: usize,
+    h: &super::superblock::PartHeader,
+    data: &[u8],
+) -> Result<()> {
     if data.len() as u64 != h.size {
         return Err(bad(
             name,
@@ -283,7 +304,7 @@ pub fn fetch_part(
             ),
         ));
     }
-    let actual = Checksum::digest(&data);
+    let actual = Checksum::digest(data);
     if actual != h.checksum {
         return Err(bad(
             name,
@@ -293,7 +314,7 @@ pub fn fetch_part(
             ),
         ));
     }
-    Ok(data)
+    Ok(())
 }
 
 /// The part files (not inline) of a delta.
@@ -312,38 +333,122 @@ pub(crate) fn complete(dst: &Repo, commit: Checksum) -> bool {
     dst.has_object(&ObjectName::new(commit, ObjectType::Commit)) && !dst.is_partial(commit)
 }
 
-/// The delta a pull of `to` uses, among `offers`: FROM→TO from `current`
-/// (the ref's commit in `dst`), else from another commit `dst` holds
-/// complete, else — when `current` is `None` — the scratch delta.
+/// When a transfer takes a scratch delta (one from no commit) to a target
+/// no delta from a held commit reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scratch {
+    /// Only for a target whose ref the destination does not have yet
+    /// (`pull`, as ostree: a ref a few commits behind is cheaper to bring
+    /// up to date with loose objects).
+    NewRefsOnly,
+    /// Always (`pull-local --require-static-deltas`: deltas are the only
+    /// way it takes).
+    Always,
+}
+
+/// The delta a transfer takes to `to`, among `offers` (ostree's
+/// `get_best_static_delta_start_for`): the one from the newest commit
+/// (by commit timestamp) that `dst` holds complete or that is in `held`
+/// (TO commits of deltas chosen before, with their timestamps, which bring
+/// them whole); `current`, the target ref's commit in `dst`, wins a tie,
+/// else the last by name. None from a held commit: the scratch delta when
+/// `scratch` allows it.
 pub fn choose(
     dst: &Repo,
     offers: &[Offer],
-    current: Option<Checksum>,
     to: Checksum,
+    current: Option<Checksum>,
+    held: &HashMap<Checksum, u64>,
+    scratch: Scratch,
 ) -> Option<Offer> {
     let to_me = |o: &&Offer| o.name.to == to;
-    if let Some(c) = current {
-        if let Some(o) = offers.iter().filter(to_me).find(|o| o.name.from == Some(c)) {
-            return Some(*o);
-        }
-    }
-    if let Some(o) = offers
+    let timestamp = |f: Checksum| match held.get(&f) {
+        Some(&ts) => Some(ts),
+        None if complete(dst, f) => Some(dst.load_commit(f).map_or(0, |c| c.timestamp)),
+        None => None,
+    };
+    let from_held = offers
         .iter()
         .filter(to_me)
-        .find(|o| o.name.from.is_some_and(|f| complete(dst, f)))
-    {
-        return Some(*o);
+        .filter_map(|o| Some((o, timestamp(o.name.from?)?)))
+        .max_by_key(|&(o, ts)| (ts, o.name.from == current))
+        .map(|(o, _)| *o);
+    let scratch_ok = match scratch {
+        Scratch::Always => true,
+        Scratch::NewRefsOnly => current.is_none(),
+    };
+    from_held.or_else(|| {
+        offers
+            .iter()
+            .filter(to_me)
+            .find(|o| scratch_ok && o.name.from.is_none())
+            .copied()
+    })
+}
+
+/// The deltas a transfer takes, their superblocks read and checked.
+#[derive(Clone, Debug, Default)]
+pub struct Chosen {
+    /// In the order chosen: a delta from another's TO comes after it.
+    pub deltas: Vec<Fetched>,
+    /// Why deltas offered could not be used (a superblock that failed its
+    /// checks); the transfer brings those targets as loose objects.
+    pub fallbacks: Vec<String>,
+}
+
+impl Chosen {
+    /// The delta chosen to reach `to`.
+    pub fn get(&self, to: Checksum) -> Option<&Fetched> {
+        self.deltas.iter().find(|f| f.offer.name.to == to)
     }
-    current
-        .is_none()
-        .then(|| {
-            offers
-                .iter()
-                .filter(to_me)
-                .find(|o| o.name.from.is_none())
-                .copied()
-        })
-        .flatten()
+}
+
+/// Chooses the delta for each of `targets` (the destination's current
+/// commit for it, if any, and the commit to reach) that `dst` does not hold
+/// complete ([`choose`], among what `source` offers), and reads its
+/// superblock through `source`. A delta that needs no fallback objects
+/// counts its TO as held for the targets after it. With `required`, a
+/// target without a delta is the error ([`TransferError::NoDelta`], naming
+/// the current commit as FROM) and so is a bad superblock; otherwise those
+/// targets are left to loose objects.
+pub fn choose_deltas(
+    source: &dyn ObjectSource,
+    dst: &Repo,
+    targets: &[(Option<Checksum>, Checksum)],
+    scratch: Scratch,
+    required: bool,
+) -> Result<Chosen> {
+    let mut chosen = Chosen::default();
+    let mut held: HashMap<Checksum, u64> = HashMap::new();
+    for &(current, to) in targets {
+        if chosen.get(to).is_some() || complete(dst, to) {
+            continue;
+        }
+        let offers = source.delta_offers(to)?;
+        let Some(offer) = choose(dst, &offers, to, current, &held, scratch) else {
+            if required {
+                return Err(TransferError::NoDelta { from: current, to });
+            }
+            continue;
+        };
+        match source.delta_superblock(offer) {
+            Ok(f) => {
+                if f.superblock.fallbacks.is_empty() {
+                    let commit = Commit::from_bytes(&f.superblock.commit).map_err(|source| {
+                        TransferError::Format {
+                            name: ObjectName::new(to, ObjectType::Commit),
+                            source,
+                        }
+                    })?;
+                    held.insert(to, commit.timestamp);
+                }
+                chosen.deltas.push(f);
+            }
+            Err(e) if required => return Err(e),
+            Err(e) => chosen.fallbacks.push(e.to_string()),
+        }
+    }
+    Ok(chosen)
 }
 
 /// The delta step of `pull --mirror`: copies every delta the remote offers
@@ -438,22 +543,15 @@ pub struct DeltaDryRun {
 }
 
 /// Plans the delta step of a pull without writing anything: for each target
-/// the destination lacks, the delta [`choose`] picks (an error if there is
-/// none) and what of it the destination already holds.
+/// the destination lacks, the delta [`choose_deltas`] picks (an error if
+/// there is none) and what of it the destination already holds.
 pub fn dry_run(
     remote: &RemoteRepo,
     dst: &Repo,
     targets: &[(Option<Checksum>, Checksum)],
 ) -> Result<DeltaDryRun> {
     let mut r = DeltaDryRun::default();
-    for &(current, to) in targets {
-        if complete(dst, to) {
-            continue;
-        }
-        let (offered, _) = offers(remote, to)?;
-        let offer = choose(dst, &offered, current, to)
-            .ok_or(TransferError::NoDelta { from: current, to })?;
-        let f = fetch_superblock(remote, offer)?;
+    for f in choose_deltas(remote, dst, targets, Scratch::NewRefsOnly, true)?.deltas {
         // The sizes are the server's word, unchecked until parts are
         // fetched: a lie adds up to at most u64::MAX.
         let parts = f.superblock.parts.iter().map(|p| {

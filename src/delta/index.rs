@@ -260,39 +260,6 @@ pub fn advertised_to(src: &Repo, to: Checksum) -> Vec<DeltaName> {
     out
 }
 
-/// The delta a pull from `src` into `dst` would use to reach `to`: one from
-/// a commit `dst` has whole (the newest such source when several), else the
-/// scratch delta; None when `src` advertises neither.
-pub fn best_for_pull(src: &Repo, dst: &Repo, to: Checksum) -> Option<DeltaName> {
-    best_for_pull_after(src, dst, &[], to)
-}
-
-/// [`best_for_pull`] once the commits `pending` (held whole by `src`) have
-/// landed in `dst` too: what a pull of several revs chooses for a later
-/// rev, before the deltas of the earlier ones are applied.
-pub fn best_for_pull_after(
-    src: &Repo,
-    dst: &Repo,
-    pending: &[Checksum],
-    to: Checksum,
-) -> Option<DeltaName> {
-    use crate::objects::checksum::{ObjectName, ObjectType};
-    let candidates = advertised_to(src, to);
-    let whole_in_dst =
-        |f: Checksum| dst.has_object(&ObjectName::new(f, ObjectType::Commit)) && !dst.is_partial(f);
-    let timestamp = |f: Checksum| {
-        let holder = if whole_in_dst(f) { dst } else { src };
-        holder.load_commit(f).map(|c| c.timestamp).unwrap_or(0)
-    };
-    let usable_from = candidates
-        .iter()
-        .filter_map(|n| n.from.map(|f| (n, f)))
-        .filter(|(_, f)| whole_in_dst(*f) || pending.contains(f))
-        .max_by_key(|(_, f)| timestamp(*f))
-        .map(|(n, _)| *n);
-    usable_from.or_else(|| candidates.into_iter().find(|n| n.from.is_none()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

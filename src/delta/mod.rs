@@ -16,8 +16,9 @@
 //! - [`apply`]: execution (`ostree-repo-static-delta-processing.c` and
 //!   `ostree_repo_static_delta_execute_offline` in `-core.c`).
 //! - [`index`]: delta indexes (`delta-indexes/`), listing and deletion.
-//! - [`fetch`]: deltas a remote offers, fetched verified to mirror or apply
-//!   them (`ostree-repo-pull.c`).
+//! - [`fetch`]: deltas a transfer's source offers, the one a transfer takes
+//!   to each target, fetched verified to mirror or apply them
+//!   (`ostree-repo-pull.c`).
 //!
 //! Naming and layout follow `ostree-core.c` (`static_delta_path_base`):
 //! checksums are written in "modified base64" (43 characters, `/` → `_`);
@@ -46,7 +47,7 @@ pub use apply::{apply_offline, describe, ApplyStats, PartInfo};
 pub use compile::{
     generate, DeltaFrom, GenerateOptions, GenerateStats, GenerateTarget, InlineParts,
 };
-pub use index::{advertised_to, best_for_pull, delete, exists, list, list_indexes, reindex};
+pub use index::{advertised_to, delete, exists, list, list_indexes, reindex};
 pub use show::{show, DeltaReport, Sizes};
 pub use superblock::Superblock;
 

@@ -126,13 +126,17 @@ pub struct Applied {
 }
 
 /// Applies delta `d` from `source` into `sink`, reading the FROM commit's
-/// files in `local` (the sink's own repository); see the module doc.
+/// files in `local` (the sink's own repository): the FROM commit is there,
+/// or is one of `landed` (the TO commits of deltas this transfer applied
+/// before, whose trees are in the sink already); see the module doc.
 /// Errors name the delta ([`TransferError::Delta`]), except an interruption.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     source: &dyn ObjectSource,
     sink: &dyn ObjectSink,
     local: &Repo,
     d: &PlannedDelta,
+    landed: &[Checksum],
     checks: &Checks,
     progress: &Counter<'_>,
     workers: usize,
@@ -143,7 +147,8 @@ pub fn apply(
         why: e.to_string(),
     };
     if let Some(from) = name.from {
-        if !local.has_object(&ObjectName::new(from, ObjectType::Commit)) {
+        if !landed.contains(&from) && !local.has_object(&ObjectName::new(from, ObjectType::Commit))
+        {
             return Err(bad(DeltaError::MissingSource(from)));
         }
     }

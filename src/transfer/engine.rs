@@ -160,7 +160,8 @@ pub struct Plan {
     pub(crate) content: Vec<Checksum>,
     /// Dirmetas, then dirtrees, the sink lacks.
     pub(crate) metadata: Vec<PlannedObject>,
-    /// Static deltas to apply first, parents first.
+    /// Static deltas to apply first, in the order chosen: one that starts
+    /// from another's TO commit comes after it.
     pub(crate) deltas: Vec<PlannedDelta>,
     /// A delta that fails is the error (`--require-static-deltas`), not a
     /// reason to fetch its objects loose.
@@ -205,20 +206,6 @@ impl Plan {
     /// Content objects the plan brings.
     pub fn content(&self) -> &[Checksum] {
         &self.content
-    }
-
-    /// Forgets the objects `dst` holds by now (a local pull's static
-    /// deltas, applied before the copy, brought them).
-    pub(crate) fn drop_present(&mut self, dst: &Repo) {
-        use rayon::prelude::*;
-        self.content = std::mem::take(&mut self.content)
-            .into_par_iter()
-            .filter(|&c| !dst.has_object(&ObjectName::new(c, ObjectType::File)))
-            .collect();
-        self.metadata = std::mem::take(&mut self.metadata)
-            .into_par_iter()
-            .filter(|o| !dst.has_object(&o.name))
-            .collect();
     }
 
     /// Plans `dest` in `dst` to move to `new`; a later request for the
@@ -418,7 +405,8 @@ pub fn store_objects(
 }
 
 /// The deltas phase: each planned delta applied into the sink
-/// ([`super::delta_source::apply`]); one that fails is noted in `report`
+/// ([`super::delta_source::apply`]), in the plan's order (one may start
+/// from the TO commit of one before it); one that fails is noted in `report`
 /// and left to the loose objects, unless deltas are required. Then the
 /// trees of the deltas' commits are checked in the sink, as ostree does:
 /// what is still missing (the deltas' fallback objects; everything a
@@ -442,9 +430,23 @@ fn store_deltas(
     })?;
     let parts = plan.deltas.iter().map(|d| d.superblock.parts.len());
     let phase = control.phase(Phase::Deltas, parts.sum::<usize>() as u64);
+    // TO commits of the deltas applied so far: a later delta may start from
+    // one (its tree is in the sink; its commit object lands with the others).
+    let mut landed = Vec::new();
     for d in &plan.deltas {
-        match super::delta_source::apply(source, sink, local, d, &plan.checks, &phase, workers) {
+        let applied = super::delta_source::apply(
+            source,
+            sink,
+            local,
+            d,
+            &landed,
+            &plan.checks,
+            &phase,
+            workers,
+        );
+        match applied {
             Ok(a) => {
+                landed.push(d.name.to);
                 report.deltas.push(d.name.to_string());
                 report.parts_fetched += a.parts_fetched;
                 report.bytes += a.bytes;

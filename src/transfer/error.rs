@@ -113,12 +113,6 @@ pub enum TransferError {
         to: Checksum,
     },
 
-    #[error("applying static delta {name}: {source}")]
-    DeltaApply {
-        name: crate::delta::DeltaName,
-        source: crate::delta::DeltaError,
-    },
-
     /// A publish target's request failed.
     #[error(transparent)]
     Store(#[from] crate::transfer::store::StoreError),

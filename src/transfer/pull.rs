@@ -18,8 +18,9 @@
 //!
 //! Static deltas are one more way objects arrive: for each target the
 //! destination lacks, the plan chooses the delta the remote offers
-//! ([`crate::delta::fetch::choose`], as ostree) and fetches and checks its
-//! superblock, whose commit (and signatures, if it carries them) stands
+//! ([`crate::delta::fetch::choose_deltas`], the rule `pull-local` follows
+//! too, as ostree; the scratch delta only for a ref the destination does not
+//! have yet) and fetches and checks its superblock, whose commit (and signatures, if it carries them) stands
 //! for the fetched commit; that commit's tree is not walked. [`execute`]
 //! applies the deltas first, then fetches loose whatever they did not
 //! bring ([`super::engine`]). A missing or bad delta is left to the loose
@@ -27,8 +28,6 @@
 //! deltas after the objects instead ([`crate::delta::fetch::mirror_deltas`]).
 //!
 //! Upstream: `ostree-repo-pull.c`, `ot-builtin-pull.c`.
-
-use std::collections::HashMap;
 
 pub mod request;
 pub use request::{PullError, PullPlan, PullReport, PullRequest};
@@ -203,29 +202,19 @@ pub fn plan(
     // Static deltas, chosen per target as ostree does; their superblocks
     // are fetched and checked now, as metadata is. A missing or bad one is
     // left to the objects unless deltas are required.
-    let mut deltas: HashMap<Checksum, fetch::Fetched> = HashMap::new();
     let received = remote.fetcher.bytes_received();
-    if opts.deltas != DeltaPolicy::Disabled {
-        for &(current, to) in &targets {
-            if deltas.contains_key(&to) || fetch::complete(dst, to) {
-                continue;
-            }
-            let (offered, _) = fetch::offers(remote, to)?;
-            let Some(offer) = fetch::choose(dst, &offered, current, to) else {
-                if plan.deltas_required {
-                    return Err(TransferError::NoDelta { from: current, to });
-                }
-                continue;
-            };
-            match fetch::fetch_superblock(remote, offer) {
-                Ok(f) => {
-                    deltas.insert(to, f);
-                }
-                Err(e) if plan.deltas_required => return Err(e),
-                Err(e) => plan.delta_fallbacks.push(e.to_string()),
-            }
-        }
-    }
+    let deltas = if opts.deltas == DeltaPolicy::Disabled {
+        fetch::Chosen::default()
+    } else {
+        fetch::choose_deltas(
+            remote,
+            dst,
+            &targets,
+            fetch::Scratch::NewRefsOnly,
+            plan.deltas_required,
+        )?
+    };
+    plan.delta_fallbacks = deltas.fallbacks.clone();
     plan.delta_bytes = remote.fetcher.bytes_received() - received;
 
     // History: a commit the destination has complete is read locally; a
@@ -255,7 +244,7 @@ pub fn plan(
             }
             dst.load_commit(c)?
         } else {
-            let delta = deltas.get(&c);
+            let delta = deltas.get(c);
             let bytes = match delta {
                 Some(f) => f.superblock.commit.clone(),
                 None => match remote.fetch_metadata(&name)? {
@@ -317,7 +306,7 @@ pub fn plan(
     if !opts.commit_only {
         let roots: Vec<(Checksum, Checksum)> = commits
             .iter()
-            .filter(|(pc, _)| !deltas.contains_key(&pc.checksum))
+            .filter(|(pc, _)| deltas.get(pc.checksum).is_none())
             .map(|(_, commit)| (commit.root_contents, commit.root_meta))
             .collect();
         let missing =
@@ -325,15 +314,19 @@ pub fn plan(
         plan.content = missing.content;
         plan.metadata = missing.metadata;
     }
-    // The deltas, in the order of their commits (parents first).
-    for (pc, commit) in &commits {
-        if let Some(f) = deltas.remove(&pc.checksum) {
-            plan.deltas.push(PlannedDelta {
-                name: f.offer.name,
-                superblock: f.superblock,
-                root: (commit.root_contents, commit.root_meta),
-            });
-        }
+    // The deltas, in the order chosen (one from another's TO after it).
+    for f in deltas.deltas {
+        let Some((_, commit)) = commits
+            .iter()
+            .find(|(pc, _)| pc.checksum == f.offer.name.to)
+        else {
+            continue; // a target the destination held complete after all
+        };
+        plan.deltas.push(PlannedDelta {
+            name: f.offer.name,
+            root: (commit.root_contents, commit.root_meta),
+            superblock: f.superblock,
+        });
     }
     plan.commits = commits.into_iter().map(|(c, _)| c).collect();
     Ok(plan)

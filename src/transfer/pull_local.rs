@@ -12,9 +12,20 @@
 //! compresses on the way). With `untrusted`, every object is re-hashed
 //! before it lands.
 //!
+//! With `require_static_deltas` each requested commit comes through a
+//! static delta the source advertises, chosen by the rule `pull` follows
+//! ([`crate::delta::fetch::choose_deltas`]) with the scratch delta always
+//! allowed, and its superblock read and checked from the source's
+//! `deltas/` while planning; the commit's tree is then not walked. The
+//! engine's deltas phase ([`super::delta_source::apply`]) reads the parts
+//! through the source ([`super::source::ObjectSource::delta_part`], checked
+//! at their size and SHA-256) and runs them into the destination, every
+//! object hashed as it is stored; what a delta leaves missing (its fallback
+//! objects) is copied loose after it, as a pull's is.
+//!
 //! [`request`] is the whole command as a library call: the source opened
-//! and both repositories locked, the keys of a remote, required static
-//! deltas, then this module's plan and execute.
+//! and both repositories locked, the keys of a remote, then this module's
+//! plan and execute.
 //!
 //! Upstream: `ostree-repo-pull.c` (the `file://` path of
 //! `ostree_repo_pull_with_options`), `ot-builtin-pull-local.c`.
@@ -27,9 +38,10 @@ use std::fs;
 use rayon::prelude::*;
 
 pub use super::engine::{execute, Plan, PullItem, PullStats, RefMove};
-use super::engine::{walk_history, PlannedCommit, PlannedObject};
+use super::engine::{walk_history, PlannedCommit, PlannedDelta, PlannedObject};
 pub use super::error::{Result, TransferError};
 use super::verify::{self, Checks, ContentCheck};
+use crate::delta::fetch;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::progress::Control;
 use crate::repo::refs::Refspec;
@@ -97,6 +109,10 @@ pub struct PullOptions {
     /// Require the source's `summary` to carry a good signature by one of
     /// these keys (ostree's `pull-local --gpg-verify-summary`).
     pub verify_summary: Option<crate::trust::gpg::Keyring>,
+    /// Bring each requested commit through a static delta the source
+    /// advertises, none being the error (`--require-static-deltas`); unused
+    /// with `commit_only`, as ostree.
+    pub require_static_deltas: bool,
 }
 
 /// Works out which commits and objects `items` need in `dst`, writing nothing.
@@ -126,9 +142,15 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
         verify_summary(src, keys)?;
     }
     let mut tips = Vec::new();
+    // Each tip with the destination's commit of its ref name (none for a
+    // bare commit): the FROM the error for a missing delta names, as ostree's.
+    let mut targets = Vec::new();
     for item in &items {
         match item {
-            PullItem::Commit(c) => tips.push(*c),
+            PullItem::Commit(c) => {
+                tips.push(*c);
+                targets.push((None, *c));
+            }
             PullItem::Ref(spec) | PullItem::RefAt(spec, _) => {
                 let c = match item {
                     PullItem::RefAt(_, c) => *c,
@@ -142,9 +164,19 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
                 };
                 plan.move_ref(dst, dest, c)?;
                 tips.push(c);
+                let current = dst.resolve_rev_opt(spec.name.as_str()).ok().flatten();
+                targets.push((current, c));
             }
         }
     }
+    // Static deltas, chosen by pull's rule, but from scratch whenever no
+    // delta starts from a commit the destination holds: they are required.
+    let deltas = if opts.require_static_deltas && !opts.commit_only {
+        plan.deltas_required = true;
+        fetch::choose_deltas(src, dst, &targets, fetch::Scratch::Always, true)?
+    } else {
+        fetch::Chosen::default()
+    };
     let mut commits = Vec::new();
     walk_history(&tips, opts.depth, |c, is_tip| match src.load_commit(c) {
         Ok(commit) => {
@@ -193,8 +225,23 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
         plan.keep_partial = true;
         return Ok(plan);
     }
+    // A delta carries its commit's tree: that tree is not walked.
+    for f in deltas.deltas {
+        let to = f.offer.name.to;
+        let commit = src.load_commit(to)?;
+        plan.deltas.push(PlannedDelta {
+            name: f.offer.name,
+            superblock: f.superblock,
+            root: (commit.root_contents, commit.root_meta),
+        });
+    }
+    let loose: Vec<Checksum> = wanted
+        .iter()
+        .copied()
+        .filter(|&c| !plan.deltas.iter().any(|d| d.name.to == c))
+        .collect();
     let mut walk = Traversal::new(src);
-    walk.add_commits(&wanted, 0)?;
+    walk.add_commits(&loose, 0)?;
     let candidates: Vec<ObjectName> = walk
         .into_reachable()
         .into_iter()

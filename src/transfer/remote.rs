@@ -543,6 +543,19 @@ impl RemoteRepo {
 
 /// An archive remote as a transfer source.
 impl ObjectSource for RemoteRepo {
+    /// Those its summary lists, and its delta index for `to` when the
+    /// summary says it keeps indexes (or there is no summary).
+    fn delta_offers(&self, to: Checksum) -> Result<Vec<crate::delta::fetch::Offer>> {
+        Ok(crate::delta::fetch::offers(self, to)?.0)
+    }
+
+    fn delta_superblock(
+        &self,
+        offer: crate::delta::fetch::Offer,
+    ) -> Result<crate::delta::fetch::Fetched> {
+        crate::delta::fetch::fetch_superblock(self, offer)
+    }
+
     fn delta_part(
         &self,
         name: crate::delta::DeltaName,

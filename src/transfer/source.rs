@@ -1,9 +1,13 @@
 //! Where a transfer's objects come from: [`ObjectSource`]. A repository on
 //! this machine is one ([`Repo`], below: pull-local, and pull from a
 //! `file://` remote that is no archive); an archive remote over HTTP or
-//! `file://` is another ([`super::remote::RemoteRepo`]); a static delta is
-//! one more way a remote's objects arrive ([`ObjectSource::delta_part`],
-//! [`super::delta_source`]).
+//! `file://` is another ([`super::remote::RemoteRepo`]). A static delta is
+//! one more way a source's objects arrive: a source says which deltas it
+//! offers ([`ObjectSource::delta_offers`]) and serves their superblocks and
+//! parts ([`ObjectSource::delta_superblock`], [`ObjectSource::delta_part`]),
+//! each checked as [`crate::delta::fetch`] says; [`super::delta_source`]
+//! runs them into the sink. A repository on this machine offers the deltas
+//! its summary and delta indexes advertise, read from its `deltas/`.
 //!
 //! A source hands out metadata objects as bytes and content objects in the
 //! encoding it keeps them ([`Content`]: decoded, or an archive's `.filez`
@@ -14,10 +18,14 @@
 //! `ostree_repo_load_variant`/`ostree_repo_load_file` and a remote one
 //! through its fetcher (`ostree-fetcher-*.c`).
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
+use std::path::Path;
 
 use super::error::{Result, TransferError};
+use crate::delta::fetch::{Fetched, Offer};
+use crate::delta::superblock::PartHeader;
+use crate::delta::DeltaName;
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::repo::content::ContentObject;
 use crate::repo::{Repo, RepoError, RepoMode};
@@ -68,15 +76,24 @@ pub trait ObjectSource: Sync {
     /// How many objects to move at once from this source.
     fn workers(&self) -> usize;
 
+    /// The static deltas to `to` the source offers; none by default.
+    fn delta_offers(&self, _to: Checksum) -> Result<Vec<Offer>> {
+        Ok(Vec::new())
+    }
+
+    /// The superblock of a delta the source offers, checked against the
+    /// offer ([`crate::delta::fetch::accept_superblock`]). A source that
+    /// serves no deltas says so (a plan only names deltas its source offered).
+    fn delta_superblock(&self, offer: Offer) -> Result<Fetched> {
+        Err(TransferError::Delta {
+            name: offer.name,
+            why: "no static deltas served here".into(),
+        })
+    }
+
     /// Part file `i` of static delta `name` (header `h`), checked at the
-    /// size and SHA-256 the header gives. A source that serves no deltas
-    /// says so (a plan only names deltas its source offered).
-    fn delta_part(
-        &self,
-        name: crate::delta::DeltaName,
-        i: usize,
-        _h: &crate::delta::superblock::PartHeader,
-    ) -> Result<Vec<u8>> {
+    /// size and SHA-256 the header gives ([`crate::delta::fetch::check_part`]).
+    fn delta_part(&self, name: DeltaName, i: usize, _h: &PartHeader) -> Result<Vec<u8>> {
         Err(TransferError::Delta {
             name,
             why: format!("part {i}: no static deltas served here"),
@@ -133,9 +150,56 @@ impl ObjectSource for Repo {
         Some(self)
     }
 
+    /// Those its summary and its delta index for `to` advertise
+    /// ([`crate::delta::advertised_to`]; a delta only on disk is not
+    /// offered). No digest: the superblock is read as stored, as the
+    /// source's objects are, and checked for the commit it carries.
+    fn delta_offers(&self, to: Checksum) -> Result<Vec<Offer>> {
+        Ok(crate::delta::advertised_to(self, to)
+            .into_iter()
+            .map(|name| Offer { name, digest: None })
+            .collect())
+    }
+
+    fn delta_superblock(&self, offer: Offer) -> Result<Fetched> {
+        let path = self.path().join(offer.name.superblock_path());
+        let bytes =
+            fs::read(&path).map_err(|e| delta_file_error(offer.name, "superblock", &path, e))?;
+        crate::delta::fetch::accept_superblock(offer, bytes)
+    }
+
+    fn delta_part(&self, name: DeltaName, i: usize, h: &PartHeader) -> Result<Vec<u8>> {
+        let path = self.path().join(name.part_path(i));
+        let what = format!("part {i}");
+        let io_error = |e| delta_file_error(name, &what, &path, e);
+        let file = File::open(&path).map_err(io_error)?;
+        let mut data = Vec::with_capacity(h.size.min(64 << 20) as usize);
+        file.take(h.size.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(io_error)?;
+        crate::delta::fetch::check_part(name, i, h, &data)?;
+        Ok(data)
+    }
+
     /// Local copies are bound by compression and disk: one per core.
     fn workers(&self) -> usize {
         rayon::current_num_threads()
+    }
+}
+
+/// Reading file `what` of delta `name` at `path` failed: a missing file is
+/// the delta's fault, anything else the repository's.
+fn delta_file_error(name: DeltaName, what: &str, path: &Path, source: io::Error) -> TransferError {
+    match source.kind() {
+        io::ErrorKind::NotFound => TransferError::Delta {
+            name,
+            why: format!("no {what} at {}", path.display()),
+        },
+        _ => RepoError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into(),
     }
 }
 

@@ -216,6 +216,8 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
             commit_only: req.commit_only,
             verify: keys.filter(|_| rem.gpg_verify),
             verify_summary: None,
+            // Its objects are copied; its deltas are not looked at.
+            require_static_deltas: false,
         };
         let src_lock = src.lock(LockKind::Shared)?;
         let lock = dst.lock(LockKind::Shared)?;

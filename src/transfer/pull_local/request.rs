@@ -6,14 +6,17 @@
 //! before anything is written: it opens the source, reads the keys of
 //! `remote` when signatures are to be checked (a remote defined in a
 //! `core.parent` repository keeps its keys there), takes the source's
-//! shared lock and then the destination's, chooses the static delta for
-//! each rev with `require_static_deltas` (the one the source advertises
-//! from a commit the destination will hold whole, else the scratch one; none
-//! is the error, in ostree's words) and plans the commits, objects and refs
-//! ([`super::plan`]: signatures are checked there). [`LocalPullPlan::execute`]
-//! applies the chosen deltas (every object hashed as it is stored), drops
-//! from the plan what they brought, copies the rest and moves the refs last
-//! ([`super::execute`]); the locks are released when it returns.
+//! shared lock and then the destination's, and plans the commits, objects,
+//! static deltas and refs ([`super::plan`]: signatures are checked there;
+//! with `require_static_deltas` the delta for each rev is the one the
+//! source advertises from the newest commit the destination holds whole or
+//! will hold once an earlier rev's delta lands, else the scratch one, by
+//! the rule `pull` follows, [`crate::delta::fetch::choose_deltas`]; none is
+//! the error, in ostree's words). [`LocalPullPlan::execute`] runs that plan
+//! on the engine ([`super::execute`]): the deltas first, their parts read
+//! from the source and every object hashed as it is stored, then what is
+//! still missing copied loose, the refs moved last; the locks are released
+//! when it returns.
 //!
 //! Upstream: `ot-builtin-pull-local.c`; the `file://` path of
 //! `ostree_repo_pull_with_options` in `ostree-repo-pull.c` (locks through
@@ -23,8 +26,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{PullItem, PullOptions, PullStats, RefMove, TransferError};
-use crate::delta::DeltaName;
-use crate::objects::checksum::Checksum;
 use crate::progress::Control;
 use crate::repo::refs::{RefError, Refspec};
 use crate::repo::remote::{self, RemoteError};
@@ -94,8 +95,6 @@ pub enum LocalPullError {
 pub struct LocalPullPlan {
     src_path: PathBuf,
     src: Repo,
-    /// Static deltas to apply first, in the order of the revs.
-    deltas: Vec<DeltaName>,
     plan: Plan,
     // Released in this order: the destination's, then the source's.
     _dst_lock: Option<RepoLock>,
@@ -134,23 +133,20 @@ impl LocalPullRequest {
             verify: keys.clone().filter(|_| self.gpg_verify),
             verify_summary: keys.filter(|_| self.gpg_verify_summary),
             bareuseronly_files: self.bareuseronly_files,
+            require_static_deltas: self.require_static_deltas,
         };
         let src_lock = src.lock(LockKind::Shared)?;
         let dst_lock = dst.lock(LockKind::Shared)?;
-        let deltas = if self.require_static_deltas {
-            required_deltas(&src, dst, &self.refs)?
-        } else {
-            Vec::new()
-        };
         let plan = super::plan(&src, dst, &items, &opts).map_err(|e| match e {
-            // These name the ref at fault already, in ostree's words.
-            TransferError::RefNotFound(_) | TransferError::RemoteRefInSource(_) => e.into(),
+            // These name the ref or commit at fault already, in ostree's words.
+            TransferError::RefNotFound(_)
+            | TransferError::RemoteRefInSource(_)
+            | TransferError::NoDelta { .. } => e.into(),
             e => self.pulling(e),
         })?;
         Ok(LocalPullPlan {
             src_path: self.src.clone(),
             src,
-            deltas,
             plan,
             _dst_lock: dst_lock,
             _src_lock: src_lock,
@@ -165,41 +161,6 @@ impl LocalPullRequest {
     }
 }
 
-/// `--require-static-deltas`: for each of `revs` (a ref, `REMOTE:REF`
-/// naming the source's ref REF, or a commit) the delta the source
-/// advertises ([`crate::delta::best_for_pull`]), counting the TO commit of
-/// a delta chosen before it as held by `dst` when that delta brings it
-/// whole (no fallback objects), as it will be once applied. No delta for a
-/// rev is the error, naming the ref's current commit in `dst` as FROM.
-fn required_deltas(
-    src: &Repo,
-    dst: &Repo,
-    revs: &[String],
-) -> Result<Vec<DeltaName>, TransferError> {
-    let mut chosen = Vec::new();
-    let mut whole = Vec::new();
-    for r in revs {
-        let rev = r.split_once(':').map_or(r.as_str(), |(_, name)| name);
-        let to = src.resolve_rev(rev)?;
-        let Some(name) = crate::delta::index::best_for_pull_after(src, dst, &whole, to) else {
-            // ostree names the ref's current local commit (nothing for a checksum).
-            let from = if rev.parse::<Checksum>().is_ok() {
-                None
-            } else {
-                dst.resolve_rev_opt(rev).ok().flatten()
-            };
-            return Err(TransferError::NoDelta { from, to });
-        };
-        let superblock = src.path().join(name.superblock_path());
-        if crate::delta::apply::read_superblock(&superblock).is_ok_and(|sb| sb.fallbacks.is_empty())
-        {
-            whole.push(to);
-        }
-        chosen.push(name);
-    }
-    Ok(chosen)
-}
-
 impl LocalPullPlan {
     /// The refs the pull will move, each compare-and-swap against `old`.
     pub fn refs(&self) -> &BTreeMap<Refspec, RefMove> {
@@ -208,15 +169,7 @@ impl LocalPullPlan {
 
     /// Applies the chosen deltas, copies what is still missing and moves
     /// the refs; releases both locks.
-    pub fn execute(mut self, dst: &Repo, control: &Control) -> Result<PullStats, LocalPullError> {
-        for &name in &self.deltas {
-            let dir = self.src.path().join(name.relative_dir());
-            crate::delta::apply::apply_with_fallbacks(dst, &dir)
-                .map_err(|source| TransferError::DeltaApply { name, source })?;
-        }
-        if !self.deltas.is_empty() {
-            self.plan.drop_present(dst);
-        }
+    pub fn execute(self, dst: &Repo, control: &Control) -> Result<PullStats, LocalPullError> {
         super::execute(&self.src, dst, &self.plan, control).map_err(|source| {
             LocalPullError::Pulling {
                 src: self.src_path.clone(),
