@@ -860,3 +860,123 @@ fn request_chooses_required_deltas_when_planning() {
     ok(ostree(&b).args(["ls", "-R", &revs[1]]));
     ok(ostree(&b).arg("fsck"));
 }
+
+/// `--require-static-deltas` runs the source's deltas on the transfer
+/// engine, as `pull` does: a part file that does not match its superblock
+/// is one error line naming the delta and the part, the ref stays, and no
+/// commit of the pull is left behind, whole or partial. With the part
+/// restored the same pull goes through: a later rev's delta may start from
+/// the commit an earlier rev's delta brings, and a delta's fallback object
+/// is copied loose. Into bare-user and archive destinations alike.
+#[test]
+fn required_delta_with_a_corrupt_part_fails_cleanly_then_applies() {
+    use grove::delta::DeltaName;
+    use grove::objects::checksum::Checksum;
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let a = e.root.join("a");
+    make_repo(&a, "archive");
+    let mut revs: Vec<String> = Vec::new();
+    for i in 0..3 {
+        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
+        if i == 2 {
+            // Over 1 MB and new: the 2→3 delta leaves it as a fallback object.
+            let huge: Vec<u8> = (0..1_500_000u32)
+                .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+                .collect();
+            std::fs::write(t.join("usr/huge.bin"), huge).unwrap();
+        }
+        ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
+        revs.push(
+            ok(ostree(&a).args(["rev-parse", "main"]))
+                .trim()
+                .to_string(),
+        );
+    }
+    let from = |i: usize| format!("--from={}", revs[i]);
+    let to = |i: usize| format!("--to={}", revs[i]);
+    ok(ostree(&a).args(["static-delta", "generate", &from(0), &to(1)]));
+    ok(ostree(&a).args([
+        "static-delta",
+        "generate",
+        "--min-fallback-size=1",
+        &from(1),
+        &to(2),
+    ]));
+    ok(ostree(&a).args(["summary", "-u"]));
+    let shown = ok(ostree(&a).args(["static-delta", "show", &format!("{}-{}", revs[1], revs[2])]));
+    assert!(
+        !shown.contains("Number of fallback entries: 0"),
+        "the 2→3 delta has a fallback object: {shown}"
+    );
+    let c = |i: usize| revs[i].parse::<Checksum>().unwrap();
+    let part = a.join(DeltaName::new(Some(c(0)), c(1)).part_path(0));
+    let good = std::fs::read(&part).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n / 2] ^= 0xff;
+
+    for mode in ["bare-user", "archive"] {
+        let b = e.root.join(format!("dst-{mode}"));
+        make_repo(&b, mode);
+        ok(grove(&b)
+            .arg("pull-local")
+            .arg(&a)
+            .arg(format!("main@{}", revs[0])));
+        // revs[1] by checksum, then main (revs[2]) through the delta from it.
+        let pull = || {
+            run(grove(&b)
+                .args(["pull-local", "--require-static-deltas"])
+                .arg(&a)
+                .args([revs[1].as_str(), "main"]))
+        };
+
+        std::fs::write(&part, &bad).unwrap();
+        let out = pull();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode}: a corrupt part was accepted");
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{mode}: {err}"
+        );
+        let name = format!("static delta {}-{}", revs[0], revs[1]);
+        assert!(
+            err.contains(&name) && err.contains("part 0 checksum mismatch"),
+            "{mode}: {err}"
+        );
+        assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])).trim(), revs[0]);
+        for rev in &revs[1..] {
+            let commit = format!("{}/{}.commit", &rev[..2], &rev[2..]);
+            assert!(
+                !object_files(&b).iter().any(|f| f.ends_with(&commit)),
+                "{mode}: commit {rev} left behind"
+            );
+            assert!(
+                !b.join(format!("state/{rev}.commitpartial")).exists(),
+                "{mode}: partial marker of {rev} left behind"
+            );
+        }
+        ok(ostree(&b).arg("fsck"));
+
+        std::fs::write(&part, &good).unwrap();
+        let out = pull();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Content came through the deltas, except the fallback object.
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(" 1 content objects imported"),
+            "{mode}: {said}"
+        );
+        assert_eq!(ok(ostree(&b).args(["rev-parse", "main"])).trim(), revs[2]);
+        ok(ostree(&b).args(["ls", "-R", &revs[2]]));
+        ok(ostree(&b).arg("fsck"));
+        let co = e.root.join(format!("co-{mode}"));
+        ok(ostree(&b).args(["checkout", "-U", &revs[2]]).arg(&co));
+        assert_eq!(tree_listing(&co), tree_listing(&t), "{mode}");
+    }
+}
