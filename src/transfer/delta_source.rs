@@ -9,14 +9,19 @@
 //! and the repository holding the FROM commit (where `bspatch` and `write`
 //! read their sources).
 //!
-//! [`apply`] is the engine's deltas phase for one [`PlannedDelta`] (its
-//! superblock fetched and checked while planning): the parts whose objects
-//! the sink lacks are fetched from the source on [`super::pool`] (each at
-//! the size and SHA-256 its superblock header gives,
+//! [`apply`] is the engine's deltas phase for one [`PlannedDelta`], for
+//! `pull` and `pull-local` alike: the plan chose it
+//! ([`crate::delta::fetch::choose_deltas`]) and read its superblock
+//! through the source ([`ObjectSource::delta_superblock`]: a remote's over
+//! HTTP, a local repository's from its `deltas/`). The parts whose objects
+//! the sink lacks are read from the source on [`super::pool`] (each at the
+//! size and SHA-256 its superblock header gives,
 //! [`ObjectSource::delta_part`]; inline parts are covered by the
 //! superblock's digest), executed, and every object they list required in
-//! the sink afterwards. The delta's fallback objects and anything else the
-//! TO commit still lacks are the engine's to fetch loose afterwards.
+//! the sink afterwards. Its FROM commit is in the sink, or is the TO of a
+//! delta the same phase applied before it. The delta's fallback objects
+//! and anything else the TO commit still lacks are the engine's to fetch
+//! loose afterwards.
 //!
 //! Upstream: `ostree-repo-static-delta-processing.c`
 //! (`dispatch_close`, `dispatch_splice_object`: objects written through
