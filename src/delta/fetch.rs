@@ -577,7 +577,33 @@ pub fn dry_run(
 
 #[cfg(test)]
 mod tests {
-    use super::DeltaPolicy;
+    use super::*;
+    use crate::objects::metadata::Metadata;
+    use crate::repo::RepoMode;
+
+    /// Writes a commit of `subject` at `timestamp` into `repo` (its tree is
+    /// not there: `choose` reads only commit objects and partial markers).
+    fn commit(repo: &Repo, subject: &str, timestamp: u64) -> Checksum {
+        let c = Commit {
+            metadata: Metadata::new(),
+            parent: None,
+            related: Vec::new(),
+            subject: subject.into(),
+            body: String::new(),
+            timestamp,
+            root_contents: Checksum::digest(b"dirtree"),
+            root_meta: Checksum::digest(b"dirmeta"),
+        };
+        repo.write_metadata(ObjectType::Commit, &c.to_bytes())
+            .unwrap()
+    }
+
+    fn offer(from: Option<Checksum>, to: Checksum) -> Offer {
+        Offer {
+            name: DeltaName::new(from, to),
+            digest: None,
+        }
+    }
 
     #[test]
     fn policy_from_flags() {
@@ -585,5 +611,60 @@ mod tests {
         assert_eq!(DeltaPolicy::from_flags(false, true), DeltaPolicy::Required);
         assert_eq!(DeltaPolicy::from_flags(true, false), DeltaPolicy::Disabled);
         assert_eq!(DeltaPolicy::from_flags(true, true), DeltaPolicy::Disabled);
+    }
+
+    #[test]
+    fn choose_takes_the_newest_held_from_else_scratch_as_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = Repo::init(dir.path(), RepoMode::BareUser, None).unwrap();
+        let old = commit(&dst, "old", 100);
+        let new = commit(&dst, "new", 200);
+        let twin = commit(&dst, "twin", 200);
+        let partial = commit(&dst, "partial", 300);
+        dst.set_partial(partial, true, false).unwrap();
+        let to = Checksum::digest(b"to");
+        let elsewhere = Checksum::digest(b"not here");
+        let none = HashMap::new();
+        let pick = |offers: &[Offer], current, held: &HashMap<Checksum, u64>, scratch| {
+            choose(&dst, offers, to, current, held, scratch).map(|o| o.name.from)
+        };
+
+        // The newest commit held complete, over the ref's older one; a
+        // partial or absent FROM is no candidate; an offer to another
+        // commit neither.
+        let offers = [
+            offer(Some(old), to),
+            offer(Some(new), to),
+            offer(Some(partial), to),
+            offer(Some(elsewhere), to),
+            offer(Some(twin), Checksum::digest(b"other")),
+            offer(None, to),
+        ];
+        for scratch in [Scratch::NewRefsOnly, Scratch::Always] {
+            assert_eq!(pick(&offers, Some(old), &none, scratch), Some(Some(new)));
+        }
+        // Equal timestamps: the ref's commit wins.
+        let tie = [offer(Some(new), to), offer(Some(twin), to)];
+        assert_eq!(
+            pick(&tie, Some(new), &none, Scratch::Always),
+            Some(Some(new))
+        );
+        assert_eq!(
+            pick(&tie, Some(twin), &none, Scratch::Always),
+            Some(Some(twin))
+        );
+        // A commit an earlier delta brings counts as held, at its timestamp.
+        let held = HashMap::from([(elsewhere, 250)]);
+        assert_eq!(
+            pick(&offers, None, &held, Scratch::NewRefsOnly),
+            Some(Some(elsewhere))
+        );
+
+        // No held FROM: scratch for a new ref, or always when allowed.
+        let only = [offer(Some(elsewhere), to), offer(None, to)];
+        assert_eq!(pick(&only, None, &none, Scratch::NewRefsOnly), Some(None));
+        assert_eq!(pick(&only, Some(old), &none, Scratch::NewRefsOnly), None);
+        assert_eq!(pick(&only, Some(old), &none, Scratch::Always), Some(None));
+        assert_eq!(pick(&only[..1], None, &none, Scratch::Always), None);
     }
 }
