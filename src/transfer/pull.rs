@@ -19,12 +19,12 @@
 //! Static deltas are one more way objects arrive: for each target the
 //! destination lacks, the plan chooses the delta the remote offers
 //! ([`crate::delta::fetch::choose_deltas`], the rule `pull-local` follows
-//! too, as ostree; the scratch delta only for a ref the destination does not
-//! have yet) and fetches and checks its superblock, whose commit (and signatures, if it carries them) stands
-//! for the fetched commit; that commit's tree is not walked. [`execute`]
-//! applies the deltas first, then fetches loose whatever they did not
-//! bring ([`super::engine`]). A missing or bad delta is left to the loose
-//! objects unless deltas are required. `--mirror` copies the remote's
+//! too, as ostree; the scratch delta only for a ref the destination does
+//! not have yet) and fetches and checks its superblock, whose commit (and
+//! signatures, if it carries them) stands for the fetched commit; that
+//! commit's tree is not walked. [`execute`] applies the deltas first, then
+//! fetches loose whatever they did not bring ([`super::engine`]). A missing
+//! or bad delta is left to the loose objects unless deltas are required. `--mirror` copies the remote's
 //! deltas after the objects instead ([`crate::delta::fetch::mirror_deltas`]).
 //!
 //! Upstream: `ostree-repo-pull.c`, `ot-builtin-pull.c`.
@@ -320,7 +320,7 @@ pub fn plan(
             .iter()
             .find(|(pc, _)| pc.checksum == f.offer.name.to)
         else {
-            continue; // a target the destination held complete after all
+            continue; // none: every chosen TO is a tip the walk brought
         };
         plan.deltas.push(PlannedDelta {
             name: f.offer.name,
