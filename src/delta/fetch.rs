@@ -578,25 +578,7 @@ pub fn dry_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::metadata::Metadata;
-    use crate::repo::RepoMode;
-
-    /// Writes a commit of `subject` at `timestamp` into `repo` (its tree is
-    /// not there: `choose` reads only commit objects and partial markers).
-    fn commit(repo: &Repo, subject: &str, timestamp: u64) -> Checksum {
-        let c = Commit {
-            metadata: Metadata::new(),
-            parent: None,
-            related: Vec::new(),
-            subject: subject.into(),
-            body: String::new(),
-            timestamp,
-            root_contents: Checksum::digest(b"dirtree"),
-            root_meta: Checksum::digest(b"dirmeta"),
-        };
-        repo.write_metadata(ObjectType::Commit, &c.to_bytes())
-            .unwrap()
-    }
+    use crate::tree::fixture::{archive_repo, commit_at as commit};
 
     fn offer(from: Option<Checksum>, to: Checksum) -> Offer {
         Offer {
@@ -615,8 +597,7 @@ mod tests {
 
     #[test]
     fn choose_takes_the_newest_held_from_else_scratch_as_allowed() {
-        let dir = tempfile::tempdir().unwrap();
-        let dst = Repo::init(dir.path(), RepoMode::BareUser, None).unwrap();
+        let (_dir, dst) = archive_repo();
         let old = commit(&dst, "old", 100);
         let new = commit(&dst, "new", 200);
         let twin = commit(&dst, "twin", 200);

@@ -72,3 +72,19 @@ pub(crate) fn commit(
     };
     repo.write_commit(&c).unwrap()
 }
+
+/// A commit with `subject` at `timestamp` whose tree is not in `repo`: for
+/// tests that read only commit objects (which delta a pull chooses).
+pub(crate) fn commit_at(repo: &Repo, subject: &str, timestamp: u64) -> Checksum {
+    let c = Commit {
+        metadata: Default::default(),
+        parent: None,
+        related: vec![],
+        subject: subject.into(),
+        body: String::new(),
+        timestamp,
+        root_contents: Checksum::digest(b"dirtree"),
+        root_meta: Checksum::digest(b"dirmeta"),
+    };
+    repo.write_commit(&c).unwrap()
+}
