@@ -200,7 +200,7 @@ cell() {
   read -r t up down put get head list post del <<<"$1"
   echo "$t s, $((put + get + head + list + post + del)) req ($put/$get/$head/$list/$post), $(mib "$up") MiB"
 }
-ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
+ratio() { local r; r=$(echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'); case $r in 0.00*) echo "$r" ;; *) printf "%.2f\n" "$r" ;; esac; }
 reqs() { local a; read -ra a <<<"$1"; echo $((a[3] + a[4] + a[5] + a[6] + a[7] + a[8])); }
 {
   echo "<!-- begin bench/publish-bench.sh output -->"
