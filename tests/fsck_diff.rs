@@ -51,7 +51,7 @@ impl Fixture {
         let root = dir.path().to_path_buf();
         let repo = root.join("repo");
         ok(output(
-            ostree_cmd(&repo).args(&["init", &format!("--mode={mode}")]),
+            ostree_cmd(&repo).args(["init", &format!("--mode={mode}")]),
         ));
         let t = root.join("tree");
         fs::create_dir_all(t.join("sub")).unwrap();
@@ -62,7 +62,7 @@ impl Fixture {
         fs::write(t.join("shared"), "in both commits\n").unwrap();
         std::os::unix::fs::symlink("a.txt", t.join("l")).unwrap();
         let tree = t.to_str().unwrap();
-        let c1 = ok(output(ostree_cmd(&repo).args(&[
+        let c1 = ok(output(ostree_cmd(&repo).args([
             "commit",
             "-b",
             "main",
@@ -78,7 +78,7 @@ impl Fixture {
         fs::write(t.join("c"), "c\n").unwrap();
         fs::create_dir_all(t.join("nd")).unwrap();
         fs::write(t.join("nd/q"), "q\n").unwrap();
-        let c2 = ok(output(ostree_cmd(&repo).args(&[
+        let c2 = ok(output(ostree_cmd(&repo).args([
             "commit",
             "-b",
             "main",
@@ -108,7 +108,7 @@ impl Fixture {
     /// The checksum `ostree ls -C` shows for a path (field 5).
     fn checksum_of(&self, rev: &str, path: &str) -> String {
         let out = ok(output(
-            ostree_cmd(&self.repo).args(&["ls", "-d", "-C", rev, path]),
+            ostree_cmd(&self.repo).args(["ls", "-d", "-C", rev, path]),
         ));
         out.split_whitespace()
             .nth(4)
@@ -162,8 +162,8 @@ fn corruption_line(commits: &str, csum: &str) -> String {
 fn clean_repos_match_ostree() {
     for mode in ["archive", "bare-user"] {
         let f = Fixture::new(mode);
-        let o = output(ostree_cmd(&f.repo).args(&["fsck"]));
-        let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+        let o = output(ostree_cmd(&f.repo).args(["fsck"]));
+        let g = output(grove_cmd(&f.repo).args(["fsck"]));
         assert!(g.status.success(), "{mode}: {}", stderr(&g));
         assert_eq!(stdout(&o), stdout(&g), "{mode}");
         assert!(stdout(&g).contains("Verifying content integrity of 2 commit objects...\n"));
@@ -171,8 +171,8 @@ fn clean_repos_match_ostree() {
             .ends_with("object fsck of 2 commits completed successfully - no errors found.\n"));
         // -q keeps only progress lines, like ostree.
         assert_eq!(
-            stdout(&output(ostree_cmd(&f.repo).args(&["fsck", "-q"]))),
-            stdout(&output(grove_cmd(&f.repo).args(&["fsck", "-q"])))
+            stdout(&output(ostree_cmd(&f.repo).args(["fsck", "-q"]))),
+            stdout(&output(grove_cmd(&f.repo).args(["fsck", "-q"])))
         );
     }
 }
@@ -186,22 +186,22 @@ fn corrupt_filez_reports_object_and_commit() {
     flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
     let twin = f.twin();
 
-    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     let err = stderr(&g);
     let line = err.lines().next().expect("an error line");
     let prefix = format!("error: {}", corruption_line(&f.c2, &csum));
     assert!(line.starts_with(&prefix), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(["fsck"])), &g);
     assert_same_fsck(
-        &output(ostree_cmd(&twin).args(&["fsck", "--all"])),
-        &output(grove_cmd(&f.repo).args(&["fsck", "--all"])),
+        &output(ostree_cmd(&twin).args(["fsck", "--all"])),
+        &output(grove_cmd(&f.repo).args(["fsck", "--all"])),
     );
 
     // --delete: both tools delete the object and mark the commit partial.
-    let o = output(ostree_cmd(&twin).args(&["fsck", "--delete"]));
-    let g = output(grove_cmd(&f.repo).args(&["fsck", "--delete"]));
+    let o = output(ostree_cmd(&twin).args(["fsck", "--delete"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck", "--delete"]));
     assert_same_fsck(&o, &g);
     assert!(stderr(&g).contains(&format!("Marking commit as partial: {}\n", f.c2)));
     assert!(stderr(&g).ends_with("error: Repository corruption encountered\n"));
@@ -212,8 +212,8 @@ fn corrupt_filez_reports_object_and_commit() {
     );
 
     // Afterwards ostree and grove agree on the repository grove repaired.
-    let o = output(ostree_cmd(&f.repo).args(&["fsck"]));
-    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+    let o = output(ostree_cmd(&f.repo).args(["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck"]));
     assert_same_fsck(&o, &g);
     assert!(stdout(&g).contains("1 partial commits not verified\n"));
     assert_eq!(
@@ -227,7 +227,7 @@ fn object_shared_by_two_commits_names_both() {
     let f = Fixture::new("archive");
     let csum = f.checksum_of("main", "/shared");
     flip_byte(&f.object_path(&f.repo, &csum, "filez"), 18);
-    let g = output(grove_cmd(&f.repo).args(&["fsck", "--all"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck", "--all"]));
     assert_eq!(g.status.code(), Some(1));
     let mut commits = [f.c1.clone(), f.c2.clone()];
     commits.sort();
@@ -238,7 +238,7 @@ fn object_shared_by_two_commits_names_both() {
         "{err}"
     );
     // ostree lists the commits in hash order; compare as sets.
-    let o = output(ostree_cmd(&f.twin()).args(&["fsck", "--all"]));
+    let o = output(ostree_cmd(&f.twin()).args(["fsck", "--all"]));
     let norm = |s: &str| {
         let l = s.lines().next().unwrap_or_default().to_string();
         let (head, rest) = l.split_once(": fsck").unwrap_or((&l, ""));
@@ -258,7 +258,7 @@ fn corrupt_dirtree_reported() {
         let tree = f.checksum_of(&f.c1, "/sub");
         flip_byte(&f.object_path(&f.repo, &tree, "dirtree"), 0);
         let twin = f.twin();
-        let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+        let g = output(grove_cmd(&f.repo).args(["fsck"]));
         assert_eq!(g.status.code(), Some(1), "{mode}");
         let err = stderr(&g);
         let prefix = format!("error: In commits {}: fsck {tree}.dirtree: Corrupted dirtree object; checksum expected='{tree}' actual='", f.c1);
@@ -266,14 +266,14 @@ fn corrupt_dirtree_reported() {
             err.starts_with(&prefix) && err.lines().count() == 1,
             "{mode}: {err}"
         );
-        assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+        assert_same_fsck(&output(ostree_cmd(&twin).args(["fsck"])), &g);
 
-        let o = output(ostree_cmd(&twin).args(&["fsck", "--delete"]));
-        let g = output(grove_cmd(&f.repo).args(&["fsck", "--delete"]));
+        let o = output(ostree_cmd(&twin).args(["fsck", "--delete"]));
+        let g = output(grove_cmd(&f.repo).args(["fsck", "--delete"]));
         assert_same_fsck(&o, &g);
         assert_same_fsck(
-            &output(ostree_cmd(&f.repo).args(&["fsck"])),
-            &output(grove_cmd(&f.repo).args(&["fsck"])),
+            &output(ostree_cmd(&f.repo).args(["fsck"])),
+            &output(grove_cmd(&f.repo).args(["fsck"])),
         );
     }
 }
@@ -290,7 +290,7 @@ fn truncated_bare_user_file_reported() {
         .set_len(1)
         .unwrap();
     let twin = f.twin();
-    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     assert!(
         stderr(&g).starts_with(&format!(
@@ -300,14 +300,14 @@ fn truncated_bare_user_file_reported() {
         "{}",
         stderr(&g)
     );
-    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(["fsck"])), &g);
     assert_same_fsck(
-        &output(ostree_cmd(&twin).args(&["fsck", "--delete"])),
-        &output(grove_cmd(&f.repo).args(&["fsck", "--delete"])),
+        &output(ostree_cmd(&twin).args(["fsck", "--delete"])),
+        &output(grove_cmd(&f.repo).args(["fsck", "--delete"])),
     );
     assert_same_fsck(
-        &output(ostree_cmd(&f.repo).args(&["fsck"])),
-        &output(grove_cmd(&f.repo).args(&["fsck"])),
+        &output(ostree_cmd(&f.repo).args(["fsck"])),
+        &output(grove_cmd(&f.repo).args(["fsck"])),
     );
 }
 
@@ -319,7 +319,7 @@ fn corrupt_commit_behind_ref() {
     // The last root checksum byte: still a valid commit variant.
     flip_byte(&p, len - 3);
     let twin = f.twin();
-    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck"]));
     assert_eq!(g.status.code(), Some(1));
     assert!(
         stderr(&g).starts_with(&format!(
@@ -329,7 +329,7 @@ fn corrupt_commit_behind_ref() {
         "{}",
         stderr(&g)
     );
-    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck"])), &g);
+    assert_same_fsck(&output(ostree_cmd(&twin).args(["fsck"])), &g);
 }
 
 #[test]
@@ -338,8 +338,8 @@ fn missing_file_marks_commit_partial() {
     let csum = f.checksum_of("main", "/c");
     fs::remove_file(f.object_path(&f.repo, &csum, "filez")).unwrap();
     let twin = f.twin();
-    let o = output(ostree_cmd(&twin).args(&["fsck"]));
-    let g = output(grove_cmd(&f.repo).args(&["fsck"]));
+    let o = output(ostree_cmd(&twin).args(["fsck"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck"]));
     assert_same_fsck(&o, &g);
     assert_eq!(
         stderr(&g),
@@ -455,7 +455,7 @@ fn diff_errors_match_ostree() {
     let f = Fixture::new("archive");
     assert_same_diff(&f.repo, &["nosuchref", "main"], &f.root);
     assert_same_diff(&f.repo, &[&f.c1], &f.root);
-    let g = output(grove_cmd(&f.repo).args(&["diff", "--stats", "main", "./co"]));
+    let g = output(grove_cmd(&f.repo).args(["diff", "--stats", "main", "./co"]));
     assert_eq!(stderr(&g), "error: Invalid refspec ./co\n");
 }
 
@@ -466,8 +466,8 @@ fn missing_commit_behind_ref() {
         fs::remove_file(f.object_path(&f.repo, c, "commit")).unwrap();
     }
     let twin = f.twin();
-    let g = output(grove_cmd(&f.repo).args(&["fsck", "-q"]));
-    assert_same_fsck(&output(ostree_cmd(&twin).args(&["fsck", "-q"])), &g);
+    let g = output(grove_cmd(&f.repo).args(["fsck", "-q"]));
+    assert_same_fsck(&output(ostree_cmd(&twin).args(["fsck", "-q"])), &g);
     assert!(
         stderr(&g).contains(&format!(
             "Loading commit for ref main: No such metadata object {}.commit",
@@ -516,18 +516,18 @@ fn path_traversal_in_dirtree() {
     let c = repo.write_commit(&commit).unwrap();
     fs::write(f.repo.join("refs/heads/traverse"), format!("{c}\n")).unwrap();
     let twin = f.twin();
-    let g = output(grove_cmd(&f.repo).args(&["fsck", "-q"]));
+    let g = output(grove_cmd(&f.repo).args(["fsck", "-q"]));
     assert!(!g.status.success());
     assert!(
         stderr(&g).contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")),
         "{}",
         stderr(&g)
     );
-    assert!(stderr(&output(ostree_cmd(&twin).args(&["fsck", "-q"])))
+    assert!(stderr(&output(ostree_cmd(&twin).args(["fsck", "-q"])))
         .contains(&format!("{tree}.dirtree: Invalid / in filename ../afile")));
     let dest = f.root.join("co/inner");
     fs::create_dir_all(f.root.join("co")).unwrap();
-    let g = output(grove_cmd(&f.repo).args(&["checkout", "traverse", dest.to_str().unwrap()]));
+    let g = output(grove_cmd(&f.repo).args(["checkout", "traverse", dest.to_str().unwrap()]));
     assert!(
         !g.status.success() && stderr(&g).contains("Invalid / in filename ../afile"),
         "{}",
@@ -543,7 +543,7 @@ fn path_traversal_in_dirtree() {
 fn verify_bindings_and_back_refs() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    ok(output(ostree_cmd(&repo).args(&[
+    ok(output(ostree_cmd(&repo).args([
         "init",
         "--mode=archive",
         "--collection-id=org.example.Collection",
@@ -552,7 +552,7 @@ fn verify_bindings_and_back_refs() {
     fs::create_dir_all(&t).unwrap();
     fs::write(t.join("f"), "f\n").unwrap();
     let tree = t.to_str().unwrap();
-    let c1 = ok(output(ostree_cmd(&repo).args(&[
+    let c1 = ok(output(ostree_cmd(&repo).args([
         "commit",
         "-b",
         "ref1",
@@ -561,7 +561,7 @@ fn verify_bindings_and_back_refs() {
     ])))
     .trim()
     .to_string();
-    let c2 = ok(output(ostree_cmd(&repo).args(&[
+    let c2 = ok(output(ostree_cmd(&repo).args([
         "commit",
         "--orphan",
         "--bind-ref=ref2",
@@ -571,14 +571,14 @@ fn verify_bindings_and_back_refs() {
     ])))
     .trim()
     .to_string();
-    ok(output(ostree_cmd(&repo).args(&[
+    ok(output(ostree_cmd(&repo).args([
         "refs",
         "--collections",
-        &format!("--create=org.example.Collection2:ref2"),
+        "--create=org.example.Collection2:ref2",
         &c2,
     ])));
     assert!(
-        output(grove_cmd(&repo).args(&["fsck", "--verify-bindings", "--verify-back-refs"]))
+        output(grove_cmd(&repo).args(["fsck", "--verify-bindings", "--verify-back-refs"]))
             .status
             .success()
     );
@@ -595,13 +595,13 @@ fn verify_bindings_and_back_refs() {
         assert_eq!(stdout(&g), stdout(&o), "{args:?}");
     };
     // A plain ref to a commit that binds another ref.
-    ok(output(ostree_cmd(&repo).args(&[
+    ok(output(ostree_cmd(&repo).args([
         "refs",
-        &format!("--create=new-ref"),
+        "--create=new-ref",
         &c1,
     ])));
     assert!(
-        output(grove_cmd(&repo).args(&["fsck"])).status.success(),
+        output(grove_cmd(&repo).args(["fsck"])).status.success(),
         "bindings are not checked by default"
     );
     expect_same(
@@ -611,10 +611,10 @@ fn verify_bindings_and_back_refs() {
         ),
     );
     ok(output(
-        ostree_cmd(&repo).args(&["refs", "--delete", "new-ref"]),
+        ostree_cmd(&repo).args(["refs", "--delete", "new-ref"]),
     ));
     // A collection ref in another collection than the commit's binding.
-    ok(output(ostree_cmd(&repo).args(&[
+    ok(output(ostree_cmd(&repo).args([
         "refs",
         "--collections",
         "--create=org.example.Collection2:ref1",
@@ -623,9 +623,7 @@ fn verify_bindings_and_back_refs() {
     expect_same(&["fsck", "--verify-bindings"], "Commit has collection ID ‘org.example.Collection’ in collection binding metadata, while the remote it came from has collection ID ‘org.example.Collection2’");
     fs::remove_file(repo.join("refs/mirrors/org.example.Collection2/ref1")).unwrap();
     // A bound ref that no longer exists.
-    ok(output(
-        ostree_cmd(&repo).args(&["refs", "--delete", "ref1"]),
-    ));
-    assert!(output(grove_cmd(&repo).args(&["fsck"])).status.success());
+    ok(output(ostree_cmd(&repo).args(["refs", "--delete", "ref1"])));
+    assert!(output(grove_cmd(&repo).args(["fsck"])).status.success());
     expect_same(&["fsck", "--verify-back-refs"], &format!("Collection–ref (org.example.Collection, ref1) in bindings for commit {c1} does not exist"));
 }

@@ -37,8 +37,11 @@ fn pull_fixture() -> PullFixture {
     PullFixture::for_ref(&root().join("fuzz/pull-repo"), "m").unwrap()
 }
 
+/// A fuzz target's name and the body it runs.
+type Target = (&'static str, Box<dyn Fn(&[u8])>);
+
 /// Every fuzz target by name, with the body it runs.
-fn targets() -> Vec<(&'static str, Box<dyn Fn(&[u8])>)> {
+fn targets() -> Vec<Target> {
     let sources = sources();
     let pull = pull_fixture();
     vec![

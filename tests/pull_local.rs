@@ -181,7 +181,7 @@ fn bad_input_leaves_destination_unchanged() {
     ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
     ok(ostree(&b)
         .args(["commit", "-b", "main", "-s", "old"])
-        .arg(&t.join("etc")));
+        .arg(t.join("etc")));
     let before = ok(ostree(&b).args(["rev-parse", "main"]));
 
     let out = run(grove(&b).arg("pull-local").arg(&a).arg("nope"));

@@ -351,18 +351,18 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     assert!(m.join("up.trustedkeys.gpg").is_file());
     grove(&m, &["pull", "--mirror", "up:main"]);
     assert_eq!(grove(&m, &["rev-parse", "main"]).trim(), c1);
-    let e = run_fail(grove_cmd(&m).args(&["pull", "--mirror", "up:unsigned"]));
+    let e = run_fail(grove_cmd(&m).args(["pull", "--mirror", "up:unsigned"]));
     assert!(
         e.contains("no signatures found") && e.lines().count() == 1,
         "{e}"
     );
-    let e = run_fail(grove_cmd(&m).args(&["pull", "--mirror", "up:tampered"]));
+    let e = run_fail(grove_cmd(&m).args(["pull", "--mirror", "up:tampered"]));
     assert!(
         e.contains(&c3) && e.contains("GPG verification failed"),
         "{e}"
     );
     for r in ["unsigned", "tampered"] {
-        run_fail(grove_cmd(&m).args(&["rev-parse", r]));
+        run_fail(grove_cmd(&m).args(["rev-parse", r]));
     }
     grove(&m, &["pull", "--mirror", "--no-gpg-verify", "up:unsigned"]);
 
@@ -370,9 +370,9 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     let s = root.join("stranger-repo");
     grove(&s, &["init", "--mode=archive"]);
     grove(&s, &["remote", "add", &import(&other), "up", &http.url]);
-    let e = run_fail(grove_cmd(&s).args(&["pull", "--mirror", "up:main"]));
+    let e = run_fail(grove_cmd(&s).args(["pull", "--mirror", "up:main"]));
     assert!(e.contains("not found in the keyring"), "{e}");
-    run_fail(grove_cmd(&s).args(&["rev-parse", "main"]));
+    run_fail(grove_cmd(&s).args(["rev-parse", "main"]));
 
     // ostree, on a repository whose remote grove added, trusts the same key
     // and refuses the same commits.
@@ -381,8 +381,8 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     grove(&o, &["remote", "add", &import(&pubkey), "up", &http.url]);
     ostree(&o, &["pull", "up", "main"]);
     assert_eq!(ostree(&o, &["rev-parse", "up:main"]).trim(), c1);
-    run_fail(ostree_cmd(&o).args(&["pull", "up", "unsigned"]));
-    run_fail(ostree_cmd(&o).args(&["pull", "up", "tampered"]));
+    run_fail(ostree_cmd(&o).args(["pull", "up", "unsigned"]));
+    run_fail(ostree_cmd(&o).args(["pull", "up", "tampered"]));
 
     // gpg-verify-summary=true: the summary must be signed by a trusted key.
     let v = root.join("summary-verifying");
@@ -398,7 +398,7 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
             &http.url,
         ],
     );
-    let e = run_fail(grove_cmd(&v).args(&["pull", "--mirror", "up:main"]));
+    let e = run_fail(grove_cmd(&v).args(["pull", "--mirror", "up:main"]));
     assert!(e.contains("no summary.sig found"), "{e}");
     grove(
         &up,
@@ -414,13 +414,13 @@ fn grove_pull_verifies_commit_signatures_like_ostree() {
     assert_eq!(grove(&v, &["rev-parse", "main"]).trim(), c1);
     let good_sig = fs::read(up.join("summary.sig")).expect("summary.sig");
     tamper(&up.join("summary.sig"), 200);
-    let e = run_fail(grove_cmd(&v).args(&["pull", "--mirror", "up:main"]));
+    let e = run_fail(grove_cmd(&v).args(["pull", "--mirror", "up:main"]));
     assert!(e.contains("summary: GPG verification failed"), "{e}");
     ostree(
         &o,
         &["config", "set", "remote \"up\".gpg-verify-summary", "true"],
     );
-    run_fail(ostree_cmd(&o).args(&["pull", "up", "main"]));
+    run_fail(ostree_cmd(&o).args(["pull", "up", "main"]));
     fs::write(up.join("summary.sig"), good_sig).expect("restore summary.sig");
     grove(&v, &["pull", "--mirror", "up:main"]);
     ostree(&o, &["pull", "up", "main"]);

@@ -103,9 +103,9 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     let good_meta = fs::read(&meta).expect("commitmeta");
     tamper(&meta, 200);
     let c2 = client(root, "client2", &http.url, &pubkey);
-    let err = run_fail(ostree_cmd(&c2).args(&["pull", "origin", "main"]));
+    let err = run_fail(ostree_cmd(&c2).args(["pull", "origin", "main"]));
     assert!(!err.is_empty());
-    assert!(run_fail(grove_cmd(&repo).args(&[
+    assert!(run_fail(grove_cmd(&repo).args([
         "gpg-verify",
         &format!("--keyring={}", pubkey.display()),
         "main"
@@ -118,8 +118,8 @@ fn ostree_client_pulls_grove_signed_commit_and_summary() {
     let good_sig = fs::read(&sig).expect("summary.sig");
     tamper(&sig, 200);
     let c3 = client(root, "client3", &http.url, &pubkey);
-    run_fail(ostree_cmd(&c3).args(&["remote", "refs", "origin"]));
-    run_fail(ostree_cmd(&c3).args(&["pull", "origin", "main"]));
+    run_fail(ostree_cmd(&c3).args(["remote", "refs", "origin"]));
+    run_fail(ostree_cmd(&c3).args(["pull", "origin", "main"]));
     fs::write(&sig, &good_sig).expect("restore");
 
     // A second summary update: once published, summary.sig holds the new summary's signature alone, as ostree leaves it.

@@ -38,7 +38,7 @@ pub enum Command {
     /// Initialize a new empty repository
     Init(init::Args),
     /// Commit a new revision
-    Commit(commit::Args),
+    Commit(Box<commit::Args>),
     /// Check out a commit into a filesystem tree
     Checkout(checkout::Args),
     /// List refs; create, delete or alias them
@@ -106,7 +106,7 @@ pub enum Command {
 pub fn run(ctx: &Ctx, cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Init(a) => init::run(ctx, a),
-        Command::Commit(a) => commit::run(ctx, a),
+        Command::Commit(a) => commit::run(ctx, *a),
         Command::Checkout(a) => checkout::run(ctx, a),
         Command::Refs(a) => refs::run(ctx, a),
         Command::RevParse(a) => rev_parse::run(ctx, a),

@@ -21,7 +21,7 @@ fn offset_width(body: usize, n: usize) -> usize {
         return 0;
     }
     for w in [1usize, 2, 4] {
-        if body + n * w <= (1usize << (8 * w)) - 1 {
+        if body + n * w < (1usize << (8 * w)) {
             return w;
         }
     }

@@ -104,7 +104,7 @@ impl FromStr for TreeSource {
             "git" => TreeSource::Git(SourceSpec::parse(value, true).map_err(|source| {
                 NewCommitError::Spec {
                     arg: format!("--tree={t}"),
-                    source,
+                    source: Box::new(source),
                 }
             })?),
             other => return Err(NewCommitError::UnknownTreeType(other.to_string())),
@@ -181,7 +181,7 @@ pub enum NewCommitError {
     #[error("Invalid tree type specification '{0}'")]
     UnknownTreeType(String),
     #[error("{arg}: {source}")]
-    Spec { arg: String, source: GitError },
+    Spec { arg: String, source: Box<GitError> },
     #[error("reading {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -190,11 +190,17 @@ pub enum NewCommitError {
     #[error("committing directory {}: {source}", path.display())]
     Dir { path: PathBuf, source: CommitError },
     #[error("importing {}: {source}", path.display())]
-    Tar { path: PathBuf, source: TarError },
+    Tar {
+        path: PathBuf,
+        source: Box<TarError>,
+    },
     #[error("signing commit {commit}: {source}")]
     Sign { commit: Checksum, source: SignError },
     #[error("updating ref {branch}: {source}")]
-    MoveRef { branch: Refspec, source: RefError },
+    MoveRef {
+        branch: Refspec,
+        source: Box<RefError>,
+    },
     #[error("consuming {}: {source}", path.display())]
     Consume {
         path: PathBuf,
@@ -402,7 +408,7 @@ pub fn plan(repo: &Repo, mut req: CommitRequest, keys: &mut [SigningKey]) -> Res
             TreeSource::Tar(path) => {
                 import_tar(repo, &mut mtree, path, &tar).map_err(|source| NewCommitError::Tar {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?
             }
             TreeSource::Ref(rev) => {
@@ -471,7 +477,7 @@ pub fn execute(repo: &Repo, plan: CommitPlan) -> Result<CommitOutcome> {
         repo.set_ref(b, Some(plan.commit), Some(plan.old))
             .map_err(|source| NewCommitError::MoveRef {
                 branch: b.clone(),
-                source,
+                source: Box::new(source),
             })?;
     }
     Ok(CommitOutcome {

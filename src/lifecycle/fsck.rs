@@ -176,9 +176,15 @@ pub enum FsckError {
     Repo(#[from] RepoError),
     /// Writing the tombstones of [`FsckOptions::add_tombstones`].
     #[error(transparent)]
-    Tombstone(#[from] PruneError),
+    Tombstone(Box<PruneError>),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+}
+
+impl From<PruneError> for FsckError {
+    fn from(e: PruneError) -> Self {
+        FsckError::Tombstone(Box::new(e))
+    }
 }
 
 pub type Result<T, E = FsckError> = std::result::Result<T, E>;
@@ -188,7 +194,7 @@ pub type Result<T, E = FsckError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct FsckFailed {
-    pub error: FsckError,
+    pub error: Box<FsckError>,
     pub problems: Vec<Problem>,
 }
 
@@ -274,12 +280,15 @@ pub fn fsck(
         if matches!(error, FsckError::Corrupt(_)) {
             problems.pop();
         }
-        return Err(FsckFailed { error, problems });
+        return Err(FsckFailed {
+            error: Box::new(error),
+            problems,
+        });
     }
     let report = f.into_report();
     if opts.add_tombstones {
         tombstone_commits(repo, &report.parent_missing).map_err(|e| FsckFailed {
-            error: e.into(),
+            error: Box::new(e.into()),
             problems: report.problems.clone(),
         })?;
     }
@@ -729,7 +738,7 @@ mod tests {
             .interrupt_flag()
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let err = fsck(&mut repo, FsckOptions::default(), &control, &mut |_| {}).unwrap_err();
-        assert!(matches!(err.error, FsckError::Interrupted(_)), "{err}");
+        assert!(matches!(*err.error, FsckError::Interrupted(_)), "{err}");
         // Interrupted before the first object: none was checked.
         assert!(seen.lock().unwrap().iter().all(|p| p.done == 0));
     }

@@ -240,7 +240,7 @@ pub enum PromoteError {
     },
     #[error("generating the static delta {name}; {dest} was not moved")]
     Delta {
-        name: DeltaName,
+        name: Box<DeltaName>,
         dest: Refspec,
         #[source]
         source: Box<DeltaError>,
@@ -546,7 +546,7 @@ fn make_deltas(repo: &Repo, plan: &PromotePlan) -> Result<Vec<DeltaName>> {
         if !repo.path().join(name.superblock_path()).exists() {
             crate::delta::generate(repo, &GenerateOptions::new(Some(from), plan.new)).map_err(
                 |source| PromoteError::Delta {
-                    name,
+                    name: Box::new(name),
                     dest: plan.dest.clone(),
                     source: Box::new(source),
                 },

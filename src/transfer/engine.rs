@@ -457,7 +457,6 @@ fn store_deltas(
             Err(e) => report.fallbacks.push(e.to_string()),
         }
     }
-    drop(phase);
     let roots: Vec<(Checksum, Checksum)> = plan.deltas.iter().map(|d| d.root).collect();
     let mut missing = walk::missing_below(source, local, &roots, &[], workers)?;
     let planned: HashSet<Checksum> = plan.content.iter().copied().collect();

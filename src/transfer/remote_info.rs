@@ -28,7 +28,7 @@ pub enum RemoteInfoError {
     Opening {
         name: String,
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
     #[error("Remote server has no summary file")]
     NoSummary,
@@ -43,7 +43,7 @@ pub enum RemoteInfoError {
 fn opening(name: &str) -> impl FnOnce(TransferError) -> RemoteInfoError + '_ {
     move |source| RemoteInfoError::Opening {
         name: name.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

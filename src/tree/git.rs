@@ -365,6 +365,9 @@ enum BlobKind {
     Link,
 }
 
+/// A blob to write once: its git id and the kind of file it becomes.
+type BlobKey = (gix::ObjectId, BlobKind);
+
 struct Job {
     dir: Vec<String>,
     name: String,
@@ -482,11 +485,11 @@ pub fn import_tree(
     submodules.sort();
 
     // Each distinct (blob, kind) once, in parallel, each thread with its own handle.
-    let mut unique: Vec<(gix::ObjectId, BlobKind)> = jobs.iter().map(|j| (j.oid, j.kind)).collect();
+    let mut unique: Vec<BlobKey> = jobs.iter().map(|j| (j.oid, j.kind)).collect();
     unique.sort_by(|a, b| a.0.cmp(&b.0).then((a.1 as u8).cmp(&(b.1 as u8))));
     unique.dedup();
     // gix handles are per thread (without gix's `parallel` feature they are not Send): each worker opens its own.
-    let results: Vec<Result<((gix::ObjectId, BlobKind), Checksum, bool)>> = unique
+    let results: Vec<Result<(BlobKey, Checksum, bool)>> = unique
         .par_iter()
         .map_init(
             || open(path),
@@ -516,8 +519,7 @@ pub fn import_tree(
             },
         )
         .collect();
-    let mut sums: HashMap<(gix::ObjectId, BlobKind), Checksum> =
-        HashMap::with_capacity(results.len());
+    let mut sums: HashMap<BlobKey, Checksum> = HashMap::with_capacity(results.len());
     let mut files_written = 0;
     for r in results {
         let (k, c, w) = r?;

@@ -92,7 +92,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Ok(report) => report,
         Err(FsckFailed { error, problems }) => {
             problems.iter().for_each(print_problem);
-            return Err(error.into());
+            return Err((*error).into());
         }
     };
     report.problems.iter().for_each(print_problem);

@@ -357,7 +357,9 @@ fn list_unreachable(
         }
     }
     let archive = repo.mode().is_archive();
-    let per_dir: Vec<Result<(u64, Vec<(ObjectName, u64)>)>> = prefixes
+    /// One directory's count of objects listed and its unreachable objects.
+    type Listed = (u64, Vec<(ObjectName, u64)>);
+    let per_dir: Vec<Result<Listed>> = prefixes
         .par_iter()
         .map(|prefix| {
             let dir = objdir.join(prefix);

@@ -87,7 +87,7 @@ pub enum PullError {
     Pulling {
         remote: String,
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
     #[error("remote \"{remote}\" has GPG verification on but no trusted keys ({} or the system keyrings): \
              add the remote with --gpg-import=KEYFILE, or pass --no-gpg-verify", .keyring.display())]
@@ -187,7 +187,7 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
     }
     let pulling = |source| PullError::Pulling {
         remote: name.to_string(),
-        source,
+        source: Box::new(source),
     };
     let mut wanted = req.refs.clone();
     if wanted.is_empty() {
@@ -348,7 +348,7 @@ impl PullPlan {
     fn pulling(&self, source: TransferError) -> PullError {
         PullError::Pulling {
             remote: self.name.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -76,7 +76,7 @@ pub enum LocalPullError {
     Pulling {
         src: PathBuf,
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
     /// Errors that name the ref, delta or commit at fault themselves.
     #[error(transparent)]
@@ -156,7 +156,7 @@ impl LocalPullRequest {
     fn pulling(&self, source: TransferError) -> LocalPullError {
         LocalPullError::Pulling {
             src: self.src.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -173,7 +173,7 @@ impl LocalPullPlan {
         super::execute(&self.src, dst, &self.plan, control).map_err(|source| {
             LocalPullError::Pulling {
                 src: self.src_path.clone(),
-                source,
+                source: Box::new(source),
             }
         })
     }

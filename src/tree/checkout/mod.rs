@@ -102,8 +102,6 @@ pub struct CheckoutOptions {
     pub process_passthrough_whiteouts: bool,
 }
 
-/// How a commit stores an overlayfs whiteout (a 0:0 character device) as a plain file.
-
 impl OverwriteMode {
     /// `--union`, `--union-add` and `--union-identical`: at most one.
     pub fn from_flags(union: bool, add: bool, identical: bool) -> Result<OverwriteMode> {
@@ -325,10 +323,10 @@ pub fn checkout_tree(
                 .unwrap_or(Path::new("."))
         };
         if let Ok(st) = rustix::fs::stat(probe) {
-            if st.st_dev as u64 != repo_dev {
+            if st.st_dev != repo_dev {
                 return Err(CheckoutError::CrossDevice {
                     src: repo_dev,
-                    dest: st.st_dev as u64,
+                    dest: st.st_dev,
                     path: dest.to_path_buf(),
                 });
             }

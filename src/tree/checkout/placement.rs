@@ -48,7 +48,7 @@ enum Placement {
 }
 
 /// `XX/REST.file`, relative to `objects/`, for bare-family repos.
-fn loose_path(checksum: &Checksum) -> String {
+pub(super) fn loose_path(checksum: &Checksum) -> String {
     let hex = checksum.to_hex();
     format!("{}/{}.file", &hex[..2], &hex[2..])
 }
@@ -285,7 +285,7 @@ impl Checkout<'_> {
             Err(Errno::NOENT) => Ok(false),
             Err(Errno::EXIST) => {
                 let path = self.path(&join_rel(rel, name));
-                self.link_over_existing(base, &obj, dfd, name, checksum, &path, hard_err)
+                self.link_over_existing(base, dfd, name, checksum, &path, hard_err)
             }
             Err(e) => Err(hard_err(e)),
         }

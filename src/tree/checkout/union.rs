@@ -23,6 +23,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::fs::{at, chown_nofollow, io_err, read_symlink, rm_rf_at, symlink_owner, via_proc};
+use super::placement::loose_path;
 use super::walk::{join_rel, valid_name};
 use super::{bump, Checkout, CheckoutError, OverwriteMode, Result};
 use crate::objects::checksum::Checksum;
@@ -136,19 +137,20 @@ impl Checkout<'_> {
         Ok(())
     }
 
-    /// Linking the object `obj` (under `base`) as `name` found an existing
+    /// Linking the object `checksum` (under `base`) as `name` found an existing
     /// entry: keep it (`--union-add`, or identical), replace it by a link
     /// (`--union`), or fail. `Ok(false)` means "copy instead".
     pub(super) fn link_over_existing(
         &self,
         base: BorrowedFd<'_>,
-        obj: &str,
         dfd: BorrowedFd<'_>,
         name: &str,
         checksum: &Checksum,
         path: &Path,
         hard_err: impl Fn(Errno) -> CheckoutError,
     ) -> Result<bool> {
+        let obj = loose_path(checksum);
+        let obj = obj.as_str();
         match self.opts.overwrite {
             OverwriteMode::None => Err(hard_err(Errno::EXIST)),
             OverwriteMode::AddFiles => {
