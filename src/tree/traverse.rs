@@ -426,21 +426,24 @@ mod tests {
     use crate::objects::DirTreeFile;
     use crate::tree::fixture::{archive_repo, commit, dirmeta, file};
 
+    /// A dirtree holding one file.
+    fn one_file(name: &str, checksum: Checksum) -> DirTree {
+        DirTree {
+            files: vec![DirTreeFile {
+                name: name.into(),
+                checksum,
+            }],
+            dirs: vec![],
+        }
+    }
+
     #[test]
     fn depth_sharing_and_parents() {
         let (_dir, repo) = archive_repo();
         let a = file(&repo, b"a");
         let b = file(&repo, b"b");
         let meta = dirmeta(&repo);
-        let subtree = repo
-            .write_dirtree(&DirTree {
-                files: vec![DirTreeFile {
-                    name: "x".into(),
-                    checksum: b,
-                }],
-                dirs: vec![],
-            })
-            .unwrap();
+        let subtree = repo.write_dirtree(&one_file("x", b)).unwrap();
         let c1 = commit(&repo, None, &[("a", a)], Some((subtree, meta)));
         let c2 = commit(&repo, Some(c1), &[("a", b)], Some((subtree, meta)));
 
@@ -474,14 +477,7 @@ mod tests {
         let (_dir, repo) = archive_repo();
         let (a, b) = (file(&repo, b"a"), file(&repo, b"b"));
         let meta = dirmeta(&repo);
-        let sub = DirTree {
-            files: vec![DirTreeFile {
-                name: "x".into(),
-                checksum: a,
-            }],
-            dirs: vec![],
-        };
-        let subtree = repo.write_dirtree(&sub).unwrap();
+        let subtree = repo.write_dirtree(&one_file("x", a)).unwrap();
         let c = commit(&repo, None, &[("a", a), ("b", b)], Some((subtree, meta)));
         let all = traverse_commit(&repo, c, 0).unwrap();
 
@@ -529,13 +525,7 @@ mod tests {
         let (_dir, repo) = archive_repo();
         let meta = dirmeta(&repo);
         let (fa, fb, fz) = (file(&repo, b"a"), file(&repo, b"b"), file(&repo, b"z"));
-        let sub = DirTree {
-            files: vec![DirTreeFile {
-                name: "z".into(),
-                checksum: fz,
-            }],
-            dirs: vec![],
-        };
+        let sub = one_file("z", fz);
         let subtree = repo.write_dirtree(&sub).unwrap();
         let c1 = commit(&repo, None, &[("a", fa)], None);
         let c2 = commit(&repo, Some(c1), &[("b", fb)], Some((subtree, meta)));
