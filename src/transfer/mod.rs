@@ -13,6 +13,7 @@
 //! Upstream: `ostree-repo-pull.c` (`ostree_repo_pull_with_options`, local
 //! and remote alike), `ot-builtin-pull-local.c`, `ot-builtin-pull.c`.
 
+pub mod content_order;
 pub mod delta_source;
 pub mod engine;
 pub mod error;

@@ -5,8 +5,8 @@
 //! when none is named), commits, `REF@COMMIT` — walks the requested commits
 //! (and `depth` ancestors; a missing parent the source marks with a
 //! tombstone brings the tombstone), checks signatures when asked, and lists
-//! every object the destination lacks: content largest first, then
-//! dirmeta, then dirtree. Objects are hardlinked when both repositories
+//! every object the destination lacks: content largest first
+//! ([`super::content_order`]), then dirmeta, then dirtree. Objects are hardlinked when both repositories
 //! store them the same way on one filesystem (archive → archive bytes are
 //! never recompressed), and converted otherwise (bare-user → archive
 //! compresses on the way). With `untrusted`, every object is re-hashed
@@ -37,6 +37,7 @@ use std::fs;
 
 use rayon::prelude::*;
 
+use super::content_order;
 pub use super::engine::{execute, Plan, PullItem, PullStats, RefMove};
 use super::engine::{walk_history, PlannedCommit, PlannedDelta, PlannedObject};
 pub use super::error::{Result, TransferError};
@@ -240,44 +241,30 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
         .copied()
         .filter(|&c| !plan.deltas.iter().any(|d| d.name.to == c))
         .collect();
-    let mut walk = Traversal::new(src);
+    // Content is listed as met, not kept in a set: at a million objects the
+    // set alone would outweigh the rest of the pull (`content_order`).
+    let mut walk = Traversal::new(src).list_content();
     walk.add_commits(&loose, 0)?;
-    let candidates: Vec<ObjectName> = walk
-        .into_reachable()
+    let (reachable, content) = walk.into_parts();
+    // Dirmeta, then dirtree: a dirtree never lands before what it names
+    // (content lands before both).
+    let mut metadata: Vec<ObjectName> = reachable
+        .into_par_iter()
+        .filter(|o| o.objtype != ObjectType::Commit && !dst.has_object(o))
+        .collect();
+    metadata.sort_unstable_by_key(|o| (o.objtype != ObjectType::DirMeta, *o));
+    plan.metadata = metadata
         .into_iter()
-        .filter(|o| o.objtype != ObjectType::Commit)
+        .map(|name| PlannedObject { name, bytes: None })
         .collect();
     // Content largest first, so no core is left compressing one big file at the end.
-    let mut objects: Vec<(ObjectName, u64)> = candidates
-        .into_par_iter()
-        .filter(|o| !dst.has_object(o))
-        .map(|o| {
-            let size = if o.objtype == ObjectType::File {
-                fs::symlink_metadata(src.object_path(&o))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-            } else {
-                0
-            };
-            (o, size)
+    plan.content = content_order::largest_first(content, |c| {
+        (!dst.has_content(c)).then(|| {
+            fs::symlink_metadata(src.content_path(c))
+                .map(|m| m.len())
+                .unwrap_or(0)
         })
-        .collect();
-    // Content first, then metadata: a dirtree never lands before what it names.
-    objects.sort_unstable_by_key(|(o, size)| {
-        let rank = match o.objtype {
-            ObjectType::File => 0,
-            ObjectType::DirMeta => 1,
-            _ => 2,
-        };
-        (rank, std::cmp::Reverse(*size), *o)
     });
-    for (name, _) in objects {
-        if name.objtype == ObjectType::File {
-            plan.content.push(name.checksum);
-        } else {
-            plan.metadata.push(PlannedObject { name, bytes: None });
-        }
-    }
     Ok(plan)
 }
 

@@ -29,6 +29,12 @@
 //! have completed it since) and parents that ended a history (a pull may have
 //! fetched them since). Prune walks under the shared lock and resumes under
 //! the exclusive one (see `lifecycle::prune`).
+//!
+//! A walk that only needs to know which content objects it met, not to look
+//! them up ([`Traversal::list_content`]: pull-local's plan), lists them in
+//! the order met, repeats included, 32 bytes each, and keeps only commits,
+//! dirtrees and dirmetas in the set: a set of a million object names costs
+//! about twice that, and more while it grows.
 
 use std::collections::{HashMap, HashSet};
 
@@ -81,6 +87,9 @@ pub struct Traversal<'r> {
     commits_only: bool,
     /// What was skipped because it was not there (looked at again on resume).
     absent: Absent,
+    /// `Some`: content objects go here, not into `reachable`
+    /// ([`Traversal::list_content`]).
+    content: Option<Vec<Checksum>>,
 }
 
 /// What a walk skipped because it was not in the repository.
@@ -100,6 +109,7 @@ pub struct Walked {
     commit_depth: HashMap<Checksum, i64>,
     commits_only: bool,
     absent: Absent,
+    content: Option<Vec<Checksum>>,
 }
 
 impl Walked {
@@ -132,6 +142,7 @@ impl<'r> Traversal<'r> {
             unreadable: Vec::new(),
             commits_only: false,
             absent: Absent::default(),
+            content: None,
         }
     }
 
@@ -152,6 +163,7 @@ impl<'r> Traversal<'r> {
             unreadable: Vec::new(),
             commits_only: walked.commits_only,
             absent: Absent::default(),
+            content: walked.content,
         };
         let Absent { trees, parents } = walked.absent;
         let mut roots = Vec::new();
@@ -177,6 +189,7 @@ impl<'r> Traversal<'r> {
             commit_depth: self.commit_depth,
             commits_only: self.commits_only,
             absent: self.absent,
+            content: self.content,
         }
     }
 
@@ -195,12 +208,25 @@ impl<'r> Traversal<'r> {
         self
     }
 
+    /// Content objects are listed, in the order met and with repeats, instead
+    /// of kept in the reachable set; [`Traversal::into_parts`] returns both.
+    pub fn list_content(mut self) -> Self {
+        self.content = Some(Vec::new());
+        self
+    }
+
     pub fn reachable(&self) -> &HashSet<ObjectName> {
         &self.reachable
     }
 
     pub fn into_reachable(self) -> HashSet<ObjectName> {
         self.reachable
+    }
+
+    /// The reachable set and, after [`Traversal::list_content`], the list of
+    /// content objects met (empty otherwise: they are in the set).
+    pub fn into_parts(self) -> (HashSet<ObjectName>, Vec<Checksum>) {
+        (self.reachable, self.content.unwrap_or_default())
     }
 
     /// Dirtrees that could not be read in a lenient walk.
@@ -340,9 +366,13 @@ impl<'r> Traversal<'r> {
                             })
                         }
                     };
-                    for f in &tree.files {
-                        let n = ObjectName::new(f.checksum, ObjectType::File);
-                        self.reachable.insert(n);
+                    match &mut self.content {
+                        Some(list) => list.extend(tree.files.iter().map(|f| f.checksum)),
+                        None => self.reachable.extend(
+                            tree.files
+                                .iter()
+                                .map(|f| ObjectName::new(f.checksum, ObjectType::File)),
+                        ),
                     }
                     for d in &tree.dirs {
                         let m = ObjectName::new(d.meta, ObjectType::DirMeta);
@@ -396,21 +426,24 @@ mod tests {
     use crate::objects::DirTreeFile;
     use crate::tree::fixture::{archive_repo, commit, dirmeta, file};
 
+    /// A dirtree holding one file.
+    fn one_file(name: &str, checksum: Checksum) -> DirTree {
+        DirTree {
+            files: vec![DirTreeFile {
+                name: name.into(),
+                checksum,
+            }],
+            dirs: vec![],
+        }
+    }
+
     #[test]
     fn depth_sharing_and_parents() {
         let (_dir, repo) = archive_repo();
         let a = file(&repo, b"a");
         let b = file(&repo, b"b");
         let meta = dirmeta(&repo);
-        let subtree = repo
-            .write_dirtree(&DirTree {
-                files: vec![DirTreeFile {
-                    name: "x".into(),
-                    checksum: b,
-                }],
-                dirs: vec![],
-            })
-            .unwrap();
+        let subtree = repo.write_dirtree(&one_file("x", b)).unwrap();
         let c1 = commit(&repo, None, &[("a", a)], Some((subtree, meta)));
         let c2 = commit(&repo, Some(c1), &[("a", b)], Some((subtree, meta)));
 
@@ -440,6 +473,33 @@ mod tests {
     }
 
     #[test]
+    fn listed_content_repeats_and_stays_out_of_the_set() {
+        let (_dir, repo) = archive_repo();
+        let (a, b) = (file(&repo, b"a"), file(&repo, b"b"));
+        let meta = dirmeta(&repo);
+        let subtree = repo.write_dirtree(&one_file("x", a)).unwrap();
+        let c = commit(&repo, None, &[("a", a), ("b", b)], Some((subtree, meta)));
+        let all = traverse_commit(&repo, c, 0).unwrap();
+
+        let mut t = Traversal::new(&repo).list_content();
+        t.add_commit(c, 0).unwrap();
+        let (set, mut listed) = t.into_parts();
+        // `a` is met twice (root and subtree), and listed each time.
+        listed.sort();
+        let mut want = vec![a, a, b];
+        want.sort();
+        assert_eq!(listed, want);
+        assert!(set.iter().all(|o| o.objtype != ObjectType::File));
+        let mut union = set;
+        union.extend(listed.iter().map(|&f| ObjectName::new(f, ObjectType::File)));
+        assert_eq!(union, all);
+        // Without it, content is in the set and the list is empty.
+        let mut t = Traversal::new(&repo);
+        t.add_commit(c, 0).unwrap();
+        assert_eq!(t.into_parts(), (all, Vec::new()));
+    }
+
+    #[test]
     fn missing_tree_partial_and_lenient() {
         let (_dir, repo) = archive_repo();
         let meta = dirmeta(&repo);
@@ -465,13 +525,7 @@ mod tests {
         let (_dir, repo) = archive_repo();
         let meta = dirmeta(&repo);
         let (fa, fb, fz) = (file(&repo, b"a"), file(&repo, b"b"), file(&repo, b"z"));
-        let sub = DirTree {
-            files: vec![DirTreeFile {
-                name: "z".into(),
-                checksum: fz,
-            }],
-            dirs: vec![],
-        };
+        let sub = one_file("z", fz);
         let subtree = repo.write_dirtree(&sub).unwrap();
         let c1 = commit(&repo, None, &[("a", fa)], None);
         let c2 = commit(&repo, Some(c1), &[("b", fb)], Some((subtree, meta)));
