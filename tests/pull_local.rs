@@ -980,3 +980,106 @@ fn required_delta_with_a_corrupt_part_fails_cleanly_then_applies() {
         assert_eq!(tree_listing(&co), tree_listing(&t), "{mode}");
     }
 }
+
+/// `grove pull` from a `file://` remote that is not an archive reads it as a
+/// local repository, as ostree does, and with `--require-static-deltas`
+/// takes the remote's delta: a corrupt part fails the pull in one line and
+/// leaves the ref; without the flag the objects are copied. No delta at all
+/// is ostree's error, and into an archive repository the flag is refused.
+#[test]
+fn pull_from_a_local_file_remote_honours_require_static_deltas() {
+    use grove::delta::DeltaName;
+    use grove::objects::checksum::Checksum;
+    let e = env();
+    let t = e.root.join("tree");
+    fixture(&t);
+    let s = e.root.join("src");
+    make_repo(&s, "bare-user");
+    let mut revs = Vec::new();
+    for i in 0..2 {
+        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
+        ok(ostree(&s).args(["commit", "-b", "main"]).arg(&t));
+        revs.push(
+            ok(ostree(&s).args(["rev-parse", "main"]))
+                .trim()
+                .to_string(),
+        );
+    }
+    ok(ostree(&s).args([
+        "static-delta",
+        "generate",
+        &format!("--from={}", revs[0]),
+        &format!("--to={}", revs[1]),
+    ]));
+    ok(ostree(&s).args(["summary", "-u"]));
+    let c = |i: usize| revs[i].parse::<Checksum>().unwrap();
+    let part = s.join(DeltaName::new(Some(c(0)), c(1)).part_path(0));
+    let good = std::fs::read(&part).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n / 2] ^= 0xff;
+    std::fs::write(&part, &bad).unwrap();
+
+    let url = format!("file://{}", s.display());
+    let client = |name: &str, mode: &str| {
+        let d = e.root.join(name);
+        make_repo(&d, mode);
+        ok(ostree(&d).args(["remote", "add", "--no-gpg-verify", "origin", &url]));
+        d
+    };
+    let d = client("dst", "bare-user");
+    ok(grove(&d).args(["pull", "origin", &revs[0]]));
+    ok(ostree(&d).args(["refs", "--create=origin:main", &revs[0]]));
+    let at = |d: &Path| {
+        ok(ostree(d).args(["rev-parse", "origin:main"]))
+            .trim()
+            .to_string()
+    };
+
+    let out = run(grove(&d).args(["pull", "--require-static-deltas", "origin", "main"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the corrupt delta part was not used");
+    assert!(
+        err.lines().count() == 1 && err.contains("part 0 checksum mismatch"),
+        "{err}"
+    );
+    assert_eq!(at(&d), revs[0], "a failed pull moved the ref");
+
+    // Without the flag the local remote's objects are copied, as ostree does.
+    ok(grove(&d).args(["pull", "origin", "main"]));
+    assert_eq!(at(&d), revs[1]);
+
+    // Restored, the delta brings the commit into a repository holding FROM.
+    std::fs::write(&part, &good).unwrap();
+    let d2 = client("dst2", "bare-user");
+    ok(grove(&d2).args(["pull", "origin", &revs[0]]));
+    ok(ostree(&d2).args(["refs", "--create=origin:main", &revs[0]]));
+    ok(grove(&d2).args(["pull", "--require-static-deltas", "origin", "main"]));
+    assert_eq!(at(&d2), revs[1]);
+    ok(ostree(&d2).args(["fsck"]));
+
+    // Into an archive repository the flag is refused, in ostree's words.
+    let a = client("dst-archive", "archive");
+    let out = run(grove(&a).args(["pull", "--require-static-deltas", "origin", "main"]));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Can't use static deltas in an archive repo"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No delta to the commit: ostree's error, and the ref stays.
+    std::fs::remove_dir_all(s.join("deltas")).unwrap();
+    ok(ostree(&s).args(["summary", "-u"]));
+    let d3 = client("dst3", "bare-user");
+    ok(grove(&d3).args(["pull", "origin", &revs[0]]));
+    ok(ostree(&d3).args(["refs", "--create=origin:main", &revs[0]]));
+    let out = run(grove(&d3).args(["pull", "--require-static-deltas", "origin", "main"]));
+    assert!(!out.status.success(), "no delta, yet the pull succeeded");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Static deltas required, but none found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(at(&d3), revs[0]);
+}

@@ -24,7 +24,8 @@
 //! `mirror` the remote's deltas for the mirrored commits and, when
 //! every ref of the remote is mirrored, its `summary` and `summary.sig`
 //! byte for byte. A `file://` remote that is not an archive is read as a
-//! local repository ([`crate::transfer::pull_local`]), as ostree does.
+//! local repository ([`crate::transfer::pull_local`]), as ostree does, its
+//! static deltas taken only when required.
 //!
 //! Upstream: `ot-builtin-pull.c`, `ostree_repo_pull_with_options` in
 //! `ostree-repo-pull.c`.
@@ -122,7 +123,8 @@ pub struct PullReport {
     /// The deltas applied (or, for a mirror, copied).
     pub static_deltas: DeltaReport,
     /// The remote was read as a local repository (a `file://` remote that
-    /// is not an archive): no deltas, nothing fetched over the network.
+    /// is not an archive): nothing fetched over the network; its deltas,
+    /// when required, come through pull-local's deltas phase.
     #[serde(skip)]
     pub local: bool,
 }
@@ -216,9 +218,11 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
             commit_only: req.commit_only,
             verify: keys.filter(|_| rem.gpg_verify),
             verify_summary: None,
-            // Its objects are copied; its deltas are not looked at.
-            require_static_deltas: false,
+            // As ostree's pull from a local repository: its deltas only
+            // when required, through pull-local's deltas phase.
+            require_static_deltas: req.deltas == DeltaPolicy::Required,
         };
+        refuse_deltas_into_archive(req, dst)?;
         let src_lock = src.lock(LockKind::Shared)?;
         let lock = dst.lock(LockKind::Shared)?;
         return Ok(PullPlan {
@@ -291,9 +295,7 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
         http_trusted: req.http_trusted,
         bareuseronly_files: req.bareuseronly_files,
     };
-    if req.deltas == DeltaPolicy::Required && dst.mode().is_archive() && !req.mirror {
-        return Err(PullError::DeltasIntoArchive);
-    }
+    refuse_deltas_into_archive(req, dst)?;
     let lock = dst.lock(LockKind::Shared)?;
     // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
     let targets = opts.targets(&remote, dst, &items)?;
@@ -383,4 +385,13 @@ impl RemotePull {
             local: false,
         })
     }
+}
+
+/// ostree refuses to require static deltas into an archive repository
+/// unless mirroring (`Can't use static deltas in an archive repo`).
+fn refuse_deltas_into_archive(req: &PullRequest, dst: &Repo) -> Result<()> {
+    if req.deltas == DeltaPolicy::Required && dst.mode().is_archive() && !req.mirror {
+        return Err(PullError::DeltasIntoArchive);
+    }
+    Ok(())
 }
