@@ -187,6 +187,11 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
     if let Some(d) = req.cache_dir.as_deref().filter(|d| !d.is_dir()) {
         return Err(PullError::NoCacheDir(d.to_path_buf()));
     }
+    // As ostree, before any request and whatever the remote: required
+    // deltas cannot go into an archive repository unless mirroring.
+    if req.deltas == DeltaPolicy::Required && dst.mode().is_archive() && !req.mirror {
+        return Err(PullError::DeltasIntoArchive);
+    }
     let pulling = |source| PullError::Pulling {
         remote: name.to_string(),
         source: Box::new(source),
@@ -222,7 +227,6 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
             // when required, through pull-local's deltas phase.
             require_static_deltas: req.deltas == DeltaPolicy::Required,
         };
-        refuse_deltas_into_archive(req, dst)?;
         let src_lock = src.lock(LockKind::Shared)?;
         let lock = dst.lock(LockKind::Shared)?;
         return Ok(PullPlan {
@@ -295,7 +299,6 @@ fn plan(dst: &Repo, req: &PullRequest) -> Result<PullPlan> {
         http_trusted: req.http_trusted,
         bareuseronly_files: req.bareuseronly_files,
     };
-    refuse_deltas_into_archive(req, dst)?;
     let lock = dst.lock(LockKind::Shared)?;
     // Resolution errors name the ref themselves (ostree's `Fetching checksum for ref ...`).
     let targets = opts.targets(&remote, dst, &items)?;
@@ -385,13 +388,4 @@ impl RemotePull {
             local: false,
         })
     }
-}
-
-/// ostree refuses to require static deltas into an archive repository
-/// unless mirroring (`Can't use static deltas in an archive repo`).
-fn refuse_deltas_into_archive(req: &PullRequest, dst: &Repo) -> Result<()> {
-    if req.deltas == DeltaPolicy::Required && dst.mode().is_archive() && !req.mirror {
-        return Err(PullError::DeltasIntoArchive);
-    }
-    Ok(())
 }
