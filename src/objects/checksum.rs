@@ -57,7 +57,23 @@ impl Checksum {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let digits = self.hex_digits();
+        std::str::from_utf8(&digits)
+            .expect("hex is ASCII")
+            .to_owned()
+    }
+
+    /// The 64 lowercase hex digits, on the stack: walks of millions of
+    /// objects name each one, and an allocating encoder was a visible share
+    /// of a checkout's time.
+    pub fn hex_digits(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        out
     }
 
     /// The first 10 hex digits: how grove names a commit in a one-line
@@ -93,9 +109,7 @@ impl serde::Serialize for Checksum {
 
 impl fmt::Display for Checksum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 64];
-        hex::encode_to_slice(self.0, &mut buf).expect("64-byte buffer for 32 bytes");
-        f.write_str(std::str::from_utf8(&buf).expect("hex is ASCII"))
+        f.write_str(std::str::from_utf8(&self.hex_digits()).expect("hex is ASCII"))
     }
 }
 
@@ -225,6 +239,43 @@ impl ObjectName {
     }
 }
 
+/// A loose object's name relative to `objects/`: `XX/REST.EXT`, built on
+/// the stack and NUL-terminated, for the `*at` calls that stat, open or
+/// link millions of objects (OSTree's `_ostree_loose_path`).
+#[derive(Clone, Copy)]
+pub struct LooseRel {
+    buf: [u8; 88],
+    len: usize,
+}
+
+impl LooseRel {
+    /// The name of `checksum` with extension `ext` (`file`, `filez`, `dirtree` …).
+    pub fn new(checksum: &Checksum, ext: &str) -> Self {
+        let hex = checksum.hex_digits();
+        let mut buf = [0u8; 88];
+        buf[..2].copy_from_slice(&hex[..2]);
+        buf[2] = b'/';
+        buf[3..65].copy_from_slice(&hex[2..]);
+        buf[65] = b'.';
+        let len = 66 + ext.len();
+        buf[66..len].copy_from_slice(ext.as_bytes());
+        LooseRel { buf, len }
+    }
+
+    /// The name of `name` in an archive (`archive`) or bare-family repository.
+    pub fn of(name: &ObjectName, archive: bool) -> Self {
+        LooseRel::new(&name.checksum, name.objtype.extension(archive))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("hex and an extension are ASCII")
+    }
+
+    pub fn as_c_str(&self) -> &std::ffi::CStr {
+        std::ffi::CStr::from_bytes_with_nul(&self.buf[..=self.len]).expect("one NUL, at the end")
+    }
+}
+
 impl fmt::Display for ObjectName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.checksum, self.objtype.extension(false))
@@ -234,6 +285,22 @@ impl fmt::Display for ObjectName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loose_rel_names_the_object_under_objects() {
+        let c = Checksum::digest(b"x");
+        let hex = c.to_hex();
+        assert_eq!(hex, format!("{c}"));
+        assert_eq!(hex, hex::encode(c.as_bytes()));
+        let rel = LooseRel::of(&ObjectName::new(c, ObjectType::TombstoneCommit), false);
+        assert_eq!(
+            rel.as_str(),
+            format!("{}/{}.tombstone-commit", &hex[..2], &hex[2..])
+        );
+        assert_eq!(rel.as_c_str().to_bytes(), rel.as_str().as_bytes());
+        let rel = LooseRel::of(&ObjectName::new(c, ObjectType::File), true);
+        assert_eq!(rel.as_str(), format!("{}/{}.filez", &hex[..2], &hex[2..]));
+    }
 
     #[test]
     fn short_is_the_first_ten_hex_digits() {

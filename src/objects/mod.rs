@@ -19,7 +19,7 @@ pub mod text;
 pub mod varint;
 mod xattrs;
 
-pub use checksum::{Checksum, ObjectName, ObjectType};
+pub use checksum::{Checksum, LooseRel, ObjectName, ObjectType};
 pub use commit::{Commit, Tombstone};
 pub use dirmeta::DirMeta;
 pub use dirtree::{DirTree, DirTreeDir, DirTreeFile};

@@ -366,14 +366,11 @@ impl Repo {
 
     /// The path of a loose object.
     pub fn object_path(&self, name: &ObjectName) -> PathBuf {
-        let hex = name.checksum.to_hex();
-        let mut p = self.path.join("objects");
-        p.push(&hex[..2]);
-        p.push(format!(
-            "{}.{}",
-            &hex[2..],
-            name.objtype.extension(self.mode.is_archive())
-        ));
+        let rel = crate::objects::LooseRel::of(name, self.mode.is_archive());
+        let mut p = PathBuf::with_capacity(self.path.as_os_str().len() + 9 + rel.as_str().len());
+        p.push(&self.path);
+        p.push("objects");
+        p.push(rel.as_str());
         p
     }
 

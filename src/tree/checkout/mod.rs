@@ -309,7 +309,7 @@ pub fn checkout_tree(
     let objects = rustix::fs::open(&objects_path, DIR_FLAGS, Mode::empty())
         .map_err(io_err("open", objects_path.clone()))?;
     let repo_dev = rustix::fs::fstat(&objects)
-        .map_err(io_err("fstat", objects_path))?
+        .map_err(io_err("fstat", objects_path.clone()))?
         .st_dev as u64;
     if opts.require_hardlinks && !hardlinkable {
         // As ostree: a destination on another device is reported first (ostree
@@ -361,6 +361,7 @@ pub fn checkout_tree(
             ),
         canonical_compare: repo_mode == RepoMode::BareUserOnly,
         objects,
+        objects_path,
         use_cache: repo_mode == RepoMode::Archive
             && user
             && opts.uncompressed_cache
@@ -446,6 +447,8 @@ struct Checkout<'a> {
     compare_xattrs: bool,
     canonical_compare: bool,
     objects: OwnedFd,
+    /// The path of `objects` (xattrs of objects are read by path).
+    objects_path: PathBuf,
     /// Archive repository, user mode: content is unpacked once into
     /// `uncompressed-objects-cache/` and hardlinked from there.
     use_cache: bool,

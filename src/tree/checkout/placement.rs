@@ -19,6 +19,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -31,7 +32,7 @@ use super::walk::join_rel;
 use super::{bump, Checkout, CheckoutError, Result};
 use crate::objects::checksum::Checksum;
 use crate::objects::file_header::{S_IFLNK, S_IFMT, S_IFREG};
-use crate::objects::{DirMeta, FileHeader};
+use crate::objects::{DirMeta, FileHeader, LooseRel};
 use crate::repo::atomic;
 use crate::repo::content::OSTREEMETA_XATTR;
 use crate::repo::RepoMode;
@@ -48,9 +49,8 @@ enum Placement {
 }
 
 /// `XX/REST.file`, relative to `objects/`, for bare-family repos.
-pub(super) fn loose_path(checksum: &Checksum) -> String {
-    let hex = checksum.to_hex();
-    format!("{}/{}.file", &hex[..2], &hex[2..])
+pub(super) fn loose_path(checksum: &Checksum) -> LooseRel {
+    LooseRel::new(checksum, "file")
 }
 
 impl Checkout<'_> {
@@ -65,9 +65,10 @@ impl Checkout<'_> {
         checksum: Checksum,
         can_link: bool,
     ) -> Result<()> {
-        let copied = match self.placement(&checksum, can_link)? {
+        let obj = loose_path(&checksum);
+        let copied = match self.placement(&obj, can_link)? {
             Placement::Link => {
-                if self.link_object(self.objects.as_fd(), dfd, rel, name, &checksum)? {
+                if self.link_object(self.objects.as_fd(), dfd, rel, name, &obj, &checksum)? {
                     return Ok(());
                 }
                 self.copy_object(dfd, rel, name, checksum)
@@ -96,12 +97,12 @@ impl Checkout<'_> {
     }
 
     /// Decides between hardlink and copy from the object as stored.
-    fn placement(&self, checksum: &Checksum, can_link: bool) -> Result<Placement> {
+    fn placement(&self, rel: &LooseRel, can_link: bool) -> Result<Placement> {
         let Some(mode) = self.link.filter(|_| can_link) else {
             return Ok(Placement::Copy);
         };
-        let rel = loose_path(checksum);
-        let st = match rustix::fs::statat(&self.objects, rel.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        let st = match rustix::fs::statat(&self.objects, rel.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+        {
             Ok(st) => st,
             // Let the copy path report the missing object.
             Err(_) => return Ok(Placement::Copy),
@@ -123,37 +124,57 @@ impl Checkout<'_> {
                     Placement::Link
                 }
             }
-            RepoMode::BareUser => {
-                let path = self.repo.path().join("objects").join(&rel);
-                let meta = crate::tree::xattr::get_path(&path, OSTREEMETA_XATTR)
-                    .map_err(at("lgetxattr", &path))?;
-                match meta.as_deref().and_then(|m| DirMeta::from_bytes(m).ok()) {
-                    Some(m)
-                        if m.mode & S_IFMT == S_IFREG
-                            && m.mode & S_IRUSR != 0
-                            && st.st_size != 0 =>
-                    {
-                        Placement::Link
-                    }
-                    Some(m) if m.mode & S_IFMT == S_IFLNK => {
-                        self.bare_user_symlink(&rel, m, st.st_size as usize)
-                    }
-                    _ => Placement::Copy,
+            RepoMode::BareUser => match self.object_meta(rel)? {
+                Some(m)
+                    if m.mode & S_IFMT == S_IFREG && m.mode & S_IRUSR != 0 && st.st_size != 0 =>
+                {
+                    Placement::Link
                 }
-            }
+                Some(m) if m.mode & S_IFMT == S_IFLNK => {
+                    self.bare_user_symlink(rel, m, st.st_size as usize)
+                }
+                _ => Placement::Copy,
+            },
             RepoMode::Archive => Placement::Copy,
         })
+    }
+
+    /// The `user.ostreemeta` of the bare-user object `rel` (owner, mode,
+    /// xattrs), `None` when it is not set or not valid. Asked for every file
+    /// of a checkout: the path is built in one buffer and the value read
+    /// into the stack unless it is large.
+    fn object_meta(&self, rel: &LooseRel) -> Result<Option<DirMeta>> {
+        let mut path =
+            Vec::with_capacity(self.objects_path.as_os_str().len() + 2 + rel.as_str().len());
+        path.extend_from_slice(self.objects_path.as_os_str().as_bytes());
+        path.push(b'/');
+        path.extend_from_slice(rel.as_c_str().to_bytes_with_nul());
+        let full = || self.objects_path.join(rel.as_str());
+        let Ok(cpath) = std::ffi::CStr::from_bytes_with_nul(&path) else {
+            return Err(at("lgetxattr", &full())(io::Error::other(
+                "path contains NUL",
+            )));
+        };
+        let mut buf = [0u8; 512];
+        let value = match rustix::fs::lgetxattr(cpath, OSTREEMETA_XATTR, &mut buf[..]) {
+            Ok(n) => return Ok(DirMeta::from_bytes(&buf[..n]).ok()),
+            Err(Errno::RANGE) => crate::tree::xattr::get_path(&full(), OSTREEMETA_XATTR)
+                .map_err(at("lgetxattr", &full()))?,
+            Err(Errno::NODATA | Errno::NOTSUP) => None,
+            Err(e) => return Err(at("lgetxattr", &full())(e.into())),
+        };
+        Ok(value.and_then(|v| DirMeta::from_bytes(&v).ok()))
     }
 
     /// A bare-user symlink object (a file holding the target and a NUL,
     /// `size` bytes) as the symlink to make, from the metadata read already;
     /// [`Placement::Copy`] when it cannot be read as one, so the copy path
     /// reports what is wrong with it.
-    fn bare_user_symlink(&self, rel: &str, meta: DirMeta, size: usize) -> Placement {
+    fn bare_user_symlink(&self, rel: &LooseRel, meta: DirMeta, size: usize) -> Placement {
         let read = || -> rustix::io::Result<Vec<u8>> {
             let fd = rustix::fs::openat(
                 &self.objects,
-                rel,
+                rel.as_c_str(),
                 OFlags::RDONLY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
@@ -213,12 +234,16 @@ impl Checkout<'_> {
     ) -> Result<bool> {
         let cache = self.cache_dir()?;
         let obj_rel = loose_path(&checksum);
-        if rustix::fs::statat(cache, obj_rel.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
+        if rustix::fs::statat(cache, obj_rel.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).is_err() {
             let obj = self.repo.open_content(checksum)?;
             if !obj.header.is_regular() || obj.size == 0 || obj.header.mode & S_IRUSR == 0 {
                 return Ok(false);
             }
-            let dest = self.repo.path().join(UNCOMPRESSED_CACHE).join(&obj_rel);
+            let dest = self
+                .repo
+                .path()
+                .join(UNCOMPRESSED_CACHE)
+                .join(obj_rel.as_str());
             let mut tmp = self.repo.temp_file()?;
             let tpath = tmp.path().to_path_buf();
             copy_stream(obj.reader, tmp.as_file_mut(), obj.size).map_err(at("write", &tpath))?;
@@ -232,9 +257,9 @@ impl Checkout<'_> {
             self.cache_dirs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(obj_rel[..2].to_string());
+                .insert(obj_rel.as_str()[..2].to_string());
         }
-        self.link_object(cache, dfd, rel, name, &checksum)
+        self.link_object(cache, dfd, rel, name, &obj_rel, &checksum)
     }
 
     /// Removes the cache entries no checkout links any more (link count 1)
@@ -266,15 +291,15 @@ impl Checkout<'_> {
         dfd: BorrowedFd<'_>,
         rel: &str,
         name: &str,
+        obj: &LooseRel,
         checksum: &Checksum,
     ) -> Result<bool> {
-        let obj = loose_path(checksum);
         let hard_err = |e: Errno| CheckoutError::Hardlink {
-            object: obj.clone(),
+            object: obj.as_str().to_string(),
             dest: self.path(&join_rel(rel, name)),
             err: e.into(),
         };
-        match rustix::fs::linkat(base, obj.as_str(), dfd, name, AtFlags::empty()) {
+        match rustix::fs::linkat(base, obj.as_c_str(), dfd, name, AtFlags::empty()) {
             Ok(()) => {
                 bump(&self.stats.files_linked, 1);
                 Ok(true)

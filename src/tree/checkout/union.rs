@@ -150,7 +150,7 @@ impl Checkout<'_> {
         hard_err: impl Fn(Errno) -> CheckoutError,
     ) -> Result<bool> {
         let obj = loose_path(checksum);
-        let obj = obj.as_str();
+        let obj = obj.as_c_str();
         match self.opts.overwrite {
             OverwriteMode::None => Err(hard_err(Errno::EXIST)),
             OverwriteMode::AddFiles => {
