@@ -23,7 +23,7 @@ use crate::repo::Repo;
 /// What a walk found missing.
 #[derive(Default)]
 pub struct Missing {
-    /// Content objects, in the order first met.
+    /// Content objects, each once, sorted by checksum.
     pub content: Vec<Checksum>,
     /// Dirmetas, then dirtrees (each sorted by checksum), with their bytes.
     pub metadata: Vec<PlannedObject>,
@@ -66,7 +66,10 @@ pub fn missing_below(
     let mut out = Missing::default();
     let mut seen_trees = HashSet::new();
     let mut seen_metas = HashSet::new();
-    let mut seen_content = HashSet::new();
+    // Content as met, repeats included; deduplicated now and then and at
+    // the end: 32 bytes an object instead of a hash set's entry.
+    let mut content: Vec<Checksum> = Vec::new();
+    let mut deduped = 0;
     let mut frontier: Vec<(Checksum, String)> = Vec::new();
     let mut metas = Vec::new();
     let by_path = !subpaths.is_empty();
@@ -113,17 +116,26 @@ pub fn missing_below(
             trees.insert(name.checksum, tree);
         }
         for (t, path) in level {
-            let tree = match trees.get(&t) {
-                Some(tree) => tree.clone(),
+            // A tree is met once unless by path: then it stays for the next path.
+            let fetched = if by_path {
+                trees.get(&t).cloned()
+            } else {
+                trees.remove(&t)
+            };
+            let tree = match fetched {
+                Some(tree) => tree,
                 None => dst.load_dirtree(t)?,
             };
             for f in &tree.files {
-                if !matches_subpaths(subpaths, &format!("{path}/{}", f.name), false) {
+                if by_path && !matches_subpaths(subpaths, &format!("{path}/{}", f.name), false) {
                     continue;
                 }
-                if seen_content.insert(f.checksum) && !dst.has_content(f.checksum) {
-                    out.content.push(f.checksum);
-                }
+                content.push(f.checksum);
+            }
+            if content.len() > 2 * deduped.max(4096) {
+                content.sort_unstable();
+                content.dedup();
+                deduped = content.len();
             }
             for d in &tree.dirs {
                 let sub = format!("{path}/{}", d.name);
@@ -135,6 +147,11 @@ pub fn missing_below(
             }
         }
     }
+    content.sort_unstable();
+    content.dedup();
+    content.retain(|&c| !dst.has_content(c));
+    content.shrink_to_fit();
+    out.content = content;
     let dirmetas = pool::map(&metas, workers, |&m| {
         let name = ObjectName::new(m, ObjectType::DirMeta);
         let bytes = fetch_checked(source, &name)?;
