@@ -22,11 +22,11 @@ pub mod target;
 pub mod transaction;
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, LooseRel, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::{Commit, DirMeta, DirTree, FormatError};
 use crate::repo::keyfile::KeyFile;
@@ -161,6 +161,9 @@ impl<T> IoContext<T> for std::io::Result<T> {
 #[derive(Debug)]
 pub struct Repo {
     path: PathBuf,
+    /// `objects/`, open: loose objects are stat'ed and read relative to it
+    /// (`XX/REST.EXT`, two path components instead of the whole path).
+    objects: std::os::fd::OwnedFd,
     mode: RepoMode,
     config: KeyFile,
     disable_fsync: bool,
@@ -224,12 +227,27 @@ impl Repo {
                 why: "no such directory".into(),
             });
         }
-        if !path.join("objects").is_dir() {
-            return Err(RepoError::NotARepo {
-                path,
-                why: "no objects/ directory".into(),
-            });
-        }
+        let objects = match rustix::fs::open(
+            path.join("objects"),
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
+                return Err(RepoError::NotARepo {
+                    path,
+                    why: "no objects/ directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(RepoError::Io {
+                    path: path.join("objects"),
+                    source: e.into(),
+                })
+            }
+        };
         let cfg_path = path.join("config");
         let text = match fs::read_to_string(&cfg_path) {
             Ok(t) => t,
@@ -278,6 +296,7 @@ impl Repo {
         };
         Ok(Repo {
             path,
+            objects,
             mode,
             config,
             disable_fsync,
@@ -366,7 +385,7 @@ impl Repo {
 
     /// The path of a loose object.
     pub fn object_path(&self, name: &ObjectName) -> PathBuf {
-        let rel = crate::objects::LooseRel::of(name, self.mode.is_archive());
+        let rel = LooseRel::of(name, self.mode.is_archive());
         let mut p = PathBuf::with_capacity(self.path.as_os_str().len() + 9 + rel.as_str().len());
         p.push(&self.path);
         p.push("objects");
@@ -381,20 +400,42 @@ impl Repo {
 
     /// Whether this repository or its `core.parent` chain has the object.
     pub fn has_object(&self, name: &ObjectName) -> bool {
-        fs::symlink_metadata(self.object_path(name)).is_ok()
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        rustix::fs::statat(
+            &self.objects,
+            rel.as_c_str(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .is_ok()
             || self.parent.as_ref().is_some_and(|p| p.has_object(name))
     }
 
     /// Reads a metadata object's bytes (from the `core.parent` chain when missing here).
     pub fn read_metadata(&self, name: &ObjectName) -> Result<Vec<u8>> {
-        let p = self.object_path(name);
-        match fs::read(&p) {
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        let read = || -> std::io::Result<Vec<u8>> {
+            let fd = rustix::fs::openat(
+                &self.objects,
+                rel.as_c_str(),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?;
+            // Metadata objects are small: read to the end without the stat
+            // and seek `File::read_to_end` makes for a size hint.
+            let mut bytes = Vec::with_capacity(4096);
+            std::io::Read::take(fs::File::from(fd), u64::MAX).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        match read() {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &self.parent {
                 Some(parent) => parent.read_metadata(name),
                 None => Err(RepoError::ObjectMissing(*name)),
             },
-            Err(e) => Err(RepoError::Io { path: p, source: e }),
+            Err(e) => Err(RepoError::Io {
+                path: self.object_path(name),
+                source: e,
+            }),
         }
     }
 
