@@ -130,8 +130,18 @@ impl fmt::Display for Refspec {
     }
 }
 
+/// A ref file's bytes, up to 128 (a ref is 64 hex digits and a newline):
+/// one open and one or two reads, no stat, as `status` and `summary` read
+/// thousands of them.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(128);
+    fs::File::open(path)?.take(128).read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
-    match fs::read_to_string(path) {
+    match read_small(path) {
         Ok(s) => s.trim().parse().map(Some).map_err(|_| {
             RefError::Unreadable(
                 display.to_string(),
