@@ -44,7 +44,7 @@ if [ "${FLOOR:-}" = 1 ]; then
     sed -n 's/.*"executable":"\([^"]*fsfloor[^"]*\)".*/\1/p' | tail -1)
   [ -x "$FLOOR_BIN" ] || { echo "fsfloor did not build" >&2; exit 1; }
 elif [ -n "${FLOOR:-}" ]; then
-  FLOOR_BIN=$FLOOR
+  FLOOR_BIN=$(realpath "$FLOOR")
 fi
 FLOOR_THREADS=${FLOOR_THREADS:-2} FLOOR_ARGS=${FLOOR_ARGS:-}
 mkdir -p "$work"
