@@ -14,7 +14,8 @@
 //!
 //! (`cargo bench --profile ci --bench fsfloor -- MODE ARGS` runs it too.)
 //! It prints one line: the mode, `wall=` seconds of the timed part,
-//! `plan=` seconds of the untimed listing before it, the thread count, the
+//! `sync=` seconds of it in the final `syncfs`, `plan=` seconds of the
+//! untimed listing before the timed part, the thread count, the
 //! item count, and how many of each syscall the timed part made
 //! (`--json`: the same as one JSON object). Any failure ends it with a line
 //! naming the path.
@@ -627,31 +628,28 @@ fn main() {
         .zip(r.counts)
         .filter(|&(_, n)| n > 0)
         .collect();
+    let mut fields: Vec<(&str, String)> = vec![
+        ("wall", format!("{:.3}", r.wall.as_secs_f64())),
+        ("sync", format!("{:.3}", r.sync.as_secs_f64())),
+        ("plan", format!("{:.3}", r.plan.as_secs_f64())),
+        ("threads", o.threads.to_string()),
+        ("items", r.items.to_string()),
+    ];
     if o.json {
         let sys: Vec<String> = counts
             .iter()
             .map(|(k, n)| format!("\"{k}\": {n}"))
             .collect();
-        println!(
-            "{{\"mode\": \"{mode}\", \"wall_s\": {:.3}, \"sync_s\": {:.3}, \"plan_s\": {:.3}, \"threads\": {}, \"items\": {}, \"syscalls\": {{{}}}}}",
-            r.wall.as_secs_f64(),
-            r.sync.as_secs_f64(),
-            r.plan.as_secs_f64(),
-            o.threads,
-            r.items,
-            sys.join(", ")
-        );
+        fields.push(("syscalls", format!("{{{}}}", sys.join(", "))));
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
+        println!("{{\"mode\": \"{mode}\", {}}}", body.join(", "));
     } else {
-        let sys: Vec<String> = counts.iter().map(|(k, n)| format!("{k}={n}")).collect();
-        println!(
-            "fsfloor {mode} wall={:.3} sync={:.3} plan={:.3} threads={} items={} {}",
-            r.wall.as_secs_f64(),
-            r.sync.as_secs_f64(),
-            r.plan.as_secs_f64(),
-            o.threads,
-            r.items,
-            sys.join(" ")
-        );
+        fields.extend(counts.iter().map(|(k, n)| (*k, n.to_string())));
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("fsfloor {mode} {}", body.join(" "));
     }
 }
 
