@@ -13,6 +13,10 @@
 #   RUNS=1         runs per step (the best wall time is kept)
 #   GROVE=target/release/grove
 #   STEPS=REGEX    run only the steps whose name matches (grep -E), e.g. STEPS=prune
+#   FLOOR=         1: also run the file-system floor (bench/fsfloor.rs, built here
+#                  with `cargo build --profile ci --bench fsfloor`) of the steps
+#                  that have one; or the path of an fsfloor binary
+#   FLOOR_THREADS=2  and FLOOR_ARGS= (e.g. --full, --no-hash, --meta) for it
 #
 # FILES=100000 gives about 164k objects; FILES=600000 about 1M.
 # Every step runs each tool on its own copy of the same input (a hardlink
@@ -20,6 +24,12 @@
 # time, CPU (user+sys) and peak RSS per tool, and grove/ostree; then, for the
 # prune steps, how long grove held the exclusive lock (`prune --json`'s
 # lock_held_ms) against ostree, which holds it for its whole run.
+# With FLOOR, the checkout, commit, pull-local and prune-everything steps also
+# run the floor program on the same input, prepared the same way (fresh copy,
+# `sync`, `/usr/bin/time`), and a last table compares it with both tools. The
+# floor wall is the program's timed part (`wall=`): for checkout and pull-local
+# its untimed plan (which objects, and for checkout a hardlink checkout made
+# beforehand to pair files with objects) is left out, see bench/fsfloor.rs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 GROVE=${GROVE:-$here/target/release/grove}
@@ -28,6 +38,15 @@ work=${1:-$here/bench-work/scale-$FILES}
 REF=exampleos/x86_64/standard
 [ -x "$GROVE" ] || (cd "$here" && cargo build --release)
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+FLOOR_BIN=""
+if [ "${FLOOR:-}" = 1 ]; then
+  FLOOR_BIN=$(cd "$here" && cargo build --profile ci --bench fsfloor --message-format=json |
+    sed -n 's/.*"executable":"\([^"]*fsfloor[^"]*\)".*/\1/p' | tail -1)
+  [ -x "$FLOOR_BIN" ] || { echo "fsfloor did not build" >&2; exit 1; }
+elif [ -n "${FLOOR:-}" ]; then
+  FLOOR_BIN=$(realpath "$FLOOR")
+fi
+FLOOR_THREADS=${FLOOR_THREADS:-2} FLOOR_ARGS=${FLOOR_ARGS:-}
 mkdir -p "$work"
 cd "$work"
 
@@ -91,9 +110,10 @@ echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type 
 
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 copy() { rm -rf "$2"; cp -al "$1" "$2"; }
-rows=() locks=()
-# step NAME SETUP RUN: SETUP and RUN are shell snippets with $B (the tool), $W
-# (its directory) and $J (--json for grove, empty for ostree)
+rows=() locks=() floors=()
+# step NAME SETUP RUN [FLOOR_RUN [FLOOR_SETUP]]: SETUP and RUN are shell
+# snippets with $B (the tool), $W (its directory) and $J (--json for grove,
+# empty for ostree); FLOOR_RUN runs the floor ($F) after SETUP and FLOOR_SETUP.
 step() {
   local name=$1 setup=$2 run=$3 line="" ratio_t="" ratio_m=""
   echo "$name" | grep -Eq "${STEPS:-.}" || return 0
@@ -122,7 +142,26 @@ step() {
   rows+=("$line")
   local held; held=$(sed -n 's/.*"lock_held_ms": *\([0-9]*\).*/\1/p' "$work/out-grove")
   [ -n "$held" ] && locks+=("| $name | ${wall[ostree]} s | ${wall[grove]} s | $held ms |")
+  [ -n "$FLOOR_BIN" ] && [ -n "${4:-}" ] && floor_step "$name" "$setup${5:+ && $5}" "$4" "${wall[grove]}" "${wall[ostree]}"
   return 0
+}
+# floor_step NAME SETUP RUN GROVE_WALL OSTREE_WALL: the floor, best of RUNS.
+floor_step() {
+  local name=$1 setup=$2 run=$3 best="" W="$work/run-floor"
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$W"; mkdir -p "$W"
+    (cd "$W" && B=$GROVE W=$W bash -c "$setup") >/dev/null 2>&1
+    sync
+    (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env F="$FLOOR_BIN" W="$W" \
+      bash -c "$run --threads $FLOOR_THREADS $FLOOR_ARGS") >"$work/out-floor" 2>"$work/err" \
+      || { echo "$name: floor failed: $(tail -3 "$work/err")" >&2; return 0; }
+    echo "   $(cat "$work/out-floor") (process: $(tail -1 "$work/time"))" >&2
+    local e; e=$(sed -n 's/.* wall=\([0-9.]*\) .*/\1/p' "$work/out-floor")
+    if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then best=$e; fi
+  done
+  floors+=("$(printf '| %s | %s s | %s s | %s | %s s | %s |' "$name" "$best" "$4" \
+    "$(echo "scale=2; $4 / $best" | bc 2>/dev/null || echo -)" "$5" \
+    "$(echo "scale=2; $best / $5" | bc 2>/dev/null || echo -)")")
 }
 S=$work/src
 export S REF
@@ -134,11 +173,17 @@ step "log" "cp -al $S repo" '$B --repo=repo log $REF'
 step "static-delta generate" "cp -al $S repo" '$B --repo=repo static-delta generate --from=$REF^ --to=$REF'
 step "prune (nothing to prune)" "cp -al $S repo" '$B --repo=repo prune $J'
 step "prune --refs-only --depth=5" "cp -al $S repo" '$B --repo=repo prune --refs-only --depth=5 $J'
-step "prune, every ref deleted" "cp -al $S repo && rm -rf repo/refs/heads/*" '$B --repo=repo prune --refs-only $J'
-step "pull-local archive→archive" "ostree --repo=dst init --mode=archive" '$B --repo=dst pull-local $S $REF'
-step "pull-local archive→bare-user" "ostree --repo=dst init --mode=bare-user" '$B --repo=dst pull-local $S $REF'
-step "checkout (bare-user, hardlinks)" "cp -al $work/bu repo" '$B --repo=repo checkout -U $REF out'
-step "commit of the whole tree" "ostree --repo=repo init --mode=bare-user" '$B --repo=repo commit -b x --timestamp=@1600000000 --tree=dir='"$work/co"
+step "prune, every ref deleted" "cp -al $S repo && rm -rf repo/refs/heads/*" '$B --repo=repo prune --refs-only $J' \
+  '$F unlink repo'
+# The floor's pull-local moves exactly the objects of bu, the tip's bare-user repository.
+step "pull-local archive→archive" "ostree --repo=dst init --mode=archive" '$B --repo=dst pull-local $S $REF' \
+  '$F copy $S dst --only '"$work/bu"
+step "pull-local archive→bare-user" "ostree --repo=dst init --mode=bare-user" '$B --repo=dst pull-local $S $REF' \
+  '$F unpack $S dst --only '"$work/bu"
+step "checkout (bare-user, hardlinks)" "cp -al $work/bu repo" '$B --repo=repo checkout -U $REF out' \
+  '$F link repo plan out' '$B --repo=repo checkout -U $REF plan'
+step "commit of the whole tree" "ostree --repo=repo init --mode=bare-user" '$B --repo=repo commit -b x --timestamp=@1600000000 --tree=dir='"$work/co" \
+  '$F commit '"$work/co"' repo'
 step "status (ostree: refs + summary --view)" "cp -al $S repo && ostree --repo=repo summary -u" \
   'if [ "$(basename $B)" = ostree ]; then $B --repo=repo refs >/dev/null && $B --repo=repo summary --view >/dev/null; else $B --repo=repo status >/dev/null; fi'
 if [ ${#locks[@]} -gt 0 ]; then
@@ -147,4 +192,10 @@ if [ ${#locks[@]} -gt 0 ]; then
   echo "|---|---|---|---|"
   printf '%s\n' "${locks[@]}"
 fi
-rm -rf "$work/run-ostree" "$work/run-grove"
+if [ ${#floors[@]} -gt 0 ]; then
+  echo
+  echo "| step | floor wall | grove wall | grove/floor | ostree wall | floor/ostree |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${floors[@]}"
+fi
+rm -rf "$work/run-ostree" "$work/run-grove" "$work/run-floor"
