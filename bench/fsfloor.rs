@@ -71,7 +71,8 @@
 //!   dirmeta and commit (the walk), one `linkat` per object, `syncfs`.
 //! - `unlink REPO` — prune with every ref deleted: per `objects/XX`,
 //!   `openat`, `getdents64` and one `unlinkat` per entry. No sync (neither
-//!   tool syncs after deleting).
+//!   tool syncs after deleting). `--meta` adds a `fstatat` per entry: the
+//!   size both tools add up to report the bytes freed.
 //!
 //! Work is split by `objects/XX` directory (unpack, copy, unlink) or by
 //! source directory (commit, link): a thread takes one whole directory at a
@@ -1030,6 +1031,9 @@ fn unlink(o: &Opts) -> Report {
     let items = AtomicU64::new(0);
     let mut counts = parallel(o.threads, &dirs, |sc, &fd| {
         for e in sc.list(fd, repo) {
+            if o.meta {
+                sc.fstatat(fd, &e.name);
+            }
             sc.unlinkat(fd, &e.name);
             items.fetch_add(1, Ordering::Relaxed);
         }

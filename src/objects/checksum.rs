@@ -88,15 +88,36 @@ impl Checksum {
     }
 }
 
+/// The value of one lowercase hex digit.
+fn hex_value(d: u8) -> Option<u8> {
+    match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl Checksum {
+    /// The checksum spelled by `head` then `tail`, 64 lowercase hex digits
+    /// in all: a loose object's `XX` directory and the rest of its file
+    /// name, read without joining them (prune and fsck list millions).
+    pub fn from_hex_parts(head: &[u8], tail: &[u8]) -> Option<Checksum> {
+        if head.len() + tail.len() != 64 || head.len() % 2 != 0 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        let pairs = head.chunks_exact(2).chain(tail.chunks_exact(2));
+        for (byte, pair) in out.iter_mut().zip(pairs) {
+            *byte = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
+        }
+        Some(Checksum(out))
+    }
+}
+
 impl FromStr for Checksum {
     type Err = ChecksumError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 64 || !Checksum::is_hex_prefix(s) {
-            return Err(ChecksumError::Hex(s.to_string()));
-        }
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| ChecksumError::Hex(s.to_string()))?;
-        Ok(Checksum(out))
+        Checksum::from_hex_parts(s.as_bytes(), &[]).ok_or_else(|| ChecksumError::Hex(s.to_string()))
     }
 }
 
@@ -300,6 +321,21 @@ mod tests {
         assert_eq!(rel.as_c_str().to_bytes(), rel.as_str().as_bytes());
         let rel = LooseRel::of(&ObjectName::new(c, ObjectType::File), true);
         assert_eq!(rel.as_str(), format!("{}/{}.filez", &hex[..2], &hex[2..]));
+    }
+
+    #[test]
+    fn hex_parts_parse_lowercase_only() {
+        let c = Checksum::digest(b"x");
+        let hex = c.to_hex();
+        let (head, tail) = hex.split_at(2);
+        assert_eq!(
+            Checksum::from_hex_parts(head.as_bytes(), tail.as_bytes()),
+            Some(c)
+        );
+        assert_eq!(Checksum::from_hex_parts(hex.as_bytes(), &[]), Some(c));
+        assert_eq!(Checksum::from_hex_parts(&hex.as_bytes()[1..], &[]), None);
+        assert!(hex.to_uppercase().parse::<Checksum>().is_err());
+        assert!(format!("{}g", &hex[..63]).parse::<Checksum>().is_err());
     }
 
     #[test]

@@ -658,7 +658,7 @@ impl Repo {
                 if only.is_some_and(|t| t != objtype) {
                     continue;
                 }
-                if let Ok(c) = format!("{prefix}{rest}").parse::<Checksum>() {
+                if let Some(c) = Checksum::from_hex_parts(prefix.as_bytes(), rest.as_bytes()) {
                     out.push(ObjectName::new(c, objtype));
                 }
             }
@@ -668,11 +668,13 @@ impl Repo {
     }
 
     pub fn delete_object(&self, name: &ObjectName) -> Result<()> {
-        let p = self.object_path(name);
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(RepoError::Io { path: p, source: e }),
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        match rustix::fs::unlinkat(&self.objects, rel.as_c_str(), rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(RepoError::Io {
+                path: self.object_path(name),
+                source: e.into(),
+            }),
         }
     }
 

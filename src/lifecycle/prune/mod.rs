@@ -320,10 +320,7 @@ fn parse_object_entry(prefix: &str, fname: &str, archive: bool) -> Option<Object
         "commit" => ObjectType::Commit,
         _ => return None,
     };
-    if rest.len() != 62 {
-        return None;
-    }
-    let c: Checksum = format!("{prefix}{rest}").parse().ok()?;
+    let c = Checksum::from_hex_parts(prefix.as_bytes(), rest.as_bytes())?;
     Some(ObjectName::new(c, objtype))
 }
 
