@@ -481,6 +481,19 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
+        self.write_missing_content(checksum, header, size, content)
+    }
+
+    /// [`write_content_known`](Self::write_content_known) for an object the
+    /// caller has just found missing: no second presence check (an object
+    /// that appeared meanwhile stays as it is; the write is then success).
+    pub fn write_missing_content(
+        &self,
+        checksum: Checksum,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<()> {
         let actual = self.write_content_inner(header, size, content, Known::Verify(checksum))?;
         if actual != checksum {
             return Err(RepoError::Corrupted {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::objects::checksum::{Checksum, Hasher, ObjectName, ObjectType};
+use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::file_header::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::objects::metadata::Metadata;
 use crate::objects::sizes::{SizeEntry, SIZES_KEY};
@@ -734,8 +734,50 @@ fn store_files(
     Ok(())
 }
 
+/// Regular files up to this size are read whole, with one `read`, into a
+/// buffer each worker thread reuses, then hashed and (when missing) written
+/// from memory: one open, one read and one SHA-256 pass per file. Larger
+/// files are streamed twice (hashed, then copied while hashed again), so
+/// no file is held in memory whole.
+const WHOLE_READ_MAX: u64 = 1024 * 1024;
+
+/// Reads the regular file `f`, `size` bytes long when it was stat'ed, into
+/// `buf` (grown as needed, never shrunk or cleared) and returns its bytes.
+/// A read that stops short once `size` bytes are in is the end of the file,
+/// so a file that kept its size costs one `read`; a file that grew or
+/// shrank since is [`CommitError::Changed`].
+fn read_whole<'b>(f: &mut File, size: u64, buf: &'b mut Vec<u8>, path: &Path) -> Result<&'b [u8]> {
+    use std::io::Read;
+    let size = size as usize;
+    // One byte more than expected, to see a file that grew.
+    if buf.len() < size + 1 {
+        buf.resize(size + 1, 0);
+    }
+    let mut got = 0;
+    loop {
+        match f.read(&mut buf[got..=size]) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                if got >= size {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_at(path)(e)),
+        }
+    }
+    if got != size {
+        return Err(CommitError::Changed(path.to_path_buf()));
+    }
+    Ok(&buf[..size])
+}
+
 /// Checksums one file and writes it if the repository lacks it.
 fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let path = &job.path();
     let written = |size| ImportStats {
         content_total: 1,
@@ -747,23 +789,29 @@ fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
         content_total: 1,
         ..Default::default()
     };
+    let stats =
+        |(c, new): (Checksum, bool), size| (c, if new { written(size) } else { present.clone() });
     if job.header.is_symlink() {
-        let mut h = Hasher::new();
-        h.update(&job.header.to_stream_prefix());
-        let c = h.finish();
-        if repo.has_content(c) {
-            return Ok((c, present));
-        }
-        repo.write_content_known(c, &job.header, 0, &mut std::io::empty())?;
-        return Ok((c, written(0)));
+        return Ok(stats(repo.write_content_bytes(&job.header, &[])?, 0));
     }
     let mut f = File::open(path).map_err(io_at(path))?;
+    if job.size <= WHOLE_READ_MAX {
+        return BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            let data = read_whole(&mut f, job.size, &mut buf, path)?;
+            drop(f);
+            Ok(stats(
+                repo.write_content_bytes(&job.header, data)?,
+                job.size,
+            ))
+        });
+    }
     let c = checksum_content(&job.header, &mut f).map_err(io_at(path))?;
     if repo.has_content(c) {
         return Ok((c, present));
     }
     let mut f = File::open(path).map_err(io_at(path))?;
-    match repo.write_content_known(c, &job.header, job.size, &mut f) {
+    match repo.write_missing_content(c, &job.header, job.size, &mut f) {
         Ok(()) => Ok((c, written(job.size))),
         Err(RepoError::Corrupted { .. }) => Err(CommitError::Changed(path.clone())),
         Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
