@@ -517,6 +517,18 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
+        self.write_missing_trusted(checksum, header, size, content)
+    }
+
+    /// [`write_content_trusted`](Self::write_content_trusted) for an object
+    /// the caller has just found missing: no second presence check.
+    pub fn write_missing_trusted(
+        &self,
+        checksum: Checksum,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<()> {
         self.write_content_inner(header, size, content, Known::Trust(checksum))
             .map(|_| ())
     }
@@ -594,7 +606,20 @@ impl Repo {
             )?;
             return Ok(checksum);
         }
-        let mut tmp = self.temp_file()?;
+        // The object's permission bits, given at creation where the mode
+        // allows (a bare object's are set after its owner: chown clears
+        // setuid and setgid).
+        let perm = match mode {
+            RepoMode::Archive => Some(0o644),
+            RepoMode::BareUser if header.is_symlink() => Some(0o644),
+            RepoMode::BareUser => Some((header.mode & 0o775) | 0o400),
+            RepoMode::BareUserOnly => Some(header.mode & 0o7777).filter(|p| p & !0o777 == 0),
+            RepoMode::Bare => None,
+        };
+        let mut tmp = match perm {
+            Some(p) => self.temp_file_with_mode(p)?,
+            None => self.temp_file()?,
+        };
         let tpath = tmp.path().to_path_buf();
         let at = io_at(&tpath);
         let mut hasher = (!matches!(known, Known::Trust(_))).then(|| {
@@ -616,8 +641,6 @@ impl Repo {
                     &tpath,
                 )?;
                 w.flush().map_err(&at)?;
-                drop(w);
-                set_mode(tmp.as_file(), 0o644).map_err(&at)?;
             }
             RepoMode::BareUser | RepoMode::Bare | RepoMode::BareUserOnly => {
                 let file = tmp.as_file_mut();
@@ -639,12 +662,6 @@ impl Repo {
                 let f = tmp.as_file();
                 match mode {
                     RepoMode::BareUser => {
-                        let perm = if header.is_symlink() {
-                            0o644
-                        } else {
-                            (header.mode & 0o775) | 0o400
-                        };
-                        set_mode(f, perm).map_err(&at)?;
                         let meta = DirMeta {
                             uid: header.uid,
                             gid: header.gid,
@@ -671,6 +688,7 @@ impl Repo {
                             crate::tree::xattr::set_fd(f, n, v).map_err(&at)?;
                         }
                     }
+                    _ if perm.is_some() => {}
                     _ => set_mode(f, header.mode & 0o7777).map_err(&at)?,
                 }
                 if header.is_regular() {
