@@ -260,8 +260,8 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
 }
 
 /// What a content write knows of the object's checksum beforehand.
-#[derive(Clone, Copy)]
-enum Known {
+#[derive(Clone, Copy, Debug)]
+pub enum Known {
     /// Nothing: it is computed while writing.
     Nothing,
     /// The caller's: the bytes are hashed while writing and must match.
@@ -481,27 +481,7 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        self.write_missing_content(checksum, header, size, content)
-    }
-
-    /// [`write_content_known`](Self::write_content_known) for an object the
-    /// caller has just found missing: no second presence check (an object
-    /// that appeared meanwhile stays as it is; the write is then success).
-    pub fn write_missing_content(
-        &self,
-        checksum: Checksum,
-        header: &FileHeader,
-        size: u64,
-        content: &mut dyn Read,
-    ) -> Result<()> {
-        let actual = self.write_content_inner(header, size, content, Known::Verify(checksum))?;
-        if actual != checksum {
-            return Err(RepoError::Corrupted {
-                name: ObjectName::new(checksum, ObjectType::File),
-                actual,
-            });
-        }
-        Ok(())
+        self.write_missing_content(Known::Verify(checksum), header, size, content)
     }
 
     /// Writes a content object under `checksum` without checking that the
@@ -517,20 +497,29 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        self.write_missing_trusted(checksum, header, size, content)
+        self.write_missing_content(Known::Trust(checksum), header, size, content)
     }
 
-    /// [`write_content_trusted`](Self::write_content_trusted) for an object
-    /// the caller has just found missing: no second presence check.
-    pub fn write_missing_trusted(
+    /// [`write_content_known`](Self::write_content_known) (`Known::Verify`)
+    /// or [`write_content_trusted`](Self::write_content_trusted)
+    /// (`Known::Trust`) for an object the caller has just found missing: no
+    /// second presence check (an object that appeared meanwhile stays as it
+    /// is; the write is then success). Errors as those two.
+    pub fn write_missing_content(
         &self,
-        checksum: Checksum,
+        known: Known,
         header: &FileHeader,
         size: u64,
         content: &mut dyn Read,
     ) -> Result<()> {
-        self.write_content_inner(header, size, content, Known::Trust(checksum))
-            .map(|_| ())
+        let actual = self.write_content_inner(header, size, content, known)?;
+        match known {
+            Known::Verify(checksum) if actual != checksum => Err(RepoError::Corrupted {
+                name: ObjectName::new(checksum, ObjectType::File),
+                actual,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes a content object whose bytes are in memory (`data`; ignored

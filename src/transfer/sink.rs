@@ -27,6 +27,7 @@ use super::verify::{self, Checks, ContentCheck, Tee};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::FormatError;
+use crate::repo::content::Known;
 use crate::repo::{Repo, RepoError, RepoMode};
 
 /// How an object was stored.
@@ -257,18 +258,19 @@ impl Repo {
         verify::bareuseronly_mode(checks, checksum, header.mode)?;
         // The engine and the delta applier ask only for objects they found
         // missing: no second presence check here.
-        let write = match checks.content {
-            ContentCheck::Never => Repo::write_missing_trusted,
-            ContentCheck::Always | ContentCheck::WhenDecoded => Repo::write_missing_content,
+        let known = match checks.content {
+            ContentCheck::Never => Known::Trust(checksum),
+            ContentCheck::Always | ContentCheck::WhenDecoded => Known::Verify(checksum),
         };
-        write(self, checksum, &header, size, &mut reader).map_err(|e| match e {
-            RepoError::Corrupted { name, actual } => TransferError::Corrupted { name, actual },
-            RepoError::ContentRead { source: e } => source.read_error(name, e),
-            RepoError::Io { source: e, .. } if e.kind() == io::ErrorKind::UnexpectedEof => {
-                format(FormatError::malformed("compressed content", e))
-            }
-            e => e.into(),
-        })?;
+        self.write_missing_content(known, &header, size, &mut reader)
+            .map_err(|e| match e {
+                RepoError::Corrupted { name, actual } => TransferError::Corrupted { name, actual },
+                RepoError::ContentRead { source: e } => source.read_error(name, e),
+                RepoError::Io { source: e, .. } if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    format(FormatError::malformed("compressed content", e))
+                }
+                e => e.into(),
+            })?;
         Ok(Put {
             how: How::Converted,
             bytes: size,

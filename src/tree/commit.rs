@@ -22,7 +22,7 @@ use crate::objects::file_header::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::objects::metadata::Metadata;
 use crate::objects::sizes::{SizeEntry, SIZES_KEY};
 use crate::objects::{Commit, DirMeta, FileHeader, Xattrs};
-use crate::repo::content::checksum_content;
+use crate::repo::content::{checksum_content, Known};
 use crate::repo::{Repo, RepoError, RepoMode};
 use crate::tree::mtree::{MtreeError, MutableTree};
 
@@ -846,7 +846,7 @@ fn import_file(repo: &Repo, job: &FileJob) -> Result<(Checksum, ImportStats)> {
         return Ok((c, present));
     }
     let mut f = File::open(path).map_err(io_at(path))?;
-    match repo.write_missing_content(c, &job.header, job.size, &mut f) {
+    match repo.write_missing_content(Known::Verify(c), &job.header, job.size, &mut f) {
         Ok(()) => Ok((c, written(job.size))),
         Err(RepoError::Corrupted { .. }) => Err(CommitError::Changed(path.clone())),
         Err(RepoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
