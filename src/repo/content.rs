@@ -783,6 +783,38 @@ pub fn parse_archive_prefix(
 mod tests {
     use super::*;
 
+    /// A bare-user object's permission bits are `(mode & 0775) | 0400`
+    /// whether `tmp/` lets the mode be given at creation or not (bits the
+    /// umask would take, like group write under 022, are set afterwards).
+    #[test]
+    fn bare_user_object_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::BareUser, None).unwrap();
+        for (i, mode) in [
+            0o644, 0o664, 0o755, 0o775, 0o600, 0o444, 0o4755, 0o777, 0o000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let header = FileHeader {
+                mode: 0o100000 | mode,
+                ..regular()
+            };
+            let data = format!("file {i}");
+            let (c, written) = repo.write_content_bytes(&header, data.as_bytes()).unwrap();
+            assert!(written);
+            let st = fs::metadata(repo.content_path(c)).unwrap();
+            assert_eq!(
+                st.permissions().mode() & 0o7777,
+                (mode & 0o775) | 0o400,
+                "mode {mode:o}"
+            );
+            assert_eq!(st.mtime(), 0, "mode {mode:o}");
+            let back = repo.open_content(c).unwrap();
+            assert_eq!(back.header.mode, 0o100000 | mode);
+        }
+    }
+
     fn regular() -> FileHeader {
         FileHeader {
             uid: 0,

@@ -1077,6 +1077,30 @@ pub fn add_bindings(repo: &Repo, metadata: &mut Metadata, refs: &[String]) {
 mod tests {
     use super::*;
 
+    /// One read of a file that kept its size gives its bytes; a file longer
+    /// or shorter than its stat size is "changed", whatever the buffer held.
+    #[test]
+    fn whole_reads_see_changed_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"0123456789").unwrap();
+        let mut buf = vec![b'x'; 64];
+        for (size, ok) in [(10, true), (9, false), (11, false), (0, false)] {
+            let mut f = File::open(&path).unwrap();
+            match read_whole(&mut f, size, &mut buf, &path) {
+                Ok(data) => {
+                    assert!(ok, "size {size} read");
+                    assert_eq!(data, b"0123456789");
+                }
+                Err(CommitError::Changed(p)) => assert!(!ok && p == path, "size {size}"),
+                Err(e) => panic!("size {size}: {e}"),
+            }
+        }
+        fs::write(&path, b"").unwrap();
+        let mut f = File::open(&path).unwrap();
+        assert_eq!(read_whole(&mut f, 0, &mut buf, &path).unwrap(), b"");
+    }
+
     #[test]
     fn canonical_permissions() {
         let f = CommitFilter {
