@@ -260,8 +260,8 @@ fn io_at(path: &Path) -> impl Fn(io::Error) -> RepoError + '_ {
 }
 
 /// What a content write knows of the object's checksum beforehand.
-#[derive(Clone, Copy)]
-enum Known {
+#[derive(Clone, Copy, Debug)]
+pub enum Known {
     /// Nothing: it is computed while writing.
     Nothing,
     /// The caller's: the bytes are hashed while writing and must match.
@@ -481,14 +481,7 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        let actual = self.write_content_inner(header, size, content, Known::Verify(checksum))?;
-        if actual != checksum {
-            return Err(RepoError::Corrupted {
-                name: ObjectName::new(checksum, ObjectType::File),
-                actual,
-            });
-        }
-        Ok(())
+        self.write_missing_content(Known::Verify(checksum), header, size, content)
     }
 
     /// Writes a content object under `checksum` without checking that the
@@ -504,8 +497,29 @@ impl Repo {
         if self.has_content(checksum) {
             return Ok(());
         }
-        self.write_content_inner(header, size, content, Known::Trust(checksum))
-            .map(|_| ())
+        self.write_missing_content(Known::Trust(checksum), header, size, content)
+    }
+
+    /// [`write_content_known`](Self::write_content_known) (`Known::Verify`)
+    /// or [`write_content_trusted`](Self::write_content_trusted)
+    /// (`Known::Trust`) for an object the caller has just found missing: no
+    /// second presence check (an object that appeared meanwhile stays as it
+    /// is; the write is then success). Errors as those two.
+    pub fn write_missing_content(
+        &self,
+        known: Known,
+        header: &FileHeader,
+        size: u64,
+        content: &mut dyn Read,
+    ) -> Result<()> {
+        let actual = self.write_content_inner(header, size, content, known)?;
+        match known {
+            Known::Verify(checksum) if actual != checksum => Err(RepoError::Corrupted {
+                name: ObjectName::new(checksum, ObjectType::File),
+                actual,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes a content object whose bytes are in memory (`data`; ignored
@@ -581,7 +595,20 @@ impl Repo {
             )?;
             return Ok(checksum);
         }
-        let mut tmp = self.temp_file()?;
+        // The object's permission bits, given at creation where the mode
+        // allows (a bare object's are set after its owner: chown clears
+        // setuid and setgid).
+        let perm = match mode {
+            RepoMode::Archive => Some(0o644),
+            RepoMode::BareUser if header.is_symlink() => Some(0o644),
+            RepoMode::BareUser => Some((header.mode & 0o775) | 0o400),
+            RepoMode::BareUserOnly => Some(header.mode & 0o7777).filter(|p| p & !0o777 == 0),
+            RepoMode::Bare => None,
+        };
+        let mut tmp = match perm {
+            Some(p) => self.temp_file_with_mode(p)?,
+            None => self.temp_file()?,
+        };
         let tpath = tmp.path().to_path_buf();
         let at = io_at(&tpath);
         let mut hasher = (!matches!(known, Known::Trust(_))).then(|| {
@@ -603,8 +630,6 @@ impl Repo {
                     &tpath,
                 )?;
                 w.flush().map_err(&at)?;
-                drop(w);
-                set_mode(tmp.as_file(), 0o644).map_err(&at)?;
             }
             RepoMode::BareUser | RepoMode::Bare | RepoMode::BareUserOnly => {
                 let file = tmp.as_file_mut();
@@ -626,12 +651,6 @@ impl Repo {
                 let f = tmp.as_file();
                 match mode {
                     RepoMode::BareUser => {
-                        let perm = if header.is_symlink() {
-                            0o644
-                        } else {
-                            (header.mode & 0o775) | 0o400
-                        };
-                        set_mode(f, perm).map_err(&at)?;
                         let meta = DirMeta {
                             uid: header.uid,
                             gid: header.gid,
@@ -658,6 +677,7 @@ impl Repo {
                             crate::tree::xattr::set_fd(f, n, v).map_err(&at)?;
                         }
                     }
+                    _ if perm.is_some() => {}
                     _ => set_mode(f, header.mode & 0o7777).map_err(&at)?,
                 }
                 if header.is_regular() {
@@ -762,6 +782,38 @@ pub fn parse_archive_prefix(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bare-user object's permission bits are `(mode & 0775) | 0400`
+    /// whether `tmp/` lets the mode be given at creation or not (bits the
+    /// umask would take, like group write under 022, are set afterwards).
+    #[test]
+    fn bare_user_object_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), RepoMode::BareUser, None).unwrap();
+        for (i, mode) in [
+            0o644, 0o664, 0o755, 0o775, 0o600, 0o444, 0o4755, 0o777, 0o000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let header = FileHeader {
+                mode: 0o100000 | mode,
+                ..regular()
+            };
+            let data = format!("file {i}");
+            let (c, written) = repo.write_content_bytes(&header, data.as_bytes()).unwrap();
+            assert!(written);
+            let st = fs::metadata(repo.content_path(c)).unwrap();
+            assert_eq!(
+                st.permissions().mode() & 0o7777,
+                (mode & 0o775) | 0o400,
+                "mode {mode:o}"
+            );
+            assert_eq!(st.mtime(), 0, "mode {mode:o}");
+            let back = repo.open_content(c).unwrap();
+            assert_eq!(back.header.mode, 0o100000 | mode);
+        }
+    }
 
     fn regular() -> FileHeader {
         FileHeader {

@@ -169,6 +169,10 @@ pub struct Repo {
     disable_fsync: bool,
     /// `core.parent`: a repository whose objects this one reads when it lacks them.
     parent: Option<Box<Repo>>,
+    /// The permission bits a new file in `tmp/` loses from the mode it is
+    /// created with (the umask, or what a default ACL takes away), found
+    /// once: see [`Repo::temp_file_with_mode`].
+    tmp_mask: std::sync::OnceLock<u32>,
 }
 
 /// How deep a chain of `core.parent` repositories may go (a loop would never end).
@@ -301,6 +305,7 @@ impl Repo {
             config,
             disable_fsync,
             parent,
+            tmp_mask: std::sync::OnceLock::new(),
         })
     }
 
@@ -475,9 +480,8 @@ impl Repo {
     pub fn write_metadata_as(&self, name: ObjectName, bytes: &[u8]) -> Result<()> {
         if !self.has_object(&name) {
             let dest = self.object_path(&name);
-            let mut tmp = self.temp_file()?;
+            let mut tmp = self.temp_file_with_mode(0o644)?;
             tmp.write_all(bytes).at(tmp.path())?;
-            set_mode(tmp.as_file(), 0o644).at(tmp.path())?;
             self.link_into_place(tmp, &dest)?;
         }
         if name.objtype == ObjectType::Commit {
@@ -557,11 +561,7 @@ impl Repo {
     /// nothing behind; else a named temporary file in `tmp/`.
     pub fn temp_file(&self) -> Result<TempObject> {
         let dir = self.tmp_dir();
-        match rustix::fs::open(
-            &dir,
-            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::from_raw_mode(0o600),
-        ) {
+        match self.open_unnamed(0o600) {
             Ok(fd) => Ok(TempObject::Unnamed {
                 file: fs::File::from(fd),
                 dir,
@@ -574,6 +574,46 @@ impl Repo {
                 source: e.into(),
             }),
         }
+    }
+
+    /// [`temp_file`](Self::temp_file) whose permission bits are `perm`
+    /// (no setuid, setgid or sticky bit): given at creation when `tmp/`
+    /// takes none of them away, which saves an `fchmod` per object, else
+    /// set afterwards. The library never changes the process umask: which
+    /// bits `tmp/` takes away is found once per [`Repo`], by creating one
+    /// unnamed file with every permission bit and reading its mode back.
+    pub(crate) fn temp_file_with_mode(&self, perm: u32) -> Result<TempObject> {
+        debug_assert_eq!(perm & !0o777, 0, "permission bits only");
+        if perm & self.tmp_mask() == 0 {
+            if let Ok(fd) = self.open_unnamed(perm) {
+                return Ok(TempObject::Unnamed {
+                    file: fs::File::from(fd),
+                    dir: self.tmp_dir(),
+                });
+            }
+        }
+        let tmp = self.temp_file()?;
+        set_mode(tmp.as_file(), perm).at(tmp.path())?;
+        Ok(tmp)
+    }
+
+    fn open_unnamed(&self, perm: u32) -> rustix::io::Result<rustix::fd::OwnedFd> {
+        rustix::fs::open(
+            self.tmp_dir(),
+            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(perm),
+        )
+    }
+
+    /// See [`temp_file_with_mode`](Self::temp_file_with_mode); every bit
+    /// when `tmp/` has no unnamed files (each mode is then set afterwards).
+    fn tmp_mask(&self) -> u32 {
+        *self.tmp_mask.get_or_init(|| {
+            self.open_unnamed(0o777)
+                .and_then(|fd| rustix::fs::fstat(&fd))
+                .map(|st| 0o777 & !(st.st_mode & 0o777))
+                .unwrap_or(0o777)
+        })
     }
 
     /// Links a finished temporary file to `dest` unless something is there already.

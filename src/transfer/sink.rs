@@ -27,6 +27,7 @@ use super::verify::{self, Checks, ContentCheck, Tee};
 use crate::objects::checksum::{Checksum, ObjectName, ObjectType};
 use crate::objects::metadata::Metadata;
 use crate::objects::FormatError;
+use crate::repo::content::Known;
 use crate::repo::{Repo, RepoError, RepoMode};
 
 /// How an object was stored.
@@ -73,6 +74,8 @@ pub trait ObjectSink: Sync {
     ) -> Result<Put>;
 
     /// Stores a content object read from `source`, checked as `checks` asks.
+    /// Callers ask only for objects [`has`](Self::has) found missing; one
+    /// that appeared since is success, left as it is.
     fn put_content(
         &self,
         source: &dyn ObjectSource,
@@ -216,10 +219,9 @@ impl Repo {
             let path = path.to_path_buf();
             move |source| RepoError::Io { path, source }
         };
-        let mut tmp = self.temp_file()?;
+        let mut tmp = self.temp_file_with_mode(0o644)?;
         let mut f = fs::File::open(&from).map_err(io_err(&from))?;
         let n = io::copy(&mut f, tmp.as_file_mut()).map_err(io_err(&from))?;
-        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(io_err(tmp.path()))?;
         self.link_into_place(tmp, &to)?;
         Ok(Some(Put {
             how: How::Copied,
@@ -254,18 +256,21 @@ impl Repo {
                 Content::Loose(obj) => (obj.header, obj.size, obj.reader),
             };
         verify::bareuseronly_mode(checks, checksum, header.mode)?;
-        let write = match checks.content {
-            ContentCheck::Never => Repo::write_content_trusted,
-            ContentCheck::Always | ContentCheck::WhenDecoded => Repo::write_content_known,
+        // The engine and the delta applier ask only for objects they found
+        // missing: no second presence check here.
+        let known = match checks.content {
+            ContentCheck::Never => Known::Trust(checksum),
+            ContentCheck::Always | ContentCheck::WhenDecoded => Known::Verify(checksum),
         };
-        write(self, checksum, &header, size, &mut reader).map_err(|e| match e {
-            RepoError::Corrupted { name, actual } => TransferError::Corrupted { name, actual },
-            RepoError::ContentRead { source: e } => source.read_error(name, e),
-            RepoError::Io { source: e, .. } if e.kind() == io::ErrorKind::UnexpectedEof => {
-                format(FormatError::malformed("compressed content", e))
-            }
-            e => e.into(),
-        })?;
+        self.write_missing_content(known, &header, size, &mut reader)
+            .map_err(|e| match e {
+                RepoError::Corrupted { name, actual } => TransferError::Corrupted { name, actual },
+                RepoError::ContentRead { source: e } => source.read_error(name, e),
+                RepoError::Io { source: e, .. } if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    format(FormatError::malformed("compressed content", e))
+                }
+                e => e.into(),
+            })?;
         Ok(Put {
             how: How::Converted,
             bytes: size,
@@ -283,7 +288,7 @@ impl Repo {
         checks: &Checks,
     ) -> Result<Put> {
         let checksum = name.checksum;
-        let mut tmp = self.temp_file()?;
+        let mut tmp = self.temp_file_with_mode(0o644)?;
         let tpath = tmp.path().to_path_buf();
         let io_err = |source| RepoError::Io {
             path: tpath.clone(),
@@ -319,7 +324,6 @@ impl Repo {
             w.flush().map_err(io_err)?;
             (n, size)
         };
-        crate::repo::set_mode(tmp.as_file(), 0o644).map_err(io_err)?;
         self.link_into_place(tmp, &self.content_path(checksum))?;
         Ok(Put {
             how: How::Copied,
