@@ -430,19 +430,10 @@ struct FileJob {
     name: String,
     header: FileHeader,
     size: u64,
-    /// An earlier link of the same inode (hardlinks in the source).
-    same_as: Option<Link>,
-    /// The (device, inode) of a file with more links, for its first link.
-    first_of: Option<(u64, u64)>,
+    /// The job of an earlier link of the same inode in this batch
+    /// (hardlinks in the source).
+    same_as: Option<usize>,
     source: Source,
-}
-
-/// Where the first link of a hardlinked source file is: a job of the batch
-/// being gathered, or an earlier batch's file, already stored.
-#[derive(Clone, Debug)]
-enum Link {
-    InBatch(usize),
-    Stored(FileHeader, Checksum),
 }
 
 /// Files are checksummed and written in batches of this many, so a tree
@@ -495,7 +486,8 @@ pub fn import_dir(
     let xattrs_kept = !filter.drops_local_xattrs() && mode != RepoMode::BareUserOnly;
     let readers = Readers::new();
     let mut jobs: Vec<FileJob> = Vec::new();
-    let mut inodes: HashMap<(u64, u64), Link> = HashMap::new();
+    // (device, inode) of the batch's files with more links: their first job.
+    let mut inodes: HashMap<(u64, u64), usize> = HashMap::new();
     let mut stats = ImportStats::default();
     let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(src.to_path_buf(), Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -565,7 +557,6 @@ pub fn import_dir(
                     },
                     size: st.len(),
                     same_as: None,
-                    first_of: None,
                     source: Source::Cached(c),
                 });
                 continue;
@@ -632,17 +623,16 @@ pub fn import_dir(
                 }
                 _ => Source::Read,
             };
-            let (same_as, first_of) = if ft.is_file() && st.nlink() > 1 && source == Source::Read {
-                let key = (st.dev(), st.ino());
-                match inodes.get(&key) {
-                    Some(link) => (Some(link.clone()), None),
-                    None => {
-                        inodes.insert(key, Link::InBatch(jobs.len()));
-                        (None, Some(key))
-                    }
-                }
+            // Links of one inode share the first one's checksum within a
+            // batch; a link met in a later batch is read again (its object
+            // is then present). Remembering every inode with more links for
+            // the whole tree would hold an entry per file of a hardlink
+            // checkout, where each file's object is its second link.
+            let same_as = if ft.is_file() && st.nlink() > 1 && source == Source::Read {
+                let first = *inodes.entry((st.dev(), st.ino())).or_insert(jobs.len());
+                (first != jobs.len()).then_some(first)
             } else {
-                (None, None)
+                None
             };
             jobs.push(FileJob {
                 dir: shared_rel.clone(),
@@ -651,7 +641,6 @@ pub fn import_dir(
                 header,
                 size: st.len(),
                 same_as,
-                first_of,
                 source,
             });
             if jobs.len() >= JOB_BATCH {
@@ -695,13 +684,12 @@ impl Readers {
 }
 
 /// Checksums (and writes when missing) a batch of files in parallel, puts
-/// them into `mtree`, and empties the batch; first links of hardlinked
-/// files become [`Link::Stored`] for later batches.
+/// them into `mtree`, and empties the batch and its hardlink map.
 fn store_files(
     repo: &Repo,
     mtree: &mut MutableTree,
     jobs: &mut Vec<FileJob>,
-    inodes: &mut HashMap<(u64, u64), Link>,
+    inodes: &mut HashMap<(u64, u64), usize>,
     total: &mut ImportStats,
     readers: &Readers,
 ) -> Result<()> {
@@ -735,17 +723,13 @@ fn store_files(
             })
     })?;
     for i in 0..jobs.len() {
-        let Some(link) = &jobs[i].same_as else {
+        let Some(j) = jobs[i].same_as else {
             continue;
         };
-        let (header, first) = match link {
-            Link::InBatch(j) => (&jobs[*j].header, sums[*j]),
-            Link::Stored(h, c) => (h, *c),
-        };
         // Hardlinks share content but the filter may differ per path; same header ⇒ same checksum.
-        let (c, s) = if *header == jobs[i].header {
+        let (c, s) = if jobs[j].header == jobs[i].header {
             (
-                first,
+                sums[j],
                 ImportStats {
                     content_total: 1,
                     ..Default::default()
@@ -762,10 +746,8 @@ fn store_files(
     for (job, c) in jobs.drain(..).zip(sums) {
         let refs: Vec<&str> = job.dir.iter().map(String::as_str).collect();
         mtree.walk(repo, &refs)?.replace_file(repo, &job.name, c)?;
-        if let Some(key) = job.first_of {
-            inodes.insert(key, Link::Stored(job.header, c));
-        }
     }
+    inodes.clear();
     Ok(())
 }
 
