@@ -1083,3 +1083,35 @@ fn pull_from_a_local_file_remote_honours_require_static_deltas() {
     );
     assert_eq!(at(&d3), revs[0]);
 }
+
+/// Thousands of objects into fresh repositories (no `objects/XX` yet): the
+/// copying threads make the directories as they go, racing for the same
+/// ones, and every object arrives. Archive to archive links, archive to
+/// bare-user writes.
+#[test]
+fn many_objects_into_fresh_repositories() {
+    let e = env();
+    let tree = e.root.join("tree");
+    for i in 0..3000u32 {
+        common::write(
+            &tree.join(format!("d{:02}/f{i:04}", i / 100)),
+            format!("file {i}\n").as_bytes(),
+            0o644,
+        );
+    }
+    let src = e.root.join("src");
+    make_repo(&src, "archive");
+    let tree_arg = format!("--tree=dir={}", tree.display());
+    ok(grove(&src).args(["commit", "-b", "many", &tree_arg]));
+    for mode in ["archive", "bare-user"] {
+        for round in 0..3 {
+            let dst = e.root.join(format!("dst-{mode}-{round}"));
+            make_repo(&dst, mode);
+            ok(grove(&dst).arg("pull-local").arg(&src).arg("many"));
+            common::fsck(&dst);
+            let out = e.root.join(format!("out-{mode}-{round}"));
+            ok(ostree(&dst).args(["checkout", "-U", "many"]).arg(&out));
+            common::assert_same_content(&tree, &out);
+        }
+    }
+}

@@ -707,6 +707,49 @@ impl Repo {
         Ok(out)
     }
 
+    /// Hardlinks the object `name` of `src` into this repository, relative
+    /// to both `objects/` directories (its `XX` directory made when
+    /// missing); one already here is success. `false` when the two are on
+    /// different filesystems or the link is refused (`EXDEV`, `EPERM`,
+    /// `EMLINK`): the caller copies instead.
+    pub fn link_object_from(&self, src: &Repo, name: &ObjectName) -> Result<bool> {
+        use rustix::io::Errno;
+        let from = LooseRel::of(name, src.mode.is_archive());
+        let to = LooseRel::of(name, self.mode.is_archive());
+        let link = || {
+            rustix::fs::linkat(
+                &src.objects,
+                from.as_c_str(),
+                &self.objects,
+                to.as_c_str(),
+                rustix::fs::AtFlags::empty(),
+            )
+        };
+        let mut result = link();
+        if result == Err(Errno::NOENT) {
+            // The source object, or this repository's XX directory, is
+            // missing (another thread may be making it right now).
+            let dir = &to.as_str()[..2];
+            match rustix::fs::mkdirat(&self.objects, dir, rustix::fs::Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => result = link(),
+                Err(e) => {
+                    return Err(RepoError::Io {
+                        path: self.path.join("objects").join(dir),
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+        match result {
+            Ok(()) | Err(Errno::EXIST) => Ok(true),
+            Err(Errno::XDEV | Errno::PERM | Errno::MLINK) => Ok(false),
+            Err(e) => Err(RepoError::Io {
+                path: src.object_path(name),
+                source: e.into(),
+            }),
+        }
+    }
+
     pub fn delete_object(&self, name: &ObjectName) -> Result<()> {
         let rel = LooseRel::of(name, self.mode.is_archive());
         match rustix::fs::unlinkat(&self.objects, rel.as_c_str(), rustix::fs::AtFlags::empty()) {

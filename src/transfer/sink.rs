@@ -138,9 +138,7 @@ impl ObjectSink for Repo {
                 read = verify::source_metadata(source, name, checks)?;
                 // The same bytes in every mode: hardlinked when possible, as ostree does.
                 if let Some(src) = source.repo() {
-                    if name.objtype != ObjectType::CommitMeta
-                        && link_object(&src.object_path(name), &self.object_path(name))?
-                    {
+                    if name.objtype != ObjectType::CommitMeta && self.link_object_from(src, name)? {
                         return Ok(Put::LINKED);
                     }
                 }
@@ -193,27 +191,26 @@ impl Repo {
     /// both repositories store content the same way; `None` when it must
     /// be converted.
     fn put_stored(&self, src: &Repo, name: &ObjectName) -> Result<Option<Put>> {
-        let from = src.object_path(name);
-        let to = self.object_path(name);
         // A bare-user regular file is a plain file with its own mode: ostree
         // links it into bare-user-only too (not a symlink, which bare-user
         // keeps as a file).
         if src.mode() == RepoMode::BareUser
             && self.mode() == RepoMode::BareUserOnly
             && !src.open_content(name.checksum)?.header.is_symlink()
-            && link_object(&from, &to)?
+            && self.link_object_from(src, name)?
         {
             return Ok(Some(Put::LINKED));
         }
         if src.mode() != self.mode() {
             return Ok(None);
         }
-        if link_object(&from, &to)? {
+        if self.link_object_from(src, name)? {
             return Ok(Some(Put::LINKED));
         }
         if self.mode() != RepoMode::Archive {
             return Ok(None);
         }
+        let (from, to) = (src.object_path(name), self.object_path(name));
         // Another filesystem: archive bytes are copied unchanged, never recompressed.
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
@@ -331,36 +328,4 @@ impl Repo {
             size,
         })
     }
-}
-
-/// Hardlinks an object into place; false when the repositories are on different filesystems.
-fn link_object(from: &Path, to: &Path) -> Result<bool> {
-    let dir = to.parent().expect("object path has a parent");
-    for attempt in 0..2 {
-        match fs::hard_link(from, to) {
-            Ok(()) => return Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => {
-                fs::create_dir_all(dir).map_err(|source| RepoError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-            }
-            Err(e)
-                if e.raw_os_error() == Some(libc::EXDEV)
-                    || e.raw_os_error() == Some(libc::EPERM)
-                    || e.raw_os_error() == Some(libc::EMLINK) =>
-            {
-                return Ok(false)
-            }
-            Err(e) => {
-                return Err(RepoError::Io {
-                    path: from.to_path_buf(),
-                    source: e,
-                }
-                .into())
-            }
-        }
-    }
-    Ok(false)
 }
