@@ -113,16 +113,16 @@ echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type 
 
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 copy() { rm -rf "$2"; cp -al "$1" "$2"; }
-rows=() locks=() floors=()
+rows=() locks=() splits=() floors=()
 # step NAME SETUP RUN [FLOOR_RUN [FLOOR_SETUP]]: SETUP and RUN are shell
 # snippets with $B (the tool), $W (its directory) and $J (--json for grove,
 # empty for ostree); FLOOR_RUN runs the floor ($F) after SETUP and FLOOR_SETUP.
 step() {
   local name=$1 setup=$2 run=$3 line="" ratio_t="" ratio_m=""
   echo "$name" | grep -Eq "${STEPS:-.}" || return 0
-  declare -A wall cpu rss
+  declare -A wall cpu rss split
   for tool in ostree grove; do
-    local best="" bcpu="" mrss=0
+    local best="" bcpu="" bsplit="" mrss=0
     for _ in $(seq "$RUNS"); do
       local W="$work/run-$tool" B J=""; B=$(T $tool); [ $tool = grove ] && J=--json
       rm -rf "$W"; mkdir -p "$W"
@@ -131,10 +131,14 @@ step() {
       (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" J="$J" bash -c "$run") >"$work/out-$tool" 2>"$work/err" \
         || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; }
       read -r e u s m < <(tail -1 "$work/time")
-      if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then best=$e; bcpu=$(echo "$u + $s" | bc); fi
+      if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then
+        best=$e; bcpu=$(echo "$u + $s" | bc)
+        # CPU per wall second: about 2 is both cores busy, under 1 is waiting (I/O, locks).
+        bsplit="$u s | $s s | $(echo "scale=2; ($u + $s) / ($e + 0.005)" | bc)"
+      fi
       [ "$m" -gt "$mrss" ] && mrss=$m
     done
-    wall[$tool]=$best cpu[$tool]=$(printf "%.2f" "$bcpu") rss[$tool]=$mrss
+    wall[$tool]=$best cpu[$tool]=$(printf "%.2f" "$bcpu") rss[$tool]=$mrss split[$tool]=$bsplit
   done
   ratio_t=$(echo "scale=2; ${wall[grove]} / ${wall[ostree]}" | bc 2>/dev/null || echo -)
   ratio_m=$(echo "scale=2; ${rss[grove]} / ${rss[ostree]}" | bc 2>/dev/null || echo -)
@@ -143,6 +147,7 @@ step() {
     $((rss[ostree] / 1024)) $((rss[grove] / 1024)) "$ratio_t" "$ratio_m")
   echo "$line"
   rows+=("$line")
+  for tool in ostree grove; do splits+=("| $name | $tool | ${wall[$tool]} s | ${split[$tool]} |"); done
   local held; held=$(sed -n 's/.*"lock_held_ms": *\([0-9]*\).*/\1/p' "$work/out-grove")
   [ -n "$held" ] && locks+=("| $name | ${wall[ostree]} s | ${wall[grove]} s | $held ms |")
   [ -n "$FLOOR_BIN" ] && [ -n "${4:-}" ] && floor_step "$name" "$setup${5:+ && $5}" "$4" "${wall[grove]}" "${wall[ostree]}"
@@ -189,6 +194,15 @@ step "commit of the whole tree" "ostree --repo=repo init --mode=bare-user" '$B -
   '$F commit '"$work/co"' repo'
 step "status (ostree: refs + summary --view)" "cp -al $S repo && ostree --repo=repo summary -u" \
   'if [ "$(basename $B)" = ostree ]; then $B --repo=repo refs >/dev/null && $B --repo=repo summary --view >/dev/null; else $B --repo=repo status >/dev/null; fi'
+if [ ${#splits[@]} -gt 0 ]; then
+  echo
+  echo "Where the time goes (the best run): user and system CPU, and CPU seconds per wall second"
+  echo "(2 cores: about 2 is both busy, under 1 is waiting for I/O or a lock)."
+  echo
+  echo "| step | tool | wall | user | system | CPU/wall |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${splits[@]}"
+fi
 if [ ${#locks[@]} -gt 0 ]; then
   echo
   echo "| prune step | ostree wall = exclusive lock held | grove wall | grove exclusive lock held |"
