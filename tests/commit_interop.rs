@@ -1028,3 +1028,57 @@ fn archives_like_libarchive() {
         "{err}"
     );
 }
+
+/// A user without `CAP_DAC_OVERRIDE` (root drops to `nobody` here) commits
+/// read-only files into bare-user and pulls them into another bare-user
+/// repository: the kernel lets only a writer of a file set its
+/// `user.ostreemeta`, so the object gets that xattr before its read-only
+/// mode, as ostree orders it. ostree fsck and checkout agree.
+#[test]
+fn unprivileged_bare_user_writes_read_only_files() {
+    let t = tempdir();
+    let w = t.path().join("w");
+    mkdir(&w, 0o777);
+    let tree = w.join("tree");
+    mkdir(&tree, 0o755);
+    for (name, mode) in [("ro", 0o444), ("rx", 0o555), ("rw", 0o644)] {
+        write(&tree.join(name), name.as_bytes(), mode);
+    }
+    let as_user = |args: &[&str]| {
+        let mut cmd = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                grove_bin(),
+            ]);
+            c
+        } else {
+            Command::new(grove_bin())
+        };
+        cmd.args(args).current_dir(&w);
+        run_ok(&mut cmd)
+    };
+    if is_root() {
+        run_ok(Command::new("chown").args(["-R", "65534:65534"]).arg(&w));
+    }
+    as_user(&["--repo=a", "init", "--mode=bare-user"]);
+    as_user(&["--repo=a", "commit", "-b", "ro", "--tree=dir=tree"]);
+    as_user(&["--repo=b", "init", "--mode=bare-user"]);
+    as_user(&["--repo=b", "pull-local", "a", "ro"]);
+    for repo in ["a", "b"] {
+        fsck(&w.join(repo));
+        let out = w.join(format!("out-{repo}"));
+        run_ok(
+            ostree_cmd(&w.join(repo))
+                .args(["checkout", "-U", "ro"])
+                .arg(&out),
+        );
+        assert_eq!(
+            listing(&out, false),
+            listing(&tree, false),
+            "checkout of {repo} against the tree"
+        );
+    }
+}

@@ -597,11 +597,14 @@ impl Repo {
         }
         // The object's permission bits, given at creation where the mode
         // allows (a bare object's are set after its owner: chown clears
-        // setuid and setgid).
+        // setuid and setgid; a bare-user object without owner write gets
+        // them after its user.ostreemeta, which the kernel lets only a
+        // writer of the file set, as ostree orders it).
+        let bare_user_perm = (header.mode & 0o775) | 0o400;
         let perm = match mode {
             RepoMode::Archive => Some(0o644),
             RepoMode::BareUser if header.is_symlink() => Some(0o644),
-            RepoMode::BareUser => Some((header.mode & 0o775) | 0o400),
+            RepoMode::BareUser => Some(bare_user_perm).filter(|p| p & 0o200 != 0),
             RepoMode::BareUserOnly => Some(header.mode & 0o7777).filter(|p| p & !0o777 == 0),
             RepoMode::Bare => None,
         };
@@ -663,6 +666,9 @@ impl Repo {
                             &meta.to_bytes(),
                         )
                         .map_err(&at)?;
+                        if perm.is_none() {
+                            set_mode(f, bare_user_perm).map_err(&at)?;
+                        }
                     }
                     RepoMode::Bare => {
                         rustix::fs::fchown(

@@ -130,13 +130,13 @@ impl fmt::Display for Refspec {
     }
 }
 
-/// A ref file's bytes, up to 128 (a ref is 64 hex digits and a newline):
-/// one open and one or two reads, no stat, as `status` and `summary` read
-/// thousands of them.
+/// A ref file's bytes, up to 129 (a ref is 64 hex digits and a newline;
+/// a longer file fails to parse as it did when read whole): one open and
+/// one or two reads, no stat, as `status` and `summary` read thousands.
 fn read_small(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut buf = Vec::with_capacity(128);
-    fs::File::open(path)?.take(128).read_to_end(&mut buf)?;
+    let mut buf = Vec::with_capacity(129);
+    fs::File::open(path)?.take(129).read_to_end(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

@@ -138,8 +138,12 @@ pub fn missing_below(
                 deduped = content.len();
             }
             for d in &tree.dirs {
-                let sub = format!("{path}/{}", d.name);
-                if !matches_subpaths(subpaths, &sub, true) {
+                let sub = if by_path {
+                    format!("{path}/{}", d.name)
+                } else {
+                    String::new()
+                };
+                if by_path && !matches_subpaths(subpaths, &sub, true) {
                     continue;
                 }
                 want_tree(d.tree, sub, &mut frontier);
