@@ -113,7 +113,7 @@ echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type 
 
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 copy() { rm -rf "$2"; cp -al "$1" "$2"; }
-rows=() locks=() splits=() floors=()
+rows=() locks=() splits=() floors=() failures=()
 # step NAME SETUP RUN [FLOOR_RUN [FLOOR_SETUP]]: SETUP and RUN are shell
 # snippets with $B (the tool), $W (its directory) and $J (--json for grove,
 # empty for ostree); FLOOR_RUN runs the floor ($F) after SETUP and FLOOR_SETUP.
@@ -129,7 +129,7 @@ step() {
       (cd "$W" && B=$B W=$W bash -c "$setup") >/dev/null 2>&1
       sync
       (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" J="$J" bash -c "$run") >"$work/out-$tool" 2>"$work/err" \
-        || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; }
+        || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; failures+=("$name ($tool)"); }
       read -r e u s m < <(tail -1 "$work/time")
       if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then
         best=$e; bcpu=$(echo "$u + $s" | bc)
@@ -162,7 +162,7 @@ floor_step() {
     sync
     (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env F="$FLOOR_BIN" W="$W" \
       bash -c "$run --threads $FLOOR_THREADS $FLOOR_ARGS") >"$work/out-floor" 2>"$work/err" \
-      || { echo "$name: floor failed: $(tail -3 "$work/err")" >&2; return 0; }
+      || { echo "$name: floor failed: $(tail -3 "$work/err")" >&2; failures+=("$name (floor)"); return 0; }
     echo "   $(cat "$work/out-floor") (process: $(tail -1 "$work/time"))" >&2
     local e; e=$(sed -n 's/.* wall=\([0-9.]*\) .*/\1/p' "$work/out-floor")
     if [ -z "$best" ] || [ "$(echo "$e < $best" | bc)" = 1 ]; then best=$e; fi
@@ -216,3 +216,8 @@ if [ ${#floors[@]} -gt 0 ]; then
   printf '%s\n' "${floors[@]}"
 fi
 rm -rf "$work/run-ostree" "$work/run-grove" "$work/run-floor"
+# A step that failed makes the whole run fail (CI runs this at 100k).
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "failed: ${failures[*]}" >&2
+  exit 1
+fi
