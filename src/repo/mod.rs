@@ -6,7 +6,10 @@
 //! `ostree-repo.c` lays it out. Every object is written to an unnamed
 //! `O_TMPFILE` file in `tmp/` (a named temporary file where the filesystem
 //! has no `O_TMPFILE`) and linked into place once complete, so a reader never
-//! sees a partial object.
+//! sees a partial object. An open repository keeps `objects/` open and
+//! stats, reads, links and deletes loose objects relative to it (as
+//! ostree's `objects_dir_fd`), by names built on the stack
+//! ([`crate::objects::LooseRel`]).
 //! Content objects are in [`content`]; the lock is in [`lock`].
 
 pub mod atomic;
