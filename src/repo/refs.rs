@@ -132,12 +132,20 @@ impl fmt::Display for Refspec {
 
 /// A ref file's bytes, up to 129 (a ref is 64 hex digits and a newline;
 /// a longer file fails to parse as it did when read whole): one open and
-/// one or two reads, no stat, as `status` and `summary` read thousands.
+/// one read, no stat, as `status` and `summary` read thousands. A short
+/// read of a regular file is its end; one cut short otherwise cannot hold
+/// the 64 digits and fails to parse, never giving a wrong commit.
 fn read_small(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
-    let mut buf = Vec::with_capacity(129);
-    fs::File::open(path)?.take(129).read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    let mut buf = [0u8; 129];
+    let mut f = fs::File::open(path)?;
+    let n = loop {
+        match f.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
