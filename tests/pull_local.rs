@@ -25,6 +25,16 @@ fn fixture(dir: &Path) {
     std::os::unix::fs::symlink("bin/tool", dir.join("usr/link")).unwrap();
 }
 
+/// Writes `rev I` into the fixture tree's `etc/conf`, commits the tree to
+/// `main` in `repo` with ostree, and returns the new commit.
+fn commit_rev(repo: &Path, tree: &Path, i: usize) -> String {
+    std::fs::write(tree.join("etc/conf"), format!("rev {i}\n")).unwrap();
+    ok(ostree(repo).args(["commit", "-b", "main"]).arg(tree));
+    ok(ostree(repo).args(["rev-parse", "main"]))
+        .trim()
+        .to_string()
+}
+
 fn tree_listing(dir: &Path) -> String {
     ok(Command::new("sh").arg("-c").arg(format!(
         "cd '{}' && find . -printf '%P %m %s %y %l\\n' | sort",
@@ -822,16 +832,7 @@ fn request_chooses_required_deltas_when_planning() {
     let (a, b) = (e.root.join("a"), e.root.join("b"));
     make_repo(&a, "archive");
     make_repo(&b, "bare-user");
-    let mut revs = Vec::new();
-    for i in 0..3 {
-        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
-        ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
-        revs.push(
-            ok(ostree(&a).args(["rev-parse", "main"]))
-                .trim()
-                .to_string(),
-        );
-    }
+    let revs: Vec<String> = (0..3).map(|i| commit_rev(&a, &t, i)).collect();
     let to = |i: usize| format!("--to={}", revs[i]);
     ok(ostree(&a).args(["static-delta", "generate", "--empty", &to(0)]));
     let from = format!("--from={}", revs[0]);
@@ -879,7 +880,6 @@ fn required_delta_with_a_corrupt_part_fails_cleanly_then_applies() {
     make_repo(&a, "archive");
     let mut revs: Vec<String> = Vec::new();
     for i in 0..3 {
-        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
         if i == 2 {
             // Over 1 MB and new: the 2→3 delta leaves it as a fallback object.
             let huge: Vec<u8> = (0..1_500_000u32)
@@ -887,12 +887,7 @@ fn required_delta_with_a_corrupt_part_fails_cleanly_then_applies() {
                 .collect();
             std::fs::write(t.join("usr/huge.bin"), huge).unwrap();
         }
-        ok(ostree(&a).args(["commit", "-b", "main"]).arg(&t));
-        revs.push(
-            ok(ostree(&a).args(["rev-parse", "main"]))
-                .trim()
-                .to_string(),
-        );
+        revs.push(commit_rev(&a, &t, i));
     }
     let from = |i: usize| format!("--from={}", revs[i]);
     let to = |i: usize| format!("--to={}", revs[i]);
@@ -995,16 +990,7 @@ fn pull_from_a_local_file_remote_honours_require_static_deltas() {
     fixture(&t);
     let s = e.root.join("src");
     make_repo(&s, "bare-user");
-    let mut revs = Vec::new();
-    for i in 0..2 {
-        std::fs::write(t.join("etc/conf"), format!("rev {i}\n")).unwrap();
-        ok(ostree(&s).args(["commit", "-b", "main"]).arg(&t));
-        revs.push(
-            ok(ostree(&s).args(["rev-parse", "main"]))
-                .trim()
-                .to_string(),
-        );
-    }
+    let revs: Vec<String> = (0..2).map(|i| commit_rev(&s, &t, i)).collect();
     ok(ostree(&s).args([
         "static-delta",
         "generate",
