@@ -385,8 +385,7 @@ impl Repo {
         if self.disable_fsync {
             return Ok(());
         }
-        let f = fs::File::open(self.path.join("objects")).at(&self.path)?;
-        rustix::fs::syncfs(&f)
+        rustix::fs::syncfs(&self.objects)
             .map_err(std::io::Error::from)
             .at(&self.path)
     }
@@ -404,6 +403,13 @@ impl Repo {
     /// The `core.parent` repository, if configured.
     pub fn parent(&self) -> Option<&Repo> {
         self.parent.as_deref()
+    }
+
+    /// `objects/`, as opened with the repository: loose objects are named
+    /// relative to it ([`LooseRel`]).
+    pub fn objects_dir(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.objects.as_fd()
     }
 
     /// Whether this repository or its `core.parent` chain has the object.

@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -306,9 +306,8 @@ pub fn checkout_tree(
     let repo_usermode = matches!(repo_mode, RepoMode::BareUser | RepoMode::BareUserOnly);
     let hardlinkable = (repo_mode == RepoMode::Bare && !user) || (repo_usermode && user);
     let objects_path = repo.path().join("objects");
-    let objects = rustix::fs::open(&objects_path, DIR_FLAGS, Mode::empty())
-        .map_err(io_err("open", objects_path.clone()))?;
-    let repo_dev = rustix::fs::fstat(&objects)
+    let objects = repo.objects_dir();
+    let repo_dev = rustix::fs::fstat(objects)
         .map_err(io_err("fstat", objects_path.clone()))?
         .st_dev as u64;
     if opts.require_hardlinks && !hardlinkable {
@@ -446,7 +445,8 @@ struct Checkout<'a> {
     /// How to checksum existing files for union-identical comparisons.
     compare_xattrs: bool,
     canonical_compare: bool,
-    objects: OwnedFd,
+    /// The repository's `objects/` ([`Repo::objects_dir`]).
+    objects: BorrowedFd<'a>,
     /// The path of `objects` (xattrs of objects are read by path).
     objects_path: PathBuf,
     /// Archive repository, user mode: content is unpacked once into

@@ -101,8 +101,7 @@ impl Checkout<'_> {
         let Some(mode) = self.link.filter(|_| can_link) else {
             return Ok(Placement::Copy);
         };
-        let st = match rustix::fs::statat(&self.objects, rel.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-        {
+        let st = match rustix::fs::statat(self.objects, rel.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             // Let the copy path report the missing object.
             Err(_) => return Ok(Placement::Copy),
@@ -173,7 +172,7 @@ impl Checkout<'_> {
     fn bare_user_symlink(&self, rel: &LooseRel, meta: DirMeta, size: usize) -> Placement {
         let read = || -> rustix::io::Result<Vec<u8>> {
             let fd = rustix::fs::openat(
-                &self.objects,
+                self.objects,
                 rel.as_c_str(),
                 OFlags::RDONLY | OFlags::CLOEXEC,
                 Mode::empty(),
