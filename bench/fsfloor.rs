@@ -73,6 +73,13 @@
 //!   `openat`, `getdents64` and one `unlinkat` per entry. No sync (neither
 //!   tool syncs after deleting). `--meta` adds a `fstatat` per entry: the
 //!   size both tools add up to report the bytes freed.
+//! - `refs REPO` — what `status` (and ostree's `refs`) cannot do without:
+//!   list `refs/heads` recursively (`openat` and `getdents64` per
+//!   directory, each relative to its parent) and read every ref file
+//!   (`openat` relative to its directory, one `read`, `close`), on one
+//!   thread. It is timed from the start of `main`; run it under
+//!   `perf stat -r N` for the whole process, start included, as the tools
+//!   are measured.
 //!
 //! Work is split by `objects/XX` directory (unpack, copy, unlink) or by
 //! source directory (commit, link): a thread takes one whole directory at a
@@ -553,7 +560,7 @@ struct Opts {
 
 fn parse_args() -> (String, Opts) {
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
-    let usage = "usage: fsfloor link|commit|unpack|copy|unlink ARGS [--threads N] [--json] \
+    let usage = "usage: fsfloor link|commit|unpack|copy|unlink|refs ARGS [--threads N] [--json] \
                  [--no-hash] [--full] [--meta] [--only BU_REPO]";
     let Some(mode) = it.next() else {
         eprintln!("{usage}");
@@ -595,7 +602,7 @@ fn parse_args() -> (String, Opts) {
     let want = match mode.as_str() {
         "link" => 3,
         "commit" | "unpack" | "copy" => 2,
-        "unlink" => 1,
+        "unlink" | "refs" => 1,
         _ => 0,
     };
     if want == 0 || o.args.len() != want {
@@ -621,6 +628,7 @@ fn main() {
         "link" => link(&o),
         "commit" => commit(&o),
         "unpack" | "copy" => pull(&o, mode == "unpack"),
+        "refs" => refs(&o),
         _ => unlink(&o),
     };
     let counts: Vec<(&str, u64)> = NAMES
@@ -1046,4 +1054,36 @@ fn unlink(o: &Opts) -> Report {
         items: items.into_inner(),
         counts,
     }
+}
+
+fn refs(o: &Opts) -> Report {
+    let t0 = Instant::now();
+    let mut sc = Sc::default();
+    let repo_fd = open_path(&o.args[0]);
+    let heads = sc.open_dir(repo_fd, c"refs/heads");
+    let mut items = 0;
+    read_refs(&mut sc, heads, &mut items);
+    Report {
+        plan: Duration::ZERO,
+        wall: t0.elapsed(),
+        sync: Duration::ZERO,
+        items,
+        counts: sc.n,
+    }
+}
+
+/// Reads every ref file under the directory open at `fd`, and closes it.
+fn read_refs(sc: &mut Sc, fd: RawFd, items: &mut u64) {
+    for e in sc.list(fd, "refs") {
+        if e.kind == libc::DT_DIR {
+            let sub = sc.open_dir(fd, &e.name);
+            read_refs(sc, sub, items);
+        } else {
+            let f = sc.openat(fd, &e.name, libc::O_RDONLY, 0);
+            sc.read_all(f, 65, &e.name);
+            sc.close(f);
+            *items += 1;
+        }
+    }
+    sc.close(fd);
 }

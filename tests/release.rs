@@ -367,6 +367,24 @@ fn release_engineer_end_to_end() {
     assert_eq!(st["refs"][0]["version"], "1.3.0", "{status}");
     assert_eq!(st["refs"][0]["deltas"][0]["present"], true, "{status}");
     assert_eq!(st["hooks"], serde_json::json!(["pre-promote"]), "{status}");
+    // A ref the summary does not list, or lists at another commit, makes it
+    // stale; a remote ref does not.
+    let state = || -> serde_json::Value {
+        let st: serde_json::Value =
+            serde_json::from_str(&grove(&prod, &["status", "--json"])).expect("status json");
+        st["summary"].clone()
+    };
+    ostree(&prod, &["refs", "--create=extra", &p1]);
+    let stale = state();
+    assert_eq!(stale["state"], "stale", "{stale}");
+    assert!(stale.to_string().contains("refs differ"), "{stale}");
+    ostree(&prod, &["refs", "--delete", "extra"]);
+    ostree(&prod, &["reset", PROD_REF, &p1]);
+    assert_eq!(state()["state"], "stale");
+    ostree(&prod, &["reset", PROD_REF, &p2]);
+    ostree(&prod, &["refs", "--create=elsewhere:x", &p1]);
+    assert_eq!(state()["state"], "fresh", "{}", state());
+    ostree(&prod, &["refs", "--delete", "elsewhere:x"]);
     // Sizes on disk only when asked for: they walk every commit's tree.
     assert!(st["refs"][0]["size"].is_null(), "{status}");
     let sized = grove(&prod, &["status", "--json", "--sizes"]);

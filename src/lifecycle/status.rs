@@ -13,7 +13,7 @@
 //! list as `ostree summary --view` shows it (`ot-dump.c`), delta names as
 //! `ostree static-delta list` (`ostree-repo-static-delta-core.c`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -381,10 +381,10 @@ pub fn status(
             sources: f.sources.clone(),
         });
     }
-    let local: BTreeSet<(String, Checksum)> = refs
+    let local: Vec<(&str, Checksum)> = refs
         .iter()
         .filter(|(r, _)| r.remote.is_none())
-        .map(|(r, c)| (r.name.to_string(), *c))
+        .map(|(r, c)| (r.name.as_str(), *c))
         .collect();
     Ok(RepoStatus {
         repo: repo.path().display().to_string(),
@@ -403,7 +403,7 @@ pub fn status(
 /// commits.)
 fn summary_status(
     repo: &Repo,
-    local: &BTreeSet<(String, Checksum)>,
+    local: &[(&str, Checksum)],
     mut newest: Newest,
     now: SystemTime,
 ) -> SummaryStatus {
@@ -417,14 +417,16 @@ fn summary_status(
         };
     };
     let mut why = Vec::new();
-    match Summary::read(repo) {
-        Ok(s) => {
-            let listed: BTreeSet<(String, Checksum)> = s
-                .refs
+    match Summary::read_ref_list(repo) {
+        Ok(mut listed) => {
+            // `local` is in name order, one entry per name.
+            listed.sort_unstable();
+            listed.dedup();
+            if !listed
                 .iter()
-                .map(|r| (r.name.clone(), r.checksum))
-                .collect();
-            if listed != *local {
+                .map(|(n, c)| (n.as_str(), *c))
+                .eq(local.iter().copied())
+            {
                 why.push(StaleReason::RefsDiffer);
             }
         }

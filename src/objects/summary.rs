@@ -436,13 +436,9 @@ pub struct Summary {
 
 /// Reads one `(s(taya{sv}))` ref entry: the ref, and its entry's metadata.
 fn read_ref_entry(entry: &[u8]) -> std::result::Result<(SummaryRef, Metadata), String> {
-    let m = reader::tuple(entry, &[reader::var(1), reader::var(8)]).map_err(|e| e.to_string())?;
-    let name = reader::string(m[0]).map_err(|e| format!("ref name: {e}"))?;
+    let (name, checksum, inner) = ref_entry_head(entry)?;
     let err = |what: &str, e: &dyn std::fmt::Display| format!("ref {name}: {what}: {e}");
-    let inner = reader::tuple(m[1], &[reader::fixed(8, 8), reader::var(1), reader::var(8)])
-        .map_err(|e| err("entry", &e))?;
     let commit_size = reader::u64_le(inner[0]).map_err(|e| err("size", &e))?;
-    let checksum = Checksum::from_slice(inner[1]).map_err(|e| err("checksum", &e))?;
     let meta = Metadata::from_bytes(inner[2]).map_err(|e| err("metadata", &e))?;
     let timestamp = match meta.get(KEY_COMMIT_TIMESTAMP).map(|v| &**v) {
         Some(Variant::U64(t)) => Some(u64::from_be(*t)),
@@ -459,6 +455,18 @@ fn read_ref_entry(entry: &[u8]) -> std::result::Result<(SummaryRef, Metadata), S
         },
         meta,
     ))
+}
+
+/// The name and commit of one `(s(taya{sv}))` ref entry, and the members
+/// of its inner tuple (size, checksum, metadata) for whoever reads on.
+fn ref_entry_head(entry: &[u8]) -> std::result::Result<(&str, Checksum, Vec<&[u8]>), String> {
+    let m = reader::tuple(entry, &[reader::var(1), reader::var(8)]).map_err(|e| e.to_string())?;
+    let name = reader::string(m[0]).map_err(|e| format!("ref name: {e}"))?;
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("ref {name}: {what}: {e}");
+    let inner = reader::tuple(m[1], &[reader::fixed(8, 8), reader::var(1), reader::var(8)])
+        .map_err(|e| err("entry", &e))?;
+    let checksum = Checksum::from_slice(inner[1]).map_err(|e| err("checksum", &e))?;
+    Ok((name, checksum, inner))
 }
 
 /// Reads an `a(s(taya{sv}))` list of ref entries.
@@ -517,15 +525,41 @@ impl Summary {
 
     /// Reads `REPO/summary`.
     pub fn read(repo: &Repo) -> Result<Summary> {
-        let p = repo.path().join("summary");
-        let bytes = match fs::read(&p) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SummaryError::Missing { path: p })
-            }
-            Err(e) => return Err(SummaryError::Io { path: p, source: e }),
-        };
+        let (bytes, p) = read_file(repo)?;
         Summary::from_bytes(&bytes, &p)
+    }
+
+    /// The name and commit of each ref in `REPO/summary`'s main list (not
+    /// its collection map), without parsing the entries' metadata: what
+    /// `status` compares with the refs, thousands of them at Flathub's size.
+    pub fn read_ref_list(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
+        let (bytes, p) = read_file(repo)?;
+        let corrupt = |why: String| SummaryError::Corrupt {
+            path: p.clone(),
+            why,
+        };
+        let top = reader::tuple(&bytes, &[reader::var(8), reader::var(8)])
+            .map_err(|e| corrupt(e.to_string()))?;
+        reader::var_array(top[0], 8)
+            .map_err(|e| corrupt(format!("refs: {e}")))?
+            .into_iter()
+            .map(|entry| {
+                let (name, checksum, _) = ref_entry_head(entry).map_err(&corrupt)?;
+                Ok((name.to_string(), checksum))
+            })
+            .collect()
+    }
+}
+
+/// The bytes of `REPO/summary`, and its path.
+fn read_file(repo: &Repo) -> Result<(Vec<u8>, PathBuf)> {
+    let p = repo.path().join("summary");
+    match fs::read(&p) {
+        Ok(b) => Ok((b, p)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(SummaryError::Missing { path: p })
+        }
+        Err(e) => Err(SummaryError::Io { path: p, source: e }),
     }
 }
 

@@ -7,10 +7,16 @@
 //! (`ostree_validate_rev`, `ostree_parse_refspec`).
 
 use std::collections::BTreeMap;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::fs;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
 
 use crate::objects::checksum::{Checksum, ObjectType};
 use crate::repo::{atomic, Repo, RepoError};
@@ -134,26 +140,34 @@ impl fmt::Display for Refspec {
 /// a longer file fails to parse as it did when read whole): one open and
 /// one read, no stat, as `status` and `summary` read thousands. A short
 /// read of a regular file is its end; one cut short otherwise cannot hold
-/// the 64 digits and fails to parse, never giving a wrong commit.
-fn read_small(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
+/// the 64 digits and fails to parse, never giving a wrong commit. `name`
+/// is opened relative to `dir` (a walk's open directory, so the kernel
+/// looks up one name, not the whole path), or is a path under [`CWD`].
+fn read_small(dir: BorrowedFd<'_>, name: impl rustix::path::Arg) -> std::io::Result<String> {
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     let mut buf = [0u8; 129];
-    let mut f = fs::File::open(path)?;
     let n = loop {
-        match f.read(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+        match rustix::io::read(&fd, &mut buf) {
+            Err(Errno::INTR) => continue,
             r => break r?,
         }
     };
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
-    match read_small(path) {
+/// The commit in the ref file `name` under `dir` (`path` is the same file,
+/// named in errors), None when it does not exist.
+fn read_ref_at(
+    dir: BorrowedFd<'_>,
+    name: impl rustix::path::Arg,
+    path: impl Fn() -> PathBuf,
+    display: &str,
+) -> Result<Option<Checksum>> {
+    match read_small(dir, name) {
         Ok(s) => s.trim().parse().map(Some).map_err(|_| {
             RefError::Unreadable(
                 display.to_string(),
-                format!("invalid checksum in {}", path.display()),
+                format!("invalid checksum in {}", path().display()),
             )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -162,10 +176,14 @@ fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
             "Is a directory".into(),
         )),
         Err(e) => Err(RefError::Repo(RepoError::Io {
-            path: path.to_path_buf(),
+            path: path(),
             source: e,
         })),
     }
+}
+
+fn read_ref_file(path: &Path, display: &str) -> Result<Option<Checksum>> {
+    read_ref_at(CWD, path, || path.to_path_buf(), display)
 }
 
 impl Repo {
@@ -304,17 +322,25 @@ impl Repo {
     /// All refs, as `refspec → commit`; remote refs are named `REMOTE:REF`.
     pub fn list_refs(&self) -> Result<BTreeMap<Refspec, Checksum>> {
         let mut out = BTreeMap::new();
-        for dir in ["refs/heads", "refs/remotes"] {
-            if let Err(e) = fs::read_dir(self.path().join(dir)) {
-                return Err(RefError::Listing {
+        let listing = |dir| {
+            rustix::fs::open(self.path().join(dir), DIR_FLAGS, Mode::empty()).map_err(|e| {
+                RefError::Listing {
                     dir,
-                    why: crate::tree::checkout::strerror(&e),
-                });
-            }
-        }
-        read_refs_under(&self.path().join("refs/heads"), &mut |name, c| {
-            out.insert(Refspec { remote: None, name }, c);
-        })?;
+                    why: crate::tree::checkout::strerror(&e.into()),
+                }
+            })
+        };
+        let (heads, remotes) = (listing("refs/heads")?, listing("refs/remotes")?);
+        drop(remotes);
+        let heads_path = self.path().join("refs/heads");
+        walk_ref_fd(
+            heads,
+            &heads_path,
+            "",
+            &mut with_commit(&mut |name, c| {
+                out.insert(Refspec { remote: None, name }, c);
+            }),
+        )?;
         for (remote, dir) in ref_subdirs(&self.path().join("refs/remotes"))? {
             read_refs_under(&dir, &mut |name, c| {
                 out.insert(
@@ -337,11 +363,11 @@ impl Repo {
             if !f.alias {
                 return Ok(());
             }
-            let target = fs::read_link(&f.path).map_err(|e| RepoError::Io {
-                path: f.path.clone(),
+            let target = fs::read_link(f.path()).map_err(|e| RepoError::Io {
+                path: f.path(),
                 source: e,
             })?;
-            let abs = normalize(&f.path.parent().expect("inside heads").join(&target));
+            let abs = normalize(&f.dir_path.join(&target));
             if let Some(t) = abs
                 .strip_prefix(&heads)
                 .ok()
@@ -572,13 +598,29 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// A ref file found by [`walk_ref_dir`].
-pub(crate) struct RefFile {
+pub(crate) struct RefFile<'a> {
     /// Its path under the walked directory, which is the ref's name.
     pub name: RefName,
-    pub path: PathBuf,
     /// A symlink: an alias of another ref (in `refs/heads`).
     pub alias: bool,
+    /// The walk's open directory holding it, its path, and the file's name
+    /// there: reading it through `dir` looks up one name, not the path.
+    pub dir: BorrowedFd<'a>,
+    pub dir_path: &'a Path,
+    pub file: &'a CStr,
 }
+
+impl RefFile<'_> {
+    /// Its path, for messages.
+    pub fn path(&self) -> PathBuf {
+        self.dir_path
+            .join(std::ffi::OsStr::from_bytes(self.file.to_bytes()))
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
 
 /// The one walk over a ref directory (`refs/heads`, `refs/remotes/REMOTE`,
 /// `refs/mirrors/COLLECTION`), as ostree's `enumerate_refs_recurse`:
@@ -586,29 +628,41 @@ pub(crate) struct RefFile {
 /// entry whose name is no valid ref fragment (a tool's `.rsync_info`, a
 /// temporary file) is passed over. Entries come in name order. A directory
 /// that does not exist (or vanished while walked) holds no refs; every other
-/// I/O error is returned, naming its path.
-pub(crate) fn walk_ref_dir(base: &Path, f: &mut dyn FnMut(RefFile) -> Result<()>) -> Result<()> {
-    walk_ref_dir_under(base, "", f)
+/// I/O error is returned, naming its path. Each directory is opened
+/// relative to its parent, and its entries are handed over with it.
+pub(crate) fn walk_ref_dir(
+    base: &Path,
+    f: &mut dyn FnMut(RefFile<'_>) -> Result<()>,
+) -> Result<()> {
+    match rustix::fs::open(base, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => walk_ref_fd(fd, base, "", f),
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(io_at(base)(e.into())),
+    }
 }
 
-fn walk_ref_dir_under(
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RefError {
+    let path = path.to_path_buf();
+    move |source| RefError::Repo(RepoError::Io { path, source })
+}
+
+/// [`walk_ref_dir`] over the open directory `fd`, which is `dir`.
+fn walk_ref_fd(
+    fd: OwnedFd,
     dir: &Path,
     prefix: &str,
-    f: &mut dyn FnMut(RefFile) -> Result<()>,
+    f: &mut dyn FnMut(RefFile<'_>) -> Result<()>,
 ) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RefError::Repo(RepoError::Io { path, source })
-    };
-    let mut entries = match fs::read_dir(dir) {
-        Ok(rd) => rd.collect::<std::io::Result<Vec<_>>>().map_err(io(dir))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(dir)(e)),
-    };
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let fname = e.file_name();
-        let Some(fname) = fname.to_str().filter(|n| valid_fragment(n)) else {
+    let mut listing = rustix::fs::Dir::new(fd).map_err(|e| io_at(dir)(e.into()))?;
+    let mut entries: Vec<(CString, FileType)> = Vec::new();
+    while let Some(e) = listing.read() {
+        let e = e.map_err(|e| io_at(dir)(e.into()))?;
+        entries.push((e.file_name().to_owned(), e.file_type()));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let dfd = listing.fd().map_err(|e| io_at(dir)(e.into()))?;
+    for (file, ft) in &entries {
+        let Some(fname) = file.to_str().ok().filter(|n| valid_fragment(n)) else {
             continue;
         };
         let name = if prefix.is_empty() {
@@ -616,20 +670,32 @@ fn walk_ref_dir_under(
         } else {
             format!("{prefix}/{fname}")
         };
-        let path = e.path();
-        let ft = match e.file_type() {
-            Ok(ft) => ft,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&path)(e)),
+        let ft = match ft {
+            // A file system without types in its listing.
+            FileType::Unknown => match rustix::fs::statat(dfd, file, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_at(&dir.join(fname))(e.into())),
+            },
+            ft => *ft,
         };
-        if ft.is_dir() {
-            walk_ref_dir_under(&path, &name, f)?;
-        } else if ft.is_file() || ft.is_symlink() {
-            f(RefFile {
+        match ft {
+            FileType::Directory => {
+                let path = dir.join(fname);
+                match rustix::fs::openat(dfd, file, DIR_FLAGS, Mode::empty()) {
+                    Ok(sub) => walk_ref_fd(sub, &path, &name, f)?,
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(io_at(&path)(e.into())),
+                }
+            }
+            FileType::RegularFile | FileType::Symlink => f(RefFile {
                 name: RefName(name),
-                path,
-                alias: ft.is_symlink(),
-            })?;
+                alias: ft == FileType::Symlink,
+                dir: dfd,
+                dir_path: dir,
+                file,
+            })?,
+            _ => {}
         }
     }
     Ok(())
@@ -638,12 +704,19 @@ fn walk_ref_dir_under(
 /// Every ref under `dir` with the commit it holds ([`walk_ref_dir`]; an
 /// alias holds its target's commit; a dangling alias is passed over).
 pub(crate) fn read_refs_under(dir: &Path, f: &mut dyn FnMut(RefName, Checksum)) -> Result<()> {
-    walk_ref_dir(dir, &mut |r| {
-        if let Some(c) = read_ref_file(&r.path, r.name.as_str())? {
+    walk_ref_dir(dir, &mut with_commit(f))
+}
+
+/// A walk's step that reads each ref file found and hands `f` its commit.
+fn with_commit<'f>(
+    f: &'f mut dyn FnMut(RefName, Checksum),
+) -> impl FnMut(RefFile<'_>) -> Result<()> + 'f {
+    move |r| {
+        if let Some(c) = read_ref_at(r.dir, r.file, || r.path(), r.name.as_str())? {
             f(r.name, c);
         }
         Ok(())
-    })
+    }
 }
 
 /// The subdirectories of `refs/remotes` or `refs/mirrors` (one per remote
