@@ -714,8 +714,7 @@ impl Repo {
         if matches!(known, Known::Verify(e) if e != checksum) {
             return Ok(checksum); // caller reports the mismatch; the temp file is dropped
         }
-        let dest = self.content_path(checksum);
-        self.link_into_place(tmp, &dest)?;
+        self.place_object(tmp, &ObjectName::new(checksum, ObjectType::File))?;
         Ok(checksum)
     }
 
@@ -818,6 +817,39 @@ mod tests {
             assert_eq!(st.mtime(), 0, "mode {mode:o}");
             let back = repo.open_content(c).unwrap();
             assert_eq!(back.header.mode, 0o100000 | mode);
+        }
+    }
+
+    /// Objects land in fresh `objects/XX` directories whether an unnamed
+    /// file is linked by its descriptor or, once that was refused, through
+    /// `/proc/self/fd` (the flag is process-wide: other tests then take the
+    /// second way too, which is as correct).
+    #[test]
+    fn objects_land_linked_by_descriptor_or_through_proc() {
+        for refused in [false, true] {
+            super::super::LINK_BY_FD_REFUSED.store(refused, std::sync::atomic::Ordering::Relaxed);
+            for mode in [RepoMode::BareUser, RepoMode::Archive] {
+                let dir = tempfile::tempdir().unwrap();
+                let repo = Repo::init(dir.path(), mode, None).unwrap();
+                for i in 0..600 {
+                    let data = format!("object {i} {refused}");
+                    let (c, written) = repo
+                        .write_content_bytes(&regular(), data.as_bytes())
+                        .unwrap();
+                    assert!(written);
+                    let mut back = String::new();
+                    repo.open_content(c)
+                        .unwrap()
+                        .reader
+                        .read_to_string(&mut back)
+                        .unwrap();
+                    assert_eq!(back, data, "{mode:?}, refused {refused}");
+                }
+                let m = repo
+                    .write_metadata(ObjectType::DirMeta, &[1, 2, 3])
+                    .unwrap();
+                assert!(repo.has_object(&ObjectName::new(m, ObjectType::DirMeta)));
+            }
         }
     }
 

@@ -176,7 +176,16 @@ pub struct Repo {
     /// created with (the umask, or what a default ACL takes away), found
     /// once: see [`Repo::temp_file_with_mode`].
     tmp_mask: std::sync::OnceLock<u32>,
+    /// `tmp/`, opened (`O_PATH`) on the first unnamed file made in it, so
+    /// each next one is made relative to it; `None` when it cannot be.
+    tmp: std::sync::OnceLock<Option<std::os::fd::OwnedFd>>,
 }
+
+/// Set once linking an unnamed file by its descriptor (`linkat` with
+/// `AT_EMPTY_PATH`, which needs `CAP_DAC_READ_SEARCH`) was refused: from
+/// then on it is linked through `/proc/self/fd`, as libglnx always does.
+static LINK_BY_FD_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// How deep a chain of `core.parent` repositories may go (a loop would never end).
 const MAX_PARENT_DEPTH: usize = 32;
@@ -309,6 +318,7 @@ impl Repo {
             disable_fsync,
             parent,
             tmp_mask: std::sync::OnceLock::new(),
+            tmp: std::sync::OnceLock::new(),
         })
     }
 
@@ -412,6 +422,33 @@ impl Repo {
         self.objects.as_fd()
     }
 
+    /// Opens this repository's own loose object `name` (not one of
+    /// `core.parent`) for reading, relative to `objects/`.
+    pub(crate) fn open_loose(&self, name: &ObjectName) -> std::io::Result<fs::File> {
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        rustix::fs::openat(
+            &self.objects,
+            rel.as_c_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(fs::File::from)
+        .map_err(Into::into)
+    }
+
+    /// The size of this repository's own loose object `name` as stored,
+    /// `None` when it has no such file.
+    pub(crate) fn loose_size(&self, name: &ObjectName) -> Option<u64> {
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        rustix::fs::statat(
+            &self.objects,
+            rel.as_c_str(),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .ok()
+        .map(|st| st.st_size as u64)
+    }
+
     /// Whether this repository or its `core.parent` chain has the object.
     pub fn has_object(&self, name: &ObjectName) -> bool {
         let rel = LooseRel::of(name, self.mode.is_archive());
@@ -488,10 +525,9 @@ impl Repo {
     /// ostree: a commit that was deleted and is pulled anew is no longer gone.
     pub fn write_metadata_as(&self, name: ObjectName, bytes: &[u8]) -> Result<()> {
         if !self.has_object(&name) {
-            let dest = self.object_path(&name);
             let mut tmp = self.temp_file_with_mode(0o644)?;
             tmp.write_all(bytes).at(tmp.path())?;
-            self.link_into_place(tmp, &dest)?;
+            self.place_object(tmp, &name)?;
         }
         if name.objtype == ObjectType::Commit {
             let tombstone =
@@ -607,11 +643,16 @@ impl Repo {
     }
 
     fn open_unnamed(&self, perm: u32) -> rustix::io::Result<rustix::fd::OwnedFd> {
-        rustix::fs::open(
-            self.tmp_dir(),
-            rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::from_raw_mode(perm),
-        )
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        let tmp = self.tmp.get_or_init(|| {
+            let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            rustix::fs::open(self.tmp_dir(), dir, Mode::empty()).ok()
+        });
+        match tmp {
+            Some(fd) => rustix::fs::openat(fd, ".", flags, Mode::from_raw_mode(perm)),
+            None => rustix::fs::open(self.tmp_dir(), flags, Mode::from_raw_mode(perm)),
+        }
     }
 
     /// See [`temp_file_with_mode`](Self::temp_file_with_mode); every bit
@@ -623,6 +664,75 @@ impl Repo {
                 .map(|st| 0o777 & !(st.st_mode & 0o777))
                 .unwrap_or(0o777)
         })
+    }
+
+    /// Links a finished temporary file as this repository's object `name`
+    /// unless it has it already, making its `objects/XX` when missing. An
+    /// unnamed file is linked by its descriptor relative to `objects/`
+    /// where the process may (else through `/proc/self/fd`).
+    pub(crate) fn place_object(&self, tmp: TempObject, name: &ObjectName) -> Result<()> {
+        use rustix::fs::{linkat, AtFlags, CWD};
+        use rustix::io::Errno;
+        use std::sync::atomic::Ordering::Relaxed;
+        let TempObject::Unnamed { file, .. } = &tmp else {
+            return self.link_into_place(tmp, &self.object_path(name));
+        };
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        let to = rel.as_c_str();
+        let by_fd = || linkat(file, c"", &self.objects, to, AtFlags::EMPTY_PATH);
+        let by_proc = || {
+            use std::os::fd::AsRawFd;
+            let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+            linkat(
+                CWD,
+                proc.as_str(),
+                &self.objects,
+                to,
+                AtFlags::SYMLINK_FOLLOW,
+            )
+        };
+        // Whether `objects/XX` had to be made (false: it was there).
+        let mkdir = || {
+            let dir = &rel.as_str()[..2];
+            match rustix::fs::mkdirat(&self.objects, dir, rustix::fs::Mode::from_raw_mode(0o777)) {
+                Ok(()) => Ok(true),
+                Err(Errno::EXIST) => Ok(false),
+                Err(e) => Err(RepoError::Io {
+                    path: self.path.join("objects").join(dir),
+                    source: e.into(),
+                }),
+            }
+        };
+        let refused = || {
+            LINK_BY_FD_REFUSED.store(true, Relaxed);
+            by_proc()
+        };
+        let r = if LINK_BY_FD_REFUSED.load(Relaxed) {
+            match by_proc() {
+                Err(Errno::NOENT) => {
+                    mkdir()?;
+                    by_proc()
+                }
+                r => r,
+            }
+        } else {
+            // ENOENT is a missing `objects/XX`, or the descriptor refused.
+            match by_fd() {
+                Err(Errno::NOENT) if mkdir()? => match by_fd() {
+                    Err(Errno::NOENT) => refused(),
+                    r => r,
+                },
+                Err(Errno::NOENT) => refused(),
+                r => r,
+            }
+        };
+        match r {
+            Ok(()) | Err(Errno::EXIST) => Ok(()),
+            Err(e) => Err(RepoError::Io {
+                path: self.object_path(name),
+                source: e.into(),
+            }),
+        }
     }
 
     /// Links a finished temporary file to `dest` unless something is there already.

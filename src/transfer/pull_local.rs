@@ -260,8 +260,7 @@ pub fn plan(src: &Repo, dst: &Repo, items: &[PullItem], opts: &PullOptions) -> R
     // Content largest first, so no core is left compressing one big file at the end.
     plan.content = content_order::largest_first(content, |c| {
         (!dst.has_content(c)).then(|| {
-            fs::symlink_metadata(src.content_path(c))
-                .map(|m| m.len())
+            src.loose_size(&ObjectName::new(c, ObjectType::File))
                 .unwrap_or(0)
         })
     });

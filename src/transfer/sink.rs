@@ -17,7 +17,6 @@
 //! the hardlink fast path of `ostree-repo-commit.c`
 //! (`import_one_object_link`, `import_via_reflink_is_possible`).
 
-use std::fs;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -210,16 +209,16 @@ impl Repo {
         if self.mode() != RepoMode::Archive {
             return Ok(None);
         }
-        let (from, to) = (src.object_path(name), self.object_path(name));
+        let from = src.object_path(name);
         // Another filesystem: archive bytes are copied unchanged, never recompressed.
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| RepoError::Io { path, source }
         };
         let mut tmp = self.temp_file_with_mode(0o644)?;
-        let mut f = fs::File::open(&from).map_err(io_err(&from))?;
+        let mut f = src.open_loose(name).map_err(io_err(&from))?;
         let n = io::copy(&mut f, tmp.as_file_mut()).map_err(io_err(&from))?;
-        self.link_into_place(tmp, &to)?;
+        self.place_object(tmp, name)?;
         Ok(Some(Put {
             how: How::Copied,
             bytes: n,
@@ -239,19 +238,23 @@ impl Repo {
     ) -> Result<Put> {
         let checksum = name.checksum;
         let format = |source: FormatError| TransferError::Format { name, source };
-        let (header, size, mut reader): (_, u64, Box<dyn Read + Send>) =
-            match source.content(checksum)? {
-                Content::Filez(body) if self.mode() == RepoMode::Archive => {
-                    return self.store_filez(source, name, body, checks)
-                }
-                Content::Filez(mut body) => {
-                    let ah = verify::read_archive_header(&mut body).map_err(format)?;
-                    let size = if ah.header.is_regular() { ah.size } else { 0 };
-                    let reader = Box::new(verify::filez_body(&ah, body));
-                    (ah.header, size, reader)
-                }
-                Content::Loose(obj) => (obj.header, obj.size, obj.reader),
-            };
+        let content = if self.mode() == RepoMode::Archive {
+            source.content(checksum)?
+        } else {
+            source.content_to_decode(checksum)?
+        };
+        let (header, size, mut reader): (_, u64, Box<dyn Read + Send>) = match content {
+            Content::Filez(body) if self.mode() == RepoMode::Archive => {
+                return self.store_filez(source, name, body, checks)
+            }
+            Content::Filez(mut body) => {
+                let ah = verify::read_archive_header(&mut body).map_err(format)?;
+                let size = if ah.header.is_regular() { ah.size } else { 0 };
+                let reader = Box::new(verify::filez_body(&ah, body));
+                (ah.header, size, reader)
+            }
+            Content::Loose(obj) => (obj.header, obj.size, obj.reader),
+        };
         verify::bareuseronly_mode(checks, checksum, header.mode)?;
         // The engine and the delta applier ask only for objects they found
         // missing: no second presence check here.
@@ -321,7 +324,7 @@ impl Repo {
             w.flush().map_err(io_err)?;
             (n, size)
         };
-        self.link_into_place(tmp, &self.content_path(checksum))?;
+        self.place_object(tmp, &name)?;
         Ok(Put {
             how: How::Copied,
             bytes: n,

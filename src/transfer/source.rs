@@ -64,6 +64,15 @@ pub trait ObjectSource: Sync {
     /// Opens a content object in the encoding the source keeps.
     fn content(&self, checksum: Checksum) -> Result<Content>;
 
+    /// [`content`](Self::content) for a caller that decodes a `.filez`
+    /// and checks its length ([`super::verify::filez_body`]): a source may
+    /// then spare the read that only finds the end
+    /// ([`super::verify::EndsAtShortRead`]). Never for one that keeps the
+    /// `.filez` as it is.
+    fn content_to_decode(&self, checksum: Checksum) -> Result<Content> {
+        self.content(checksum)
+    }
+
     /// The error for reading object `name` failing part-way with `e`.
     fn read_error(&self, name: ObjectName, e: io::Error) -> TransferError;
 
@@ -125,21 +134,11 @@ impl ObjectSource for Repo {
     }
 
     fn content(&self, checksum: Checksum) -> Result<Content> {
-        if self.mode() == RepoMode::Archive {
-            // The file as stored, so the `.filez` is checked as a remote's is.
-            let path = self.content_path(checksum);
-            match File::open(&path) {
-                Ok(f) => {
-                    return Ok(Content::Filez(Box::new(BufReader::with_capacity(
-                        64 * 1024,
-                        f,
-                    ))))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {} // maybe in core.parent
-                Err(source) => return Err(RepoError::Io { path, source }.into()),
-            }
-        }
-        Ok(Content::Loose(self.open_content(checksum)?))
+        repo_content(self, checksum, false)
+    }
+
+    fn content_to_decode(&self, checksum: Checksum) -> Result<Content> {
+        repo_content(self, checksum, true)
     }
 
     fn read_error(&self, name: ObjectName, source: io::Error) -> TransferError {
@@ -201,6 +200,33 @@ fn delta_file_error(name: DeltaName, what: &str, path: &Path, source: io::Error)
         }
         .into(),
     }
+}
+
+/// A repository's content object: the `.filez` as stored in an archive
+/// (checked as a remote's is), read to its end only when `decoded` does
+/// not check its length; else the decoded object.
+fn repo_content(repo: &Repo, checksum: Checksum, decoded: bool) -> Result<Content> {
+    if repo.mode() == RepoMode::Archive {
+        match repo.open_loose(&ObjectName::new(checksum, ObjectType::File)) {
+            Ok(f) => {
+                let r: Box<dyn Read + Send> = if decoded {
+                    Box::new(BufReader::with_capacity(
+                        64 * 1024,
+                        super::verify::EndsAtShortRead::new(f),
+                    ))
+                } else {
+                    Box::new(BufReader::with_capacity(64 * 1024, f))
+                };
+                return Ok(Content::Filez(r));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {} // maybe in core.parent
+            Err(source) => {
+                let path = repo.content_path(checksum);
+                return Err(RepoError::Io { path, source }.into());
+            }
+        }
+    }
+    Ok(Content::Loose(repo.open_content(checksum)?))
 }
 
 /// The header of a content object, read from the source.
