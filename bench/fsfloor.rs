@@ -36,7 +36,9 @@
 //!   each file from its object (`linkat`), directory level by level, the
 //!   directories of a level split over the threads. `--meta` adds what a
 //!   bare-user checkout needs to tell a symlink from a file, a `fstatat` and
-//!   a `lgetxattr(user.ostreemeta)` per object (grove and ostree do these).
+//!   a `getxattrat(user.ostreemeta)` per object, relative to its
+//!   `objects/XX` (`lgetxattr` of its path before Linux 6.13; grove and
+//!   ostree do these).
 //! - `commit SRC REPO` — commit of a whole tree into a fresh bare-user
 //!   repository. Every part of it is timed, the walk too: a real commit must
 //!   read the source directories. `mkdirat` of the 256 `objects/XX`, then
@@ -395,6 +397,50 @@ impl Sc {
             "unlink",
             &name.to_string_lossy(),
         );
+    }
+
+    /// `user.ostreemeta` of `name` under `dir` with `getxattrat` (Linux
+    /// 6.13: one name looked up, as grove does), else of `path` with
+    /// `lgetxattr`.
+    fn getxattrat(&mut self, dir: RawFd, name: &CStr, path: impl FnOnce() -> CString) {
+        #[repr(C)]
+        struct XattrArgs {
+            value: u64,
+            size: u32,
+            flags: u32,
+        }
+        static ENOSYS: AtomicBool = AtomicBool::new(false);
+        if !ENOSYS.load(Ordering::Relaxed) {
+            let mut v = [0u8; 256];
+            let mut args = XattrArgs {
+                value: v.as_mut_ptr() as u64,
+                size: v.len() as u32,
+                flags: 0,
+            };
+            // SAFETY: getxattrat(2) with a NUL-terminated name and path and
+            // args describing v, which is writable for its length.
+            let r = unsafe {
+                libc::syscall(
+                    464,
+                    dir,
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                    OSTREEMETA.as_ptr(),
+                    &mut args as *mut XattrArgs,
+                    std::mem::size_of::<XattrArgs>(),
+                )
+            };
+            if r >= 0 {
+                self.count(Sys::Getxattr);
+                return;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOSYS) {
+                die("getxattrat", &name.to_string_lossy(), e);
+            }
+            ENOSYS.store(true, Ordering::Relaxed);
+        }
+        self.getxattr(&path());
     }
 
     fn getxattr(&mut self, path: &CStr) {
@@ -761,8 +807,9 @@ fn link(o: &Opts) -> Report {
             for (xx, obj, name) in &d.files {
                 if o.meta {
                     sc.fstatat(objdirs[*xx], obj);
-                    let path = [objdir_paths[*xx].as_bytes(), b"/", obj.as_bytes()].concat();
-                    sc.getxattr(&cstr(&path));
+                    sc.getxattrat(objdirs[*xx], obj, || {
+                        cstr(&[objdir_paths[*xx].as_bytes(), b"/", obj.as_bytes()].concat())
+                    });
                 }
                 sc.linkat(objdirs[*xx], obj, fd, name);
             }

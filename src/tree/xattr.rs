@@ -60,6 +60,78 @@ fn raw_all(
     Ok(pairs)
 }
 
+/// Set once `getxattrat` was missing or refused: see [`get_at`].
+pub(crate) static GETXATTRAT_MISSING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// `getxattrat(2)` (Linux 6.13): the xattr `name` of `path` under `dir`,
+/// not following a symlink, read into `buf` (its length returned). `None`
+/// where the kernel has no such call or a seccomp filter refuses it, from
+/// the first refusal on: callers then read it by the whole path with
+/// `lgetxattr`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn get_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+    buf: &mut [u8],
+) -> Option<rustix::io::Result<usize>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Its number in the generic syscall table, which both use.
+    const SYS_GETXATTRAT: libc::c_long = 464;
+    if GETXATTRAT_MISSING.load(Relaxed) {
+        return None;
+    }
+    /// The kernel's `struct xattr_args`.
+    #[repr(C)]
+    struct XattrArgs {
+        value: u64,
+        size: u32,
+        flags: u32,
+    }
+    let mut args = XattrArgs {
+        value: buf.as_mut_ptr() as u64,
+        size: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+        flags: 0,
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: NUL-terminated path and name; args points at a live struct of
+    // the size passed, whose value field points at `size` writable bytes.
+    let r = unsafe {
+        libc::syscall(
+            SYS_GETXATTRAT,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            name.as_ptr(),
+            &mut args as *mut XattrArgs,
+            std::mem::size_of::<XattrArgs>(),
+        )
+    };
+    if r >= 0 {
+        return Some(Ok(r as usize));
+    }
+    let e = rustix::io::Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error()?);
+    // EPERM: what a seccomp filter that predates the call answers (a
+    // genuine refusal comes back from `lgetxattr` too).
+    if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM {
+        GETXATTRAT_MISSING.store(true, Relaxed);
+        return None;
+    }
+    Some(Err(e))
+}
+
+/// See the other `get_at`: elsewhere the path is read with `lgetxattr`.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) fn get_at(
+    _dir: std::os::fd::BorrowedFd<'_>,
+    _path: &std::ffi::CStr,
+    _name: &std::ffi::CStr,
+    _buf: &mut [u8],
+) -> Option<rustix::io::Result<usize>> {
+    None
+}
+
 /// The form OSTree hashes: empty values skipped, names sorted.
 fn hashed(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Xattrs {
     Xattrs::from_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty()))

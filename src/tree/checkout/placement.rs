@@ -143,19 +143,28 @@ impl Checkout<'_> {
     /// of a checkout: the path is built in one buffer and the value read
     /// into the stack unless it is large.
     fn object_meta(&self, rel: &LooseRel) -> Result<Option<DirMeta>> {
-        let mut path =
-            Vec::with_capacity(self.objects_path.as_os_str().len() + 2 + rel.as_str().len());
-        path.extend_from_slice(self.objects_path.as_os_str().as_bytes());
-        path.push(b'/');
-        path.extend_from_slice(rel.as_c_str().to_bytes_with_nul());
         let full = || self.objects_path.join(rel.as_str());
-        let Ok(cpath) = std::ffi::CStr::from_bytes_with_nul(&path) else {
-            return Err(at("lgetxattr", &full())(io::Error::other(
-                "path contains NUL",
-            )));
-        };
         let mut buf = [0u8; 512];
-        let value = match rustix::fs::lgetxattr(cpath, OSTREEMETA_XATTR, &mut buf[..]) {
+        let name = c"user.ostreemeta";
+        debug_assert_eq!(name.to_bytes(), OSTREEMETA_XATTR.as_bytes());
+        let got = match crate::tree::xattr::get_at(self.objects, rel.as_c_str(), name, &mut buf) {
+            Some(r) => r,
+            None => {
+                let mut path = Vec::with_capacity(
+                    self.objects_path.as_os_str().len() + 2 + rel.as_str().len(),
+                );
+                path.extend_from_slice(self.objects_path.as_os_str().as_bytes());
+                path.push(b'/');
+                path.extend_from_slice(rel.as_c_str().to_bytes_with_nul());
+                let Ok(cpath) = std::ffi::CStr::from_bytes_with_nul(&path) else {
+                    return Err(at("lgetxattr", &full())(io::Error::other(
+                        "path contains NUL",
+                    )));
+                };
+                rustix::fs::lgetxattr(cpath, OSTREEMETA_XATTR, &mut buf[..])
+            }
+        };
+        let value = match got {
             Ok(n) => return Ok(DirMeta::from_bytes(&buf[..n]).ok()),
             Err(Errno::RANGE) => crate::tree::xattr::get_path(&full(), OSTREEMETA_XATTR)
                 .map_err(at("lgetxattr", &full()))?,
