@@ -17,6 +17,14 @@
 #                  with `cargo build --profile ci --bench fsfloor`) of the steps
 #                  that have one; or the path of an fsfloor binary
 #   FLOOR_THREADS=2  and FLOOR_ARGS= (e.g. --full, --no-hash, --meta) for it
+#   SETTLE=0       seconds to wait after each run's setup, before it is timed.
+#                  Each run first deletes the last run's tree; ext4 without a
+#                  journal reuses no inode within 60 s of its deletion (5 min
+#                  while its inode table block is dirty; the setup ends with
+#                  `sync`), and walks past each such inode when allocating
+#                  (`recently_deleted`), which makes a step that creates files
+#                  take 1-3x its time by what was deleted before it. SETTLE=61
+#                  times the tools, not that walk.
 #
 # FILES=100000 gives about 164k objects; FILES=600000 about 1M.
 # Every step runs each tool on its own copy of the same input (a hardlink
@@ -127,7 +135,7 @@ step() {
       local W="$work/run-$tool" B J=""; B=$(T $tool); [ $tool = grove ] && J=--json
       rm -rf "$W"; mkdir -p "$W"
       (cd "$W" && B=$B W=$W bash -c "$setup") >/dev/null 2>&1
-      sync
+      sync; sleep "${SETTLE:-0}"
       (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" J="$J" bash -c "$run") >"$work/out-$tool" 2>"$work/err" \
         || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; failures+=("$name ($tool)"); }
       read -r e u s m < <(tail -1 "$work/time")
@@ -159,7 +167,7 @@ floor_step() {
   for _ in $(seq "$RUNS"); do
     rm -rf "$W"; mkdir -p "$W"
     (cd "$W" && B=$GROVE W=$W bash -c "$setup") >/dev/null 2>&1
-    sync
+    sync; sleep "${SETTLE:-0}"
     (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env F="$FLOOR_BIN" W="$W" \
       bash -c "$run --threads $FLOOR_THREADS $FLOOR_ARGS") >"$work/out-floor" 2>"$work/err" \
       || { echo "$name: floor failed: $(tail -3 "$work/err")" >&2; failures+=("$name (floor)"); return 0; }
