@@ -385,6 +385,14 @@ fn release_engineer_end_to_end() {
     ostree(&prod, &["refs", "--create=elsewhere:x", &p1]);
     assert_eq!(state()["state"], "fresh", "{}", state());
     ostree(&prod, &["refs", "--delete", "elsewhere:x"]);
+    // A summary that does not parse is stale, and says why.
+    let summary = prod.join("summary");
+    let good = std::fs::read(&summary).unwrap();
+    std::fs::write(&summary, &good[..good.len() / 2]).unwrap();
+    let broken = state();
+    assert_eq!(broken["state"], "stale", "{broken}");
+    std::fs::write(&summary, &good).unwrap();
+    assert_eq!(state()["state"], "fresh");
     // Sizes on disk only when asked for: they walk every commit's tree.
     assert!(st["refs"][0]["size"].is_null(), "{status}");
     let sized = grove(&prod, &["status", "--json", "--sizes"]);

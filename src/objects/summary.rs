@@ -530,8 +530,9 @@ impl Summary {
     }
 
     /// The name and commit of each ref in `REPO/summary`'s main list (not
-    /// its collection map), without parsing the entries' metadata: what
-    /// `status` compares with the refs, thousands of them at Flathub's size.
+    /// its collection map): what `status` compares with the refs, thousands
+    /// of them at Flathub's size. Each dictionary's framing is checked (the
+    /// summary's and each entry's), not decoded into values.
     pub fn read_ref_list(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
         let (bytes, p) = read_file(repo)?;
         let corrupt = |why: String| SummaryError::Corrupt {
@@ -540,11 +541,14 @@ impl Summary {
         };
         let top = reader::tuple(&bytes, &[reader::var(8), reader::var(8)])
             .map_err(|e| corrupt(e.to_string()))?;
+        reader::vardict(top[1]).map_err(|e| corrupt(format!("metadata: {e}")))?;
         reader::var_array(top[0], 8)
             .map_err(|e| corrupt(format!("refs: {e}")))?
             .into_iter()
             .map(|entry| {
-                let (name, checksum, _) = ref_entry_head(entry).map_err(&corrupt)?;
+                let (name, checksum, inner) = ref_entry_head(entry).map_err(&corrupt)?;
+                reader::vardict(inner[2])
+                    .map_err(|e| corrupt(format!("ref {name}: metadata: {e}")))?;
                 Ok((name.to_string(), checksum))
             })
             .collect()

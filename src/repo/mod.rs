@@ -691,38 +691,16 @@ impl Repo {
                 AtFlags::SYMLINK_FOLLOW,
             )
         };
-        // Whether `objects/XX` had to be made (false: it was there).
-        let mkdir = || {
-            let dir = &rel.as_str()[..2];
-            match rustix::fs::mkdirat(&self.objects, dir, rustix::fs::Mode::from_raw_mode(0o777)) {
-                Ok(()) => Ok(true),
-                Err(Errno::EXIST) => Ok(false),
-                Err(e) => Err(RepoError::Io {
-                    path: self.path.join("objects").join(dir),
-                    source: e.into(),
-                }),
-            }
-        };
-        let refused = || {
-            LINK_BY_FD_REFUSED.store(true, Relaxed);
-            by_proc()
-        };
+        let xx = &rel.as_str()[..2];
         let r = if LINK_BY_FD_REFUSED.load(Relaxed) {
-            match by_proc() {
+            self.link_making_dir(xx, by_proc)?
+        } else {
+            // ENOENT once `objects/XX` is there: the descriptor was refused.
+            match self.link_making_dir(xx, by_fd)? {
                 Err(Errno::NOENT) => {
-                    mkdir()?;
+                    LINK_BY_FD_REFUSED.store(true, Relaxed);
                     by_proc()
                 }
-                r => r,
-            }
-        } else {
-            // ENOENT is a missing `objects/XX`, or the descriptor refused.
-            match by_fd() {
-                Err(Errno::NOENT) if mkdir()? => match by_fd() {
-                    Err(Errno::NOENT) => refused(),
-                    r => r,
-                },
-                Err(Errno::NOENT) => refused(),
                 r => r,
             }
         };
@@ -732,6 +710,30 @@ impl Repo {
                 path: self.object_path(name),
                 source: e.into(),
             }),
+        }
+    }
+
+    /// Runs `link`, a link into `objects/XX`; when that says ENOENT, makes
+    /// `objects/XX` (another thread may be making it at the same moment)
+    /// and runs it once more. The error is the second run's.
+    fn link_making_dir(
+        &self,
+        xx: &str,
+        link: impl Fn() -> rustix::io::Result<()>,
+    ) -> Result<rustix::io::Result<()>> {
+        use rustix::io::Errno;
+        match link() {
+            Err(Errno::NOENT) => {
+                match rustix::fs::mkdirat(&self.objects, xx, rustix::fs::Mode::from_raw_mode(0o777))
+                {
+                    Ok(()) | Err(Errno::EXIST) => Ok(link()),
+                    Err(e) => Err(RepoError::Io {
+                        path: self.path.join("objects").join(xx),
+                        source: e.into(),
+                    }),
+                }
+            }
+            r => Ok(r),
         }
     }
 
@@ -844,22 +846,8 @@ impl Repo {
                 rustix::fs::AtFlags::empty(),
             )
         };
-        let mut result = link();
-        if result == Err(Errno::NOENT) {
-            // The source object, or this repository's XX directory, is
-            // missing (another thread may be making it right now).
-            let dir = &to.as_str()[..2];
-            match rustix::fs::mkdirat(&self.objects, dir, rustix::fs::Mode::from_raw_mode(0o777)) {
-                Ok(()) | Err(Errno::EXIST) => result = link(),
-                Err(e) => {
-                    return Err(RepoError::Io {
-                        path: self.path.join("objects").join(dir),
-                        source: e.into(),
-                    })
-                }
-            }
-        }
-        match result {
+        // ENOENT: the source object, or this repository's `objects/XX`, is missing.
+        match self.link_making_dir(&to.as_str()[..2], link)? {
             Ok(()) | Err(Errno::EXIST) => Ok(true),
             Err(Errno::XDEV | Errno::PERM | Errno::MLINK) => Ok(false),
             Err(e) => Err(RepoError::Io {

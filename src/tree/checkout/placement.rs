@@ -147,6 +147,7 @@ impl Checkout<'_> {
         let mut buf = [0u8; 512];
         let name = c"user.ostreemeta";
         debug_assert_eq!(name.to_bytes(), OSTREEMETA_XATTR.as_bytes());
+        let mut op = "getxattrat";
         let got = match crate::tree::xattr::get_at(self.objects, rel.as_c_str(), name, &mut buf) {
             Some(r) => r,
             None => {
@@ -161,6 +162,7 @@ impl Checkout<'_> {
                         "path contains NUL",
                     )));
                 };
+                op = "lgetxattr";
                 rustix::fs::lgetxattr(cpath, OSTREEMETA_XATTR, &mut buf[..])
             }
         };
@@ -169,7 +171,7 @@ impl Checkout<'_> {
             Err(Errno::RANGE) => crate::tree::xattr::get_path(&full(), OSTREEMETA_XATTR)
                 .map_err(at("lgetxattr", &full()))?,
             Err(Errno::NODATA | Errno::NOTSUP) => None,
-            Err(e) => return Err(at("lgetxattr", &full())(e.into())),
+            Err(e) => return Err(at(op, &full())(e.into())),
         };
         Ok(value.and_then(|v| DirMeta::from_bytes(&v).ok()))
     }
