@@ -6,10 +6,7 @@
 #
 # Environment: RUNS (default 5) runs per step and tool; GROVE (default
 # target/release/grove); STEPS, a subset of "commit union speedup pull recommit"
-# (default all; with a subset the table goes to WORKDIR/performance.md only);
-# SETTLE (default 0) seconds to wait between a step's setup (which deletes the
-# last run's output) and its timed run: see bench/scale.sh, ext4 without a
-# journal walks past inodes deleted in the last 60 s when it allocates one.
+# (default all; with a subset the table goes to WORKDIR/performance.md only).
 #
 # Each step runs on fresh, identical inputs for both tools; within a run the
 # two tools take turns, so both see the same machine. Times are wall clock:
@@ -48,7 +45,6 @@ measure() {
   for ((i = 1; i <= RUNS; i++)); do
     for tool in ostree grove; do
       $setup "$tool" >/dev/null 2>&1
-      [ "${SETTLE:-0}" = 0 ] || { sync; sleep "$SETTLE"; }
       local t0 t1 out dt
       t0=$(date +%s.%N)
       /usr/bin/time -o "$work/rss" -f '%M %U %S' bash -c "$(declare -f $run); $run $tool" >/dev/null 2>&1
