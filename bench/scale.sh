@@ -17,14 +17,18 @@
 #                  with `cargo build --profile ci --bench fsfloor`) of the steps
 #                  that have one; or the path of an fsfloor binary
 #   FLOOR_THREADS=2  and FLOOR_ARGS= (e.g. --full, --no-hash, --meta) for it
-#   SETTLE=0       seconds to wait after each run's setup, before it is timed.
-#                  Each run first deletes the last run's tree; ext4 without a
-#                  journal reuses no inode within 60 s of its deletion (5 min
-#                  while its inode table block is dirty; the setup ends with
-#                  `sync`), and walks past each such inode when allocating
-#                  (`recently_deleted`), which makes a step that creates files
-#                  take 1-3x its time by what was deleted before it. SETTLE=61
-#                  times the tools, not that walk.
+#   DEFER=         seconds, e.g. DEFER=361: each run's output is moved aside,
+#                  not deleted, and all are deleted at the end; before the
+#                  first run, leftovers are deleted and the bench waits DEFER
+#                  seconds. ext4 without a journal (this machine's) will not
+#                  reuse an inode within 60 s of its deletion, 6 min while its
+#                  inode table block is dirty, which it is once a new inode is
+#                  made beside it: it looks up and passes over each such inode
+#                  when allocating (`recently_deleted`, a third of the samples
+#                  of a 100k pull-local into bare-user right after a delete).
+#                  Without DEFER, each run deletes the last run's tree first,
+#                  and a step that creates files is timed partly on that walk.
+#                  Needs room for every run's output (about 25 GB at 1M).
 #
 # FILES=100000 gives about 164k objects; FILES=600000 about 1M.
 # Every step runs each tool on its own copy of the same input (a hardlink
@@ -121,6 +125,17 @@ echo "== $objects objects, $(du -sh src | cut -f1), $(find src/refs/heads -type 
 
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
 copy() { rm -rf "$2"; cp -al "$1" "$2"; }
+# fresh DIR: an empty DIR; the old one deleted, or with DEFER moved to trash/.
+fresh() {
+  if [ -n "${DEFER:-}" ] && [ -e "$1" ]; then mv "$1" "$work/trash/$(date +%s%N)"; else rm -rf "$1"; fi
+  mkdir -p "$1"
+}
+if [ -n "${DEFER:-}" ]; then
+  rm -rf "$work/trash" "$work/run-ostree" "$work/run-grove" "$work/run-floor"
+  mkdir -p "$work/trash"; sync
+  echo "== waiting ${DEFER} s after deleting the last runs' trees" >&2
+  sleep "$DEFER"
+fi
 rows=() locks=() splits=() floors=() failures=()
 # step NAME SETUP RUN [FLOOR_RUN [FLOOR_SETUP]]: SETUP and RUN are shell
 # snippets with $B (the tool), $W (its directory) and $J (--json for grove,
@@ -133,9 +148,9 @@ step() {
     local best="" bcpu="" bsplit="" mrss=0
     for _ in $(seq "$RUNS"); do
       local W="$work/run-$tool" B J=""; B=$(T $tool); [ $tool = grove ] && J=--json
-      rm -rf "$W"; mkdir -p "$W"
+      fresh "$W"
       (cd "$W" && B=$B W=$W bash -c "$setup") >/dev/null 2>&1
-      sync; sleep "${SETTLE:-0}"
+      sync
       (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env B="$B" W="$W" J="$J" bash -c "$run") >"$work/out-$tool" 2>"$work/err" \
         || { echo "$name: $tool failed: $(tail -3 "$work/err")" >&2; failures+=("$name ($tool)"); }
       read -r e u s m < <(tail -1 "$work/time")
@@ -165,9 +180,9 @@ step() {
 floor_step() {
   local name=$1 setup=$2 run=$3 best="" W="$work/run-floor"
   for _ in $(seq "$RUNS"); do
-    rm -rf "$W"; mkdir -p "$W"
+    fresh "$W"
     (cd "$W" && B=$GROVE W=$W bash -c "$setup") >/dev/null 2>&1
-    sync; sleep "${SETTLE:-0}"
+    sync
     (cd "$W" && /usr/bin/time -o "$work/time" -f '%e %U %S %M' env F="$FLOOR_BIN" W="$W" \
       bash -c "$run --threads $FLOOR_THREADS $FLOOR_ARGS") >"$work/out-floor" 2>"$work/err" \
       || { echo "$name: floor failed: $(tail -3 "$work/err")" >&2; failures+=("$name (floor)"); return 0; }
@@ -223,7 +238,7 @@ if [ ${#floors[@]} -gt 0 ]; then
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${floors[@]}"
 fi
-rm -rf "$work/run-ostree" "$work/run-grove" "$work/run-floor"
+rm -rf "$work/run-ostree" "$work/run-grove" "$work/run-floor" "$work/trash"
 # A step that failed makes the whole run fail (CI runs this at 100k).
 if [ ${#failures[@]} -gt 0 ]; then
   echo "failed: ${failures[*]}" >&2
