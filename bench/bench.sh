@@ -6,7 +6,11 @@
 #
 # Environment: RUNS (default 5) runs per step and tool; GROVE (default
 # target/release/grove); STEPS, a subset of "commit union speedup pull recommit"
-# (default all; with a subset the table goes to WORKDIR/performance.md only).
+# (default all; with a subset the table goes to WORKDIR/performance.md only);
+# DEFER (seconds, e.g. 361): a run's old outputs are moved to WORKDIR/trash
+# instead of deleted, and deleted at the end, after one wait of DEFER seconds
+# before the first run (see bench/scale.sh: ext4 without a journal walks past
+# recently deleted inodes when it makes new ones).
 #
 # Each step runs on fresh, identical inputs for both tools; within a run the
 # two tools take turns, so both see the same machine. Times are wall clock:
@@ -64,22 +68,25 @@ measure() {
   done
 }
 T() { if [ "$1" = grove ]; then echo "$GROVE"; else echo ostree; fi; }
-export GROVE names
+export GROVE names work
 export -f T
 
-setup_empty() { rm -rf "$1-build"; ostree --repo="$1-build" init --mode=bare-user; }
+discard() {
+  if [ -n "${DEFER:-}" ] && [ -e "$1" ]; then mv "$1" "$work/trash/$(date +%s%N)"; else rm -rf "$1"; fi
+}
+setup_empty() { discard "$1-build"; ostree --repo="$1-build" init --mode=bare-user; }
 run_commit_components() { for n in $names; do $(T $1) --repo=$1-build commit -b exampleos/x86_64/$n --tree=tar=tars/$n.tar.gz --timestamp=2024-01-01; done; }
-setup_components() { setup_empty "$1"; run_commit_components "$1"; rm -rf "$1-union"; }
+setup_components() { setup_empty "$1"; run_commit_components "$1"; discard "$1-union"; }
 run_union() { for n in $names; do $(T $1) --repo=$1-build checkout -U --union exampleos/x86_64/$n $1-union; done; }
 setup_union() { setup_components "$1"; run_union "$1"; }
 run_speedup() { $(T $1) --repo=$1-build commit -b exampleos/x86_64/standard --link-checkout-speedup --timestamp=2024-01-01 $1-union; }
-setup_standard() { setup_union "$1"; run_speedup "$1"; rm -rf "$1-repo"; ostree --repo="$1-repo" init --mode=archive; }
+setup_standard() { setup_union "$1"; run_speedup "$1"; discard "$1-repo"; ostree --repo="$1-repo" init --mode=archive; }
 run_pull() { $(T $1) --repo=$1-repo pull-local $1-build exampleos/x86_64/standard; }
 setup_pulled() { setup_standard "$1"; run_pull "$1"; }
 # A plain checkout of the exported commit: every file is already in the archive repo.
-setup_export() { setup_pulled "$1"; rm -rf "$1-export"; ostree --repo="$1-repo" checkout exampleos/x86_64/standard "$1-export"; }
+setup_export() { setup_pulled "$1"; discard "$1-export"; ostree --repo="$1-repo" checkout exampleos/x86_64/standard "$1-export"; }
 run_recommit() { $(T $1) --repo=$1-repo commit -b exampleos/x86_64/again --timestamp=2024-01-01 --tree=dir=$1-export; }
-export -f setup_empty run_commit_components setup_components run_union setup_union run_speedup setup_standard run_pull setup_pulled setup_export run_recommit
+export -f discard setup_empty run_commit_components setup_components run_union setup_union run_speedup setup_standard run_pull setup_pulled setup_export run_recommit
 
 declare -A step_name=(
   [commit]="commit components (tar.gz)" [union]="checkout -U --union"
@@ -92,11 +99,17 @@ declare -A step_fns=(
 all_steps="commit union speedup pull recommit"
 steps=""
 for k in $all_steps; do case " $STEPS " in *" $k "*) steps+="$k ";; esac; done
+if [ -n "${DEFER:-}" ]; then
+  rm -rf trash {ostree,grove}-{build,union,repo,export}; mkdir -p trash; sync
+  echo "== waiting $DEFER s after deleting the last runs' outputs"
+  sleep "$DEFER"
+fi
 for k in $steps; do
   # shellcheck disable=SC2086
   measure "${step_name[$k]}" ${step_fns[$k]}
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -rf trash
 
 # Both tools must have produced the same commit.
 if o=$(ostree --repo=ostree-build rev-parse exampleos/x86_64/standard 2>/dev/null) &&
