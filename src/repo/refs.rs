@@ -330,8 +330,9 @@ impl Repo {
                 }
             })
         };
-        let (heads, remotes) = (listing("refs/heads")?, listing("refs/remotes")?);
-        drop(remotes);
+        let heads = listing("refs/heads")?;
+        // Only checked here: each remote's directory is walked below.
+        listing("refs/remotes")?;
         let heads_path = self.path().join("refs/heads");
         walk_ref_fd(
             heads,
