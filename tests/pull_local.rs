@@ -1070,6 +1070,47 @@ fn pull_from_a_local_file_remote_honours_require_static_deltas() {
     assert_eq!(at(&d3), revs[0]);
 }
 
+/// Files around the 64 KiB a stored `.filez` is read in, and one of some
+/// MiB, come out of archive → bare-user whole: the end of each `.filez` is
+/// taken from its short read, and a length off by one would show here.
+#[test]
+fn archive_to_bare_user_keeps_files_around_the_read_size() {
+    let e = env();
+    let tree = e.root.join("tree");
+    for size in [
+        0usize,
+        1,
+        65_535,
+        65_536,
+        65_537,
+        131_072,
+        3 * 1024 * 1024 + 7,
+    ] {
+        // Not compressible, so the .filez is about as long as the file.
+        let mut x = size as u64 | 1;
+        let bytes: Vec<u8> = (0..size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        common::write(&tree.join(format!("f{size}")), &bytes, 0o644);
+    }
+    let src = e.root.join("src");
+    make_repo(&src, "archive");
+    let tree_arg = format!("--tree=dir={}", tree.display());
+    ok(grove(&src).args(["commit", "-b", "sizes", &tree_arg]));
+    let dst = e.root.join("dst");
+    make_repo(&dst, "bare-user");
+    ok(grove(&dst).arg("pull-local").arg(&src).arg("sizes"));
+    common::fsck(&dst);
+    let out = e.root.join("out");
+    ok(ostree(&dst).args(["checkout", "-U", "sizes"]).arg(&out));
+    common::assert_same_content(&tree, &out);
+}
+
 /// Thousands of objects into fresh repositories (no `objects/XX` yet): the
 /// copying threads make the directories as they go, racing for the same
 /// ones, and every object arrives. Archive to archive links, archive to
