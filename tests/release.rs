@@ -385,13 +385,18 @@ fn release_engineer_end_to_end() {
     ostree(&prod, &["refs", "--create=elsewhere:x", &p1]);
     assert_eq!(state()["state"], "fresh", "{}", state());
     ostree(&prod, &["refs", "--delete", "elsewhere:x"]);
-    // A summary that does not parse is stale, and says why.
+    // A summary that does not parse is stale, and says why. The good one is
+    // put back as it was, inode and mtime (a client's cached summary is
+    // compared by time, to the second).
     let summary = prod.join("summary");
+    let (kept, cut) = (prod.join("summary.kept"), prod.join("summary.cut"));
+    std::fs::hard_link(&summary, &kept).unwrap();
     let good = std::fs::read(&summary).unwrap();
-    std::fs::write(&summary, &good[..good.len() / 2]).unwrap();
+    std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
+    std::fs::rename(&cut, &summary).unwrap();
     let broken = state();
     assert_eq!(broken["state"], "stale", "{broken}");
-    std::fs::write(&summary, &good).unwrap();
+    std::fs::rename(&kept, &summary).unwrap();
     assert_eq!(state()["state"], "fresh");
     // Sizes on disk only when asked for: they walk every commit's tree.
     assert!(st["refs"][0]["size"].is_null(), "{status}");

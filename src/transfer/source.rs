@@ -210,10 +210,7 @@ fn repo_content(repo: &Repo, checksum: Checksum, decoded: bool) -> Result<Conten
         match repo.open_loose(&ObjectName::new(checksum, ObjectType::File)) {
             Ok(f) => {
                 let r: Box<dyn Read + Send> = if decoded {
-                    Box::new(BufReader::with_capacity(
-                        64 * 1024,
-                        super::verify::EndsAtShortRead::new(f),
-                    ))
+                    Box::new(super::verify::EndsAtShortRead::new(f))
                 } else {
                     Box::new(BufReader::with_capacity(64 * 1024, f))
                 };

@@ -106,8 +106,11 @@ pub fn read_archive_header(r: &mut dyn Read) -> std::result::Result<ArchiveHeade
 /// The file's bytes after a `.filez` header: exactly the size the header
 /// gives (nothing for a symlink).
 pub fn filez_body<R: Read>(ah: &ArchiveHeader, body: R) -> FilezBody<R> {
+    // The decoder's own input buffer is zeroed when made: no larger than
+    // the compressed bytes can be (stored blocks add 5 bytes in 64 KiB).
+    let buf = (ah.size as usize).saturating_add(1024).min(32 * 1024);
     FilezBody(ah.header.is_regular().then(|| ExactLen {
-        inner: DeflateDecoder::new(body),
+        inner: DeflateDecoder::new_with_buf(body, vec![0; buf]),
         remaining: ah.size,
         size: ah.size,
     }))
@@ -181,34 +184,63 @@ pub fn content_checksum(content: super::source::Content) -> io::Result<Checksum>
     }
 }
 
-/// A stored `.filez` read from a local repository: a read of a regular file
-/// that returns fewer bytes than asked has reached its end, so the reads
-/// after it return 0 without asking the kernel again. That spares the
-/// read per object that would only find the end [`ExactLen`] and the
+/// A stored `.filez` read from a local repository, buffered: a read of a
+/// regular file that returns fewer bytes than asked has reached its end, so
+/// the reads after it return 0 without asking the kernel again. That spares
+/// the read per object that would only find the end [`ExactLen`] and the
 /// deflate decoder ask for. Safe only under them: on a file system that
 /// returned a short read before the end, the stream would come out cut
 /// short, which they refuse as malformed; it can never come out wrong.
-pub struct EndsAtShortRead<R> {
-    inner: R,
+/// The buffer is read into uninitialised, unlike `BufReader` over a reader
+/// of its own, which zeroes its 64 KiB for every object first.
+pub struct EndsAtShortRead {
+    file: std::fs::File,
+    buf: Vec<u8>,
+    pos: usize,
     ended: bool,
 }
 
-impl<R> EndsAtShortRead<R> {
-    pub fn new(inner: R) -> Self {
+impl EndsAtShortRead {
+    pub fn new(file: std::fs::File) -> Self {
         EndsAtShortRead {
-            inner,
+            file,
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
             ended: false,
         }
     }
 }
 
-impl<R: Read> Read for EndsAtShortRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.ended || buf.is_empty() {
-            return Ok(0);
+impl io::BufRead for EndsAtShortRead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.buf.len() && !self.ended {
+            self.buf.clear();
+            self.pos = 0;
+            let n = loop {
+                match rustix::io::read(&self.file, rustix::buffer::spare_capacity(&mut self.buf)) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    r => break r?,
+                }
+            };
+            self.ended = n < self.buf.capacity();
         }
-        let n = self.inner.read(buf)?;
-        self.ended = n < buf.len();
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+}
+
+impl Read for EndsAtShortRead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let have = io::BufRead::fill_buf(self)?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        io::BufRead::consume(self, n);
         Ok(n)
     }
 }
