@@ -667,36 +667,46 @@ impl Repo {
     }
 
     /// Links a finished temporary file as this repository's object `name`
-    /// unless it has it already, making its `objects/XX` when missing. An
-    /// unnamed file is linked by its descriptor relative to `objects/`
-    /// where the process may (else through `/proc/self/fd`).
+    /// unless it has it already ([`Repo::place_at`] under `objects/`).
     pub(crate) fn place_object(&self, tmp: TempObject, name: &ObjectName) -> Result<()> {
+        let rel = LooseRel::of(name, self.mode.is_archive());
+        self.place_at(tmp, self.objects_dir(), &rel, || self.object_path(name))
+    }
+
+    /// Links a finished temporary file as `rel` (`XX/NAME`) under the
+    /// directory `base`, at the path `dest` gives, unless something is
+    /// there already; `XX` is made when missing. An unnamed file is linked
+    /// by its descriptor where the process may (`linkat` with
+    /// `AT_EMPTY_PATH`), else through `/proc/self/fd`, as libglnx always
+    /// does; a named one is renamed into place.
+    pub(crate) fn place_at(
+        &self,
+        tmp: TempObject,
+        base: std::os::fd::BorrowedFd<'_>,
+        rel: &LooseRel,
+        dest: impl Fn() -> PathBuf,
+    ) -> Result<()> {
         use rustix::fs::{linkat, AtFlags, CWD};
         use rustix::io::Errno;
         use std::sync::atomic::Ordering::Relaxed;
-        let TempObject::Unnamed { file, .. } = &tmp else {
-            return self.link_into_place(tmp, &self.object_path(name));
+        let file = match tmp {
+            TempObject::Unnamed { file, .. } => file,
+            TempObject::Named(tmp) => return persist_named(tmp, &dest()),
         };
-        let rel = LooseRel::of(name, self.mode.is_archive());
         let to = rel.as_c_str();
-        let by_fd = || linkat(file, c"", &self.objects, to, AtFlags::EMPTY_PATH);
+        let by_fd = || linkat(&file, c"", base, to, AtFlags::EMPTY_PATH);
         let by_proc = || {
             use std::os::fd::AsRawFd;
             let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
-            linkat(
-                CWD,
-                proc.as_str(),
-                &self.objects,
-                to,
-                AtFlags::SYMLINK_FOLLOW,
-            )
+            linkat(CWD, proc.as_str(), base, to, AtFlags::SYMLINK_FOLLOW)
         };
         let xx = &rel.as_str()[..2];
+        let xx_path = || dest().parent().expect("XX/NAME").to_path_buf();
         let r = if LINK_BY_FD_REFUSED.load(Relaxed) {
-            self.link_making_dir(xx, by_proc)?
+            link_making_dir(base, xx, xx_path, by_proc)?
         } else {
-            // ENOENT once `objects/XX` is there: the descriptor was refused.
-            match self.link_making_dir(xx, by_fd)? {
+            // ENOENT once `XX` is there: the descriptor was refused.
+            match link_making_dir(base, xx, xx_path, by_fd)? {
                 Err(Errno::NOENT) => {
                     LINK_BY_FD_REFUSED.store(true, Relaxed);
                     by_proc()
@@ -707,86 +717,9 @@ impl Repo {
         match r {
             Ok(()) | Err(Errno::EXIST) => Ok(()),
             Err(e) => Err(RepoError::Io {
-                path: self.object_path(name),
+                path: dest(),
                 source: e.into(),
             }),
-        }
-    }
-
-    /// Runs `link`, a link into `objects/XX`; when that says ENOENT, makes
-    /// `objects/XX` (another thread may be making it at the same moment)
-    /// and runs it once more. The error is the second run's.
-    fn link_making_dir(
-        &self,
-        xx: &str,
-        link: impl Fn() -> rustix::io::Result<()>,
-    ) -> Result<rustix::io::Result<()>> {
-        use rustix::io::Errno;
-        match link() {
-            Err(Errno::NOENT) => {
-                match rustix::fs::mkdirat(&self.objects, xx, rustix::fs::Mode::from_raw_mode(0o777))
-                {
-                    Ok(()) | Err(Errno::EXIST) => Ok(link()),
-                    Err(e) => Err(RepoError::Io {
-                        path: self.path.join("objects").join(xx),
-                        source: e.into(),
-                    }),
-                }
-            }
-            r => Ok(r),
-        }
-    }
-
-    /// Links a finished temporary file to `dest` unless something is there already.
-    pub(crate) fn link_into_place(&self, tmp: TempObject, dest: &Path) -> Result<()> {
-        let dir = dest.parent().expect("object paths have a parent");
-        match tmp {
-            TempObject::Unnamed { file, .. } => {
-                use std::os::fd::AsRawFd;
-                let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
-                let link = || {
-                    rustix::fs::linkat(
-                        rustix::fs::CWD,
-                        proc.as_str(),
-                        rustix::fs::CWD,
-                        dest,
-                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
-                    )
-                };
-                let r = match link() {
-                    Err(rustix::io::Errno::NOENT) => {
-                        fs::create_dir_all(dir).at(dir)?;
-                        link()
-                    }
-                    r => r,
-                };
-                match r {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                    Err(e) => Err(RepoError::Io {
-                        path: dest.to_path_buf(),
-                        source: e.into(),
-                    }),
-                }
-            }
-            TempObject::Named(tmp) => match tmp.persist_noclobber(dest) {
-                Ok(_) => Ok(()),
-                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
-                    fs::create_dir_all(dir).at(dir)?;
-                    match e.file.persist_noclobber(dest) {
-                        Ok(_) => Ok(()),
-                        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                        Err(e) => Err(RepoError::Io {
-                            path: dest.to_path_buf(),
-                            source: e.error,
-                        }),
-                    }
-                }
-                Err(e) => Err(RepoError::Io {
-                    path: dest.to_path_buf(),
-                    source: e.error,
-                }),
-            },
         }
     }
 
@@ -847,7 +780,9 @@ impl Repo {
             )
         };
         // ENOENT: the source object, or this repository's `objects/XX`, is missing.
-        match self.link_making_dir(&to.as_str()[..2], link)? {
+        let xx = &to.as_str()[..2];
+        let xx_path = || self.path.join("objects").join(xx);
+        match link_making_dir(self.objects_dir(), xx, xx_path, link)? {
             Ok(()) | Err(Errno::EXIST) => Ok(true),
             Err(Errno::XDEV | Errno::PERM | Errno::MLINK) => Ok(false),
             Err(e) => Err(RepoError::Io {
@@ -900,6 +835,53 @@ impl Repo {
                 _ => Ok(()),
             }
         }
+    }
+}
+
+/// Runs `link`, a link into `XX/` under `base`; when that says ENOENT,
+/// makes `XX` (another thread may be making it at the same moment; `path`
+/// names it in errors) and runs it once more. The error is the second run's.
+fn link_making_dir(
+    base: std::os::fd::BorrowedFd<'_>,
+    xx: &str,
+    path: impl FnOnce() -> PathBuf,
+    link: impl Fn() -> rustix::io::Result<()>,
+) -> Result<rustix::io::Result<()>> {
+    use rustix::io::Errno;
+    match link() {
+        Err(Errno::NOENT) => {
+            match rustix::fs::mkdirat(base, xx, rustix::fs::Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => Ok(link()),
+                Err(e) => Err(RepoError::Io {
+                    path: path(),
+                    source: e.into(),
+                }),
+            }
+        }
+        r => Ok(r),
+    }
+}
+
+/// Renames a named temporary file to `dest` unless something is there
+/// already, making `dest`'s directory when missing.
+fn persist_named(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+    let dir = dest.parent().expect("object paths have a parent");
+    let err = |e: tempfile::PersistError| RepoError::Io {
+        path: dest.to_path_buf(),
+        source: e.error,
+    };
+    match tmp.persist_noclobber(dest) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).at(dir)?;
+            match e.file.persist_noclobber(dest) {
+                Ok(_) => Ok(()),
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(err(e)),
+            }
+        }
+        Err(e) => Err(err(e)),
     }
 }
 

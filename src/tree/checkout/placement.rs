@@ -263,7 +263,7 @@ impl Checkout<'_> {
                 Mode::from_raw_mode(obj.header.mode & 0o7777 & !(S_ISUID | S_ISGID)),
             )
             .map_err(io_err("fchmod", dest.clone()))?;
-            self.repo.link_into_place(tmp, &dest)?;
+            self.repo.place_at(tmp, cache, &obj_rel, || dest.clone())?;
             self.cache_dirs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
